@@ -1,0 +1,131 @@
+//! Wiring: settings → store → GitHub App → HTTP router, delivery writer and worker; and an
+//! orderly shutdown.
+//!
+//! Shutdown order matters for "every 202 stays stored": stop accepting connections, let
+//! in-flight requests finish (each waits for its commit), let the writer drain its queue,
+//! then stop the worker and close the database.
+//! Must not: hold behaviour of its own — it only connects parts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::engine::worker::Worker;
+use crate::github::LiveApp;
+use crate::github::app::GitHubApp;
+use crate::http::{self, AppState};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::store::group_commit::{DeliveryWriter, WriterStats};
+
+/// A started shipgate. Dropping it does not stop it; call [`Running::shutdown`] and
+/// [`Running::wait`].
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub github: Arc<LiveApp>,
+    pub writer_stats: Arc<WriterStats>,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Asks shipgate to stop: no new connections; queued deliveries are still committed.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// Waits until shipgate has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("shipgate's main task panicked")?
+    }
+}
+
+/// Connects to the database (running migrations), binds `settings.bind` and starts serving.
+pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let store = Store::connect(&settings.database).await?;
+    store
+        .migrate()
+        .await
+        .context("database migrations failed")?;
+    let listener = TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("setting SHIPGATE_BIND: cannot listen on {}", settings.bind))?;
+    start_on(listener, settings, store, clock).await
+}
+
+/// Like [`start`], on an already bound listener and an open store.
+pub async fn start_on(
+    listener: TcpListener,
+    settings: Settings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let app = match settings.app.clone() {
+        Some(credentials) => Some(Arc::new(GitHubApp::new(
+            credentials,
+            &settings.github_api_url,
+            clock.clone(),
+        )?)),
+        None => {
+            tracing::warn!(
+                "no GitHub App configured: open {}setup to register one",
+                settings.public_url
+            );
+            None
+        }
+    };
+    let github = Arc::new(LiveApp::new(app));
+    let wake = Arc::new(Notify::new());
+    let (writer, writer_task) = DeliveryWriter::spawn(store.clone(), wake.clone());
+    let writer_stats = writer.stats.clone();
+    let stop = CancellationToken::new();
+
+    let worker_stop = CancellationToken::new();
+    let worker = Worker {
+        store: store.clone(),
+        clock: clock.clone(),
+        wake,
+    };
+    let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
+
+    let state = AppState {
+        store: store.clone(),
+        writer,
+        github: github.clone(),
+        settings: Arc::new(settings),
+        clock,
+    };
+    let router = http::router(state);
+    let serve_stop = stop.clone();
+    let task_store = store.clone();
+    let task = tokio::spawn(async move {
+        tracing::info!(%addr, "shipgate listening");
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(serve_stop.cancelled_owned())
+            .await;
+        // The router (and every writer handle in it) is gone: the writer commits what is
+        // queued and ends.
+        writer_task.await.context("the delivery writer panicked")?;
+        worker_stop.cancel();
+        worker_task.await.context("the delivery worker panicked")?;
+        task_store.close().await;
+        tracing::info!("shipgate stopped");
+        served.context("the HTTP server failed")
+    });
+    Ok(Running {
+        addr,
+        store,
+        github,
+        writer_stats,
+        stop,
+        task,
+    })
+}

@@ -1,0 +1,172 @@
+//! Acting as the GitHub App: App-JWT calls, and installation access tokens cached per
+//! installation.
+//!
+//! Owns: the token cache. A token is reused until less than [`TOKEN_REFRESH_MARGIN`] of its
+//! life is left; concurrent callers for one installation wait for a single fetch.
+//! Must not: log tokens, or hand out a token it knows is about to expire.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use http::Method;
+use octocrab::Octocrab;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use super::credentials::AppCredentials;
+use super::rest::{self, Answer, GitHubError};
+use crate::clock::Clock;
+
+/// Tokens live one hour; shipgate replaces them once less than this is left, so no request
+/// ever races an expiry.
+pub const TOKEN_REFRESH_MARGIN: Duration = Duration::minutes(10);
+
+#[derive(Clone)]
+struct CachedToken {
+    token: SecretString,
+    expires_at: DateTime<Utc>,
+}
+
+type TokenSlot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
+
+/// shipgate as one GitHub App: its credentials, an HTTP client pointed at the API, and the
+/// installation tokens it holds.
+pub struct GitHubApp {
+    pub credentials: AppCredentials,
+    base: Octocrab,
+    clock: Arc<dyn Clock>,
+    tokens: Mutex<HashMap<u64, TokenSlot>>,
+}
+
+impl std::fmt::Debug for GitHubApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubApp")
+            .field("app_id", &self.credentials.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct AccessTokenAnswer {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// An octocrab client without authentication, for the given API root.
+pub fn anonymous_client(api_url: &Url) -> Result<Octocrab, GitHubError> {
+    Octocrab::builder()
+        .base_uri(api_url.as_str())
+        .and_then(|b| b.build())
+        .map_err(|e| GitHubError::Transport {
+            operation: "build client",
+            detail: e.to_string(),
+        })
+}
+
+impl GitHubApp {
+    pub fn new(
+        credentials: AppCredentials,
+        api_url: &Url,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, GitHubError> {
+        Ok(Self {
+            credentials,
+            base: anonymous_client(api_url)?,
+            clock,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn bearer(&self, token: &SecretString) -> Result<Octocrab, GitHubError> {
+        self.base
+            .user_access_token(token.expose_secret().to_owned())
+            .map_err(|e| GitHubError::Transport {
+                operation: "build client",
+                detail: e.to_string(),
+            })
+    }
+
+    /// Calls an `/app/...` endpoint authenticated by a freshly signed App JWT.
+    pub async fn as_app<B: serde::Serialize + ?Sized>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Answer, GitHubError> {
+        let now = self.clock.now();
+        let client = self.bearer(&self.credentials.jwt(now))?;
+        rest::call(&client, operation, method, path, body, now).await
+    }
+
+    /// Calls a repository endpoint as the given installation.
+    pub async fn as_installation<B: serde::Serialize + ?Sized>(
+        &self,
+        installation_id: u64,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Answer, GitHubError> {
+        let token = self.installation_token(installation_id).await?;
+        let client = self.bearer(&token)?;
+        let result = rest::call(&client, operation, method, path, body, self.clock.now()).await;
+        if let Err(e) = &result
+            && e.status() == Some(401)
+        {
+            // GitHub revoked or expired the token early: the next call fetches a new one.
+            self.forget_token(installation_id).await;
+        }
+        result
+    }
+
+    /// An installation access token valid for at least [`TOKEN_REFRESH_MARGIN`].
+    pub async fn installation_token(
+        &self,
+        installation_id: u64,
+    ) -> Result<SecretString, GitHubError> {
+        let slot = self.slot(installation_id);
+        let mut cached = slot.lock().await;
+        let now = self.clock.now();
+        if let Some(token) = cached.as_ref()
+            && token.expires_at - now > TOKEN_REFRESH_MARGIN
+        {
+            return Ok(token.token.clone());
+        }
+        let answer = self
+            .as_app::<()>(
+                "create an installation access token",
+                Method::POST,
+                &format!("/app/installations/{installation_id}/access_tokens"),
+                None,
+            )
+            .await?;
+        let fresh: AccessTokenAnswer = answer.json("create an installation access token")?;
+        let token = SecretString::from(fresh.token);
+        *cached = Some(CachedToken {
+            token: token.clone(),
+            expires_at: fresh.expires_at,
+        });
+        tracing::debug!(installation_id, expires_at = %fresh.expires_at, "installation token refreshed");
+        Ok(token)
+    }
+
+    async fn forget_token(&self, installation_id: u64) {
+        *self.slot(installation_id).lock().await = None;
+    }
+
+    fn slot(&self, installation_id: u64) -> TokenSlot {
+        self.tokens
+            .lock()
+            .expect("token map lock")
+            .entry(installation_id)
+            .or_default()
+            .clone()
+    }
+}

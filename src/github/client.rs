@@ -1,0 +1,856 @@
+//! The GitHub operations shipgate performs, behind one trait, and their implementation on
+//! octocrab (as the App's installations).
+//!
+//! Calls go through octocrab's HTTP stack with explicit paths and shipgate's own small answer
+//! types, so every failure keeps its status and rate-limit headers (see [`rest`]) and decoding
+//! never depends on octocrab's models (which, for one, misread the collaborator-permission
+//! answer).
+//! Must not: retry (the effect executor decides), or log request bodies.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::LiveApp;
+use super::app::GitHubApp;
+use super::rest::{self, GitHubError};
+
+/// One repository, reached through one installation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RepoRef {
+    pub installation_id: u64,
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoRef {
+    pub fn new(installation_id: u64, full_name: &str) -> Option<Self> {
+        let (owner, name) = full_name.split_once('/')?;
+        Some(Self {
+            installation_id,
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/repos/{}/{}{rest}", enc(&self.owner), enc(&self.name))
+    }
+}
+
+/// Percent-encodes one path segment.
+fn enc(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Percent-encodes a path that may contain `/` (file paths, refs).
+fn enc_path(path: &str) -> String {
+    path.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
+/// A collaborator's access, from GitHub's `{permission, role_name}` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Access {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Access {
+    fn from_answer(permission: &str, role_name: Option<&str>) -> Self {
+        match role_name.unwrap_or(permission) {
+            "admin" => Access::Admin,
+            "maintain" => Access::Maintain,
+            "write" | "push" => Access::Write,
+            "triage" => Access::Triage,
+            "read" | "pull" => Access::Read,
+            // Custom repository roles: fall back to the legacy base permission.
+            _ => match permission {
+                "admin" => Access::Admin,
+                "write" => Access::Write,
+                "read" => Access::Read,
+                _ => Access::None,
+            },
+        }
+    }
+
+    pub fn can_write(self) -> bool {
+        self >= Access::Write
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct UserRef {
+    pub login: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IssueComment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub user: UserRef,
+    pub html_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    pub sha: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DispatchedRun {
+    pub workflow_run_id: u64,
+    pub html_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRunInfo {
+    pub id: u64,
+    pub status: Option<String>,
+    pub conclusion: Option<String>,
+    pub head_sha: String,
+    pub html_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CheckRunInfo {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    pub status: String,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// The fields of a check run shipgate sets (create and update).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckRunRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<CheckOutput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<CheckAction>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckOutput {
+    pub title: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckAction {
+    pub label: String,
+    pub description: String,
+    pub identifier: String,
+}
+
+/// What shipgate asks of a new deployment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentRequest {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub environment: String,
+    pub description: String,
+    pub payload: Value,
+    pub production_environment: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeploymentInfo {
+    pub id: u64,
+    pub sha: String,
+    pub environment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentStatusRequest {
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_url: Option<String>,
+    pub description: String,
+}
+
+/// One of the App's recent webhook deliveries, as GitHub recorded it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct HookDeliveryInfo {
+    pub id: u64,
+    pub guid: String,
+    pub status_code: u16,
+    pub event: String,
+    #[serde(default)]
+    pub action: Option<String>,
+    pub redelivery: bool,
+    pub delivered_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The GitHub operations shipgate performs.
+#[async_trait]
+pub trait GitHub: Send + Sync {
+    /// The installation that covers `owner/name` (App JWT).
+    async fn repo_installation(&self, full_name: &str) -> Result<u64, GitHubError>;
+    async fn collaborator_permission(
+        &self,
+        repo: &RepoRef,
+        login: &str,
+    ) -> Result<Access, GitHubError>;
+    /// Whether `login` is an active member of `org`'s team `team_slug`.
+    async fn team_member(
+        &self,
+        repo: &RepoRef,
+        org: &str,
+        team_slug: &str,
+        login: &str,
+    ) -> Result<bool, GitHubError>;
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+    ) -> Result<Vec<IssueComment>, GitHubError>;
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        body: &str,
+    ) -> Result<IssueComment, GitHubError>;
+    async fn update_issue_comment(
+        &self,
+        repo: &RepoRef,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<IssueComment, GitHubError>;
+    async fn add_reaction(
+        &self,
+        repo: &RepoRef,
+        comment_id: u64,
+        content: &str,
+    ) -> Result<(), GitHubError>;
+    /// Creates the label unless it exists.
+    async fn ensure_label(
+        &self,
+        repo: &RepoRef,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<(), GitHubError>;
+    async fn add_labels(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        labels: &[String],
+    ) -> Result<(), GitHubError>;
+    /// Removes a label; one that is not there is fine.
+    async fn remove_label(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        label: &str,
+    ) -> Result<(), GitHubError>;
+    /// A file's text at a ref, or `None` if it does not exist.
+    async fn file(
+        &self,
+        repo: &RepoRef,
+        path: &str,
+        git_ref: &str,
+    ) -> Result<Option<FileContent>, GitHubError>;
+    async fn branch_sha(&self, repo: &RepoRef, branch: &str)
+    -> Result<Option<String>, GitHubError>;
+    /// Creates `refs/heads/<branch>` at `sha`; an existing branch at any SHA is reported as `false`.
+    async fn create_branch(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        sha: &str,
+    ) -> Result<bool, GitHubError>;
+    async fn dispatch_workflow(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &serde_json::Map<String, Value>,
+    ) -> Result<DispatchedRun, GitHubError>;
+    async fn workflow_run(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+    ) -> Result<WorkflowRunInfo, GitHubError>;
+    async fn create_check_run(
+        &self,
+        repo: &RepoRef,
+        check: &CheckRunRequest,
+    ) -> Result<CheckRunInfo, GitHubError>;
+    async fn update_check_run(
+        &self,
+        repo: &RepoRef,
+        id: u64,
+        check: &CheckRunRequest,
+    ) -> Result<CheckRunInfo, GitHubError>;
+    /// This App's check runs named `name` on a commit.
+    async fn check_runs_for(
+        &self,
+        repo: &RepoRef,
+        sha: &str,
+        name: &str,
+    ) -> Result<Vec<CheckRunInfo>, GitHubError>;
+    async fn create_deployment(
+        &self,
+        repo: &RepoRef,
+        deployment: &DeploymentRequest,
+    ) -> Result<DeploymentInfo, GitHubError>;
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoRef,
+        deployment_id: u64,
+        status: &DeploymentStatusRequest,
+    ) -> Result<(), GitHubError>;
+    /// The App's recent webhook deliveries, newest first (App JWT).
+    async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDeliveryInfo>, GitHubError>;
+    async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError>;
+}
+
+/// The octocrab implementation, acting as whichever App is live.
+#[derive(Clone)]
+pub struct OctocrabGitHub {
+    live: Arc<LiveApp>,
+}
+
+impl OctocrabGitHub {
+    pub fn new(live: Arc<LiveApp>) -> Self {
+        Self { live }
+    }
+
+    fn app(&self) -> Result<Arc<GitHubApp>, GitHubError> {
+        self.live.load_full().ok_or(GitHubError::NotConfigured)
+    }
+
+    async fn call<B: Serialize + Sync + ?Sized>(
+        &self,
+        repo: &RepoRef,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<rest::Answer, GitHubError> {
+        self.app()?
+            .as_installation(repo.installation_id, operation, method, path, body)
+            .await
+    }
+}
+
+#[async_trait]
+impl GitHub for OctocrabGitHub {
+    async fn repo_installation(&self, full_name: &str) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        let (owner, name) = full_name.split_once('/').unwrap_or((full_name, ""));
+        let answer = self
+            .app()?
+            .as_app::<()>(
+                "find the repository's installation",
+                Method::GET,
+                &format!("/repos/{}/{}/installation", enc(owner), enc(name)),
+                None,
+            )
+            .await?;
+        Ok(answer
+            .json::<Installation>("find the repository's installation")?
+            .id)
+    }
+
+    async fn collaborator_permission(
+        &self,
+        repo: &RepoRef,
+        login: &str,
+    ) -> Result<Access, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            permission: String,
+            role_name: Option<String>,
+        }
+        const OP: &str = "read a collaborator's permission";
+        match self
+            .call::<()>(
+                repo,
+                OP,
+                Method::GET,
+                &repo.path(&format!("/collaborators/{}/permission", enc(login))),
+                None,
+            )
+            .await
+        {
+            Ok(answer) => {
+                let a: Answer = answer.json(OP)?;
+                Ok(Access::from_answer(&a.permission, a.role_name.as_deref()))
+            }
+            // Not a collaborator (or not a user at all): no access.
+            Err(e) if e.is_not_found() => Ok(Access::None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn team_member(
+        &self,
+        repo: &RepoRef,
+        org: &str,
+        team_slug: &str,
+        login: &str,
+    ) -> Result<bool, GitHubError> {
+        #[derive(Deserialize)]
+        struct Membership {
+            state: String,
+        }
+        const OP: &str = "read a team membership";
+        let path = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            enc(org),
+            enc(team_slug),
+            enc(login)
+        );
+        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+            Ok(answer) => Ok(answer.json::<Membership>(OP)?.state == "active"),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+    ) -> Result<Vec<IssueComment>, GitHubError> {
+        const OP: &str = "list issue comments";
+        let mut all = Vec::new();
+        for page in 1.. {
+            let path = repo.path(&format!(
+                "/issues/{issue}/comments?per_page=100&page={page}"
+            ));
+            let batch: Vec<IssueComment> = self
+                .call::<()>(repo, OP, Method::GET, &path, None)
+                .await?
+                .json(OP)?;
+            let done = batch.len() < 100;
+            all.extend(batch);
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        body: &str,
+    ) -> Result<IssueComment, GitHubError> {
+        const OP: &str = "comment on an issue";
+        self.call(
+            repo,
+            OP,
+            Method::POST,
+            &repo.path(&format!("/issues/{issue}/comments")),
+            Some(&json!({"body": body})),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn update_issue_comment(
+        &self,
+        repo: &RepoRef,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<IssueComment, GitHubError> {
+        const OP: &str = "edit a comment";
+        self.call(
+            repo,
+            OP,
+            Method::PATCH,
+            &repo.path(&format!("/issues/comments/{comment_id}")),
+            Some(&json!({"body": body})),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn add_reaction(
+        &self,
+        repo: &RepoRef,
+        comment_id: u64,
+        content: &str,
+    ) -> Result<(), GitHubError> {
+        let path = repo.path(&format!("/issues/comments/{comment_id}/reactions"));
+        self.call(
+            repo,
+            "react to a comment",
+            Method::POST,
+            &path,
+            Some(&json!({"content": content})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn ensure_label(
+        &self,
+        repo: &RepoRef,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<(), GitHubError> {
+        match self
+            .call::<()>(
+                repo,
+                "read a label",
+                Method::GET,
+                &repo.path(&format!("/labels/{}", enc(name))),
+                None,
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let body = json!({"name": name, "color": color, "description": description});
+        match self
+            .call(
+                repo,
+                "create a label",
+                Method::POST,
+                &repo.path("/labels"),
+                Some(&body),
+            )
+            .await
+        {
+            // Another replica created it in between.
+            Err(e) if e.status() == Some(422) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn add_labels(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        labels: &[String],
+    ) -> Result<(), GitHubError> {
+        let path = repo.path(&format!("/issues/{issue}/labels"));
+        self.call(
+            repo,
+            "label an issue",
+            Method::POST,
+            &path,
+            Some(&json!({"labels": labels})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_label(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        label: &str,
+    ) -> Result<(), GitHubError> {
+        let path = repo.path(&format!("/issues/{issue}/labels/{}", enc(label)));
+        match self
+            .call::<()>(repo, "remove a label", Method::DELETE, &path, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn file(
+        &self,
+        repo: &RepoRef,
+        path: &str,
+        git_ref: &str,
+    ) -> Result<Option<FileContent>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Content {
+            sha: String,
+            content: Option<String>,
+            encoding: Option<String>,
+        }
+        const OP: &str = "read a file";
+        let url = repo.path(&format!(
+            "/contents/{}?ref={}",
+            enc_path(path),
+            enc(git_ref)
+        ));
+        let answer = match self.call::<()>(repo, OP, Method::GET, &url, None).await {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let c: Content = answer.json(OP)?;
+        let raw = c.content.unwrap_or_default();
+        let text = match c.encoding.as_deref() {
+            Some("base64") => {
+                let compact: String = raw.chars().filter(|ch| !ch.is_whitespace()).collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .map_err(|e| GitHubError::Decode {
+                        operation: OP,
+                        detail: e.to_string(),
+                    })?;
+                String::from_utf8(bytes).map_err(|_| GitHubError::Decode {
+                    operation: OP,
+                    detail: "the file is not UTF-8 text".into(),
+                })?
+            }
+            _ => raw,
+        };
+        Ok(Some(FileContent { sha: c.sha, text }))
+    }
+
+    async fn branch_sha(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+    ) -> Result<Option<String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Object {
+            sha: String,
+        }
+        #[derive(Deserialize)]
+        struct GitRef {
+            object: Object,
+        }
+        const OP: &str = "read a branch";
+        let path = repo.path(&format!("/git/ref/heads/{}", enc_path(branch)));
+        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+            Ok(answer) => Ok(Some(answer.json::<GitRef>(OP)?.object.sha)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_branch(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        sha: &str,
+    ) -> Result<bool, GitHubError> {
+        let body = json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
+        match self
+            .call(
+                repo,
+                "create a branch",
+                Method::POST,
+                &repo.path("/git/refs"),
+                Some(&body),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(GitHubError::Status {
+                status: 422,
+                ref message,
+                ..
+            }) if message.contains("already exists") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn dispatch_workflow(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &serde_json::Map<String, Value>,
+    ) -> Result<DispatchedRun, GitHubError> {
+        const OP: &str = "dispatch a workflow";
+        let path = repo.path(&format!("/actions/workflows/{}/dispatches", enc(workflow)));
+        let body = json!({"ref": git_ref, "inputs": inputs, "return_run_details": true});
+        let answer = self
+            .call(repo, OP, Method::POST, &path, Some(&body))
+            .await?;
+        if answer.status == http::StatusCode::NO_CONTENT {
+            return Err(GitHubError::Decode {
+                operation: OP,
+                detail: "GitHub returned no run details (GitHub Enterprise Server before 3.18?)"
+                    .into(),
+            });
+        }
+        answer.json(OP)
+    }
+
+    async fn workflow_run(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+    ) -> Result<WorkflowRunInfo, GitHubError> {
+        const OP: &str = "read a workflow run";
+        self.call::<()>(
+            repo,
+            OP,
+            Method::GET,
+            &repo.path(&format!("/actions/runs/{run_id}")),
+            None,
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn create_check_run(
+        &self,
+        repo: &RepoRef,
+        check: &CheckRunRequest,
+    ) -> Result<CheckRunInfo, GitHubError> {
+        const OP: &str = "create a check run";
+        self.call(
+            repo,
+            OP,
+            Method::POST,
+            &repo.path("/check-runs"),
+            Some(check),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn update_check_run(
+        &self,
+        repo: &RepoRef,
+        id: u64,
+        check: &CheckRunRequest,
+    ) -> Result<CheckRunInfo, GitHubError> {
+        const OP: &str = "update a check run";
+        self.call(
+            repo,
+            OP,
+            Method::PATCH,
+            &repo.path(&format!("/check-runs/{id}")),
+            Some(check),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn check_runs_for(
+        &self,
+        repo: &RepoRef,
+        sha: &str,
+        name: &str,
+    ) -> Result<Vec<CheckRunInfo>, GitHubError> {
+        #[derive(Deserialize)]
+        struct List {
+            check_runs: Vec<CheckRunInfo>,
+        }
+        const OP: &str = "list check runs";
+        let app_id = self.app()?.credentials.app_id;
+        let path = repo.path(&format!(
+            "/commits/{}/check-runs?check_name={}&app_id={app_id}&filter=all&per_page=100",
+            enc(sha),
+            enc(name)
+        ));
+        Ok(self
+            .call::<()>(repo, OP, Method::GET, &path, None)
+            .await?
+            .json::<List>(OP)?
+            .check_runs)
+    }
+
+    async fn create_deployment(
+        &self,
+        repo: &RepoRef,
+        d: &DeploymentRequest,
+    ) -> Result<DeploymentInfo, GitHubError> {
+        const OP: &str = "create a deployment";
+        // shipgate is the gate: no required contexts, no auto-merge of the default branch.
+        let mut body = serde_json::to_value(d).expect("serialisable");
+        body["required_contexts"] = json!([]);
+        body["auto_merge"] = json!(false);
+        self.call(
+            repo,
+            OP,
+            Method::POST,
+            &repo.path("/deployments"),
+            Some(&body),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoRef,
+        deployment_id: u64,
+        status: &DeploymentStatusRequest,
+    ) -> Result<(), GitHubError> {
+        let path = repo.path(&format!("/deployments/{deployment_id}/statuses"));
+        self.call(
+            repo,
+            "report a deployment status",
+            Method::POST,
+            &path,
+            Some(status),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDeliveryInfo>, GitHubError> {
+        const OP: &str = "list webhook deliveries";
+        self.app()?
+            .as_app::<()>(
+                OP,
+                Method::GET,
+                &format!("/app/hook/deliveries?per_page={per_page}"),
+                None,
+            )
+            .await?
+            .json(OP)
+    }
+
+    async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError> {
+        self.app()?
+            .as_app::<()>(
+                "redeliver a webhook",
+                Method::POST,
+                &format!("/app/hook/deliveries/{delivery_id}/attempts"),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+}

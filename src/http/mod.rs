@@ -1,0 +1,54 @@
+//! shipgate's HTTP surface: webhook ingest, first-run setup, health.
+//!
+//! Owns: routes, the shared request state, and the shape of error answers (JSON with a
+//! `message` a person can act on).
+//! Must not: call GitHub or run pipeline logic on the webhook path — ingest stores and answers.
+
+pub mod health;
+pub mod pages;
+pub mod setup;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::clock::Clock;
+use crate::github::LiveApp;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::store::group_commit::DeliveryWriter;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub writer: DeliveryWriter,
+    pub github: Arc<LiveApp>,
+    pub settings: Arc<Settings>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/github/webhooks", post(webhook::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/", get(pages::index))
+        .route("/setup", get(setup::show))
+        .route("/setup/callback", get(setup::callback))
+        .with_state(state)
+}
+
+/// An error answer: the status and a JSON body `{"message": …}`.
+pub fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "message": message.into() })),
+    )
+        .into_response()
+}

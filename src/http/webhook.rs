@@ -1,0 +1,201 @@
+//! `POST /api/github/webhooks`: verify, store, answer. Nothing else happens on this path.
+//!
+//! Checks, in this order: a signature header (401), the signature over a body of at most
+//! 25 MiB (401, then 413), the `X-GitHub-Event` and `X-GitHub-Delivery` headers (400), a JSON
+//! object body (400). Then the delivery is committed through the group-commit writer and
+//! answered 202 (200 for a redelivery of a stored GUID, 503 if the database refused).
+//! Must not: log the body or the secret, or answer 2xx before the delivery is committed.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tracing::Instrument;
+
+use super::{AppState, problem};
+use crate::github::envelope::{Envelope, Handling, handling};
+use crate::github::signature::{self, ClaimedSignature, Verifier};
+use crate::store::codec;
+use crate::store::deliveries::{DeliveryStatus, InsertOutcome, NewDelivery};
+use crate::store::group_commit::WriteError;
+
+/// GitHub caps payloads at 25 MB; shipgate refuses anything larger.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+/// Past the cap the body is still read and hashed (not kept), so a wrong signature gets its
+/// 401 first; beyond this much shipgate stops reading and answers 413.
+const MAX_HASHED_BYTES: usize = 4 * MAX_BODY_BYTES;
+/// Headers kept with every delivery (besides event and GUID, which have columns).
+const KEPT_HEADERS: [&str; 4] = [
+    "x-github-hook-id",
+    "x-github-hook-installation-target-id",
+    "x-github-hook-installation-target-type",
+    "user-agent",
+];
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let Some(app) = state.github.load_full() else {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shipgate has no GitHub App configured yet; finish the setup at /setup",
+        );
+    };
+    let Some(sig_header) = headers.get(signature::HEADER) else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "missing X-Hub-Signature-256 header",
+        );
+    };
+    let Some(claimed) = sig_header.to_str().ok().and_then(ClaimedSignature::parse) else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "malformed X-Hub-Signature-256 header",
+        );
+    };
+    let declared_len = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > MAX_HASHED_BYTES) {
+        return too_large();
+    }
+
+    let mut verifier = Verifier::new(app.credentials.webhook_secret.expose_secret().as_bytes());
+    let mut kept = BytesMut::with_capacity(declared_len.unwrap_or(8192).min(MAX_BODY_BYTES));
+    let mut total = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            );
+        };
+        total += chunk.len();
+        if total > MAX_HASHED_BYTES {
+            return too_large();
+        }
+        verifier.update(&chunk);
+        if total <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if !verifier.matches(&claimed) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "X-Hub-Signature-256 does not match the body; check the webhook secret",
+        );
+    }
+    if total > MAX_BODY_BYTES {
+        return too_large();
+    }
+    let body = kept.freeze();
+
+    let Some(event) = header_text(&headers, "x-github-event") else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid X-GitHub-Event header",
+        );
+    };
+    let Some(delivery_id) = header_text(&headers, "x-github-delivery") else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid X-GitHub-Delivery header",
+        );
+    };
+    let envelope = match Envelope::parse(&body) {
+        Ok(e) => e,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+
+    let span = tracing::info_span!("webhook", delivery = %delivery_id, event = %event);
+    store(state, event, delivery_id, envelope, &headers, body)
+        .instrument(span)
+        .await
+}
+
+async fn store(
+    state: AppState,
+    event: String,
+    delivery_id: String,
+    envelope: Envelope,
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    let handled = handling(&event, envelope.action.as_deref());
+    let (status, stored_body) = match handled {
+        Handling::Process => {
+            let codec = codec::DEFAULT;
+            (
+                DeliveryStatus::Pending,
+                Some((codec, codec.compress(&body))),
+            )
+        }
+        Handling::Ignore => (DeliveryStatus::Ignored, None),
+    };
+    let kept: serde_json::Map<String, serde_json::Value> = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| Some((name.to_string(), json!(headers.get(*name)?.to_str().ok()?))))
+        .collect();
+    let delivery = NewDelivery {
+        delivery_id: delivery_id.clone(),
+        event: event.clone(),
+        action: envelope.action.clone(),
+        installation_id: envelope.installation_id,
+        repository: envelope.repository,
+        status,
+        headers_json: serde_json::Value::Object(kept).to_string(),
+        body: stored_body,
+        body_len: body.len() as i64,
+        received_at: crate::store::millis(state.clock.now()),
+    };
+    match state.writer.write(delivery).await {
+        Ok(InsertOutcome::Stored { .. }) => {
+            tracing::info!(
+                action = envelope.action.as_deref().unwrap_or(""),
+                status = status.as_str(),
+                "delivery stored"
+            );
+            let answer = match (event.as_str(), handled) {
+                ("ping", _) => json!({ "status": "pong", "delivery": delivery_id }),
+                (_, Handling::Process) => json!({ "status": "queued", "delivery": delivery_id }),
+                (_, Handling::Ignore) => json!({ "status": "ignored", "delivery": delivery_id }),
+            };
+            (StatusCode::ACCEPTED, Json(answer)).into_response()
+        }
+        Ok(InsertOutcome::Duplicate) => {
+            tracing::info!("redelivery of a stored delivery; not processed again");
+            (
+                StatusCode::OK,
+                Json(json!({ "status": "duplicate", "delivery": delivery_id })),
+            )
+                .into_response()
+        }
+        Err(WriteError::Closed) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shipgate is shutting down; the delivery was not stored, redeliver it",
+        ),
+        Err(WriteError::Database(_)) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the delivery could not be stored; it was not accepted, redeliver it",
+        ),
+    }
+}
+
+fn too_large() -> Response {
+    problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("webhook bodies are limited to {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// A header that is present, visible ASCII and of a sane length.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?.trim();
+    let ok = !value.is_empty() && value.len() <= 100 && value.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| value.to_owned())
+}

@@ -1,0 +1,15 @@
+#![recursion_limit = "256"]
+//! shipgate: a GitHub App that takes a feature from an issue to production through gates.
+//!
+//! See `README.md` for the architecture; each module's doc comment says what it owns.
+
+pub mod app;
+pub mod clock;
+pub mod engine;
+pub mod env_file;
+pub mod github;
+pub mod http;
+pub mod logging;
+pub mod settings;
+pub mod sim;
+pub mod store;

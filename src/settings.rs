@@ -1,0 +1,244 @@
+//! Process settings: read once from the environment (and an optional `.env` file), validated,
+//! and turned into typed values.
+//!
+//! Owns: the names of every setting, their defaults, and the error a bad value produces.
+//! Must not: print a setting's value in an error (private keys, secrets and database URLs with
+//! passwords pass through here), or open sockets and databases — it only parses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::github::credentials::{AppCredentials, AppKey};
+
+/// Default database: an SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://shipgate.db";
+pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
+pub const DEFAULT_ENV_FILE: &str = ".env";
+
+/// A setting that could not be used. Its `Display` names the setting and the problem, never
+/// the value.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {setting}: {problem}")]
+pub struct SettingsError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+fn bad(setting: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which database back end a `DATABASE_URL` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A validated database URL. Kept secret because PostgreSQL URLs carry passwords.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    pub kind: DatabaseKind,
+    pub url: SecretString,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({:?}, [redacted])", self.kind)
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(value: &str) -> Result<Self, SettingsError> {
+        let kind = if value.starts_with("sqlite:") {
+            sqlx::sqlite::SqliteConnectOptions::from_str(value)
+                .map_err(|_| bad("DATABASE_URL", "is not a valid sqlite: URL"))?;
+            DatabaseKind::Sqlite
+        } else if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            sqlx::postgres::PgConnectOptions::from_str(value)
+                .map_err(|_| bad("DATABASE_URL", "is not a valid postgres:// URL"))?;
+            DatabaseKind::Postgres
+        } else {
+            return Err(bad(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres:// (e.g. sqlite://shipgate.db)",
+            ));
+        };
+        Ok(Self {
+            kind,
+            url: SecretString::from(value.to_owned()),
+        })
+    }
+}
+
+/// Everything shipgate needs to start. `app` is `None` until a GitHub App is configured, in
+/// which case shipgate serves the first-run setup page.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseUrl,
+    pub bind: SocketAddr,
+    /// The URL GitHub and browsers reach shipgate at; defaults to `http://<bind>`.
+    pub public_url: Url,
+    pub github_api_url: Url,
+    /// The GitHub web host, where the App manifest form is posted.
+    pub github_url: Url,
+    pub app: Option<AppCredentials>,
+    /// Where `/setup` writes the App's credentials.
+    pub env_file: PathBuf,
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Reads the process environment, after loading `SHIPGATE_ENV_FILE` (default `.env`) if it
+    /// exists. Variables already set in the environment win over the file.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let env_file =
+            std::env::var("SHIPGATE_ENV_FILE").unwrap_or_else(|_| DEFAULT_ENV_FILE.into());
+        match dotenvy::from_path(&env_file) {
+            Ok(()) => {}
+            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => {
+                return Err(bad(
+                    "SHIPGATE_ENV_FILE",
+                    "the file exists but could not be read as KEY=value lines",
+                ));
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Builds settings from any lookup function (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let database = DatabaseUrl::parse(
+            &get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+        )?;
+        let bind_text = get("SHIPGATE_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
+        let bind = SocketAddr::from_str(&bind_text).map_err(|_| {
+            bad(
+                "SHIPGATE_BIND",
+                "must be an address and port, e.g. 127.0.0.1:3000",
+            )
+        })?;
+        let public_url = match get("SHIPGATE_PUBLIC_URL") {
+            Some(v) => parse_http_url("SHIPGATE_PUBLIC_URL", &v)?,
+            None => {
+                Url::parse(&format!("http://{bind}")).expect("a socket address is a valid host")
+            }
+        };
+        let github_api_url = parse_http_url(
+            "GITHUB_API_URL",
+            &get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.into()),
+        )?;
+        let github_url = parse_http_url(
+            "GITHUB_URL",
+            &get("GITHUB_URL").unwrap_or_else(|| DEFAULT_GITHUB_URL.into()),
+        )?;
+        let log_format = match get("SHIPGATE_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(bad("SHIPGATE_LOG_FORMAT", "must be text or json")),
+        };
+        let env_file =
+            PathBuf::from(get("SHIPGATE_ENV_FILE").unwrap_or_else(|| DEFAULT_ENV_FILE.into()));
+        Ok(Self {
+            database,
+            bind,
+            public_url,
+            github_api_url,
+            github_url,
+            app: app_credentials(&get)?,
+            env_file,
+            log_format,
+        })
+    }
+}
+
+fn parse_http_url(setting: &'static str, value: &str) -> Result<Url, SettingsError> {
+    let url = Url::parse(value).map_err(|_| bad(setting, "is not a valid URL"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(bad(setting, "must be an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+/// The App credentials are all-or-nothing: none set means "not configured yet" (setup mode),
+/// some set means a mistake worth stopping for.
+fn app_credentials(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<AppCredentials>, SettingsError> {
+    let app_id = get("GITHUB_APP_ID");
+    let key_text = get("GITHUB_PRIVATE_KEY");
+    let key_path = get("GITHUB_PRIVATE_KEY_PATH");
+    let secret = get("GITHUB_WEBHOOK_SECRET");
+    if app_id.is_none() && key_text.is_none() && key_path.is_none() && secret.is_none() {
+        return Ok(None);
+    }
+    let app_id = app_id.ok_or_else(|| {
+        bad(
+            "GITHUB_APP_ID",
+            "is missing (the other GitHub App settings are set)",
+        )
+    })?;
+    let app_id: u64 = app_id
+        .trim()
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| bad("GITHUB_APP_ID", "must be the App's numeric ID"))?;
+    let (pem, setting) = match (key_text, key_path) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "GITHUB_PRIVATE_KEY",
+                "set either GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH, not both",
+            ));
+        }
+        // Keys pasted into a single-line variable usually carry literal `\n`.
+        (Some(text), None) => (text.replace("\\n", "\n"), "GITHUB_PRIVATE_KEY"),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                bad(
+                    "GITHUB_PRIVATE_KEY_PATH",
+                    format!("the file could not be read ({})", e.kind()),
+                )
+            })?;
+            (text, "GITHUB_PRIVATE_KEY_PATH")
+        }
+        (None, None) => {
+            return Err(bad(
+                "GITHUB_PRIVATE_KEY",
+                "is missing: set GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH",
+            ));
+        }
+    };
+    let key = AppKey::from_pem(&pem)
+        .map_err(|_| bad(setting, "is not an RSA private key in PEM format"))?;
+    let secret = secret.ok_or_else(|| {
+        bad(
+            "GITHUB_WEBHOOK_SECRET",
+            "is missing (the other GitHub App settings are set)",
+        )
+    })?;
+    Ok(Some(AppCredentials {
+        app_id,
+        key,
+        webhook_secret: SecretString::from(secret),
+        client_id: get("GITHUB_CLIENT_ID"),
+        client_secret: get("GITHUB_CLIENT_SECRET").map(SecretString::from),
+        slug: get("GITHUB_APP_SLUG"),
+    }))
+}

@@ -1,0 +1,226 @@
+//! Pull requests (which share numbers with issues), merging, and reviews.
+
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::{Call, Outcome, Reply, repo, repo_mut};
+use crate::sim::render;
+use crate::sim::state::{Issue, Pull, SimState};
+
+fn pull_number(s: &SimState, c: &Call) -> Result<u64, Reply> {
+    let n = c.number("pull_number");
+    if repo(s, c)?.pulls.contains_key(&n) {
+        Ok(n)
+    } else {
+        Err(Reply::not_found())
+    }
+}
+
+pub fn list(s: &mut SimState, c: &Call) -> Outcome {
+    let r = repo(s, c)?;
+    let state = c.query("state").unwrap_or("open");
+    let head = c.query("head");
+    let base = c.query("base");
+    let all: Vec<Value> = r
+        .pulls
+        .values()
+        .rev()
+        .filter(|p| state == "all" || r.issues[&p.number].state == state)
+        .filter(|p| {
+            head.is_none_or(|h| {
+                let owner = p.head_repo.split('/').next().unwrap_or_default();
+                h == format!("{owner}:{}", p.head_ref) || h == p.head_ref
+            })
+        })
+        .filter(|p| base.is_none_or(|b| b == p.base_ref))
+        .map(|p| render::pull(s, r, p))
+        .collect();
+    Ok(Reply::ok(Value::Array(c.page(&all))))
+}
+
+pub fn create(s: &mut SimState, c: &Call) -> Outcome {
+    let head = c.text("head").unwrap_or_default().to_owned();
+    let base = c.text("base").unwrap_or_default().to_owned();
+    let key = c.repo_key();
+    let (head_repo, head_ref) = match head.split_once(':') {
+        Some((owner, branch)) => {
+            let name = key.split('/').nth(1).unwrap_or_default();
+            (format!("{owner}/{name}"), branch.to_owned())
+        }
+        None => (key.clone(), head.clone()),
+    };
+    let head_sha = s
+        .repo(&head_repo)
+        .and_then(|r| r.branches.get(&head_ref).cloned())
+        .ok_or_else(|| Reply::invalid("PullRequest", "head", "invalid"))?;
+    if !repo(s, c)?.branches.contains_key(&base) {
+        return Err(Reply::invalid("PullRequest", "base", "invalid"));
+    }
+    let (id, pull_id, now, actor) = (s.next_id(), s.next_id(), s.now(), c.actor(s));
+    let r = repo_mut(s, c)?;
+    let number = r.next_number;
+    r.next_number += 1;
+    r.issues.insert(
+        number,
+        Issue {
+            id,
+            number,
+            title: c.text("title").unwrap_or_default().to_owned(),
+            body: c.text("body").map(str::to_owned),
+            user: actor,
+            state: "open".into(),
+            state_reason: None,
+            labels: Vec::new(),
+            assignees: Vec::new(),
+            is_pull_request: true,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+            closed_by: None,
+            sub_issues: Vec::new(),
+            blocked_by: Vec::new(),
+        },
+    );
+    r.pulls.insert(
+        number,
+        Pull {
+            number,
+            id: pull_id,
+            head_ref,
+            head_sha,
+            head_repo,
+            base_ref: base,
+            draft: c.field("draft").and_then(Value::as_bool).unwrap_or(false),
+            merged: false,
+            merge_commit_sha: None,
+            merged_at: None,
+            merged_by: None,
+        },
+    );
+    let r = repo(s, c)?;
+    Ok(Reply::created(render::pull(s, r, &r.pulls[&number])))
+}
+
+pub fn get(s: &mut SimState, c: &Call) -> Outcome {
+    let n = pull_number(s, c)?;
+    let r = repo(s, c)?;
+    Ok(Reply::ok(render::pull(s, r, &r.pulls[&n])))
+}
+
+/// Issue numbers a PR body closes (`Closes #12`, `fixes #3`, `Resolved #4`, …).
+pub fn closing_references(body: &str) -> Vec<u64> {
+    let re = Regex::new(r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b")
+        .expect("regex");
+    re.captures_iter(body)
+        .filter_map(|c| c[1].parse().ok())
+        .collect()
+}
+
+pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
+    let n = pull_number(s, c)?;
+    let key = c.repo_key();
+    let (now, actor) = (s.now(), c.actor(s));
+    let r = repo(s, c)?;
+    let pull = r.pulls[&n].clone();
+    let issue = r.issues[&n].clone();
+    if pull.merged || issue.state != "open" {
+        return Err(Reply::error(405, "Pull Request is not mergeable"));
+    }
+    if pull.draft {
+        return Err(Reply::error(405, "Pull Request is still a draft"));
+    }
+    if c.text("sha").is_some_and(|sha| sha != pull.head_sha) {
+        return Err(Reply::error(
+            409,
+            "Head branch was modified. Review and try the merge again.",
+        ));
+    }
+    let method = c.text("merge_method").unwrap_or("merge");
+    let title = c
+        .text("commit_title")
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{} (#{n})", issue.title));
+    let message = match c.text("commit_message") {
+        Some(m) if !m.is_empty() => format!("{title}\n\n{m}"),
+        _ => title,
+    };
+    let head_files = s
+        .repo(&pull.head_repo)
+        .and_then(|hr| hr.commits.get(&pull.head_sha))
+        .map(|commit| commit.files.clone())
+        .unwrap_or_default();
+    let base_files = r
+        .branches
+        .get(&pull.base_ref)
+        .and_then(|sha| r.commits.get(sha))
+        .map(|commit| commit.files.clone())
+        .unwrap_or_default();
+    let changes: Vec<(String, Option<String>)> = head_files
+        .iter()
+        .map(|(p, text)| (p.clone(), Some(text.clone())))
+        .chain(
+            base_files
+                .keys()
+                .filter(|p| !head_files.contains_key(*p))
+                .map(|p| (p.clone(), None)),
+        )
+        .collect();
+    let borrowed: Vec<(&str, Option<&str>)> = changes
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_deref()))
+        .collect();
+    let sha = s.commit(&key, &pull.base_ref, &message, &actor, &borrowed);
+    if method == "merge"
+        && let Some(commit) = s.repo_mut(&key).and_then(|r| r.commits.get_mut(&sha))
+    {
+        commit.parents.push(pull.head_sha.clone());
+    }
+    let r = s.repo_mut(&key).expect("repository checked");
+    let p = r.pulls.get_mut(&n).expect("checked");
+    p.merged = true;
+    p.merge_commit_sha = Some(sha.clone());
+    p.merged_at = Some(now);
+    p.merged_by = Some(actor.clone());
+    for number in std::iter::once(n).chain(closing_references(
+        issue.body.as_deref().unwrap_or_default(),
+    )) {
+        if let Some(i) = r.issues.get_mut(&number)
+            && i.state == "open"
+        {
+            i.state = "closed".into();
+            i.state_reason = Some("completed".into());
+            i.closed_at = Some(now);
+            i.closed_by = Some(actor.clone());
+            i.updated_at = now;
+        }
+    }
+    Ok(Reply::ok(
+        json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
+    ))
+}
+
+pub fn list_reviews(s: &mut SimState, c: &Call) -> Outcome {
+    let n = pull_number(s, c)?;
+    let r = repo(s, c)?;
+    let all: Vec<Value> = r
+        .reviews
+        .values()
+        .filter(|x| x.pull_number == n)
+        .map(|x| render::review(s, r, x))
+        .collect();
+    Ok(Reply::ok(Value::Array(c.page(&all))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closing_references;
+
+    #[test]
+    fn closing_keywords_are_found() {
+        assert_eq!(
+            closing_references("Closes #12 and fixes #3.\nresolved: #4"),
+            vec![12, 3, 4]
+        );
+        assert!(closing_references("see #5, refs #6").is_empty());
+    }
+}

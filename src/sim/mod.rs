@@ -1,0 +1,319 @@
+//! A stateful GitHub simulator served over real HTTP, for tests and `shipgate demo`.
+//!
+//! shipgate's real octocrab client talks to it through `GITHUB_API_URL`. Every request is
+//! matched to an operation of GitHub's REST description and validated against it (path and
+//! query parameters, body); a request that does not conform is refused and recorded as a
+//! violation, and a [`Simulator`] with violations panics when dropped, so the test that made
+//! the request fails naming it. The simulator's own answers and the webhooks it sends are
+//! validated too, so it cannot drift from GitHub's shapes unnoticed.
+//!
+//! Extending it: add a handler for the operation's `operationId` in one of the `handlers`
+//! modules and register it there; state lives in [`state::SimState`], JSON in [`render`].
+//! Must not: be used by production code paths other than `shipgate demo`.
+
+pub mod auth;
+mod dispatch;
+mod handlers;
+pub mod keys;
+pub mod render;
+pub mod spec;
+pub mod state;
+mod web;
+pub mod webhooks;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::clock::{Clock, SystemClock};
+use crate::github::credentials::{AppCredentials, AppKey};
+use state::{AppInfo, Installation, Permission, Repo, SimState, Workflow};
+
+pub use state::{HookDelivery, RecordedRequest};
+
+pub(crate) struct Inner {
+    pub state: Mutex<SimState>,
+    pub spec: spec::Spec,
+    pub hooks: webhooks::HookQueue,
+}
+
+/// A running simulator. Cheap to share by reference; stops when dropped.
+pub struct Simulator {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+    /// Panic on drop if requests did not conform (on in tests, off in the demo).
+    pub fail_on_violations: bool,
+}
+
+/// The permissions the simulated App has (those `app-manifest.json` asks for).
+fn default_permissions() -> BTreeMap<String, String> {
+    [
+        ("actions", "write"),
+        ("checks", "write"),
+        ("contents", "write"),
+        ("deployments", "write"),
+        ("issues", "write"),
+        ("pull_requests", "write"),
+        ("metadata", "read"),
+        ("members", "read"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+impl Simulator {
+    /// Starts on a free local port with the real clock.
+    pub async fn start() -> Self {
+        Self::start_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// Starts with the given clock (share it with shipgate so both agree on time).
+    pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the simulator binds a local port");
+        let addr = listener.local_addr().expect("bound address");
+        let base = Url::parse(&format!("http://{addr}/")).expect("local URL");
+        let pair = keys::app_key_pair(0);
+        let app = AppInfo {
+            id: 4242,
+            slug: "shipgate-sim".into(),
+            name: "shipgate (simulated)".into(),
+            owner: "sim-owner".into(),
+            client_id: "Iv1.simulatedclient".into(),
+            client_secret: "simulated-client-secret".into(),
+            webhook_secret: "simulated webhook secret".into(),
+            private_key_pem: pair.private_pem.clone(),
+            public_key_pem: pair.public_pem.clone(),
+            webhook_url: None,
+            permissions: default_permissions(),
+            events: serde_json::from_str::<serde_json::Value>(crate::github::manifest::MANIFEST)
+                .ok()
+                .and_then(|m| serde_json::from_value(m["default_events"].clone()).ok())
+                .unwrap_or_default(),
+            created_at: clock.now(),
+        };
+        let inner = Arc::new(Inner {
+            state: Mutex::new(SimState::new(base, clock, app)),
+            spec: spec::Spec::load(),
+            hooks: webhooks::HookQueue::default(),
+        });
+        let router = dispatch::router(inner.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            inner,
+            addr,
+            task,
+            fail_on_violations: true,
+        }
+    }
+
+    /// The API root to use as `GITHUB_API_URL`.
+    pub fn api_url(&self) -> Url {
+        Url::parse(&format!("http://{}/", self.addr)).expect("local URL")
+    }
+
+    /// The web root to use as `GITHUB_URL` (the new-App page of the manifest flow).
+    pub fn web_url(&self) -> Url {
+        self.api_url()
+    }
+
+    /// Credentials for the simulated App, as an operator would configure them.
+    pub fn app_credentials(&self) -> AppCredentials {
+        self.with(|s| AppCredentials {
+            app_id: s.app.id,
+            key: AppKey::from_pem(&s.app.private_key_pem).expect("simulator key parses"),
+            webhook_secret: s.app.webhook_secret.clone().into(),
+            client_id: Some(s.app.client_id.clone()),
+            client_secret: Some(s.app.client_secret.clone().into()),
+            slug: Some(s.app.slug.clone()),
+        })
+    }
+
+    /// Runs `f` on the simulator's state (to arrange a scene or look at the outcome).
+    pub fn with<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> R {
+        f(&mut self.inner.state.lock().expect("simulator state"))
+    }
+
+    /// Sends webhooks to this URL from now on.
+    pub fn set_webhook_url(&self, url: Url) {
+        self.with(|s| s.app.webhook_url = Some(url));
+    }
+
+    /// Creates a repository with one commit on `main`, owned by `owner`.
+    pub fn add_repo(&self, full_name: &str) -> u64 {
+        let (owner, name) = full_name.split_once('/').expect("owner/name");
+        self.with(|s| {
+            s.ensure_user(owner);
+            let id = s.next_id();
+            s.repos.insert(
+                full_name.to_owned(),
+                Repo {
+                    id,
+                    owner: owner.to_owned(),
+                    name: name.to_owned(),
+                    default_branch: "main".into(),
+                    next_number: 1,
+                    ..Repo::default()
+                },
+            );
+            s.commit(
+                full_name,
+                "main",
+                "Initial commit",
+                owner,
+                &[("README.md", Some("# hello\n"))],
+            );
+            id
+        })
+    }
+
+    /// Gives `login` a permission on a repository.
+    pub fn set_permission(&self, full_name: &str, login: &str, permission: Permission) {
+        self.with(|s| {
+            s.ensure_user(login);
+            s.repo_mut(full_name)
+                .expect("known repository")
+                .collaborators
+                .insert(login.to_owned(), permission);
+        });
+    }
+
+    /// Declares a workflow file with the `workflow_dispatch` inputs it accepts.
+    pub fn add_workflow(&self, full_name: &str, file: &str, inputs: &[&str]) -> u64 {
+        self.with(|s| {
+            let id = s.next_id();
+            let repo = s.repo_mut(full_name).expect("known repository");
+            repo.workflows.insert(
+                id,
+                Workflow {
+                    id,
+                    name: file
+                        .trim_end_matches(".yml")
+                        .trim_end_matches(".yaml")
+                        .to_owned(),
+                    path: format!(".github/workflows/{file}"),
+                    inputs: inputs.iter().map(|i| (*i).to_owned()).collect(),
+                },
+            );
+            id
+        })
+    }
+
+    /// Installs the App on `account` for the given repositories, without a webhook.
+    pub fn add_installation(&self, account: &str, repositories: &[&str]) -> u64 {
+        self.with(|s| {
+            s.ensure_user(account);
+            let id = s.next_id();
+            let created_at = s.now();
+            s.installations.insert(
+                id,
+                Installation {
+                    id,
+                    account: account.to_owned(),
+                    repositories: repositories.iter().map(|r| (*r).to_owned()).collect(),
+                    suspended: false,
+                    created_at,
+                },
+            );
+            id
+        })
+    }
+
+    /// Installs the App as a user would: GitHub records it and sends `installation.created`.
+    pub async fn install(&self, account: &str, repositories: &[&str]) -> u64 {
+        let id = self.add_installation(account, repositories);
+        self.with(|s| webhooks::installation_created(s, id));
+        self.settle().await;
+        id
+    }
+
+    /// Completes a workflow run (as GitHub Actions would) and sends `workflow_run.completed`.
+    pub async fn complete_workflow_run(&self, full_name: &str, run_id: u64, conclusion: &str) {
+        self.with(|s| {
+            let now = s.now();
+            let repo = s.repo_mut(full_name).expect("known repository");
+            let run = repo.runs.get_mut(&run_id).expect("known workflow run");
+            run.status = "completed".into();
+            run.conclusion = Some(conclusion.to_owned());
+            run.updated_at = now;
+            webhooks::workflow_run(s, full_name, run_id, "completed");
+        });
+        self.settle().await;
+    }
+
+    /// Sends a webhook GitHub would send, signed with the App's secret. Returns the delivery.
+    pub async fn send_webhook(&self, event: &str, payload: serde_json::Value) -> HookDelivery {
+        self.with(|s| webhooks::enqueue_raw(s, event, payload));
+        self.settle().await;
+        self.with(|s| {
+            s.hook_deliveries
+                .last()
+                .cloned()
+                .expect("a delivery was recorded")
+        })
+    }
+
+    /// Waits until every queued webhook has been sent.
+    pub async fn settle(&self) {
+        webhooks::flush(&self.inner).await;
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// Violations so far, without clearing them.
+    pub fn violations(&self) -> Vec<String> {
+        self.with(|s| s.violations.clone())
+    }
+
+    /// Takes the violations a test provoked on purpose, so they do not fail it at drop.
+    pub fn take_violations(&self) -> Vec<String> {
+        self.with(|s| std::mem::take(&mut s.violations))
+    }
+
+    /// Makes the next request to `operation` (an `operationId`) fail with `status`.
+    pub fn inject_fault(&self, operation: &str, status: u16, headers: &[(&str, &str)]) {
+        self.with(|s| {
+            s.faults.push(state::Fault {
+                operation: operation.to_owned(),
+                status,
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            })
+        });
+    }
+
+    /// The current time on the simulator's clock.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.with(|s| s.now())
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+        if self.fail_on_violations && !std::thread::panicking() {
+            let violations = self.violations();
+            if !violations.is_empty() {
+                panic!(
+                    "the GitHub simulator saw {} request(s) that GitHub would refuse:\n  - {}",
+                    violations.len(),
+                    violations.join("\n  - ")
+                );
+            }
+        }
+    }
+}
