@@ -37,11 +37,13 @@ pub fn user(s: &SimState, login: &str) -> Value {
         .get(login)
         .map(|u| (u.id, u.kind.clone()))
         .unwrap_or((0, "User".into()));
-    let api = s.api_url(&format!("users/{login}"));
+    // GitHub escapes the brackets of bot logins in URLs.
+    let path = login.replace('[', "%5B").replace(']', "%5D");
+    let api = s.api_url(&format!("users/{path}"));
     json!({
         "login": login, "id": id, "node_id": node_id("U_", id),
-        "avatar_url": s.html_url(&format!("avatars/{login}")), "gravatar_id": "",
-        "url": api, "html_url": s.html_url(login),
+        "avatar_url": s.html_url(&format!("avatars/{path}")), "gravatar_id": "",
+        "url": api, "html_url": s.html_url(&path),
         "followers_url": format!("{api}/followers"), "following_url": format!("{api}/following{{/other_user}}"),
         "gists_url": format!("{api}/gists{{/gist_id}}"), "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
         "subscriptions_url": format!("{api}/subscriptions"), "organizations_url": format!("{api}/orgs"),

@@ -550,6 +550,61 @@ impl SimState {
         sha
     }
 
+    /// Files an issue as `author` (no webhook; see `Simulator` for user actions that send one).
+    pub fn add_issue(
+        &mut self,
+        full_name: &str,
+        author: &str,
+        title: &str,
+        body: &str,
+        labels: &[&str],
+    ) -> u64 {
+        self.ensure_user(author);
+        let (id, now) = (self.next_id(), self.now());
+        let mut label_ids = Vec::new();
+        for _ in labels {
+            label_ids.push(self.next_id());
+        }
+        let repo = self
+            .repos
+            .get_mut(full_name)
+            .expect("issue in a known repository");
+        for (name, label_id) in labels.iter().zip(label_ids) {
+            repo.labels
+                .entry(name.to_lowercase())
+                .or_insert_with(|| Label {
+                    id: label_id,
+                    name: (*name).to_owned(),
+                    color: "ededed".into(),
+                    description: None,
+                });
+        }
+        let number = repo.next_number;
+        repo.next_number += 1;
+        repo.issues.insert(
+            number,
+            Issue {
+                id,
+                number,
+                title: title.to_owned(),
+                body: Some(body.to_owned()),
+                user: author.to_owned(),
+                state: "open".into(),
+                state_reason: None,
+                labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+                assignees: Vec::new(),
+                is_pull_request: false,
+                created_at: now,
+                updated_at: now,
+                closed_at: None,
+                closed_by: None,
+                sub_issues: Vec::new(),
+                blocked_by: Vec::new(),
+            },
+        );
+        number
+    }
+
     pub fn html_url(&self, path: &str) -> String {
         self.base
             .join(path.trim_start_matches('/'))

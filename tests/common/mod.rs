@@ -1,0 +1,300 @@
+//! Shared test harness: a fresh database per test (SQLite file or a new PostgreSQL database),
+//! shipgate started in-process on a free port, the GitHub simulator, and signed webhooks.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shipgate::app::Running;
+use shipgate::clock::{Clock, SystemClock};
+use shipgate::github::signature;
+use shipgate::settings::{DatabaseUrl, Settings};
+use shipgate::sim::Simulator;
+use shipgate::store::Store;
+
+/// The PostgreSQL server tests use; `.ci/run` sets it, and the default is the machine's.
+pub fn postgres_admin_url() -> String {
+    std::env::var("SHIPGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("shipgate.db").display());
+                Self {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let name = format!("shipgate_t_{}", hex::encode(rand_bytes()));
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL is required for this test (SHIPGATE_TEST_POSTGRES_URL, default 127.0.0.1:5432): {e}")
+                });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create a test database");
+                let mut url = url::Url::parse(&admin).expect("postgres URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    backend,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub fn database_url(&self) -> DatabaseUrl {
+        DatabaseUrl::parse(&self.url).expect("test database URL")
+    }
+
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&self.database_url()).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+}
+
+fn rand_bytes() -> [u8; 6] {
+    use rand::RngCore;
+    let mut b = [0u8; 6];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+/// Builds settings from `pairs` plus a database and a free port.
+pub fn settings(db: &TestDb, pairs: &[(&str, String)]) -> Settings {
+    let mut map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    map.insert("DATABASE_URL".into(), db.url.clone());
+    map.entry("SHIPGATE_BIND".into())
+        .or_insert_with(|| "127.0.0.1:0".into());
+    Settings::from_lookup(|k| map.get(k).cloned()).expect("test settings are valid")
+}
+
+/// Settings that make shipgate the simulator's App.
+pub fn app_settings(db: &TestDb, sim: &Simulator) -> Settings {
+    let creds = sim.app_credentials();
+    let pem = sim.with(|s| s.app.private_key_pem.clone());
+    settings(
+        db,
+        &[
+            ("GITHUB_APP_ID", creds.app_id.to_string()),
+            ("GITHUB_PRIVATE_KEY", pem),
+            (
+                "GITHUB_WEBHOOK_SECRET",
+                sim.with(|s| s.app.webhook_secret.clone()),
+            ),
+            ("GITHUB_APP_SLUG", creds.slug.clone().unwrap_or_default()),
+            ("GITHUB_API_URL", sim.api_url().to_string()),
+            ("GITHUB_URL", sim.web_url().to_string()),
+        ],
+    )
+}
+
+/// shipgate running in-process.
+pub struct Shipgate {
+    pub running: Option<Running>,
+    pub url: url::Url,
+    pub store: Store,
+    pub secret: String,
+    pub http: reqwest::Client,
+}
+
+impl Shipgate {
+    /// Starts shipgate as the simulator's App and points the simulator's webhooks at it.
+    pub async fn start(db: &TestDb, sim: &Simulator) -> Self {
+        Self::start_with_clock(db, sim, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(db: &TestDb, sim: &Simulator, clock: Arc<dyn Clock>) -> Self {
+        let settings = app_settings(db, sim);
+        let secret = sim.with(|s| s.app.webhook_secret.clone());
+        let me = Self::start_settings(settings, clock, secret).await;
+        sim.set_webhook_url(me.url.join("api/github/webhooks").expect("joins"));
+        me
+    }
+
+    pub async fn start_settings(settings: Settings, clock: Arc<dyn Clock>, secret: String) -> Self {
+        let running = shipgate::app::start(settings, clock)
+            .await
+            .expect("shipgate starts");
+        let url = url::Url::parse(&format!("http://{}/", running.addr)).expect("URL");
+        let store = running.store.clone();
+        Self {
+            running: Some(running),
+            url,
+            store,
+            secret,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts shipgate with no App configured (first-run setup), talking to the simulator,
+    /// with its public URL known up front and `.env` written to `env_file`.
+    pub async fn start_unconfigured(
+        db: &TestDb,
+        sim: &Simulator,
+        env_file: &std::path::Path,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let settings = settings(
+            db,
+            &[
+                ("GITHUB_API_URL", sim.api_url().to_string()),
+                ("GITHUB_URL", sim.web_url().to_string()),
+                ("SHIPGATE_PUBLIC_URL", format!("http://{addr}/")),
+                ("SHIPGATE_ENV_FILE", env_file.display().to_string()),
+            ],
+        );
+        assert!(settings.app.is_none());
+        let store = db.store().await;
+        let running =
+            shipgate::app::start_on(listener, settings, store.clone(), Arc::new(SystemClock))
+                .await
+                .expect("shipgate starts without an App");
+        Self {
+            running: Some(running),
+            url: url::Url::parse(&format!("http://{addr}/")).expect("URL"),
+            store,
+            secret: String::new(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub fn webhook_url(&self) -> String {
+        self.url
+            .join("api/github/webhooks")
+            .expect("joins")
+            .to_string()
+    }
+
+    /// Posts a webhook signed with shipgate's secret.
+    pub async fn post_webhook(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.webhook_url())
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header(
+                "x-hub-signature-256",
+                signature::sign(self.secret.as_bytes(), body),
+            )
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("request reaches shipgate")
+    }
+
+    /// Waits until the worker has processed every pending delivery.
+    pub async fn drain(&self) {
+        for _ in 0..500 {
+            let counts = self.store.delivery_counts().await.expect("counts");
+            if !counts
+                .iter()
+                .any(|(s, n)| s.as_str() == "pending" && *n > 0)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("deliveries stayed pending");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown();
+            running.wait().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// Defines `sqlite` and `postgres` tests running the same async test body.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// A webhook example payload from `tests/fixtures/github/webhooks/<event>/<file>`.
+pub fn fixture(event: &str, file: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/github/webhooks/{event}/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture exists")
+}
+
+/// Every fixture as (event, file name, body).
+pub fn all_fixtures() -> Vec<(String, String, Vec<u8>)> {
+    let root = format!(
+        "{}/tests/fixtures/github/webhooks",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut out = Vec::new();
+    for event in std::fs::read_dir(&root).expect("fixtures dir") {
+        let event = event.expect("entry");
+        let name = event.file_name().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(event.path()).expect("event dir") {
+            let file = file.expect("entry");
+            let body = std::fs::read(file.path()).expect("read fixture");
+            out.push((
+                name.clone(),
+                file.file_name().to_string_lossy().into_owned(),
+                body,
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn guid() -> String {
+    format!("{}-test", hex::encode(rand_bytes()))
+}

@@ -1,0 +1,238 @@
+//! The `shipgate` binary as an operator runs it: start-up errors, `migrate`, health, logs, and
+//! a SIGTERM in the middle of a burst of deliveries.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{fixture, postgres_admin_url};
+use shipgate::github::signature;
+use shipgate::settings::DatabaseUrl;
+use shipgate::store::Store;
+
+const SECRET: &str = "process test secret";
+
+fn shipgate(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipgate"));
+    cmd.env_clear().current_dir(dir).env("RUST_LOG", "info");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_unreadable_private_key_stops_start_up_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(shipgate(dir.path())
+        .env("GITHUB_APP_ID", "12")
+        .env(
+            "GITHUB_PRIVATE_KEY",
+            "-----BEGIN RSA PRIVATE KEY-----\nhunter2hunter2\n-----END RSA PRIVATE KEY-----",
+        )
+        .env("GITHUB_WEBHOOK_SECRET", "s3cret"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("GITHUB_PRIVATE_KEY"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn partial_app_settings_name_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(shipgate(dir.path()).env("GITHUB_APP_ID", "12"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("GITHUB_PRIVATE_KEY"), "{stderr}");
+    let (code, _, stderr) = run(shipgate(dir.path())
+        .env("GITHUB_APP_ID", "twelve")
+        .env("GITHUB_PRIVATE_KEY_PATH", "/nonexistent/key.pem")
+        .env("GITHUB_WEBHOOK_SECRET", "x"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("GITHUB_APP_ID"), "{stderr}");
+}
+
+#[test]
+fn a_bad_database_url_is_named_and_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        run(shipgate(dir.path()).env("DATABASE_URL", "mysql://root:hunter2@db/x"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // A well-formed URL to a server that is not there: named, password not printed.
+    let (code, _, stderr) = run(shipgate(dir.path())
+        .arg("migrate")
+        .env("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:9/x"));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("DATABASE_URL: could not connect"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database_and_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let (code, stdout, stderr) = run(shipgate(dir.path()).arg("migrate"));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("database is up to date"), "{stdout}");
+    }
+    assert!(
+        dir.path().join("shipgate.db").exists(),
+        "the default sqlite://shipgate.db was created"
+    );
+}
+
+#[test]
+fn migrate_works_on_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(shipgate(dir.path())
+        .arg("migrate")
+        .env("DATABASE_URL", postgres_admin_url()));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("database is up to date"), "{stdout}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// SIGTERM while deliveries are arriving: shipgate stops accepting, commits what it queued,
+/// exits 0, and every delivery it answered 202 to is in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_every_acknowledged_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("app.pem");
+    std::fs::write(&key_path, shipgate::sim::keys::app_key_pair(0).private_pem).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .env_clear()
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("SHIPGATE_LOG_FORMAT", "json")
+        .env("SHIPGATE_BIND", format!("127.0.0.1:{port}"))
+        .env("GITHUB_APP_ID", "4242")
+        .env("GITHUB_PRIVATE_KEY_PATH", &key_path)
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "shipgate answered /healthz");
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let body = fixture("pull_request", "opened-12.json");
+    let sig = signature::sign(SECRET.as_bytes(), &body);
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let (http, base, body, sig) = (http.clone(), base.clone(), body.clone(), sig.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i / 4)).await;
+            let r = http
+                .post(format!("{base}/api/github/webhooks"))
+                .header("x-github-event", "pull_request")
+                .header("x-github-delivery", format!("burst-{i}"))
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await;
+            (i, r.map(|r| r.status().as_u16()).ok())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        let (i, status) = t.await.unwrap();
+        if status == Some(202) {
+            acknowledged.push(format!("burst-{i}"));
+        }
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a clean exit after SIGTERM");
+    assert!(
+        !acknowledged.is_empty(),
+        "some deliveries were accepted before the signal"
+    );
+    eprintln!(
+        "{} of 400 deliveries were acknowledged around the SIGTERM",
+        acknowledged.len()
+    );
+
+    let url = format!("sqlite://{}", dir.path().join("shipgate.db").display());
+    let store = Store::connect(&DatabaseUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    for id in &acknowledged {
+        assert!(
+            store.delivery(id).await.unwrap().is_some(),
+            "{id} was answered 202 but not stored"
+        );
+    }
+
+    // The logs are JSON lines that name deliveries, and carry no secret or key.
+    let output = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&acknowledged[0]))
+        .unwrap_or_else(|| panic!("no log line names {}:\n{logs}", acknowledged[0]));
+    let parsed: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+    assert_eq!(
+        parsed["span"]["delivery"],
+        acknowledged[0].as_str(),
+        "{line}"
+    );
+    assert!(!logs.contains(SECRET) && !logs.contains("PRIVATE KEY"));
+}
