@@ -245,6 +245,7 @@ impl Shipgate {
 }
 
 /// Defines `sqlite` and `postgres` tests running the same async test body.
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         $(
