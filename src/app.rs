@@ -1,9 +1,10 @@
-//! Wiring: settings → store → GitHub App → HTTP router, delivery writer and worker; and an
+//! Wiring: settings → store → GitHub App → HTTP router and delivery writer (ingest), the
+//! worker, and the low-priority background thread (decoding, database upkeep); and an
 //! orderly shutdown.
 //!
 //! Shutdown order matters for "every 202 stays stored": stop accepting connections, let
 //! in-flight requests finish (each waits for its commit), let the writer drain its queue,
-//! then stop the worker and close the database.
+//! then stop the worker and the background thread and close the database.
 //! Must not: hold behaviour of its own — it only connects parts.
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::engine::background;
 use crate::engine::worker::Worker;
 use crate::github::LiveApp;
 use crate::github::app::GitHubApp;
@@ -88,13 +90,20 @@ pub async fn start_on(
     let writer_stats = writer.stats.clone();
     let stop = CancellationToken::new();
 
-    let worker_stop = CancellationToken::new();
+    let engine_stop = CancellationToken::new();
+    let (decoder, background) = background::spawn(
+        settings.database.clone(),
+        writer_stats.clone(),
+        engine_stop.clone(),
+    )?;
     let worker = Worker {
         store: store.clone(),
         clock: clock.clone(),
+        decoder,
         wake,
+        ingest: writer_stats.clone(),
     };
-    let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
+    let worker_task = tokio::spawn(worker.run(engine_stop.clone()));
 
     let state = AppState {
         store: store.clone(),
@@ -114,8 +123,12 @@ pub async fn start_on(
         // The router (and every writer handle in it) is gone: the writer commits what is
         // queued and ends.
         writer_task.await.context("the delivery writer panicked")?;
-        worker_stop.cancel();
+        engine_stop.cancel();
         worker_task.await.context("the delivery worker panicked")?;
+        tokio::task::spawn_blocking(move || background.join())
+            .await
+            .context("waiting for the background thread")?
+            .map_err(|_| anyhow::anyhow!("the background thread panicked"))?;
         task_store.close().await;
         tracing::info!("shipgate stopped");
         served.context("the HTTP server failed")

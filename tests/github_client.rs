@@ -18,6 +18,7 @@ use shipgate::github::client::{
 use shipgate::github::credentials::AppKey;
 use shipgate::sim::Simulator;
 use shipgate::sim::state::Permission;
+use shipgate::store::deliveries::DeliveryStatus;
 
 use common::{Backend, Shipgate, TestDb};
 
@@ -568,8 +569,8 @@ async fn dispatched_runs_report_back_to_shipgate(backend: Backend) {
     assert_eq!(err.status(), Some(422));
     assert!(err.to_string().contains("Unexpected inputs"), "{err}");
 
-    // The App's deliveries can be listed, and a redelivery keeps its GUID: shipgate says
-    // "duplicate" and does not process it twice.
+    // The App's deliveries can be listed, and a redelivery keeps its GUID: shipgate accepts
+    // it and does not process it twice.
     let listed = client.hook_deliveries(50).await.unwrap();
     let item = listed
         .iter()
@@ -580,8 +581,29 @@ async fn dispatched_runs_report_back_to_shipgate(backend: Backend) {
     let again = sim.with(|st| st.hook_deliveries.last().cloned().unwrap());
     assert!(again.redelivery);
     assert_eq!(again.guid, completed.guid);
-    assert_eq!(again.status_code, 200);
-    assert!(again.response_body.contains("duplicate"));
+    assert_eq!(again.status_code, 202);
+    sg.drain().await;
+    let duplicates = sg
+        .store
+        .deliveries_with_status(DeliveryStatus::Duplicate)
+        .await
+        .unwrap();
+    assert_eq!(
+        duplicates
+            .iter()
+            .map(|d| d.delivery_id.as_str())
+            .collect::<Vec<_>>(),
+        [completed.guid.as_str()]
+    );
+    assert_eq!(
+        sg.store
+            .delivery(&completed.guid)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeliveryStatus::Processed
+    );
     sg.stop().await;
 }
 

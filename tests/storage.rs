@@ -6,22 +6,29 @@ mod common;
 
 use common::{Backend, TestDb};
 use shipgate::store::codec::Codec;
-use shipgate::store::deliveries::{DeliveryStatus, InsertOutcome, NewDelivery};
+use shipgate::store::deliveries::{DeliveryStatus, NewDelivery, Outcome};
 use shipgate::store::installations::InstallationRow;
 
-fn delivery(id: &str, status: DeliveryStatus) -> NewDelivery {
+fn delivery(id: &str, handled: bool) -> NewDelivery {
     let body = br#"{"action":"opened","number":1}"#;
     NewDelivery {
         delivery_id: id.to_owned(),
-        event: "pull_request".into(),
+        event: if handled { "pull_request" } else { "star" }.into(),
         action: Some("opened".into()),
         installation_id: Some(7),
         repository: Some("acme/widgets".into()),
-        status,
         headers_json: "{}".into(),
-        body: (status == DeliveryStatus::Pending).then(|| (Codec::Lz4, Codec::Lz4.compress(body))),
+        body: handled.then(|| (Codec::Lz4, Codec::Lz4.compress(body))),
         body_len: body.len() as i64,
         received_at: 1_700_000_000_000,
+    }
+}
+
+fn outcome(id: i64, status: DeliveryStatus) -> Outcome {
+    Outcome {
+        id,
+        status,
+        error: None,
     }
 }
 
@@ -51,105 +58,173 @@ async fn migrations_apply_once_and_match_the_files(backend: Backend) {
     store.ping().await.unwrap();
 }
 
-async fn a_batch_commits_together_and_reports_duplicates(backend: Backend) {
+/// Ingest appends everything, redeliveries included, and every row is queued.
+async fn a_batch_is_appended_and_queued(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let first = store
-        .insert_deliveries(&[delivery("a", DeliveryStatus::Pending)])
+    store
+        .insert_deliveries(&[delivery("a", true)])
         .await
         .unwrap();
-    assert!(matches!(first[0], InsertOutcome::Stored { .. }));
-    let batch = [
-        delivery("b", DeliveryStatus::Pending),
-        delivery("a", DeliveryStatus::Pending),
-        delivery("b", DeliveryStatus::Pending),
-        delivery("c", DeliveryStatus::Ignored),
-    ];
-    let outcomes = store.insert_deliveries(&batch).await.unwrap();
-    assert!(matches!(outcomes[0], InsertOutcome::Stored { .. }));
+    store
+        .insert_deliveries(&[
+            delivery("b", true),
+            delivery("a", true),
+            delivery("c", false),
+        ])
+        .await
+        .unwrap();
     assert_eq!(
-        outcomes[1],
-        InsertOutcome::Duplicate,
-        "already stored earlier"
-    );
-    assert_eq!(outcomes[2], InsertOutcome::Duplicate, "twice in one batch");
-    assert!(matches!(outcomes[3], InsertOutcome::Stored { .. }));
-    let counts = store.delivery_counts().await.unwrap();
-    assert_eq!(
-        counts,
-        vec![(DeliveryStatus::Ignored, 1), (DeliveryStatus::Pending, 2)]
+        store.delivery_counts().await.unwrap(),
+        vec![(DeliveryStatus::Pending, 4)]
     );
     let b = store.delivery("b").await.unwrap().unwrap();
     assert_eq!(
         b.body.as_deref(),
         Some(&br#"{"action":"opened","number":1}"#[..])
     );
+    assert_eq!(b.status, DeliveryStatus::Pending);
+    let c = store.delivery("c").await.unwrap().unwrap();
+    assert!(
+        c.body.is_none(),
+        "no body kept for an event shipgate ignores"
+    );
+    let queued = store.pending_deliveries(10).await.unwrap();
+    assert_eq!(
+        queued
+            .iter()
+            .map(|d| d.delivery_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b", "a", "c"]
+    );
 }
 
-/// Two workers never hold the same delivery: the second gets the next one (PostgreSQL skips
-/// the locked row; SQLite waits for the first transaction and then sees it processed).
-async fn concurrent_claims_take_different_deliveries(backend: Backend) {
+/// The first delivery of a GUID is taken; later ones (in the same batch or later) are not.
+async fn each_guid_is_taken_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     store
         .insert_deliveries(&[
-            delivery("one", DeliveryStatus::Pending),
-            delivery("two", DeliveryStatus::Pending),
+            delivery("a", true),
+            delivery("b", true),
+            delivery("a", true),
         ])
         .await
         .unwrap();
-    let (mut tx, first) = store
-        .claim_pending_delivery()
+    let pending = store.pending_deliveries(10).await.unwrap();
+    let ids: Vec<i64> = pending.iter().map(|d| d.id).collect();
+    let (mut tx, locked) = store.lock_pending(&ids).await.unwrap();
+    assert_eq!(locked, ids);
+    let guids: Vec<(&str, i64)> = pending
+        .iter()
+        .map(|d| (d.delivery_id.as_str(), d.id))
+        .collect();
+    let duplicates = tx.take_guids(&guids).await.unwrap();
+    assert_eq!(duplicates.into_iter().collect::<Vec<_>>(), vec![ids[2]]);
+    let outcomes = vec![
+        outcome(ids[0], DeliveryStatus::Processed),
+        outcome(ids[1], DeliveryStatus::Processed),
+        outcome(ids[2], DeliveryStatus::Duplicate),
+    ];
+    tx.record_outcomes(&outcomes, 5).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        store.pending_deliveries(10).await.unwrap().is_empty(),
+        "dequeued"
+    );
+
+    // GitHub redelivers `b` a day later: stored and queued, then recognised.
+    store
+        .insert_deliveries(&[delivery("b", true)])
         .await
-        .unwrap()
-        .expect("one pending");
-    assert_eq!(first.delivery_id, "one");
-    let other = store.clone();
-    let second = tokio::spawn(async move {
-        let (mut tx, d) = other
-            .claim_pending_delivery()
-            .await
-            .unwrap()
-            .expect("another pending");
-        tx.finish_delivery(d.id, DeliveryStatus::Processed, None, 2)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        d.delivery_id
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    tx.finish_delivery(first.id, DeliveryStatus::Processed, None, 1)
+        .unwrap();
+    let again = store.pending_deliveries(10).await.unwrap();
+    let (mut tx, _) = store.lock_pending(&[again[0].id]).await.unwrap();
+    let duplicates = tx.take_guids(&[("b", again[0].id)]).await.unwrap();
+    assert!(duplicates.contains(&again[0].id));
+    tx.record_outcomes(&[outcome(again[0].id, DeliveryStatus::Duplicate)], 6)
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(second.await.unwrap(), "two");
-    assert!(store.claim_pending_delivery().await.unwrap().is_none());
+    assert_eq!(
+        store.delivery_counts().await.unwrap(),
+        vec![
+            (DeliveryStatus::Processed, 2),
+            (DeliveryStatus::Duplicate, 2)
+        ]
+    );
+    // The GUID names the delivery that was processed.
+    assert_eq!(store.delivery("b").await.unwrap().unwrap().id, ids[1]);
+}
+
+/// Two workers never hold the same delivery: PostgreSQL skips rows another transaction
+/// locked; SQLite makes the second wait, and by then the row is dequeued.
+async fn concurrent_lockers_take_different_deliveries(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store
+        .insert_deliveries(&[delivery("one", true), delivery("two", true)])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .pending_deliveries(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    let (mut tx, first) = store.lock_pending(&ids[..1]).await.unwrap();
+    assert_eq!(first, ids[..1]);
+    let other = store.clone();
+    let all = ids.clone();
+    let second = tokio::spawn(async move {
+        let (mut tx, locked) = other.lock_pending(&all).await.unwrap();
+        let outcomes: Vec<Outcome> = locked
+            .iter()
+            .map(|id| outcome(*id, DeliveryStatus::Processed))
+            .collect();
+        tx.record_outcomes(&outcomes, 2).await.unwrap();
+        tx.commit().await.unwrap();
+        locked
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tx.record_outcomes(&[outcome(ids[0], DeliveryStatus::Processed)], 1)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        second.await.unwrap(),
+        vec![ids[1]],
+        "the other worker got only the other delivery"
+    );
     assert_eq!(
         store.delivery_counts().await.unwrap(),
         vec![(DeliveryStatus::Processed, 2)]
     );
 }
 
-async fn a_rolled_back_claim_leaves_the_delivery_pending(backend: Backend) {
+async fn a_rolled_back_batch_stays_queued(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     store
-        .insert_deliveries(&[delivery("x", DeliveryStatus::Pending)])
+        .insert_deliveries(&[delivery("x", true)])
         .await
         .unwrap();
-    let (mut tx, d) = store.claim_pending_delivery().await.unwrap().unwrap();
-    tx.finish_delivery(d.id, DeliveryStatus::Processed, None, 1)
+    let d = store.pending_deliveries(1).await.unwrap().remove(0);
+    let (mut tx, _) = store.lock_pending(&[d.id]).await.unwrap();
+    tx.record_outcomes(&[outcome(d.id, DeliveryStatus::Processed)], 1)
         .await
         .unwrap();
     tx.rollback().await.unwrap();
     store
-        .note_delivery_attempt(d.id, "database went away")
+        .note_delivery_attempt(d.id, "database went away", 2)
         .await
         .unwrap();
     let again = store.delivery("x").await.unwrap().unwrap();
     assert_eq!(again.status, DeliveryStatus::Pending);
     assert_eq!(again.attempts, 1);
     assert_eq!(again.error.as_deref(), Some("database went away"));
+    assert_eq!(store.pending_deliveries(5).await.unwrap().len(), 1);
 }
 
 async fn installations_are_upserted(backend: Backend) {
@@ -211,9 +286,10 @@ async fn setup_states_work_once_and_expire(backend: Backend) {
 
 on_both_backends!(
     migrations_apply_once_and_match_the_files,
-    a_batch_commits_together_and_reports_duplicates,
-    concurrent_claims_take_different_deliveries,
-    a_rolled_back_claim_leaves_the_delivery_pending,
+    a_batch_is_appended_and_queued,
+    each_guid_is_taken_once,
+    concurrent_lockers_take_different_deliveries,
+    a_rolled_back_batch_stays_queued,
     installations_are_upserted,
     setup_states_work_once_and_expire,
 );

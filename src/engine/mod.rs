@@ -3,4 +3,5 @@
 //!
 //! Must not: answer HTTP requests or hold lifecycle rules.
 
+pub mod background;
 pub mod worker;

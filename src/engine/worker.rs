@@ -1,10 +1,13 @@
-//! The delivery worker: claims stored deliveries one at a time, decodes them into typed
-//! events and applies them, recording the outcome in the same transaction as the change.
+//! The delivery worker: takes stored deliveries in arrival order, a batch at a time. Payloads
+//! are decoded first, on the low-priority background thread and outside any transaction;
+//! then one short write transaction locks the batch and, for each delivery, records its GUID
+//! (a redelivery becomes `duplicate`), skips events shipgate does not handle (`ignored`) and
+//! applies the rest — the outcome committed together with the change.
 //!
-//! Today it keeps the installation records; the pipeline engine plugs in here. A delivery
-//! whose payload cannot be decoded is marked `failed` with the reason (it would fail the same
-//! way again); a database error rolls the claim back and the delivery is retried.
-//! Must not: call GitHub inside a claim's transaction (effects go to an outbox).
+//! Today it keeps the installation records; the pipeline engine plugs in here. A payload that
+//! cannot be decoded is marked `failed` with the reason (it would fail the same way again); a
+//! database error rolls the whole batch back and it is retried.
+//! Must not: call GitHub inside a transaction (effects go to an outbox).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,38 +16,64 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::background::Decoder;
 use crate::clock::Clock;
-use crate::github::events::{self, Event, InstallationInfo};
-use crate::store::deliveries::{DeliveryStatus, StoredDelivery};
+use crate::github::envelope::{Handling, handling};
+use crate::github::events::{Event, InstallationInfo};
+use crate::store::deliveries::{DeliveryStatus, Outcome, StoredDelivery};
+use crate::store::group_commit::WriterStats;
 use crate::store::installations::InstallationRow;
 use crate::store::{Store, StoreError, Tx, millis};
 
 /// How often the worker looks for work nobody told it about (another replica's deliveries).
 const IDLE_POLL: Duration = Duration::from_secs(5);
+/// Deliveries taken per transaction.
+const BATCH: i64 = 64;
+/// Processing waits for ingest to pause this long, so a burst of webhooks is acknowledged
+/// first (on a single core every commit the worker makes delays an acknowledgement) ...
+const INGEST_QUIET: Duration = Duration::from_millis(50);
+/// ... but never defers work longer than this.
+const MAX_DEFER: Duration = Duration::from_secs(30);
 
 pub struct Worker {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    /// Notified by the delivery writer after it stores something to process.
+    pub decoder: Decoder,
+    /// Notified by the delivery writer after each commit.
     pub wake: Arc<Notify>,
+    /// The writer's counters, to see when ingest pauses.
+    pub ingest: Arc<WriterStats>,
 }
 
 impl Worker {
     pub async fn run(self, stop: CancellationToken) {
         let mut failures: u32 = 0;
+        let mut deferring_since: Option<std::time::Instant> = None;
         loop {
             if stop.is_cancelled() {
                 break;
             }
-            match self.process_next().await {
-                Ok(true) => failures = 0,
-                Ok(false) => {
+            let quiet = self.ingest.quiet_for();
+            let since = *deferring_since.get_or_insert_with(std::time::Instant::now);
+            if quiet < INGEST_QUIET && since.elapsed() < MAX_DEFER {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(INGEST_QUIET - quiet) => continue,
+                }
+            }
+            let outcome = self.process_batch().await;
+            if !matches!(outcome, Ok(n) if n as i64 == BATCH) {
+                deferring_since = None;
+            }
+            match outcome {
+                Ok(0) => {
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(IDLE_POLL) => {}
                     }
                 }
+                Ok(_) => failures = 0,
                 Err(e) => {
                     failures += 1;
                     let wait = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
@@ -59,51 +88,100 @@ impl Worker {
         tracing::debug!("delivery worker stopped");
     }
 
-    /// Processes the oldest pending delivery. `Ok(false)` when there was none.
-    pub async fn process_next(&self) -> Result<bool, StoreError> {
-        let Some((tx, delivery)) = self.store.claim_pending_delivery().await? else {
-            return Ok(false);
-        };
-        let span = tracing::info_span!("delivery", delivery = %delivery.delivery_id, event = %delivery.event);
-        self.handle(tx, delivery).instrument(span).await
-    }
-
-    async fn handle(&self, mut tx: Tx, delivery: StoredDelivery) -> Result<bool, StoreError> {
-        let now = millis(self.clock.now());
-        let outcome = match decode(&delivery) {
-            Ok(event) => apply(&mut tx, &event, now)
-                .await
-                .map(|()| (DeliveryStatus::Processed, None)),
-            Err(reason) => {
-                tracing::warn!(%reason, "delivery could not be decoded");
-                Ok((DeliveryStatus::Failed, Some(reason)))
-            }
-        };
-        match outcome {
-            Ok((status, error)) => {
-                tx.finish_delivery(delivery.id, status, error.as_deref(), now)
-                    .await?;
-                tx.commit().await?;
-                tracing::debug!(status = status.as_str(), "delivery processed");
-                Ok(true)
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                self.store
-                    .note_delivery_attempt(delivery.id, &e.to_string())
-                    .await?;
-                Err(e)
-            }
+    /// Processes a batch of the oldest pending deliveries; returns how many were pending.
+    pub async fn process_batch(&self) -> Result<usize, StoreError> {
+        let mut pending = self.store.pending_deliveries(BATCH).await?;
+        if pending.is_empty() {
+            return Ok(0);
         }
+        let jobs = pending
+            .iter_mut()
+            .filter(|d| handling(&d.event, d.action.as_deref()) == Handling::Process)
+            .map(|d| (d.event.clone(), d.body.take().unwrap_or_default()))
+            .collect();
+        let mut decoded = self
+            .decoder
+            .decode(jobs)
+            .await
+            .ok_or_else(|| StoreError::Corrupt("the background thread stopped".into()))?
+            .into_iter();
+        let ids: Vec<i64> = pending.iter().map(|d| d.id).collect();
+        let (mut tx, locked) = self.store.lock_pending(&ids).await?;
+        let now = millis(self.clock.now());
+        let result = apply_batch(&mut tx, &pending, &mut decoded, &locked, now).await;
+        if let Err((id, e)) = result {
+            let _ = tx.rollback().await;
+            self.store
+                .note_delivery_attempt(id, &e.to_string(), now)
+                .await?;
+            return Err(e);
+        }
+        tx.commit().await?;
+        Ok(pending.len())
     }
 }
 
-fn decode(delivery: &StoredDelivery) -> Result<Event, String> {
-    let body = delivery
-        .body
-        .as_deref()
-        .ok_or_else(|| "the delivery has no stored body".to_owned())?;
-    events::decode(&delivery.event, body).map_err(|e| e.to_string())
+/// Applies a locked batch: GUIDs, changes and outcomes, in the caller's transaction. On a
+/// database error, says which delivery it happened at.
+async fn apply_batch(
+    tx: &mut Tx,
+    pending: &[StoredDelivery],
+    decoded: &mut impl Iterator<Item = Result<Event, String>>,
+    locked: &[i64],
+    now: i64,
+) -> Result<(), (i64, StoreError)> {
+    let mine: Vec<&StoredDelivery> = pending.iter().filter(|d| locked.contains(&d.id)).collect();
+    let guids: Vec<(&str, i64)> = mine
+        .iter()
+        .map(|d| (d.delivery_id.as_str(), d.id))
+        .collect();
+    let first = mine.first().map_or(0, |d| d.id);
+    let duplicates = tx.take_guids(&guids).await.map_err(|e| (first, e))?;
+    let mut outcomes = Vec::with_capacity(mine.len());
+    for delivery in pending {
+        // Decoding results are in the order of the handled deliveries of the whole batch.
+        let event = match handling(&delivery.event, delivery.action.as_deref()) {
+            Handling::Process => Some(decoded.next().unwrap_or_else(|| Err("not decoded".into()))),
+            Handling::Ignore => None,
+        };
+        if !locked.contains(&delivery.id) {
+            continue; // another replica has it
+        }
+        let span = tracing::info_span!("delivery", delivery = %delivery.delivery_id, event = %delivery.event);
+        let (status, error) = if duplicates.contains(&delivery.id) {
+            (DeliveryStatus::Duplicate, None)
+        } else {
+            match event {
+                None => (DeliveryStatus::Ignored, None),
+                Some(Ok(event)) => {
+                    apply(tx, &event, now)
+                        .instrument(span.clone())
+                        .await
+                        .map_err(|e| (delivery.id, e))?;
+                    (DeliveryStatus::Processed, None)
+                }
+                Some(Err(reason)) => {
+                    span.in_scope(|| tracing::warn!(%reason, "delivery could not be decoded"));
+                    (DeliveryStatus::Failed, Some(reason))
+                }
+            }
+        };
+        span.in_scope(|| {
+            tracing::info!(
+                status = status.as_str(),
+                action = delivery.action.as_deref().unwrap_or(""),
+                "delivery taken"
+            )
+        });
+        outcomes.push(Outcome {
+            id: delivery.id,
+            status,
+            error,
+        });
+    }
+    tx.record_outcomes(&outcomes, now)
+        .await
+        .map_err(|e| (first, e))
 }
 
 fn installation_row(info: &InstallationInfo, action: &str, now: i64) -> InstallationRow {

@@ -3,7 +3,8 @@
 //! Checks, in this order: a signature header (401), the signature over a body of at most
 //! 25 MiB (401, then 413), the `X-GitHub-Event` and `X-GitHub-Delivery` headers (400), a JSON
 //! object body (400). Then the delivery is committed through the group-commit writer and
-//! answered 202 (200 for a redelivery of a stored GUID, 503 if the database refused).
+//! answered 202 (503 if the database refused). A redelivery is stored and answered like any
+//! delivery; the worker recognises its GUID and does not process it twice.
 //! Must not: log the body or the secret, or answer 2xx before the delivery is committed.
 
 use axum::Json;
@@ -21,7 +22,7 @@ use super::{AppState, problem};
 use crate::github::envelope::{Envelope, Handling, handling};
 use crate::github::signature::{self, ClaimedSignature, Verifier};
 use crate::store::codec;
-use crate::store::deliveries::{DeliveryStatus, InsertOutcome, NewDelivery};
+use crate::store::deliveries::NewDelivery;
 use crate::store::group_commit::WriteError;
 
 /// GitHub caps payloads at 25 MB; shipgate refuses anything larger.
@@ -127,16 +128,9 @@ async fn store(
     body: bytes::Bytes,
 ) -> Response {
     let handled = handling(&event, envelope.action.as_deref());
-    let (status, stored_body) = match handled {
-        Handling::Process => {
-            let codec = codec::DEFAULT;
-            (
-                DeliveryStatus::Pending,
-                Some((codec, codec.compress(&body))),
-            )
-        }
-        Handling::Ignore => (DeliveryStatus::Ignored, None),
-    };
+    // Bodies of events shipgate never acts on are not kept.
+    let stored_body =
+        (handled == Handling::Process).then(|| (codec::DEFAULT, codec::DEFAULT.compress(&body)));
     let kept: serde_json::Map<String, serde_json::Value> = KEPT_HEADERS
         .iter()
         .filter_map(|name| Some((name.to_string(), json!(headers.get(*name)?.to_str().ok()?))))
@@ -147,31 +141,25 @@ async fn store(
         action: envelope.action.clone(),
         installation_id: envelope.installation_id,
         repository: envelope.repository,
-        status,
         headers_json: serde_json::Value::Object(kept).to_string(),
         body: stored_body,
         body_len: body.len() as i64,
         received_at: crate::store::millis(state.clock.now()),
     };
     match state.writer.write(delivery).await {
-        Ok(InsertOutcome::Stored { .. }) => {
-            tracing::info!(
+        Ok(()) => {
+            tracing::debug!(
                 action = envelope.action.as_deref().unwrap_or(""),
-                status = status.as_str(),
                 "delivery stored"
             );
-            let answer = match (event.as_str(), handled) {
-                ("ping", _) => json!({ "status": "pong", "delivery": delivery_id }),
-                (_, Handling::Process) => json!({ "status": "queued", "delivery": delivery_id }),
-                (_, Handling::Ignore) => json!({ "status": "ignored", "delivery": delivery_id }),
+            let status = match (event.as_str(), handled) {
+                ("ping", _) => "pong",
+                (_, Handling::Process) => "queued",
+                (_, Handling::Ignore) => "ignored",
             };
-            (StatusCode::ACCEPTED, Json(answer)).into_response()
-        }
-        Ok(InsertOutcome::Duplicate) => {
-            tracing::info!("redelivery of a stored delivery; not processed again");
             (
-                StatusCode::OK,
-                Json(json!({ "status": "duplicate", "delivery": delivery_id })),
+                StatusCode::ACCEPTED,
+                Json(json!({ "status": status, "delivery": delivery_id })),
             )
                 .into_response()
         }

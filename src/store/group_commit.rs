@@ -2,18 +2,21 @@
 //! stores them in one transaction, then acknowledges each waiting request.
 //!
 //! One commit (one fsync) then serves many deliveries, so durability costs little per
-//! delivery under load and nothing extra when idle (a lone delivery commits at once).
+//! delivery under load and nothing extra when idle (a lone delivery commits at once). On
+//! PostgreSQL a few batches commit in parallel.
 //! Owns: the queue, batching, and acknowledgements. Must not: answer HTTP or drop a delivery
 //! it has accepted — on shutdown it drains the queue before it stops.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Store;
-use super::deliveries::{DeliveryStatus, InsertOutcome, NewDelivery};
+use super::deliveries::NewDelivery;
+use crate::settings::DatabaseKind;
 
 /// Deliveries waiting for the writer before senders are made to wait.
 const QUEUE_CAPACITY: usize = 8192;
@@ -22,7 +25,7 @@ const MAX_BATCH: usize = 512;
 
 struct Job {
     delivery: NewDelivery,
-    ack: oneshot::Sender<Result<InsertOutcome, WriteError>>,
+    ack: oneshot::Sender<Result<(), WriteError>>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,13 +36,48 @@ pub enum WriteError {
     Closed,
 }
 
-/// Counters the writer keeps, for metrics and the benchmark.
-#[derive(Debug, Default)]
+/// Counters the writer keeps, for metrics, the benchmark, and background work that waits
+/// for ingest to pause.
+#[derive(Debug)]
 pub struct WriterStats {
     pub batches: AtomicU64,
     pub rows: AtomicU64,
     pub largest_batch: AtomicU64,
     pub failed_batches: AtomicU64,
+    started: Instant,
+    /// Milliseconds after `started` of the last commit.
+    last_commit_ms: AtomicU64,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        Self {
+            batches: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            largest_batch: AtomicU64::new(0),
+            failed_batches: AtomicU64::new(0),
+            started: Instant::now(),
+            last_commit_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl WriterStats {
+    /// How long ago ingest last committed (since start if it never did).
+    pub fn quiet_for(&self) -> Duration {
+        let now = self.started.elapsed();
+        now.saturating_sub(Duration::from_millis(
+            self.last_commit_ms.load(Ordering::Relaxed),
+        ))
+    }
+
+    fn note_commit(&self, rows: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.largest_batch.fetch_max(rows as u64, Ordering::Relaxed);
+        self.last_commit_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
 }
 
 /// The sending side; clone it into every request handler.
@@ -50,8 +88,7 @@ pub struct DeliveryWriter {
 }
 
 impl DeliveryWriter {
-    /// Starts the writer task. `stored` is notified after each commit that stored a delivery
-    /// the worker has to process. The task ends once every `DeliveryWriter` clone is dropped
+    /// Starts the writer task. `stored` is notified after each commit. The task ends once every `DeliveryWriter` clone is dropped
     /// and the queue is drained.
     pub fn spawn(store: Store, stored: Arc<Notify>) -> (Self, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -60,8 +97,8 @@ impl DeliveryWriter {
         (Self { queue, stats }, task)
     }
 
-    /// Stores one delivery durably; returns once it is committed (or known to be a duplicate).
-    pub async fn write(&self, delivery: NewDelivery) -> Result<InsertOutcome, WriteError> {
+    /// Stores one delivery durably; returns once it is committed.
+    pub async fn write(&self, delivery: NewDelivery) -> Result<(), WriteError> {
         let (ack, done) = oneshot::channel();
         self.queue
             .send(Job { delivery, ack })
@@ -71,14 +108,31 @@ impl DeliveryWriter {
     }
 }
 
+/// Transactions in flight at once: SQLite has one writer; PostgreSQL commits several in
+/// parallel (and groups their WAL flushes itself), so a batch fills while another commits.
+fn commits_in_flight(store: &Store) -> usize {
+    match store.kind() {
+        DatabaseKind::Sqlite => 1,
+        DatabaseKind::Postgres => 2,
+    }
+}
+
 async fn run(
     store: Store,
     mut rx: mpsc::Receiver<Job>,
     stored: Arc<Notify>,
     stats: Arc<WriterStats>,
 ) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
+    let slots = commits_in_flight(&store);
+    let in_flight = Arc::new(Semaphore::new(slots));
+    loop {
+        let slot = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let Some(first) = rx.recv().await else { break };
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
         jobs.push(first);
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -86,37 +140,43 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let (rows, acks): (Vec<NewDelivery>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.delivery, j.ack)).unzip();
-        match store.insert_deliveries(&rows).await {
-            Ok(outcomes) => {
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                stats
-                    .largest_batch
-                    .fetch_max(rows.len() as u64, Ordering::Relaxed);
-                let wake_worker = rows.iter().zip(&outcomes).any(|(row, outcome)| {
-                    row.status == DeliveryStatus::Pending
-                        && matches!(outcome, InsertOutcome::Stored { .. })
-                });
-                for (ack, outcome) in acks.into_iter().zip(outcomes) {
-                    let _ = ack.send(Ok(outcome));
-                }
-                if wake_worker {
-                    stored.notify_one();
-                }
+        let (store, stored, stats) = (store.clone(), stored.clone(), stats.clone());
+        tokio::spawn(async move {
+            commit(&store, jobs, &stats).await;
+            stored.notify_one();
+            drop(slot);
+        });
+    }
+    // Every batch taken is committed (or refused) before the writer reports it has stopped.
+    let _all = in_flight.acquire_many(slots as u32).await;
+    tracing::info!(
+        rows = stats.rows.load(Ordering::Relaxed),
+        commits = stats.batches.load(Ordering::Relaxed),
+        largest_batch = stats.largest_batch.load(Ordering::Relaxed),
+        "delivery writer drained and stopped"
+    );
+}
+
+/// Stores one batch and acknowledges each of its senders.
+async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
+    let (rows, acks): (Vec<NewDelivery>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.delivery, j.ack)).unzip();
+    match store.insert_deliveries(&rows).await {
+        Ok(()) => {
+            stats.note_commit(rows.len());
+            for ack in acks {
+                let _ = ack.send(Ok(()));
             }
-            Err(e) => {
-                // Nothing of the batch was committed; every sender hears so and answers 503,
-                // which GitHub records as a failed delivery that can be redelivered.
-                stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, rows = rows.len(), "could not store a batch of deliveries");
-                let error = WriteError::Database(e.to_string());
-                for ack in acks {
-                    let _ = ack.send(Err(error.clone()));
-                }
+        }
+        Err(e) => {
+            // Nothing of the batch was committed; every sender answers 503, which GitHub
+            // records as a failed delivery that can be redelivered.
+            stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, rows = rows.len(), "could not store a batch of deliveries");
+            let error = WriteError::Database(e.to_string());
+            for ack in acks {
+                let _ = ack.send(Err(error.clone()));
             }
         }
     }
-    tracing::debug!("delivery writer drained and stopped");
 }

@@ -84,6 +84,13 @@ macro_rules! with_tx {
 pub(crate) use with_tx;
 
 impl Tx {
+    pub fn kind(&self) -> DatabaseKind {
+        match self {
+            Tx::Sqlite(_) => DatabaseKind::Sqlite,
+            Tx::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,
@@ -123,6 +130,11 @@ impl Store {
                     // FULL: a commit is on disk before shipgate answers 202. Group commit makes
                     // the fsync cheap per delivery.
                     .synchronous(SqliteSynchronous::Full)
+                    // Checkpoints run in the background when ingest pauses (see
+                    // engine::background), not inside commits; this is the safety net (~2 GiB).
+                    // After a checkpoint the log file is cut back to 64 MiB.
+                    .pragma("wal_autocheckpoint", "500000")
+                    .pragma("journal_size_limit", "67108864")
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     .log_statements(tracing::log::LevelFilter::Trace);
@@ -149,6 +161,26 @@ impl Store {
             }
         };
         Ok(Self { pool })
+    }
+
+    /// A store with a single connection (background upkeep).
+    pub async fn connect_single(url: &DatabaseUrl) -> Result<Self, ConnectError> {
+        let store = Self::connect(url).await?;
+        Ok(match store.pool {
+            Pool::Sqlite(pool) => {
+                let options = (*pool.connect_options()).clone();
+                pool.close().await;
+                let single = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(ConnectError::from_sqlx)?;
+                Self {
+                    pool: Pool::Sqlite(single),
+                }
+            }
+            pool => Self { pool },
+        })
     }
 
     pub fn kind(&self) -> DatabaseKind {
@@ -185,6 +217,19 @@ impl Store {
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Copies the SQLite write-ahead log back into the database file without waiting for
+    /// anyone (a PASSIVE checkpoint). The background thread calls it when ingest pauses, so
+    /// commits never pay for it and pages rewritten by many commits are copied once. No-op on
+    /// PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if let Pool::Sqlite(pool) = &self.pool {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(pool)
+                .await?;
+        }
         Ok(())
     }
 

@@ -25,11 +25,40 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database that exists for one test.
+/// A database that exists for one test: a temporary SQLite file, or a PostgreSQL database
+/// created for the test and dropped after it.
 pub struct TestDb {
     pub url: String,
     pub backend: Backend,
     _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop needs async I/O; do it on a thread of its own (tests run inside a runtime).
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+                    .await
+                    .ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
 }
 
 impl TestDb {
@@ -42,6 +71,7 @@ impl TestDb {
                     url,
                     backend,
                     _dir: Some(dir),
+                    pg_name: None,
                 }
             }
             Backend::Postgres => {
@@ -61,6 +91,7 @@ impl TestDb {
                     url: url.to_string(),
                     backend,
                     _dir: None,
+                    pg_name: Some(name),
                 }
             }
         }
