@@ -472,3 +472,92 @@ pub fn decode(event: &str, body: &[u8]) -> Result<Event, DecodeError> {
         other => return Err(DecodeError::Unsupported(other.to_owned())),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GitHub publishes no example of this event; this one follows its webhook description.
+    #[test]
+    fn deployment_protection_rule_names_the_waiting_run() {
+        let body = serde_json::json!({
+            "action": "requested",
+            "environment": "production",
+            "event": "workflow_dispatch",
+            "deployment_callback_url": "https://api.github.com/repos/acme/widgets/actions/runs/7531/deployment_protection_rule",
+            "deployment": {"id": 9, "sha": "a1b2c3", "ref": "main", "environment": "production", "payload": {}},
+            "pull_requests": [],
+            "repository": {"id": 1, "name": "widgets", "full_name": "acme/widgets", "owner": {"id": 2, "login": "acme", "type": "Organization"}},
+            "sender": {"id": 3, "login": "dev", "type": "User"},
+            "installation": {"id": 44}
+        });
+        let Event::DeploymentProtectionRule(e) =
+            decode("deployment_protection_rule", body.to_string().as_bytes()).unwrap()
+        else {
+            panic!("wrong event");
+        };
+        assert_eq!(e.run_id(), Some(7531));
+        assert_eq!(e.environment, "production");
+        assert_eq!(e.deployment.unwrap().sha, "a1b2c3");
+        assert_eq!(e.context.installation, Some(InstallationRef { id: 44 }));
+    }
+
+    #[test]
+    fn pull_requests_from_forks_are_recognised() {
+        let repo = |id: u64| Repository {
+            id,
+            name: "widgets".into(),
+            full_name: format!("owner{id}/widgets"),
+            owner: Account {
+                id,
+                login: format!("owner{id}"),
+                kind: None,
+            },
+            default_branch: None,
+            fork: id != 1,
+            private: false,
+        };
+        let git_ref = |id: Option<u64>| GitRef {
+            branch: "b".into(),
+            sha: "s".into(),
+            repo: id.map(repo),
+        };
+        let mut pr = PullRequest {
+            number: 1,
+            title: "t".into(),
+            body: None,
+            state: "open".into(),
+            draft: false,
+            merged: None,
+            merge_commit_sha: None,
+            user: Account {
+                id: 5,
+                login: "dev".into(),
+                kind: None,
+            },
+            head: git_ref(Some(1)),
+            base: git_ref(Some(1)),
+            html_url: String::new(),
+        };
+        assert!(!pr.is_from_fork());
+        pr.head = git_ref(Some(2));
+        assert!(pr.is_from_fork());
+        pr.head = git_ref(None);
+        assert!(
+            pr.is_from_fork(),
+            "a deleted head repository is not trusted"
+        );
+    }
+
+    #[test]
+    fn unknown_events_are_reported_not_guessed() {
+        assert!(matches!(
+            decode("star", b"{}"),
+            Err(DecodeError::Unsupported(_))
+        ));
+        assert!(matches!(
+            decode("issues", b"{}"),
+            Err(DecodeError::Shape { .. })
+        ));
+    }
+}

@@ -20,8 +20,43 @@ const REST_URI: &str = "https://sim.shipgate.invalid/rest-api.json";
 const WEBHOOK_URI: &str = "https://sim.shipgate.invalid/webhooks.json";
 
 static REST: LazyLock<Value> = LazyLock::new(|| {
-    serde_json::from_str(REST_DESCRIPTION).expect("vendored REST description parses")
+    let mut doc = serde_json::from_str(REST_DESCRIPTION).expect("vendored REST description parses");
+    apply_errata(&mut doc);
+    doc
 });
+
+/// Known defects of GitHub's description, corrected where the real API (and the
+/// description's own examples) disagree with it:
+/// - An installation's `account` is a user *or* an enterprise; some inlined copies of the
+///   schema say `allOf` (both at once), which no real account satisfies.
+fn apply_errata(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let user_or_enterprise =
+                map.get("allOf")
+                    .and_then(Value::as_array)
+                    .is_some_and(|parts| {
+                        let titles: Vec<&str> = parts
+                            .iter()
+                            .filter_map(|p| p.get("title")?.as_str())
+                            .collect();
+                        titles == ["Simple User", "Enterprise"]
+                    });
+            if user_or_enterprise && let Some(parts) = map.remove("allOf") {
+                map.insert("anyOf".into(), parts);
+            }
+            map.values_mut().for_each(apply_errata);
+        }
+        Value::Array(items) => items.iter_mut().for_each(apply_errata),
+        _ => {}
+    }
+}
+
+/// The `uri` format, except that the empty string passes: GitHub documents `""` as the
+/// default of several URL fields (deployment statuses' `target_url`, `log_url`, …).
+fn uri_or_empty(text: &str) -> bool {
+    text.is_empty() || url::Url::parse(text).is_ok()
+}
 static WEBHOOKS: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(WEBHOOK_DESCRIPTION).expect("vendored webhook description parses")
 });
@@ -212,6 +247,7 @@ impl Spec {
             .with_draft(Draft::Draft202012)
             .with_registry(&REGISTRY)
             .should_validate_formats(true)
+            .with_format("uri", uri_or_empty)
             .build(&anchored)
             .map_err(|e| format!("schema for {key} does not compile: {e}"))?;
         let validator = Arc::new(validator);

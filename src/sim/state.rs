@@ -605,6 +605,37 @@ impl SimState {
         number
     }
 
+    /// Submits a review (`APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`) on a pull request's
+    /// current head, as `user` (no webhook).
+    pub fn add_review(
+        &mut self,
+        full_name: &str,
+        pull_number: u64,
+        user: &str,
+        state: &str,
+    ) -> u64 {
+        self.ensure_user(user);
+        let (id, now) = (self.next_id(), self.now());
+        let repo = self
+            .repos
+            .get_mut(full_name)
+            .expect("review in a known repository");
+        let commit_id = repo.pulls[&pull_number].head_sha.clone();
+        repo.reviews.insert(
+            id,
+            Review {
+                id,
+                pull_number,
+                user: user.to_owned(),
+                state: state.to_owned(),
+                commit_id,
+                body: String::new(),
+                submitted_at: now,
+            },
+        );
+        id
+    }
+
     pub fn html_url(&self, path: &str) -> String {
         self.base
             .join(path.trim_start_matches('/'))

@@ -192,6 +192,7 @@ pub fn lookup(operation: &str) -> Option<Handler> {
         "repos/get-content" => repos::get_content,
         "repos/get-collaborator-permission-level" => repos::collaborator_permission,
         "repos/get-environment" => repos::get_environment,
+        "repos/compare-commits-with-basehead" => repos::compare,
         "git/get-ref" => repos::get_ref,
         "git/create-ref" => repos::create_ref,
         // Issues, comments, labels, reactions

@@ -135,3 +135,62 @@ pub fn create_ref(s: &mut SimState, c: &Call) -> Outcome {
     let r = repo(s, c)?;
     Ok(Reply::created(render::git_ref(s, r, &full_ref, &sha)))
 }
+
+/// `GET …/compare/{base}...{head}`: how far apart two refs are.
+pub fn compare(s: &mut SimState, c: &Call) -> Outcome {
+    let r = repo(s, c)?;
+    let (base, head) = c
+        .param("basehead")
+        .split_once("...")
+        .ok_or_else(|| Reply::error(404, "Not Found"))?;
+    let not_found = || Reply::error(404, "Not Found");
+    let base_sha = r.resolve(base).ok_or_else(not_found)?;
+    let head_sha = r.resolve(head).ok_or_else(not_found)?;
+    let ancestors = |from: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut stack = vec![from.to_owned()];
+        while let Some(sha) = stack.pop() {
+            if seen.contains(&sha) {
+                continue;
+            }
+            if let Some(commit) = r.commits.get(&sha) {
+                stack.extend(commit.parents.iter().cloned());
+            }
+            seen.push(sha);
+        }
+        seen
+    };
+    let of_base = ancestors(&base_sha);
+    let of_head = ancestors(&head_sha);
+    let ahead: Vec<&String> = of_head.iter().filter(|x| !of_base.contains(x)).collect();
+    let behind = of_base.iter().filter(|x| !of_head.contains(x)).count();
+    let merge_base = of_head
+        .iter()
+        .find(|x| of_base.contains(x))
+        .cloned()
+        .unwrap_or(base_sha.clone());
+    let status = match (ahead.len(), behind) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    };
+    let full = r.full_name();
+    let body = render::merge(
+        crate::sim::spec::example("commit-comparison"),
+        json!({
+            "url": s.api_url(&format!("repos/{full}/compare/{base}...{head}")),
+            "html_url": s.html_url(&format!("{full}/compare/{base}...{head}")),
+            "permalink_url": s.html_url(&format!("{full}/compare/{base_sha}...{head_sha}")),
+            "diff_url": s.html_url(&format!("{full}/compare/{base}...{head}.diff")),
+            "patch_url": s.html_url(&format!("{full}/compare/{base}...{head}.patch")),
+            "base_commit": render::commit(s, r, &r.commits[&base_sha]),
+            "merge_base_commit": render::commit(s, r, &r.commits[&merge_base]),
+            "status": status, "ahead_by": ahead.len(), "behind_by": behind,
+            "total_commits": ahead.len(),
+            "commits": ahead.iter().map(|sha| render::commit(s, r, &r.commits[*sha])).collect::<Vec<_>>(),
+            "files": [],
+        }),
+    );
+    Ok(Reply::ok(body))
+}

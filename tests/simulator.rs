@@ -1,0 +1,549 @@
+//! The GitHub simulator's behaviour, driven over HTTP through octocrab as an installation or
+//! as the App — GitHub's rules (merges, closing keywords, check-run limits, deployment
+//! conflicts, auth) that later features rely on. Every answer is also validated against
+//! GitHub's REST description by the simulator itself.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use http::Method;
+use serde_json::{Value, json};
+use shipgate::clock::ManualClock;
+use shipgate::github::app::GitHubApp;
+use shipgate::github::rest::{Answer, GitHubError};
+use shipgate::sim::Simulator;
+
+const REPO: &str = "acme/widgets";
+
+struct Scene {
+    sim: Simulator,
+    clock: Arc<ManualClock>,
+    app: GitHubApp,
+    installation: u64,
+}
+
+async fn scene() -> Scene {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let sim = Simulator::start_with_clock(clock.clone()).await;
+    sim.add_repo(REPO);
+    sim.add_repo("acme/other");
+    let installation = sim.add_installation("acme", &[REPO]);
+    let app = GitHubApp::new(sim.app_credentials(), &sim.api_url(), clock.clone()).unwrap();
+    Scene {
+        sim,
+        clock,
+        app,
+        installation,
+    }
+}
+
+impl Scene {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, GitHubError> {
+        let answer = self
+            .app
+            .as_installation(self.installation, "test call", method, path, body.as_ref())
+            .await?;
+        Ok(if answer.body.is_empty() {
+            Value::Null
+        } else {
+            answer.json("test call")?
+        })
+    }
+
+    async fn as_app(&self, method: Method, path: &str) -> Result<Answer, GitHubError> {
+        self.app.as_app::<()>("test call", method, path, None).await
+    }
+}
+
+fn json_of(answer: &Answer) -> Value {
+    answer.json("test call").unwrap()
+}
+
+#[tokio::test]
+async fn issues_pull_requests_and_a_squash_merge_that_closes_the_issue() {
+    let s = scene().await;
+    let issue = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/issues",
+            Some(json!({"title": "Export to CSV", "body": "## Acceptance criteria\n- a file", "labels": ["feature"]})),
+        )
+        .await
+        .unwrap();
+    let n = issue["number"].as_u64().unwrap();
+    assert_eq!(issue["labels"][0]["name"], "feature");
+    assert_eq!(issue["user"]["login"], "shipgate-sim[bot]");
+
+    // A feature branch with one commit, and a PR from it that closes the issue.
+    let main = s
+        .sim
+        .with(|st| st.repo(REPO).unwrap().branches["main"].clone());
+    s.call(
+        Method::POST,
+        "/repos/acme/widgets/git/refs",
+        Some(json!({"ref": "refs/heads/feature/REQ-1-export", "sha": main})),
+    )
+    .await
+    .unwrap();
+    let head = s.sim.with(|st| {
+        st.commit(
+            REPO,
+            "feature/REQ-1-export",
+            "Add CSV export",
+            "dev",
+            &[("export.rs", Some("fn export() {}"))],
+        )
+    });
+    let pr = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/pulls",
+            Some(json!({"title": "Export", "head": "feature/REQ-1-export", "base": "main", "body": format!("Closes #{n}")})),
+        )
+        .await
+        .unwrap();
+    let pr_number = pr["number"].as_u64().unwrap();
+    assert_eq!(pr["head"]["sha"], head.as_str());
+    let listed = s
+        .call(
+            Method::GET,
+            "/repos/acme/widgets/pulls?head=acme:feature/REQ-1-export&state=open",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    s.sim
+        .with(|st| st.add_review(REPO, pr_number, "reviewer", "APPROVED"));
+    let reviews = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/pulls/{pr_number}/reviews"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reviews[0]["state"], "APPROVED");
+    assert_eq!(reviews[0]["commit_id"], head.as_str());
+
+    // The head moved: GitHub refuses a merge pinned to the old SHA.
+    let err = s
+        .call(
+            Method::PUT,
+            &format!("/repos/acme/widgets/pulls/{pr_number}/merge"),
+            Some(json!({"sha": main, "merge_method": "squash"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409));
+
+    let merged = s
+        .call(
+            Method::PUT,
+            &format!("/repos/acme/widgets/pulls/{pr_number}/merge"),
+            Some(json!({"sha": head, "merge_method": "squash", "commit_title": "feat(export): Export to CSV (#2)", "commit_message": "Refs: REQ-1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged["merged"], true);
+    let sha = merged["sha"].as_str().unwrap().to_owned();
+    s.sim.with(|st| {
+        let r = st.repo(REPO).unwrap();
+        assert_eq!(r.branches["main"], sha);
+        let c = &r.commits[&sha];
+        assert_eq!(c.message, "feat(export): Export to CSV (#2)\n\nRefs: REQ-1");
+        assert_eq!(c.parents, vec![main.clone()], "a squash has one parent");
+        assert_eq!(c.files["export.rs"], "fn export() {}");
+        let closed = &r.issues[&n];
+        assert_eq!(closed.state, "closed", "`Closes #{n}` closed the issue");
+        assert_eq!(closed.closed_by.as_deref(), Some("shipgate-sim[bot]"));
+    });
+    let again = s
+        .call(
+            Method::PUT,
+            &format!("/repos/acme/widgets/pulls/{pr_number}/merge"),
+            Some(json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(405));
+
+    let compare = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/compare/{main}...main"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(compare["status"], "ahead");
+    assert_eq!(compare["ahead_by"], 1);
+    let commit = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/commits/{sha}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(commit["sha"], sha.as_str());
+
+    let closed = s
+        .call(
+            Method::PATCH,
+            &format!("/repos/acme/widgets/issues/{n}"),
+            Some(json!({"state": "open"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed["state"], "open");
+}
+
+#[tokio::test]
+async fn check_runs_follow_githubs_limits() {
+    let s = scene().await;
+    let sha = s
+        .sim
+        .with(|st| st.repo(REPO).unwrap().branches["main"].clone());
+    let four_buttons: Vec<Value> = (0..4)
+        .map(|i| json!({"label": format!("b{i}"), "description": "d", "identifier": format!("i{i}")}))
+        .collect();
+    let err = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/check-runs",
+            Some(json!({"name": "shipgate", "head_sha": sha, "actions": four_buttons})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(422));
+    assert!(
+        s.sim
+            .take_violations()
+            .iter()
+            .any(|v| v.contains("actions")),
+        "GitHub's description caps buttons at 3"
+    );
+
+    let err = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/check-runs",
+            Some(json!({"name": "shipgate", "head_sha": "0".repeat(40)})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(422), "unknown commit");
+
+    let first = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/check-runs",
+            Some(json!({"name": "shipgate", "head_sha": sha, "status": "in_progress"})),
+        )
+        .await
+        .unwrap();
+    let second = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/check-runs",
+            Some(json!({"name": "shipgate", "head_sha": sha, "status": "queued"})),
+        )
+        .await
+        .unwrap();
+    let latest = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/commits/{sha}/check-runs?check_name=shipgate"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        latest["total_count"], 1,
+        "filter=latest keeps the newest of a name"
+    );
+    assert_eq!(latest["check_runs"][0]["id"], second["id"]);
+    let all = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/commits/{sha}/check-runs?filter=all"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all["total_count"], 2);
+    let done = s
+        .call(
+            Method::PATCH,
+            &format!("/repos/acme/widgets/check-runs/{}", first["id"]),
+            Some(json!({"conclusion": "success", "output": {"title": "All gates green", "summary": "ok"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["output"]["title"], "All gates green");
+    assert!(done["completed_at"].is_string());
+}
+
+#[tokio::test]
+async fn runs_deployments_and_protection_rules() {
+    let s = scene().await;
+    s.sim.add_workflow(
+        REPO,
+        "deploy.yml",
+        &["environment", "sha", "pipeline", "rollback", "reason"],
+    );
+    let sha = s
+        .sim
+        .with(|st| st.repo(REPO).unwrap().branches["main"].clone());
+    let run = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/actions/workflows/deploy.yml/dispatches",
+            Some(json!({"ref": "main", "inputs": {"environment": "staging", "sha": sha, "rollback": false}, "return_run_details": true})),
+        )
+        .await
+        .unwrap();
+    let run_id = run["workflow_run_id"].as_u64().unwrap();
+    // Without return_run_details GitHub answers 204 with no body.
+    let quiet = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/actions/workflows/deploy.yml/dispatches",
+            Some(json!({"ref": "main", "inputs": {"environment": "staging"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(quiet, Value::Null);
+    let runs = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/actions/runs?head_sha={sha}&event=workflow_dispatch"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(runs["total_count"], 2);
+
+    s.call(
+        Method::POST,
+        &format!("/repos/acme/widgets/actions/runs/{run_id}/cancel"),
+        None,
+    )
+    .await
+    .unwrap();
+    let cancelled = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/actions/runs/{run_id}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancelled["conclusion"], "cancelled");
+    let twice = s
+        .call(
+            Method::POST,
+            &format!("/repos/acme/widgets/actions/runs/{run_id}/cancel"),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(twice.status(), Some(409));
+    s.call(
+        Method::POST,
+        &format!("/repos/acme/widgets/actions/runs/{run_id}/rerun-failed-jobs"),
+        None,
+    )
+    .await
+    .unwrap();
+    s.call(
+        Method::POST,
+        &format!("/repos/acme/widgets/actions/runs/{run_id}/deployment_protection_rule"),
+        Some(json!({"environment_name": "production", "state": "rejected", "comment": "production is not approved"})),
+    )
+    .await
+    .unwrap();
+    s.sim.with(|st| {
+        let r = st.repo(REPO).unwrap();
+        assert_eq!(r.runs[&run_id].status, "queued", "re-run");
+        assert_eq!(r.protection_reviews[0].2, "rejected");
+    });
+
+    // Two successful deployments to one environment: the older becomes inactive.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let d = s
+            .call(
+                Method::POST,
+                "/repos/acme/widgets/deployments",
+                Some(json!({"ref": "main", "environment": "staging", "required_contexts": [], "auto_merge": false})),
+            )
+            .await
+            .unwrap();
+        let id = d["id"].as_u64().unwrap();
+        s.call(
+            Method::POST,
+            &format!("/repos/acme/widgets/deployments/{id}/statuses"),
+            Some(json!({"state": "success", "environment_url": "https://staging.example"})),
+        )
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let older = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/deployments/{}/statuses", ids[0]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(older[0]["state"], "inactive");
+    let listed = s
+        .call(
+            Method::GET,
+            "/repos/acme/widgets/deployments?environment=staging",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let env = s
+        .call(
+            Method::GET,
+            "/repos/acme/widgets/environments/staging",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(env["name"], "staging");
+}
+
+#[tokio::test]
+async fn sub_issues_and_dependencies() {
+    let s = scene().await;
+    let (parent, child, blocker) = s.sim.with(|st| {
+        let parent = st.add_issue(REPO, "dev", "Parent", "", &[]);
+        let child = st.add_issue(REPO, "dev", "Child task", "", &[]);
+        let blocker = st.add_issue(REPO, "dev", "Blocker", "", &[]);
+        let r = st.repo_mut(REPO).unwrap();
+        r.issues.get_mut(&parent).unwrap().sub_issues.push(child);
+        r.issues.get_mut(&child).unwrap().blocked_by.push(blocker);
+        (parent, child, blocker)
+    });
+    let subs = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/issues/{parent}/sub_issues"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(subs[0]["number"], child);
+    let blocked = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/issues/{child}/dependencies/blocked_by"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(blocked[0]["number"], blocker);
+}
+
+#[tokio::test]
+async fn the_app_its_installations_and_hook_deliveries() {
+    let s = scene().await;
+    let me = json_of(&s.as_app(Method::GET, "/app").await.unwrap());
+    assert_eq!(me["slug"], "shipgate-sim");
+    let installations = json_of(&s.as_app(Method::GET, "/app/installations").await.unwrap());
+    assert_eq!(installations[0]["id"], s.installation);
+    let found = json_of(
+        &s.as_app(Method::GET, "/repos/acme/widgets/installation")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(found["id"], s.installation);
+    let missing = s
+        .as_app(Method::GET, "/repos/acme/other/installation")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.status(), Some(404));
+
+    for _ in 0..3 {
+        s.sim
+            .send_webhook(
+                "ping",
+                json!({"zen": "Keep it logically awesome.", "hook_id": 1}),
+            )
+            .await;
+    }
+    let page = s
+        .as_app(Method::GET, "/app/hook/deliveries?per_page=2")
+        .await
+        .unwrap();
+    assert_eq!(json_of(&page).as_array().unwrap().len(), 2);
+    let link = page.headers["link"].to_str().unwrap();
+    assert!(
+        link.contains("cursor=2") && link.contains("rel=\"next\""),
+        "{link}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_are_checked_like_github_does() {
+    let s = scene().await;
+    // An installation token on an App endpoint, and an App JWT on a repository endpoint.
+    let token = s.app.installation_token(s.installation).await.unwrap();
+    let raw = octocrab::Octocrab::builder()
+        .base_uri(s.sim.api_url().as_str())
+        .unwrap()
+        .user_access_token(secrecy::ExposeSecret::expose_secret(&token).to_owned())
+        .build()
+        .unwrap();
+    assert!(
+        raw.get::<Value, _, ()>("/app/installations", None)
+            .await
+            .is_err()
+    );
+    let err = s
+        .app
+        .as_app::<()>("repo as app", Method::GET, "/repos/acme/widgets", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    // A repository the installation does not cover.
+    let err = s
+        .call(Method::GET, "/repos/acme/other", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let violations = s.sim.take_violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[0].contains("App JWT"));
+    assert!(violations[1].contains("installation access token"));
+    assert!(violations[2].contains("does not cover acme/other"));
+
+    // An hour later the token has expired; a raw client holding it is refused, while
+    // shipgate's cache had replaced it long before.
+    s.clock.advance(Duration::minutes(61));
+    assert!(
+        raw.get::<Value, _, ()>("/repos/acme/widgets", None)
+            .await
+            .is_err()
+    );
+    assert!(s.sim.take_violations()[0].contains("expired"));
+    s.call(Method::GET, "/repos/acme/widgets", None)
+        .await
+        .unwrap();
+}
