@@ -42,175 +42,150 @@ fn answer(reply: Reply) -> Response {
     response
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let method = parts.method.clone();
-    let path = parts.uri.path().to_owned();
-    let query_text = parts.uri.query().unwrap_or("").to_owned();
-    let bytes = match to_bytes(body, 16 * 1024 * 1024).await {
-        Ok(b) => b,
-        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-    };
+/// What the simulator received, as it is recorded.
+struct Received {
+    method: http::Method,
+    path: String,
+    query: String,
+    operation: Option<String>,
+    body: Option<Value>,
+}
 
-    if let Some(response) = web::handle(&inner, &method, &path, &query_text, &bytes) {
-        return response;
+impl Received {
+    /// A refusal GitHub would give, recorded as a violation of the test that caused it.
+    fn refused(&self, status: u16, message: &str, violation: String) -> (Reply, Vec<String>) {
+        (Reply::error(status, message), vec![violation])
     }
 
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(query_text.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let body: Option<Value> = if bytes.is_empty() {
-        None
-    } else {
-        match serde_json::from_slice(&bytes) {
-            Ok(v) => Some(v),
+    fn describe(&self) -> String {
+        match &self.operation {
+            Some(op) => format!("{} {} ({op})", self.method, self.path),
+            None => format!("{} {}", self.method, self.path),
+        }
+    }
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, 16 * 1024 * 1024).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let query_text = parts.uri.query().unwrap_or("").to_owned();
+    if let Some(response) =
+        web::handle(&inner, &parts.method, parts.uri.path(), &query_text, &bytes)
+    {
+        return response;
+    }
+    let mut received = Received {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+        query: query_text,
+        operation: None,
+        body: None,
+    };
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let (reply, violations) = serve(&inner, &mut received, &bytes, authorization);
+    record(&inner, received, &reply, violations);
+    answer(reply)
+}
+
+/// Everything between receiving a request and answering it.
+fn serve(
+    inner: &Arc<Inner>,
+    received: &mut Received,
+    bytes: &[u8],
+    authorization: Option<&str>,
+) -> (Reply, Vec<String>) {
+    if !bytes.is_empty() {
+        match serde_json::from_slice(bytes) {
+            Ok(v) => received.body = Some(v),
             Err(e) => {
-                let reply = Reply::error(400, "Problems parsing JSON");
-                return finish(
-                    &inner,
-                    &method,
-                    &path,
-                    &query_text,
-                    None,
-                    None,
-                    reply,
-                    vec![format!("{method} {path}: body is not JSON ({e})")],
-                );
+                let v = format!("{}: body is not JSON ({e})", received.describe());
+                return received.refused(400, "Problems parsing JSON", v);
             }
         }
-    };
-
-    let Some((op, params)) = inner.spec.route(&method, &path) else {
-        let reply = Reply::error(404, "Not Found");
-        let v = format!("{method} {path}: no such operation in GitHub's REST description");
-        return finish(
-            &inner,
-            &method,
-            &path,
-            &query_text,
-            None,
-            body,
-            reply,
-            vec![v],
+    }
+    let Some((op, params)) = inner.spec.route(&received.method, &received.path) else {
+        let v = format!(
+            "{}: no such operation in GitHub's REST description",
+            received.describe()
         );
+        return received.refused(404, "Not Found", v);
     };
-    let op_id = op.id.clone();
-
-    let problems = inner.spec.check_request(op, &params, &query, body.as_ref());
+    received.operation = Some(op.id.clone());
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(received.query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let problems = inner
+        .spec
+        .check_request(op, &params, &query, received.body.as_ref());
     if !problems.is_empty() {
         let reply = Reply::new(
             422,
             json!({"message": "Invalid request.", "errors": problems, "documentation_url": DOCS}),
         );
-        let violations = problems
-            .iter()
-            .map(|p| format!("{method} {path} ({op_id}): {p}"))
-            .collect();
-        return finish(
-            &inner,
-            &method,
-            &path,
-            &query_text,
-            Some(op_id),
-            body,
+        let described = received.describe();
+        return (
             reply,
-            violations,
+            problems
+                .iter()
+                .map(|p| format!("{described}: {p}"))
+                .collect(),
         );
     }
 
     let mut state = inner.state.lock().expect("simulator state");
-    if let Some(i) = state.faults.iter().position(|f| f.operation == op_id) {
+    if let Some(i) = state.faults.iter().position(|f| f.operation == op.id) {
         let fault = state.faults.remove(i);
-        drop(state);
         let mut reply = Reply::error(fault.status, "injected failure");
         reply.headers = fault.headers;
-        return finish(
-            &inner,
-            &method,
-            &path,
-            &query_text,
-            Some(op_id),
-            body,
-            reply,
-            Vec::new(),
-        );
+        return (reply, Vec::new());
     }
-
-    let authorization = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
     let caller = match auth::identify(&state, authorization) {
         Ok(c) => c,
         Err(refused) => {
-            drop(state);
-            let reply = Reply::error(401, &refused.0);
             let v = format!(
-                "{method} {path} ({op_id}): credentials refused: {}",
+                "{}: credentials refused: {}",
+                received.describe(),
                 refused.0
             );
-            return finish(
-                &inner,
-                &method,
-                &path,
-                &query_text,
-                Some(op_id),
-                body,
-                reply,
-                vec![v],
-            );
+            return received.refused(401, &refused.0, v);
         }
     };
-    let need = handlers::need(&op_id);
     let call = Call {
         params,
         query,
-        body: body.clone(),
-        caller: caller.clone(),
+        body: received.body.clone(),
+        caller,
     };
-    if let Err(refusal) = authorize(&state, need, &call) {
-        drop(state);
-        let v = format!("{method} {path} ({op_id}): {}", refusal.1);
-        let reply = Reply::error(refusal.0, &refusal.1);
-        return finish(
-            &inner,
-            &method,
-            &path,
-            &query_text,
-            Some(op_id),
-            body,
-            reply,
-            vec![v],
-        );
+    if let Err((status, message)) = authorize(&state, handlers::need(&op.id), &call) {
+        let v = format!("{}: {message}", received.describe());
+        return received.refused(status, &message, v);
     }
-
-    let Some(handler) = handlers::lookup(&op_id) else {
-        drop(state);
-        let reply = Reply::error(501, "The simulator does not implement this operation yet");
-        let v = format!("{method} {path}: the simulator does not implement {op_id}");
-        return finish(
-            &inner,
-            &method,
-            &path,
-            &query_text,
-            Some(op_id),
-            body,
-            reply,
-            vec![v],
+    let Some(handler) = handlers::lookup(&op.id) else {
+        let v = format!(
+            "{}: the simulator does not implement this operation",
+            received.describe()
+        );
+        return received.refused(
+            501,
+            "The simulator does not implement this operation yet",
+            v,
         );
     };
-    let mut reply = match handler(&mut state, &call) {
-        Ok(r) | Err(r) => r,
-    };
+
+    let (Ok(mut reply) | Err(mut reply)) = handler(&mut state, &call);
+    let described = received.describe();
     let mut violations: Vec<String> = inner
         .spec
         .check_response(op, reply.status, reply.body.as_ref())
         .into_iter()
-        .map(|p| {
-            format!("simulator answer to {method} {path} ({op_id}) is not GitHub's shape: {p}")
-        })
+        .map(|p| format!("simulator answer to {described} is not GitHub's shape: {p}"))
         .collect();
-    if let Caller::Installation(_) = caller {
+    if let Caller::Installation(_) = call.caller {
         reply.headers.extend(rate_limit_headers(&state));
     }
     let outgoing = std::mem::take(&mut state.outbox);
@@ -220,20 +195,11 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .filter_map(|id| state.hook_deliveries.iter().find(|d| d.id == id).cloned())
         .collect();
     drop(state);
-    inner.hooks.enqueue(&inner, outgoing);
+    inner.hooks.enqueue(inner, outgoing);
     for delivery in &redeliveries {
-        webhooks::redeliver(&inner, delivery);
+        webhooks::redeliver(inner, delivery);
     }
-    finish(
-        &inner,
-        &method,
-        &path,
-        &query_text,
-        Some(op_id),
-        body,
-        reply,
-        violations,
-    )
+    (reply, violations)
 }
 
 /// Checks the caller may use the operation on the resource it names.
@@ -290,17 +256,8 @@ fn rate_limit_headers(state: &super::state::SimState) -> Vec<(String, String)> {
     ]
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    inner: &Inner,
-    method: &http::Method,
-    path: &str,
-    query: &str,
-    operation: Option<String>,
-    body: Option<Value>,
-    reply: Reply,
-    violations: Vec<String>,
-) -> Response {
+/// Records the request, its answer and any violation it caused.
+fn record(inner: &Inner, received: Received, reply: &Reply, violations: Vec<String>) {
     let mut state = inner.state.lock().expect("simulator state");
     for v in &violations {
         tracing::warn!(violation = %v, "GitHub simulator: request does not conform");
@@ -308,14 +265,12 @@ fn finish(
     state.violations.extend(violations);
     let at = state.now();
     state.requests.push(RecordedRequest {
-        method: method.to_string(),
-        path: path.to_owned(),
-        query: query.to_owned(),
-        operation,
+        method: received.method.to_string(),
+        path: received.path,
+        query: received.query,
+        operation: received.operation,
         status: reply.status,
-        body,
+        body: received.body,
         at,
     });
-    drop(state);
-    answer(reply)
 }

@@ -129,6 +129,37 @@ pub struct Issue {
     pub blocked_by: Vec<u64>,
 }
 
+impl Issue {
+    /// A new open issue (or the issue half of a pull request).
+    pub fn open(
+        id: u64,
+        number: u64,
+        title: &str,
+        body: Option<&str>,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            number,
+            title: title.to_owned(),
+            body: body.map(str::to_owned),
+            user: user.to_owned(),
+            state: "open".into(),
+            state_reason: None,
+            labels: Vec::new(),
+            assignees: Vec::new(),
+            is_pull_request: false,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+            closed_by: None,
+            sub_issues: Vec::new(),
+            blocked_by: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Reaction {
     pub id: u64,
@@ -581,27 +612,9 @@ impl SimState {
         }
         let number = repo.next_number;
         repo.next_number += 1;
-        repo.issues.insert(
-            number,
-            Issue {
-                id,
-                number,
-                title: title.to_owned(),
-                body: Some(body.to_owned()),
-                user: author.to_owned(),
-                state: "open".into(),
-                state_reason: None,
-                labels: labels.iter().map(|l| (*l).to_owned()).collect(),
-                assignees: Vec::new(),
-                is_pull_request: false,
-                created_at: now,
-                updated_at: now,
-                closed_at: None,
-                closed_by: None,
-                sub_issues: Vec::new(),
-                blocked_by: Vec::new(),
-            },
-        );
+        let mut issue = Issue::open(id, number, title, Some(body), author, now);
+        issue.labels = labels.iter().map(|l| (*l).to_owned()).collect();
+        repo.issues.insert(number, issue);
         number
     }
 

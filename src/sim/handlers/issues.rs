@@ -6,6 +6,19 @@ use super::{Call, Outcome, Reply, repo, repo_mut};
 use crate::sim::render;
 use crate::sim::state::{Comment, Issue, Label, Reaction, SimState};
 
+/// The labels on an issue, rendered.
+fn labels_of(s: &SimState, c: &Call, number: u64) -> Result<Value, Reply> {
+    let r = repo(s, c)?;
+    Ok(Value::Array(
+        r.issues[&number]
+            .labels
+            .iter()
+            .filter_map(|l| r.label(l))
+            .map(|l| render::label(s, r, l))
+            .collect(),
+    ))
+}
+
 fn issue_number(s: &SimState, c: &Call) -> Result<u64, Reply> {
     let n = c.number("issue_number");
     if repo(s, c)?.issues.contains_key(&n) {
@@ -81,27 +94,10 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
     let r = repo_mut(s, c)?;
     let number = r.next_number;
     r.next_number += 1;
-    r.issues.insert(
-        number,
-        Issue {
-            id,
-            number,
-            title,
-            body: c.text("body").map(str::to_owned),
-            user: actor,
-            state: "open".into(),
-            state_reason: None,
-            labels,
-            assignees,
-            is_pull_request: false,
-            created_at: now,
-            updated_at: now,
-            closed_at: None,
-            closed_by: None,
-            sub_issues: Vec::new(),
-            blocked_by: Vec::new(),
-        },
-    );
+    let mut issue = Issue::open(id, number, &title, c.text("body"), &actor, now);
+    issue.labels = labels;
+    issue.assignees = assignees;
+    r.issues.insert(number, issue);
     let r = repo(s, c)?;
     Ok(Reply::created(render::issue(s, r, &r.issues[&number])))
 }
@@ -255,14 +251,7 @@ pub fn add_labels(s: &mut SimState, c: &Call) -> Outcome {
         }
     }
     issue.updated_at = now;
-    let r = repo(s, c)?;
-    let labels: Vec<Value> = r.issues[&n]
-        .labels
-        .iter()
-        .filter_map(|l| r.label(l))
-        .map(|l| render::label(s, r, l))
-        .collect();
-    Ok(Reply::ok(Value::Array(labels)))
+    Ok(Reply::ok(labels_of(s, c, n)?))
 }
 
 pub fn remove_label(s: &mut SimState, c: &Call) -> Outcome {
@@ -274,14 +263,7 @@ pub fn remove_label(s: &mut SimState, c: &Call) -> Outcome {
     if issue.labels.len() == before {
         return Err(Reply::error(404, "Label does not exist"));
     }
-    let r = repo(s, c)?;
-    let labels: Vec<Value> = r.issues[&n]
-        .labels
-        .iter()
-        .filter_map(|l| r.label(l))
-        .map(|l| render::label(s, r, l))
-        .collect();
-    Ok(Reply::ok(Value::Array(labels)))
+    Ok(Reply::ok(labels_of(s, c, n)?))
 }
 
 pub fn create_label(s: &mut SimState, c: &Call) -> Outcome {

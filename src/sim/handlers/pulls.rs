@@ -60,27 +60,16 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
     let r = repo_mut(s, c)?;
     let number = r.next_number;
     r.next_number += 1;
-    r.issues.insert(
+    let mut issue = Issue::open(
+        id,
         number,
-        Issue {
-            id,
-            number,
-            title: c.text("title").unwrap_or_default().to_owned(),
-            body: c.text("body").map(str::to_owned),
-            user: actor,
-            state: "open".into(),
-            state_reason: None,
-            labels: Vec::new(),
-            assignees: Vec::new(),
-            is_pull_request: true,
-            created_at: now,
-            updated_at: now,
-            closed_at: None,
-            closed_by: None,
-            sub_issues: Vec::new(),
-            blocked_by: Vec::new(),
-        },
+        c.text("title").unwrap_or_default(),
+        c.text("body"),
+        &actor,
+        now,
     );
+    issue.is_pull_request = true;
+    r.issues.insert(number, issue);
     r.pulls.insert(
         number,
         Pull {
