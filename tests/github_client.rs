@@ -13,9 +13,10 @@ use shipgate::github::LiveApp;
 use shipgate::github::app::GitHubApp;
 use shipgate::github::client::{
     Access, CheckAction, CheckOutput, CheckRunRequest, DeploymentRequest, DeploymentStatusRequest,
-    GitHub, OctocrabGitHub, RepoRef,
+    GitHub, RepoRef,
 };
 use shipgate::github::credentials::AppKey;
+use shipgate::github::octocrab_client::OctocrabGitHub;
 use shipgate::sim::Simulator;
 use shipgate::sim::state::Permission;
 use shipgate::store::deliveries::DeliveryStatus;

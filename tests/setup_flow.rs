@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::{Backend, Shipgate, TestDb};
 use regex::Regex;
-use shipgate::github::client::{GitHub, OctocrabGitHub, RepoRef};
+use shipgate::github::client::{GitHub, RepoRef};
+use shipgate::github::octocrab_client::OctocrabGitHub;
 use shipgate::settings::Settings;
 use shipgate::sim::Simulator;
 

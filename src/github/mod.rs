@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod envelope;
 pub mod events;
 pub mod manifest;
+pub mod octocrab_client;
 pub mod rest;
 pub mod signature;
 

@@ -1,0 +1,562 @@
+//! [`GitHub`] on octocrab, acting as the App's installations.
+//!
+//! Calls go through octocrab's HTTP stack with explicit paths and shipgate's own small answer
+//! types, so every failure keeps its status and rate-limit headers (see [`rest`]) and decoding
+//! never depends on octocrab's models (which, for one, misread the collaborator-permission
+//! answer).
+//! Must not: retry (the effect executor decides), or log request bodies.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::LiveApp;
+use super::app::GitHubApp;
+use super::client::{
+    Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
+    DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
+    RepoRef, WorkflowRunInfo,
+};
+use super::rest::{self, GitHubError};
+
+/// Percent-encodes one path segment.
+fn enc(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Percent-encodes a path that may contain `/` (file paths, refs).
+fn enc_path(path: &str) -> String {
+    path.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
+/// `/repos/{owner}/{repo}<rest>` for a repository.
+fn repo_path(repo: &RepoRef, rest: &str) -> String {
+    format!("/repos/{}/{}{rest}", enc(&repo.owner), enc(&repo.name))
+}
+
+/// The octocrab implementation, acting as whichever App is live.
+#[derive(Clone)]
+pub struct OctocrabGitHub {
+    live: Arc<LiveApp>,
+}
+
+impl OctocrabGitHub {
+    pub fn new(live: Arc<LiveApp>) -> Self {
+        Self { live }
+    }
+
+    fn app(&self) -> Result<Arc<GitHubApp>, GitHubError> {
+        self.live.load_full().ok_or(GitHubError::NotConfigured)
+    }
+
+    async fn call<B: Serialize + Sync + ?Sized>(
+        &self,
+        repo: &RepoRef,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<rest::Answer, GitHubError> {
+        self.app()?
+            .as_installation(repo.installation_id, operation, method, path, body)
+            .await
+    }
+}
+
+#[async_trait]
+impl GitHub for OctocrabGitHub {
+    async fn repo_installation(&self, full_name: &str) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        let (owner, name) = full_name.split_once('/').unwrap_or((full_name, ""));
+        let answer = self
+            .app()?
+            .as_app::<()>(
+                "find the repository's installation",
+                Method::GET,
+                &format!("/repos/{}/{}/installation", enc(owner), enc(name)),
+                None,
+            )
+            .await?;
+        Ok(answer
+            .json::<Installation>("find the repository's installation")?
+            .id)
+    }
+
+    async fn collaborator_permission(
+        &self,
+        repo: &RepoRef,
+        login: &str,
+    ) -> Result<Access, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            permission: String,
+            role_name: Option<String>,
+        }
+        const OP: &str = "read a collaborator's permission";
+        match self
+            .call::<()>(
+                repo,
+                OP,
+                Method::GET,
+                &repo_path(repo, &format!("/collaborators/{}/permission", enc(login))),
+                None,
+            )
+            .await
+        {
+            Ok(answer) => {
+                let a: Answer = answer.json(OP)?;
+                Ok(Access::from_answer(&a.permission, a.role_name.as_deref()))
+            }
+            // Not a collaborator (or not a user at all): no access.
+            Err(e) if e.is_not_found() => Ok(Access::None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn team_member(
+        &self,
+        repo: &RepoRef,
+        org: &str,
+        team_slug: &str,
+        login: &str,
+    ) -> Result<bool, GitHubError> {
+        #[derive(Deserialize)]
+        struct Membership {
+            state: String,
+        }
+        const OP: &str = "read a team membership";
+        let path = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            enc(org),
+            enc(team_slug),
+            enc(login)
+        );
+        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+            Ok(answer) => Ok(answer.json::<Membership>(OP)?.state == "active"),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+    ) -> Result<Vec<IssueComment>, GitHubError> {
+        const OP: &str = "list issue comments";
+        let mut all = Vec::new();
+        for page in 1.. {
+            let path = repo_path(
+                repo,
+                &format!("/issues/{issue}/comments?per_page=100&page={page}"),
+            );
+            let batch: Vec<IssueComment> = self
+                .call::<()>(repo, OP, Method::GET, &path, None)
+                .await?
+                .json(OP)?;
+            let done = batch.len() < 100;
+            all.extend(batch);
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        body: &str,
+    ) -> Result<IssueComment, GitHubError> {
+        const OP: &str = "comment on an issue";
+        self.call(
+            repo,
+            OP,
+            Method::POST,
+            &repo_path(repo, &format!("/issues/{issue}/comments")),
+            Some(&json!({"body": body})),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn update_issue_comment(
+        &self,
+        repo: &RepoRef,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<IssueComment, GitHubError> {
+        const OP: &str = "edit a comment";
+        self.call(
+            repo,
+            OP,
+            Method::PATCH,
+            &repo_path(repo, &format!("/issues/comments/{comment_id}")),
+            Some(&json!({"body": body})),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn add_reaction(
+        &self,
+        repo: &RepoRef,
+        comment_id: u64,
+        content: &str,
+    ) -> Result<(), GitHubError> {
+        let path = repo_path(repo, &format!("/issues/comments/{comment_id}/reactions"));
+        self.call(
+            repo,
+            "react to a comment",
+            Method::POST,
+            &path,
+            Some(&json!({"content": content})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn ensure_label(
+        &self,
+        repo: &RepoRef,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<(), GitHubError> {
+        match self
+            .call::<()>(
+                repo,
+                "read a label",
+                Method::GET,
+                &repo_path(repo, &format!("/labels/{}", enc(name))),
+                None,
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let body = json!({"name": name, "color": color, "description": description});
+        match self
+            .call(
+                repo,
+                "create a label",
+                Method::POST,
+                &repo_path(repo, "/labels"),
+                Some(&body),
+            )
+            .await
+        {
+            // Another replica created it in between.
+            Err(e) if e.status() == Some(422) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn add_labels(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        labels: &[String],
+    ) -> Result<(), GitHubError> {
+        let path = repo_path(repo, &format!("/issues/{issue}/labels"));
+        self.call(
+            repo,
+            "label an issue",
+            Method::POST,
+            &path,
+            Some(&json!({"labels": labels})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_label(
+        &self,
+        repo: &RepoRef,
+        issue: u64,
+        label: &str,
+    ) -> Result<(), GitHubError> {
+        let path = repo_path(repo, &format!("/issues/{issue}/labels/{}", enc(label)));
+        match self
+            .call::<()>(repo, "remove a label", Method::DELETE, &path, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn file(
+        &self,
+        repo: &RepoRef,
+        path: &str,
+        git_ref: &str,
+    ) -> Result<Option<FileContent>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Content {
+            sha: String,
+            content: Option<String>,
+            encoding: Option<String>,
+        }
+        const OP: &str = "read a file";
+        let url = repo_path(
+            repo,
+            &format!("/contents/{}?ref={}", enc_path(path), enc(git_ref)),
+        );
+        let answer = match self.call::<()>(repo, OP, Method::GET, &url, None).await {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let c: Content = answer.json(OP)?;
+        let raw = c.content.unwrap_or_default();
+        let text = match c.encoding.as_deref() {
+            Some("base64") => {
+                let compact: String = raw.chars().filter(|ch| !ch.is_whitespace()).collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .map_err(|e| GitHubError::Decode {
+                        operation: OP,
+                        detail: e.to_string(),
+                    })?;
+                String::from_utf8(bytes).map_err(|_| GitHubError::Decode {
+                    operation: OP,
+                    detail: "the file is not UTF-8 text".into(),
+                })?
+            }
+            _ => raw,
+        };
+        Ok(Some(FileContent { sha: c.sha, text }))
+    }
+
+    async fn branch_sha(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+    ) -> Result<Option<String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Object {
+            sha: String,
+        }
+        #[derive(Deserialize)]
+        struct GitRef {
+            object: Object,
+        }
+        const OP: &str = "read a branch";
+        let path = repo_path(repo, &format!("/git/ref/heads/{}", enc_path(branch)));
+        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+            Ok(answer) => Ok(Some(answer.json::<GitRef>(OP)?.object.sha)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_branch(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        sha: &str,
+    ) -> Result<bool, GitHubError> {
+        let body = json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
+        match self
+            .call(
+                repo,
+                "create a branch",
+                Method::POST,
+                &repo_path(repo, "/git/refs"),
+                Some(&body),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(GitHubError::Status {
+                status: 422,
+                ref message,
+                ..
+            }) if message.contains("already exists") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn dispatch_workflow(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &serde_json::Map<String, Value>,
+    ) -> Result<DispatchedRun, GitHubError> {
+        const OP: &str = "dispatch a workflow";
+        let path = repo_path(
+            repo,
+            &format!("/actions/workflows/{}/dispatches", enc(workflow)),
+        );
+        let body = json!({"ref": git_ref, "inputs": inputs, "return_run_details": true});
+        let answer = self
+            .call(repo, OP, Method::POST, &path, Some(&body))
+            .await?;
+        if answer.status == http::StatusCode::NO_CONTENT {
+            return Err(GitHubError::Decode {
+                operation: OP,
+                detail: "GitHub returned no run details (GitHub Enterprise Server before 3.18?)"
+                    .into(),
+            });
+        }
+        answer.json(OP)
+    }
+
+    async fn workflow_run(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+    ) -> Result<WorkflowRunInfo, GitHubError> {
+        const OP: &str = "read a workflow run";
+        self.call::<()>(
+            repo,
+            OP,
+            Method::GET,
+            &repo_path(repo, &format!("/actions/runs/{run_id}")),
+            None,
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn create_check_run(
+        &self,
+        repo: &RepoRef,
+        check: &CheckRunRequest,
+    ) -> Result<CheckRunInfo, GitHubError> {
+        const OP: &str = "create a check run";
+        self.call(
+            repo,
+            OP,
+            Method::POST,
+            &repo_path(repo, "/check-runs"),
+            Some(check),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn update_check_run(
+        &self,
+        repo: &RepoRef,
+        id: u64,
+        check: &CheckRunRequest,
+    ) -> Result<CheckRunInfo, GitHubError> {
+        const OP: &str = "update a check run";
+        self.call(
+            repo,
+            OP,
+            Method::PATCH,
+            &repo_path(repo, &format!("/check-runs/{id}")),
+            Some(check),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn check_runs_for(
+        &self,
+        repo: &RepoRef,
+        sha: &str,
+        name: &str,
+    ) -> Result<Vec<CheckRunInfo>, GitHubError> {
+        #[derive(Deserialize)]
+        struct List {
+            check_runs: Vec<CheckRunInfo>,
+        }
+        const OP: &str = "list check runs";
+        let app_id = self.app()?.credentials.app_id;
+        let path = repo_path(
+            repo,
+            &format!(
+                "/commits/{}/check-runs?check_name={}&app_id={app_id}&filter=all&per_page=100",
+                enc(sha),
+                enc(name)
+            ),
+        );
+        Ok(self
+            .call::<()>(repo, OP, Method::GET, &path, None)
+            .await?
+            .json::<List>(OP)?
+            .check_runs)
+    }
+
+    async fn create_deployment(
+        &self,
+        repo: &RepoRef,
+        d: &DeploymentRequest,
+    ) -> Result<DeploymentInfo, GitHubError> {
+        const OP: &str = "create a deployment";
+        // shipgate is the gate: no required contexts, no auto-merge of the default branch.
+        let mut body = serde_json::to_value(d).expect("serialisable");
+        body["required_contexts"] = json!([]);
+        body["auto_merge"] = json!(false);
+        self.call(
+            repo,
+            OP,
+            Method::POST,
+            &repo_path(repo, "/deployments"),
+            Some(&body),
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoRef,
+        deployment_id: u64,
+        status: &DeploymentStatusRequest,
+    ) -> Result<(), GitHubError> {
+        let path = repo_path(repo, &format!("/deployments/{deployment_id}/statuses"));
+        self.call(
+            repo,
+            "report a deployment status",
+            Method::POST,
+            &path,
+            Some(status),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDeliveryInfo>, GitHubError> {
+        const OP: &str = "list webhook deliveries";
+        self.app()?
+            .as_app::<()>(
+                OP,
+                Method::GET,
+                &format!("/app/hook/deliveries?per_page={per_page}"),
+                None,
+            )
+            .await?
+            .json(OP)
+    }
+
+    async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError> {
+        self.app()?
+            .as_app::<()>(
+                "redeliver a webhook",
+                Method::POST,
+                &format!("/app/hook/deliveries/{delivery_id}/attempts"),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+}
