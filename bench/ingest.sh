@@ -22,7 +22,8 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2
 cargo build --release --quiet
 BIN="$PWD/target/release/shipgate"
 WORK="$(mktemp -d)"
-trap 'pkill -TERM -f "$BIN serve" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER_PID=""
+trap '[ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 BODY="$PWD/tests/fixtures/github/webhooks/pull_request/opened-12.json"
 SECRET="bench-secret"
 SIGNATURE="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$BODY" | cut -d' ' -f1)"
@@ -58,7 +59,10 @@ run_one() {
      GITHUB_WEBHOOK_SECRET="$SECRET" taskset -c 0 "$BIN" serve >"$WORK/$name.log" 2>&1) &
   local wrapper=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-  local pid; pid=$(pgrep -f "$BIN serve" -n)
+  # The server is the subshell started above once it has exec'd, or else its child.
+  local pid="$wrapper"
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = shipgate ] || pid=$(pgrep -P "$wrapper" -n)
+  SERVER_PID="$pid"
   # Warm up (connections, page cache) and let the worker catch up, then measure.
   load "$port" "$name-warm" 2 >/dev/null
   wait_drained "$url" >/dev/null

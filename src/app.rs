@@ -21,10 +21,14 @@ use crate::engine::background;
 use crate::engine::worker::Worker;
 use crate::github::LiveApp;
 use crate::github::app::GitHubApp;
+use crate::http::setup::SetupGuard;
 use crate::http::{self, AppState};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::store::group_commit::{DeliveryWriter, WriterStats};
+
+/// How long in-flight requests may take to finish after a stop signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A started shipgate. Dropping it does not stop it; call [`Running::shutdown`] and
 /// [`Running::wait`].
@@ -76,17 +80,26 @@ pub async fn start_on(
             &settings.github_api_url,
             clock.clone(),
         )?)),
+        None => None,
+    };
+    let setup = match app {
+        Some(_) => None,
         None => {
+            let guard = SetupGuard::create(&settings.env_file)
+                .context("cannot write the setup token beside SHIPGATE_ENV_FILE")?;
             tracing::warn!(
-                "no GitHub App configured: open {}setup to register one",
+                token_file = %guard.token_file.display(),
+                "no GitHub App configured: open {}setup?token=<the token in token_file> to register one",
                 settings.public_url
             );
-            None
+            Some(Arc::new(guard))
         }
     };
     let github = Arc::new(LiveApp::new(app));
     let wake = Arc::new(Notify::new());
-    let (writer, writer_task) = DeliveryWriter::spawn(store.clone(), wake.clone());
+    let writer_stop = CancellationToken::new();
+    let (writer, writer_task) =
+        DeliveryWriter::spawn(store.clone(), wake.clone(), writer_stop.clone());
     let writer_stats = writer.stats.clone();
     let stop = CancellationToken::new();
 
@@ -111,17 +124,32 @@ pub async fn start_on(
         github: github.clone(),
         settings: Arc::new(settings),
         clock,
+        setup,
+        body_budget: Arc::new(tokio::sync::Semaphore::new(
+            http::webhook::BODY_BUDGET_BYTES / http::webhook::BUDGET_UNIT,
+        )),
     };
     let router = http::router(state);
     let serve_stop = stop.clone();
     let task_store = store.clone();
     let task = tokio::spawn(async move {
         tracing::info!(%addr, "shipgate listening");
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(serve_stop.cancelled_owned())
-            .await;
-        // The router (and every writer handle in it) is gone: the writer commits what is
-        // queued and ends.
+        let graceful = axum::serve(listener, router)
+            .with_graceful_shutdown(serve_stop.clone().cancelled_owned());
+        // A client that keeps a request open cannot hold shutdown forever.
+        let deadline = async {
+            serve_stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = graceful => served,
+            _ = deadline => {
+                tracing::warn!("connections still open {} s after the stop signal; closing them", SHUTDOWN_GRACE.as_secs());
+                Ok(())
+            }
+        };
+        // No more requests: the writer commits what is queued and ends.
+        writer_stop.cancel();
         writer_task.await.context("the delivery writer panicked")?;
         engine_stop.cancel();
         worker_task.await.context("the delivery worker panicked")?;

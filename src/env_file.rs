@@ -17,11 +17,12 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut nonce = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+    let tmp = dir.join(format!(".{name}.tmp-{}", hex::encode(nonce)));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
     // `mode` only applies when the file is created; make sure of it either way.

@@ -55,11 +55,27 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let running = shipgate::app::start(settings, Arc::new(SystemClock)).await?;
-    shutdown_signal().await;
-    tracing::info!("stop signal received; finishing queued deliveries");
+    // Signals are watched from the start: a stop during migrations exits cleanly too.
+    let mut stop = StopSignals::install();
+    let running = tokio::select! {
+        started = shipgate::app::start(settings, Arc::new(SystemClock)) => started?,
+        _ = stop.next() => {
+            tracing::info!("stop signal received during start-up");
+            return Ok(());
+        }
+    };
+    stop.next().await;
+    tracing::info!(
+        "stop signal received; finishing queued deliveries (a second signal stops at once)"
+    );
     running.shutdown();
-    running.wait().await
+    tokio::select! {
+        done = running.wait() => done,
+        _ = stop.next() => {
+            tracing::warn!("second stop signal: exiting without waiting");
+            std::process::exit(1);
+        }
+    }
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
@@ -78,11 +94,25 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// SIGTERM and SIGINT, whichever comes.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler installs"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler installs"),
+        }
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }

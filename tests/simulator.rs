@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use http::Method;
 use serde_json::{Value, json};
-use shipgate::clock::ManualClock;
+use shipgate::clock::{Clock, ManualClock};
 use shipgate::github::app::GitHubApp;
 use shipgate::github::rest::{Answer, GitHubError};
 use shipgate::sim::Simulator;
@@ -546,4 +546,162 @@ async fn credentials_are_checked_like_github_does() {
     s.call(Method::GET, "/repos/acme/widgets", None)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn an_app_without_a_permission_is_refused() {
+    let s = scene().await;
+    s.sim.with(|st| {
+        st.app.permissions.remove("checks");
+        st.app.permissions.insert("issues".into(), "read".into());
+    });
+    let sha = s
+        .sim
+        .with(|st| st.repo(REPO).unwrap().branches["main"].clone());
+    let err = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/check-runs",
+            Some(json!({"name": "shipgate", "head_sha": sha})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    let n = s.sim.with(|st| st.add_issue(REPO, "dev", "t", "b", &[]));
+    s.call(
+        Method::GET,
+        &format!("/repos/acme/widgets/issues/{n}"),
+        None,
+    )
+    .await
+    .unwrap();
+    let err = s
+        .call(
+            Method::POST,
+            &format!("/repos/acme/widgets/issues/{n}/comments"),
+            Some(json!({"body": "hi"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "read does not allow writing");
+    let violations = s.sim.take_violations();
+    assert!(violations[0].contains("`checks: write`"), "{violations:?}");
+    assert!(violations[1].contains("`issues: write`"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn deployments_of_a_branch_behind_the_default_branch_auto_merge() {
+    let s = scene().await;
+    let base = s
+        .sim
+        .with(|st| st.repo(REPO).unwrap().branches["main"].clone());
+    s.sim.with(|st| {
+        st.repo_mut(REPO)
+            .unwrap()
+            .branches
+            .insert("topic".into(), base.clone());
+        st.commit(
+            REPO,
+            "topic",
+            "topic work",
+            "dev",
+            &[("topic.txt", Some("t"))],
+        );
+        st.commit(
+            REPO,
+            "main",
+            "main moves on",
+            "dev",
+            &[("main.txt", Some("m"))],
+        );
+    });
+    // GitHub's default: merge main into the branch instead of deploying.
+    let merged = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/deployments",
+            Some(json!({"ref": "topic", "required_contexts": []})),
+        )
+        .await
+        .unwrap();
+    assert!(
+        merged["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Auto-merged main into topic"),
+        "{merged}"
+    );
+    s.sim.with(|st| {
+        let r = st.repo(REPO).unwrap();
+        assert!(r.deployments.is_empty(), "no deployment was created");
+        let head = &r.commits[&r.branches["topic"]];
+        assert_eq!(head.parents.len(), 2);
+        assert_eq!(head.files["main.txt"], "m");
+    });
+    // A required context that does not exist yet is not green.
+    let err = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/deployments",
+            Some(json!({"ref": "main", "required_contexts": ["ci"], "auto_merge": false})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409));
+}
+
+#[tokio::test]
+async fn a_jwt_must_be_a_bearer_token_expiring_within_ten_minutes() {
+    let s = scene().await;
+    let creds = s.sim.app_credentials();
+    let now = s.clock.now();
+    let jwt = secrecy::ExposeSecret::expose_secret(&creds.jwt(now)).to_owned();
+    let client = reqwest::Client::new();
+    let url = format!("{}app", s.sim.api_url());
+    let ok = client
+        .get(&url)
+        .header("authorization", format!("Bearer {jwt}"))
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let token_scheme = client
+        .get(&url)
+        .header("authorization", format!("token {jwt}"))
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token_scheme.status(), 401);
+    // Signed for eleven minutes: refused.
+    let claims = shipgate::github::credentials::AppJwtClaims {
+        iat: now.timestamp() - 60,
+        exp: now.timestamp() + 660,
+        iss: creds.app_id.to_string(),
+    };
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+        s.sim.with(|st| st.app.private_key_pem.clone()).as_bytes(),
+    )
+    .unwrap();
+    let long = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .unwrap();
+    let too_long = client
+        .get(&url)
+        .header("authorization", format!("Bearer {long}"))
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 401);
+    let violations = s.sim.take_violations();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(
+        violations[1].contains("too far in the future"),
+        "{violations:?}"
+    );
 }

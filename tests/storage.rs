@@ -270,16 +270,25 @@ async fn installations_are_upserted(backend: Backend) {
 async fn setup_states_work_once_and_expire(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    store.save_setup_state("fresh", 10_000).await.unwrap();
-    store.save_setup_state("old", 1_000).await.unwrap();
+    store.save_setup_state("old", 1_000, 0).await.unwrap();
+    store.save_setup_state("recent", 6_000, 0).await.unwrap();
+    // Saving a new state clears those issued before the given time.
+    store
+        .save_setup_state("fresh", 10_000, 5_000)
+        .await
+        .unwrap();
     assert!(store.take_setup_state("fresh", 5_000).await.unwrap());
     assert!(
         !store.take_setup_state("fresh", 5_000).await.unwrap(),
         "used once"
     );
     assert!(
-        !store.take_setup_state("old", 5_000).await.unwrap(),
-        "expired"
+        !store.take_setup_state("old", 0).await.unwrap(),
+        "expired and cleared"
+    );
+    assert!(
+        !store.take_setup_state("recent", 7_000).await.unwrap(),
+        "too old when taken"
     );
     assert!(!store.take_setup_state("never-issued", 0).await.unwrap());
 }

@@ -32,7 +32,11 @@ const CHECKPOINT_AFTER_ROWS: u64 = 250_000;
 /// One payload to decode: the event name and the raw body.
 pub type DecodeJob = (String, Vec<u8>);
 
-type Batch = (Vec<DecodeJob>, oneshot::Sender<Vec<Result<Event, String>>>);
+/// Per payload: the event, `None` if shipgate does not decode that event, or why the payload
+/// does not have the expected shape.
+pub type Decoded = Result<Option<Event>, String>;
+
+type Batch = (Vec<DecodeJob>, oneshot::Sender<Vec<Decoded>>);
 
 /// Hands payloads to the background thread and waits for them decoded.
 #[derive(Clone)]
@@ -42,7 +46,7 @@ pub struct Decoder {
 
 impl Decoder {
     /// Decodes a batch, in order. Errors say why a payload does not have the expected shape.
-    pub async fn decode(&self, jobs: Vec<DecodeJob>) -> Option<Vec<Result<Event, String>>> {
+    pub async fn decode(&self, jobs: Vec<DecodeJob>) -> Option<Vec<Decoded>> {
         let (tx, rx) = oneshot::channel();
         self.queue.send((jobs, tx)).ok()?;
         rx.await.ok()
@@ -70,8 +74,10 @@ pub fn spawn(
                     while let Some((batch, reply)) = jobs.recv().await {
                         let decoded = batch
                             .iter()
-                            .map(|(event, body)| {
-                                events::decode(event, body).map_err(|e| e.to_string())
+                            .map(|(event, body)| match events::decode(event, body) {
+                                Ok(event) => Ok(Some(event)),
+                                Err(events::DecodeError::Unsupported(_)) => Ok(None),
+                                Err(e) => Err(e.to_string()),
                             })
                             .collect();
                         let _ = reply.send(decoded);

@@ -18,7 +18,6 @@ use tracing::Instrument;
 
 use super::background::Decoder;
 use crate::clock::Clock;
-use crate::github::envelope::{Handling, handling};
 use crate::github::events::{Event, InstallationInfo};
 use crate::store::deliveries::{DeliveryStatus, Outcome, StoredDelivery};
 use crate::store::group_commit::WriterStats;
@@ -29,6 +28,8 @@ use crate::store::{Store, StoreError, Tx, millis};
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// Deliveries taken per transaction.
 const BATCH: i64 = 64;
+/// A delivery whose transaction failed this often is recorded as failed and skipped.
+const MAX_ATTEMPTS: i64 = 5;
 /// Processing waits for ingest to pause this long, so a burst of webhooks is acknowledged
 /// first (on a single core every commit the worker makes delays an acknowledgement) ...
 const INGEST_QUIET: Duration = Duration::from_millis(50);
@@ -94,22 +95,52 @@ impl Worker {
         if pending.is_empty() {
             return Ok(0);
         }
-        let jobs = pending
+        // What each delivery needs, decided before any lock is taken: decoding runs on the
+        // background thread, outside every transaction.
+        let mut jobs = Vec::new();
+        let mut verdicts: Vec<Verdict> = pending
             .iter_mut()
-            .filter(|d| handling(&d.event, d.action.as_deref()) == Handling::Process)
-            .map(|d| (d.event.clone(), d.body.take().unwrap_or_default()))
+            .map(|d| {
+                if d.attempts >= MAX_ATTEMPTS {
+                    let last = d.error.clone().unwrap_or_default();
+                    Verdict::Fail(format!("gave up after {} attempts: {last}", d.attempts))
+                } else if let Some(damage) = d.body_error.take() {
+                    Verdict::Fail(format!("the stored body is damaged: {damage}"))
+                } else if let Some(body) = d.body.take() {
+                    jobs.push((d.event.clone(), body));
+                    Verdict::Apply(None)
+                } else {
+                    // Stored without a body: an event shipgate does not act on.
+                    Verdict::Ignore
+                }
+            })
             .collect();
-        let mut decoded = self
+        let decoded = self
             .decoder
             .decode(jobs)
             .await
-            .ok_or_else(|| StoreError::Corrupt("the background thread stopped".into()))?
-            .into_iter();
+            .ok_or_else(|| StoreError::Corrupt("the background thread stopped".into()))?;
+        let mut decoded = decoded.into_iter();
+        for verdict in verdicts
+            .iter_mut()
+            .filter(|v| matches!(v, Verdict::Apply(None)))
+        {
+            *verdict = match decoded.next() {
+                Some(Ok(Some(event))) => Verdict::Apply(Some(event)),
+                Some(Ok(None)) => Verdict::Ignore,
+                Some(Err(reason)) => Verdict::Fail(reason),
+                None => Verdict::Fail("the background thread did not decode it".into()),
+            };
+        }
         let ids: Vec<i64> = pending.iter().map(|d| d.id).collect();
         let (mut tx, locked) = self.store.lock_pending(&ids).await?;
         let now = millis(self.clock.now());
-        let result = apply_batch(&mut tx, &pending, &mut decoded, &locked, now).await;
-        if let Err((id, e)) = result {
+        let batch: Vec<(&StoredDelivery, Verdict)> = pending
+            .iter()
+            .zip(verdicts)
+            .filter(|(d, _)| locked.contains(&d.id)) // the others: another replica has them
+            .collect();
+        if let Err((id, e)) = apply_batch(&mut tx, batch, now).await {
             let _ = tx.rollback().await;
             self.store
                 .note_delivery_attempt(id, &e.to_string(), now)
@@ -121,47 +152,47 @@ impl Worker {
     }
 }
 
+/// What to do with one delivery.
+enum Verdict {
+    /// Record it as ignored.
+    Ignore,
+    /// Apply the decoded event (`None` only while decoding is pending).
+    Apply(Option<Event>),
+    /// Record it as failed, with the reason.
+    Fail(String),
+}
+
 /// Applies a locked batch: GUIDs, changes and outcomes, in the caller's transaction. On a
-/// database error, says which delivery it happened at.
+/// database error, says which delivery it happened at (its attempt is counted, and after
+/// MAX_ATTEMPTS it is given up, so one bad delivery cannot stop the queue).
 async fn apply_batch(
     tx: &mut Tx,
-    pending: &[StoredDelivery],
-    decoded: &mut impl Iterator<Item = Result<Event, String>>,
-    locked: &[i64],
+    batch: Vec<(&StoredDelivery, Verdict)>,
     now: i64,
 ) -> Result<(), (i64, StoreError)> {
-    let mine: Vec<&StoredDelivery> = pending.iter().filter(|d| locked.contains(&d.id)).collect();
-    let guids: Vec<(&str, i64)> = mine
+    let guids: Vec<(&str, i64)> = batch
         .iter()
-        .map(|d| (d.delivery_id.as_str(), d.id))
+        .map(|(d, _)| (d.delivery_id.as_str(), d.id))
         .collect();
-    let first = mine.first().map_or(0, |d| d.id);
+    let first = batch.first().map_or(0, |(d, _)| d.id);
     let duplicates = tx.take_guids(&guids).await.map_err(|e| (first, e))?;
-    let mut outcomes = Vec::with_capacity(mine.len());
-    for delivery in pending {
-        // Decoding results are in the order of the handled deliveries of the whole batch.
-        let event = match handling(&delivery.event, delivery.action.as_deref()) {
-            Handling::Process => Some(decoded.next().unwrap_or_else(|| Err("not decoded".into()))),
-            Handling::Ignore => None,
-        };
-        if !locked.contains(&delivery.id) {
-            continue; // another replica has it
-        }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (delivery, verdict) in batch {
         let span = tracing::info_span!("delivery", delivery = %delivery.delivery_id, event = %delivery.event);
         let (status, error) = if duplicates.contains(&delivery.id) {
             (DeliveryStatus::Duplicate, None)
         } else {
-            match event {
-                None => (DeliveryStatus::Ignored, None),
-                Some(Ok(event)) => {
+            match verdict {
+                Verdict::Ignore | Verdict::Apply(None) => (DeliveryStatus::Ignored, None),
+                Verdict::Apply(Some(event)) => {
                     apply(tx, &event, now)
                         .instrument(span.clone())
                         .await
                         .map_err(|e| (delivery.id, e))?;
                     (DeliveryStatus::Processed, None)
                 }
-                Some(Err(reason)) => {
-                    span.in_scope(|| tracing::warn!(%reason, "delivery could not be decoded"));
+                Verdict::Fail(reason) => {
+                    span.in_scope(|| tracing::warn!(%reason, "delivery failed"));
                     (DeliveryStatus::Failed, Some(reason))
                 }
             }

@@ -57,6 +57,10 @@ struct AccessTokenAnswer {
 /// An octocrab client without authentication, for the given API root.
 pub fn anonymous_client(api_url: &Url) -> Result<Octocrab, GitHubError> {
     Octocrab::builder()
+        // A GitHub that stops answering must not hold callers (and the token lock) forever.
+        .set_connect_timeout(Some(std::time::Duration::from_secs(10)))
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .set_write_timeout(Some(std::time::Duration::from_secs(30)))
         .base_uri(api_url.as_str())
         .and_then(|b| b.build())
         .map_err(|e| GitHubError::Transport {

@@ -31,6 +31,10 @@ pub struct AppState {
     pub github: Arc<LiveApp>,
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
+    /// Present while no App is configured: the first-run setup's token and lock.
+    pub setup: Option<Arc<setup::SetupGuard>>,
+    /// Memory webhook bodies being received may use together (see `webhook`).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -47,30 +47,35 @@ pub async fn index(State(state): State<AppState>) -> Html<String> {
              and restart.</p>",
         ),
         Some(app) => {
-            let counts = state.store.delivery_counts().await.unwrap_or_default();
-            let rows: String = counts
-                .iter()
-                .map(|(status, n)| format!("<li>{}: {n}</li>", status.as_str()))
-                .collect();
+            // Cheap figures only: this page needs no login, so it must not scan tables.
+            let queued = state.store.queue_length().await.ok();
+            let stored = state
+                .writer
+                .stats
+                .rows
+                .load(std::sync::atomic::Ordering::Relaxed);
             let name = app
                 .credentials
                 .slug
                 .clone()
                 .unwrap_or_else(|| format!("App {}", app.credentials.app_id));
+            let hook = state
+                .settings
+                .public_url
+                .join("api/github/webhooks")
+                .map(|u| u.to_string())
+                .unwrap_or_default();
             page(
                 "shipgate",
                 &format!(
                     "<p>Running as GitHub App <strong>{}</strong>. Webhooks are received at \
-                     <code>{}</code>.</p><h2>Deliveries</h2><ul>{rows}</ul>",
+                     <code>{}</code>.</p><ul><li>deliveries stored since start: {stored}</li>\
+                     <li>waiting to be processed: {}</li></ul>",
                     escape(&name),
-                    escape(
-                        state
-                            .settings
-                            .public_url
-                            .join("api/github/webhooks")
-                            .map(|u| u.to_string())
-                            .unwrap_or_default()
-                            .as_str()
+                    escape(&hook),
+                    queued.map_or_else(
+                        || "unknown (database unreachable)".to_owned(),
+                        |n| n.to_string()
                     ),
                 ),
             )

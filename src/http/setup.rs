@@ -1,22 +1,27 @@
-//! First-run setup through GitHub's App-manifest flow (as Probot does it).
+//! First-run setup through GitHub's App-manifest flow (as Probot does it), guarded so that
+//! only the operator can complete it.
 //!
-//! `GET /setup` shows a button that posts `app-manifest.json` (URLs filled from
-//! `SHIPGATE_PUBLIC_URL`) to GitHub's new-App page with a one-time `state`. GitHub sends the
-//! browser back to `GET /setup/callback?code=…&state=…`; shipgate checks the state, converts
-//! the code into the App's credentials, writes them to the `.env` file (0600; the key to a
-//! 0600 file beside it) and starts acting as that App without a restart.
-//! Must not: run once an App is configured (that would let anyone replace it), or show or log
-//! the credentials it receives.
+//! With no App configured, shipgate writes a one-time setup token to a 0600 file beside the
+//! `.env` file and logs where it is (never the token). `GET /setup?token=…` shows a button
+//! that posts `app-manifest.json` (URLs filled from `SHIPGATE_PUBLIC_URL`) to GitHub's new-App
+//! page with a one-time `state`, also set as an HttpOnly cookie. GitHub sends the same browser
+//! back to `GET /setup/callback?code=…&state=…`; shipgate checks the state against the cookie
+//! and the database, converts the code into the App's credentials, writes them to the `.env`
+//! file (0600; the key to a 0600 file beside it) and acts as that App without a restart.
+//! Must not: run once an App is configured (that would let anyone replace it), adopt two Apps
+//! (callbacks are serialised), or show or log the credentials it receives.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http::Method;
 use rand::RngCore;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::pages::{escape, page};
@@ -28,9 +33,55 @@ use crate::github::rest;
 
 /// How long a `state` stays valid; GitHub's manifest codes live one hour too.
 const STATE_LIFETIME_MS: i64 = 60 * 60 * 1000;
+const STATE_COOKIE: &str = "shipgate_setup_state";
+
+fn random_hex(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// What proves the operator started setup, and keeps it to one App.
+pub struct SetupGuard {
+    token: SecretString,
+    /// Where the token is written for the operator to read.
+    pub token_file: PathBuf,
+    adopting: tokio::sync::Mutex<()>,
+}
+
+impl SetupGuard {
+    /// A fresh token, written (0600) to `shipgate-setup-token` beside the env file.
+    pub fn create(env_file: &std::path::Path) -> std::io::Result<Self> {
+        let token = random_hex(16);
+        let token_file = env_file_dir(env_file).join("shipgate-setup-token");
+        env_file::write_private(&token_file, format!("{token}\n").as_bytes())?;
+        Ok(Self {
+            token: SecretString::from(token),
+            token_file,
+            adopting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn accepts(&self, token: Option<&str>) -> bool {
+        token.is_some_and(|t| same_secret(t.trim(), self.token.expose_secret()))
+    }
+}
+
+fn env_file_dir(env_file: &std::path::Path) -> PathBuf {
+    env_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
 
 #[derive(Deserialize)]
 pub struct SetupQuery {
+    token: Option<String>,
     org: Option<String>,
 }
 
@@ -61,29 +112,60 @@ fn valid_org(org: &str) -> bool {
     !org.is_empty() && org.len() <= 39 && org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        page(
+            "Setup did not finish",
+            &format!(
+                "<p>{}</p><p>Start again from the setup link.</p>",
+                escape(message)
+            ),
+        ),
+    )
+        .into_response()
+}
+
 pub async fn show(State(state): State<AppState>, Query(query): Query<SetupQuery>) -> Response {
     if let Some(done) = already_configured(&state) {
         return done;
     }
-    let org = query.org.filter(|o| !o.is_empty());
-    if org.as_deref().is_some_and(|o| !valid_org(o)) {
+    let Some(guard) = state.setup.as_ref() else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "Setup is not available.");
+    };
+    if !guard.accepts(query.token.as_deref()) {
         return (
-            StatusCode::BAD_REQUEST,
-            page_frame_error("That is not a GitHub organisation name."),
+            StatusCode::FORBIDDEN,
+            page(
+                "Set up shipgate",
+                &format!(
+                    "<p>Setup needs the one-time token shipgate wrote to <code>{}</code> on the \
+                     machine it runs on: open <code>/setup?token=&lt;that token&gt;</code>.</p>",
+                    escape(&guard.token_file.display().to_string())
+                ),
+            ),
         )
             .into_response();
     }
-    let mut raw = [0u8; 24];
-    rand::rng().fill_bytes(&mut raw);
-    let one_time = hex::encode(raw);
+    let org = query.org.filter(|o| !o.is_empty());
+    if org.as_deref().is_some_and(|o| !valid_org(o)) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "That is not a GitHub organisation name.",
+        );
+    }
+    let one_time = random_hex(24);
     let now = crate::store::millis(state.clock.now());
-    if let Err(e) = state.store.save_setup_state(&one_time, now).await {
+    if let Err(e) = state
+        .store
+        .save_setup_state(&one_time, now, now - STATE_LIFETIME_MS)
+        .await
+    {
         tracing::error!(error = %e, "could not store a setup state");
-        return (
+        return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            page_frame_error("The database is not reachable."),
-        )
-            .into_response();
+            "The database is not reachable.",
+        );
     }
     let target = match &org {
         Some(org) => format!("organizations/{org}/settings/apps/new"),
@@ -100,7 +182,16 @@ pub async fn show(State(state): State<AppState>, Query(query): Query<SetupQuery>
         Some(org) => format!("the organisation <strong>{}</strong>", escape(org)),
         None => "your personal account".to_owned(),
     };
-    page(
+    let secure = if state.settings.public_url.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{STATE_COOKIE}={one_time}; HttpOnly; SameSite=Lax; Path=/setup; Max-Age={}{secure}",
+        STATE_LIFETIME_MS / 1000
+    );
+    let body = page(
         "Set up shipgate",
         &format!(
             "<p>shipgate acts on GitHub as a GitHub App. This button registers one for {owner} \
@@ -111,11 +202,12 @@ pub async fn show(State(state): State<AppState>, Query(query): Query<SetupQuery>
              <button type=\"submit\">Create the GitHub App</button></form>\
              <p>Webhooks will go to <code>{hook}</code> — make sure GitHub can reach \
              <code>SHIPGATE_PUBLIC_URL</code>.</p>\
-             <form method=\"get\" action=\"/setup\"><label>Register it for an organisation \
-             instead: <input name=\"org\" placeholder=\"organisation\"></label> \
+             <form method=\"get\" action=\"/setup\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <label>Register it for an organisation instead: <input name=\"org\" placeholder=\"organisation\"></label> \
              <button type=\"submit\">Use organisation</button></form>",
             action = escape(action.as_str()),
             manifest = escape(&manifest),
+            token = escape(query.token.as_deref().unwrap_or_default()),
             hook = escape(
                 state
                     .settings
@@ -125,18 +217,8 @@ pub async fn show(State(state): State<AppState>, Query(query): Query<SetupQuery>
                     .as_str()
             ),
         ),
-    )
-    .into_response()
-}
-
-fn page_frame_error(message: &str) -> axum::response::Html<String> {
-    page(
-        "Setup did not finish",
-        &format!(
-            "<p>{}</p><p><a href=\"/setup\">Start again</a></p>",
-            escape(message)
-        ),
-    )
+    );
+    ([(header::SET_COOKIE, cookie)], body).into_response()
 }
 
 #[derive(Deserialize)]
@@ -145,17 +227,30 @@ pub struct CallbackQuery {
     state: Option<String>,
 }
 
+fn state_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == STATE_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
 pub async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     if let Some(done) = already_configured(&state) {
         return done;
     }
-    let fail =
-        |status: StatusCode, message: &str| (status, page_frame_error(message)).into_response();
+    let Some(guard) = state.setup.clone() else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "Setup is not available.");
+    };
     let (Some(code), Some(one_time)) = (query.code, query.state) else {
-        return fail(
+        return refuse(
             StatusCode::BAD_REQUEST,
             "GitHub's answer lacks the code or the state.",
         );
@@ -166,11 +261,19 @@ pub async fn callback(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return fail(
+        return refuse(
             StatusCode::BAD_REQUEST,
             "The code in GitHub's answer is malformed.",
         );
     }
+    // The state must come back to the browser that started setup...
+    if !state_cookie(&headers).is_some_and(|c| same_secret(&c, &one_time)) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "This setup was started in another browser, or its link is stale.",
+        );
+    }
+    // ... and be one shipgate issued, unused and less than an hour old.
     let now = crate::store::millis(state.clock.now());
     match state
         .store
@@ -179,37 +282,45 @@ pub async fn callback(
     {
         Ok(true) => {}
         Ok(false) => {
-            return fail(
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 "This setup link is unknown, used or expired (states last one hour and work once).",
             );
         }
         Err(e) => {
             tracing::error!(error = %e, "could not check a setup state");
-            return fail(
+            return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The database is not reachable.",
             );
         }
     }
+    // One App only: callbacks arriving together take turns, and the second finds one set up.
+    let _adopting = guard.adopting.lock().await;
+    if let Some(done) = already_configured(&state) {
+        return done;
+    }
     let conversion = match convert(&state, &code).await {
         Ok(c) => c,
-        Err(message) => return fail(StatusCode::BAD_GATEWAY, &message),
+        Err(message) => return refuse(StatusCode::BAD_GATEWAY, &message),
     };
     match adopt(&state, conversion).await {
-        Ok((name, html_url)) => page(
-            "shipgate is set up",
-            &format!(
-                "<p>shipgate now runs as GitHub App <strong>{}</strong>; its credentials are in \
-                 <code>{}</code> (mode 0600).</p><p>Next: <a href=\"{}\">install the App</a> on \
-                 the repositories it should guard.</p>",
-                escape(&name),
-                escape(&state.settings.env_file.display().to_string()),
-                escape(&format!("{html_url}/installations/new")),
-            ),
-        )
-        .into_response(),
-        Err(message) => fail(StatusCode::INTERNAL_SERVER_ERROR, &message),
+        Ok((name, html_url)) => {
+            let _ = std::fs::remove_file(&guard.token_file);
+            page(
+                "shipgate is set up",
+                &format!(
+                    "<p>shipgate now runs as GitHub App <strong>{}</strong>; its credentials are in \
+                     <code>{}</code> (mode 0600).</p><p>Next: <a href=\"{}\">install the App</a> on \
+                     the repositories it should guard.</p>",
+                    escape(&name),
+                    escape(&state.settings.env_file.display().to_string()),
+                    escape(&format!("{html_url}/installations/new")),
+                ),
+            )
+            .into_response()
+        }
+        Err(message) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &message),
     }
 }
 

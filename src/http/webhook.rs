@@ -12,10 +12,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use super::{AppState, problem};
@@ -30,6 +33,14 @@ pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 /// Past the cap the body is still read and hashed (not kept), so a wrong signature gets its
 /// 401 first; beyond this much shipgate stops reading and answers 413.
 const MAX_HASHED_BYTES: usize = 4 * MAX_BODY_BYTES;
+/// How long a body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Buffers start at most this large, whatever `Content-Length` says.
+const PREALLOCATE_AT_MOST: usize = 1024 * 1024;
+/// Bodies being received share this much memory ...
+pub const BODY_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+/// ... counted in units of this size.
+pub const BUDGET_UNIT: usize = 64 * 1024;
 /// Headers kept with every delivery (besides event and GUID, which have columns).
 const KEPT_HEADERS: [&str; 4] = [
     "x-github-hook-id",
@@ -65,26 +76,22 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
         return too_large();
     }
 
-    let mut verifier = Verifier::new(app.credentials.webhook_secret.expose_secret().as_bytes());
-    let mut kept = BytesMut::with_capacity(declared_len.unwrap_or(8192).min(MAX_BODY_BYTES));
-    let mut total = 0usize;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
+    let verifier = Verifier::new(app.credentials.webhook_secret.expose_secret().as_bytes());
+    let read = tokio::time::timeout(
+        BODY_TIMEOUT,
+        read_body(body, verifier, declared_len, &state.body_budget),
+    )
+    .await;
+    let (kept, total, verifier) = match read {
+        Err(_) => {
             return problem(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
             );
-        };
-        total += chunk.len();
-        if total > MAX_HASHED_BYTES {
-            return too_large();
         }
-        verifier.update(&chunk);
-        if total <= MAX_BODY_BYTES {
-            kept.extend_from_slice(&chunk);
-        }
-    }
+        Ok(Err(refusal)) => return refusal,
+        Ok(Ok(read)) => read,
+    };
     if !verifier.matches(&claimed) {
         return problem(
             StatusCode::UNAUTHORIZED,
@@ -94,7 +101,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
     if total > MAX_BODY_BYTES {
         return too_large();
     }
-    let body = kept.freeze();
+    let body = kept;
 
     let Some(event) = header_text(&headers, "x-github-event") else {
         return problem(
@@ -167,11 +174,59 @@ async fn store(
             StatusCode::SERVICE_UNAVAILABLE,
             "shipgate is shutting down; the delivery was not stored, redeliver it",
         ),
-        Err(WriteError::Database(_)) => problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the delivery could not be stored; it was not accepted, redeliver it",
-        ),
+        Err(WriteError::Database(_)) => {
+            tracing::warn!("delivery not stored: the database refused the batch");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the delivery could not be stored; it was not accepted, redeliver it",
+            )
+        }
     }
+}
+
+/// Reads the body, hashing all of it and keeping the first MAX_BODY_BYTES. Kept bytes count
+/// against the shared budget, so concurrent unauthenticated uploads cannot exhaust memory.
+async fn read_body(
+    body: Body,
+    mut verifier: Verifier,
+    declared_len: Option<usize>,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, usize, Verifier), Response> {
+    // Never trust Content-Length for an allocation.
+    let mut kept = BytesMut::with_capacity(declared_len.unwrap_or(8192).min(PREALLOCATE_AT_MOST));
+    let mut reserved: Vec<OwnedSemaphorePermit> = Vec::new();
+    let mut total = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            ));
+        };
+        total += chunk.len();
+        if total > MAX_HASHED_BYTES {
+            return Err(too_large());
+        }
+        verifier.update(&chunk);
+        if total <= MAX_BODY_BYTES {
+            let units_needed = (kept.len() + chunk.len()).div_ceil(BUDGET_UNIT);
+            let units_held: usize = reserved.iter().map(|p| p.num_permits()).sum();
+            if units_needed > units_held {
+                let more = (units_needed - units_held) as u32;
+                let Ok(permit) = budget.clone().try_acquire_many_owned(more) else {
+                    return Err(problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "shipgate is receiving more than it can hold right now; redeliver this later",
+                    ));
+                };
+                reserved.push(permit);
+            }
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    drop(reserved);
+    Ok((kept.freeze(), total, verifier))
 }
 
 fn too_large() -> Response {

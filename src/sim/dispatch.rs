@@ -15,7 +15,7 @@ use super::Inner;
 use super::auth::{self, Caller};
 use super::handlers::{self, Call, Need, Reply};
 use super::state::RecordedRequest;
-use super::{web, webhooks};
+use super::{permissions, web, webhooks};
 
 pub fn router(inner: Arc<Inner>) -> Router {
     Router::new().fallback(handle).with_state(inner)
@@ -99,6 +99,28 @@ fn serve(
     bytes: &[u8],
     authorization: Option<&str>,
 ) -> (Reply, Vec<String>) {
+    let Some((op, params)) = inner.spec.route(&received.method, &received.path) else {
+        let v = format!(
+            "{}: no such operation in GitHub's REST description",
+            received.describe()
+        );
+        return received.refused(404, "Not Found", v);
+    };
+    received.operation = Some(op.id.clone());
+
+    // Credentials first, as GitHub checks them before it reads the request.
+    let mut state = inner.state.lock().expect("simulator state");
+    let caller = match auth::identify(&state, authorization) {
+        Ok(c) => c,
+        Err(refused) => {
+            let v = format!(
+                "{}: credentials refused: {}",
+                received.describe(),
+                refused.0
+            );
+            return received.refused(401, &refused.0, v);
+        }
+    };
     if !bytes.is_empty() {
         match serde_json::from_slice(bytes) {
             Ok(v) => received.body = Some(v),
@@ -108,20 +130,32 @@ fn serve(
             }
         }
     }
-    let Some((op, params)) = inner.spec.route(&received.method, &received.path) else {
-        let v = format!(
-            "{}: no such operation in GitHub's REST description",
-            received.describe()
-        );
-        return received.refused(404, "Not Found", v);
-    };
-    received.operation = Some(op.id.clone());
     let query: Vec<(String, String)> = url::form_urlencoded::parse(received.query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    let call = Call {
+        params,
+        query,
+        body: received.body.clone(),
+        caller,
+    };
+    if let Err((status, message)) = authorize(&state, handlers::need(&op.id), &call) {
+        let v = format!("{}: {message}", received.describe());
+        return received.refused(status, &message, v);
+    }
+    if let Caller::Installation(_) = call.caller
+        && let Some((permission, level)) = permissions::required(&op.id, &received.method)
+        && !permissions::granted(&state.app.permissions, permission, level)
+    {
+        let v = format!(
+            "{}: the App lacks the `{permission}: {level}` permission",
+            received.describe()
+        );
+        return received.refused(403, "Resource not accessible by integration", v);
+    }
     let problems = inner
         .spec
-        .check_request(op, &params, &query, received.body.as_ref());
+        .check_request(op, &call.params, &call.query, call.body.as_ref());
     if !problems.is_empty() {
         let reply = Reply::new(
             422,
@@ -137,33 +171,11 @@ fn serve(
         );
     }
 
-    let mut state = inner.state.lock().expect("simulator state");
     if let Some(i) = state.faults.iter().position(|f| f.operation == op.id) {
         let fault = state.faults.remove(i);
         let mut reply = Reply::error(fault.status, "injected failure");
         reply.headers = fault.headers;
         return (reply, Vec::new());
-    }
-    let caller = match auth::identify(&state, authorization) {
-        Ok(c) => c,
-        Err(refused) => {
-            let v = format!(
-                "{}: credentials refused: {}",
-                received.describe(),
-                refused.0
-            );
-            return received.refused(401, &refused.0, v);
-        }
-    };
-    let call = Call {
-        params,
-        query,
-        body: received.body.clone(),
-        caller,
-    };
-    if let Err((status, message)) = authorize(&state, handlers::need(&op.id), &call) {
-        let v = format!("{}: {message}", received.describe());
-        return received.refused(status, &message, v);
     }
     let Some(handler) = handlers::lookup(&op.id) else {
         let v = format!(

@@ -15,6 +15,7 @@ pub mod auth;
 mod dispatch;
 mod handlers;
 pub mod keys;
+mod permissions;
 pub mod render;
 pub mod spec;
 pub mod state;

@@ -91,6 +91,8 @@ pub struct StoredDelivery {
     pub status: DeliveryStatus,
     pub headers_json: String,
     pub body: Option<Vec<u8>>,
+    /// Why a stored body could not be restored (damaged data, unknown codec).
+    pub body_error: Option<String>,
     pub body_len: i64,
     /// Bytes the row holds for the body (compressed), to show what compression saves.
     pub stored_body_len: i64,
@@ -211,6 +213,11 @@ static RECORD_OUTCOMES: LazyLock<Shapes> = LazyLock::new(|| {
     })
 });
 
+/// Error text as both back ends store it (PostgreSQL refuses NUL characters in text).
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// Splits `items` into chunks of MAX_ROWS_PER_STATEMENT, then powers of two.
 fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
@@ -267,13 +274,16 @@ impl TryFrom<DeliveryRow> for StoredDelivery {
 
     fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
         let stored_body_len = row.body.as_ref().map_or(0, |b| b.len() as i64);
-        let body = match (row.body_codec, row.body) {
-            (Some(name), Some(bytes)) => {
-                let codec = Codec::from_name(&name)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown body codec {name}")))?;
-                Some(codec.decompress(&bytes, row.body_len as usize)?)
-            }
-            _ => None,
+        // A damaged body fails only its own delivery, not every read of the queue.
+        let (body, body_error) = match (row.body_codec, row.body) {
+            (Some(name), Some(bytes)) => match Codec::from_name(&name)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown body codec {name}")))
+                .and_then(|codec| codec.decompress(&bytes, row.body_len as usize))
+            {
+                Ok(body) => (Some(body), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            _ => (None, None),
         };
         let status = DeliveryStatus::from_outcome(row.status.as_deref(), row.queued.is_some())?;
         Ok(StoredDelivery {
@@ -286,6 +296,7 @@ impl TryFrom<DeliveryRow> for StoredDelivery {
             status,
             headers_json: row.headers,
             body,
+            body_error,
             body_len: row.body_len,
             stored_body_len,
             received_at: row.received_at,
@@ -346,7 +357,14 @@ impl Store {
         row.map(StoredDelivery::try_from).transpose()
     }
 
-    /// Number of stored deliveries per status.
+    /// How many deliveries wait for the worker.
+    pub async fn queue_length(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM delivery_queue";
+        Ok(with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?))
+    }
+
+    /// Number of stored deliveries per status (reads every row: for tests and tools, not
+    /// for pages anyone can load).
     pub async fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
         let sql = "SELECT o.status, q.id IS NOT NULL, COUNT(*) FROM deliveries d \
                    LEFT JOIN delivery_outcomes o ON o.id = d.id LEFT JOIN delivery_queue q ON q.id = d.id \
@@ -430,7 +448,7 @@ impl Store {
         let sql = "INSERT INTO delivery_outcomes (id, status, attempts, error, updated_at) VALUES ($1, 'retrying', 1, $2, $3) \
                    ON CONFLICT (id) DO UPDATE SET attempts = delivery_outcomes.attempts + 1, error = excluded.error, \
                    updated_at = excluded.updated_at";
-        with_pool!(self, pool => sqlx::query(sql).bind(id).bind(error).bind(now_ms).execute(pool).await?.rows_affected());
+        with_pool!(self, pool => sqlx::query(sql).bind(id).bind(storable(error)).bind(now_ms).execute(pool).await?.rows_affected());
         Ok(())
     }
 }
@@ -480,7 +498,7 @@ impl Tx {
             with_tx!(self, conn => {
                 let mut query = sqlx::query(RECORD_OUTCOMES.get(kind, chunk.len()));
                 for o in chunk {
-                    query = query.bind(o.id).bind(o.status.as_str()).bind(o.error.as_deref()).bind(now_ms);
+                    query = query.bind(o.id).bind(o.status.as_str()).bind(o.error.as_deref().map(storable)).bind(now_ms);
                 }
                 query.execute(conn).await?.rows_affected()
             });

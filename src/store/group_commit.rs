@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::Store;
 use super::deliveries::NewDelivery;
@@ -88,12 +89,17 @@ pub struct DeliveryWriter {
 }
 
 impl DeliveryWriter {
-    /// Starts the writer task. `stored` is notified after each commit. The task ends once every `DeliveryWriter` clone is dropped
-    /// and the queue is drained.
-    pub fn spawn(store: Store, stored: Arc<Notify>) -> (Self, JoinHandle<()>) {
+    /// Starts the writer task. `stored` is notified after each commit. The task ends once
+    /// every `DeliveryWriter` clone is dropped, or `stop` is cancelled, and what was queued
+    /// by then is committed; later writes fail with [`WriteError::Closed`].
+    pub fn spawn(
+        store: Store,
+        stored: Arc<Notify>,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(run(store, rx, stored, stats.clone()));
+        let task = tokio::spawn(run(store, rx, stored, stats.clone(), stop));
         (Self { queue, stats }, task)
     }
 
@@ -122,6 +128,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     stored: Arc<Notify>,
     stats: Arc<WriterStats>,
+    stop: CancellationToken,
 ) {
     let slots = commits_in_flight(&store);
     let in_flight = Arc::new(Semaphore::new(slots));
@@ -131,7 +138,15 @@ async fn run(
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let Some(first) = rx.recv().await else { break };
+        let first = tokio::select! {
+            job = rx.recv() => job,
+            // Stopping: take what is queued now, and nothing after.
+            _ = stop.cancelled() => {
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         jobs.push(first);
         while jobs.len() < MAX_BATCH {

@@ -13,7 +13,15 @@ fn digest(state: &str) -> String {
 }
 
 impl Store {
-    pub async fn save_setup_state(&self, state: &str, now_ms: i64) -> Result<(), StoreError> {
+    /// Records a new state, and forgets states issued before `expire_before_ms`.
+    pub async fn save_setup_state(
+        &self,
+        state: &str,
+        now_ms: i64,
+        expire_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        let expire = "DELETE FROM setup_states WHERE created_at < $1";
+        with_pool!(self, pool => sqlx::query(expire).bind(expire_before_ms).execute(pool).await?.rows_affected());
         let sql = "INSERT INTO setup_states (state, created_at) VALUES ($1, $2)";
         with_pool!(self, pool => sqlx::query(sql).bind(digest(state)).bind(now_ms).execute(pool).await?.rows_affected());
         Ok(())

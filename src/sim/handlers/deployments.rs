@@ -1,7 +1,8 @@
 //! Deployments and their statuses, with the GitHub behaviours that trip Apps up: without
 //! `required_contexts: []` a deployment is refused (409) while any check on the commit is not
-//! green; `auto_merge` (on by default) refuses a branch that is behind the default branch; a
-//! new `success` status marks older deployments of the environment `inactive`.
+//! green (or a named context is missing); `auto_merge` (on by default) merges the default
+//! branch into a branch that is behind it instead of deploying (202, or 409 on a conflict);
+//! a new `success` status marks older deployments of the environment `inactive`.
 
 use serde_json::{Value, json};
 
@@ -36,12 +37,11 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
         .and_then(Value::as_bool)
         .unwrap_or(true);
     if auto_merge && r.branches.contains_key(&git_ref) && git_ref != r.default_branch {
-        let default_head = &r.branches[&r.default_branch];
-        if !is_ancestor(r, default_head, &sha) {
-            return Err(Reply::error(
-                409,
-                &format!("Conflict merging {} into {git_ref}.", r.default_branch),
-            ));
+        let default_head = r.branches[&r.default_branch].clone();
+        if !is_ancestor(r, &default_head, &sha) {
+            // GitHub merges the default branch into the ref instead of deploying: 202 with no
+            // deployment, or 409 when the two conflict.
+            return merge_default_into(s, c, &git_ref, &sha, &default_head);
         }
     }
     let required: Option<Vec<String>> =
@@ -52,23 +52,32 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect()
             });
-    let failing: Vec<String> = r
+    let runs: Vec<&crate::sim::state::CheckRun> = r
         .check_runs
         .values()
         .filter(|x| x.head_sha == sha)
-        .filter(|x| {
-            required
-                .as_ref()
-                .is_none_or(|names| names.contains(&x.name))
-        })
-        .filter(|x| {
-            !matches!(
-                x.conclusion.as_deref(),
-                Some("success" | "neutral" | "skipped")
-            )
-        })
-        .map(|x| x.name.clone())
         .collect();
+    let green = |name: &str| {
+        runs.iter()
+            .filter(|x| x.name == name)
+            .max_by_key(|x| x.id)
+            .is_some_and(|x| {
+                matches!(
+                    x.conclusion.as_deref(),
+                    Some("success" | "neutral" | "skipped")
+                )
+            })
+    };
+    let failing: Vec<String> = match &required {
+        // Every context on the commit must be green.
+        None => runs
+            .iter()
+            .map(|x| x.name.clone())
+            .filter(|n| !green(n))
+            .collect(),
+        // Every named context must exist and be green.
+        Some(names) => names.iter().filter(|n| !green(n)).cloned().collect(),
+    };
     if !failing.is_empty() {
         return Err(Reply::new(
             409,
@@ -116,6 +125,50 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
         r,
         &r.deployments[&id],
     )))
+}
+
+/// Merges the default branch into `branch` (GitHub's `auto_merge`): a conflict when a file
+/// differs on both sides, else a merge commit and 202.
+fn merge_default_into(
+    s: &mut SimState,
+    c: &Call,
+    branch: &str,
+    head: &str,
+    default_head: &str,
+) -> Outcome {
+    let key = c.repo_key();
+    let r = repo(s, c)?;
+    let default_branch = r.default_branch.clone();
+    let ours = &r.commits[head].files;
+    let theirs = &r.commits[default_head].files;
+    let conflict = theirs
+        .iter()
+        .any(|(path, text)| ours.get(path).is_some_and(|mine| mine != text));
+    if conflict {
+        return Err(Reply::error(
+            409,
+            &format!("Conflict merging {default_branch} into {branch}."),
+        ));
+    }
+    let changes: Vec<(String, String)> = theirs
+        .iter()
+        .filter(|(path, _)| !ours.contains_key(*path))
+        .map(|(p, t)| (p.clone(), t.clone()))
+        .collect();
+    let borrowed: Vec<(&str, Option<&str>)> = changes
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    let actor = c.actor(s);
+    let message = format!("Merge {default_branch} into {branch}");
+    let merged = s.commit(&key, branch, &message, &actor, &borrowed);
+    if let Some(commit) = s.repo_mut(&key).and_then(|r| r.commits.get_mut(&merged)) {
+        commit.parents.push(default_head.to_owned());
+    }
+    Ok(Reply::new(
+        202,
+        json!({"message": format!("Auto-merged {default_branch} into {branch} on deployment.")}),
+    ))
 }
 
 pub fn list(s: &mut SimState, c: &Call) -> Outcome {
