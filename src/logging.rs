@@ -1,6 +1,7 @@
 //! Structured logs through `tracing`: `RUST_LOG` filters (default `info`), text or JSON
 //! (`SHIPGATE_LOG_FORMAT=json`). Webhook handling runs inside a span that carries the
 //! delivery GUID, so every line about a delivery names it.
+//! Must not: format bodies, secrets or tokens (callers log ids and kinds, never values).
 
 use tracing_subscriber::EnvFilter;
 

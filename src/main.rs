@@ -1,4 +1,5 @@
 //! The `shipgate` command: parse arguments, call one function per subcommand.
+//! Must not: hold behaviour beyond wiring arguments, signals and exit codes.
 
 use std::process::ExitCode;
 use std::sync::Arc;

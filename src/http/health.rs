@@ -1,4 +1,5 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (and its database does).
+//! Must not: do more than one cheap query (load balancers call these often).
 
 use axum::extract::State;
 use axum::http::StatusCode;

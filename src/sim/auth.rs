@@ -1,6 +1,7 @@
 //! Who is calling the simulator, checked the way GitHub checks it: an App JWT must be RS256,
 //! signed by the App's key, with `iss` = App ID, `iat` not in the future and `exp` at most
 //! ten minutes ahead; an installation token must be one the simulator issued and not expired.
+//! Must not: accept a credential GitHub would refuse.
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

@@ -1,6 +1,7 @@
 //! The simulator's request pipeline: route by GitHub's REST description, validate the request,
 //! authenticate, run the operation's handler, validate the answer, record everything, and
 //! hand the webhooks the operation caused to the sender.
+//! Must not: answer a request without recording it.
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! RSA key pairs for simulated Apps. Generating one takes a noticeable moment, so each slot is
 //! generated once per process and shared by every simulator in it.
+//! Must not: be used for anything but simulated Apps.
 
 use std::sync::OnceLock;
 

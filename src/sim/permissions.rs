@@ -1,5 +1,6 @@
 //! Which App permission each operation needs (GitHub answers 403 "Resource not accessible by
 //! integration" without it), so tests show that `app-manifest.json` asks for enough.
+//! Must not: grant anything the App's permissions do not.
 
 use std::collections::BTreeMap;
 

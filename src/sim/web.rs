@@ -1,6 +1,7 @@
 //! github.com pages the simulator plays: the new-App page of the manifest flow. A browser
 //! (or a test acting as one) posts the manifest form here and is redirected to the App's
 //! `redirect_url` with a one-hour code, as on GitHub.
+//! Must not: serve API routes (those go through the REST description).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

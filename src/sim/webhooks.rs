@@ -2,6 +2,7 @@
 //! webhook description), signed with the App's secret, sent in order by one background task,
 //! and recorded as the App's hook deliveries (which `GET /app/hook/deliveries` lists and
 //! `POST …/attempts` redelivers).
+//! Must not: send a webhook unsigned, or out of order.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

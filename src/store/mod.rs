@@ -120,6 +120,18 @@ pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
 impl Store {
     /// Connects (creating an SQLite file if missing). Errors never contain the URL.
     pub async fn connect(url: &DatabaseUrl) -> Result<Self, ConnectError> {
+        Self::connect_sized(url, None).await
+    }
+
+    /// A store with a single connection (background upkeep).
+    pub async fn connect_single(url: &DatabaseUrl) -> Result<Self, ConnectError> {
+        Self::connect_sized(url, Some(1)).await
+    }
+
+    async fn connect_sized(
+        url: &DatabaseUrl,
+        connections: Option<u32>,
+    ) -> Result<Self, ConnectError> {
         let text = url.url.expose_secret();
         let pool = match url.kind {
             DatabaseKind::Sqlite => {
@@ -139,7 +151,7 @@ impl Store {
                     .foreign_keys(true)
                     .log_statements(tracing::log::LevelFilter::Trace);
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(connections.unwrap_or(8))
                     .min_connections(1)
                     .connect_with(options)
                     .await
@@ -151,7 +163,7 @@ impl Store {
                     .map_err(|_| ConnectError::InvalidUrl)?
                     .log_statements(tracing::log::LevelFilter::Trace);
                 let pool = PgPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(connections.unwrap_or(16))
                     // Under GitHub's 10 s delivery deadline, with room to answer 503.
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
@@ -161,26 +173,6 @@ impl Store {
             }
         };
         Ok(Self { pool })
-    }
-
-    /// A store with a single connection (background upkeep).
-    pub async fn connect_single(url: &DatabaseUrl) -> Result<Self, ConnectError> {
-        let store = Self::connect(url).await?;
-        Ok(match store.pool {
-            Pool::Sqlite(pool) => {
-                let options = (*pool.connect_options()).clone();
-                pool.close().await;
-                let single = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await
-                    .map_err(ConnectError::from_sqlx)?;
-                Self {
-                    pool: Pool::Sqlite(single),
-                }
-            }
-            pool => Self { pool },
-        })
     }
 
     pub fn kind(&self) -> DatabaseKind {

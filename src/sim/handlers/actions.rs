@@ -1,4 +1,5 @@
 //! GitHub Actions: dispatching workflows, their runs, and custom deployment protection rules.
+//! Must not: run workflows; a test completes runs through `Simulator::complete_workflow_run`.
 
 use serde_json::{Value, json};
 

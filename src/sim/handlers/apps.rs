@@ -1,5 +1,6 @@
 //! The App itself: identity, the manifest conversion, installations and their tokens, hook
 //! deliveries, and team membership.
+//! Must not: hand out a credential without recording it (tokens are checked on every call).
 
 use rand::RngCore;
 use serde_json::{Value, json};

@@ -1,4 +1,5 @@
 //! Check runs: created and updated by the App, listed per commit.
+//! Must not: accept what GitHub refuses (button, output and conclusion limits).
 
 use serde_json::{Value, json};
 

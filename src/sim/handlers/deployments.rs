@@ -3,6 +3,7 @@
 //! green (or a named context is missing); `auto_merge` (on by default) merges the default
 //! branch into a branch that is behind it instead of deploying (202, or 409 on a conflict);
 //! a new `success` status marks older deployments of the environment `inactive`.
+//! Must not: create a deployment GitHub would refuse.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,5 @@
 //! Issues, their comments, labels and reactions, sub-issues and dependencies.
+//! Must not: send webhooks for the App's own actions yet (a later test helper will).
 
 use serde_json::Value;
 

@@ -3,6 +3,8 @@
 //! A handler gets the state and a validated [`Call`] and returns a [`Reply`]; the webhooks it
 //! causes go to `state.outbox`. Register new handlers in [`lookup`] (and [`need`] if the
 //! operation is not an installation call).
+//! Must not: validate requests against the description (the dispatcher does) or send
+//! webhooks directly (they go through the outbox).
 
 mod actions;
 mod apps;

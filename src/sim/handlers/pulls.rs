@@ -1,4 +1,5 @@
 //! Pull requests (which share numbers with issues), merging, and reviews.
+//! Must not: merge what GitHub would not (drafts, closed PRs, a moved head).
 
 use regex::Regex;
 use serde_json::{Value, json};

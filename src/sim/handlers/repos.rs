@@ -1,4 +1,5 @@
 //! Repositories, git refs, commits, file contents, collaborators and environments.
+//! Must not: invent refs or files a test did not create.
 
 use serde_json::json;
 
