@@ -18,9 +18,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::engine::background;
+use crate::engine::executor::Executor;
+use crate::engine::resolver::Resolver;
+use crate::engine::timers::Timers;
 use crate::engine::worker::Worker;
 use crate::github::LiveApp;
 use crate::github::app::GitHubApp;
+use crate::github::client::GitHub;
+use crate::github::octocrab_client::OctocrabGitHub;
 use crate::http::setup::SetupGuard;
 use crate::http::{self, AppState};
 use crate::settings::Settings;
@@ -109,14 +114,28 @@ pub async fn start_on(
         writer_stats.clone(),
         engine_stop.clone(),
     )?;
+    let client: Arc<dyn GitHub> = Arc::new(OctocrabGitHub::new(github.clone()));
+    let resolver = Arc::new(Resolver::new(store.clone(), client, clock.clone()));
+    let effects_wake = Arc::new(Notify::new());
     let worker = Worker {
         store: store.clone(),
         clock: clock.clone(),
         decoder,
         wake,
         ingest: writer_stats.clone(),
+        resolver: resolver.clone(),
+        effects_wake: effects_wake.clone(),
     };
     let worker_task = tokio::spawn(worker.run(engine_stop.clone()));
+    let timers = Timers {
+        store: store.clone(),
+        clock: clock.clone(),
+        resolver: resolver.clone(),
+        effects_wake: effects_wake.clone(),
+    };
+    let timers_task = tokio::spawn(timers.run(engine_stop.clone()));
+    let executor = Executor::new(store.clone(), resolver, clock.clone(), effects_wake);
+    let executor_task = tokio::spawn(executor.run(engine_stop.clone()));
 
     let state = AppState {
         store: store.clone(),
@@ -153,6 +172,10 @@ pub async fn start_on(
         writer_task.await.context("the delivery writer panicked")?;
         engine_stop.cancel();
         worker_task.await.context("the delivery worker panicked")?;
+        timers_task.await.context("the timers panicked")?;
+        executor_task
+            .await
+            .context("the effect executor panicked")?;
         tokio::task::spawn_blocking(move || background.join())
             .await
             .context("waiting for the background thread")?

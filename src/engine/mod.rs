@@ -3,5 +3,11 @@
 //!
 //! Must not: answer HTTP requests or hold lifecycle rules.
 
+pub mod advance;
 pub mod background;
+pub mod executor;
+pub mod mapping;
+pub mod repo_jobs;
+pub mod resolver;
+pub mod timers;
 pub mod worker;

@@ -16,12 +16,19 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::advance::{advance, decode};
 use super::background::Decoder;
+use super::mapping::{Lookup, Routed, Routing, route};
+use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::github::events::{Event, InstallationInfo};
+use crate::pipeline::config::LoadedConfig;
+use crate::pipeline::model::{Input, Pipeline};
+use crate::pipeline::starts_pipeline;
 use crate::store::deliveries::{DeliveryStatus, Outcome, StoredDelivery};
 use crate::store::group_commit::WriterStats;
 use crate::store::installations::InstallationRow;
+use crate::store::pipelines::NewEffect;
 use crate::store::{Store, StoreError, Tx, millis};
 
 /// How often the worker looks for work nobody told it about (another replica's deliveries).
@@ -44,6 +51,21 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// The writer's counters, to see when ingest pauses.
     pub ingest: Arc<WriterStats>,
+    pub resolver: Arc<Resolver>,
+    /// Tells the effect executor there is new work.
+    pub effects_wake: Arc<Notify>,
+}
+
+/// What a delivery needs that only GitHub knows, resolved before the transaction.
+enum Prepared {
+    Pipeline {
+        routed: Box<Routed>,
+        cfg: Box<LoadedConfig>,
+    },
+    ConfigPush {
+        job: String,
+    },
+    Nothing,
 }
 
 impl Worker {
@@ -132,13 +154,32 @@ impl Worker {
                 None => Verdict::Fail("the background thread did not decode it".into()),
             };
         }
+        // Configuration, access and the bot's login come from GitHub (cached), outside
+        // every transaction. A transient failure leaves the batch queued for later.
+        // An issue event in the batch may create a pipeline that later deliveries of the same
+        // batch belong to: then nothing is skipped for want of a pipeline.
+        let may_create = verdicts
+            .iter()
+            .any(|v| matches!(v, Verdict::Apply(Some(Event::Issues(_)))));
+        let mut prepared = Vec::with_capacity(verdicts.len());
+        for (delivery, verdict) in pending.iter().zip(&verdicts) {
+            prepared.push(match verdict {
+                Verdict::Apply(Some(event)) => self
+                    .prepare(event, &delivery.delivery_id, may_create)
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("resolving a delivery: {e}")))?,
+                _ => Prepared::Nothing,
+            });
+        }
         let ids: Vec<i64> = pending.iter().map(|d| d.id).collect();
         let (mut tx, locked) = self.store.lock_pending(&ids).await?;
         let now = millis(self.clock.now());
-        let batch: Vec<(&StoredDelivery, Verdict)> = pending
+        let batch: Vec<(&StoredDelivery, Verdict, Prepared)> = pending
             .iter()
             .zip(verdicts)
-            .filter(|(d, _)| locked.contains(&d.id)) // the others: another replica has them
+            .zip(prepared)
+            .map(|((d, v), p)| (d, v, p))
+            .filter(|(d, _, _)| locked.contains(&d.id)) // the others: another replica has them
             .collect();
         if let Err((id, e)) = apply_batch(&mut tx, batch, now).await {
             let _ = tx.rollback().await;
@@ -148,7 +189,115 @@ impl Worker {
             return Err(e);
         }
         tx.commit().await?;
+        self.effects_wake.notify_one();
         Ok(pending.len())
+    }
+
+    /// Routes an event and resolves what its step needs from GitHub.
+    async fn prepare(
+        &self,
+        event: &Event,
+        delivery: &str,
+        may_create: bool,
+    ) -> Result<Prepared, super::resolver::ResolveError> {
+        if !matches!(
+            event,
+            Event::Issues(_)
+                | Event::IssueComment(_)
+                | Event::PullRequest(_)
+                | Event::PullRequestReview(_)
+                | Event::WorkflowRun(_)
+                | Event::Push(_)
+        ) {
+            return Ok(Prepared::Nothing);
+        }
+        // Who shipgate's bot is matters only where the actor matters.
+        let bot = match event {
+            Event::Issues(_) | Event::IssueComment(_) | Event::PullRequestReview(_) => {
+                self.resolver.bot_login().await?
+            }
+            _ => String::new(),
+        };
+        match route(event, delivery, &bot) {
+            Routing::Nothing => Ok(Prepared::Nothing),
+            Routing::ConfigPush {
+                repo,
+                sha,
+                on_default_branch,
+            } => {
+                if on_default_branch {
+                    self.resolver.forget_config(&repo).await?;
+                }
+                let job = super::repo_jobs::RepoJob::ConfigCheck {
+                    installation_id: repo.installation_id,
+                    repo: repo.full_name(),
+                    sha,
+                };
+                Ok(Prepared::ConfigPush {
+                    job: serde_json::to_string(&job).expect("jobs serialise"),
+                })
+            }
+            Routing::Pipeline(mut routed) => {
+                // Only an issue event can start a pipeline; anything else for a pipeline that
+                // does not exist needs nothing from GitHub.
+                let (issues, pr, run) = match &routed.lookup {
+                    Lookup::Issue(n) => (vec![*n as i64], None, None),
+                    Lookup::Pull { number, issues } => (
+                        issues.iter().map(|i| *i as i64).collect(),
+                        Some(*number as i64),
+                        None,
+                    ),
+                    Lookup::Run { run_id, issue } => (
+                        issue.iter().map(|i| *i as i64).collect(),
+                        None,
+                        Some(*run_id as i64),
+                    ),
+                };
+                let starts = may_create || matches!(routed.input, Input::Issue { .. });
+                if !starts
+                    && !self
+                        .store
+                        .pipeline_exists(&routed.repo.full_name(), &issues, pr, run)
+                        .await?
+                {
+                    return Ok(Prepared::Nothing);
+                }
+                let cfg = match self
+                    .resolver
+                    .config(&routed.repo, &routed.default_branch)
+                    .await
+                {
+                    Ok(cfg) => cfg,
+                    Err(e) if !e.is_transient() => {
+                        tracing::warn!(error = %e, "cannot read the repository's configuration; using the defaults");
+                        LoadedConfig::default()
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Some(login) = routed.needs_access.clone() {
+                    let access = match self.resolver.access(&routed.repo, &login).await {
+                        Ok(a) => a,
+                        Err(e) if !e.is_transient() => crate::pipeline::Access::None,
+                        Err(e) => return Err(e),
+                    };
+                    set_access(&mut routed.input, access);
+                }
+                Ok(Prepared::Pipeline {
+                    routed,
+                    cfg: Box::new(cfg),
+                })
+            }
+        }
+    }
+}
+
+fn set_access(input: &mut Input, access: crate::pipeline::Access) {
+    match input {
+        Input::Issue { actor, .. }
+        | Input::Comment { actor, .. }
+        | Input::PullRequest { actor, .. } => actor.access = access,
+        Input::Review { reviewer, .. } => reviewer.access = access,
+        _ => {}
     }
 }
 
@@ -167,17 +316,17 @@ enum Verdict {
 /// MAX_ATTEMPTS it is given up, so one bad delivery cannot stop the queue).
 async fn apply_batch(
     tx: &mut Tx,
-    batch: Vec<(&StoredDelivery, Verdict)>,
+    batch: Vec<(&StoredDelivery, Verdict, Prepared)>,
     now: i64,
 ) -> Result<(), (i64, StoreError)> {
     let guids: Vec<(&str, i64)> = batch
         .iter()
-        .map(|(d, _)| (d.delivery_id.as_str(), d.id))
+        .map(|(d, _, _)| (d.delivery_id.as_str(), d.id))
         .collect();
-    let first = batch.first().map_or(0, |(d, _)| d.id);
+    let first = batch.first().map_or(0, |(d, _, _)| d.id);
     let duplicates = tx.take_guids(&guids).await.map_err(|e| (first, e))?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (delivery, verdict) in batch {
+    for (delivery, verdict, prepared) in batch {
         let span = tracing::info_span!("delivery", delivery = %delivery.delivery_id, event = %delivery.event);
         let (status, error) = if duplicates.contains(&delivery.id) {
             (DeliveryStatus::Duplicate, None)
@@ -185,10 +334,13 @@ async fn apply_batch(
             match verdict {
                 Verdict::Ignore | Verdict::Apply(None) => (DeliveryStatus::Ignored, None),
                 Verdict::Apply(Some(event)) => {
-                    apply(tx, &event, now)
-                        .instrument(span.clone())
-                        .await
-                        .map_err(|e| (delivery.id, e))?;
+                    async {
+                        apply(tx, &event, now).await?;
+                        apply_prepared(tx, prepared, &delivery.delivery_id, now).await
+                    }
+                    .instrument(span.clone())
+                    .await
+                    .map_err(|e| (delivery.id, e))?;
                     (DeliveryStatus::Processed, None)
                 }
                 Verdict::Fail(reason) => {
@@ -213,6 +365,81 @@ async fn apply_batch(
     tx.record_outcomes(&outcomes, now)
         .await
         .map_err(|e| (first, e))
+}
+
+/// Applies a delivery's pipeline input (finding or creating its pipeline) or queues its
+/// repository-level job.
+async fn apply_prepared(
+    tx: &mut Tx,
+    prepared: Prepared,
+    delivery: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (routed, cfg) = match prepared {
+        Prepared::Nothing => return Ok(()),
+        Prepared::ConfigPush { job } => {
+            let key = format!("config:{delivery}");
+            let effect = NewEffect {
+                key: &key,
+                action: "config_check",
+                body: job,
+                cause: &key,
+            };
+            return tx.add_effects(None, &[effect], now).await;
+        }
+        Prepared::Pipeline { routed, cfg } => (routed, *cfg),
+    };
+    let repo = routed.repo.full_name();
+    let record = match &routed.lookup {
+        Lookup::Issue(n) => tx.pipeline_by_issue(&repo, *n as i64).await?,
+        Lookup::Pull { number, issues } => {
+            let mut found = tx.pipeline_by_pr(&repo, *number as i64).await?;
+            for issue in issues {
+                if found.is_some() {
+                    break;
+                }
+                found = tx.pipeline_by_issue(&repo, *issue as i64).await?;
+            }
+            found
+        }
+        Lookup::Run { run_id, issue } => match tx.pipeline_by_run(*run_id as i64).await? {
+            Some(r) => Some(r),
+            None => match issue {
+                Some(n) => tx.pipeline_by_issue(&repo, *n as i64).await?,
+                None => None,
+            },
+        },
+    };
+    let pipeline = match record {
+        Some(record) => decode(&record)?,
+        None => {
+            let (Input::Issue { issue, .. }, true) =
+                (&routed.input, starts_pipeline(&routed.input, &cfg))
+            else {
+                return Ok(());
+            };
+            let installation = routed.repo.installation_id as i64;
+            match tx
+                .create_pipeline(installation, &repo, issue.number as i64, now)
+                .await?
+            {
+                Some(id) => Pipeline::new(
+                    id,
+                    routed.repo.installation_id,
+                    &repo,
+                    &routed.default_branch,
+                    issue,
+                    now,
+                ),
+                None => match tx.pipeline_by_issue(&repo, issue.number as i64).await? {
+                    Some(record) => decode(&record)?,
+                    None => return Ok(()),
+                },
+            }
+        }
+    };
+    advance(tx, &pipeline, &routed.input, &cfg, now).await?;
+    Ok(())
 }
 
 fn installation_row(info: &InstallationInfo, action: &str, now: i64) -> InstallationRow {

@@ -32,40 +32,7 @@ impl RepoRef {
     }
 }
 
-/// A collaborator's access, from GitHub's `{permission, role_name}` answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Access {
-    None,
-    Read,
-    Triage,
-    Write,
-    Maintain,
-    Admin,
-}
-
-impl Access {
-    /// Reads GitHub's `{permission, role_name}` answer; custom roles fall back to `permission`.
-    pub fn from_answer(permission: &str, role_name: Option<&str>) -> Self {
-        match role_name.unwrap_or(permission) {
-            "admin" => Access::Admin,
-            "maintain" => Access::Maintain,
-            "write" | "push" => Access::Write,
-            "triage" => Access::Triage,
-            "read" | "pull" => Access::Read,
-            // Custom repository roles: fall back to the legacy base permission.
-            _ => match permission {
-                "admin" => Access::Admin,
-                "write" => Access::Write,
-                "read" => Access::Read,
-                _ => Access::None,
-            },
-        }
-    }
-
-    pub fn can_write(self) -> bool {
-        self >= Access::Write
-    }
-}
+pub use crate::pipeline::Access;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct UserRef {
@@ -96,6 +63,8 @@ pub struct DispatchedRun {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WorkflowRunInfo {
     pub id: u64,
+    #[serde(default)]
+    pub display_title: Option<String>,
     pub status: Option<String>,
     pub conclusion: Option<String>,
     pub head_sha: String,
@@ -191,9 +160,26 @@ pub struct HookDeliveryInfo {
     pub delivered_at: chrono::DateTime<chrono::Utc>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SubIssue {
+    pub number: u64,
+    pub title: String,
+    pub state: String,
+}
+
 /// The GitHub operations shipgate performs.
 #[async_trait]
 pub trait GitHub: Send + Sync {
+    /// The App's slug (its bot is `<slug>[bot]`), App JWT.
+    async fn app_slug(&self) -> Result<String, GitHubError>;
+    async fn sub_issues(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;
+    /// A `workflow_dispatch` run on `branch` whose run name carries `correlation`.
+    async fn find_dispatched_run(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        correlation: &str,
+    ) -> Result<Option<WorkflowRunInfo>, GitHubError>;
     /// The installation that covers `owner/name` (App JWT).
     async fn repo_installation(&self, full_name: &str) -> Result<u64, GitHubError>;
     async fn collaborator_permission(

@@ -19,7 +19,7 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
-    RepoRef, WorkflowRunInfo,
+    RepoRef, SubIssue, WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
 
@@ -71,6 +71,66 @@ impl OctocrabGitHub {
 
 #[async_trait]
 impl GitHub for OctocrabGitHub {
+    async fn app_slug(&self) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct App {
+            slug: String,
+        }
+        const OP: &str = "read the App";
+        let answer = self
+            .app()?
+            .as_app::<()>(OP, Method::GET, "/app", None)
+            .await?;
+        Ok(answer.json::<App>(OP)?.slug)
+    }
+
+    async fn sub_issues(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError> {
+        const OP: &str = "list sub-issues";
+        self.call::<()>(
+            repo,
+            OP,
+            Method::GET,
+            &repo_path(repo, &format!("/issues/{issue}/sub_issues?per_page=100")),
+            None,
+        )
+        .await?
+        .json(OP)
+    }
+
+    async fn find_dispatched_run(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        correlation: &str,
+    ) -> Result<Option<WorkflowRunInfo>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Runs {
+            workflow_runs: Vec<WorkflowRunInfo>,
+        }
+        const OP: &str = "list workflow runs";
+        let runs: Runs = self
+            .call::<()>(
+                repo,
+                OP,
+                Method::GET,
+                &repo_path(
+                    repo,
+                    &format!(
+                        "/actions/runs?event=workflow_dispatch&branch={}&per_page=100",
+                        enc(branch)
+                    ),
+                ),
+                None,
+            )
+            .await?
+            .json(OP)?;
+        Ok(runs.workflow_runs.into_iter().find(|r| {
+            r.display_title
+                .as_deref()
+                .is_some_and(|t| t.split_whitespace().any(|w| w == correlation))
+        }))
+    }
+
     async fn repo_installation(&self, full_name: &str) -> Result<u64, GitHubError> {
         #[derive(Deserialize)]
         struct Installation {
@@ -312,10 +372,13 @@ impl GitHub for OctocrabGitHub {
             encoding: Option<String>,
         }
         const OP: &str = "read a file";
-        let url = repo_path(
-            repo,
-            &format!("/contents/{}?ref={}", enc_path(path), enc(git_ref)),
-        );
+        // An empty ref means the repository's default branch.
+        let query = if git_ref.is_empty() {
+            String::new()
+        } else {
+            format!("?ref={}", enc(git_ref))
+        };
+        let url = repo_path(repo, &format!("/contents/{}{query}", enc_path(path)));
         let answer = match self.call::<()>(repo, OP, Method::GET, &url, None).await {
             Ok(a) => a,
             Err(e) if e.is_not_found() => return Ok(None),

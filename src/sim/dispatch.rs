@@ -172,7 +172,11 @@ fn serve(
         );
     }
 
-    if let Some(i) = state.faults.iter().position(|f| f.operation == op.id) {
+    if let Some(i) = state
+        .faults
+        .iter()
+        .position(|f| f.operation == op.id && !f.after)
+    {
         let fault = state.faults.remove(i);
         let mut reply = Reply::error(fault.status, "injected failure");
         reply.headers = fault.headers;
@@ -198,6 +202,17 @@ fn serve(
         .into_iter()
         .map(|p| format!("simulator answer to {described} is not GitHub's shape: {p}"))
         .collect();
+    if let Some(i) = state
+        .faults
+        .iter()
+        .position(|f| f.operation == op.id && f.after)
+    {
+        let fault = state.faults.remove(i);
+        reply = Reply::error(
+            fault.status,
+            "injected failure after the request was carried out",
+        );
+    }
     if let Caller::Installation(_) = call.caller {
         reply.headers.extend(rate_limit_headers(&state));
     }

@@ -15,6 +15,7 @@ pub mod auth;
 mod dispatch;
 mod handlers;
 pub mod keys;
+mod people;
 mod permissions;
 pub mod render;
 pub mod spec;
@@ -293,6 +294,20 @@ impl Simulator {
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
+                after: false,
+            })
+        });
+    }
+
+    /// Makes the next request to `operation` succeed on GitHub's side but answer `status`
+    /// (the write happened; the caller cannot tell). Idempotency tests use it.
+    pub fn lose_answer(&self, operation: &str, status: u16) {
+        self.with(|s| {
+            s.faults.push(state::Fault {
+                operation: operation.to_owned(),
+                status,
+                headers: Vec::new(),
+                after: true,
             })
         });
     }

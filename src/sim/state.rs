@@ -422,6 +422,8 @@ pub struct Fault {
     pub operation: String,
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The request is carried out, and only its answer is lost (a 502 after the write).
+    pub after: bool,
 }
 
 /// A manifest posted to the new-App page, waiting for its code to be converted.

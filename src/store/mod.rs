@@ -8,6 +8,7 @@ pub mod codec;
 pub mod deliveries;
 pub mod group_commit;
 pub mod installations;
+pub mod pipelines;
 pub mod setup_states;
 
 use std::str::FromStr;

@@ -73,9 +73,14 @@ pub fn dispatch(s: &mut SimState, c: &Call) -> Outcome {
             event: "workflow_dispatch".into(),
             status: "queued".into(),
             conclusion: None,
-            inputs,
+            inputs: inputs.clone(),
             actor,
-            display_title: workflow.name.clone(),
+            // Like the workflow templates' `run-name`: the pipeline input, for humans and
+            // for finding a dispatched run again.
+            display_title: match inputs.get("pipeline").and_then(Value::as_str) {
+                Some(pipeline) => format!("{} {pipeline}", workflow.name),
+                None => workflow.name.clone(),
+            },
             created_at: now,
             updated_at: now,
         },

@@ -1,0 +1,70 @@
+//! Applying one input to one pipeline inside the caller's transaction: run `step`, then save
+//! the new state, its effects (the outbox) and its timers together. The worker (webhooks,
+//! timers) and the effect executor (results) both go through here, so every change to a
+//! pipeline is made the same way.
+//!
+//! Must not: commit (the caller owns the transaction) or call GitHub.
+
+use std::collections::BTreeSet;
+
+use crate::pipeline::config::LoadedConfig;
+use crate::pipeline::{Action, Input, Pipeline, step};
+use crate::store::pipelines::{NewEffect, PipelineColumns, PipelineRecord};
+use crate::store::{StoreError, Tx};
+
+/// Reads a stored pipeline.
+pub fn decode(record: &PipelineRecord) -> Result<Pipeline, StoreError> {
+    serde_json::from_str(&record.state)
+        .map_err(|e| StoreError::Corrupt(format!("pipeline {} state: {e}", record.id)))
+}
+
+/// Steps `pipeline` with `input` and saves the outcome; returns the new state.
+pub async fn advance(
+    tx: &mut Tx,
+    pipeline: &Pipeline,
+    input: &Input,
+    cfg: &LoadedConfig,
+    now: i64,
+) -> Result<Pipeline, StoreError> {
+    let (next, effects) = step(pipeline, input, cfg, now);
+    if &next == pipeline && effects.is_empty() {
+        return Ok(next);
+    }
+    let state = serde_json::to_string(&next).expect("pipeline state serialises");
+    let columns = PipelineColumns {
+        pr_number: next.pr.as_ref().map(|p| p.number as i64),
+        phase: next.phase.name(),
+        updated_at: next.updated_at,
+    };
+    tx.save_pipeline(next.id, &columns, &state).await?;
+    let mut outbox = Vec::new();
+    let bodies: Vec<String> = effects
+        .iter()
+        .map(|e| serde_json::to_string(&e.action).expect("actions serialise"))
+        .collect();
+    for (effect, body) in effects.iter().zip(bodies) {
+        match &effect.action {
+            Action::SetTimer { key, due_at, kind } => {
+                let kind = serde_json::to_string(kind).expect("timers serialise");
+                tx.set_timer(next.id, key, *due_at, &kind).await?;
+            }
+            Action::CancelTimer { key } => {
+                tx.take_timer(next.id, key).await?;
+            }
+            action => outbox.push(NewEffect {
+                key: &effect.key,
+                action: action.name(),
+                body,
+                cause: &effect.cause,
+            }),
+        }
+    }
+    tx.add_effects(Some(next.id), &outbox, now).await?;
+    let known: BTreeSet<u64> = pipeline.runs.iter().filter_map(|r| r.run_id).collect();
+    for run_id in next.runs.iter().filter_map(|r| r.run_id) {
+        if !known.contains(&run_id) {
+            tx.index_run(run_id as i64, next.id).await?;
+        }
+    }
+    Ok(next)
+}

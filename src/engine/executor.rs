@@ -1,0 +1,507 @@
+//! The effect executor: runs outbox rows against GitHub, one pipeline's effects in order.
+//!
+//! Each effect is safe to run twice: a claim counts an attempt, and an effect that may have
+//! run before (attempt > 1) looks before it creates — the status comment by its hidden
+//! marker, replies by theirs, check runs by `external_id`, dispatches by the `pipeline`
+//! input in the run name. Transient failures retry with exponential backoff and jitter;
+//! rate limits wait for `retry-after` / `x-ratelimit-reset`; permanent failures are told to
+//! the pipeline, which says so on GitHub. Results come back through `advance`, in the same
+//! transaction that marks the effect done.
+//! Must not: hold a transaction while calling GitHub.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::advance::{advance, decode};
+use super::resolver::Resolver;
+use crate::clock::Clock;
+use crate::github::client::{CheckOutput, CheckRunRequest, GitHub, RepoRef};
+use crate::github::rest::{FailureKind, GitHubError, backoff};
+use crate::pipeline::config::LoadedConfig;
+use crate::pipeline::model::{EffectResult, RunReport, Task};
+use crate::pipeline::{Action, Input, Pipeline, render};
+use crate::store::pipelines::EffectRow;
+use crate::store::{Store, StoreError, millis};
+
+/// Effects claimed per round.
+const CLAIM: i64 = 16;
+/// A claimed effect is not claimed again for this long (a crashed executor's claims expire).
+const LEASE_MS: i64 = 60_000;
+/// Transient failures are retried this often before the effect fails for good.
+const MAX_ATTEMPTS: i32 = 8;
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub struct Executor {
+    pub store: Store,
+    pub resolver: Arc<Resolver>,
+    pub clock: Arc<dyn Clock>,
+    /// Notified when the worker adds effects.
+    pub wake: Arc<Notify>,
+    /// Labels known to exist, per repository.
+    labels: Mutex<HashSet<(String, String)>>,
+}
+
+enum Failed {
+    Retry { at: i64, error: String },
+    Permanent(String),
+}
+
+impl Executor {
+    pub fn new(
+        store: Store,
+        resolver: Arc<Resolver>,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            resolver,
+            clock,
+            wake,
+            labels: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn github(&self) -> &Arc<dyn GitHub> {
+        self.resolver.github()
+    }
+
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            let ran = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "effect executor error");
+                    0
+                }
+            };
+            if ran == 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
+        }
+        tracing::debug!("effect executor stopped");
+    }
+
+    /// Claims and runs one round of effects; returns how many ran.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = millis(self.clock.now());
+        let rows = self.store.claim_effects(now, LEASE_MS, CLAIM).await?;
+        let n = rows.len();
+        for row in rows {
+            let span = tracing::info_span!("effect", key = %row.effect_key, action = %row.action);
+            let _enter = span.enter();
+            drop(_enter);
+            self.execute(row).await?;
+        }
+        Ok(n)
+    }
+
+    async fn execute(&self, row: EffectRow) -> Result<(), StoreError> {
+        let Some(pipeline_id) = row.pipeline_id else {
+            let job: super::repo_jobs::RepoJob = serde_json::from_str(&row.body)
+                .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
+            let outcome = job.run(&self.resolver).await.map(|()| None).map_err(|e| {
+                let retry_at = match e.kind() {
+                    FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
+                    _ => None,
+                };
+                classify(
+                    &e.to_string(),
+                    e.kind() != FailureKind::Permanent,
+                    retry_at,
+                    row.attempts,
+                    self.now(),
+                )
+            });
+            return self.finish(&row, outcome, None).await;
+        };
+        let Some(record) = self.store.pipeline(pipeline_id).await? else {
+            return self
+                .finish(
+                    &row,
+                    Err(Failed::Permanent("the pipeline is gone".into())),
+                    None,
+                )
+                .await;
+        };
+        let pipeline = decode(&record)?;
+        let action: Action = serde_json::from_str(&row.body)
+            .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
+        let repo = repo_of(&pipeline);
+        let cfg = match self.resolver.config(&repo, &pipeline.default_branch).await {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                let failed = classify(
+                    &e.to_string(),
+                    e.is_transient(),
+                    None,
+                    row.attempts,
+                    self.now(),
+                );
+                return self.finish(&row, Err(failed), None).await;
+            }
+        };
+        // Everything queued up to here is rendered by this run (status and check runs).
+        let rendered_up_to = self.store.last_effect_id(pipeline_id).await?;
+        let outcome = self
+            .perform(&pipeline, &cfg, &repo, &action, &row)
+            .await
+            .map_err(|e| {
+                let retry_at = match e.kind() {
+                    FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
+                    _ => None,
+                };
+                classify(
+                    &e.to_string(),
+                    e.kind() != FailureKind::Permanent,
+                    retry_at,
+                    row.attempts,
+                    self.now(),
+                )
+            });
+        let coalesce = matches!(
+            action,
+            Action::SyncStatusComment | Action::SyncCheckRun { .. }
+        )
+        .then_some((pipeline_id, rendered_up_to));
+        if let Err(Failed::Permanent(reason)) = &outcome {
+            tracing::warn!(key = %row.effect_key, %reason, "effect failed");
+        }
+        self.finish_with(&row, outcome, coalesce, Some((pipeline, cfg, action)))
+            .await
+    }
+
+    fn now(&self) -> i64 {
+        millis(self.clock.now())
+    }
+
+    async fn finish(
+        &self,
+        row: &EffectRow,
+        outcome: Result<Option<EffectResult>, Failed>,
+        coalesce: Option<(i64, i64)>,
+    ) -> Result<(), StoreError> {
+        self.finish_with(row, outcome, coalesce, None).await
+    }
+
+    /// Records an effect's outcome and tells its pipeline, in one transaction.
+    async fn finish_with(
+        &self,
+        row: &EffectRow,
+        outcome: Result<Option<EffectResult>, Failed>,
+        coalesce: Option<(i64, i64)>,
+        context: Option<(Pipeline, LoadedConfig, Action)>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let feedback = match outcome {
+            Err(Failed::Retry { at, error }) => {
+                tracing::info!(key = %row.effect_key, %error, retry_in_ms = at - now, "effect will be retried");
+                return self.store.retry_effect(row.id, at, &error).await;
+            }
+            Ok(result) => result.map(|result| Input::EffectDone {
+                key: row.effect_key.clone(),
+                result,
+            }),
+            Err(Failed::Permanent(reason)) => {
+                context.as_ref().map(|(_, _, action)| Input::EffectFailed {
+                    key: row.effect_key.clone(),
+                    action: action.clone(),
+                    reason,
+                })
+            }
+        };
+        let status = match &feedback {
+            Some(Input::EffectFailed { .. }) => "failed",
+            _ => "done",
+        };
+        let error = match &feedback {
+            Some(Input::EffectFailed { reason, .. }) => Some(reason.as_str()),
+            _ => None,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.finish_effect(row.id, status, error, now).await?;
+        if let Some((pipeline_id, up_to)) = coalesce {
+            tx.finish_coalesced(pipeline_id, &row.action, &row.body, up_to, now)
+                .await?;
+        }
+        if let (Some(input), Some((pipeline, cfg, _))) = (feedback, context) {
+            // Re-read under the lock: the worker may have moved the pipeline meanwhile.
+            if let Some(record) = tx.pipeline_by_id(pipeline.id).await? {
+                let current = decode(&record)?;
+                advance(&mut tx, &current, &input, &cfg, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn perform(
+        &self,
+        p: &Pipeline,
+        cfg: &LoadedConfig,
+        repo: &RepoRef,
+        action: &Action,
+        row: &EffectRow,
+    ) -> Result<Option<EffectResult>, GitHubError> {
+        let gh = self.github();
+        let may_have_run = row.attempts > 1;
+        match action {
+            Action::SyncStatusComment => {
+                let body = render::status_comment(p, cfg);
+                if let Some(id) = p.status_comment {
+                    match gh.update_issue_comment(repo, id, &body).await {
+                        Ok(_) => return Ok(None),
+                        Err(e) if e.is_not_found() => {} // deleted by someone: write it again
+                        Err(e) => return Err(e),
+                    }
+                }
+                let marker = render::status_marker(p.id);
+                let found = gh
+                    .list_issue_comments(repo, p.issue)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.body.as_deref().is_some_and(|b| b.starts_with(&marker)));
+                let id = match found {
+                    Some(c) => gh.update_issue_comment(repo, c.id, &body).await?.id,
+                    None => gh.create_issue_comment(repo, p.issue, &body).await?.id,
+                };
+                Ok(Some(EffectResult::StatusComment { id }))
+            }
+            Action::SyncCheckRun { sha } => {
+                self.sync_check_run(p, cfg, repo, sha, may_have_run).await
+            }
+            Action::SetPhaseLabel { add, remove } => {
+                self.ensure_label(repo, add).await?;
+                gh.add_labels(repo, p.issue, std::slice::from_ref(add))
+                    .await?;
+                for old in remove.iter().filter(|r| *r != add) {
+                    gh.remove_label(repo, p.issue, old).await?;
+                }
+                Ok(None)
+            }
+            Action::RemoveLabel { label } => {
+                gh.remove_label(repo, p.issue, label).await?;
+                Ok(None)
+            }
+            Action::React { comment_id } => {
+                gh.add_reaction(repo, *comment_id, "eyes").await?;
+                Ok(None)
+            }
+            Action::Reply { on, body } => {
+                let marker = format!("<!-- shipgate:reply {} -->", row.effect_key);
+                if may_have_run {
+                    let comments = gh.list_issue_comments(repo, *on).await?;
+                    if comments
+                        .iter()
+                        .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&marker)))
+                    {
+                        return Ok(None);
+                    }
+                }
+                gh.create_issue_comment(repo, *on, &format!("{body}\n\n{marker}"))
+                    .await?;
+                Ok(None)
+            }
+            Action::CreateBranch { branch, from } => {
+                let Some(sha) = gh.branch_sha(repo, from).await? else {
+                    return Err(GitHubError::Status {
+                        operation: "read the default branch",
+                        status: 404,
+                        message: format!("branch `{from}` not found"),
+                        kind: FailureKind::Permanent,
+                    });
+                };
+                let created = gh.create_branch(repo, branch, &sha).await?;
+                Ok(Some(EffectResult::Branch { existed: !created }))
+            }
+            Action::FetchSubIssues => {
+                let tasks = gh
+                    .sub_issues(repo, p.issue)
+                    .await?
+                    .into_iter()
+                    .map(|s| Task {
+                        text: s.title,
+                        done: s.state == "closed",
+                        issue: Some(s.number),
+                    })
+                    .collect();
+                Ok(Some(EffectResult::SubIssues { tasks }))
+            }
+            Action::Dispatch {
+                workflow,
+                git_ref,
+                sha,
+                correlation,
+            } => {
+                if may_have_run
+                    && let Some(run) = gh.find_dispatched_run(repo, git_ref, correlation).await?
+                {
+                    return Ok(Some(EffectResult::Dispatched {
+                        correlation: correlation.clone(),
+                        run_id: run.id,
+                        url: run.html_url,
+                    }));
+                }
+                let mut inputs = serde_json::Map::new();
+                inputs.insert("sha".into(), sha.clone().into());
+                inputs.insert("pipeline".into(), correlation.clone().into());
+                let run = gh
+                    .dispatch_workflow(repo, workflow, git_ref, &inputs)
+                    .await?;
+                Ok(Some(EffectResult::Dispatched {
+                    correlation: correlation.clone(),
+                    run_id: run.workflow_run_id,
+                    url: run.html_url,
+                }))
+            }
+            Action::PollRun {
+                run_id,
+                correlation,
+            } => {
+                let run = gh.workflow_run(repo, *run_id).await?;
+                Ok(Some(EffectResult::RunPolled {
+                    correlation: correlation.clone(),
+                    report: RunReport {
+                        run_id: run.id,
+                        status: run.status.unwrap_or_default(),
+                        conclusion: run.conclusion,
+                        url: run.html_url,
+                        display_title: run.display_title,
+                    },
+                }))
+            }
+            Action::SetTimer { .. } | Action::CancelTimer { .. } => Ok(None),
+        }
+    }
+
+    async fn sync_check_run(
+        &self,
+        p: &Pipeline,
+        cfg: &LoadedConfig,
+        repo: &RepoRef,
+        sha: &str,
+        may_have_run: bool,
+    ) -> Result<Option<EffectResult>, GitHubError> {
+        let gh = self.github();
+        let view = render::check_run(p, cfg, sha);
+        let known = p.check_runs.get(sha);
+        let is_head = p.head_sha() == Some(sha);
+        if known.is_none() && !is_head {
+            return Ok(None); // nothing to mark superseded
+        }
+        let request = CheckRunRequest {
+            status: Some(view.status.into()),
+            conclusion: view.conclusion.map(Into::into),
+            output: Some(CheckOutput {
+                title: view.title.clone(),
+                summary: view.summary.clone(),
+                text: None,
+            }),
+            ..Default::default()
+        };
+        let completed = view.status == "completed";
+        // A completed check run is not reopened: a retry gets a new one on the same SHA.
+        if let Some(known) = known.filter(|k| !k.completed || completed) {
+            let info = gh.update_check_run(repo, known.id, &request).await?;
+            return Ok(
+                (known.completed != completed).then_some(EffectResult::CheckRun {
+                    sha: sha.into(),
+                    id: info.id,
+                    completed,
+                }),
+            );
+        }
+        let external_id = format!("p{}:{sha}", p.id);
+        if may_have_run {
+            let existing = gh.check_runs_for(repo, sha, "shipgate").await?;
+            if let Some(found) = existing
+                .into_iter()
+                .find(|c| c.external_id.as_deref() == Some(&external_id) && c.status != "completed")
+            {
+                let info = gh.update_check_run(repo, found.id, &request).await?;
+                return Ok(Some(EffectResult::CheckRun {
+                    sha: sha.into(),
+                    id: info.id,
+                    completed,
+                }));
+            }
+        }
+        let create = CheckRunRequest {
+            name: Some("shipgate".into()),
+            head_sha: Some(sha.into()),
+            external_id: Some(external_id),
+            ..request
+        };
+        let info = gh.create_check_run(repo, &create).await?;
+        Ok(Some(EffectResult::CheckRun {
+            sha: sha.into(),
+            id: info.id,
+            completed,
+        }))
+    }
+
+    async fn ensure_label(&self, repo: &RepoRef, name: &str) -> Result<(), GitHubError> {
+        let key = (repo.full_name(), name.to_owned());
+        if self.labels.lock().expect("label cache").contains(&key) {
+            return Ok(());
+        }
+        let description = format!("shipgate phase: {}", name.trim_start_matches("shipgate:"));
+        self.github()
+            .ensure_label(repo, name, "5319e7", &description)
+            .await?;
+        self.labels.lock().expect("label cache").insert(key);
+        Ok(())
+    }
+}
+
+fn repo_of(p: &Pipeline) -> RepoRef {
+    RepoRef::new(p.installation_id, &p.repo).unwrap_or(RepoRef {
+        installation_id: p.installation_id,
+        owner: p.repo.clone(),
+        name: String::new(),
+    })
+}
+
+/// Retry or give up: transient failures back off exponentially with jitter (capped at 10
+/// minutes) until MAX_ATTEMPTS; rate limits wait until GitHub says.
+fn classify(
+    error: &str,
+    transient: bool,
+    retry_at: Option<i64>,
+    attempts: i32,
+    now: i64,
+) -> Failed {
+    if let Some(at) = retry_at {
+        return Failed::Retry {
+            at: at.max(now),
+            error: error.to_owned(),
+        };
+    }
+    if !transient {
+        return Failed::Permanent(error.to_owned());
+    }
+    if attempts >= MAX_ATTEMPTS {
+        return Failed::Permanent(format!("{error} (gave up after {attempts} attempts)"));
+    }
+    let wait = backoff(
+        attempts as u32,
+        Duration::from_millis(500),
+        Duration::from_secs(600),
+        rand::random::<f64>(),
+    );
+    Failed::Retry {
+        at: now + wait.as_millis() as i64,
+        error: error.to_owned(),
+    }
+}

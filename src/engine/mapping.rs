@@ -1,0 +1,287 @@
+//! From decoded webhooks to pipeline inputs: which repository, how to find the pipeline
+//! (by issue, PR or workflow run), and whose access the core will need to know.
+//!
+//! Must not: read the database or call GitHub (the worker resolves access and config, then
+//! looks the pipeline up inside its transaction).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::github::client::RepoRef;
+use crate::github::events::{Account, Event, PullRequest};
+use crate::pipeline::commands;
+use crate::pipeline::config::CONFIG_PATH;
+use crate::pipeline::linking::pull_request_issues;
+use crate::pipeline::model::*;
+
+/// How to find the pipeline an input belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Issue(u64),
+    /// A PR: by its number once linked, else by the issues it names.
+    Pull {
+        number: u64,
+        issues: Vec<u64>,
+    },
+    /// A workflow run: by its id once known, else by the issue in its run name.
+    Run {
+        run_id: u64,
+        issue: Option<u64>,
+    },
+}
+
+/// An input for a pipeline, before the actor's access is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub repo: RepoRef,
+    pub default_branch: String,
+    pub lookup: Lookup,
+    pub input: Input,
+    /// The login whose repository access the core needs (commands, approval labels,
+    /// reviews); `None` when access does not matter.
+    pub needs_access: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routing {
+    Pipeline(Box<Routed>),
+    /// A push that changed `.github/shipgate.yml`.
+    ConfigPush {
+        repo: RepoRef,
+        sha: String,
+        on_default_branch: bool,
+    },
+    /// Nothing for the engine.
+    Nothing,
+}
+
+fn actor(account: &Account, bot_login: &str) -> Actor {
+    Actor {
+        login: account.login.clone(),
+        access: Access::None,
+        is_self: account.login.eq_ignore_ascii_case(bot_login),
+    }
+}
+
+static RUN_ISSUE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bREQ-(\d+)-t\d+\b").expect("valid regex"));
+
+fn pull_snapshot(pr: &PullRequest) -> PullSnapshot {
+    PullSnapshot {
+        number: pr.number,
+        title: pr.title.clone(),
+        body: pr.body.clone().unwrap_or_default(),
+        author: pr.user.login.clone(),
+        head_sha: pr.head.sha.clone(),
+        head_branch: pr.head.branch.clone(),
+        from_fork: pr.is_from_fork(),
+        draft: pr.draft,
+        open: pr.state == "open",
+        merged: pr.merged.unwrap_or(false),
+        url: pr.html_url.clone(),
+    }
+}
+
+/// Maps a webhook to what the engine does with it. `bot_login` is `<app-slug>[bot]`.
+pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
+    let ctx = match event {
+        Event::Issues(e) => &e.context,
+        Event::IssueComment(e) => &e.context,
+        Event::PullRequest(e) => &e.context,
+        Event::PullRequestReview(e) => &e.context,
+        Event::WorkflowRun(e) => &e.context,
+        Event::Push(e) => &e.context,
+        _ => return Routing::Nothing,
+    };
+    let Some(installation) = &ctx.installation else {
+        return Routing::Nothing;
+    };
+    let Some(repo) = RepoRef::new(installation.id, &ctx.repository.full_name) else {
+        return Routing::Nothing;
+    };
+    let default_branch = ctx
+        .repository
+        .default_branch
+        .clone()
+        .unwrap_or_else(|| "main".into());
+    let routed = |lookup, input, needs_access| {
+        Routing::Pipeline(Box::new(Routed {
+            repo: repo.clone(),
+            default_branch: default_branch.clone(),
+            lookup,
+            input,
+            needs_access,
+        }))
+    };
+    match event {
+        Event::Issues(e) => {
+            if e.issue.is_pull_request() {
+                return Routing::Nothing;
+            }
+            let action = match e.action.as_str() {
+                "opened" => IssueAction::Opened,
+                "edited" => IssueAction::Edited,
+                "reopened" => IssueAction::Reopened,
+                "labeled" | "unlabeled" => {
+                    let Some(label) = &e.label else {
+                        return Routing::Nothing;
+                    };
+                    if e.action == "labeled" {
+                        IssueAction::Labeled(label.name.clone())
+                    } else {
+                        IssueAction::Unlabeled(label.name.clone())
+                    }
+                }
+                _ => return Routing::Nothing,
+            };
+            let sender = actor(&e.context.sender, bot_login);
+            // Only a label can be a decision; its author's access is resolved then.
+            let needs = matches!(action, IssueAction::Labeled(_)).then(|| sender.login.clone());
+            let input = Input::Issue {
+                delivery: delivery.to_owned(),
+                action,
+                issue: IssueSnapshot {
+                    number: e.issue.number,
+                    title: e.issue.title.clone(),
+                    body: e.issue.body.clone().unwrap_or_default(),
+                    author: e.issue.user.login.clone(),
+                    labels: e.issue.labels.iter().map(|l| l.name.clone()).collect(),
+                },
+                actor: sender,
+            };
+            routed(Lookup::Issue(e.issue.number), input, needs)
+        }
+        Event::IssueComment(e) => {
+            if e.action != "created" {
+                return Routing::Nothing; // edits do not re-run commands
+            }
+            let author = actor(&e.comment.user, bot_login);
+            if author.is_self {
+                return Routing::Nothing;
+            }
+            let lines = commands::parse(e.comment.body.as_deref().unwrap_or(""));
+            if lines.is_empty() {
+                return Routing::Nothing;
+            }
+            let lookup = if e.issue.is_pull_request() {
+                Lookup::Pull {
+                    number: e.issue.number,
+                    issues: vec![],
+                }
+            } else {
+                Lookup::Issue(e.issue.number)
+            };
+            let needs = Some(author.login.clone());
+            let input = Input::Comment {
+                id: e.comment.id,
+                on: e.issue.number,
+                commands: lines,
+                actor: author,
+            };
+            routed(lookup, input, needs)
+        }
+        Event::PullRequest(e) => {
+            let action = match e.action.as_str() {
+                "opened" => PullAction::Opened,
+                "reopened" => PullAction::Reopened,
+                "edited" => PullAction::Edited,
+                "synchronize" => PullAction::Synchronize,
+                "ready_for_review" => PullAction::ReadyForReview,
+                "converted_to_draft" => PullAction::ConvertedToDraft,
+                "closed" => PullAction::Closed,
+                _ => return Routing::Nothing,
+            };
+            let pr = pull_snapshot(&e.pull_request);
+            let issues = pull_request_issues(&pr.body, &pr.head_branch, &repo.full_name());
+            let input = Input::PullRequest {
+                delivery: delivery.to_owned(),
+                action,
+                pr,
+                actor: actor(&e.context.sender, bot_login),
+            };
+            routed(
+                Lookup::Pull {
+                    number: e.pull_request.number,
+                    issues,
+                },
+                input,
+                None,
+            )
+        }
+        Event::PullRequestReview(e) => {
+            let action = match e.action.as_str() {
+                "submitted" => ReviewAction::Submitted,
+                "dismissed" => ReviewAction::Dismissed,
+                _ => return Routing::Nothing,
+            };
+            let state = match e.review.state.to_ascii_lowercase().as_str() {
+                "approved" => ReviewState::Approved,
+                "changes_requested" => ReviewState::ChangesRequested,
+                _ => ReviewState::Commented,
+            };
+            let reviewer = actor(&e.review.user, bot_login);
+            let needs = (state != ReviewState::Commented).then(|| reviewer.login.clone());
+            let pr = &e.pull_request;
+            let issues = pull_request_issues(
+                pr.body.as_deref().unwrap_or(""),
+                &pr.head.branch,
+                &repo.full_name(),
+            );
+            let input = Input::Review {
+                id: e.review.id,
+                action,
+                state,
+                commit_sha: e
+                    .review
+                    .commit_id
+                    .clone()
+                    .unwrap_or_else(|| pr.head.sha.clone()),
+                pr: pr.number,
+                reviewer,
+            };
+            routed(
+                Lookup::Pull {
+                    number: pr.number,
+                    issues,
+                },
+                input,
+                needs,
+            )
+        }
+        Event::WorkflowRun(e) => {
+            let run = &e.workflow_run;
+            let title = run.display_title.clone();
+            let issue = title
+                .as_deref()
+                .and_then(|t| RUN_ISSUE.captures(t))
+                .and_then(|c| c[1].parse().ok());
+            let input = Input::WorkflowRun(RunReport {
+                run_id: run.id,
+                status: run.status.clone().unwrap_or_else(|| e.action.clone()),
+                conclusion: run.conclusion.clone(),
+                url: run.html_url.clone(),
+                display_title: title,
+            });
+            routed(
+                Lookup::Run {
+                    run_id: run.id,
+                    issue,
+                },
+                input,
+                None,
+            )
+        }
+        Event::Push(e) => {
+            if e.deleted || !e.touches(CONFIG_PATH) {
+                return Routing::Nothing;
+            }
+            Routing::ConfigPush {
+                on_default_branch: e.git_ref == format!("refs/heads/{default_branch}"),
+                repo,
+                sha: e.after.clone(),
+            }
+        }
+        _ => Routing::Nothing,
+    }
+}

@@ -1,0 +1,117 @@
+//! Repository-level work in the outbox (no pipeline): checking a pushed
+//! `.github/shipgate.yml` and reporting it as the `shipgate / config` check run.
+//!
+//! Must not: change pipelines.
+
+use serde::{Deserialize, Serialize};
+
+use super::resolver::Resolver;
+use crate::github::client::{CheckOutput, CheckRunRequest, RepoRef};
+use crate::github::rest::GitHubError;
+use crate::pipeline::config::{CONFIG_PATH, LoadedConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RepoJob {
+    ConfigCheck {
+        installation_id: u64,
+        repo: String,
+        sha: String,
+    },
+}
+
+pub const CONFIG_CHECK_NAME: &str = "shipgate / config";
+
+impl RepoJob {
+    pub async fn run(&self, resolver: &Resolver) -> Result<(), GitHubError> {
+        match self {
+            RepoJob::ConfigCheck {
+                installation_id,
+                repo,
+                sha,
+            } => {
+                let Some(repo) = RepoRef::new(*installation_id, repo) else {
+                    return Ok(());
+                };
+                let gh = resolver.github();
+                let own = gh.file(&repo, CONFIG_PATH, sha).await?;
+                let org_repo = RepoRef {
+                    name: ".github".into(),
+                    ..repo.clone()
+                };
+                let org = if repo.name == ".github" {
+                    None
+                } else {
+                    gh.file(&org_repo, CONFIG_PATH, "").await.ok().flatten()
+                };
+                let loaded = LoadedConfig::load(
+                    org.as_ref().map(|f| f.text.as_str()),
+                    own.as_ref().map(|f| f.text.as_str()),
+                );
+                let (conclusion, title, summary) = if own.is_none() {
+                    (
+                        "success",
+                        "No configuration: the defaults apply".to_owned(),
+                        format!("`{CONFIG_PATH}` was removed; shipgate uses its defaults."),
+                    )
+                } else if loaded.is_valid() {
+                    (
+                        "success",
+                        "Configuration is valid".to_owned(),
+                        format!(
+                            "`{CONFIG_PATH}` at `{}` is valid.",
+                            &sha[..sha.len().min(7)]
+                        ),
+                    )
+                } else {
+                    let list: Vec<String> =
+                        loaded.errors.iter().map(|e| format!("- {e}")).collect();
+                    (
+                        "failure",
+                        format!(
+                            "{} problem{} in {CONFIG_PATH}",
+                            loaded.errors.len(),
+                            if loaded.errors.len() == 1 { "" } else { "s" }
+                        ),
+                        format!(
+                            "Every pipeline's gates hold while the configuration on the default branch has errors.\n\n{}",
+                            list.join("\n")
+                        ),
+                    )
+                };
+                let request = CheckRunRequest {
+                    name: Some(CONFIG_CHECK_NAME.into()),
+                    head_sha: Some(sha.clone()),
+                    external_id: Some(format!("config:{sha}")),
+                    status: Some("completed".into()),
+                    conclusion: Some(conclusion.into()),
+                    output: Some(CheckOutput {
+                        title,
+                        summary,
+                        text: None,
+                    }),
+                    ..Default::default()
+                };
+                // Find before create: a repeated job edits the same check run.
+                let existing = gh.check_runs_for(&repo, sha, CONFIG_CHECK_NAME).await?;
+                match existing.first() {
+                    Some(found) => {
+                        gh.update_check_run(
+                            &repo,
+                            found.id,
+                            &CheckRunRequest {
+                                name: None,
+                                head_sha: None,
+                                ..request
+                            },
+                        )
+                        .await?;
+                    }
+                    None => {
+                        gh.create_check_run(&repo, &request).await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! What the core needs to know before a step and that only GitHub can say: the repository's
+//! configuration (`.github/shipgate.yml` merged over the organisation's) and a collaborator's
+//! access — each cached in the database for a short while — and the App's own bot login.
+//!
+//! Must not: hold a transaction open while it calls GitHub.
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::clock::Clock;
+use crate::github::client::{GitHub, RepoRef};
+use crate::github::rest::{FailureKind, GitHubError};
+use crate::pipeline::Access;
+use crate::pipeline::config::{CONFIG_PATH, LoadedConfig};
+use crate::store::{Store, StoreError, millis};
+
+/// Configuration is read again after this long even without a push that changes it.
+const CONFIG_TTL_MS: i64 = 15 * 60 * 1000;
+/// "Cached briefly": a permission change counts within five minutes.
+const ACCESS_TTL_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ResolveError {
+    /// Whether trying again later can help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ResolveError::GitHub(e) => e.kind() != FailureKind::Permanent,
+            ResolveError::Store(_) => true,
+        }
+    }
+}
+
+pub struct Resolver {
+    store: Store,
+    github: Arc<dyn GitHub>,
+    clock: Arc<dyn Clock>,
+    bot: OnceCell<String>,
+}
+
+fn access_name(a: Access) -> &'static str {
+    match a {
+        Access::None => "none",
+        Access::Read => "read",
+        Access::Triage => "triage",
+        Access::Write => "write",
+        Access::Maintain => "maintain",
+        Access::Admin => "admin",
+    }
+}
+
+impl Resolver {
+    pub fn new(store: Store, github: Arc<dyn GitHub>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            github,
+            clock,
+            bot: OnceCell::new(),
+        }
+    }
+
+    pub fn github(&self) -> &Arc<dyn GitHub> {
+        &self.github
+    }
+
+    /// `<app-slug>[bot]`.
+    pub async fn bot_login(&self) -> Result<String, ResolveError> {
+        let slug = self
+            .bot
+            .get_or_try_init(|| async { self.github.app_slug().await })
+            .await?;
+        Ok(format!("{slug}[bot]"))
+    }
+
+    /// The repository's configuration, from the cache or GitHub.
+    pub async fn config(
+        &self,
+        repo: &RepoRef,
+        default_branch: &str,
+    ) -> Result<LoadedConfig, ResolveError> {
+        let now = millis(self.clock.now());
+        let full = repo.full_name();
+        if let Some((json, fetched_at)) = self.store.repo_config(&full).await?
+            && now - fetched_at < CONFIG_TTL_MS
+            && let Ok(loaded) = serde_json::from_str(&json)
+        {
+            return Ok(loaded);
+        }
+        let own = self.github.file(repo, CONFIG_PATH, default_branch).await?;
+        let org_repo = RepoRef {
+            installation_id: repo.installation_id,
+            owner: repo.owner.clone(),
+            name: ".github".into(),
+        };
+        let org = if repo.name == ".github" {
+            None
+        } else {
+            match self.github.file(&org_repo, CONFIG_PATH, "").await {
+                Ok(file) => file,
+                // Not installed there, or no such repository: no organisation defaults.
+                Err(e) if e.kind() == FailureKind::Permanent => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let loaded = LoadedConfig::load(
+            org.as_ref().map(|f| f.text.as_str()),
+            own.as_ref().map(|f| f.text.as_str()),
+        );
+        let json = serde_json::to_string(&loaded).expect("configuration serialises");
+        self.store.put_repo_config(&full, &json, now).await?;
+        Ok(loaded)
+    }
+
+    /// Forgets a repository's cached configuration (its file changed on the default
+    /// branch); for an owner's `.github` repository, every repository of the owner's.
+    pub async fn forget_config(&self, repo: &RepoRef) -> Result<(), ResolveError> {
+        if repo.name == ".github" {
+            self.store.forget_owner_configs(&repo.owner).await?;
+        }
+        self.store.forget_repo_config(&repo.full_name()).await?;
+        Ok(())
+    }
+
+    /// A collaborator's access to the repository, from the cache or GitHub.
+    pub async fn access(&self, repo: &RepoRef, login: &str) -> Result<Access, ResolveError> {
+        let now = millis(self.clock.now());
+        let full = repo.full_name();
+        if let Some((name, fetched_at)) = self.store.cached_access(&full, login).await?
+            && now - fetched_at < ACCESS_TTL_MS
+        {
+            return Ok(Access::from_answer(&name, None));
+        }
+        let access = self.github.collaborator_permission(repo, login).await?;
+        self.store
+            .put_access(&full, login, access_name(access), now)
+            .await?;
+        Ok(access)
+    }
+}

@@ -1,0 +1,289 @@
+//! Slash-commands in comments (DESIGN.md §2): one per line, only outside fenced or indented
+//! code blocks and quotes, so quoting someone's `/approve` or pasting a shell session never
+//! triggers anything.
+//!
+//! Must not: decide whether a command is allowed (that depends on the pipeline and the
+//! actor; `step` decides).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApproveTarget {
+    /// `/approve` alone: whatever the pipeline waits for now (requirement or plan).
+    Current,
+    Requirement,
+    Plan,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Approve(ApproveTarget),
+    Reject(Option<String>),
+    Pause,
+    Resume,
+    Stop,
+    Retry(Option<String>),
+    Block(String),
+    Unblock,
+    Skip { gate: String, reason: String },
+    Priority(Priority),
+    Deploy(String),
+    Rollback(Option<String>),
+    Status,
+    Help,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Approve(_) => "approve",
+            Command::Reject(_) => "reject",
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+            Command::Stop => "stop",
+            Command::Retry(_) => "retry",
+            Command::Block(_) => "block",
+            Command::Unblock => "unblock",
+            Command::Skip { .. } => "skip",
+            Command::Priority(_) => "priority",
+            Command::Deploy(_) => "deploy",
+            Command::Rollback(_) => "rollback",
+            Command::Status => "status",
+            Command::Help => "help",
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}", self.name())?;
+        match self {
+            Command::Approve(ApproveTarget::Current) => Ok(()),
+            Command::Approve(t) => write!(f, " {}", format!("{t:?}").to_lowercase()),
+            Command::Retry(Some(s)) | Command::Deploy(s) => write!(f, " {s}"),
+            Command::Skip { gate, .. } => write!(f, " {gate}"),
+            Command::Priority(p) => write!(f, " {}", format!("{p:?}").to_lowercase()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One command line in a comment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandLine {
+    Command(Command),
+    /// `/frobnicate`: no such command.
+    Unknown(String),
+    /// A known command with arguments it does not take; says what was expected.
+    Malformed {
+        command: String,
+        problem: String,
+    },
+}
+
+/// The command lines of a comment, in order.
+pub fn parse(body: &str) -> Vec<CommandLine> {
+    let mut out = Vec::new();
+    let mut fence: Option<(char, usize)> = None;
+    for raw in body.lines() {
+        let indent = raw.len() - raw.trim_start_matches([' ', '\t']).len();
+        let line = raw.trim();
+        if let Some((ch, len)) = fence {
+            let run = line.chars().take_while(|c| *c == ch).count();
+            if run >= len && line[run * ch.len_utf8()..].trim().is_empty() {
+                fence = None;
+            }
+            continue;
+        }
+        for ch in ['`', '~'] {
+            let run = line.chars().take_while(|c| *c == ch).count();
+            if run >= 3 {
+                fence = Some((ch, run));
+            }
+        }
+        if fence.is_some() || raw.starts_with('\t') || indent >= 4 || line.starts_with('>') {
+            continue;
+        }
+        if let Some(parsed) = parse_line(line) {
+            out.push(parsed);
+        }
+    }
+    out
+}
+
+fn parse_line(line: &str) -> Option<CommandLine> {
+    let rest = line.strip_prefix('/')?;
+    let name_len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(rest.len());
+    let (name, args) = rest.split_at(name_len);
+    // `/usr/bin/env` or `/ 2` is prose, not a command.
+    if name.is_empty()
+        || !name.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !(args.is_empty() || args.starts_with(char::is_whitespace))
+    {
+        return None;
+    }
+    let name = name.to_ascii_lowercase();
+    let args = args.trim();
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let text = (!args.is_empty()).then(|| args.to_owned());
+    let malformed = |problem: &str| CommandLine::Malformed {
+        command: name.clone(),
+        problem: problem.to_owned(),
+    };
+    let no_args = |c: Command| {
+        if words.is_empty() {
+            CommandLine::Command(c)
+        } else {
+            malformed("takes no arguments")
+        }
+    };
+    Some(match name.as_str() {
+        "approve" => match words.as_slice() {
+            [] => CommandLine::Command(Command::Approve(ApproveTarget::Current)),
+            [w] => match w.to_ascii_lowercase().as_str() {
+                "requirement" => CommandLine::Command(Command::Approve(ApproveTarget::Requirement)),
+                "plan" => CommandLine::Command(Command::Approve(ApproveTarget::Plan)),
+                "production" | "prod" => {
+                    CommandLine::Command(Command::Approve(ApproveTarget::Production))
+                }
+                _ => malformed("expects `requirement`, `plan` or `production`"),
+            },
+            _ => malformed("expects at most one of `requirement`, `plan` or `production`"),
+        },
+        "reject" => CommandLine::Command(Command::Reject(text)),
+        "pause" => no_args(Command::Pause),
+        "resume" => no_args(Command::Resume),
+        "stop" => no_args(Command::Stop),
+        "unblock" => no_args(Command::Unblock),
+        "status" => no_args(Command::Status),
+        "help" => no_args(Command::Help),
+        "retry" => match words.as_slice() {
+            [] => CommandLine::Command(Command::Retry(None)),
+            [stage] => CommandLine::Command(Command::Retry(Some(stage.to_ascii_lowercase()))),
+            _ => malformed("expects at most one stage, like `/retry tests`"),
+        },
+        "block" => match text {
+            Some(reason) => CommandLine::Command(Command::Block(reason)),
+            None => malformed("needs a reason, like `/block waiting for legal`"),
+        },
+        "skip" => match words.as_slice() {
+            [gate, _, ..] => CommandLine::Command(Command::Skip {
+                gate: gate.to_ascii_lowercase(),
+                reason: args[gate.len()..].trim().to_owned(),
+            }),
+            _ => malformed("needs a gate and a reason, like `/skip tests flaky runner`"),
+        },
+        "priority" => match words.as_slice() {
+            [p] => match p.to_ascii_lowercase().as_str() {
+                "low" => CommandLine::Command(Command::Priority(Priority::Low)),
+                "medium" => CommandLine::Command(Command::Priority(Priority::Medium)),
+                "high" => CommandLine::Command(Command::Priority(Priority::High)),
+                "critical" => CommandLine::Command(Command::Priority(Priority::Critical)),
+                _ => malformed("expects low, medium, high or critical"),
+            },
+            _ => malformed("expects low, medium, high or critical"),
+        },
+        "deploy" => match words.as_slice() {
+            [env] if env.eq_ignore_ascii_case("staging") => {
+                CommandLine::Command(Command::Deploy("staging".into()))
+            }
+            _ => malformed("only `/deploy staging` exists; production needs `/approve production`"),
+        },
+        "rollback" => CommandLine::Command(Command::Rollback(text)),
+        _ => CommandLine::Unknown(name),
+    })
+}
+
+/// The `/help` answer.
+pub const HELP: &str = "\
+| command | what it does |
+|---|---|
+| `/approve [requirement\\|plan]` | approve the gate the pipeline waits for (write access) |
+| `/reject [reason]` | reject the feature; the pipeline stops |
+| `/pause` · `/resume` | hold or release the pipeline: nothing is dispatched while paused |
+| `/retry [tests]` | run what failed again |
+| `/status` | answer with where the pipeline stands |
+| `/help` | this list |
+
+Commands go one per line, outside code blocks and quotes.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands(body: &str) -> Vec<CommandLine> {
+        parse(body)
+    }
+
+    #[test]
+    fn one_command_per_line_with_arguments() {
+        assert_eq!(
+            commands("Looks good.\n/approve plan\n/reject   not now, sorry \n/retry tests"),
+            vec![
+                CommandLine::Command(Command::Approve(ApproveTarget::Plan)),
+                CommandLine::Command(Command::Reject(Some("not now, sorry".into()))),
+                CommandLine::Command(Command::Retry(Some("tests".into()))),
+            ]
+        );
+        assert_eq!(
+            commands("/APPROVE"),
+            vec![CommandLine::Command(Command::Approve(
+                ApproveTarget::Current
+            ))]
+        );
+    }
+
+    #[test]
+    fn code_blocks_quotes_and_prose_are_not_commands() {
+        let body = "\
+> /approve
+```sh
+/approve
+```
+~~~~
+/reject
+~~~~
+    /pause
+Run /usr/bin/env or / 2 or see `/approve` inline.
+/status";
+        assert_eq!(commands(body), vec![CommandLine::Command(Command::Status)]);
+    }
+
+    #[test]
+    fn unknown_and_malformed_commands_are_reported_not_dropped() {
+        assert_eq!(
+            commands("/frobnicate now"),
+            vec![CommandLine::Unknown("frobnicate".into())]
+        );
+        assert!(matches!(
+            &commands("/approve everything")[0],
+            CommandLine::Malformed { command, .. } if command == "approve"
+        ));
+        assert!(matches!(
+            &commands("/pause please")[0],
+            CommandLine::Malformed { .. }
+        ));
+        assert!(matches!(
+            &commands("/block")[0],
+            CommandLine::Malformed { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unclosed_fence_hides_the_rest() {
+        assert_eq!(commands("```\n/approve\n"), vec![]);
+    }
+}

@@ -1,0 +1,18 @@
+//! THE PURE CORE: the pipeline model, `step`, gates, the command parser, the repository
+//! configuration and the rendering of comments and check-run summaries.
+//!
+//! Must not: import `engine`, `store`, `http`, the GitHub client or `sim`; touch a clock, a
+//! socket or a database. Everything it needs comes in as arguments.
+
+pub mod commands;
+pub mod config;
+pub mod linking;
+pub mod model;
+pub mod render;
+pub mod step;
+
+pub use model::{Access, Action, Effect, Input, Pipeline};
+pub use step::{starts_pipeline, step};
+
+#[cfg(test)]
+mod tests;

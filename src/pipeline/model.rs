@@ -1,0 +1,605 @@
+//! The pipeline's state, the inputs that change it and the effects it asks for. All plain
+//! data (serialisable, comparable), so the core can be tested exhaustively and the shell can
+//! store a pipeline as one row.
+//!
+//! Must not: hold behaviour beyond small queries over the data (the rules are in `step`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::commands::CommandLine;
+
+/// A collaborator's access to the repository, from GitHub's `{permission, role_name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Access {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Access {
+    /// Reads GitHub's `{permission, role_name}` answer; custom roles fall back to `permission`.
+    pub fn from_answer(permission: &str, role_name: Option<&str>) -> Self {
+        match role_name.unwrap_or(permission) {
+            "admin" => Access::Admin,
+            "maintain" => Access::Maintain,
+            "write" | "push" => Access::Write,
+            "triage" => Access::Triage,
+            "read" | "pull" => Access::Read,
+            _ => match permission {
+                "admin" => Access::Admin,
+                "write" => Access::Write,
+                "read" => Access::Read,
+                _ => Access::None,
+            },
+        }
+    }
+
+    pub fn can_write(self) -> bool {
+        self >= Access::Write
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::None => "no access",
+            Access::Read => "read access",
+            Access::Triage => "triage access",
+            Access::Write => "write access",
+            Access::Maintain => "maintain access",
+            Access::Admin => "admin access",
+        }
+    }
+}
+
+/// Phases of DESIGN.md §1, then the terminal and side states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Intake,
+    Planning,
+    Development,
+    Review,
+    Staging,
+    Readiness,
+    Production,
+    Done,
+    Rejected,
+    Failed,
+    RolledBack,
+    Stopped,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 12] = [
+        Phase::Intake,
+        Phase::Planning,
+        Phase::Development,
+        Phase::Review,
+        Phase::Staging,
+        Phase::Readiness,
+        Phase::Production,
+        Phase::Done,
+        Phase::Rejected,
+        Phase::Failed,
+        Phase::RolledBack,
+        Phase::Stopped,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Intake => "intake",
+            Phase::Planning => "planning",
+            Phase::Development => "development",
+            Phase::Review => "review",
+            Phase::Staging => "staging",
+            Phase::Readiness => "readiness",
+            Phase::Production => "production",
+            Phase::Done => "done",
+            Phase::Rejected => "rejected",
+            Phase::Failed => "failed",
+            Phase::RolledBack => "rolled_back",
+            Phase::Stopped => "stopped",
+        }
+    }
+
+    /// The phase label on the issue, `shipgate:<phase>`.
+    pub fn label(self) -> String {
+        format!("shipgate:{}", self.name())
+    }
+
+    /// No way forward (short of a new pipeline).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Phase::Done | Phase::Rejected | Phase::RolledBack | Phase::Stopped
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: String,
+    pub at: i64,
+    /// `/approve` or the approval label.
+    pub via: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub text: String,
+    pub done: bool,
+    /// A sub-issue's number; `None` for a task-list line.
+    pub issue: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BranchState {
+    NotCreated,
+    Requested,
+    Created,
+    /// It was there already (someone pushed it first).
+    Existed,
+}
+
+/// The pull request linked to the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub author: String,
+    pub head_sha: String,
+    pub head_branch: String,
+    pub from_fork: bool,
+    pub draft: bool,
+    pub open: bool,
+    pub merged: bool,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRecord {
+    pub id: u64,
+    pub state: ReviewState,
+    pub sha: String,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunState {
+    /// The dispatch effect has not answered yet.
+    Dispatching,
+    Running,
+    Succeeded,
+    /// Concluded anything but success (`failure`, `cancelled`, `timed_out`, …).
+    Failed(String),
+    /// Silent past `tests.timeout`, and still not finished when polled.
+    TimedOut,
+    /// The dispatch was refused; the reason says why.
+    NotDispatched(String),
+    /// Replaced by a retry or a new head SHA.
+    Superseded,
+}
+
+impl RunState {
+    pub fn is_finished(&self) -> bool {
+        !matches!(self, RunState::Dispatching | RunState::Running)
+    }
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            RunState::Failed(_) | RunState::TimedOut | RunState::NotDispatched(_)
+        )
+    }
+}
+
+/// One dispatched test workflow: evidence for one SHA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRun {
+    pub workflow: String,
+    pub sha: String,
+    /// The `pipeline` input, unique per dispatch; workflows put it in their run name.
+    pub correlation: String,
+    pub run_id: Option<u64>,
+    pub url: Option<String>,
+    pub state: RunState,
+    pub dispatched_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The phase the pipeline was in; `/retry` goes back to it.
+    pub phase: Phase,
+    pub stage: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub by: String,
+    pub reason: Option<String>,
+    pub at: i64,
+}
+
+/// What the pipeline knows about one check run it created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRunRecord {
+    pub id: u64,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub id: i64,
+    pub installation_id: u64,
+    pub repo: String,
+    pub default_branch: String,
+    pub issue: u64,
+    pub title: String,
+    pub author: String,
+    pub phase: Phase,
+    pub paused: bool,
+    pub missing_sections: Vec<String>,
+    pub requirement: Option<Approval>,
+    pub tasks: Vec<Task>,
+    pub sub_issues: Vec<Task>,
+    pub plan: Option<Approval>,
+    pub branch: String,
+    pub branch_state: BranchState,
+    pub pr: Option<PullRequest>,
+    /// Latest decisive review per reviewer on the linked PR.
+    pub reviews: BTreeMap<String, ReviewRecord>,
+    pub runs: Vec<TestRun>,
+    pub failure: Option<Failure>,
+    pub rejection: Option<Rejection>,
+    pub status_comment: Option<u64>,
+    /// Check runs by head SHA.
+    pub check_runs: BTreeMap<String, CheckRunRecord>,
+    /// Phase changes, in order, with their times (milliseconds).
+    pub timeline: Vec<(Phase, i64)>,
+    /// One-shot inputs already applied (comments, reviews, effect results, timers).
+    pub handled: BTreeSet<String>,
+    /// Numbers the next effect and dispatch keys.
+    pub seq: u64,
+    /// PRs shipgate already said it will not dispatch for (forks).
+    pub fork_warned: BTreeSet<u64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Pipeline {
+    /// `REQ-<issue>`, the name people see.
+    pub fn name(&self) -> String {
+        format!("REQ-{}", self.issue)
+    }
+
+    pub fn new(
+        id: i64,
+        installation_id: u64,
+        repo: &str,
+        default_branch: &str,
+        issue: &IssueSnapshot,
+        now: i64,
+    ) -> Self {
+        Pipeline {
+            id,
+            installation_id,
+            repo: repo.to_owned(),
+            default_branch: default_branch.to_owned(),
+            issue: issue.number,
+            title: issue.title.clone(),
+            author: issue.author.clone(),
+            phase: Phase::Intake,
+            paused: false,
+            missing_sections: vec![],
+            requirement: None,
+            tasks: vec![],
+            sub_issues: vec![],
+            plan: None,
+            branch: super::linking::branch_name(issue.number, &issue.title),
+            branch_state: BranchState::NotCreated,
+            pr: None,
+            reviews: BTreeMap::new(),
+            runs: vec![],
+            failure: None,
+            rejection: None,
+            status_comment: None,
+            check_runs: BTreeMap::new(),
+            timeline: vec![(Phase::Intake, now)],
+            handled: BTreeSet::new(),
+            seq: 0,
+            fork_warned: BTreeSet::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The linked PR's head SHA, if a PR is linked and open.
+    pub fn head_sha(&self) -> Option<&str> {
+        self.pr
+            .as_ref()
+            .filter(|p| p.open)
+            .map(|p| p.head_sha.as_str())
+    }
+
+    /// The current (not superseded) runs for a SHA.
+    pub fn runs_for<'a>(&'a self, sha: &'a str) -> impl Iterator<Item = &'a TestRun> + 'a {
+        self.runs
+            .iter()
+            .filter(move |r| r.sha == sha && r.state != RunState::Superseded)
+    }
+}
+
+/// Who did something, with their access as the shell resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub login: String,
+    pub access: Access,
+    /// shipgate's own bot.
+    pub is_self: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueSnapshot {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub author: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IssueAction {
+    Opened,
+    Edited,
+    Labeled(String),
+    Unlabeled(String),
+    Reopened,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PullAction {
+    Opened,
+    Reopened,
+    Edited,
+    Synchronize,
+    ReadyForReview,
+    ConvertedToDraft,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullSnapshot {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub author: String,
+    pub head_sha: String,
+    pub head_branch: String,
+    pub from_fork: bool,
+    pub draft: bool,
+    pub open: bool,
+    pub merged: bool,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReviewAction {
+    Submitted,
+    Dismissed,
+}
+
+/// A workflow run as GitHub reported it (webhook or poll).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: u64,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub url: String,
+    /// The run name, where workflows put the `pipeline` input.
+    pub display_title: Option<String>,
+}
+
+/// What an effect produced, fed back to the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EffectResult {
+    StatusComment {
+        id: u64,
+    },
+    CheckRun {
+        sha: String,
+        id: u64,
+        completed: bool,
+    },
+    Dispatched {
+        correlation: String,
+        run_id: u64,
+        url: String,
+    },
+    Branch {
+        existed: bool,
+    },
+    SubIssues {
+        tasks: Vec<Task>,
+    },
+    RunPolled {
+        correlation: String,
+        report: RunReport,
+    },
+}
+
+/// Timers a pipeline sets; they come back as [`Input::Timer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimerKind {
+    /// A test run silent this long is polled.
+    RunWatchdog { correlation: String },
+}
+
+/// Everything that can happen to a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    Issue {
+        /// The webhook delivery (a redelivery keeps it).
+        delivery: String,
+        action: IssueAction,
+        issue: IssueSnapshot,
+        actor: Actor,
+    },
+    Comment {
+        id: u64,
+        /// The issue or PR number the comment is on.
+        on: u64,
+        commands: Vec<CommandLine>,
+        actor: Actor,
+    },
+    PullRequest {
+        delivery: String,
+        action: PullAction,
+        pr: PullSnapshot,
+        actor: Actor,
+    },
+    Review {
+        id: u64,
+        action: ReviewAction,
+        state: ReviewState,
+        commit_sha: String,
+        pr: u64,
+        reviewer: Actor,
+    },
+    WorkflowRun(RunReport),
+    Timer {
+        key: String,
+        kind: TimerKind,
+    },
+    EffectDone {
+        key: String,
+        result: EffectResult,
+    },
+    /// An effect failed for good (a permanent 4xx, or retries exhausted).
+    EffectFailed {
+        key: String,
+        action: Action,
+        reason: String,
+    },
+}
+
+impl Input {
+    /// A stable identity for one-shot inputs; applying one twice changes nothing.
+    pub fn one_shot_id(&self) -> Option<String> {
+        match self {
+            Input::Issue { delivery, .. } | Input::PullRequest { delivery, .. } => {
+                Some(format!("delivery:{delivery}"))
+            }
+            Input::Comment { id, .. } => Some(format!("comment:{id}")),
+            Input::Review { id, action, .. } => Some(format!("review:{id}:{action:?}")),
+            Input::Timer { key, .. } => Some(format!("timer:{key}")),
+            Input::EffectDone { key, .. } | Input::EffectFailed { key, .. } => {
+                Some(format!("effect:{key}"))
+            }
+            _ => None,
+        }
+    }
+
+    /// What to name as the cause of the effects this input produces.
+    pub fn cause(&self) -> String {
+        match self {
+            Input::Issue { action, issue, .. } => format!("issue:{}:{action:?}", issue.number),
+            Input::PullRequest { action, pr, .. } => {
+                format!("pull:{}:{action:?}:{}", pr.number, pr.head_sha)
+            }
+            Input::WorkflowRun(r) => format!("run:{}:{}", r.run_id, r.status),
+            other => other.one_shot_id().unwrap_or_default(),
+        }
+    }
+}
+
+/// What the pipeline asks the shell to do. `SetTimer`/`CancelTimer` go to the timer table;
+/// the rest to the outbox, run in order per pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Create or edit the one status comment (rendered from the state when it runs).
+    SyncStatusComment,
+    /// Create or update the `shipgate` check run on a SHA.
+    SyncCheckRun {
+        sha: String,
+    },
+    SetPhaseLabel {
+        add: String,
+        remove: Vec<String>,
+    },
+    RemoveLabel {
+        label: String,
+    },
+    React {
+        comment_id: u64,
+    },
+    Reply {
+        on: u64,
+        body: String,
+    },
+    CreateBranch {
+        branch: String,
+        from: String,
+    },
+    FetchSubIssues,
+    Dispatch {
+        workflow: String,
+        git_ref: String,
+        sha: String,
+        correlation: String,
+    },
+    PollRun {
+        run_id: u64,
+        correlation: String,
+    },
+    SetTimer {
+        key: String,
+        due_at: i64,
+        kind: TimerKind,
+    },
+    CancelTimer {
+        key: String,
+    },
+}
+
+impl Action {
+    pub fn is_timer(&self) -> bool {
+        matches!(self, Action::SetTimer { .. } | Action::CancelTimer { .. })
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::SyncStatusComment => "sync_status_comment",
+            Action::SyncCheckRun { .. } => "sync_check_run",
+            Action::SetPhaseLabel { .. } => "set_phase_label",
+            Action::RemoveLabel { .. } => "remove_label",
+            Action::React { .. } => "react",
+            Action::Reply { .. } => "reply",
+            Action::CreateBranch { .. } => "create_branch",
+            Action::FetchSubIssues => "fetch_sub_issues",
+            Action::Dispatch { .. } => "dispatch",
+            Action::PollRun { .. } => "poll_run",
+            Action::SetTimer { .. } => "set_timer",
+            Action::CancelTimer { .. } => "cancel_timer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effect {
+    /// Unique per pipeline: `p<id>.e<seq>`; the executor's idempotency key.
+    pub key: String,
+    /// The input that caused it ([`Input::cause`]).
+    pub cause: String,
+    pub action: Action,
+}

@@ -1,0 +1,535 @@
+//! What people read: the gates with their evidence, the status comment, the `shipgate`
+//! check run and the `/status` answer — strings from state.
+//!
+//! Must not: decide anything the status shows (gate results are computed here once and
+//! `step` uses the same functions, so what is shown is what is enforced).
+
+use super::config::{LoadedConfig, format_duration};
+use super::model::*;
+
+/// The hidden marker that lets shipgate find its status comment again.
+pub fn status_marker(pipeline_id: i64) -> String {
+    format!("<!-- shipgate:status pipeline={pipeline_id} -->")
+}
+
+/// One gate as shown and as enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gate {
+    pub name: &'static str,
+    pub passed: bool,
+    /// Failed for good on this SHA (not just waiting).
+    pub failed: bool,
+    pub state: String,
+    /// What shipgate waits for, and from whom.
+    pub waiting: Option<String>,
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
+
+fn who(list: &[String]) -> String {
+    if list.is_empty() {
+        "someone with write access".into()
+    } else {
+        list.iter()
+            .map(|a| format!("@{}", a.trim_start_matches('@')))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+}
+
+pub fn review_gate(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
+    let c = &cfg.config;
+    let author = p.pr.as_ref().map(|pr| pr.author.as_str()).unwrap_or("");
+    let allowed = |login: &str| {
+        c.approvers.review.is_empty()
+            || c.approvers
+                .review
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(login))
+    };
+    let counts = |login: &str, r: &ReviewRecord| {
+        r.state == ReviewState::Approved
+            && login != author
+            && r.access.can_write()
+            && allowed(login)
+            && (r.sha == sha || !c.review.dismiss_stale)
+    };
+    let approvers: Vec<String> = p
+        .reviews
+        .iter()
+        .filter(|(login, r)| counts(login, r))
+        .map(|(login, _)| format!("@{login}"))
+        .collect();
+    let blocking: Vec<String> = p
+        .reviews
+        .iter()
+        .filter(|(_, r)| r.state == ReviewState::ChangesRequested && r.access.can_write())
+        .map(|(login, _)| format!("@{login}"))
+        .collect();
+    let stale: Vec<String> = p
+        .reviews
+        .iter()
+        .filter(|(login, r)| {
+            r.state == ReviewState::Approved
+                && **login != author
+                && r.sha != sha
+                && c.review.dismiss_stale
+        })
+        .map(|(login, _)| format!("@{login}"))
+        .collect();
+    let needed = c.review.required_approvals as usize;
+    let passed = approvers.len() >= needed && blocking.is_empty();
+    let mut state = format!(
+        "{}/{} approvals at `{}`",
+        approvers.len(),
+        needed,
+        short(sha)
+    );
+    if !approvers.is_empty() {
+        state.push_str(&format!(" ({})", approvers.join(", ")));
+    }
+    if !blocking.is_empty() {
+        state.push_str(&format!("; changes requested by {}", blocking.join(", ")));
+    }
+    if !stale.is_empty() {
+        state.push_str(&format!("; stale: {}", stale.join(", ")));
+    }
+    let waiting = (!passed).then(|| {
+        if !blocking.is_empty() {
+            format!(
+                "{} to approve or dismiss their requested changes",
+                blocking.join(", ")
+            )
+        } else {
+            format!(
+                "{} more approving review{} of `{}` from {} other than @{author}",
+                needed - approvers.len(),
+                if needed - approvers.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                short(sha),
+                who(&c.approvers.review)
+            )
+        }
+    });
+    Gate {
+        name: "Review",
+        passed,
+        failed: false,
+        state,
+        waiting,
+    }
+}
+
+pub fn tests_gate(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
+    let workflows = &cfg.config.tests.workflows;
+    if workflows.is_empty() {
+        return Gate {
+            name: "Tests",
+            passed: true,
+            failed: false,
+            state: "no test workflows configured".into(),
+            waiting: None,
+        };
+    }
+    let mut parts = Vec::new();
+    let mut passed = true;
+    let mut failed = false;
+    let mut pending = Vec::new();
+    for w in workflows {
+        let run = p.runs_for(sha).filter(|r| &r.workflow == w).last();
+        let link = |r: &TestRun| {
+            r.url
+                .as_ref()
+                .map(|u| format!(" ([run]({u}))"))
+                .unwrap_or_default()
+        };
+        let text = match run {
+            None => {
+                passed = false;
+                pending.push(format!("`{w}` to be dispatched"));
+                format!("`{w}` not dispatched")
+            }
+            Some(r) => match &r.state {
+                RunState::Succeeded => format!("`{w}` ✅ passed{}", link(r)),
+                RunState::Dispatching | RunState::Running => {
+                    passed = false;
+                    pending.push(format!("`{w}` to finish"));
+                    format!("`{w}` ⏳ running{}", link(r))
+                }
+                RunState::Failed(conclusion) => {
+                    passed = false;
+                    failed = true;
+                    format!("`{w}` ❌ {conclusion}{}", link(r))
+                }
+                RunState::TimedOut => {
+                    passed = false;
+                    failed = true;
+                    format!(
+                        "`{w}` ❌ no result after {}{}",
+                        format_duration(cfg.config.tests.timeout),
+                        link(r)
+                    )
+                }
+                RunState::NotDispatched(why) => {
+                    passed = false;
+                    failed = true;
+                    format!("`{w}` ❌ not dispatched: {why}")
+                }
+                RunState::Superseded => unreachable!("runs_for skips superseded runs"),
+            },
+        };
+        parts.push(text);
+    }
+    let waiting = if failed {
+        Some("a fix pushed to the pull request, or `/retry tests`".to_owned())
+    } else if !pending.is_empty() {
+        Some(format!("{} on `{}`", pending.join(", "), short(sha)))
+    } else {
+        None
+    };
+    Gate {
+        name: "Tests",
+        passed,
+        failed,
+        state: format!("{} on `{}`", parts.join(", "), short(sha)),
+        waiting,
+    }
+}
+
+/// Every gate up to the tested PR, in order.
+pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
+    let c = &cfg.config;
+    let mut out = Vec::new();
+    let requirement = match (&p.requirement, p.missing_sections.is_empty()) {
+        (Some(a), _) => Gate {
+            name: "Requirement",
+            passed: true,
+            failed: false,
+            state: format!("✅ approved by @{} ({})", a.by, a.via),
+            waiting: None,
+        },
+        (None, false) => Gate {
+            name: "Requirement",
+            passed: false,
+            failed: false,
+            state: format!(
+                "missing section{}: {}",
+                if p.missing_sections.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                p.missing_sections
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            waiting: Some(format!(
+                "@{} to add {} to the issue",
+                p.author,
+                p.missing_sections
+                    .iter()
+                    .map(|s| format!("a `## {s}` section"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )),
+        },
+        (None, true) => Gate {
+            name: "Requirement",
+            passed: false,
+            failed: false,
+            state: "complete, waiting for approval".into(),
+            waiting: Some(format!(
+                "`/approve` or the `{}` label from {}",
+                c.requirement.approval_label,
+                who(&c.approvers.requirement)
+            )),
+        },
+    };
+    out.push(requirement);
+    let plan = match &p.plan {
+        Some(a) => Gate {
+            name: "Plan",
+            passed: true,
+            failed: false,
+            state: format!(
+                "✅ approved by {} ({})",
+                if a.by == "shipgate" {
+                    "shipgate".to_owned()
+                } else {
+                    format!("@{}", a.by)
+                },
+                a.via
+            ),
+            waiting: None,
+        },
+        None => Gate {
+            name: "Plan",
+            passed: false,
+            failed: false,
+            state: format!(
+                "{} task{}",
+                p.tasks.len() + p.sub_issues.len(),
+                if p.tasks.len() + p.sub_issues.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ),
+            waiting: (p.phase == Phase::Planning)
+                .then(|| format!("`/approve plan` from {}", who(&c.approvers.plan))),
+        },
+    };
+    out.push(plan);
+    let branch = match p.branch_state {
+        BranchState::Created => format!("✅ `{}` created from `{}`", p.branch, p.default_branch),
+        BranchState::Existed => format!("✅ `{}` (already existed)", p.branch),
+        BranchState::Requested => format!("creating `{}`", p.branch),
+        BranchState::NotCreated => format!("`{}` once the plan is approved", p.branch),
+    };
+    out.push(Gate {
+        name: "Branch",
+        passed: matches!(p.branch_state, BranchState::Created | BranchState::Existed),
+        failed: false,
+        state: branch,
+        waiting: None,
+    });
+    let pr_gate = match &p.pr {
+        Some(pr) if pr.open && !pr.draft => Gate {
+            name: "Pull request",
+            passed: true,
+            failed: false,
+            state: format!(
+                "✅ #{} by @{}, head `{}`{}",
+                pr.number,
+                pr.author,
+                short(&pr.head_sha),
+                if pr.from_fork {
+                    " (from a fork: never dispatched)"
+                } else {
+                    ""
+                }
+            ),
+            waiting: None,
+        },
+        Some(pr) => Gate {
+            name: "Pull request",
+            passed: false,
+            failed: false,
+            state: format!(
+                "#{} is {}",
+                pr.number,
+                if pr.open { "a draft" } else { "closed" }
+            ),
+            waiting: Some(format!(
+                "#{} to be {}",
+                pr.number,
+                if pr.open {
+                    "marked ready for review"
+                } else {
+                    "reopened, or a new pull request"
+                }
+            )),
+        },
+        None => Gate {
+            name: "Pull request",
+            passed: false,
+            failed: false,
+            state: "none yet".into(),
+            waiting: (p.phase == Phase::Development).then(|| {
+                format!(
+                    "a pull request from `{}` or one that says `Closes #{}`",
+                    p.branch, p.issue
+                )
+            }),
+        },
+    };
+    out.push(pr_gate);
+    if let Some(sha) =
+        p.pr.as_ref()
+            .filter(|pr| pr.open)
+            .map(|pr| pr.head_sha.clone())
+    {
+        out.push(review_gate(p, cfg, &sha));
+        out.push(tests_gate(p, cfg, &sha));
+    }
+    out
+}
+
+/// What shipgate waits for now, in one sentence.
+pub fn waiting_for(p: &Pipeline, cfg: &LoadedConfig) -> String {
+    if !cfg.is_valid() {
+        return "a fix to the configuration errors below".into();
+    }
+    match p.phase {
+        Phase::Rejected => return "nothing: the feature was rejected".into(),
+        Phase::Failed => return "`/retry` once the cause of the failure is fixed".into(),
+        Phase::Staging => return "the staging deploy (review and tests are green)".into(),
+        _ => {}
+    }
+    if p.paused {
+        return "`/resume`: the pipeline is paused".into();
+    }
+    let waits: Vec<String> = gates(p, cfg)
+        .into_iter()
+        .filter_map(|g| g.waiting)
+        .collect();
+    if waits.is_empty() {
+        "nothing".into()
+    } else {
+        waits.join("; ")
+    }
+}
+
+fn gate_table(gates: &[Gate]) -> String {
+    let mut t = String::from("| gate | state |\n|---|---|\n");
+    for g in gates {
+        let mark = if g.passed {
+            "✅"
+        } else if g.failed {
+            "❌"
+        } else {
+            "⏳"
+        };
+        let state = g.state.trim_start_matches("✅ ");
+        t.push_str(&format!(
+            "| {mark} {} | {} |\n",
+            g.name,
+            state.replace('|', "\\|")
+        ));
+    }
+    t
+}
+
+fn config_errors(cfg: &LoadedConfig) -> String {
+    if cfg.is_valid() {
+        return String::new();
+    }
+    let mut s =
+        String::from("\n**Configuration errors** — every gate holds until they are fixed:\n");
+    for e in &cfg.errors {
+        s.push_str(&format!("- {e}\n"));
+    }
+    s
+}
+
+fn headline(p: &Pipeline) -> String {
+    let mut h = format!("**{}** · phase **{}**", p.name(), p.phase.name());
+    if p.paused {
+        h.push_str(" · ⏸️ paused");
+    }
+    h
+}
+
+/// The status comment's body, marker first.
+pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
+    let mut s = status_marker(p.id);
+    s.push_str(&format!("\n### shipgate · {}\n\n", headline(p)));
+    if let Some(r) = &p.rejection {
+        s.push_str(&format!(
+            "❌ Rejected by @{}{}.\n\n",
+            r.by,
+            r.reason
+                .as_ref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(f) = &p.failure {
+        s.push_str(&format!(
+            "⚠️ The **{}** stage failed: {}\n\n",
+            f.stage, f.reason
+        ));
+    }
+    s.push_str(&format!("**Waiting for:** {}\n\n", waiting_for(p, cfg)));
+    s.push_str(&gate_table(&gates(p, cfg)));
+    let tasks: Vec<&Task> = p.tasks.iter().chain(&p.sub_issues).collect();
+    if !tasks.is_empty() {
+        s.push_str("\n**Tasks**\n");
+        for t in tasks {
+            let mark = if t.done { "x" } else { " " };
+            match t.issue {
+                Some(n) => s.push_str(&format!("- [{mark}] #{n} {}\n", t.text)),
+                None => s.push_str(&format!("- [{mark}] {}\n", t.text)),
+            }
+        }
+    }
+    s.push_str(&config_errors(cfg));
+    s.push_str("\n<sub>Commands: `/approve`, `/reject`, `/pause`, `/resume`, `/retry`, `/status`, `/help`.</sub>\n");
+    s
+}
+
+/// The answer to `/status`.
+pub fn status_answer(p: &Pipeline, cfg: &LoadedConfig) -> String {
+    format!(
+        "{}\n\n**Waiting for:** {}\n\n{}",
+        headline(p),
+        waiting_for(p, cfg),
+        gate_table(&gates(p, cfg))
+    )
+}
+
+/// The `shipgate` check run for one SHA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRunView {
+    /// `in_progress` or `completed`.
+    pub status: &'static str,
+    pub conclusion: Option<&'static str>,
+    pub title: String,
+    pub summary: String,
+}
+
+pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
+    if p.head_sha() != Some(sha) {
+        return CheckRunView {
+            status: "completed",
+            conclusion: Some("neutral"),
+            title: "Superseded".into(),
+            summary: format!(
+                "{} moved on: the pull request's head is now `{}`.",
+                p.name(),
+                p.head_sha().map(short).unwrap_or("gone")
+            ),
+        };
+    }
+    let gates = gates(p, cfg);
+    let summary = format!(
+        "{}\n\n**Waiting for:** {}\n\n{}{}",
+        headline(p),
+        waiting_for(p, cfg),
+        gate_table(&gates),
+        config_errors(cfg)
+    );
+    let (status, conclusion, title) = match p.phase {
+        Phase::Rejected => ("completed", Some("failure"), "Rejected".to_owned()),
+        Phase::Failed => (
+            "completed",
+            Some("failure"),
+            "Failed — /retry after fixing".to_owned(),
+        ),
+        _ if gates.iter().any(|g| g.failed) => {
+            ("completed", Some("failure"), "Tests failed".to_owned())
+        }
+        _ => {
+            let open = gates.iter().filter(|g| !g.passed).count();
+            let title = if open == 0 {
+                "Review and tests green — ready for staging".to_owned()
+            } else {
+                format!("{open} gate{} open", if open == 1 { "" } else { "s" })
+            };
+            ("in_progress", None, title)
+        }
+    };
+    CheckRunView {
+        status,
+        conclusion,
+        title,
+        summary,
+    }
+}

@@ -1,0 +1,894 @@
+//! `step(pipeline, input, config, now) -> (pipeline, effects)`: every lifecycle rule from
+//! intake to tested PR (DESIGN.md §1–§2). Pure: no I/O, no clock, no randomness — `now` and
+//! the actors' access come in with the input.
+//!
+//! Shape: apply the input (recording approvals, reviews, results, refusing what is not
+//! allowed), then `drive` the pipeline as far as its gates allow, then ask for the status
+//! comment, check run and phase label to follow if anything visible changed.
+//! Must not: read anything but its arguments.
+
+use super::commands::{ApproveTarget, Command, CommandLine, HELP};
+use super::config::{LoadedConfig, PlanApproval, format_duration};
+use super::linking;
+use super::model::*;
+use super::render;
+
+/// Applies one input. A one-shot input seen before changes nothing.
+pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipeline, Vec<Effect>) {
+    if let Some(id) = input.one_shot_id()
+        && p.handled.contains(&id)
+    {
+        return (p.clone(), vec![]);
+    }
+    let mut s = Step {
+        p: p.clone(),
+        cfg,
+        now,
+        cause: input.cause(),
+        effects: vec![],
+        answers: vec![],
+    };
+    if let Some(id) = input.one_shot_id() {
+        s.p.handled.insert(id);
+    }
+    let fresh = p.seq == 0;
+    s.apply(input);
+    s.drive();
+    s.finish(p, fresh);
+    (s.p, s.effects)
+}
+
+/// Whether an issue event should create a pipeline (the trigger label is on a plain issue).
+pub fn starts_pipeline(input: &Input, cfg: &LoadedConfig) -> bool {
+    match input {
+        Input::Issue { action, issue, .. } => {
+            let trigger = &cfg.config.trigger_label;
+            let labelled = issue.labels.iter().any(|l| l == trigger);
+            match action {
+                IssueAction::Labeled(l) => l == trigger,
+                IssueAction::Opened | IssueAction::Reopened | IssueAction::Edited => labelled,
+                IssueAction::Unlabeled(_) => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+struct Step<'a> {
+    p: Pipeline,
+    cfg: &'a LoadedConfig,
+    now: i64,
+    cause: String,
+    effects: Vec<Effect>,
+    /// Lines of the reply to a comment's commands.
+    answers: Vec<String>,
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
+
+impl Step<'_> {
+    fn emit(&mut self, action: Action) {
+        let key = format!("p{}.e{}", self.p.id, self.p.seq);
+        self.p.seq += 1;
+        self.effects.push(Effect {
+            key,
+            cause: self.cause.clone(),
+            action,
+        });
+    }
+
+    fn reply(&mut self, on: u64, body: String) {
+        self.emit(Action::Reply { on, body });
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        if self.p.phase != phase {
+            let old = self.p.phase;
+            self.p.phase = phase;
+            self.p.timeline.push((phase, self.now));
+            self.emit(Action::SetPhaseLabel {
+                add: phase.label(),
+                remove: vec![old.label()],
+            });
+        }
+    }
+
+    fn fail(&mut self, stage: &str, reason: String) {
+        if self.p.phase == Phase::Failed || self.p.phase.is_terminal() {
+            return;
+        }
+        self.p.failure = Some(Failure {
+            phase: self.p.phase,
+            stage: stage.to_owned(),
+            reason: reason.clone(),
+        });
+        self.set_phase(Phase::Failed);
+        let issue = self.p.issue;
+        self.reply(
+            issue,
+            format!(
+                "⚠️ The **{stage}** stage failed: {reason}\n\nFix the cause, then comment `/retry`."
+            ),
+        );
+    }
+
+    /// Whether `actor` may decide `gate`: write access, and on the gate's approver list if
+    /// it has one.
+    fn authorise(&self, actor: &Actor, gate: &str, what: &str) -> Result<(), String> {
+        if !actor.access.can_write() {
+            return Err(format!(
+                "@{} cannot {what}: it needs write access to the repository (they have {})",
+                actor.login,
+                actor.access.name()
+            ));
+        }
+        let approvers = &self.cfg.config.approvers;
+        let list = match gate {
+            "requirement" => &approvers.requirement,
+            "plan" => &approvers.plan,
+            "review" => &approvers.review,
+            _ => return Ok(()),
+        };
+        if list.is_empty() || list.iter().any(|a| a.eq_ignore_ascii_case(&actor.login)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "@{} cannot {what}: `approvers.{gate}` allows only {}",
+                actor.login,
+                list.iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+    }
+
+    fn apply(&mut self, input: &Input) {
+        match input {
+            Input::Issue {
+                action,
+                issue,
+                actor,
+                ..
+            } => self.on_issue(action, issue, actor),
+            Input::Comment {
+                id,
+                on,
+                commands,
+                actor,
+            } => self.on_comment(*id, *on, commands, actor),
+            Input::PullRequest { action, pr, .. } => self.on_pull(action, pr),
+            Input::Review {
+                id,
+                action,
+                state,
+                commit_sha,
+                pr,
+                reviewer,
+            } => self.on_review(*id, action, *state, commit_sha, *pr, reviewer),
+            Input::WorkflowRun(report) => self.on_run_report(report, None),
+            Input::Timer { kind, .. } => self.on_timer(kind),
+            Input::EffectDone { result, .. } => self.on_effect_done(result),
+            Input::EffectFailed { action, reason, .. } => self.on_effect_failed(action, reason),
+        }
+    }
+
+    // ---- intake and planning ----
+
+    fn on_issue(&mut self, action: &IssueAction, issue: &IssueSnapshot, actor: &Actor) {
+        if issue.number != self.p.issue {
+            return;
+        }
+        self.p.title = issue.title.clone();
+        if matches!(self.p.phase, Phase::Intake) {
+            self.p.missing_sections = linking::missing_sections(
+                &issue.body,
+                &self.cfg.config.requirement.required_sections,
+            );
+        }
+        if matches!(self.p.phase, Phase::Intake | Phase::Planning) {
+            self.p.tasks = linking::task_list(&issue.body);
+        }
+        let approval_label = &self.cfg.config.requirement.approval_label;
+        if let IssueAction::Labeled(label) = action
+            && label == approval_label
+            && !actor.is_self
+            && self.p.requirement.is_none()
+            && let Err(why) = self.approve_requirement(actor, "the approval label")
+        {
+            let label = label.clone();
+            self.emit(Action::RemoveLabel {
+                label: label.clone(),
+            });
+            let issue = self.p.issue;
+            self.reply(issue, format!("Removed the `{label}` label: {why}."));
+        }
+    }
+
+    fn approve_requirement(&mut self, actor: &Actor, via: &str) -> Result<(), String> {
+        if self.p.requirement.is_some() {
+            return Err("the requirement is already approved".into());
+        }
+        if self.p.phase != Phase::Intake {
+            return Err(format!("the pipeline is {}", self.p.phase.name()));
+        }
+        if !self.cfg.is_valid() {
+            return Err(format!(
+                "`{}` has errors; the gates hold until they are fixed",
+                super::config::CONFIG_PATH
+            ));
+        }
+        self.authorise(actor, "requirement", "approve the requirement")?;
+        if !self.p.missing_sections.is_empty() {
+            return Err(format!(
+                "the requirement is incomplete: add the {} section{} first",
+                self.p
+                    .missing_sections
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if self.p.missing_sections.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+        }
+        self.p.requirement = Some(Approval {
+            by: actor.login.clone(),
+            at: self.now,
+            via: via.into(),
+        });
+        Ok(())
+    }
+
+    fn approve_plan(&mut self, actor: &Actor) -> Result<(), String> {
+        match self.p.phase {
+            Phase::Intake => return Err("approve the requirement first".into()),
+            Phase::Planning => {}
+            _ => return Err("the plan is already approved".into()),
+        }
+        if !self.cfg.is_valid() {
+            return Err("the configuration has errors; the gates hold until they are fixed".into());
+        }
+        self.authorise(actor, "plan", "approve the plan")?;
+        self.p.plan = Some(Approval {
+            by: actor.login.clone(),
+            at: self.now,
+            via: "/approve plan".into(),
+        });
+        Ok(())
+    }
+
+    // ---- commands ----
+
+    fn on_comment(&mut self, id: u64, on: u64, commands: &[CommandLine], actor: &Actor) {
+        if actor.is_self || commands.is_empty() {
+            return;
+        }
+        self.emit(Action::React { comment_id: id });
+        for line in commands {
+            let answer = match line {
+                CommandLine::Unknown(name) => Some(format!(
+                    "`/{name}` is not a shipgate command; `/help` lists them."
+                )),
+                CommandLine::Malformed { command, problem } => {
+                    Some(format!("`/{command}` {problem}."))
+                }
+                CommandLine::Command(c) => self.command(c, actor),
+            };
+            if let Some(a) = answer {
+                self.answers.push(a);
+            }
+        }
+        if !self.answers.is_empty() {
+            let body = std::mem::take(&mut self.answers).join("\n\n");
+            self.reply(on, format!("@{}: {body}", actor.login));
+        }
+    }
+
+    /// Runs one command; returns the answer to post, if any (accepted state changes show
+    /// in the status comment instead).
+    fn command(&mut self, c: &Command, actor: &Actor) -> Option<String> {
+        match c {
+            Command::Status => return Some(render::status_answer(&self.p, self.cfg)),
+            Command::Help => return Some(HELP.to_owned()),
+            _ => {}
+        }
+        if self.p.phase.is_terminal() {
+            return Some(format!(
+                "`{c}` refused: the pipeline is {}; nothing more happens.",
+                self.p.phase.name()
+            ));
+        }
+        let refused = |why: String| Some(format!("`{c}` refused: {why}."));
+        match c {
+            Command::Approve(target) => {
+                let target = match target {
+                    ApproveTarget::Current => match self.p.phase {
+                        Phase::Intake => ApproveTarget::Requirement,
+                        Phase::Planning => ApproveTarget::Plan,
+                        phase => {
+                            return refused(format!(
+                                "nothing waits for `/approve` while the pipeline is in {}; \
+                                 the pull request is approved by a review",
+                                phase.name()
+                            ));
+                        }
+                    },
+                    t => *t,
+                };
+                let result = match target {
+                    ApproveTarget::Requirement => self.approve_requirement(actor, "/approve"),
+                    ApproveTarget::Plan => self.approve_plan(actor),
+                    _ => Err(format!(
+                        "production is approved after staging; the pipeline is in {}",
+                        self.p.phase.name()
+                    )),
+                };
+                result.err().and_then(refused)
+            }
+            Command::Reject(reason) => {
+                if let Err(why) = self.authorise(actor, "requirement", "reject") {
+                    return refused(why);
+                }
+                self.p.rejection = Some(Rejection {
+                    by: actor.login.clone(),
+                    reason: reason.clone(),
+                    at: self.now,
+                });
+                self.p.failure = None;
+                self.cancel_watchdogs(|_| true);
+                self.set_phase(Phase::Rejected);
+                None
+            }
+            Command::Pause | Command::Resume => {
+                let pause = matches!(c, Command::Pause);
+                if let Err(why) = self.authorise(actor, "", if pause { "pause" } else { "resume" })
+                {
+                    return refused(why);
+                }
+                if self.p.paused == pause {
+                    return refused(format!(
+                        "the pipeline is {}",
+                        if pause {
+                            "already paused"
+                        } else {
+                            "not paused"
+                        }
+                    ));
+                }
+                self.p.paused = pause;
+                Some(if pause {
+                    "⏸️ Paused: nothing new is dispatched until `/resume`.".into()
+                } else {
+                    "▶️ Resumed.".into()
+                })
+            }
+            Command::Retry(stage) => {
+                if let Err(why) = self.authorise(actor, "", "retry") {
+                    return refused(why);
+                }
+                self.retry(stage.as_deref()).err().and_then(refused)
+            }
+            Command::Stop
+            | Command::Block(_)
+            | Command::Unblock
+            | Command::Skip { .. }
+            | Command::Priority(_)
+            | Command::Deploy(_)
+            | Command::Rollback(_) => Some(format!(
+                "`/{}` is not available in this version of shipgate yet.",
+                c.name()
+            )),
+            Command::Status | Command::Help => unreachable!("answered above"),
+        }
+    }
+
+    fn retry(&mut self, stage: Option<&str>) -> Result<(), String> {
+        if let Some(s) = stage
+            && !matches!(s, "tests" | "branch")
+        {
+            return Err(format!("there is no stage `{s}` to retry (try `tests`)"));
+        }
+        let mut retried = false;
+        if let Some(failure) = self.p.failure.clone()
+            && stage.is_none_or(|s| s == failure.stage)
+        {
+            self.p.failure = None;
+            self.p.phase = failure.phase;
+            self.p.timeline.push((failure.phase, self.now));
+            self.emit(Action::SetPhaseLabel {
+                add: failure.phase.label(),
+                remove: vec![Phase::Failed.label()],
+            });
+            if failure.stage == "branch" {
+                self.p.branch_state = BranchState::NotCreated;
+            }
+            retried = true;
+        }
+        if stage.is_none_or(|s| s == "tests")
+            && let Some(sha) = self.p.head_sha().map(str::to_owned)
+        {
+            for run in self.p.runs.iter_mut() {
+                if run.sha == sha && run.state.is_failure() {
+                    run.state = RunState::Superseded;
+                    retried = true;
+                }
+            }
+        }
+        if retried {
+            Ok(())
+        } else {
+            Err("nothing has failed".into())
+        }
+    }
+
+    // ---- pull request, reviews ----
+
+    fn on_pull(&mut self, action: &PullAction, pr: &PullSnapshot) {
+        let linked_number = self.p.pr.as_ref().map(|x| (x.number, x.open));
+        match linked_number {
+            Some((n, true)) if n != pr.number => return, // one PR per pipeline
+            Some((n, _)) if n == pr.number => {}
+            _ => {
+                let links = linking::pull_request_issues(&pr.body, &pr.head_branch, &self.p.repo)
+                    .contains(&self.p.issue);
+                if !links || !pr.open {
+                    return;
+                }
+            }
+        }
+        let old = self.p.pr.clone();
+        let record = PullRequest {
+            number: pr.number,
+            author: pr.author.clone(),
+            head_sha: pr.head_sha.clone(),
+            head_branch: pr.head_branch.clone(),
+            from_fork: pr.from_fork,
+            draft: pr.draft,
+            open: pr.open,
+            merged: pr.merged,
+            url: pr.url.clone(),
+        };
+        if old.as_ref().is_some_and(|o| o.number != pr.number) {
+            // A new PR replaces a closed one: its reviews are not this PR's.
+            self.p.reviews.clear();
+        }
+        self.p.pr = Some(record);
+        if let Some(old) = old.filter(|o| o.number == pr.number && o.head_sha != pr.head_sha) {
+            self.on_new_head(&old.head_sha, &pr.head_sha);
+        }
+        if (matches!(action, PullAction::Closed) || !pr.open || pr.draft)
+            && self.p.phase == Phase::Review
+        {
+            self.set_phase(Phase::Development);
+        }
+    }
+
+    fn on_new_head(&mut self, old: &str, new: &str) {
+        let author = self
+            .p
+            .pr
+            .as_ref()
+            .map(|p| p.author.clone())
+            .unwrap_or_default();
+        if self.cfg.config.review.dismiss_stale {
+            let stale: Vec<String> = self
+                .p
+                .reviews
+                .iter()
+                .filter(|(login, r)| {
+                    r.state == ReviewState::Approved && r.sha == old && **login != author
+                })
+                .map(|(login, _)| format!("@{login}"))
+                .collect();
+            if !stale.is_empty() {
+                let issue = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
+                self.reply(
+                    issue,
+                    format!(
+                        "New commits (`{}`): the approval{} by {} no longer count{} — a new review of the current head is needed.",
+                        short(new),
+                        if stale.len() == 1 { "" } else { "s" },
+                        stale.join(", "),
+                        if stale.len() == 1 { "s" } else { "" },
+                    ),
+                );
+            }
+        }
+        let old = old.to_owned();
+        self.cancel_watchdogs(|r| r.sha == old);
+        // Marks the old SHA's check run superseded (the executor skips it if none exists).
+        self.emit(Action::SyncCheckRun { sha: old });
+    }
+
+    fn on_review(
+        &mut self,
+        id: u64,
+        action: &ReviewAction,
+        state: ReviewState,
+        sha: &str,
+        pr: u64,
+        reviewer: &Actor,
+    ) {
+        let Some(linked) = self.p.pr.as_ref().filter(|p| p.number == pr) else {
+            return;
+        };
+        // The author's own review never counts, whatever its state.
+        if reviewer.is_self || reviewer.login == linked.author {
+            return;
+        }
+        match action {
+            ReviewAction::Dismissed => {
+                if self
+                    .p
+                    .reviews
+                    .get(&reviewer.login)
+                    .is_some_and(|r| r.id == id)
+                {
+                    self.p.reviews.remove(&reviewer.login);
+                }
+            }
+            ReviewAction::Submitted => {
+                if state == ReviewState::Commented {
+                    return; // a comment neither approves nor blocks
+                }
+                self.p.reviews.insert(
+                    reviewer.login.clone(),
+                    ReviewRecord {
+                        id,
+                        state,
+                        sha: sha.to_owned(),
+                        access: reviewer.access,
+                    },
+                );
+                if state == ReviewState::Approved
+                    && let Err(why) =
+                        self.authorise(reviewer, "review", "approve this pull request")
+                {
+                    self.reply(
+                        pr,
+                        format!("This approval does not count toward the review gate: {why}."),
+                    );
+                }
+            }
+        }
+    }
+
+    // ---- tests ----
+
+    fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
+        let title = report.display_title.as_deref().unwrap_or("");
+        let Some(i) = self.p.runs.iter().position(|r| {
+            r.run_id == Some(report.run_id)
+                || by_correlation == Some(r.correlation.as_str())
+                || (r.run_id.is_none() && contains_token(title, &r.correlation))
+        }) else {
+            return;
+        };
+        let run = &mut self.p.runs[i];
+        run.run_id = Some(report.run_id);
+        run.url = Some(report.url.clone());
+        if run.state.is_finished() {
+            return; // a late or repeated report does not rewrite a result
+        }
+        if report.status == "completed" {
+            run.state = match report.conclusion.as_deref() {
+                Some("success") => RunState::Succeeded,
+                other => RunState::Failed(other.unwrap_or("unknown").to_owned()),
+            };
+            run.finished_at = Some(self.now);
+            let key = watchdog_key(&run.correlation);
+            self.emit(Action::CancelTimer { key });
+        } else {
+            run.state = RunState::Running;
+        }
+    }
+
+    fn on_timer(&mut self, kind: &TimerKind) {
+        match kind {
+            TimerKind::RunWatchdog { correlation } => {
+                let Some(run) = self
+                    .p
+                    .runs
+                    .iter_mut()
+                    .find(|r| &r.correlation == correlation)
+                else {
+                    return;
+                };
+                if run.state.is_finished() {
+                    return;
+                }
+                match run.run_id {
+                    Some(run_id) => {
+                        let correlation = correlation.clone();
+                        self.emit(Action::PollRun {
+                            run_id,
+                            correlation,
+                        });
+                    }
+                    None => {
+                        run.state = RunState::TimedOut;
+                        run.finished_at = Some(self.now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn cancel_watchdogs(&mut self, which: impl Fn(&TestRun) -> bool) {
+        let keys: Vec<String> = self
+            .p
+            .runs
+            .iter()
+            .filter(|r| !r.state.is_finished() && which(r))
+            .map(|r| watchdog_key(&r.correlation))
+            .collect();
+        for key in keys {
+            self.emit(Action::CancelTimer { key });
+        }
+    }
+
+    fn on_effect_done(&mut self, result: &EffectResult) {
+        match result {
+            EffectResult::StatusComment { id } => self.p.status_comment = Some(*id),
+            EffectResult::CheckRun { sha, id, completed } => {
+                self.p.check_runs.insert(
+                    sha.clone(),
+                    CheckRunRecord {
+                        id: *id,
+                        completed: *completed,
+                    },
+                );
+            }
+            EffectResult::Dispatched {
+                correlation,
+                run_id,
+                url,
+            } => {
+                if let Some(run) = self
+                    .p
+                    .runs
+                    .iter_mut()
+                    .find(|r| &r.correlation == correlation)
+                {
+                    run.run_id = Some(*run_id);
+                    run.url = Some(url.clone());
+                    if run.state == RunState::Dispatching {
+                        run.state = RunState::Running;
+                    }
+                }
+            }
+            EffectResult::Branch { existed } => {
+                self.p.branch_state = if *existed {
+                    BranchState::Existed
+                } else {
+                    BranchState::Created
+                };
+            }
+            EffectResult::SubIssues { tasks } => self.p.sub_issues = tasks.clone(),
+            EffectResult::RunPolled {
+                correlation,
+                report,
+            } => {
+                if report.status == "completed" {
+                    self.on_run_report(report, Some(correlation));
+                } else if let Some(run) = self
+                    .p
+                    .runs
+                    .iter_mut()
+                    .find(|r| &r.correlation == correlation)
+                    && !run.state.is_finished()
+                {
+                    run.state = RunState::TimedOut;
+                    run.finished_at = Some(self.now);
+                    run.url = Some(report.url.clone());
+                }
+            }
+        }
+    }
+
+    fn on_effect_failed(&mut self, action: &Action, reason: &str) {
+        match action {
+            Action::Dispatch {
+                workflow,
+                correlation,
+                ..
+            } => {
+                if let Some(run) = self
+                    .p
+                    .runs
+                    .iter_mut()
+                    .find(|r| &r.correlation == correlation)
+                {
+                    run.state = RunState::NotDispatched(reason.to_owned());
+                    run.finished_at = Some(self.now);
+                }
+                self.fail(
+                    "tests",
+                    format!("could not dispatch `{workflow}`: {reason}"),
+                );
+            }
+            Action::CreateBranch { branch, .. } => {
+                self.fail("branch", format!("could not create `{branch}`: {reason}"));
+            }
+            Action::PollRun { correlation, .. } => {
+                if let Some(run) = self
+                    .p
+                    .runs
+                    .iter_mut()
+                    .find(|r| &r.correlation == correlation)
+                    && !run.state.is_finished()
+                {
+                    run.state = RunState::TimedOut;
+                    run.finished_at = Some(self.now);
+                }
+            }
+            // Sub-issues are extra detail; comments, labels and check runs cannot report
+            // their own failure on GitHub (the shell logs them).
+            _ => {}
+        }
+    }
+
+    // ---- driving forward ----
+
+    /// Moves the pipeline as far as its gates allow, asking for what each phase needs.
+    fn drive(&mut self) {
+        if !self.cfg.is_valid() {
+            return; // a broken configuration holds every gate
+        }
+        for _ in 0..Phase::ALL.len() {
+            let before = self.p.phase;
+            match self.p.phase {
+                Phase::Intake
+                    if self.p.requirement.is_some() && self.p.missing_sections.is_empty() =>
+                {
+                    self.set_phase(Phase::Planning);
+                    self.emit(Action::FetchSubIssues);
+                }
+                Phase::Planning => {
+                    if self.p.plan.is_none() && self.cfg.config.plan.approval == PlanApproval::Auto
+                    {
+                        self.p.plan = Some(Approval {
+                            by: "shipgate".into(),
+                            at: self.now,
+                            via: "plan.approval: auto".into(),
+                        });
+                    }
+                    if self.p.plan.is_some() {
+                        self.set_phase(Phase::Development);
+                    }
+                }
+                Phase::Development => {
+                    if self.p.branch_state == BranchState::NotCreated && !self.p.paused {
+                        self.p.branch_state = BranchState::Requested;
+                        let (branch, from) = (self.p.branch.clone(), self.p.default_branch.clone());
+                        self.emit(Action::CreateBranch { branch, from });
+                    }
+                    if self.p.pr.as_ref().is_some_and(|pr| pr.open && !pr.draft) {
+                        self.set_phase(Phase::Review);
+                    }
+                }
+                Phase::Review => {
+                    self.dispatch_tests();
+                    let Some(sha) = self.p.head_sha().map(str::to_owned) else {
+                        break;
+                    };
+                    if !self.p.paused
+                        && render::review_gate(&self.p, self.cfg, &sha).passed
+                        && render::tests_gate(&self.p, self.cfg, &sha).passed
+                    {
+                        self.set_phase(Phase::Staging);
+                    }
+                }
+                _ => {}
+            }
+            if self.p.phase == before {
+                break;
+            }
+        }
+    }
+
+    fn dispatch_tests(&mut self) {
+        let Some(pr) = self.p.pr.clone().filter(|p| p.open) else {
+            return;
+        };
+        if pr.from_fork {
+            if self.p.fork_warned.insert(pr.number) {
+                self.reply(
+                    pr.number,
+                    format!(
+                        "#{} comes from a fork. shipgate tracks its reviews but never dispatches workflows for it: its code would run with this repository's secrets. Push the branch to this repository to test it.",
+                        pr.number
+                    ),
+                );
+            }
+            return;
+        }
+        if self.p.paused {
+            return;
+        }
+        for workflow in self.cfg.config.tests.workflows.clone() {
+            if self
+                .p
+                .runs_for(&pr.head_sha)
+                .any(|r| r.workflow == workflow)
+            {
+                continue;
+            }
+            let correlation = format!("{}-t{}", self.p.name(), self.p.seq);
+            self.p.runs.push(TestRun {
+                workflow: workflow.clone(),
+                sha: pr.head_sha.clone(),
+                correlation: correlation.clone(),
+                run_id: None,
+                url: None,
+                state: RunState::Dispatching,
+                dispatched_at: self.now,
+                finished_at: None,
+            });
+            self.emit(Action::Dispatch {
+                workflow,
+                git_ref: pr.head_branch.clone(),
+                sha: pr.head_sha.clone(),
+                correlation: correlation.clone(),
+            });
+            let due_at = self.now + self.cfg.config.tests.timeout as i64 * 1000;
+            self.emit(Action::SetTimer {
+                key: watchdog_key(&correlation),
+                due_at,
+                kind: TimerKind::RunWatchdog { correlation },
+            });
+        }
+    }
+
+    /// Asks the surfaces to follow when anything a user would see changed.
+    fn finish(&mut self, before: &Pipeline, fresh: bool) {
+        if fresh {
+            self.emit(Action::SetPhaseLabel {
+                add: self.p.phase.label(),
+                remove: vec![],
+            });
+        }
+        let visible = |p: &Pipeline| {
+            let mut v = p.clone();
+            v.handled.clear();
+            v.seq = 0;
+            v.updated_at = 0;
+            v.status_comment = None;
+            v.check_runs.clear();
+            v.fork_warned.clear();
+            v
+        };
+        if fresh || visible(before) != visible(&self.p) {
+            self.p.updated_at = self.now;
+            self.emit(Action::SyncStatusComment);
+            if let Some(sha) = self.p.head_sha().map(str::to_owned)
+                && (self.p.phase >= Phase::Review || self.p.check_runs.contains_key(&sha))
+            {
+                self.emit(Action::SyncCheckRun { sha });
+            }
+        }
+    }
+}
+
+pub fn watchdog_key(correlation: &str) -> String {
+    format!("watch:{correlation}")
+}
+
+/// Whether `text` contains `token` as a whole word (so `REQ-1-t1` is not found in `REQ-1-t12`).
+fn contains_token(text: &str, token: &str) -> bool {
+    text.match_indices(token).any(|(i, _)| {
+        let after = text[i + token.len()..].chars().next();
+        !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+/// How long test runs may stay silent, for messages.
+pub fn test_timeout_text(cfg: &LoadedConfig) -> String {
+    format_duration(cfg.config.tests.timeout)
+}

@@ -1,0 +1,680 @@
+//! Transition and refusal tests for `step`, and property tests over random input sequences.
+
+use proptest::prelude::*;
+
+use super::commands::parse;
+use super::config::LoadedConfig;
+use super::model::*;
+use super::render;
+use super::step::{starts_pipeline, step};
+
+const COMPLETE: &str =
+    "Export invoices.\n\n## Acceptance criteria\n- a CSV per month\n\n- [ ] parse\n- [ ] route\n";
+
+fn actor(login: &str, access: Access) -> Actor {
+    Actor {
+        login: login.into(),
+        access,
+        is_self: false,
+    }
+}
+fn lead() -> Actor {
+    actor("lead", Access::Maintain)
+}
+fn reader() -> Actor {
+    actor("visitor", Access::Read)
+}
+fn issue(body: &str) -> IssueSnapshot {
+    IssueSnapshot {
+        number: 12,
+        title: "Export invoices".into(),
+        body: body.into(),
+        author: "pm".into(),
+        labels: vec!["feature".into()],
+    }
+}
+
+struct World {
+    p: Pipeline,
+    cfg: LoadedConfig,
+    now: i64,
+    ids: u64,
+}
+
+impl World {
+    fn new(body: &str) -> (Self, Vec<Effect>) {
+        Self::with_config(body, LoadedConfig::default())
+    }
+    fn with_config(body: &str, cfg: LoadedConfig) -> (Self, Vec<Effect>) {
+        let snapshot = issue(body);
+        let input = Input::Issue {
+            delivery: "d0".into(),
+            action: IssueAction::Opened,
+            issue: snapshot.clone(),
+            actor: actor("pm", Access::Read),
+        };
+        assert!(starts_pipeline(&input, &cfg));
+        let p = Pipeline::new(7, 1, "acme/widgets", "main", &snapshot, 1_000);
+        let mut w = World {
+            p,
+            cfg,
+            now: 1_000,
+            ids: 100,
+        };
+        let effects = w.go(input);
+        (w, effects)
+    }
+    fn go(&mut self, input: Input) -> Vec<Effect> {
+        self.now += 1_000;
+        let (p, effects) = step(&self.p, &input, &self.cfg, self.now);
+        for e in &effects {
+            assert_eq!(e.cause, input.cause(), "every effect names its cause");
+        }
+        self.p = p;
+        effects
+    }
+    fn comment(&mut self, who: Actor, body: &str) -> Vec<Effect> {
+        self.ids += 1;
+        self.go(Input::Comment {
+            id: self.ids,
+            on: 12,
+            commands: parse(body),
+            actor: who,
+        })
+    }
+    fn label(&mut self, who: Actor, label: &str) -> Vec<Effect> {
+        self.ids += 1;
+        let mut snapshot = issue(COMPLETE);
+        snapshot.labels.push(label.into());
+        self.go(Input::Issue {
+            delivery: format!("d{}", self.ids),
+            action: IssueAction::Labeled(label.into()),
+            issue: snapshot,
+            actor: who,
+        })
+    }
+    fn pr(&mut self, action: PullAction, sha: &str) -> Vec<Effect> {
+        self.pr_with(action, sha, false)
+    }
+    fn pr_with(&mut self, action: PullAction, sha: &str, fork: bool) -> Vec<Effect> {
+        self.ids += 1;
+        self.go(Input::PullRequest {
+            delivery: format!("d{}", self.ids),
+            action,
+            pr: PullSnapshot {
+                number: 30,
+                title: "Export".into(),
+                body: "Closes #12".into(),
+                author: "dev".into(),
+                head_sha: sha.into(),
+                head_branch: "feature/REQ-12-export-invoices".into(),
+                from_fork: fork,
+                draft: false,
+                open: true,
+                merged: false,
+                url: "https://github.test/acme/widgets/pull/30".into(),
+            },
+            actor: actor("dev", Access::Write),
+        })
+    }
+    fn review(&mut self, who: Actor, state: ReviewState, sha: &str) -> Vec<Effect> {
+        self.ids += 1;
+        self.go(Input::Review {
+            id: self.ids,
+            action: ReviewAction::Submitted,
+            state,
+            commit_sha: sha.into(),
+            pr: 30,
+            reviewer: who,
+        })
+    }
+    fn run_done(&mut self, correlation: &str, run_id: u64, conclusion: &str) -> Vec<Effect> {
+        self.go(Input::WorkflowRun(RunReport {
+            run_id,
+            status: "completed".into(),
+            conclusion: Some(conclusion.into()),
+            url: format!("https://github.test/runs/{run_id}"),
+            display_title: Some(format!("shipgate {correlation}")),
+        }))
+    }
+    /// Through intake and planning to development.
+    fn advance_to_development(&mut self) {
+        self.comment(lead(), "/approve");
+        self.comment(lead(), "/approve plan");
+        assert_eq!(self.p.phase, Phase::Development);
+    }
+}
+
+fn actions(effects: &[Effect]) -> Vec<&Action> {
+    effects.iter().map(|e| &e.action).collect()
+}
+fn replies(effects: &[Effect]) -> Vec<&str> {
+    effects
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::Reply { body, .. } => Some(body.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+fn dispatches(effects: &[Effect]) -> Vec<(String, String, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::Dispatch {
+                workflow,
+                sha,
+                correlation,
+                ..
+            } => Some((workflow.clone(), sha.clone(), correlation.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn intake_lists_missing_sections_and_labels_the_phase() {
+    let (w, effects) = World::new("Just an idea");
+    assert_eq!(w.p.phase, Phase::Intake);
+    assert_eq!(w.p.missing_sections, vec!["Acceptance criteria"]);
+    assert!(actions(&effects).contains(&&Action::SyncStatusComment));
+    assert!(actions(&effects).contains(&&Action::SetPhaseLabel {
+        add: "shipgate:intake".into(),
+        remove: vec![]
+    }));
+    let status = render::status_comment(&w.p, &w.cfg);
+    assert!(status.starts_with("<!-- shipgate:status pipeline=7 -->"));
+    assert!(
+        status.contains("missing section: `Acceptance criteria`"),
+        "{status}"
+    );
+}
+
+#[test]
+fn approving_an_incomplete_requirement_is_refused_with_the_reason() {
+    let (mut w, _) = World::new("Just an idea");
+    let effects = w.comment(lead(), "/approve");
+    assert_eq!(w.p.phase, Phase::Intake);
+    assert!(replies(&effects)[0].contains("add the `Acceptance criteria` section"));
+    assert!(
+        matches!(effects[0].action, Action::React { .. }),
+        "👀 first"
+    );
+}
+
+#[test]
+fn unauthorised_approve_and_label_are_refused() {
+    let (mut w, _) = World::new(COMPLETE);
+    let effects = w.comment(reader(), "/approve");
+    assert_eq!(w.p.phase, Phase::Intake);
+    assert!(
+        replies(&effects)[0].contains("needs write access"),
+        "{:?}",
+        replies(&effects)
+    );
+    let effects = w.label(reader(), "approved");
+    assert_eq!(w.p.phase, Phase::Intake);
+    assert!(actions(&effects).contains(&&Action::RemoveLabel {
+        label: "approved".into()
+    }));
+    assert!(replies(&effects)[0].contains("Removed the `approved` label"));
+    // The same label from a maintainer counts.
+    let effects = w.label(lead(), "approved");
+    assert_eq!(w.p.phase, Phase::Planning);
+    assert!(actions(&effects).contains(&&Action::FetchSubIssues));
+    assert!(replies(&effects).is_empty());
+}
+
+#[test]
+fn from_approval_to_a_tested_reviewed_pull_request() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.comment(lead(), "/approve");
+    assert_eq!(w.p.phase, Phase::Planning);
+    assert_eq!(w.p.tasks.len(), 2);
+    let effects = w.comment(lead(), "/approve plan");
+    assert_eq!(w.p.phase, Phase::Development);
+    assert!(actions(&effects).contains(&&Action::CreateBranch {
+        branch: "feature/REQ-12-export-invoices".into(),
+        from: "main".into()
+    }));
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    assert_eq!(w.p.phase, Phase::Review);
+    let d = dispatches(&effects);
+    assert_eq!(
+        d,
+        vec![("tests.yml".into(), "aaa111".into(), d[0].2.clone())]
+    );
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::SetTimer { .. })),
+        "a watchdog"
+    );
+    assert!(actions(&effects).contains(&&Action::SyncCheckRun {
+        sha: "aaa111".into()
+    }));
+    let correlation = d[0].2.clone();
+    w.run_done(&correlation, 501, "success");
+    assert_eq!(w.p.phase, Phase::Review, "tests alone do not pass review");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    assert_eq!(w.p.phase, Phase::Staging);
+    assert!(actions(&effects).contains(&&Action::SetPhaseLabel {
+        add: "shipgate:staging".into(),
+        remove: vec!["shipgate:review".into()]
+    }));
+    let view = render::check_run(&w.p, &w.cfg, "aaa111");
+    assert_eq!(view.status, "in_progress");
+    assert!(
+        view.summary
+            .contains("1/1 approvals at `aaa111` (@reviewer)"),
+        "{}",
+        view.summary
+    );
+}
+
+#[test]
+fn the_authors_review_and_unauthorised_reviews_never_count() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "success");
+    w.review(actor("dev", Access::Admin), ReviewState::Approved, "aaa111");
+    assert_eq!(w.p.phase, Phase::Review);
+    let effects = w.review(reader(), ReviewState::Approved, "aaa111");
+    assert_eq!(w.p.phase, Phase::Review);
+    assert!(replies(&effects)[0].contains("does not count"));
+    assert!(
+        render::review_gate(&w.p, &w.cfg, "aaa111")
+            .state
+            .starts_with("0/1")
+    );
+}
+
+#[test]
+fn a_push_makes_approvals_stale_and_tests_run_again() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    let effects = w.pr(PullAction::Synchronize, "bbb222");
+    assert!(
+        replies(&effects)[0].contains("@reviewer no longer counts"),
+        "{:?}",
+        replies(&effects)
+    );
+    let d = dispatches(&effects);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].1, "bbb222");
+    assert!(actions(&effects).contains(&&Action::CancelTimer {
+        key: format!("watch:{c}")
+    }));
+    assert!(
+        actions(&effects).contains(&&Action::SyncCheckRun {
+            sha: "aaa111".into()
+        }),
+        "old check run superseded"
+    );
+    w.run_done(&c, 501, "success"); // the old SHA's result is not evidence for the new one
+    w.run_done(&d[0].2, 502, "success");
+    assert_eq!(w.p.phase, Phase::Review);
+    w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "bbb222",
+    );
+    assert_eq!(w.p.phase, Phase::Staging);
+}
+
+#[test]
+fn a_failing_run_fails_the_check_and_retry_dispatches_again() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "failure");
+    let view = render::check_run(&w.p, &w.cfg, "aaa111");
+    assert_eq!(
+        (view.status, view.conclusion),
+        ("completed", Some("failure"))
+    );
+    assert!(
+        view.summary.contains("`tests.yml` ❌ failure"),
+        "{}",
+        view.summary
+    );
+    let effects = w.comment(reader(), "/retry tests");
+    assert!(dispatches(&effects).is_empty());
+    let effects = w.comment(lead(), "/retry tests");
+    assert_eq!(dispatches(&effects).len(), 1);
+    assert_eq!(
+        render::check_run(&w.p, &w.cfg, "aaa111").status,
+        "in_progress"
+    );
+    let effects = w.comment(lead(), "/retry");
+    assert!(replies(&effects)[0].contains("nothing has failed"));
+}
+
+#[test]
+fn unknown_and_malformed_commands_get_a_reply_and_code_is_ignored() {
+    let (mut w, _) = World::new(COMPLETE);
+    let effects = w.comment(
+        lead(),
+        "/frobnicate\n/approve everything\n```\n/reject\n```",
+    );
+    assert_eq!(w.p.phase, Phase::Intake);
+    let r = replies(&effects);
+    assert_eq!(r.len(), 1, "one reply per comment");
+    assert!(r[0].contains("`/frobnicate` is not a shipgate command"));
+    assert!(r[0].contains("`/approve` expects"));
+    let effects = w.comment(lead(), "no commands here");
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn forks_are_reviewed_but_never_dispatched() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr_with(PullAction::Opened, "aaa111", true);
+    assert_eq!(w.p.phase, Phase::Review);
+    assert!(dispatches(&effects).is_empty());
+    assert!(replies(&effects)[0].contains("comes from a fork"));
+    let effects = w.pr_with(PullAction::Synchronize, "bbb222", true);
+    assert!(dispatches(&effects).is_empty());
+    assert!(replies(&effects).is_empty(), "said once");
+}
+
+#[test]
+fn pause_holds_dispatches_until_resume() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    w.comment(lead(), "/pause");
+    assert!(w.p.paused);
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    assert!(dispatches(&effects).is_empty());
+    let effects = w.comment(lead(), "/resume");
+    assert_eq!(dispatches(&effects).len(), 1);
+}
+
+#[test]
+fn rejected_pipelines_refuse_commands_and_dispatch_nothing() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.comment(lead(), "/reject out of scope");
+    assert_eq!(w.p.phase, Phase::Rejected);
+    assert_eq!(
+        w.p.rejection.as_ref().unwrap().reason.as_deref(),
+        Some("out of scope")
+    );
+    let effects = w.comment(lead(), "/approve");
+    assert!(replies(&effects)[0].contains("rejected"));
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    assert!(dispatches(&effects).is_empty());
+}
+
+#[test]
+fn a_broken_configuration_holds_every_gate() {
+    let cfg = LoadedConfig::load(None, Some("review:\n  required_approvals: many\n"));
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    let effects = w.comment(lead(), "/approve");
+    assert_eq!(w.p.phase, Phase::Intake);
+    assert!(replies(&effects)[0].contains("has errors"));
+    let status = render::status_comment(&w.p, &w.cfg);
+    assert!(
+        status.contains("line 2, `review.required_approvals`"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_silent_run_is_polled_then_timed_out() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    let key = format!("{}.done", c);
+    w.go(Input::EffectDone {
+        key,
+        result: EffectResult::Dispatched {
+            correlation: c.clone(),
+            run_id: 77,
+            url: "u".into(),
+        },
+    });
+    let effects = w.go(Input::Timer {
+        key: format!("watch:{c}"),
+        kind: TimerKind::RunWatchdog {
+            correlation: c.clone(),
+        },
+    });
+    assert_eq!(
+        actions(&effects),
+        vec![&Action::PollRun {
+            run_id: 77,
+            correlation: c.clone()
+        }]
+    );
+    w.go(Input::EffectDone {
+        key: "poll".into(),
+        result: EffectResult::RunPolled {
+            correlation: c.clone(),
+            report: RunReport {
+                run_id: 77,
+                status: "in_progress".into(),
+                conclusion: None,
+                url: "u".into(),
+                display_title: None,
+            },
+        },
+    });
+    assert!(
+        render::tests_gate(&w.p, &w.cfg, "aaa111")
+            .state
+            .contains("no result after 1h")
+    );
+}
+
+#[test]
+fn a_refused_dispatch_fails_the_pipeline_until_retry() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let dispatch = effects
+        .iter()
+        .find(|e| matches!(e.action, Action::Dispatch { .. }))
+        .unwrap()
+        .clone();
+    let effects = w.go(Input::EffectFailed {
+        key: dispatch.key.clone(),
+        action: dispatch.action.clone(),
+        reason: "GitHub answered 422: Unexpected inputs provided".into(),
+    });
+    assert_eq!(w.p.phase, Phase::Failed);
+    assert!(replies(&effects)[0].contains("Unexpected inputs provided"));
+    let effects = w.comment(lead(), "/retry");
+    assert_eq!(w.p.phase, Phase::Review);
+    assert_eq!(dispatches(&effects).len(), 1);
+}
+
+// ---- properties over random sequences ----
+
+fn arb_actor() -> impl Strategy<Value = Actor> {
+    prop_oneof![
+        Just(lead()),
+        Just(reader()),
+        Just(actor("reviewer", Access::Write)),
+        Just(actor("dev", Access::Write)),
+        Just(Actor {
+            login: "shipgate[bot]".into(),
+            access: Access::Write,
+            is_self: true
+        }),
+    ]
+}
+
+fn arb_input() -> impl Strategy<Value = Input> {
+    let sha = prop_oneof![Just("aaa"), Just("bbb"), Just("ccc")];
+    let comment = (
+        1u64..40,
+        arb_actor(),
+        prop::sample::select(vec![
+            "/approve",
+            "/approve plan",
+            "/pause",
+            "/resume",
+            "/reject no",
+            "/retry",
+            "/retry tests",
+            "/frob",
+            "/status",
+        ]),
+    )
+        .prop_map(|(id, a, body)| Input::Comment {
+            id,
+            on: 12,
+            commands: parse(body),
+            actor: a,
+        });
+    let label = (0u64..8, arb_actor(), any::<bool>()).prop_map(|(d, a, complete)| Input::Issue {
+        delivery: format!("l{d}"),
+        action: IssueAction::Labeled("approved".into()),
+        issue: issue(if complete { COMPLETE } else { "idea" }),
+        actor: a,
+    });
+    let edit = (0u64..8, any::<bool>()).prop_map(|(d, complete)| Input::Issue {
+        delivery: format!("e{d}"),
+        action: IssueAction::Edited,
+        issue: issue(if complete { COMPLETE } else { "idea" }),
+        actor: actor("pm", Access::Read),
+    });
+    let pull = (
+        0u64..8,
+        sha.clone(),
+        any::<bool>(),
+        prop_oneof![
+            Just(PullAction::Opened),
+            Just(PullAction::Synchronize),
+            Just(PullAction::Closed)
+        ],
+    )
+        .prop_map(|(d, sha, fork, action)| {
+            let open = action != PullAction::Closed;
+            Input::PullRequest {
+                delivery: format!("p{d}"),
+                action,
+                pr: PullSnapshot {
+                    number: 30,
+                    title: "t".into(),
+                    body: "Closes #12".into(),
+                    author: "dev".into(),
+                    head_sha: sha.into(),
+                    head_branch: "feature/REQ-12-x".into(),
+                    from_fork: fork && d == 0,
+                    draft: false,
+                    open,
+                    merged: false,
+                    url: "u".into(),
+                },
+                actor: actor("dev", Access::Write),
+            }
+        });
+    let review = (
+        1u64..20,
+        arb_actor(),
+        sha.clone(),
+        prop_oneof![
+            Just(ReviewState::Approved),
+            Just(ReviewState::ChangesRequested),
+            Just(ReviewState::Commented)
+        ],
+    )
+        .prop_map(|(id, a, sha, state)| Input::Review {
+            id,
+            action: ReviewAction::Submitted,
+            state,
+            commit_sha: sha.into(),
+            pr: 30,
+            reviewer: a,
+        });
+    let run = (
+        0u64..30,
+        1u64..4,
+        prop_oneof![Just("success"), Just("failure")],
+    )
+        .prop_map(|(t, id, c)| {
+            Input::WorkflowRun(RunReport {
+                run_id: id,
+                status: "completed".into(),
+                conclusion: Some(c.into()),
+                url: "u".into(),
+                display_title: Some(format!("REQ-12-t{t}")),
+            })
+        });
+    let dispatched = (0u64..30, 1u64..4).prop_map(|(t, id)| Input::EffectDone {
+        key: format!("x{t}.{id}"),
+        result: EffectResult::Dispatched {
+            correlation: format!("REQ-12-t{t}"),
+            run_id: id,
+            url: "u".into(),
+        },
+    });
+    let timer = (0u64..30).prop_map(|t| Input::Timer {
+        key: format!("watch:REQ-12-t{t}"),
+        kind: TimerKind::RunWatchdog {
+            correlation: format!("REQ-12-t{t}"),
+        },
+    });
+    prop_oneof![3 => comment, 2 => label, 1 => edit, 3 => pull, 3 => review, 3 => run, 2 => dispatched, 1 => timer]
+}
+
+fn passed_review_and_tests(p: &Pipeline, cfg: &LoadedConfig) -> bool {
+    p.head_sha().is_some_and(|sha| {
+        render::review_gate(p, cfg, sha).passed && render::tests_gate(p, cfg, sha).passed
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn invariants_hold_over_random_sequences(inputs in prop::collection::vec(arb_input(), 1..60)) {
+        let cfg = LoadedConfig::default();
+        let snapshot = issue(COMPLETE);
+        let mut p = Pipeline::new(7, 1, "acme/widgets", "main", &snapshot, 0);
+        let mut keys = std::collections::BTreeSet::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let now = i as i64 * 1000;
+            let (next, effects) = step(&p, input, &cfg, now);
+            for e in &effects {
+                // Every effect is traceable to the input that caused it, and keys never repeat.
+                prop_assert_eq!(&e.cause, &input.cause());
+                prop_assert!(keys.insert(e.key.clone()), "effect key reused: {}", e.key);
+                if matches!(e.action, Action::Dispatch { .. }) {
+                    // Nothing is dispatched while paused, after rejection, or for a fork.
+                    prop_assert!(!next.paused);
+                    prop_assert!(!p.paused || matches!(input, Input::Comment { .. }), "only /resume releases a paused pipeline");
+                    prop_assert!(p.phase != Phase::Rejected && next.phase != Phase::Rejected);
+                    prop_assert!(!next.pr.as_ref().unwrap().from_fork);
+                }
+            }
+            // Nothing advances past review without an approved review and green tests on
+            // the same head SHA.
+            if next.phase >= Phase::Staging && next.phase <= Phase::Done && p.phase < Phase::Staging {
+                prop_assert!(passed_review_and_tests(&next, &cfg), "advanced without green gates: {:?}", next);
+            }
+            // A duplicated input changes nothing.
+            let (again, effects_again) = step(&next, input, &cfg, now + 1);
+            prop_assert!(effects_again.is_empty(), "duplicate of {:?} produced {:?}", input, effects_again);
+            prop_assert_eq!(&again, &next);
+            p = next;
+        }
+    }
+}

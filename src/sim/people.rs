@@ -1,0 +1,363 @@
+//! What people do on GitHub, as the simulator's tests drive it: open and label issues,
+//! comment, open pull requests, push, review. Each changes the simulator's state and sends
+//! the webhooks GitHub sends for it (validated against the webhook description like every
+//! other webhook the simulator sends).
+//!
+//! Must not: bypass the webhook queue (ordering and signatures are the queue's job).
+
+use serde_json::{Value, json};
+
+use super::Simulator;
+use super::render;
+use super::state::{Issue, Label, OutgoingWebhook, Pull, SimState};
+
+/// Queues `<event>.<action>` for a repository, with `repository`, `sender` and
+/// `installation` filled in.
+pub fn repo_event(
+    s: &mut SimState,
+    full_name: &str,
+    event: &str,
+    action: &str,
+    sender: &str,
+    mut fields: Value,
+) {
+    s.ensure_user(sender);
+    let r = &s.repos[full_name];
+    if !action.is_empty() {
+        fields["action"] = json!(action); // `push` has none
+    }
+    fields["repository"] = render::repository(s, r);
+    fields["sender"] = render::user(s, sender);
+    let installation_id = s.installation_for(full_name).map(|i| i.id);
+    if let Some(id) = installation_id {
+        fields["installation"] =
+            json!({"id": id, "node_id": format!("MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9u{id}")});
+    }
+    let repository_id = Some(r.id);
+    s.outbox.push(OutgoingWebhook {
+        event: event.to_owned(),
+        action: (!action.is_empty()).then(|| action.to_owned()),
+        installation_id,
+        repository_id,
+        payload: fields,
+    });
+}
+
+fn ensure_label(s: &mut SimState, full_name: &str, name: &str) -> Label {
+    let id = s.next_id();
+    s.repo_mut(full_name)
+        .expect("known repository")
+        .labels
+        .entry(name.to_lowercase())
+        .or_insert_with(|| Label {
+            id,
+            name: name.to_owned(),
+            color: "ededed".into(),
+            description: None,
+        })
+        .clone()
+}
+
+/// Webhooks carry the issue with its reactions rollup (the REST answer may omit it).
+fn issue_json(s: &SimState, full_name: &str, number: u64) -> Value {
+    let r = &s.repos[full_name];
+    let mut issue = render::issue(s, r, &r.issues[&number]);
+    issue["reactions"] =
+        reactions_rollup(&s.api_url(&format!("repos/{full_name}/issues/{number}/reactions")));
+    issue
+}
+
+fn reactions_rollup(url: &str) -> Value {
+    json!({"url": url, "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "confused": 0, "heart": 0, "hooray": 0, "eyes": 0, "rocket": 0})
+}
+
+fn pull_json(s: &SimState, full_name: &str, number: u64) -> Value {
+    let r = &s.repos[full_name];
+    render::pull(s, r, &r.pulls[&number])
+}
+
+/// `issues.labeled` (also used when the App labels an issue through the API).
+pub fn labeled(s: &mut SimState, full_name: &str, number: u64, label: &str, sender: &str) {
+    let l = ensure_label(s, full_name, label);
+    let r = &s.repos[full_name];
+    let label = render::label(s, r, &l);
+    let is_pull = r.issues[&number].is_pull_request;
+    if is_pull {
+        let pr = pull_json(s, full_name, number);
+        repo_event(
+            s,
+            full_name,
+            "pull_request",
+            "labeled",
+            sender,
+            json!({"number": number, "pull_request": pr, "label": label}),
+        );
+    } else {
+        let issue = issue_json(s, full_name, number);
+        repo_event(
+            s,
+            full_name,
+            "issues",
+            "labeled",
+            sender,
+            json!({"issue": issue, "label": label}),
+        );
+    }
+}
+
+impl Simulator {
+    /// `author` opens an issue with labels: `issues.opened`, then `issues.labeled` per label.
+    pub async fn open_issue(
+        &self,
+        repo: &str,
+        author: &str,
+        title: &str,
+        body: &str,
+        labels: &[&str],
+    ) -> u64 {
+        let number = self.with(|s| {
+            let number = s.add_issue(repo, author, title, body, labels);
+            let issue = issue_json(s, repo, number);
+            repo_event(s, repo, "issues", "opened", author, json!({"issue": issue}));
+            for label in labels {
+                labeled(s, repo, number, label, author);
+            }
+            number
+        });
+        self.settle().await;
+        number
+    }
+
+    /// `who` adds a label to an issue or pull request.
+    pub async fn label(&self, repo: &str, number: u64, who: &str, label: &str) {
+        self.with(|s| {
+            ensure_label(s, repo, label);
+            let issue = s
+                .repo_mut(repo)
+                .expect("known repository")
+                .issues
+                .get_mut(&number)
+                .expect("known issue");
+            if !issue.labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
+                issue.labels.push(label.to_owned());
+            }
+            labeled(s, repo, number, label, who);
+        });
+        self.settle().await;
+    }
+
+    /// `who` rewrites an issue's body: `issues.edited`.
+    pub async fn edit_issue(&self, repo: &str, number: u64, who: &str, body: &str) {
+        self.with(|s| {
+            let now = s.now();
+            let issue = s
+                .repo_mut(repo)
+                .expect("known repository")
+                .issues
+                .get_mut(&number)
+                .expect("known issue");
+            let before = issue.body.replace(body.to_owned()).unwrap_or_default();
+            issue.updated_at = now;
+            let issue = issue_json(s, repo, number);
+            repo_event(
+                s,
+                repo,
+                "issues",
+                "edited",
+                who,
+                json!({"issue": issue, "changes": {"body": {"from": before}}}),
+            );
+        });
+        self.settle().await;
+    }
+
+    /// `who` comments on an issue or pull request: `issue_comment.created`. Returns the
+    /// comment's id.
+    pub async fn comment(&self, repo: &str, number: u64, who: &str, body: &str) -> u64 {
+        let id = self.with(|s| {
+            s.ensure_user(who);
+            let (id, now) = (s.next_id(), s.now());
+            let r = s.repo_mut(repo).expect("known repository");
+            r.comments.insert(
+                id,
+                super::state::Comment {
+                    id,
+                    issue_number: number,
+                    body: body.to_owned(),
+                    user: who.to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                    reactions: vec![],
+                    history: vec![body.to_owned()],
+                },
+            );
+            let r = &s.repos[repo];
+            let mut comment = render::comment(s, r, &r.comments[&id]);
+            comment["performed_via_github_app"] = Value::Null;
+            comment["reactions"] = reactions_rollup(
+                &s.api_url(&format!("repos/{repo}/issues/comments/{id}/reactions")),
+            );
+            let issue = issue_json(s, repo, number);
+            repo_event(
+                s,
+                repo,
+                "issue_comment",
+                "created",
+                who,
+                json!({"issue": issue, "comment": comment}),
+            );
+            id
+        });
+        self.settle().await;
+        id
+    }
+
+    /// `author` pushes a commit to `branch` (created from the default branch) and opens a
+    /// pull request from it: `pull_request.opened`. Returns its number.
+    pub async fn open_pull(
+        &self,
+        repo: &str,
+        author: &str,
+        branch: &str,
+        title: &str,
+        body: &str,
+    ) -> u64 {
+        let number = self.with(|s| {
+            let head_sha = s.commit(
+                repo,
+                branch,
+                title,
+                author,
+                &[(&format!("src/{branch}.txt"), Some(title))],
+            );
+            s.ensure_user(author);
+            let (id, pull_id, now) = (s.next_id(), s.next_id(), s.now());
+            let r = s.repo_mut(repo).expect("known repository");
+            let number = r.next_number;
+            r.next_number += 1;
+            let base = r.default_branch.clone();
+            let mut issue = Issue::open(id, number, title, Some(body), author, now);
+            issue.is_pull_request = true;
+            r.issues.insert(number, issue);
+            r.pulls.insert(
+                number,
+                Pull {
+                    number,
+                    id: pull_id,
+                    head_ref: branch.to_owned(),
+                    head_sha,
+                    head_repo: repo.to_owned(),
+                    base_ref: base,
+                    draft: false,
+                    merged: false,
+                    merge_commit_sha: None,
+                    merged_at: None,
+                    merged_by: None,
+                },
+            );
+            let pr = pull_json(s, repo, number);
+            repo_event(
+                s,
+                repo,
+                "pull_request",
+                "opened",
+                author,
+                json!({"number": number, "pull_request": pr}),
+            );
+            number
+        });
+        self.settle().await;
+        number
+    }
+
+    /// `who` pushes a new commit to a pull request's branch: `pull_request.synchronize`.
+    /// Returns the new head SHA.
+    pub async fn push_to_pull(&self, repo: &str, number: u64, who: &str, message: &str) -> String {
+        let sha = self.with(|s| {
+            let (branch, before) = {
+                let p = &s.repos[repo].pulls[&number];
+                (p.head_ref.clone(), p.head_sha.clone())
+            };
+            let sha = s.commit(
+                repo,
+                &branch,
+                message,
+                who,
+                &[(&format!("src/{message}.txt"), Some(message))],
+            );
+            s.repo_mut(repo)
+                .expect("known repository")
+                .pulls
+                .get_mut(&number)
+                .expect("known pull")
+                .head_sha = sha.clone();
+            let pr = pull_json(s, repo, number);
+            repo_event(
+                s,
+                repo,
+                "pull_request",
+                "synchronize",
+                who,
+                json!({"number": number, "pull_request": pr, "before": before, "after": sha}),
+            );
+            sha
+        });
+        self.settle().await;
+        sha
+    }
+
+    /// `who` reviews a pull request's current head (`APPROVED`, `CHANGES_REQUESTED`,
+    /// `COMMENTED`): `pull_request_review.submitted`. Returns the review's id.
+    pub async fn review(&self, repo: &str, number: u64, who: &str, state: &str) -> u64 {
+        let id = self.with(|s| {
+            let id = s.add_review(repo, number, who, state);
+            let r = &s.repos[repo];
+            let review = render::review(s, r, &r.reviews[&id]);
+            let pr = pull_json(s, repo, number);
+            repo_event(
+                s,
+                repo,
+                "pull_request_review",
+                "submitted",
+                who,
+                json!({"review": review, "pull_request": pr}),
+            );
+            id
+        });
+        self.settle().await;
+        id
+    }
+
+    /// `who` pushes `path` with `content` to `branch`: `push`. Returns the new SHA.
+    pub async fn push_file(
+        &self,
+        repo: &str,
+        branch: &str,
+        who: &str,
+        path: &str,
+        content: &str,
+    ) -> String {
+        let sha = self.with(|s| {
+            let before = s.repos[repo].branches.get(branch).cloned().unwrap_or_else(|| "0".repeat(40));
+            let sha = s.commit(repo, branch, &format!("update {path}"), who, &[(path, Some(content))]);
+            let commit = json!({
+                "id": sha, "tree_id": sha, "distinct": true, "message": format!("update {path}"),
+                "timestamp": s.now().to_rfc3339(), "url": s.html_url(&format!("{repo}/commit/{sha}")),
+                "author": {"name": who, "email": format!("{who}@users.noreply.github.test"), "username": who},
+                "committer": {"name": who, "email": format!("{who}@users.noreply.github.test"), "username": who},
+                "added": [], "removed": [], "modified": [path],
+            });
+            let fields = json!({
+                "ref": format!("refs/heads/{branch}"), "before": before, "after": sha,
+                "created": false, "deleted": false, "forced": false, "base_ref": null,
+                "compare": s.html_url(&format!("{repo}/compare/{before}...{sha}")),
+                "commits": [commit.clone()], "head_commit": commit,
+                "pusher": {"name": who, "email": format!("{who}@users.noreply.github.test")},
+            });
+            repo_event(s, repo, "push", "", who, fields);
+            sha
+        });
+        self.settle().await;
+        sha
+    }
+}

@@ -1,0 +1,414 @@
+//! End to end through real HTTP: signed webhooks from the simulator into shipgate, octocrab
+//! calls from shipgate back to the simulator. From an issue labelled `feature` to a pull
+//! request with an approved review and green tests, and the refusals on the way — asserting
+//! what a user sees on GitHub.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, Shipgate, TestDb};
+use shipgate::sim::Simulator;
+use shipgate::sim::state::Permission;
+
+const REPO: &str = "acme/widgets";
+const BODY: &str = "Finance wants invoices as CSV.\n\n## Acceptance criteria\n- one file per month\n\n- [ ] CSV writer\n- [ ] download route\n";
+
+/// Waits until shipgate has taken every delivery and run every due effect, and the
+/// simulator has sent every webhook those effects caused.
+async fn settle(sim: &Simulator, sg: &Shipgate) {
+    for _ in 0..400 {
+        sim.settle().await;
+        sg.drain().await;
+        let pending = sg.store.pending_effects().await.unwrap();
+        if pending == 0 {
+            sim.settle().await;
+            sg.drain().await;
+            if sg.store.pending_effects().await.unwrap() == 0 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "shipgate did not settle: {} effects pending",
+        sg.store.pending_effects().await.unwrap()
+    );
+}
+
+struct Seen {
+    status: Vec<String>,
+    replies: Vec<String>,
+    labels: Vec<String>,
+}
+
+/// What a user sees on the issue: shipgate's status comment (every version), its other
+/// comments, and the labels.
+fn seen(sim: &Simulator, number: u64) -> Seen {
+    sim.with(|s| {
+        let r = &s.repos[REPO];
+        let bot = s.app.bot_login();
+        let mine: Vec<_> = r
+            .comments
+            .values()
+            .filter(|c| c.issue_number == number && c.user == bot)
+            .collect();
+        let status: Vec<_> = mine
+            .iter()
+            .filter(|c| c.body.starts_with("<!-- shipgate:status"))
+            .collect();
+        assert!(
+            status.len() <= 1,
+            "one status comment per pipeline, found {}",
+            status.len()
+        );
+        Seen {
+            status: status
+                .first()
+                .map(|c| c.history.clone())
+                .unwrap_or_default(),
+            replies: mine
+                .iter()
+                .filter(|c| !c.body.starts_with("<!-- shipgate:status"))
+                .map(|c| c.body.clone())
+                .collect(),
+            labels: r.issues[&number].labels.clone(),
+        }
+    })
+}
+
+fn current(seen: &Seen) -> &str {
+    seen.status.last().map(String::as_str).unwrap_or("")
+}
+
+async fn setup(backend: Backend) -> (TestDb, Simulator, Shipgate) {
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start().await;
+    sim.add_repo(REPO);
+    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
+    for (login, permission) in [
+        ("lead", Permission::Maintain),
+        ("reviewer", Permission::Write),
+        ("dev", Permission::Write),
+        ("visitor", Permission::Read),
+    ] {
+        sim.set_permission(REPO, login, permission);
+    }
+    let sg = Shipgate::start(&db, &sim).await;
+    sim.install("acme", &[REPO]).await;
+    settle(&sim, &sg).await;
+    (db, sim, sg)
+}
+
+/// The run shipgate dispatched for tests on `sha`: its id and inputs.
+fn test_runs(sim: &Simulator, sha: &str) -> Vec<(u64, serde_json::Map<String, serde_json::Value>)> {
+    sim.with(|s| {
+        s.repos[REPO]
+            .runs
+            .values()
+            .filter(|r| r.inputs.get("sha").and_then(|v| v.as_str()) == Some(sha))
+            .map(|r| (r.id, r.inputs.clone()))
+            .collect()
+    })
+}
+
+fn check_run(sim: &Simulator, sha: &str) -> (String, Option<String>, String) {
+    sim.with(|s| {
+        let runs: Vec<_> = s.repos[REPO]
+            .check_runs
+            .values()
+            .filter(|c| c.head_sha == sha && c.name == "shipgate")
+            .collect();
+        let c = runs
+            .last()
+            .unwrap_or_else(|| panic!("no shipgate check run on {sha}"));
+        (
+            c.status.clone(),
+            c.conclusion.clone(),
+            c.output["summary"].as_str().unwrap_or("").to_owned(),
+        )
+    })
+}
+
+async fn feature_to_tested_pull_request(backend: Backend) {
+    let (_db, sim, sg) = setup(backend).await;
+    let before = sim.requests().len();
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    settle(&sim, &sg).await;
+    let s = seen(&sim, n);
+    assert!(current(&s).contains("phase **intake**"), "{}", current(&s));
+    assert!(current(&s).contains("complete, waiting for approval"));
+    assert!(
+        s.labels.contains(&"shipgate:intake".to_owned()),
+        "{:?}",
+        s.labels
+    );
+
+    // Requirement and plan approval by a maintainer.
+    let c = sim.comment(REPO, n, "lead", "/approve").await;
+    settle(&sim, &sg).await;
+    let eyes = sim.with(|st| {
+        st.repos[REPO].comments[&c]
+            .reactions
+            .iter()
+            .any(|r| r.content == "eyes")
+    });
+    assert!(eyes, "👀 on receipt");
+    let s = seen(&sim, n);
+    assert!(
+        current(&s).contains("phase **planning**"),
+        "{}",
+        current(&s)
+    );
+    assert!(current(&s).contains("approved by @lead"));
+    assert!(
+        current(&s).contains("- [ ] CSV writer"),
+        "tasks listed: {}",
+        current(&s)
+    );
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    settle(&sim, &sg).await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    assert!(
+        sim.with(|st| st.repos[REPO].branches.contains_key(&branch)),
+        "shipgate created {branch}"
+    );
+    let s = seen(&sim, n);
+    assert!(current(&s).contains("phase **development**"));
+    assert!(
+        s.labels.contains(&"shipgate:development".to_owned())
+            && !s.labels.contains(&"shipgate:intake".to_owned()),
+        "{:?}",
+        s.labels
+    );
+
+    // A pull request from the feature branch: tests dispatched with sha and pipeline.
+    let pr = sim
+        .open_pull(
+            REPO,
+            "dev",
+            &branch,
+            "Export invoices as CSV",
+            &format!("Closes #{n}"),
+        )
+        .await;
+    settle(&sim, &sg).await;
+    let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
+    let runs = test_runs(&sim, &head);
+    assert_eq!(runs.len(), 1, "one dispatch per workflow and head SHA");
+    let (run_id, inputs) = &runs[0];
+    assert_eq!(inputs["sha"], head.as_str());
+    assert!(
+        inputs["pipeline"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("REQ-{n}-t"))
+    );
+    let (status, _, summary) = check_run(&sim, &head);
+    assert_eq!(status, "in_progress");
+    assert!(summary.contains("0/1 approvals"), "{summary}");
+
+    // Green tests and an approving review on the same head SHA.
+    sim.complete_workflow_run(REPO, *run_id, "success").await;
+    settle(&sim, &sg).await;
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    settle(&sim, &sg).await;
+    let s = seen(&sim, n);
+    assert!(current(&s).contains("phase **staging**"), "{}", current(&s));
+    assert!(s.labels.contains(&"shipgate:staging".to_owned()));
+    let (status, _, summary) = check_run(&sim, &head);
+    assert_eq!(
+        status, "in_progress",
+        "staging and production are still open"
+    );
+    assert!(summary.contains("1/1 approvals at"), "{summary}");
+    assert!(summary.contains("`tests.yml` ✅ passed"), "{summary}");
+    assert!(
+        s.status.len() > 3,
+        "the one status comment was edited in place"
+    );
+    assert!(s.replies.is_empty(), "nothing was refused: {:?}", s.replies);
+
+    let requests: Vec<String> = sim.requests()[before..]
+        .iter()
+        .filter_map(|r| r.operation.clone())
+        .collect();
+    eprintln!(
+        "GitHub requests from `feature` to green PR: {} {:?}",
+        requests.len(),
+        requests
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sg.stop().await;
+}
+
+async fn refusals_say_why(backend: Backend) {
+    let (_db, sim, sg) = setup(backend).await;
+    let n = sim
+        .open_issue(
+            REPO,
+            "pm",
+            "Export invoices",
+            "no sections yet",
+            &["feature"],
+        )
+        .await;
+    settle(&sim, &sg).await;
+    assert!(current(&seen(&sim, n)).contains("missing section: `Acceptance criteria`"));
+
+    // Unauthorised /approve, an unauthorised label, an unknown command.
+    sim.comment(REPO, n, "visitor", "/approve").await;
+    sim.label(REPO, n, "visitor", "approved").await;
+    sim.comment(REPO, n, "lead", "/frobnicate").await;
+    settle(&sim, &sg).await;
+    let s = seen(&sim, n);
+    assert!(
+        s.replies
+            .iter()
+            .any(|r| r.contains("@visitor") && r.contains("needs write access")),
+        "{:?}",
+        s.replies
+    );
+    assert!(
+        s.replies
+            .iter()
+            .any(|r| r.contains("Removed the `approved` label")),
+        "{:?}",
+        s.replies
+    );
+    assert!(
+        !s.labels.contains(&"approved".to_owned()),
+        "the label was taken off"
+    );
+    assert!(
+        s.replies
+            .iter()
+            .any(|r| r.contains("`/frobnicate` is not a shipgate command"))
+    );
+    // An incomplete requirement cannot be approved, until it is completed.
+    sim.comment(REPO, n, "lead", "/approve").await;
+    settle(&sim, &sg).await;
+    assert!(
+        seen(&sim, n)
+            .replies
+            .iter()
+            .any(|r| r.contains("add the `Acceptance criteria` section"))
+    );
+    sim.edit_issue(REPO, n, "pm", BODY).await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    settle(&sim, &sg).await;
+
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = sim
+        .open_pull(REPO, "dev", &branch, "Export", &format!("Closes #{n}"))
+        .await;
+    settle(&sim, &sg).await;
+    let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
+    // The author's own approval does not count; a failing run fails the check.
+    sim.review(REPO, pr, "dev", "APPROVED").await;
+    let (run_id, _) = test_runs(&sim, &head)[0].clone();
+    sim.complete_workflow_run(REPO, run_id, "failure").await;
+    settle(&sim, &sg).await;
+    let (status, conclusion, summary) = check_run(&sim, &head);
+    assert_eq!(
+        (status.as_str(), conclusion.as_deref()),
+        ("completed", Some("failure"))
+    );
+    assert!(
+        summary.contains("0/1 approvals"),
+        "self-approval never counts: {summary}"
+    );
+    assert!(summary.contains("`tests.yml` ❌ failure"), "{summary}");
+
+    // Approval, then a push: the approval is stale and tests run on the new head.
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    let new_head = sim.push_to_pull(REPO, pr, "dev", "fix the writer").await;
+    settle(&sim, &sg).await;
+    let replies = seen(&sim, pr).replies;
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.contains("@reviewer no longer counts")),
+        "{replies:?}"
+    );
+    assert_eq!(
+        test_runs(&sim, &new_head).len(),
+        1,
+        "tests dispatched for the new head"
+    );
+    let (status, _, summary) = check_run(&sim, &new_head);
+    assert_eq!(status, "in_progress", "a new check run for the new head");
+    assert!(
+        summary.contains("0/1 approvals") && summary.contains("stale: @reviewer"),
+        "{summary}"
+    );
+    assert!(current(&seen(&sim, n)).contains("phase **review**"));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sg.stop().await;
+}
+
+async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backend: Backend) {
+    let (_db, sim, sg) = setup(backend).await;
+    let sha = sim
+        .push_file(
+            REPO,
+            "main",
+            "lead",
+            ".github/shipgate.yml",
+            "review:\n  required_approvals: two\nteste:\n  workflows: [ci.yml]\n",
+        )
+        .await;
+    settle(&sim, &sg).await;
+    let check = sim.with(|s| {
+        s.repos[REPO]
+            .check_runs
+            .values()
+            .find(|c| c.head_sha == sha && c.name == "shipgate / config")
+            .cloned()
+    });
+    let check = check.expect("a shipgate / config check run on the push");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    let summary = check.output["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("line 2, `review.required_approvals`"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("line 3, `teste`: unknown key"),
+        "{summary}"
+    );
+
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    settle(&sim, &sg).await;
+    let s = seen(&sim, n);
+    assert!(
+        current(&s).contains("phase **intake**"),
+        "gates hold: {}",
+        current(&s)
+    );
+    assert!(
+        current(&s).contains("Configuration errors"),
+        "{}",
+        current(&s)
+    );
+    assert!(
+        s.replies.iter().any(|r| r.contains("has errors")),
+        "{:?}",
+        s.replies
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sg.stop().await;
+}
+
+on_both_backends!(
+    feature_to_tested_pull_request,
+    refusals_say_why,
+    a_configuration_error_holds_the_gates_and_fails_the_config_check
+);
