@@ -27,10 +27,31 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Check a repository configuration file (`.github/shipgate.yml`).
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Report every unknown key and bad value with its line; exit 1 if there is any.
+    Check {
+        /// The file to check.
+        file: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no settings, no database and no App.
+    if let Some(Command::Config {
+        action: ConfigCommand::Check { file },
+    }) = &cli.command
+    {
+        return config_check(file);
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -44,6 +65,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Config { .. } => unreachable!("handled before settings are read"),
         }
     });
     match result {
@@ -53,6 +75,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn config_check(file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("shipgate: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let loaded = shipgate::pipeline::config::LoadedConfig::load(None, Some(&text));
+    if loaded.is_valid() {
+        println!("{}: valid", file.display());
+        return ExitCode::SUCCESS;
+    }
+    for e in &loaded.errors {
+        let place = match (e.line, e.key.is_empty()) {
+            (0, _) => String::new(),
+            (line, true) => format!("{line}: "),
+            (line, false) => format!("{line}: `{}`: ", e.key),
+        };
+        println!("{}:{place}{}", file.display(), e.message);
+    }
+    println!("{} problem(s)", loaded.errors.len());
+    ExitCode::FAILURE
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

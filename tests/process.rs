@@ -276,3 +276,40 @@ async fn sigterm_keeps_every_acknowledged_delivery() {
     );
     assert!(!logs.contains(SECRET) && !logs.contains("PRIVATE KEY"));
 }
+
+/// `shipgate config check FILE` names every problem with its line and key, and exits 1.
+#[test]
+fn config_check_reports_lines_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("shipgate.yml");
+    std::fs::write(&bad, "review:\n  required_approvals: two\nteste: {}\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["config", "check"])
+        .arg(&bad)
+        .env_clear()
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("shipgate.yml:2: `review.required_approvals`: expected a whole number"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("shipgate.yml:3: `teste`: unknown key"),
+        "{stdout}"
+    );
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, "tests:\n  workflows: [ci.yml]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["config", "check"])
+        .arg(&good)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
