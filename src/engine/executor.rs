@@ -111,19 +111,11 @@ impl Executor {
         let Some(pipeline_id) = row.pipeline_id else {
             let job: super::repo_jobs::RepoJob = serde_json::from_str(&row.body)
                 .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
-            let outcome = job.run(&self.resolver).await.map(|()| None).map_err(|e| {
-                let retry_at = match e.kind() {
-                    FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
-                    _ => None,
-                };
-                classify(
-                    &e.to_string(),
-                    e.kind() != FailureKind::Permanent,
-                    retry_at,
-                    row.attempts,
-                    self.now(),
-                )
-            });
+            let outcome = job
+                .run(&self.resolver)
+                .await
+                .map(|()| None)
+                .map_err(|e| classify_github(&e, row.attempts, self.now()));
             return self.finish(&row, outcome, None).await;
         };
         let Some(record) = self.store.pipeline(pipeline_id).await? else {
@@ -157,19 +149,7 @@ impl Executor {
         let outcome = self
             .perform(&pipeline, &cfg, &repo, &action, &row)
             .await
-            .map_err(|e| {
-                let retry_at = match e.kind() {
-                    FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
-                    _ => None,
-                };
-                classify(
-                    &e.to_string(),
-                    e.kind() != FailureKind::Permanent,
-                    retry_at,
-                    row.attempts,
-                    self.now(),
-                )
-            });
+            .map_err(|e| classify_github(&e, row.attempts, self.now()));
         let coalesce = matches!(
             action,
             Action::SyncStatusComment | Action::SyncCheckRun { .. }
@@ -471,6 +451,20 @@ fn repo_of(p: &Pipeline) -> RepoRef {
         owner: p.repo.clone(),
         name: String::new(),
     })
+}
+
+fn classify_github(e: &GitHubError, attempts: i32, now: i64) -> Failed {
+    let retry_at = match e.kind() {
+        FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
+        _ => None,
+    };
+    classify(
+        &e.to_string(),
+        e.kind() != FailureKind::Permanent,
+        retry_at,
+        attempts,
+        now,
+    )
 }
 
 /// Retry or give up: transient failures back off exponentially with jitter (capped at 10
