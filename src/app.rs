@@ -115,7 +115,8 @@ pub async fn start_on(
         engine_stop.clone(),
     )?;
     let client: Arc<dyn GitHub> = Arc::new(OctocrabGitHub::new(github.clone()));
-    let resolver = Arc::new(Resolver::new(store.clone(), client, clock.clone()));
+    let slug = settings.app.as_ref().and_then(|a| a.slug.clone());
+    let resolver = Arc::new(Resolver::new(store.clone(), client, clock.clone(), slug));
     let effects_wake = Arc::new(Notify::new());
     let worker = Worker {
         store: store.clone(),
@@ -125,6 +126,7 @@ pub async fn start_on(
         ingest: writer_stats.clone(),
         resolver: resolver.clone(),
         effects_wake: effects_wake.clone(),
+        deferred: Default::default(),
     };
     let worker_task = tokio::spawn(worker.run(engine_stop.clone()));
     let timers = Timers {

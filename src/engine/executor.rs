@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::advance::{advance, decode};
 use super::resolver::Resolver;
@@ -22,15 +23,17 @@ use crate::clock::Clock;
 use crate::github::client::{CheckOutput, CheckRunRequest, GitHub, RepoRef};
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
-use crate::pipeline::model::{EffectResult, RunReport, Task};
+use crate::pipeline::linking;
+use crate::pipeline::model::{EffectResult, PullSnapshot, RunReport, Task};
 use crate::pipeline::{Action, Input, Pipeline, render};
 use crate::store::pipelines::EffectRow;
 use crate::store::{Store, StoreError, millis};
 
-/// Effects claimed per round.
-const CLAIM: i64 = 16;
-/// A claimed effect is not claimed again for this long (a crashed executor's claims expire).
-const LEASE_MS: i64 = 60_000;
+/// Effects claimed per round (run one after another, so each lease covers a few calls).
+const CLAIM: i64 = 4;
+/// A claimed effect is not claimed again for this long (a crashed executor's claims expire);
+/// finishing checks the lease is still this executor's, so an expired one cannot finish twice.
+const LEASE_MS: i64 = 5 * 60_000;
 /// Transient failures are retried this often before the effect fails for good.
 const MAX_ATTEMPTS: i32 = 8;
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -100,9 +103,7 @@ impl Executor {
         let n = rows.len();
         for row in rows {
             let span = tracing::info_span!("effect", key = %row.effect_key, action = %row.action);
-            let _enter = span.enter();
-            drop(_enter);
-            self.execute(row).await?;
+            self.execute(row).instrument(span).await?;
         }
         Ok(n)
     }
@@ -116,16 +117,14 @@ impl Executor {
                 .await
                 .map(|()| None)
                 .map_err(|e| classify_github(&e, row.attempts, self.now()));
-            return self.finish(&row, outcome, None).await;
+            return self.finish_with(&row, outcome, None, None).await;
         };
+        // Read the newest effect id BEFORE the state: state and effects are committed
+        // together, so every status edit queued up to that id is covered by what is rendered.
+        let rendered_up_to = self.store.last_effect_id(pipeline_id).await?;
         let Some(record) = self.store.pipeline(pipeline_id).await? else {
-            return self
-                .finish(
-                    &row,
-                    Err(Failed::Permanent("the pipeline is gone".into())),
-                    None,
-                )
-                .await;
+            let gone = Err(Failed::Permanent("the pipeline is gone".into()));
+            return self.finish_with(&row, gone, None, None).await;
         };
         let pipeline = decode(&record)?;
         let action: Action = serde_json::from_str(&row.body)
@@ -133,19 +132,16 @@ impl Executor {
         let repo = repo_of(&pipeline);
         let cfg = match self.resolver.config(&repo, &pipeline.default_branch).await {
             Ok(cfg) => cfg,
+            // As the worker does: an unreadable configuration falls back to the defaults.
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(error = %e, "cannot read the repository's configuration; using the defaults");
+                LoadedConfig::default()
+            }
             Err(e) => {
-                let failed = classify(
-                    &e.to_string(),
-                    e.is_transient(),
-                    None,
-                    row.attempts,
-                    self.now(),
-                );
-                return self.finish(&row, Err(failed), None).await;
+                let failed = classify(&e.to_string(), true, None, row.attempts, self.now());
+                return self.finish_with(&row, Err(failed), None, None).await;
             }
         };
-        // Everything queued up to here is rendered by this run (status and check runs).
-        let rendered_up_to = self.store.last_effect_id(pipeline_id).await?;
         let outcome = self
             .perform(&pipeline, &cfg, &repo, &action, &row)
             .await
@@ -166,15 +162,6 @@ impl Executor {
         millis(self.clock.now())
     }
 
-    async fn finish(
-        &self,
-        row: &EffectRow,
-        outcome: Result<Option<EffectResult>, Failed>,
-        coalesce: Option<(i64, i64)>,
-    ) -> Result<(), StoreError> {
-        self.finish_with(row, outcome, coalesce, None).await
-    }
-
     /// Records an effect's outcome and tells its pipeline, in one transaction.
     async fn finish_with(
         &self,
@@ -184,10 +171,17 @@ impl Executor {
         context: Option<(Pipeline, LoadedConfig, Action)>,
     ) -> Result<(), StoreError> {
         let now = self.now();
+        let permanent = match &outcome {
+            Err(Failed::Permanent(reason)) => Some(reason.clone()),
+            _ => None,
+        };
         let feedback = match outcome {
             Err(Failed::Retry { at, error }) => {
                 tracing::info!(key = %row.effect_key, %error, retry_in_ms = at - now, "effect will be retried");
-                return self.store.retry_effect(row.id, at, &error).await;
+                return self
+                    .store
+                    .retry_effect(row.id, row.lease_until, at, &error)
+                    .await;
             }
             Ok(result) => result.map(|result| Input::EffectDone {
                 key: row.effect_key.clone(),
@@ -201,16 +195,21 @@ impl Executor {
                 })
             }
         };
-        let status = match &feedback {
-            Some(Input::EffectFailed { .. }) => "failed",
-            _ => "done",
-        };
-        let error = match &feedback {
-            Some(Input::EffectFailed { reason, .. }) => Some(reason.as_str()),
-            _ => None,
+        let status = if permanent.is_some() {
+            "failed"
+        } else {
+            "done"
         };
         let mut tx = self.store.begin().await?;
-        tx.finish_effect(row.id, status, error, now).await?;
+        if !tx
+            .finish_effect(row.id, row.lease_until, status, permanent.as_deref(), now)
+            .await?
+        {
+            // The lease ran out and another executor took the effect: its outcome counts.
+            tx.rollback().await?;
+            tracing::warn!(key = %row.effect_key, "effect lease lost before it finished");
+            return Ok(());
+        }
         if let Some((pipeline_id, up_to)) = coalesce {
             tx.finish_coalesced(pipeline_id, &row.action, &row.body, up_to, now)
                 .await?;
@@ -246,12 +245,17 @@ impl Executor {
                         Err(e) => return Err(e),
                     }
                 }
+                // Only shipgate's own comment counts: anyone can paste the marker.
                 let marker = render::status_marker(p.id);
+                let bot = self.resolver.bot_login().await.ok();
                 let found = gh
                     .list_issue_comments(repo, p.issue)
                     .await?
                     .into_iter()
-                    .find(|c| c.body.as_deref().is_some_and(|b| b.starts_with(&marker)));
+                    .find(|c| {
+                        Some(&c.user.login) == bot.as_ref()
+                            && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
+                    });
                 let id = match found {
                     Some(c) => gh.update_issue_comment(repo, c.id, &body).await?.id,
                     None => gh.create_issue_comment(repo, p.issue, &body).await?.id,
@@ -318,6 +322,33 @@ impl Executor {
                     .collect();
                 Ok(Some(EffectResult::SubIssues { tasks }))
             }
+            Action::FindPullRequest => {
+                let found = gh.open_pulls(repo).await?.into_iter().find(|pr| {
+                    linking::pull_request_issues(
+                        pr.body.as_deref().unwrap_or(""),
+                        &pr.head.branch,
+                        &p.repo,
+                    )
+                    .contains(&p.issue)
+                });
+                let pr = found.map(|pr| PullSnapshot {
+                    number: pr.number,
+                    title: pr.title,
+                    body: pr.body.unwrap_or_default(),
+                    author: pr.user.login,
+                    from_fork: match (&pr.head.repo, &pr.base.repo) {
+                        (Some(h), Some(b)) => h.id != b.id,
+                        _ => true,
+                    },
+                    head_sha: pr.head.sha,
+                    head_branch: pr.head.branch,
+                    draft: pr.draft,
+                    open: pr.state == "open",
+                    merged: false,
+                    url: pr.html_url,
+                });
+                Ok(Some(EffectResult::PullFound { pr }))
+            }
             Action::Dispatch {
                 workflow,
                 git_ref,
@@ -358,6 +389,7 @@ impl Executor {
                         conclusion: run.conclusion,
                         url: run.html_url,
                         display_title: run.display_title,
+                        attempt: run.run_attempt.unwrap_or(1),
                     },
                 }))
             }
@@ -405,9 +437,13 @@ impl Executor {
         let external_id = format!("p{}:{sha}", p.id);
         if may_have_run {
             let existing = gh.check_runs_for(repo, sha, "shipgate").await?;
+            // The newest of ours on this SHA; a completed one is reused unless the pipeline
+            // needs it open again (a retry), which gets a new check run.
             if let Some(found) = existing
                 .into_iter()
-                .find(|c| c.external_id.as_deref() == Some(&external_id) && c.status != "completed")
+                .filter(|c| c.external_id.as_deref() == Some(&external_id))
+                .max_by_key(|c| c.id)
+                .filter(|c| c.status != "completed" || completed)
             {
                 let info = gh.update_check_run(repo, found.id, &request).await?;
                 return Ok(Some(EffectResult::CheckRun {

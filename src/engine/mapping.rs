@@ -262,6 +262,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                 conclusion: run.conclusion.clone(),
                 url: run.html_url.clone(),
                 display_title: title,
+                attempt: run.run_attempt.unwrap_or(1),
             });
             routed(
                 Lookup::Run {

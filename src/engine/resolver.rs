@@ -29,6 +29,17 @@ pub enum ResolveError {
 }
 
 impl ResolveError {
+    /// When GitHub said to try again (rate limits), in milliseconds.
+    pub fn retry_at(&self) -> Option<i64> {
+        match self {
+            ResolveError::GitHub(e) => match e.kind() {
+                FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
+                _ => None,
+            },
+            ResolveError::Store(_) => None,
+        }
+    }
+
     /// Whether trying again later can help.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -57,12 +68,20 @@ fn access_name(a: Access) -> &'static str {
 }
 
 impl Resolver {
-    pub fn new(store: Store, github: Arc<dyn GitHub>, clock: Arc<dyn Clock>) -> Self {
+    /// `slug`: the App's slug if the settings know it (saves asking GitHub).
+    pub fn new(
+        store: Store,
+        github: Arc<dyn GitHub>,
+        clock: Arc<dyn Clock>,
+        slug: Option<String>,
+    ) -> Self {
         Self {
             store,
             github,
             clock,
-            bot: OnceCell::new(),
+            bot: slug
+                .filter(|s| !s.is_empty())
+                .map_or_else(OnceCell::new, |s| OnceCell::new_with(Some(s))),
         }
     }
 
@@ -87,27 +106,24 @@ impl Resolver {
     ) -> Result<LoadedConfig, ResolveError> {
         let now = millis(self.clock.now());
         let full = repo.full_name();
-        if let Some((json, fetched_at)) = self.store.repo_config(&full).await?
+        let cached: Option<(LoadedConfig, i64)> = self
+            .store
+            .repo_config(&full)
+            .await?
+            .and_then(|(json, at)| Some((serde_json::from_str(&json).ok()?, at)));
+        if let Some((loaded, fetched_at)) = &cached
             && now - fetched_at < CONFIG_TTL_MS
-            && let Ok(loaded) = serde_json::from_str(&json)
         {
-            return Ok(loaded);
+            return Ok(loaded.clone());
         }
-        let own = self.github.file(repo, CONFIG_PATH, default_branch).await?;
-        let org_repo = RepoRef {
-            installation_id: repo.installation_id,
-            owner: repo.owner.clone(),
-            name: ".github".into(),
-        };
-        let org = if repo.name == ".github" {
-            None
-        } else {
-            match self.github.file(&org_repo, CONFIG_PATH, "").await {
-                Ok(file) => file,
-                // Not installed there, or no such repository: no organisation defaults.
-                Err(e) if e.kind() == FailureKind::Permanent => None,
-                Err(e) => return Err(e.into()),
+        let (own, org) = match self.fetch_config_files(repo, default_branch).await {
+            Ok(files) => files,
+            // GitHub is down or rate-limited: an expired copy beats holding every pipeline.
+            Err(e) if e.kind() != FailureKind::Permanent && cached.is_some() => {
+                tracing::warn!(error = %e, repository = %full, "using the configuration read earlier");
+                return Ok(cached.map(|(c, _)| c).expect("checked above"));
             }
+            Err(e) => return Err(e.into()),
         };
         let loaded = LoadedConfig::load(
             org.as_ref().map(|f| f.text.as_str()),
@@ -126,6 +142,36 @@ impl Resolver {
         }
         self.store.forget_repo_config(&repo.full_name()).await?;
         Ok(())
+    }
+
+    /// The repository's own file and its organisation's defaults.
+    async fn fetch_config_files(
+        &self,
+        repo: &RepoRef,
+        default_branch: &str,
+    ) -> Result<
+        (
+            Option<crate::github::client::FileContent>,
+            Option<crate::github::client::FileContent>,
+        ),
+        GitHubError,
+    > {
+        let own = self.github.file(repo, CONFIG_PATH, default_branch).await?;
+        if repo.name == ".github" {
+            return Ok((own, None));
+        }
+        let org_repo = RepoRef {
+            installation_id: repo.installation_id,
+            owner: repo.owner.clone(),
+            name: ".github".into(),
+        };
+        let org = match self.github.file(&org_repo, CONFIG_PATH, "").await {
+            Ok(file) => file,
+            // Not installed there, or no such repository: no organisation defaults.
+            Err(e) if e.kind() == FailureKind::Permanent => None,
+            Err(e) => return Err(e),
+        };
+        Ok((own, org))
     }
 
     /// A collaborator's access to the repository, from the cache or GitHub.

@@ -63,12 +63,15 @@ impl Timers {
             };
             let kind = serde_json::from_str(&timer.kind)
                 .map_err(|e| StoreError::Corrupt(format!("timer {}: {e}", timer.timer_key)))?;
+            // The pipeline first, then its timer: the order the worker takes them in (it
+            // cancels timers while holding the pipeline), so the two never deadlock.
             let mut tx = self.store.begin().await?;
+            let record = tx.pipeline_by_id(timer.pipeline_id).await?;
             if !tx.take_timer(timer.pipeline_id, &timer.timer_key).await? {
                 tx.rollback().await?;
                 continue; // cancelled or fired by another replica meanwhile
             }
-            if let Some(record) = tx.pipeline_by_id(timer.pipeline_id).await? {
+            if let Some(record) = record {
                 let current = decode(&record)?;
                 let input = Input::Timer {
                     key: timer.timer_key.clone(),

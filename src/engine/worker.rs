@@ -54,7 +54,13 @@ pub struct Worker {
     pub resolver: Arc<Resolver>,
     /// Tells the effect executor there is new work.
     pub effects_wake: Arc<Notify>,
+    /// Repositories GitHub could not answer for, and until when their deliveries wait.
+    pub deferred: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
+
+/// How long a repository's deliveries wait after GitHub failed to answer for it (when
+/// GitHub gave no time of its own).
+const RESOLVE_RETRY: Duration = Duration::from_secs(10);
 
 /// What a delivery needs that only GitHub knows, resolved before the transaction.
 enum Prepared {
@@ -66,6 +72,8 @@ enum Prepared {
         job: String,
     },
     Nothing,
+    /// GitHub could not answer for its repository yet: left queued.
+    Deferred,
 }
 
 impl Worker {
@@ -155,7 +163,9 @@ impl Worker {
             };
         }
         // Configuration, access and the bot's login come from GitHub (cached), outside
-        // every transaction. A transient failure leaves the batch queued for later.
+        // every transaction. When GitHub cannot answer for a repository (an outage, a rate
+        // limit), that repository's deliveries wait — all of them, to keep their order — and
+        // the others go ahead.
         // An issue event in the batch may create a pipeline that later deliveries of the same
         // batch belong to: then nothing is skipped for want of a pipeline.
         let may_create = verdicts
@@ -163,24 +173,48 @@ impl Worker {
             .any(|v| matches!(v, Verdict::Apply(Some(Event::Issues(_)))));
         let mut prepared = Vec::with_capacity(verdicts.len());
         for (delivery, verdict) in pending.iter().zip(&verdicts) {
+            let repo = delivery.repository.clone().unwrap_or_default();
+            let waiting = self.deferred_until(&repo);
             prepared.push(match verdict {
-                Verdict::Apply(Some(event)) => self
-                    .prepare(event, &delivery.delivery_id, may_create)
-                    .await
-                    .map_err(|e| StoreError::Corrupt(format!("resolving a delivery: {e}")))?,
+                _ if waiting.is_some() => Prepared::Deferred,
+                Verdict::Apply(Some(event)) => {
+                    match self.prepare(event, &delivery.delivery_id, may_create).await {
+                        Ok(p) => p,
+                        Err(e) if e.is_transient() => {
+                            let until = e.retry_at().unwrap_or_else(|| {
+                                millis(self.clock.now()) + RESOLVE_RETRY.as_millis() as i64
+                            });
+                            tracing::warn!(error = %e, repository = %repo, "GitHub cannot answer for this repository yet; its deliveries wait");
+                            self.defer(&repo, until);
+                            Prepared::Deferred
+                        }
+                        Err(e) => {
+                            return Err(StoreError::Corrupt(format!("resolving a delivery: {e}")));
+                        }
+                    }
+                }
                 _ => Prepared::Nothing,
             });
         }
         let ids: Vec<i64> = pending.iter().map(|d| d.id).collect();
         let (mut tx, locked) = self.store.lock_pending(&ids).await?;
+        // Only the oldest run of deliveries this worker could lock: if another replica holds
+        // an earlier one, later ones wait for it, so a comment is never applied before the
+        // label that created its pipeline.
+        let prefix: std::collections::HashSet<i64> = ids
+            .iter()
+            .copied()
+            .take_while(|id| locked.contains(id))
+            .collect();
         let now = millis(self.clock.now());
         let batch: Vec<(&StoredDelivery, Verdict, Prepared)> = pending
             .iter()
             .zip(verdicts)
             .zip(prepared)
             .map(|((d, v), p)| (d, v, p))
-            .filter(|(d, _, _)| locked.contains(&d.id)) // the others: another replica has them
+            .filter(|(d, _, p)| prefix.contains(&d.id) && !matches!(p, Prepared::Deferred))
             .collect();
+        let taken = batch.len();
         if let Err((id, e)) = apply_batch(&mut tx, batch, now).await {
             let _ = tx.rollback().await;
             self.store
@@ -190,7 +224,27 @@ impl Worker {
         }
         tx.commit().await?;
         self.effects_wake.notify_one();
-        Ok(pending.len())
+        Ok(taken)
+    }
+
+    fn deferred_until(&self, repo: &str) -> Option<i64> {
+        let now = millis(self.clock.now());
+        let mut map = self.deferred.lock().expect("deferral map");
+        match map.get(repo) {
+            Some(until) if *until > now => Some(*until),
+            Some(_) => {
+                map.remove(repo);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn defer(&self, repo: &str, until: i64) {
+        self.deferred
+            .lock()
+            .expect("deferral map")
+            .insert(repo.to_owned(), until);
     }
 
     /// Routes an event and resolves what its step needs from GitHub.
@@ -376,7 +430,7 @@ async fn apply_prepared(
     now: i64,
 ) -> Result<(), StoreError> {
     let (routed, cfg) = match prepared {
-        Prepared::Nothing => return Ok(()),
+        Prepared::Nothing | Prepared::Deferred => return Ok(()),
         Prepared::ConfigPush { job } => {
             let key = format!("config:{delivery}");
             let effect = NewEffect {

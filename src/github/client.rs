@@ -65,6 +65,8 @@ pub struct WorkflowRunInfo {
     pub id: u64,
     #[serde(default)]
     pub display_title: Option<String>,
+    #[serde(default)]
+    pub run_attempt: Option<u64>,
     pub status: Option<String>,
     pub conclusion: Option<String>,
     pub head_sha: String,
@@ -160,6 +162,36 @@ pub struct HookDeliveryInfo {
     pub delivered_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// An open pull request as `GET /repos/{owner}/{repo}/pulls` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullInfo {
+    pub number: u64,
+    pub title: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub user: UserRef,
+    pub head: PullEnd,
+    pub base: PullEnd,
+    #[serde(default)]
+    pub draft: bool,
+    pub state: String,
+    pub html_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullEnd {
+    #[serde(rename = "ref")]
+    pub branch: String,
+    pub sha: String,
+    #[serde(default)]
+    pub repo: Option<RepoId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RepoId {
+    pub id: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SubIssue {
     pub number: u64,
@@ -173,6 +205,8 @@ pub trait GitHub: Send + Sync {
     /// The App's slug (its bot is `<slug>[bot]`), App JWT.
     async fn app_slug(&self) -> Result<String, GitHubError>;
     async fn sub_issues(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;
+    /// Open pull requests, oldest first (up to 100).
+    async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError>;
     /// A `workflow_dispatch` run on `branch` whose run name carries `correlation`.
     async fn find_dispatched_run(
         &self,

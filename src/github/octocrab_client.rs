@@ -19,7 +19,7 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
-    RepoRef, SubIssue, WorkflowRunInfo,
+    PullInfo, RepoRef, SubIssue, WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
 
@@ -97,6 +97,22 @@ impl GitHub for OctocrabGitHub {
         .json(OP)
     }
 
+    async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError> {
+        const OP: &str = "list open pull requests";
+        self.call::<()>(
+            repo,
+            OP,
+            Method::GET,
+            &repo_path(
+                repo,
+                "/pulls?state=open&sort=created&direction=asc&per_page=100",
+            ),
+            None,
+        )
+        .await?
+        .json(OP)
+    }
+
     async fn find_dispatched_run(
         &self,
         repo: &RepoRef,
@@ -127,7 +143,7 @@ impl GitHub for OctocrabGitHub {
         Ok(runs.workflow_runs.into_iter().find(|r| {
             r.display_title
                 .as_deref()
-                .is_some_and(|t| t.split_whitespace().any(|w| w == correlation))
+                .is_some_and(|t| crate::pipeline::linking::contains_token(t, correlation))
         }))
     }
 

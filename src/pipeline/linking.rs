@@ -72,6 +72,17 @@ pub fn pull_request_issues(body: &str, head_branch: &str, repo: &str) -> Vec<u64
     out
 }
 
+/// Whether `text` contains `token` as a whole word (so `REQ-1-t1` is not found in
+/// `REQ-1-t12`), wherever workflows put it in their run name.
+pub fn contains_token(text: &str, token: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    text.match_indices(token).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + token.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
 /// Lines outside fenced code blocks.
 fn prose_lines(body: &str) -> impl Iterator<Item = &str> {
     let mut fenced = false;
@@ -165,6 +176,14 @@ mod tests {
             pull_request_issues("", "feature/REQ-4-x", "acme/widgets"),
             vec![4]
         );
+    }
+
+    #[test]
+    fn correlations_are_whole_words_in_run_names() {
+        assert!(contains_token("tests (REQ-1-t3)", "REQ-1-t3"));
+        assert!(contains_token("tests REQ-1-t3", "REQ-1-t3"));
+        assert!(!contains_token("tests REQ-1-t31", "REQ-1-t3"));
+        assert!(!contains_token("xREQ-1-t3", "REQ-1-t3"));
     }
 
     #[test]

@@ -215,6 +215,9 @@ pub struct TestRun {
     pub state: RunState,
     pub dispatched_at: i64,
     pub finished_at: Option<i64>,
+    /// The run attempt the state describes.
+    #[serde(default = "first_attempt")]
+    pub attempt: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,6 +412,13 @@ pub struct RunReport {
     pub url: String,
     /// The run name, where workflows put the `pipeline` input.
     pub display_title: Option<String>,
+    /// GitHub's `run_attempt`: a re-run keeps the run id and counts up.
+    #[serde(default = "first_attempt")]
+    pub attempt: u64,
+}
+
+fn first_attempt() -> u64 {
+    1
 }
 
 /// What an effect produced, fed back to the pipeline.
@@ -432,6 +442,11 @@ pub enum EffectResult {
     },
     SubIssues {
         tasks: Vec<Task>,
+    },
+    /// The open PR that links the issue, found when development starts (it may have been
+    /// opened before the pipeline existed).
+    PullFound {
+        pr: Option<PullSnapshot>,
     },
     RunPolled {
         correlation: String,
@@ -553,6 +568,8 @@ pub enum Action {
         from: String,
     },
     FetchSubIssues,
+    /// Look for an open PR that already links the issue.
+    FindPullRequest,
     Dispatch {
         workflow: String,
         git_ref: String,
@@ -587,6 +604,7 @@ impl Action {
             Action::Reply { .. } => "reply",
             Action::CreateBranch { .. } => "create_branch",
             Action::FetchSubIssues => "fetch_sub_issues",
+            Action::FindPullRequest => "find_pull_request",
             Action::Dispatch { .. } => "dispatch",
             Action::PollRun { .. } => "poll_run",
             Action::SetTimer { .. } => "set_timer",

@@ -566,14 +566,19 @@ impl Step<'_> {
         let Some(i) = self.p.runs.iter().position(|r| {
             r.run_id == Some(report.run_id)
                 || by_correlation == Some(r.correlation.as_str())
-                || (r.run_id.is_none() && contains_token(title, &r.correlation))
+                || (r.run_id.is_none() && linking::contains_token(title, &r.correlation))
         }) else {
             return;
         };
         let run = &mut self.p.runs[i];
         run.run_id = Some(report.run_id);
         run.url = Some(report.url.clone());
-        if run.state.is_finished() {
+        if report.attempt > run.attempt && run.state != RunState::Superseded {
+            // Re-run in GitHub: the same run id, a new attempt, a new result to wait for.
+            run.attempt = report.attempt;
+            run.state = RunState::Running;
+            run.finished_at = None;
+        } else if report.attempt < run.attempt || run.state.is_finished() {
             return; // a late or repeated report does not rewrite a result
         }
         if report.status == "completed" {
@@ -661,6 +666,17 @@ impl Step<'_> {
                     if run.state == RunState::Dispatching {
                         run.state = RunState::Running;
                     }
+                    if !run.state.is_finished() {
+                        // The watchdog starts when GitHub has the run, not when it was asked
+                        // for (a dispatch can wait behind a rate limit).
+                        let due_at = self.now + self.cfg.config.tests.timeout as i64 * 1000;
+                        let correlation = correlation.clone();
+                        self.emit(Action::SetTimer {
+                            key: watchdog_key(&correlation),
+                            due_at,
+                            kind: TimerKind::RunWatchdog { correlation },
+                        });
+                    }
                 }
             }
             EffectResult::Branch { existed } => {
@@ -671,6 +687,11 @@ impl Step<'_> {
                 };
             }
             EffectResult::SubIssues { tasks } => self.p.sub_issues = tasks.clone(),
+            EffectResult::PullFound { pr } => {
+                if let (Some(pr), None) = (pr, &self.p.pr) {
+                    self.on_pull(&PullAction::Opened, pr);
+                }
+            }
             EffectResult::RunPolled {
                 correlation,
                 report,
@@ -761,6 +782,9 @@ impl Step<'_> {
                     }
                     if self.p.plan.is_some() {
                         self.set_phase(Phase::Development);
+                        if self.p.pr.is_none() {
+                            self.emit(Action::FindPullRequest);
+                        }
                     }
                 }
                 Phase::Development => {
@@ -783,6 +807,20 @@ impl Step<'_> {
                         && render::tests_gate(&self.p, self.cfg, &sha).passed
                     {
                         self.set_phase(Phase::Staging);
+                    }
+                }
+                Phase::Staging => {
+                    // Ready for staging only while review and tests hold on the current head:
+                    // a push, requested changes or a dismissed review send it back.
+                    match self.p.head_sha().map(str::to_owned) {
+                        None => self.set_phase(Phase::Development),
+                        Some(sha) => {
+                            if !(render::review_gate(&self.p, self.cfg, &sha).passed
+                                && render::tests_gate(&self.p, self.cfg, &sha).passed)
+                            {
+                                self.set_phase(Phase::Review);
+                            }
+                        }
                     }
                 }
                 _ => {}
@@ -830,18 +868,13 @@ impl Step<'_> {
                 state: RunState::Dispatching,
                 dispatched_at: self.now,
                 finished_at: None,
+                attempt: 1,
             });
             self.emit(Action::Dispatch {
                 workflow,
                 git_ref: pr.head_branch.clone(),
                 sha: pr.head_sha.clone(),
                 correlation: correlation.clone(),
-            });
-            let due_at = self.now + self.cfg.config.tests.timeout as i64 * 1000;
-            self.emit(Action::SetTimer {
-                key: watchdog_key(&correlation),
-                due_at,
-                kind: TimerKind::RunWatchdog { correlation },
             });
         }
     }
@@ -878,14 +911,6 @@ impl Step<'_> {
 
 pub fn watchdog_key(correlation: &str) -> String {
     format!("watch:{correlation}")
-}
-
-/// Whether `text` contains `token` as a whole word (so `REQ-1-t1` is not found in `REQ-1-t12`).
-fn contains_token(text: &str, token: &str) -> bool {
-    text.match_indices(token).any(|(i, _)| {
-        let after = text[i + token.len()..].chars().next();
-        !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
-    })
 }
 
 /// How long test runs may stay silent, for messages.

@@ -135,6 +135,7 @@ impl World {
             conclusion: Some(conclusion.into()),
             url: format!("https://github.test/runs/{run_id}"),
             display_title: Some(format!("shipgate {correlation}")),
+            attempt: 1,
         }))
     }
     /// Through intake and planning to development.
@@ -245,15 +246,29 @@ fn from_approval_to_a_tested_reviewed_pull_request() {
         vec![("tests.yml".into(), "aaa111".into(), d[0].2.clone())]
     );
     assert!(
-        actions(&effects)
+        !actions(&effects)
             .iter()
             .any(|a| matches!(a, Action::SetTimer { .. })),
-        "a watchdog"
+        "no watchdog before GitHub has the run"
     );
     assert!(actions(&effects).contains(&&Action::SyncCheckRun {
         sha: "aaa111".into()
     }));
     let correlation = d[0].2.clone();
+    let effects = w.go(Input::EffectDone {
+        key: "dispatch".into(),
+        result: EffectResult::Dispatched {
+            correlation: correlation.clone(),
+            run_id: 501,
+            url: "u".into(),
+        },
+    });
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::SetTimer { due_at, .. } if *due_at == w.now + 3_600_000)),
+        "a watchdog once dispatched"
+    );
     w.run_done(&correlation, 501, "success");
     assert_eq!(w.p.phase, Phase::Review, "tests alone do not pass review");
     let effects = w.review(
@@ -333,6 +348,61 @@ fn a_push_makes_approvals_stale_and_tests_run_again() {
         "bbb222",
     );
     assert_eq!(w.p.phase, Phase::Staging);
+}
+
+#[test]
+fn a_push_or_requested_changes_after_green_gates_go_back_to_review() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "success");
+    w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    assert_eq!(w.p.phase, Phase::Staging);
+    let effects = w.pr(PullAction::Synchronize, "bbb222");
+    assert_eq!(
+        w.p.phase,
+        Phase::Review,
+        "a new head is tested and reviewed again"
+    );
+    let d = dispatches(&effects);
+    assert_eq!(d.len(), 1);
+    w.run_done(&d[0].2, 502, "success");
+    w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "bbb222",
+    );
+    assert_eq!(w.p.phase, Phase::Staging);
+    w.review(
+        actor("lead", Access::Maintain),
+        ReviewState::ChangesRequested,
+        "bbb222",
+    );
+    assert_eq!(w.p.phase, Phase::Review, "requested changes block again");
+}
+
+#[test]
+fn a_rerun_in_github_replaces_the_failed_result() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "failure");
+    assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").failed);
+    w.go(Input::WorkflowRun(RunReport {
+        run_id: 501,
+        status: "completed".into(),
+        conclusion: Some("success".into()),
+        url: "u".into(),
+        display_title: None,
+        attempt: 2,
+    }));
+    assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").passed);
 }
 
 #[test]
@@ -472,6 +542,7 @@ fn a_silent_run_is_polled_then_timed_out() {
                 conclusion: None,
                 url: "u".into(),
                 display_title: None,
+                attempt: 1,
             },
         },
     });
@@ -616,6 +687,7 @@ fn arb_input() -> impl Strategy<Value = Input> {
                 conclusion: Some(c.into()),
                 url: "u".into(),
                 display_title: Some(format!("REQ-12-t{t}")),
+                attempt: 1,
             })
         });
     let dispatched = (0u64..30, 1u64..4).prop_map(|(t, id)| Input::EffectDone {

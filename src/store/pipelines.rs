@@ -44,6 +44,8 @@ pub struct EffectRow {
     pub cause: String,
     /// Including this claim: more than 1 means it may have run before.
     pub attempts: i32,
+    /// This claim's lease; finishing checks it is still the row's (fencing).
+    pub lease_until: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -199,18 +201,21 @@ impl Tx {
         Ok(n > 0)
     }
 
-    /// Marks an effect done or failed.
+    /// Marks an effect done or failed, if the caller's lease still holds; returns whether
+    /// it did.
     pub async fn finish_effect(
         &mut self,
         id: i64,
+        lease: i64,
         status: &str,
         error: Option<&str>,
         now: i64,
-    ) -> Result<(), StoreError> {
-        let sql = "UPDATE effects SET status = $1, last_error = $2, finished_at = $3, lease_until = 0 WHERE id = $4";
-        with_tx!(self, conn => sqlx::query(sql).bind(status).bind(error).bind(now).bind(id)
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE effects SET status = $1, last_error = $2, finished_at = $3, lease_until = 0 \
+                   WHERE id = $4 AND lease_until = $5 AND status = 'pending'";
+        let n = with_tx!(self, conn => sqlx::query(sql).bind(status).bind(error).bind(now).bind(id).bind(lease)
             .execute(conn).await?.rows_affected());
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Marks as done the pending effects of a pipeline with the same action and body, up to
@@ -255,7 +260,7 @@ impl Store {
         let ids: Vec<i64> = with_tx!(&mut tx, conn => sqlx::query_scalar(sqlx::AssertSqlSafe(select.as_str())).bind(now).bind(limit).fetch_all(conn).await?);
         let mut rows = Vec::with_capacity(ids.len());
         let claim = "UPDATE effects SET lease_until = $1, attempts = attempts + 1 WHERE id = $2 \
-                     RETURNING id, pipeline_id, effect_key, action, body, cause, attempts";
+                     RETURNING id, pipeline_id, effect_key, action, body, cause, attempts, lease_until";
         for id in ids {
             let row: EffectRow = with_tx!(&mut tx, conn => sqlx::query_as(claim).bind(now + lease_ms).bind(id).fetch_one(conn).await?);
             rows.push(row);
@@ -264,15 +269,17 @@ impl Store {
         Ok(rows)
     }
 
-    /// Puts a claimed effect back for a later attempt.
+    /// Puts a claimed effect back for a later attempt (if the caller's lease still holds).
     pub async fn retry_effect(
         &self,
         id: i64,
+        lease: i64,
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2 WHERE id = $3";
-        with_pool!(self, pool => sqlx::query(sql).bind(next_attempt_at).bind(error).bind(id).execute(pool).await?.rows_affected());
+        let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2 \
+                   WHERE id = $3 AND lease_until = $4 AND status = 'pending'";
+        with_pool!(self, pool => sqlx::query(sql).bind(next_attempt_at).bind(error).bind(id).bind(lease).execute(pool).await?.rows_affected());
         Ok(())
     }
 

@@ -1,0 +1,225 @@
+//! The pipeline engine, measured end to end against the simulator: shipgate in-process on
+//! SQLite (or `DATABASE_URL`), real HTTP both ways.
+//!
+//! Prints (1) the GitHub API requests one feature costs from the `feature` label to a green,
+//! approved PR, by operation, and (2) the latency from each webhook being sent to the first
+//! and the last GitHub request its effects make (p50/p99 over every action).
+//!
+//! `cargo bench --bench pipeline` (PIPELINES=n features, default 30).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use shipgate::clock::SystemClock;
+use shipgate::settings::Settings;
+use shipgate::sim::Simulator;
+use shipgate::sim::state::{Permission, RecordedRequest};
+use shipgate::store::Store;
+
+const REPO: &str = "acme/widgets";
+const BODY: &str = "## Acceptance criteria\n- one CSV per month\n\n- [ ] writer\n- [ ] route\n";
+
+/// Requests shipgate makes to decide (config, access, tokens) rather than to act.
+fn is_lookup(op: &str) -> bool {
+    op.starts_with("apps/")
+        || op == "repos/get-content"
+        || op == "repos/get-collaborator-permission-level"
+}
+
+async fn settle(sim: &Simulator, store: &Store) {
+    for _ in 0..2000 {
+        sim.settle().await;
+        let pending_deliveries = store
+            .delivery_counts()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(s, n)| s.as_str() == "pending" && *n > 0);
+        if !pending_deliveries && store.pending_effects().await.unwrap() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("shipgate did not settle");
+}
+
+struct Sample {
+    first: Duration,
+    last: Duration,
+}
+
+/// Runs one user action, waits for shipgate to settle, and measures its effects' requests.
+async fn measure<F, Fut, T>(
+    sim: &Simulator,
+    store: &Store,
+    samples: &mut Vec<Sample>,
+    action: F,
+) -> T
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let seen = sim.with(|s| s.requests.len());
+    let sent: DateTime<Utc> = Utc::now();
+    let out = action().await;
+    settle(sim, store).await;
+    let effects: Vec<RecordedRequest> = sim
+        .with(|s| s.requests[seen..].to_vec())
+        .into_iter()
+        .filter(|r| r.operation.as_deref().is_some_and(|op| !is_lookup(op)))
+        .collect();
+    if let (Some(first), Some(last)) = (effects.first(), effects.last()) {
+        samples.push(Sample {
+            first: (first.at - sent).to_std().unwrap_or_default(),
+            last: (last.at - sent).to_std().unwrap_or_default(),
+        });
+    }
+    out
+}
+
+fn percentile(mut values: Vec<Duration>, p: f64) -> Duration {
+    values.sort();
+    let i = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[i]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let features: usize = std::env::var("PIPELINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start().await;
+    sim.add_repo(REPO);
+    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
+    for (login, p) in [
+        ("lead", Permission::Maintain),
+        ("reviewer", Permission::Write),
+        ("dev", Permission::Write),
+    ] {
+        sim.set_permission(REPO, login, p);
+    }
+    let creds = sim.app_credentials();
+    let mut env: BTreeMap<&str, String> = BTreeMap::new();
+    env.insert(
+        "DATABASE_URL",
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display())),
+    );
+    env.insert("SHIPGATE_BIND", "127.0.0.1:0".into());
+    env.insert("GITHUB_APP_ID", creds.app_id.to_string());
+    env.insert(
+        "GITHUB_PRIVATE_KEY",
+        sim.with(|s| s.app.private_key_pem.clone()),
+    );
+    env.insert(
+        "GITHUB_WEBHOOK_SECRET",
+        sim.with(|s| s.app.webhook_secret.clone()),
+    );
+    env.insert("GITHUB_APP_SLUG", creds.slug.clone().unwrap_or_default());
+    env.insert("GITHUB_API_URL", sim.api_url().to_string());
+    env.insert("GITHUB_URL", sim.web_url().to_string());
+    env.insert(
+        "SHIPGATE_ENV_FILE",
+        dir.path().join(".env").display().to_string(),
+    );
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("bench settings");
+    let running = shipgate::app::start(settings, Arc::new(SystemClock))
+        .await
+        .expect("shipgate starts");
+    let store = running.store.clone();
+    sim.set_webhook_url(
+        format!("http://{}/api/github/webhooks", running.addr)
+            .parse()
+            .unwrap(),
+    );
+    sim.install("acme", &[REPO]).await;
+    settle(&sim, &store).await;
+
+    let mut samples = Vec::new();
+    let mut per_feature: Vec<BTreeMap<String, usize>> = Vec::new();
+    let started = Instant::now();
+    for i in 0..features {
+        let before = sim.with(|s| s.requests.len());
+        let title = format!("Export invoices {i}");
+        let n = measure(&sim, &store, &mut samples, || {
+            sim.open_issue(REPO, "pm", &title, BODY, &["feature"])
+        })
+        .await;
+        measure(&sim, &store, &mut samples, || {
+            sim.comment(REPO, n, "lead", "/approve")
+        })
+        .await;
+        measure(&sim, &store, &mut samples, || {
+            sim.comment(REPO, n, "lead", "/approve plan")
+        })
+        .await;
+        let branch = shipgate::pipeline::linking::branch_name(n, &title);
+        let closes = format!("Closes #{n}");
+        let pr = measure(&sim, &store, &mut samples, || {
+            sim.open_pull(REPO, "dev", &branch, &title, &closes)
+        })
+        .await;
+        let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
+        let run = sim.with(|s| {
+            s.repos[REPO]
+                .runs
+                .values()
+                .find(|r| r.inputs.get("sha").and_then(|v| v.as_str()) == Some(head.as_str()))
+                .map(|r| r.id)
+        });
+        let run = run.expect("tests were dispatched");
+        measure(&sim, &store, &mut samples, || {
+            sim.complete_workflow_run(REPO, run, "success")
+        })
+        .await;
+        measure(&sim, &store, &mut samples, || {
+            sim.review(REPO, pr, "reviewer", "APPROVED")
+        })
+        .await;
+        let mut ops = BTreeMap::new();
+        for r in sim.with(|s| s.requests[before..].to_vec()) {
+            *ops.entry(r.operation.unwrap_or_else(|| "?".into()))
+                .or_insert(0) += 1;
+        }
+        per_feature.push(ops);
+    }
+    let elapsed = started.elapsed();
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+
+    println!(
+        "pipeline benchmark: {features} features, label → approved PR with green tests, {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    let first = &per_feature[0];
+    let last = per_feature.last().unwrap();
+    println!(
+        "GitHub requests, first feature: {} (includes the token and configuration reads)",
+        first.values().sum::<usize>()
+    );
+    println!(
+        "GitHub requests, last feature:  {} (caches warm)",
+        last.values().sum::<usize>()
+    );
+    for (op, count) in last {
+        println!("  {count:>3}  {op}");
+    }
+    let firsts: Vec<Duration> = samples.iter().map(|s| s.first).collect();
+    let lasts: Vec<Duration> = samples.iter().map(|s| s.last).collect();
+    println!(
+        "webhook sent → first effect request: p50 {:.1} ms, p99 {:.1} ms ({} actions)",
+        percentile(firsts.clone(), 0.5).as_secs_f64() * 1e3,
+        percentile(firsts, 0.99).as_secs_f64() * 1e3,
+        samples.len()
+    );
+    println!(
+        "webhook sent → last effect request:  p50 {:.1} ms, p99 {:.1} ms",
+        percentile(lasts.clone(), 0.5).as_secs_f64() * 1e3,
+        percentile(lasts, 0.99).as_secs_f64() * 1e3
+    );
+    running.shutdown();
+    running.wait().await.unwrap();
+}
