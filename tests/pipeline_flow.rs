@@ -6,7 +6,11 @@
 #[macro_use]
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::Utc;
+use shipgate::clock::ManualClock;
 
 use common::{Backend, Shipgate, TestDb};
 use shipgate::sim::Simulator;
@@ -407,7 +411,109 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
     sg.stop().await;
 }
 
+async fn a_pull_request_opened_first_is_linked_when_development_starts(backend: Backend) {
+    let (_db, sim, sg) = setup(backend).await;
+    // The developer starts before anyone files the feature: no pipeline, nothing happens.
+    // Issues and PRs share numbers: the PR takes the next one, the feature the one after.
+    let n = sim.with(|s| s.repos[REPO].issues.len() as u64 + 2);
+    let pr = sim
+        .open_pull(
+            REPO,
+            "dev",
+            "work-in-progress",
+            "Export",
+            &format!("Fixes #{n}"),
+        )
+        .await;
+    settle(&sim, &sg).await;
+    assert!(
+        sim.with(|s| s.repos[REPO].runs.is_empty()),
+        "nothing dispatched without a pipeline"
+    );
+    let issue = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    assert_eq!(issue, n);
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    settle(&sim, &sg).await;
+    let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
+    assert_eq!(
+        test_runs(&sim, &head).len(),
+        1,
+        "the existing PR was found and tested"
+    );
+    let s = seen(&sim, n);
+    assert!(
+        current(&s).contains(&format!("#{pr} by @dev")),
+        "{}",
+        current(&s)
+    );
+    assert!(current(&s).contains("phase **review**"));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sg.stop().await;
+}
+
+async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let sim = Simulator::start_with_clock(clock.clone()).await;
+    sim.add_repo(REPO);
+    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
+    sim.set_permission(REPO, "lead", Permission::Maintain);
+    let sg = Shipgate::start_with_clock(&db, &sim, clock.clone()).await;
+    sim.install("acme", &[REPO]).await;
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    settle(&sim, &sg).await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = sim
+        .open_pull(REPO, "lead", &branch, "Export", &format!("Closes #{n}"))
+        .await;
+    settle(&sim, &sg).await;
+    let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
+    let (run_id, _) = test_runs(&sim, &head)[0].clone();
+    sg.stop().await;
+
+    // The run never reports. An hour and a minute later (default `tests.timeout: 60m`),
+    // a restarted shipgate polls it, finds it still going, and fails the tests gate.
+    clock.advance(chrono::Duration::minutes(61));
+    let sg = Shipgate::start_with_clock(&db, &sim, clock.clone()).await;
+    for _ in 0..100 {
+        settle(&sim, &sg).await;
+        if sim
+            .requests()
+            .iter()
+            .any(|r| r.operation.as_deref() == Some("actions/get-workflow-run"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    settle(&sim, &sg).await;
+    let polls: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation.as_deref() == Some("actions/get-workflow-run"))
+        .collect();
+    assert_eq!(polls.len(), 1, "polled once");
+    assert!(polls[0].path.ends_with(&format!("/actions/runs/{run_id}")));
+    let (status, conclusion, summary) = check_run(&sim, &head);
+    assert_eq!(
+        (status.as_str(), conclusion.as_deref()),
+        ("completed", Some("failure"))
+    );
+    assert!(summary.contains("no result after 1h"), "{summary}");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sg.stop().await;
+}
+
 on_both_backends!(
+    a_pull_request_opened_first_is_linked_when_development_starts,
+    a_silent_run_is_polled_after_the_timeout_even_across_a_restart,
     feature_to_tested_pull_request,
     refusals_say_why,
     a_configuration_error_holds_the_gates_and_fails_the_config_check

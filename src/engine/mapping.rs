@@ -286,3 +286,79 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
         _ => Routing::Nothing,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::events::decode;
+
+    /// GitHub's published example, with an installation and the fields a test varies.
+    fn example(event: &str, file: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Event {
+        let path = format!(
+            "{}/tests/fixtures/github/webhooks/{event}/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["installation"] = serde_json::json!({"id": 7});
+        edit(&mut v);
+        decode(event, v.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_apps_own_comments_are_never_commands() {
+        let by = |login: &str| {
+            let login = login.to_owned();
+            example("issue_comment", "created-0.json", move |v| {
+                v["comment"]["body"] = "/approve".into();
+                v["comment"]["user"]["login"] = login.into();
+            })
+        };
+        assert_eq!(
+            route(&by("shipgate[bot]"), "d1", "shipgate[bot]"),
+            Routing::Nothing
+        );
+        let Routing::Pipeline(routed) = route(&by("Codertocat"), "d1", "shipgate[bot]") else {
+            panic!("a person's command is routed");
+        };
+        assert_eq!(routed.needs_access.as_deref(), Some("Codertocat"));
+        assert!(matches!(routed.lookup, Lookup::Issue(_)));
+    }
+
+    #[test]
+    fn comments_without_commands_and_edits_cost_nothing() {
+        let plain = example("issue_comment", "created-0.json", |v| {
+            v["comment"]["body"] = "LGTM".into()
+        });
+        assert_eq!(route(&plain, "d", "bot[bot]"), Routing::Nothing);
+        let edited = example("issue_comment", "edited-7.json", |v| {
+            v["comment"]["body"] = "/approve".into()
+        });
+        assert_eq!(route(&edited, "d", "bot[bot]"), Routing::Nothing);
+    }
+
+    #[test]
+    fn workflow_runs_are_found_by_the_pipeline_in_their_run_name() {
+        let run = example("workflow_run", "completed-0.json", |v| {
+            v["workflow_run"]["display_title"] = "tests REQ-42-t3".into();
+        });
+        let Routing::Pipeline(routed) = route(&run, "d", "bot[bot]") else {
+            panic!("routed");
+        };
+        assert!(
+            matches!(
+                routed.lookup,
+                Lookup::Run {
+                    issue: Some(42),
+                    ..
+                }
+            ),
+            "{:?}",
+            routed.lookup
+        );
+        assert_eq!(
+            routed.needs_access, None,
+            "a run's sender (often the bot) does not matter"
+        );
+    }
+}

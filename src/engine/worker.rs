@@ -37,8 +37,9 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 const BATCH: i64 = 64;
 /// A delivery whose transaction failed this often is recorded as failed and skipped.
 const MAX_ATTEMPTS: i64 = 5;
-/// Processing waits for ingest to pause this long, so a burst of webhooks is acknowledged
-/// first (on a single core every commit the worker makes delays an acknowledgement) ...
+/// During a burst, processing waits for ingest to pause this long, so the burst is
+/// acknowledged first (on a single core every commit the worker makes delays an
+/// acknowledgement); a lone webhook is processed at once ...
 const INGEST_QUIET: Duration = Duration::from_millis(50);
 /// ... but never defers work longer than this.
 const MAX_DEFER: Duration = Duration::from_secs(30);
@@ -86,7 +87,10 @@ impl Worker {
             }
             let quiet = self.ingest.quiet_for();
             let since = *deferring_since.get_or_insert_with(std::time::Instant::now);
-            if quiet < INGEST_QUIET && since.elapsed() < MAX_DEFER {
+            if quiet < INGEST_QUIET
+                && self.ingest.is_bursting(INGEST_QUIET)
+                && since.elapsed() < MAX_DEFER
+            {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(INGEST_QUIET - quiet) => continue,

@@ -15,7 +15,7 @@ pub mod auth;
 mod dispatch;
 mod handlers;
 pub mod keys;
-mod people;
+pub(crate) mod people;
 mod permissions;
 pub mod render;
 pub mod spec;

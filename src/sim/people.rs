@@ -105,6 +105,53 @@ pub fn labeled(s: &mut SimState, full_name: &str, number: u64, label: &str, send
     }
 }
 
+/// `issue_comment.created` for a comment the simulator holds (also for the App's own).
+pub fn comment_created(s: &mut SimState, repo: &str, id: u64, who: &str) {
+    let r = &s.repos[repo];
+    let number = r.comments[&id].issue_number;
+    let mut comment = render::comment(s, r, &r.comments[&id]);
+    comment["performed_via_github_app"] = Value::Null;
+    comment["reactions"] =
+        reactions_rollup(&s.api_url(&format!("repos/{repo}/issues/comments/{id}/reactions")));
+    let issue = issue_json(s, repo, number);
+    repo_event(
+        s,
+        repo,
+        "issue_comment",
+        "created",
+        who,
+        json!({"issue": issue, "comment": comment}),
+    );
+}
+
+/// `issues.unlabeled` / `pull_request.unlabeled`.
+pub fn unlabeled(s: &mut SimState, full_name: &str, number: u64, label: &str, sender: &str) {
+    let l = ensure_label(s, full_name, label);
+    let r = &s.repos[full_name];
+    let label = render::label(s, r, &l);
+    if r.issues[&number].is_pull_request {
+        let pr = pull_json(s, full_name, number);
+        repo_event(
+            s,
+            full_name,
+            "pull_request",
+            "unlabeled",
+            sender,
+            json!({"number": number, "pull_request": pr, "label": label}),
+        );
+    } else {
+        let issue = issue_json(s, full_name, number);
+        repo_event(
+            s,
+            full_name,
+            "issues",
+            "unlabeled",
+            sender,
+            json!({"issue": issue, "label": label}),
+        );
+    }
+}
+
 impl Simulator {
     /// `author` opens an issue with labels: `issues.opened`, then `issues.labeled` per label.
     pub async fn open_issue(
@@ -191,21 +238,7 @@ impl Simulator {
                     history: vec![body.to_owned()],
                 },
             );
-            let r = &s.repos[repo];
-            let mut comment = render::comment(s, r, &r.comments[&id]);
-            comment["performed_via_github_app"] = Value::Null;
-            comment["reactions"] = reactions_rollup(
-                &s.api_url(&format!("repos/{repo}/issues/comments/{id}/reactions")),
-            );
-            let issue = issue_json(s, repo, number);
-            repo_event(
-                s,
-                repo,
-                "issue_comment",
-                "created",
-                who,
-                json!({"issue": issue, "comment": comment}),
-            );
+            comment_created(s, repo, id, who);
             id
         });
         self.settle().await;

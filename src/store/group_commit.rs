@@ -46,8 +46,10 @@ pub struct WriterStats {
     pub largest_batch: AtomicU64,
     pub failed_batches: AtomicU64,
     started: Instant,
-    /// Milliseconds after `started` of the last commit.
+    /// Milliseconds after `started` of the last commit, and of the one before.
     last_commit_ms: AtomicU64,
+    previous_commit_ms: AtomicU64,
+    last_batch_rows: AtomicU64,
 }
 
 impl Default for WriterStats {
@@ -59,6 +61,8 @@ impl Default for WriterStats {
             failed_batches: AtomicU64::new(0),
             started: Instant::now(),
             last_commit_ms: AtomicU64::new(0),
+            previous_commit_ms: AtomicU64::new(0),
+            last_batch_rows: AtomicU64::new(0),
         }
     }
 }
@@ -72,7 +76,19 @@ impl WriterStats {
         ))
     }
 
+    /// Whether webhooks are arriving in a burst: the last commit carried several, or came
+    /// soon after the one before. A lone webhook is not a burst and is processed at once.
+    pub fn is_bursting(&self, window: Duration) -> bool {
+        let last = self.last_commit_ms.load(Ordering::Relaxed);
+        let previous = self.previous_commit_ms.load(Ordering::Relaxed);
+        self.last_batch_rows.load(Ordering::Relaxed) > 1
+            || (previous > 0 && last.saturating_sub(previous) < window.as_millis() as u64)
+    }
+
     fn note_commit(&self, rows: usize) {
+        let last = self.last_commit_ms.load(Ordering::Relaxed);
+        self.previous_commit_ms.store(last, Ordering::Relaxed);
+        self.last_batch_rows.store(rows as u64, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.rows.fetch_add(rows as u64, Ordering::Relaxed);
         self.largest_batch.fetch_max(rows as u64, Ordering::Relaxed);

@@ -189,6 +189,9 @@ pub fn create_comment(s: &mut SimState, c: &Call) -> Outcome {
             history: vec![body],
         },
     );
+    let (key, actor) = (c.repo_key(), c.actor(s));
+    // GitHub sends the App's own comments to it too.
+    crate::sim::people::comment_created(s, &key, id, &actor);
     let r = repo(s, c)?;
     Ok(Reply::created(render::comment(s, r, &r.comments[&id])))
 }
@@ -244,14 +247,19 @@ pub fn add_labels(s: &mut SimState, c: &Call) -> Outcome {
     for l in &names {
         ensure_label(s, &key, l);
     }
-    let now = s.now();
+    let (now, actor) = (s.now(), c.actor(s));
     let issue = repo_mut(s, c)?.issues.get_mut(&n).expect("checked");
+    let mut added = Vec::new();
     for name in names {
         if !issue.labels.iter().any(|l| l.eq_ignore_ascii_case(&name)) {
-            issue.labels.push(name);
+            issue.labels.push(name.clone());
+            added.push(name);
         }
     }
     issue.updated_at = now;
+    for name in added {
+        crate::sim::people::labeled(s, &key, n, &name, &actor);
+    }
     Ok(Reply::ok(labels_of(s, c, n)?))
 }
 
@@ -264,6 +272,8 @@ pub fn remove_label(s: &mut SimState, c: &Call) -> Outcome {
     if issue.labels.len() == before {
         return Err(Reply::error(404, "Label does not exist"));
     }
+    let (key, actor) = (c.repo_key(), c.actor(s));
+    crate::sim::people::unlabeled(s, &key, n, &name, &actor);
     Ok(Reply::ok(labels_of(s, c, n)?))
 }
 
