@@ -141,6 +141,13 @@ async fn feature_to_tested_pull_request(backend: Backend) {
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
+    // A sub-issue, listed with the task list once planning starts.
+    let sub = sim.with(|st| {
+        let sub = st.add_issue(REPO, "pm", "Monthly CSV writer", "", &[]);
+        let parent = st.repo_mut(REPO).unwrap().issues.get_mut(&n).unwrap();
+        parent.sub_issues.push(sub);
+        sub
+    });
     settle(&sim, &sg).await;
     let s = seen(&sim, n);
     assert!(current(&s).contains("phase **intake**"), "{}", current(&s));
@@ -168,6 +175,11 @@ async fn feature_to_tested_pull_request(backend: Backend) {
         current(&s)
     );
     assert!(current(&s).contains("approved by @lead"));
+    assert!(
+        current(&s).contains(&format!("- [ ] #{sub} Monthly CSV writer")),
+        "sub-issues listed: {}",
+        current(&s)
+    );
     assert!(
         current(&s).contains("- [ ] CSV writer"),
         "tasks listed: {}",
@@ -407,6 +419,29 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
         "{:?}",
         s.replies
     );
+
+    // Fixed on the default branch: every open pipeline is redrawn and its gates move again.
+    sim.push_file(
+        REPO,
+        "main",
+        "lead",
+        ".github/shipgate.yml",
+        "review:\n  required_approvals: 2\n",
+    )
+    .await;
+    settle(&sim, &sg).await;
+    assert!(
+        !current(&seen(&sim, n)).contains("Configuration errors"),
+        "{}",
+        current(&seen(&sim, n))
+    );
+    sim.comment(REPO, n, "lead", "/approve").await;
+    settle(&sim, &sg).await;
+    assert!(
+        current(&seen(&sim, n)).contains("phase **planning**"),
+        "{}",
+        current(&seen(&sim, n))
+    );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     sg.stop().await;
 }
@@ -511,7 +546,96 @@ async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend:
     sg.stop().await;
 }
 
+async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start().await;
+    sim.add_repo(REPO);
+    // A tests workflow that does not declare the `pipeline` input: GitHub refuses (422).
+    sim.add_workflow(REPO, "tests.yml", &["sha"]);
+    sim.set_permission(REPO, "lead", Permission::Maintain);
+    let sg = Shipgate::start(&db, &sim).await;
+    sim.install("acme", &[REPO]).await;
+    settle(&sim, &sg).await;
+
+    // A 5xx and a rate limit on the way: retried, and waited out until the reset time.
+    let reset = (Utc::now() + chrono::Duration::seconds(2))
+        .timestamp()
+        .to_string();
+    sim.inject_fault("issues/create-comment", 502, &[]);
+    sim.inject_fault(
+        "issues/add-labels",
+        403,
+        &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", reset.as_str()),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    settle(&sim, &sg).await;
+    let labelled = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation.as_deref() == Some("issues/add-labels"))
+        .map(|r| (r.status, r.at))
+        .collect::<Vec<_>>();
+    assert_eq!(labelled.len(), 2, "{labelled:?}");
+    assert!(
+        labelled[1].1.timestamp() >= reset.parse::<i64>().unwrap(),
+        "waited for x-ratelimit-reset"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let s = seen(&sim, n);
+    let created = sim
+        .requests()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("issues/create-comment") && r.status == 201)
+        .count();
+    assert_eq!(
+        (created, s.status.is_empty()),
+        (1, false),
+        "the status comment, once, after a 502"
+    );
+    assert!(s.labels.contains(&"shipgate:intake".to_owned()));
+
+    // A permanent refusal fails the pipeline, which says why on the issue; `/retry` after
+    // the workflow is fixed dispatches again.
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    settle(&sim, &sg).await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = sim
+        .open_pull(REPO, "lead", &branch, "Export", &format!("Closes #{n}"))
+        .await;
+    settle(&sim, &sg).await;
+    let s = seen(&sim, n);
+    assert!(current(&s).contains("phase **failed**"), "{}", current(&s));
+    assert!(
+        s.replies
+            .iter()
+            .any(|r| r.contains("could not dispatch `tests.yml`") && r.contains("422")),
+        "{:?}",
+        s.replies
+    );
+    assert!(s.labels.contains(&"shipgate:failed".to_owned()));
+    sim.with(|st| {
+        let r = st.repo_mut(REPO).unwrap();
+        let w = r.workflows.values_mut().next().unwrap();
+        w.inputs.push("pipeline".into());
+    });
+    sim.comment(REPO, n, "lead", "/retry").await;
+    settle(&sim, &sg).await;
+    let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
+    assert_eq!(test_runs(&sim, &head).len(), 1);
+    assert!(current(&seen(&sim, n)).contains("phase **review**"));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sg.stop().await;
+}
+
 on_both_backends!(
+    github_failures_are_retried_waited_out_or_reported,
     a_pull_request_opened_first_is_linked_when_development_starts,
     a_silent_run_is_polled_after_the_timeout_even_across_a_restart,
     feature_to_tested_pull_request,

@@ -51,6 +51,7 @@ pub enum Routing {
         repo: RepoRef,
         sha: String,
         on_default_branch: bool,
+        default_branch: String,
     },
     /// Nothing for the engine.
     Nothing,
@@ -281,6 +282,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                 on_default_branch: e.git_ref == format!("refs/heads/{default_branch}"),
                 repo,
                 sha: e.after.clone(),
+                default_branch,
             }
         }
         _ => Routing::Nothing,

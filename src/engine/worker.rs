@@ -71,6 +71,8 @@ enum Prepared {
     },
     ConfigPush {
         job: String,
+        /// On the default branch: the new configuration, for every open pipeline.
+        refresh: Option<(String, Box<LoadedConfig>, String)>,
     },
     Nothing,
     /// GitHub could not answer for its repository yet: left queued.
@@ -175,6 +177,7 @@ impl Worker {
         let may_create = verdicts
             .iter()
             .any(|v| matches!(v, Verdict::Apply(Some(Event::Issues(_)))));
+        let has_pipelines = self.store.repos_with_pipelines().await?;
         let mut prepared = Vec::with_capacity(verdicts.len());
         for (delivery, verdict) in pending.iter().zip(&verdicts) {
             let repo = delivery.repository.clone().unwrap_or_default();
@@ -182,7 +185,10 @@ impl Worker {
             prepared.push(match verdict {
                 _ if waiting.is_some() => Prepared::Deferred,
                 Verdict::Apply(Some(event)) => {
-                    match self.prepare(event, &delivery.delivery_id, may_create).await {
+                    match self
+                        .prepare(event, &delivery.delivery_id, may_create, &has_pipelines)
+                        .await
+                    {
                         Ok(p) => p,
                         Err(e) if e.is_transient() => {
                             let until = e.retry_at().unwrap_or_else(|| {
@@ -257,6 +263,7 @@ impl Worker {
         event: &Event,
         delivery: &str,
         may_create: bool,
+        has_pipelines: &std::collections::HashSet<String>,
     ) -> Result<Prepared, super::resolver::ResolveError> {
         if !matches!(
             event,
@@ -282,10 +289,15 @@ impl Worker {
                 repo,
                 sha,
                 on_default_branch,
+                default_branch,
             } => {
-                if on_default_branch {
+                let refresh = if on_default_branch {
                     self.resolver.forget_config(&repo).await?;
-                }
+                    let cfg = self.resolver.config(&repo, &default_branch).await?;
+                    Some((repo.full_name(), Box::new(cfg), sha.clone()))
+                } else {
+                    None
+                };
                 let job = super::repo_jobs::RepoJob::ConfigCheck {
                     installation_id: repo.installation_id,
                     repo: repo.full_name(),
@@ -293,6 +305,7 @@ impl Worker {
                 };
                 Ok(Prepared::ConfigPush {
                     job: serde_json::to_string(&job).expect("jobs serialise"),
+                    refresh,
                 })
             }
             Routing::Pipeline(mut routed) => {
@@ -312,11 +325,10 @@ impl Worker {
                     ),
                 };
                 let starts = may_create || matches!(routed.input, Input::Issue { .. });
+                let full = routed.repo.full_name();
                 if !starts
-                    && !self
-                        .store
-                        .pipeline_exists(&routed.repo.full_name(), &issues, pr, run)
-                        .await?
+                    && (!has_pipelines.contains(&full)
+                        || !self.store.pipeline_exists(&full, &issues, pr, run).await?)
                 {
                     return Ok(Prepared::Nothing);
                 }
@@ -435,7 +447,7 @@ async fn apply_prepared(
 ) -> Result<(), StoreError> {
     let (routed, cfg) = match prepared {
         Prepared::Nothing | Prepared::Deferred => return Ok(()),
-        Prepared::ConfigPush { job } => {
+        Prepared::ConfigPush { job, refresh } => {
             let key = format!("config:{delivery}");
             let effect = NewEffect {
                 key: &key,
@@ -443,7 +455,17 @@ async fn apply_prepared(
                 body: job,
                 cause: &key,
             };
-            return tx.add_effects(None, &[effect], now).await;
+            tx.add_effects(None, &[effect], now).await?;
+            // A fixed (or broken) configuration re-evaluates every open pipeline now, not at
+            // its next event.
+            if let Some((repo, cfg, sha)) = refresh {
+                for record in tx.open_pipelines_of(&repo).await? {
+                    let pipeline = decode(&record)?;
+                    let input = Input::ConfigChanged { sha: sha.clone() };
+                    advance(tx, &pipeline, &input, &cfg, now).await?;
+                }
+            }
+            return Ok(());
         }
         Prepared::Pipeline { routed, cfg } => (routed, *cfg),
     };

@@ -501,6 +501,10 @@ pub enum Input {
         key: String,
         result: EffectResult,
     },
+    /// The repository's configuration changed on the default branch (pushed at `sha`).
+    ConfigChanged {
+        sha: String,
+    },
     /// An effect failed for good (a permanent 4xx, or retries exhausted).
     EffectFailed {
         key: String,
@@ -517,6 +521,7 @@ impl Input {
                 Some(format!("delivery:{delivery}"))
             }
             Input::Comment { id, .. } => Some(format!("comment:{id}")),
+            Input::ConfigChanged { sha } => Some(format!("config:{sha}")),
             Input::Review { id, action, .. } => Some(format!("review:{id}:{action:?}")),
             Input::Timer { key, .. } => Some(format!("timer:{key}")),
             Input::EffectDone { key, .. } | Input::EffectFailed { key, .. } => {

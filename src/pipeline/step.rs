@@ -34,7 +34,7 @@ pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipel
     let fresh = p.seq == 0;
     s.apply(input);
     s.drive();
-    s.finish(p, fresh);
+    s.finish(p, fresh || matches!(input, Input::ConfigChanged { .. }));
     (s.p, s.effects)
 }
 
@@ -171,6 +171,9 @@ impl Step<'_> {
             Input::WorkflowRun(report) => self.on_run_report(report, None),
             Input::Timer { kind, .. } => self.on_timer(kind),
             Input::EffectDone { result, .. } => self.on_effect_done(result),
+            // Nothing to record: `drive` re-evaluates the gates, and the surfaces are redrawn
+            // (the configuration's errors show there).
+            Input::ConfigChanged { .. } => {}
             Input::EffectFailed { action, reason, .. } => self.on_effect_failed(action, reason),
         }
     }
@@ -880,7 +883,8 @@ impl Step<'_> {
     }
 
     /// Asks the surfaces to follow when anything a user would see changed.
-    fn finish(&mut self, before: &Pipeline, fresh: bool) {
+    fn finish(&mut self, before: &Pipeline, redraw: bool) {
+        let fresh = before.seq == 0;
         if fresh {
             self.emit(Action::SetPhaseLabel {
                 add: self.p.phase.label(),
@@ -897,7 +901,7 @@ impl Step<'_> {
             v.fork_warned.clear();
             v
         };
-        if fresh || visible(before) != visible(&self.p) {
+        if redraw || visible(before) != visible(&self.p) {
             self.p.updated_at = self.now;
             self.emit(Action::SyncStatusComment);
             if let Some(sha) = self.p.head_sha().map(str::to_owned)

@@ -575,6 +575,109 @@ fn a_refused_dispatch_fails_the_pipeline_until_retry() {
     assert_eq!(dispatches(&effects).len(), 1);
 }
 
+#[test]
+fn every_command_refusal_says_why() {
+    let (mut w, _) = World::new(COMPLETE);
+    let cases: Vec<(Actor, &str, &str)> = vec![
+        (lead(), "/approve plan", "approve the requirement first"),
+        (
+            lead(),
+            "/approve production",
+            "production is approved after staging",
+        ),
+        (reader(), "/pause", "needs write access"),
+        (reader(), "/reject", "needs write access"),
+        (lead(), "/resume", "not paused"),
+        (lead(), "/retry staging", "no stage `staging`"),
+        (lead(), "/retry", "nothing has failed"),
+        (lead(), "/rollback", "not available in this version"),
+        (
+            lead(),
+            "/deploy production",
+            "only `/deploy staging` exists",
+        ),
+    ];
+    for (who, command, why) in cases {
+        let effects = w.comment(who, command);
+        let r = replies(&effects);
+        assert_eq!(r.len(), 1, "{command}");
+        assert!(r[0].contains(why), "{command}: {}", r[0]);
+        assert_eq!(w.p.phase, Phase::Intake, "{command} changed nothing");
+    }
+    // Accepted commands answer with a state change, not a refusal; /status and /help answer.
+    let effects = w.comment(lead(), "/status\n/help");
+    let r = replies(&effects);
+    assert!(
+        r[0].contains("**Waiting for:**") && r[0].contains("| `/approve"),
+        "{}",
+        r[0]
+    );
+    w.comment(lead(), "/pause");
+    let effects = w.comment(lead(), "/pause");
+    assert!(replies(&effects)[0].contains("already paused"));
+    w.comment(lead(), "/approve");
+    let effects = w.comment(lead(), "/approve requirement");
+    assert!(
+        replies(&effects)[0].contains("already approved"),
+        "{:?}",
+        replies(&effects)
+    );
+}
+
+#[test]
+fn plan_approval_auto_moves_straight_to_development() {
+    let cfg = LoadedConfig::load(None, Some("plan:\n  approval: auto\n"));
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    let effects = w.comment(lead(), "/approve");
+    assert_eq!(w.p.phase, Phase::Development);
+    assert_eq!(w.p.plan.as_ref().unwrap().via, "plan.approval: auto");
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::CreateBranch { .. }))
+    );
+    assert!(
+        render::status_comment(&w.p, &w.cfg).contains("approved by shipgate (plan.approval: auto)")
+    );
+}
+
+#[test]
+fn a_draft_pull_request_waits_for_ready_for_review() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    w.ids += 1;
+    let mut pr = PullSnapshot {
+        number: 30,
+        title: "Export".into(),
+        body: "Closes #12".into(),
+        author: "dev".into(),
+        head_sha: "aaa111".into(),
+        head_branch: "wip".into(),
+        from_fork: false,
+        draft: true,
+        open: true,
+        merged: false,
+        url: "u".into(),
+    };
+    let effects = w.go(Input::PullRequest {
+        delivery: "x1".into(),
+        action: PullAction::Opened,
+        pr: pr.clone(),
+        actor: lead(),
+    });
+    assert_eq!(w.p.phase, Phase::Development);
+    assert!(dispatches(&effects).is_empty());
+    pr.draft = false;
+    let effects = w.go(Input::PullRequest {
+        delivery: "x2".into(),
+        action: PullAction::ReadyForReview,
+        pr,
+        actor: lead(),
+    });
+    assert_eq!(w.p.phase, Phase::Review);
+    assert_eq!(dispatches(&effects).len(), 1);
+}
+
 // ---- properties over random sequences ----
 
 fn arb_actor() -> impl Strategy<Value = Actor> {

@@ -124,6 +124,21 @@ impl Tx {
         .await
     }
 
+    /// Every pipeline of a repository that can still move, locked.
+    pub async fn open_pipelines_of(
+        &mut self,
+        repo: &str,
+    ) -> Result<Vec<PipelineRecord>, StoreError> {
+        let sql = format!(
+            "SELECT id, state FROM pipelines WHERE repo = $1 \
+             AND phase NOT IN ('done', 'rejected', 'rolled_back', 'stopped') ORDER BY id{}",
+            self.lock_clause()
+        );
+        let rows = with_tx!(self, conn => sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(repo).fetch_all(conn).await?
+            .into_iter().map(|r| PipelineRecord { id: r.get(0), state: r.get(1) }).collect());
+        Ok(rows)
+    }
+
     pub async fn pipeline_by_id(&mut self, id: i64) -> Result<Option<PipelineRecord>, StoreError> {
         self.pipeline_where("$1 = $1 AND id = $2", "", id).await
     }
@@ -247,6 +262,14 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<EffectRow>, StoreError> {
+        // Most polls find nothing: look first without taking SQLite's write lock (which
+        // would make ingest's next commit wait).
+        let any = "SELECT COUNT(*) FROM effects WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1";
+        let runnable: i64 =
+            with_pool!(self, pool => sqlx::query_scalar(any).bind(now).fetch_one(pool).await?);
+        if runnable == 0 {
+            return Ok(vec![]);
+        }
         let mut tx = self.begin().await?;
         let select = format!(
             "SELECT id FROM effects e WHERE e.status = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
@@ -299,6 +322,16 @@ impl Store {
             with_pool!(self, pool => sqlx::query(sql).bind(id).fetch_optional(pool).await?
             .map(|r| PipelineRecord { id: r.get(0), state: r.get(1) })),
         )
+    }
+
+    /// Repositories that have at least one pipeline (the worker skips lookups for others).
+    pub async fn repos_with_pipelines(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let sql = "SELECT DISTINCT repo FROM pipelines";
+        let repos: Vec<String> =
+            with_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await?);
+        Ok(repos.into_iter().collect())
     }
 
     /// Whether any pipeline matches: by issue, by PR, or by dispatched run (a read without
