@@ -13,22 +13,6 @@ use shipgate::sim::state::Permission;
 const REPO: &str = "acme/widgets";
 const BODY: &str = "## Acceptance criteria\n- works\n";
 
-async fn settle(sim: &Simulator, sg: &Shipgate) {
-    for _ in 0..400 {
-        sim.settle().await;
-        sg.drain().await;
-        if sg.store.pending_effects().await.unwrap() == 0 {
-            sim.settle().await;
-            sg.drain().await;
-            if sg.store.pending_effects().await.unwrap() == 0 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("shipgate did not settle");
-}
-
 fn count(sim: &Simulator, operation: &str) -> usize {
     sim.requests()
         .iter()
@@ -44,7 +28,7 @@ async fn effects_happen_exactly_once(backend: Backend) {
     sim.set_permission(REPO, "lead", Permission::Maintain);
     let sg = Shipgate::start(&db, &sim).await;
     sim.install("acme", &[REPO]).await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
 
     // GitHub refuses the first effect's calls for now: the step commits, its effects wait.
     for _ in 0..5 {
@@ -73,7 +57,7 @@ async fn effects_happen_exactly_once(backend: Backend) {
 
     // Restarted on the same database, shipgate runs them, once.
     let sg = Shipgate::start(&db, &sim).await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     assert_eq!(
         count(&sim, "issues/create-comment"),
         1,
@@ -90,12 +74,12 @@ async fn effects_happen_exactly_once(backend: Backend) {
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
     sim.comment(REPO, n, "lead", "/frobnicate").await; // a reply whose answer is lost
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = sim
         .open_pull(REPO, "lead", &branch, "Export", &format!("Closes #{n}"))
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
     let (runs, checks, replies) = sim.with(|s| {
         let r = &s.repos[REPO];

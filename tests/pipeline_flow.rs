@@ -19,28 +19,6 @@ use shipgate::sim::state::Permission;
 const REPO: &str = "acme/widgets";
 const BODY: &str = "Finance wants invoices as CSV.\n\n## Acceptance criteria\n- one file per month\n\n- [ ] CSV writer\n- [ ] download route\n";
 
-/// Waits until shipgate has taken every delivery and run every due effect, and the
-/// simulator has sent every webhook those effects caused.
-async fn settle(sim: &Simulator, sg: &Shipgate) {
-    for _ in 0..400 {
-        sim.settle().await;
-        sg.drain().await;
-        let pending = sg.store.pending_effects().await.unwrap();
-        if pending == 0 {
-            sim.settle().await;
-            sg.drain().await;
-            if sg.store.pending_effects().await.unwrap() == 0 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "shipgate did not settle: {} effects pending",
-        sg.store.pending_effects().await.unwrap()
-    );
-}
-
 struct Seen {
     status: Vec<String>,
     replies: Vec<String>,
@@ -101,7 +79,7 @@ async fn setup(backend: Backend) -> (TestDb, Simulator, Shipgate) {
     }
     let sg = Shipgate::start(&db, &sim).await;
     sim.install("acme", &[REPO]).await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     (db, sim, sg)
 }
 
@@ -148,7 +126,7 @@ async fn feature_to_tested_pull_request(backend: Backend) {
         parent.sub_issues.push(sub);
         sub
     });
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let s = seen(&sim, n);
     assert!(current(&s).contains("phase **intake**"), "{}", current(&s));
     assert!(current(&s).contains("complete, waiting for approval"));
@@ -160,7 +138,7 @@ async fn feature_to_tested_pull_request(backend: Backend) {
 
     // Requirement and plan approval by a maintainer.
     let c = sim.comment(REPO, n, "lead", "/approve").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let eyes = sim.with(|st| {
         st.repos[REPO].comments[&c]
             .reactions
@@ -186,7 +164,7 @@ async fn feature_to_tested_pull_request(backend: Backend) {
         current(&s)
     );
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     assert!(
         sim.with(|st| st.repos[REPO].branches.contains_key(&branch)),
@@ -211,7 +189,7 @@ async fn feature_to_tested_pull_request(backend: Backend) {
             &format!("Closes #{n}"),
         )
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
     let runs = test_runs(&sim, &head);
     assert_eq!(runs.len(), 1, "one dispatch per workflow and head SHA");
@@ -229,9 +207,9 @@ async fn feature_to_tested_pull_request(backend: Backend) {
 
     // Green tests and an approving review on the same head SHA.
     sim.complete_workflow_run(REPO, *run_id, "success").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let s = seen(&sim, n);
     assert!(current(&s).contains("phase **staging**"), "{}", current(&s));
     assert!(s.labels.contains(&"shipgate:staging".to_owned()));
@@ -272,14 +250,14 @@ async fn refusals_say_why(backend: Backend) {
             &["feature"],
         )
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     assert!(current(&seen(&sim, n)).contains("missing section: `Acceptance criteria`"));
 
     // Unauthorised /approve, an unauthorised label, an unknown command.
     sim.comment(REPO, n, "visitor", "/approve").await;
     sim.label(REPO, n, "visitor", "approved").await;
     sim.comment(REPO, n, "lead", "/frobnicate").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let s = seen(&sim, n);
     assert!(
         s.replies
@@ -306,7 +284,7 @@ async fn refusals_say_why(backend: Backend) {
     );
     // An incomplete requirement cannot be approved, until it is completed.
     sim.comment(REPO, n, "lead", "/approve").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     assert!(
         seen(&sim, n)
             .replies
@@ -316,19 +294,19 @@ async fn refusals_say_why(backend: Backend) {
     sim.edit_issue(REPO, n, "pm", BODY).await;
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
 
     let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = sim
         .open_pull(REPO, "dev", &branch, "Export", &format!("Closes #{n}"))
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
     // The author's own approval does not count; a failing run fails the check.
     sim.review(REPO, pr, "dev", "APPROVED").await;
     let (run_id, _) = test_runs(&sim, &head)[0].clone();
     sim.complete_workflow_run(REPO, run_id, "failure").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let (status, conclusion, summary) = check_run(&sim, &head);
     assert_eq!(
         (status.as_str(), conclusion.as_deref()),
@@ -343,7 +321,7 @@ async fn refusals_say_why(backend: Backend) {
     // Approval, then a push: the approval is stale and tests run on the new head.
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     let new_head = sim.push_to_pull(REPO, pr, "dev", "fix the writer").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let replies = seen(&sim, pr).replies;
     assert!(
         replies
@@ -378,7 +356,7 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
             "review:\n  required_approvals: two\nteste:\n  workflows: [ci.yml]\n",
         )
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let check = sim.with(|s| {
         s.repos[REPO]
             .check_runs
@@ -402,7 +380,7 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
     sim.comment(REPO, n, "lead", "/approve").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let s = seen(&sim, n);
     assert!(
         current(&s).contains("phase **intake**"),
@@ -429,14 +407,14 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
         "review:\n  required_approvals: 2\n",
     )
     .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     assert!(
         !current(&seen(&sim, n)).contains("Configuration errors"),
         "{}",
         current(&seen(&sim, n))
     );
     sim.comment(REPO, n, "lead", "/approve").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     assert!(
         current(&seen(&sim, n)).contains("phase **planning**"),
         "{}",
@@ -460,7 +438,7 @@ async fn a_pull_request_opened_first_is_linked_when_development_starts(backend: 
             &format!("Fixes #{n}"),
         )
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     assert!(
         sim.with(|s| s.repos[REPO].runs.is_empty()),
         "nothing dispatched without a pipeline"
@@ -471,7 +449,7 @@ async fn a_pull_request_opened_first_is_linked_when_development_starts(backend: 
     assert_eq!(issue, n);
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
     assert_eq!(
         test_runs(&sim, &head).len(),
@@ -503,12 +481,12 @@ async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend:
         .await;
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = sim
         .open_pull(REPO, "lead", &branch, "Export", &format!("Closes #{n}"))
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
     let (run_id, _) = test_runs(&sim, &head)[0].clone();
     sg.stop().await;
@@ -518,7 +496,7 @@ async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend:
     clock.advance(chrono::Duration::minutes(61));
     let sg = Shipgate::start_with_clock(&db, &sim, clock.clone()).await;
     for _ in 0..100 {
-        settle(&sim, &sg).await;
+        sg.settle(&sim).await;
         if sim
             .requests()
             .iter()
@@ -528,7 +506,7 @@ async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend:
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let polls: Vec<_> = sim
         .requests()
         .into_iter()
@@ -555,7 +533,7 @@ async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
     sim.set_permission(REPO, "lead", Permission::Maintain);
     let sg = Shipgate::start(&db, &sim).await;
     sim.install("acme", &[REPO]).await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
 
     // A 5xx and a rate limit on the way: retried, and waited out until the reset time.
     let reset = (Utc::now() + chrono::Duration::seconds(2))
@@ -574,7 +552,7 @@ async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let labelled = sim
         .requests()
         .into_iter()
@@ -604,12 +582,12 @@ async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
     // the workflow is fixed dispatches again.
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = sim
         .open_pull(REPO, "lead", &branch, "Export", &format!("Closes #{n}"))
         .await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let s = seen(&sim, n);
     assert!(current(&s).contains("phase **failed**"), "{}", current(&s));
     assert!(
@@ -626,7 +604,7 @@ async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
         w.inputs.push("pipeline".into());
     });
     sim.comment(REPO, n, "lead", "/retry").await;
-    settle(&sim, &sg).await;
+    sg.settle(&sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
     assert_eq!(test_runs(&sim, &head).len(), 1);
     assert!(current(&seen(&sim, n)).contains("phase **review**"));

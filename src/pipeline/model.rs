@@ -336,6 +336,11 @@ impl Pipeline {
             .map(|p| p.head_sha.as_str())
     }
 
+    /// The test run dispatched with this `pipeline` input.
+    pub fn run_mut(&mut self, correlation: &str) -> Option<&mut TestRun> {
+        self.runs.iter_mut().find(|r| r.correlation == correlation)
+    }
+
     /// The current (not superseded) runs for a SHA.
     pub fn runs_for<'a>(&'a self, sha: &'a str) -> impl Iterator<Item = &'a TestRun> + 'a {
         self.runs

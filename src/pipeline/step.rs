@@ -600,12 +600,7 @@ impl Step<'_> {
     fn on_timer(&mut self, kind: &TimerKind) {
         match kind {
             TimerKind::RunWatchdog { correlation } => {
-                let Some(run) = self
-                    .p
-                    .runs
-                    .iter_mut()
-                    .find(|r| &r.correlation == correlation)
-                else {
+                let Some(run) = self.p.run_mut(correlation) else {
                     return;
                 };
                 if run.state.is_finished() {
@@ -658,12 +653,7 @@ impl Step<'_> {
                 run_id,
                 url,
             } => {
-                if let Some(run) = self
-                    .p
-                    .runs
-                    .iter_mut()
-                    .find(|r| &r.correlation == correlation)
-                {
+                if let Some(run) = self.p.run_mut(correlation) {
                     run.run_id = Some(*run_id);
                     run.url = Some(url.clone());
                     if run.state == RunState::Dispatching {
@@ -701,11 +691,7 @@ impl Step<'_> {
             } => {
                 if report.status == "completed" {
                     self.on_run_report(report, Some(correlation));
-                } else if let Some(run) = self
-                    .p
-                    .runs
-                    .iter_mut()
-                    .find(|r| &r.correlation == correlation)
+                } else if let Some(run) = self.p.run_mut(correlation)
                     && !run.state.is_finished()
                 {
                     run.state = RunState::TimedOut;
@@ -723,12 +709,7 @@ impl Step<'_> {
                 correlation,
                 ..
             } => {
-                if let Some(run) = self
-                    .p
-                    .runs
-                    .iter_mut()
-                    .find(|r| &r.correlation == correlation)
-                {
+                if let Some(run) = self.p.run_mut(correlation) {
                     run.state = RunState::NotDispatched(reason.to_owned());
                     run.finished_at = Some(self.now);
                 }
@@ -741,11 +722,7 @@ impl Step<'_> {
                 self.fail("branch", format!("could not create `{branch}`: {reason}"));
             }
             Action::PollRun { correlation, .. } => {
-                if let Some(run) = self
-                    .p
-                    .runs
-                    .iter_mut()
-                    .find(|r| &r.correlation == correlation)
+                if let Some(run) = self.p.run_mut(correlation)
                     && !run.state.is_finished()
                 {
                     run.state = RunState::TimedOut;

@@ -76,33 +76,39 @@ fn pull_json(s: &SimState, full_name: &str, number: u64) -> Value {
     render::pull(s, r, &r.pulls[&number])
 }
 
-/// `issues.labeled` (also used when the App labels an issue through the API).
+/// `issues.labeled` (also when the App labels an issue through the API).
 pub fn labeled(s: &mut SimState, full_name: &str, number: u64, label: &str, sender: &str) {
+    label_event(s, full_name, number, label, sender, "labeled");
+}
+
+/// `issues.unlabeled`.
+pub fn unlabeled(s: &mut SimState, full_name: &str, number: u64, label: &str, sender: &str) {
+    label_event(s, full_name, number, label, sender, "unlabeled");
+}
+
+/// A label change on an issue (`issues.<action>`) or a pull request (`pull_request.<action>`).
+fn label_event(
+    s: &mut SimState,
+    full_name: &str,
+    number: u64,
+    label: &str,
+    sender: &str,
+    action: &str,
+) {
     let l = ensure_label(s, full_name, label);
     let r = &s.repos[full_name];
     let label = render::label(s, r, &l);
-    let is_pull = r.issues[&number].is_pull_request;
-    if is_pull {
+    let (event, fields) = if r.issues[&number].is_pull_request {
         let pr = pull_json(s, full_name, number);
-        repo_event(
-            s,
-            full_name,
+        (
             "pull_request",
-            "labeled",
-            sender,
             json!({"number": number, "pull_request": pr, "label": label}),
-        );
+        )
     } else {
         let issue = issue_json(s, full_name, number);
-        repo_event(
-            s,
-            full_name,
-            "issues",
-            "labeled",
-            sender,
-            json!({"issue": issue, "label": label}),
-        );
-    }
+        ("issues", json!({"issue": issue, "label": label}))
+    };
+    repo_event(s, full_name, event, action, sender, fields);
 }
 
 /// `issue_comment.created` for a comment the simulator holds (also for the App's own).
@@ -122,34 +128,6 @@ pub fn comment_created(s: &mut SimState, repo: &str, id: u64, who: &str) {
         who,
         json!({"issue": issue, "comment": comment}),
     );
-}
-
-/// `issues.unlabeled` / `pull_request.unlabeled`.
-pub fn unlabeled(s: &mut SimState, full_name: &str, number: u64, label: &str, sender: &str) {
-    let l = ensure_label(s, full_name, label);
-    let r = &s.repos[full_name];
-    let label = render::label(s, r, &l);
-    if r.issues[&number].is_pull_request {
-        let pr = pull_json(s, full_name, number);
-        repo_event(
-            s,
-            full_name,
-            "pull_request",
-            "unlabeled",
-            sender,
-            json!({"number": number, "pull_request": pr, "label": label}),
-        );
-    } else {
-        let issue = issue_json(s, full_name, number);
-        repo_event(
-            s,
-            full_name,
-            "issues",
-            "unlabeled",
-            sender,
-            json!({"issue": issue, "label": label}),
-        );
-    }
 }
 
 impl Simulator {

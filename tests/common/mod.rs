@@ -252,6 +252,27 @@ impl Shipgate {
             .expect("request reaches shipgate")
     }
 
+    /// Waits until shipgate has taken every delivery and run every due effect, and the
+    /// simulator has sent every webhook those effects caused.
+    pub async fn settle(&self, sim: &Simulator) {
+        for _ in 0..400 {
+            sim.settle().await;
+            self.drain().await;
+            if self.store.pending_effects().await.unwrap() == 0 {
+                sim.settle().await;
+                self.drain().await;
+                if self.store.pending_effects().await.unwrap() == 0 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "shipgate did not settle: {} effects pending",
+            self.store.pending_effects().await.unwrap()
+        );
+    }
+
     /// Waits until the worker has processed every pending delivery.
     pub async fn drain(&self) {
         for _ in 0..500 {
