@@ -69,6 +69,11 @@ async fn setup(backend: Backend) -> (TestDb, Simulator, Shipgate) {
     let sim = Simulator::start().await;
     sim.add_repo(REPO);
     sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
+    sim.add_workflow(
+        REPO,
+        "deploy.yml",
+        &["environment", "sha", "pipeline", "rollback"],
+    );
     for (login, permission) in [
         ("lead", Permission::Maintain),
         ("reviewer", Permission::Write),
@@ -612,7 +617,132 @@ async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
     sg.stop().await;
 }
 
+/// The deployments of `sha` to `environment`, each with its statuses (oldest first).
+fn deployments(sim: &Simulator, sha: &str, environment: &str) -> Vec<(u64, Vec<(String, String)>)> {
+    sim.with(|s| {
+        let r = &s.repos[REPO];
+        r.deployments
+            .values()
+            .filter(|d| d.sha == sha && d.environment == environment)
+            .map(|d| {
+                let statuses = r
+                    .deployment_statuses
+                    .values()
+                    .filter(|x| x.deployment_id == d.id)
+                    .map(|x| (x.state.clone(), x.log_url.clone()))
+                    .collect();
+                (d.id, statuses)
+            })
+            .collect()
+    })
+}
+
+fn deploy_runs(
+    sim: &Simulator,
+    sha: &str,
+) -> Vec<(u64, serde_json::Map<String, serde_json::Value>)> {
+    test_runs(sim, sha)
+        .into_iter()
+        .filter(|(_, inputs)| inputs.contains_key("environment"))
+        .collect()
+}
+
+async fn green_gates_deploy_to_staging(backend: Backend) {
+    let (_db, sim, sg) = setup(backend).await;
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    sg.settle(&sim).await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = sim
+        .open_pull(REPO, "dev", &branch, "Export", &format!("Closes #{n}"))
+        .await;
+    sg.settle(&sim).await;
+    let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
+    let (tests, _) = test_runs(&sim, &head)[0].clone();
+    sim.complete_workflow_run(REPO, tests, "success").await;
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    sg.settle(&sim).await;
+
+    // A Deployment for staging and the deploy workflow with its four inputs.
+    let d = deployments(&sim, &head, "staging");
+    assert_eq!(d.len(), 1, "one staging deployment of the head SHA");
+    let runs = deploy_runs(&sim, &head);
+    assert_eq!(runs.len(), 1);
+    let (run, inputs) = runs[0].clone();
+    assert_eq!(inputs["environment"], "staging");
+    assert_eq!(inputs["sha"], head.as_str());
+    assert_eq!(inputs["rollback"], "false");
+    assert!(
+        inputs["pipeline"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("REQ-{n}-d"))
+    );
+    assert_eq!(
+        d[0].1.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["in_progress"]
+    );
+    assert!(current(&seen(&sim, n)).contains("phase **staging**"));
+
+    // The deploy fails: the deployment says so, the pipeline fails and says why.
+    sim.complete_workflow_run(REPO, run, "failure").await;
+    sg.settle(&sim).await;
+    let d = deployments(&sim, &head, "staging");
+    let (state, log_url) = d[0].1.last().unwrap().clone();
+    assert_eq!(state, "failure");
+    assert!(
+        log_url.ends_with(&format!("/actions/runs/{run}")),
+        "{log_url}"
+    );
+    let s = seen(&sim, n);
+    assert!(current(&s).contains("phase **failed**"), "{}", current(&s));
+    assert!(
+        s.replies
+            .iter()
+            .any(|r| r.contains("staging deploy") && r.contains("`failure`")),
+        "{:?}",
+        s.replies
+    );
+
+    // `/retry staging` deploys again; this time it succeeds.
+    sim.comment(REPO, n, "lead", "/retry staging").await;
+    sg.settle(&sim).await;
+    let d = deployments(&sim, &head, "staging");
+    assert_eq!(d.len(), 2, "a new deployment for the retry");
+    let runs = deploy_runs(&sim, &head);
+    assert_eq!(runs.len(), 2);
+    let retry = runs.iter().map(|(id, _)| *id).max().unwrap();
+    sim.complete_workflow_run(REPO, retry, "success").await;
+    sg.settle(&sim).await;
+    let d = deployments(&sim, &head, "staging");
+    assert_eq!(
+        d[1].1.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["in_progress", "success"]
+    );
+    let s = seen(&sim, n);
+    assert!(
+        current(&s).contains("phase **readiness**"),
+        "{}",
+        current(&s)
+    );
+    assert!(current(&s).contains("deployed"), "{}", current(&s));
+    assert!(
+        s.labels.contains(&"shipgate:readiness".to_owned()),
+        "{:?}",
+        s.labels
+    );
+    let (status, _, summary) = check_run(&sim, &head);
+    assert_eq!(status, "in_progress", "production is still ahead");
+    assert!(summary.contains("Staging"), "{summary}");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sg.stop().await;
+}
+
 on_both_backends!(
+    green_gates_deploy_to_staging,
     github_failures_are_retried_waited_out_or_reported,
     a_pull_request_opened_first_is_linked_when_development_starts,
     a_silent_run_is_polled_after_the_timeout_even_across_a_restart,

@@ -60,8 +60,18 @@ pub async fn advance(
         }
     }
     tx.add_effects(Some(next.id), &outbox, now).await?;
-    let known: BTreeSet<u64> = pipeline.runs.iter().filter_map(|r| r.run_id).collect();
-    for run_id in next.runs.iter().filter_map(|r| r.run_id) {
+    let known: BTreeSet<u64> = pipeline
+        .runs
+        .iter()
+        .filter_map(|r| r.run_id)
+        .chain(pipeline.deploys.iter().filter_map(|d| d.run_id))
+        .collect();
+    let now_known = next
+        .runs
+        .iter()
+        .filter_map(|r| r.run_id)
+        .chain(next.deploys.iter().filter_map(|d| d.run_id));
+    for run_id in now_known {
         if !known.contains(&run_id) {
             tx.index_run(run_id as i64, next.id).await?;
         }

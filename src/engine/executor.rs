@@ -20,7 +20,9 @@ use tracing::Instrument;
 use super::advance::{advance, decode};
 use super::resolver::Resolver;
 use crate::clock::Clock;
-use crate::github::client::{CheckOutput, CheckRunRequest, GitHub, RepoRef};
+use crate::github::client::{
+    CheckOutput, CheckRunRequest, DeploymentRequest, DeploymentStatusRequest, GitHub, RepoRef,
+};
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::linking;
@@ -392,6 +394,86 @@ impl Executor {
                         attempt: run.run_attempt.unwrap_or(1),
                     },
                 }))
+            }
+            Action::CreateDeployment {
+                environment,
+                sha,
+                correlation,
+            } => {
+                if may_have_run {
+                    let found = gh
+                        .deployments_for(repo, sha, environment)
+                        .await?
+                        .into_iter()
+                        .find(|d| {
+                            d.payload.get("pipeline").and_then(|v| v.as_str()) == Some(correlation)
+                        });
+                    if let Some(d) = found {
+                        return Ok(Some(EffectResult::DeploymentCreated {
+                            correlation: correlation.clone(),
+                            deployment_id: d.id,
+                        }));
+                    }
+                }
+                let request = DeploymentRequest {
+                    git_ref: sha.clone(),
+                    environment: environment.clone(),
+                    description: format!("{} via shipgate", p.name()),
+                    payload: serde_json::json!({ "pipeline": correlation, "issue": p.issue }),
+                    production_environment: environment == "production",
+                };
+                let d = gh.create_deployment(repo, &request).await?;
+                Ok(Some(EffectResult::DeploymentCreated {
+                    correlation: correlation.clone(),
+                    deployment_id: d.id,
+                }))
+            }
+            Action::DispatchDeploy {
+                workflow,
+                git_ref,
+                environment,
+                sha,
+                correlation,
+            } => {
+                if may_have_run
+                    && let Some(run) = gh.find_dispatched_run(repo, git_ref, correlation).await?
+                {
+                    return Ok(Some(EffectResult::Dispatched {
+                        correlation: correlation.clone(),
+                        run_id: run.id,
+                        url: run.html_url,
+                    }));
+                }
+                let mut inputs = serde_json::Map::new();
+                inputs.insert("environment".into(), environment.clone().into());
+                inputs.insert("sha".into(), sha.clone().into());
+                inputs.insert("pipeline".into(), correlation.clone().into());
+                inputs.insert("rollback".into(), "false".into());
+                let run = gh
+                    .dispatch_workflow(repo, workflow, git_ref, &inputs)
+                    .await?;
+                Ok(Some(EffectResult::Dispatched {
+                    correlation: correlation.clone(),
+                    run_id: run.workflow_run_id,
+                    url: run.html_url,
+                }))
+            }
+            Action::DeploymentStatus {
+                deployment_id,
+                state,
+                log_url,
+                environment_url,
+                description,
+            } => {
+                let status = DeploymentStatusRequest {
+                    state: state.clone(),
+                    log_url: log_url.clone(),
+                    environment_url: environment_url.clone(),
+                    description: description.clone(),
+                };
+                gh.create_deployment_status(repo, *deployment_id, &status)
+                    .await?;
+                Ok(None)
             }
             Action::SetTimer { .. } | Action::CancelTimer { .. } => Ok(None),
         }

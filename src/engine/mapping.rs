@@ -66,7 +66,7 @@ fn actor(account: &Account, bot_login: &str) -> Actor {
 }
 
 static RUN_ISSUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bREQ-(\d+)-t\d+\b").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"\bREQ-(\d+)-[td]\d+\b").expect("valid regex"));
 
 fn pull_snapshot(pr: &PullRequest) -> PullSnapshot {
     PullSnapshot {

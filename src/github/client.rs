@@ -137,6 +137,8 @@ pub struct DeploymentInfo {
     pub id: u64,
     pub sha: String,
     pub environment: String,
+    #[serde(default)]
+    pub payload: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -324,6 +326,13 @@ pub trait GitHub: Send + Sync {
         repo: &RepoRef,
         deployment: &DeploymentRequest,
     ) -> Result<DeploymentInfo, GitHubError>;
+    /// Deployments of `sha` to `environment`, newest first.
+    async fn deployments_for(
+        &self,
+        repo: &RepoRef,
+        sha: &str,
+        environment: &str,
+    ) -> Result<Vec<DeploymentInfo>, GitHubError>;
     async fn create_deployment_status(
         &self,
         repo: &RepoRef,

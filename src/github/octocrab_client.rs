@@ -596,6 +596,26 @@ impl GitHub for OctocrabGitHub {
         .json(OP)
     }
 
+    async fn deployments_for(
+        &self,
+        repo: &RepoRef,
+        sha: &str,
+        environment: &str,
+    ) -> Result<Vec<DeploymentInfo>, GitHubError> {
+        const OP: &str = "list deployments";
+        let path = repo_path(
+            repo,
+            &format!(
+                "/deployments?sha={}&environment={}&per_page=100",
+                enc(sha),
+                enc(environment)
+            ),
+        );
+        self.call::<()>(repo, OP, Method::GET, &path, None)
+            .await?
+            .json(OP)
+    }
+
     async fn create_deployment_status(
         &self,
         repo: &RepoRef,

@@ -221,6 +221,51 @@ pub struct TestRun {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeployState {
+    /// The GitHub Deployment is being created.
+    Creating,
+    /// Created; the deploy workflow is being dispatched.
+    Dispatching,
+    Running,
+    Succeeded,
+    /// The deploy run concluded anything but success.
+    Failed(String),
+    /// GitHub refused the deployment or the dispatch.
+    NotStarted(String),
+    /// Replaced by a retry.
+    Superseded,
+}
+
+impl DeployState {
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            DeployState::Succeeded
+                | DeployState::Failed(_)
+                | DeployState::NotStarted(_)
+                | DeployState::Superseded
+        )
+    }
+}
+
+/// One deploy of one SHA to one environment: a GitHub Deployment and the deploy run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deploy {
+    pub environment: String,
+    pub sha: String,
+    /// The branch the workflow is dispatched on.
+    pub git_ref: String,
+    /// The `pipeline` input, unique per deploy.
+    pub correlation: String,
+    pub deployment_id: Option<u64>,
+    pub run_id: Option<u64>,
+    pub url: Option<String>,
+    pub state: DeployState,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The phase the pipeline was in; `/retry` goes back to it.
     pub phase: Phase,
@@ -264,6 +309,8 @@ pub struct Pipeline {
     /// Latest decisive review per reviewer on the linked PR.
     pub reviews: BTreeMap<String, ReviewRecord>,
     pub runs: Vec<TestRun>,
+    #[serde(default)]
+    pub deploys: Vec<Deploy>,
     pub failure: Option<Failure>,
     pub rejection: Option<Rejection>,
     pub status_comment: Option<u64>,
@@ -315,6 +362,7 @@ impl Pipeline {
             pr: None,
             reviews: BTreeMap::new(),
             runs: vec![],
+            deploys: vec![],
             failure: None,
             rejection: None,
             status_comment: None,
@@ -334,6 +382,21 @@ impl Pipeline {
             .as_ref()
             .filter(|p| p.open)
             .map(|p| p.head_sha.as_str())
+    }
+
+    /// The deploy dispatched with this `pipeline` input.
+    pub fn deploy_mut(&mut self, correlation: &str) -> Option<&mut Deploy> {
+        self.deploys
+            .iter_mut()
+            .find(|d| d.correlation == correlation)
+    }
+
+    /// The latest deploy of an environment that was not superseded.
+    pub fn current_deploy(&self, environment: &str) -> Option<&Deploy> {
+        self.deploys
+            .iter()
+            .rev()
+            .find(|d| d.environment == environment && d.state != DeployState::Superseded)
     }
 
     /// The test run dispatched with this `pipeline` input.
@@ -452,6 +515,10 @@ pub enum EffectResult {
     /// opened before the pipeline existed).
     PullFound {
         pr: Option<PullSnapshot>,
+    },
+    DeploymentCreated {
+        correlation: String,
+        deployment_id: u64,
     },
     RunPolled {
         correlation: String,
@@ -580,6 +647,29 @@ pub enum Action {
     FetchSubIssues,
     /// Look for an open PR that already links the issue.
     FindPullRequest,
+    /// Create a GitHub Deployment of `sha` to `environment` (shipgate is the gate:
+    /// no required contexts).
+    CreateDeployment {
+        environment: String,
+        sha: String,
+        correlation: String,
+    },
+    /// Dispatch `deploy.workflow` with inputs `environment`, `sha`, `pipeline`, `rollback`.
+    DispatchDeploy {
+        workflow: String,
+        git_ref: String,
+        environment: String,
+        sha: String,
+        correlation: String,
+    },
+    /// Report a deploy's progress on its GitHub Deployment.
+    DeploymentStatus {
+        deployment_id: u64,
+        state: String,
+        log_url: Option<String>,
+        environment_url: Option<String>,
+        description: String,
+    },
     Dispatch {
         workflow: String,
         git_ref: String,
@@ -615,6 +705,9 @@ impl Action {
             Action::CreateBranch { .. } => "create_branch",
             Action::FetchSubIssues => "fetch_sub_issues",
             Action::FindPullRequest => "find_pull_request",
+            Action::CreateDeployment { .. } => "create_deployment",
+            Action::DispatchDeploy { .. } => "dispatch_deploy",
+            Action::DeploymentStatus { .. } => "deployment_status",
             Action::Dispatch { .. } => "dispatch",
             Action::PollRun { .. } => "poll_run",
             Action::SetTimer { .. } => "set_timer",

@@ -359,7 +359,69 @@ pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
         out.push(review_gate(p, cfg, &sha));
         out.push(tests_gate(p, cfg, &sha));
     }
+    if let Some(gate) = staging_gate(p, cfg) {
+        out.push(gate);
+    }
     out
+}
+
+/// The staging deploy, once there is one.
+pub fn staging_gate(p: &Pipeline, cfg: &LoadedConfig) -> Option<Gate> {
+    let d = p.current_deploy("staging")?;
+    let run = d
+        .url
+        .as_ref()
+        .map(|u| format!(" ([run]({u}))"))
+        .unwrap_or_default();
+    let sha = short(&d.sha);
+    let (passed, failed, state, waiting) = match &d.state {
+        DeployState::Creating | DeployState::Dispatching => (
+            false,
+            false,
+            format!("deploying `{sha}`"),
+            Some(format!("the staging deploy of `{sha}`")),
+        ),
+        DeployState::Running => (
+            false,
+            false,
+            format!("deploying `{sha}`{run}"),
+            Some(format!("the staging deploy of `{sha}` to finish")),
+        ),
+        DeployState::Succeeded => {
+            let health = match &cfg.config.deploy.staging.health.url {
+                None => {
+                    "; no health check configured: healthy when the deploy run succeeds".to_owned()
+                }
+                Some(url) => format!("; health checks of {url} come with a later version"),
+            };
+            (
+                true,
+                false,
+                format!("✅ `{sha}` deployed{run}{health}"),
+                None,
+            )
+        }
+        DeployState::Failed(conclusion) => (
+            false,
+            true,
+            format!("deploy of `{sha}` concluded `{conclusion}`{run}"),
+            Some("a fix, then `/retry staging`".to_owned()),
+        ),
+        DeployState::NotStarted(why) => (
+            false,
+            true,
+            format!("not started: {why}"),
+            Some("a fix, then `/retry staging`".to_owned()),
+        ),
+        DeployState::Superseded => return None,
+    };
+    Some(Gate {
+        name: "Staging",
+        passed,
+        failed,
+        state,
+        waiting,
+    })
 }
 
 /// What shipgate waits for now, in one sentence.
@@ -370,7 +432,10 @@ pub fn waiting_for(p: &Pipeline, cfg: &LoadedConfig) -> String {
     match p.phase {
         Phase::Rejected => return "nothing: the feature was rejected".into(),
         Phase::Failed => return "`/retry` once the cause of the failure is fixed".into(),
-        Phase::Staging => return "the staging deploy (review and tests are green)".into(),
+        Phase::Readiness => {
+            return "production approval (`/approve production` arrives in a later version of shipgate)"
+                .into();
+        }
         _ => {}
     }
     if p.paused {
@@ -518,7 +583,9 @@ pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
         }
         _ => {
             let open = gates.iter().filter(|g| !g.passed).count();
-            let title = if open == 0 {
+            let title = if p.phase == Phase::Readiness {
+                "Staging deployed — waiting for production approval".to_owned()
+            } else if open == 0 {
                 "Review and tests green — ready for staging".to_owned()
             } else {
                 format!("{open} gate{} open", if open == 1 { "" } else { "s" })

@@ -393,9 +393,11 @@ impl Step<'_> {
 
     fn retry(&mut self, stage: Option<&str>) -> Result<(), String> {
         if let Some(s) = stage
-            && !matches!(s, "tests" | "branch")
+            && !matches!(s, "tests" | "branch" | "staging")
         {
-            return Err(format!("there is no stage `{s}` to retry (try `tests`)"));
+            return Err(format!(
+                "there is no stage `{s}` to retry (try `tests` or `staging`)"
+            ));
         }
         let mut retried = false;
         if let Some(failure) = self.p.failure.clone()
@@ -410,6 +412,15 @@ impl Step<'_> {
             });
             if failure.stage == "branch" {
                 self.p.branch_state = BranchState::NotCreated;
+            }
+            if failure.stage == "staging" {
+                for d in self.p.deploys.iter_mut() {
+                    if d.environment == "staging"
+                        && matches!(d.state, DeployState::Failed(_) | DeployState::NotStarted(_))
+                    {
+                        d.state = DeployState::Superseded;
+                    }
+                }
             }
             retried = true;
         }
@@ -566,6 +577,14 @@ impl Step<'_> {
 
     fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
         let title = report.display_title.as_deref().unwrap_or("");
+        if let Some(i) = self.p.deploys.iter().position(|d| {
+            d.run_id == Some(report.run_id)
+                || by_correlation == Some(d.correlation.as_str())
+                || (d.run_id.is_none() && linking::contains_token(title, &d.correlation))
+        }) {
+            self.on_deploy_report(i, report);
+            return;
+        }
         let Some(i) = self.p.runs.iter().position(|r| {
             r.run_id == Some(report.run_id)
                 || by_correlation == Some(r.correlation.as_str())
@@ -594,6 +613,123 @@ impl Step<'_> {
             self.emit(Action::CancelTimer { key });
         } else {
             run.state = RunState::Running;
+        }
+    }
+
+    /// Starts the staging deploy of `sha` unless one is under way or done (or paused).
+    fn deploy_staging(&mut self, sha: &str) {
+        if self.p.paused {
+            return;
+        }
+        let current = self.p.current_deploy("staging");
+        if current.is_some_and(|d| d.sha == sha) {
+            return;
+        }
+        let Some(pr) = self.p.pr.clone() else {
+            return;
+        };
+        let correlation = format!("{}-d{}", self.p.name(), self.p.seq);
+        self.p.deploys.push(Deploy {
+            environment: "staging".into(),
+            sha: sha.to_owned(),
+            git_ref: pr.head_branch.clone(),
+            correlation: correlation.clone(),
+            deployment_id: None,
+            run_id: None,
+            url: None,
+            state: DeployState::Creating,
+            started_at: self.now,
+            finished_at: None,
+        });
+        self.emit(Action::CreateDeployment {
+            environment: "staging".into(),
+            sha: sha.to_owned(),
+            correlation,
+        });
+    }
+
+    /// Dispatches the deploy workflow for a created deployment (held while paused).
+    fn dispatch_deploys(&mut self) {
+        if self.p.paused {
+            return;
+        }
+        let ready: Vec<Deploy> = self
+            .p
+            .deploys
+            .iter()
+            .filter(|d| d.state == DeployState::Dispatching && d.run_id.is_none())
+            .cloned()
+            .collect();
+        for d in ready {
+            if let Some(deploy) = self.p.deploy_mut(&d.correlation) {
+                deploy.state = DeployState::Running;
+            }
+            self.emit(Action::DispatchDeploy {
+                workflow: self.cfg.config.deploy.workflow.clone(),
+                git_ref: d.git_ref.clone(),
+                environment: d.environment.clone(),
+                sha: d.sha.clone(),
+                correlation: d.correlation.clone(),
+            });
+        }
+    }
+
+    fn on_deploy_report(&mut self, i: usize, report: &RunReport) {
+        let health_url = self.cfg.config.deploy.staging.health.url.clone();
+        let d = &mut self.p.deploys[i];
+        d.run_id = Some(report.run_id);
+        d.url = Some(report.url.clone());
+        if d.state.is_finished() || report.status != "completed" {
+            return;
+        }
+        d.finished_at = Some(self.now);
+        let succeeded = report.conclusion.as_deref() == Some("success");
+        d.state = if succeeded {
+            DeployState::Succeeded
+        } else {
+            DeployState::Failed(
+                report
+                    .conclusion
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            )
+        };
+        let (environment, sha, deployment_id) =
+            (d.environment.clone(), d.sha.clone(), d.deployment_id);
+        if let Some(deployment_id) = deployment_id {
+            self.emit(Action::DeploymentStatus {
+                deployment_id,
+                state: if succeeded { "success" } else { "failure" }.into(),
+                log_url: Some(report.url.clone()),
+                environment_url: if succeeded { health_url } else { None },
+                description: format!(
+                    "{} deploy of {} {}",
+                    environment,
+                    short(&sha),
+                    if succeeded { "succeeded" } else { "failed" }
+                ),
+            });
+        }
+        let current = self.p.current_deploy(&environment).map(|c| c.sha.clone());
+        if environment == "staging" && current.as_deref() == Some(sha.as_str()) {
+            if succeeded {
+                if self.p.phase == Phase::Staging {
+                    self.set_phase(Phase::Readiness);
+                }
+            } else {
+                let conclusion = report
+                    .conclusion
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into());
+                self.fail(
+                    "staging",
+                    format!(
+                        "the staging deploy of `{}` concluded `{conclusion}` ([run]({}))",
+                        short(&sha),
+                        report.url
+                    ),
+                );
+            }
         }
     }
 
@@ -652,6 +788,28 @@ impl Step<'_> {
                 correlation,
                 run_id,
                 url,
+            } if self.p.deploys.iter().any(|d| &d.correlation == correlation) => {
+                let d = self.p.deploy_mut(correlation).expect("checked");
+                if d.run_id.is_none() {
+                    d.run_id = Some(*run_id);
+                    d.url = Some(url.clone());
+                    if let Some(deployment_id) = d.deployment_id {
+                        let description =
+                            format!("{} deploy of {} running", d.environment, short(&d.sha));
+                        self.emit(Action::DeploymentStatus {
+                            deployment_id,
+                            state: "in_progress".into(),
+                            log_url: Some(url.clone()),
+                            environment_url: None,
+                            description,
+                        });
+                    }
+                }
+            }
+            EffectResult::Dispatched {
+                correlation,
+                run_id,
+                url,
             } => {
                 if let Some(run) = self.p.run_mut(correlation) {
                     run.run_id = Some(*run_id);
@@ -680,6 +838,18 @@ impl Step<'_> {
                 };
             }
             EffectResult::SubIssues { tasks } => self.p.sub_issues = tasks.clone(),
+            EffectResult::DeploymentCreated {
+                correlation,
+                deployment_id,
+            } => {
+                if let Some(d) = self.p.deploy_mut(correlation)
+                    && d.state == DeployState::Creating
+                {
+                    d.deployment_id = Some(*deployment_id);
+                    d.state = DeployState::Dispatching;
+                }
+                self.dispatch_deploys();
+            }
             EffectResult::PullFound { pr } => {
                 if let (Some(pr), None) = (pr, &self.p.pr) {
                     self.on_pull(&PullAction::Opened, pr);
@@ -717,6 +887,27 @@ impl Step<'_> {
                     "tests",
                     format!("could not dispatch `{workflow}`: {reason}"),
                 );
+            }
+            Action::CreateDeployment {
+                correlation,
+                environment,
+                ..
+            }
+            | Action::DispatchDeploy {
+                correlation,
+                environment,
+                ..
+            } => {
+                if let Some(d) = self.p.deploy_mut(correlation) {
+                    d.state = DeployState::NotStarted(reason.to_owned());
+                    d.finished_at = Some(self.now);
+                }
+                let what = if matches!(action, Action::CreateDeployment { .. }) {
+                    "create the deployment"
+                } else {
+                    "dispatch the deploy workflow"
+                };
+                self.fail(environment, format!("could not {what}: {reason}"));
             }
             Action::CreateBranch { branch, .. } => {
                 self.fail("branch", format!("could not create `{branch}`: {reason}"));
@@ -799,6 +990,8 @@ impl Step<'_> {
                                 && render::tests_gate(&self.p, self.cfg, &sha).passed)
                             {
                                 self.set_phase(Phase::Review);
+                            } else {
+                                self.deploy_staging(&sha);
                             }
                         }
                     }

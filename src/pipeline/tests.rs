@@ -588,7 +588,7 @@ fn every_command_refusal_says_why() {
         (reader(), "/pause", "needs write access"),
         (reader(), "/reject", "needs write access"),
         (lead(), "/resume", "not paused"),
-        (lead(), "/retry staging", "no stage `staging`"),
+        (lead(), "/retry production", "no stage `production`"),
         (lead(), "/retry", "nothing has failed"),
         (lead(), "/rollback", "not available in this version"),
         (
@@ -639,6 +639,56 @@ fn plan_approval_auto_moves_straight_to_development() {
     assert!(
         render::status_comment(&w.p, &w.cfg).contains("approved by shipgate (plan.approval: auto)")
     );
+}
+
+#[test]
+fn green_gates_deploy_to_staging_then_readiness() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "success");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    assert_eq!(w.p.phase, Phase::Staging);
+    let Some(Action::CreateDeployment {
+        environment,
+        sha,
+        correlation,
+    }) = actions(&effects)
+        .into_iter()
+        .find(|a| matches!(a, Action::CreateDeployment { .. }))
+        .cloned()
+    else {
+        panic!("a deployment is created: {effects:?}");
+    };
+    assert_eq!((environment.as_str(), sha.as_str()), ("staging", "aaa111"));
+    let effects = w.go(Input::EffectDone {
+        key: "cd".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 9,
+        },
+    });
+    assert!(actions(&effects).iter().any(
+        |a| matches!(a, Action::DispatchDeploy { environment, .. } if environment == "staging")
+    ));
+    let effects = w.go(Input::EffectDone {
+        key: "dd".into(),
+        result: EffectResult::Dispatched {
+            correlation: correlation.clone(),
+            run_id: 77,
+            url: "run77".into(),
+        },
+    });
+    assert!(actions(&effects).iter().any(|a| matches!(a, Action::DeploymentStatus { state, deployment_id: 9, .. } if state == "in_progress")));
+    let effects = w.run_done(&correlation, 77, "success");
+    assert!(actions(&effects).iter().any(|a| matches!(a, Action::DeploymentStatus { state, log_url: Some(u), .. } if state == "success" && u.contains("77"))));
+    assert_eq!(w.p.phase, Phase::Readiness);
+    assert!(render::status_comment(&w.p, &w.cfg).contains("no health check configured"));
 }
 
 #[test]
@@ -789,16 +839,24 @@ fn arb_input() -> impl Strategy<Value = Input> {
                 status: "completed".into(),
                 conclusion: Some(c.into()),
                 url: "u".into(),
-                display_title: Some(format!("REQ-12-t{t}")),
+                display_title: Some(format!("REQ-12-{}{t}", if id == 3 { "d" } else { "t" })),
                 attempt: 1,
             })
         });
-    let dispatched = (0u64..30, 1u64..4).prop_map(|(t, id)| Input::EffectDone {
-        key: format!("x{t}.{id}"),
-        result: EffectResult::Dispatched {
-            correlation: format!("REQ-12-t{t}"),
-            run_id: id,
-            url: "u".into(),
+    let dispatched =
+        (0u64..30, 1u64..4, any::<bool>()).prop_map(|(t, id, deploy)| Input::EffectDone {
+            key: format!("x{t}.{id}.{deploy}"),
+            result: EffectResult::Dispatched {
+                correlation: format!("REQ-12-{}{t}", if deploy { "d" } else { "t" }),
+                run_id: id,
+                url: "u".into(),
+            },
+        });
+    let created = (0u64..30, 1u64..4).prop_map(|(t, id)| Input::EffectDone {
+        key: format!("c{t}.{id}"),
+        result: EffectResult::DeploymentCreated {
+            correlation: format!("REQ-12-d{t}"),
+            deployment_id: id,
         },
     });
     let timer = (0u64..30).prop_map(|t| Input::Timer {
@@ -807,7 +865,7 @@ fn arb_input() -> impl Strategy<Value = Input> {
             correlation: format!("REQ-12-t{t}"),
         },
     });
-    prop_oneof![3 => comment, 2 => label, 1 => edit, 3 => pull, 3 => review, 3 => run, 2 => dispatched, 1 => timer]
+    prop_oneof![3 => comment, 2 => label, 1 => edit, 3 => pull, 3 => review, 3 => run, 2 => dispatched, 2 => created, 1 => timer]
 }
 
 fn passed_review_and_tests(p: &Pipeline, cfg: &LoadedConfig) -> bool {
@@ -832,7 +890,10 @@ proptest! {
                 // Every effect is traceable to the input that caused it, and keys never repeat.
                 prop_assert_eq!(&e.cause, &input.cause());
                 prop_assert!(keys.insert(e.key.clone()), "effect key reused: {}", e.key);
-                if matches!(e.action, Action::Dispatch { .. }) {
+                if matches!(
+                    e.action,
+                    Action::Dispatch { .. } | Action::DispatchDeploy { .. } | Action::CreateDeployment { .. }
+                ) {
                     // Nothing is dispatched while paused, after rejection, or for a fork.
                     prop_assert!(!next.paused);
                     prop_assert!(!p.paused || matches!(input, Input::Comment { .. }), "only /resume releases a paused pipeline");
