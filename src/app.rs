@@ -136,7 +136,13 @@ pub async fn start_on(
         effects_wake: effects_wake.clone(),
     };
     let timers_task = tokio::spawn(timers.run(engine_stop.clone()));
-    let executor = Executor::new(store.clone(), resolver, clock.clone(), effects_wake);
+    let executor = Executor::new(
+        store.clone(),
+        resolver,
+        clock.clone(),
+        effects_wake,
+        settings.allow_private_health_urls,
+    );
     let executor_task = tokio::spawn(executor.run(engine_stop.clone()));
 
     let state = AppState {

@@ -101,6 +101,9 @@ pub struct Settings {
     /// Where `/setup` writes the App's credentials.
     pub env_file: PathBuf,
     pub log_format: LogFormat,
+    /// `SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS`: probe http:// and internal addresses too
+    /// (tests, private networks). Off by default (DESIGN.md §7).
+    pub allow_private_health_urls: bool,
 }
 
 impl Settings {
@@ -155,6 +158,16 @@ impl Settings {
         };
         let env_file =
             PathBuf::from(get("SHIPGATE_ENV_FILE").unwrap_or_else(|| DEFAULT_ENV_FILE.into()));
+        let allow_private_health_urls = match get("SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS").as_deref() {
+            None | Some("false") | Some("0") | Some("") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => {
+                return Err(bad(
+                    "SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS",
+                    "must be true or false",
+                ));
+            }
+        };
         Ok(Self {
             database,
             bind,
@@ -164,6 +177,7 @@ impl Settings {
             app: app_credentials(&get)?,
             env_file,
             log_format,
+            allow_private_health_urls,
         })
     }
 }

@@ -48,6 +48,7 @@ pub struct Executor {
     pub wake: Arc<Notify>,
     /// Labels known to exist, per repository.
     labels: Mutex<HashSet<(String, String)>>,
+    prober: super::health::Prober,
 }
 
 enum Failed {
@@ -61,6 +62,7 @@ impl Executor {
         resolver: Arc<Resolver>,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
+        allow_private_health_urls: bool,
     ) -> Self {
         Self {
             store,
@@ -68,6 +70,9 @@ impl Executor {
             clock,
             wake,
             labels: Mutex::new(HashSet::new()),
+            prober: super::health::Prober {
+                allow_private: allow_private_health_urls,
+            },
         }
     }
 
@@ -474,6 +479,17 @@ impl Executor {
                 gh.create_deployment_status(repo, *deployment_id, &status)
                     .await?;
                 Ok(None)
+            }
+            Action::Probe { environment, url } => {
+                let o = self.prober.probe(url).await;
+                Ok(Some(EffectResult::Probed {
+                    environment: environment.clone(),
+                    ok: o.ok,
+                    status: o.status,
+                    latency_ms: o.latency_ms,
+                    error: o.error,
+                    refused: o.refused,
+                }))
             }
             Action::SetTimer { .. } | Action::CancelTimer { .. } => Ok(None),
         }

@@ -6,6 +6,7 @@
 pub mod advance;
 pub mod background;
 pub mod executor;
+pub mod health;
 pub mod mapping;
 pub mod repo_jobs;
 pub mod resolver;

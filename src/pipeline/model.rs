@@ -265,6 +265,33 @@ pub struct Deploy {
     pub finished_at: Option<i64>,
 }
 
+/// One health probe, as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub at: i64,
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+}
+
+/// Health monitoring of one deploy: probes every `interval` until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthWatch {
+    pub environment: String,
+    pub sha: String,
+    pub url: String,
+    pub started_at: i64,
+    pub until: i64,
+    /// The latest probes (at most 20).
+    pub recent: Vec<ProbeRecord>,
+    pub total: u32,
+    pub failed: u32,
+    pub consecutive_failures: u32,
+    /// `Some(true)` held for the window, `Some(false)` failed.
+    pub outcome: Option<bool>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The phase the pipeline was in; `/retry` goes back to it.
@@ -311,6 +338,8 @@ pub struct Pipeline {
     pub runs: Vec<TestRun>,
     #[serde(default)]
     pub deploys: Vec<Deploy>,
+    #[serde(default)]
+    pub health: Vec<HealthWatch>,
     pub failure: Option<Failure>,
     pub rejection: Option<Rejection>,
     pub status_comment: Option<u64>,
@@ -363,6 +392,7 @@ impl Pipeline {
             reviews: BTreeMap::new(),
             runs: vec![],
             deploys: vec![],
+            health: vec![],
             failure: None,
             rejection: None,
             status_comment: None,
@@ -520,6 +550,15 @@ pub enum EffectResult {
         correlation: String,
         deployment_id: u64,
     },
+    Probed {
+        environment: String,
+        ok: bool,
+        status: Option<u16>,
+        latency_ms: u64,
+        error: Option<String>,
+        /// The URL is not allowed (SSRF rules).
+        refused: Option<String>,
+    },
     RunPolled {
         correlation: String,
         report: RunReport,
@@ -531,6 +570,8 @@ pub enum EffectResult {
 pub enum TimerKind {
     /// A test run silent this long is polled.
     RunWatchdog { correlation: String },
+    /// Time for the next health probe of an environment.
+    HealthTick { environment: String },
 }
 
 /// Everything that can happen to a pipeline.
@@ -662,6 +703,11 @@ pub enum Action {
         sha: String,
         correlation: String,
     },
+    /// Probe an environment's health URL once.
+    Probe {
+        environment: String,
+        url: String,
+    },
     /// Report a deploy's progress on its GitHub Deployment.
     DeploymentStatus {
         deployment_id: u64,
@@ -708,6 +754,7 @@ impl Action {
             Action::CreateDeployment { .. } => "create_deployment",
             Action::DispatchDeploy { .. } => "dispatch_deploy",
             Action::DeploymentStatus { .. } => "deployment_status",
+            Action::Probe { .. } => "probe",
             Action::Dispatch { .. } => "dispatch",
             Action::PollRun { .. } => "poll_run",
             Action::SetTimer { .. } => "set_timer",

@@ -388,18 +388,70 @@ pub fn staging_gate(p: &Pipeline, cfg: &LoadedConfig) -> Option<Gate> {
             Some(format!("the staging deploy of `{sha}` to finish")),
         ),
         DeployState::Succeeded => {
-            let health = match &cfg.config.deploy.staging.health.url {
-                None => {
-                    "; no health check configured: healthy when the deploy run succeeds".to_owned()
+            let h = &cfg.config.deploy.staging.health;
+            let watch = p
+                .health
+                .iter()
+                .rev()
+                .find(|w| w.environment == "staging" && w.sha == d.sha);
+            match watch {
+                None => (
+                    true,
+                    false,
+                    format!(
+                        "✅ `{sha}` deployed{run}; no health check configured: healthy when the deploy run succeeds"
+                    ),
+                    None,
+                ),
+                Some(w) => {
+                    let last = w
+                        .recent
+                        .last()
+                        .map(|r| match (r.status, &r.error) {
+                            (Some(code), _) if r.ok => {
+                                format!("; last {code} in {} ms", r.latency_ms)
+                            }
+                            (_, Some(e)) => format!("; last: {e}"),
+                            _ => String::new(),
+                        })
+                        .unwrap_or_default();
+                    let probes = format!(
+                        "{} of {} probes of {} ok{last}",
+                        w.total - w.failed,
+                        w.total,
+                        w.url
+                    );
+                    match w.outcome {
+                        None => (
+                            false,
+                            false,
+                            format!("`{sha}` deployed{run}; watching health: {probes}"),
+                            Some(format!(
+                                "health probes of {} every {} to hold for {} (fails after {} in a row)",
+                                w.url,
+                                format_duration(h.interval),
+                                format_duration(h.window),
+                                h.failures
+                            )),
+                        ),
+                        Some(true) => (
+                            true,
+                            false,
+                            format!(
+                                "✅ `{sha}` deployed{run}; healthy for {}: {probes}",
+                                format_duration(h.window)
+                            ),
+                            None,
+                        ),
+                        Some(false) => (
+                            false,
+                            true,
+                            format!("`{sha}` deployed{run}; unhealthy: {probes}"),
+                            Some("a fix, then `/retry staging`".to_owned()),
+                        ),
+                    }
                 }
-                Some(url) => format!("; health checks of {url} come with a later version"),
-            };
-            (
-                true,
-                false,
-                format!("✅ `{sha}` deployed{run}{health}"),
-                None,
-            )
+            }
         }
         DeployState::Failed(conclusion) => (
             false,

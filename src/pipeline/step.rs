@@ -714,7 +714,10 @@ impl Step<'_> {
         if environment == "staging" && current.as_deref() == Some(sha.as_str()) {
             if succeeded {
                 if self.p.phase == Phase::Staging {
-                    self.set_phase(Phase::Readiness);
+                    match self.cfg.config.deploy.staging.health.url.clone() {
+                        Some(url) => self.start_health_watch("staging", &sha, url),
+                        None => self.set_phase(Phase::Readiness),
+                    }
                 }
             } else {
                 let conclusion = report
@@ -733,8 +736,116 @@ impl Step<'_> {
         }
     }
 
+    /// Starts probing an environment after a successful deploy: one probe now, then one
+    /// every `interval` until `window` has passed.
+    fn start_health_watch(&mut self, environment: &str, sha: &str, url: String) {
+        let health = &self.cfg.config.deploy.staging.health;
+        self.p.health.push(HealthWatch {
+            environment: environment.to_owned(),
+            sha: sha.to_owned(),
+            url: url.clone(),
+            started_at: self.now,
+            until: self.now + health.window as i64 * 1000,
+            recent: vec![],
+            total: 0,
+            failed: 0,
+            consecutive_failures: 0,
+            outcome: None,
+        });
+        self.emit(Action::Probe {
+            environment: environment.to_owned(),
+            url,
+        });
+    }
+
+    /// The watch of the environment's current deploy, if it is still running.
+    fn active_watch(&mut self, environment: &str) -> Option<&mut HealthWatch> {
+        let sha = self.p.current_deploy(environment)?.sha.clone();
+        self.p
+            .health
+            .iter_mut()
+            .rev()
+            .find(|w| w.environment == environment && w.sha == sha && w.outcome.is_none())
+    }
+
+    fn on_probed(&mut self, environment: &str, record: ProbeRecord, refused: Option<String>) {
+        let health = self.cfg.config.deploy.staging.health.clone();
+        let now = self.now;
+        let Some(watch) = self.active_watch(environment) else {
+            return;
+        };
+        if let Some(why) = refused {
+            watch.outcome = Some(false);
+            let url = watch.url.clone();
+            self.fail(
+                environment,
+                format!("the health URL {url} is refused: {why}"),
+            );
+            return;
+        }
+        watch.total += 1;
+        if record.ok {
+            watch.consecutive_failures = 0;
+        } else {
+            watch.failed += 1;
+            watch.consecutive_failures += 1;
+        }
+        let last = record.clone();
+        watch.recent.push(record);
+        if watch.recent.len() > 20 {
+            watch.recent.remove(0);
+        }
+        if watch.consecutive_failures >= health.failures {
+            watch.outcome = Some(false);
+            let (n, url) = (watch.consecutive_failures, watch.url.clone());
+            let detail = last.error.unwrap_or_else(|| "failed".into());
+            self.fail(
+                environment,
+                format!("{n} health probes of {url} failed in a row (last: {detail})"),
+            );
+        } else if now >= watch.until {
+            watch.outcome = Some(true);
+            if self.p.phase == Phase::Staging {
+                self.set_phase(Phase::Readiness);
+            }
+        } else {
+            let due_at = (now + health.interval as i64 * 1000).min(watch.until.max(now));
+            // One key per tick: a fired timer is a one-shot input, so keys never repeat.
+            let key = format!("health:{environment}:{due_at}");
+            self.emit(Action::SetTimer {
+                key,
+                due_at,
+                kind: TimerKind::HealthTick {
+                    environment: environment.to_owned(),
+                },
+            });
+        }
+    }
+
     fn on_timer(&mut self, kind: &TimerKind) {
         match kind {
+            TimerKind::HealthTick { environment } => {
+                let paused = self.p.paused;
+                let interval = self.cfg.config.deploy.staging.health.interval as i64 * 1000;
+                let now = self.now;
+                let Some(watch) = self.active_watch(environment) else {
+                    return;
+                };
+                let url = watch.url.clone();
+                if paused {
+                    // Timers hold while paused: look again an interval later.
+                    self.emit(Action::SetTimer {
+                        key: format!("health:{environment}:{}", now + interval),
+                        due_at: now + interval,
+                        kind: kind.clone(),
+                    });
+                } else {
+                    self.emit(Action::Probe {
+                        environment: environment.clone(),
+                        url,
+                    });
+                }
+            }
             TimerKind::RunWatchdog { correlation } => {
                 let Some(run) = self.p.run_mut(correlation) else {
                     return;
@@ -849,6 +960,23 @@ impl Step<'_> {
                     d.state = DeployState::Dispatching;
                 }
                 self.dispatch_deploys();
+            }
+            EffectResult::Probed {
+                environment,
+                ok,
+                status,
+                latency_ms,
+                error,
+                refused,
+            } => {
+                let record = ProbeRecord {
+                    at: self.now,
+                    ok: *ok,
+                    status: *status,
+                    latency_ms: *latency_ms,
+                    error: error.clone(),
+                };
+                self.on_probed(environment, record, refused.clone());
             }
             EffectResult::PullFound { pr } => {
                 if let (Some(pr), None) = (pr, &self.p.pr) {

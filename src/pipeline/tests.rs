@@ -691,6 +691,103 @@ fn green_gates_deploy_to_staging_then_readiness() {
     assert!(render::status_comment(&w.p, &w.cfg).contains("no health check configured"));
 }
 
+/// Takes a pipeline to a successful staging deploy; returns the deploy's correlation.
+fn deployed_to_staging(w: &mut World) -> Vec<Effect> {
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "success");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    let correlation = effects
+        .iter()
+        .find_map(|e| match &e.action {
+            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+            _ => None,
+        })
+        .expect("a deployment");
+    w.go(Input::EffectDone {
+        key: "cd".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 9,
+        },
+    });
+    w.run_done(&correlation, 77, "success")
+}
+
+fn probed(w: &mut World, ok: bool, key: &str) -> Vec<Effect> {
+    w.go(Input::EffectDone {
+        key: key.into(),
+        result: EffectResult::Probed {
+            environment: "staging".into(),
+            ok,
+            status: Some(if ok { 200 } else { 503 }),
+            latency_ms: 12,
+            error: (!ok).then(|| "answered 503".into()),
+            refused: None,
+        },
+    })
+}
+
+#[test]
+fn staging_health_holds_for_the_window_then_readiness() {
+    let cfg = LoadedConfig::load(
+        None,
+        Some(
+            "deploy:\n  environments:\n    staging:\n      health: { url: \"https://s.example.com/h\", interval: 30s, window: 1m, failures: 3 }\n",
+        ),
+    );
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    let effects = deployed_to_staging(&mut w);
+    assert_eq!(w.p.phase, Phase::Staging, "not ready until health held");
+    assert!(actions(&effects).contains(&&Action::Probe {
+        environment: "staging".into(),
+        url: "https://s.example.com/h".into()
+    }));
+    let effects = probed(&mut w, true, "p1");
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::SetTimer { due_at, .. } if *due_at == w.now + 30_000))
+    );
+    // A flapping probe does not fail the stage; the window passing makes it healthy.
+    probed(&mut w, false, "p2");
+    probed(&mut w, true, "p3");
+    w.now += 60_000;
+    probed(&mut w, true, "p4");
+    assert_eq!(w.p.phase, Phase::Readiness);
+    assert!(
+        render::status_comment(&w.p, &w.cfg).contains("healthy for 1m: 3 of 4 probes"),
+        "{}",
+        render::status_comment(&w.p, &w.cfg)
+    );
+}
+
+#[test]
+fn consecutive_failed_probes_fail_staging() {
+    let cfg = LoadedConfig::load(
+        None,
+        Some(
+            "deploy:\n  environments:\n    staging:\n      health: { url: \"https://s.example.com/h\", failures: 2 }\n",
+        ),
+    );
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    deployed_to_staging(&mut w);
+    probed(&mut w, false, "p1");
+    assert_eq!(w.p.phase, Phase::Staging);
+    let effects = probed(&mut w, false, "p2");
+    assert_eq!(w.p.phase, Phase::Failed);
+    assert!(
+        replies(&effects)[0].contains("2 health probes of https://s.example.com/h failed in a row")
+    );
+    // Late probe results after the failure change nothing.
+    assert!(probed(&mut w, true, "p3").is_empty());
+}
+
 #[test]
 fn a_draft_pull_request_waits_for_ready_for_review() {
     let (mut w, _) = World::new(COMPLETE);

@@ -127,8 +127,14 @@ pub fn settings(db: &TestDb, pairs: &[(&str, String)]) -> Settings {
     Settings::from_lookup(|k| map.get(k).cloned()).expect("test settings are valid")
 }
 
-/// Settings that make shipgate the simulator's App.
+/// Settings that make shipgate the simulator's App. Health probes may reach local test
+/// endpoints (`SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS=true`).
 pub fn app_settings(db: &TestDb, sim: &Simulator) -> Settings {
+    app_settings_with(db, sim, true)
+}
+
+/// Like [`app_settings`], choosing whether health probes may reach internal addresses.
+pub fn app_settings_with(db: &TestDb, sim: &Simulator, allow_private_health: bool) -> Settings {
     let creds = sim.app_credentials();
     let pem = sim.with(|s| s.app.private_key_pem.clone());
     settings(
@@ -143,6 +149,10 @@ pub fn app_settings(db: &TestDb, sim: &Simulator) -> Settings {
             ("GITHUB_APP_SLUG", creds.slug.clone().unwrap_or_default()),
             ("GITHUB_API_URL", sim.api_url().to_string()),
             ("GITHUB_URL", sim.web_url().to_string()),
+            (
+                "SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS",
+                allow_private_health.to_string(),
+            ),
         ],
     )
 }
