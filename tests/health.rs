@@ -170,6 +170,7 @@ async fn a_healthy_staging_holds_for_the_window(backend: Backend) {
     wait_for_phase(&sim, &sg, n, "readiness").await;
     let text = status(&sim, n);
     assert!(text.contains("healthy for 3s"), "{text}");
+    assert!(text.contains("**Readiness:** 100/100"), "{text}");
     assert!(
         text.contains(&format!("probes of {} ok", health.url)),
         "{text}"

@@ -730,6 +730,12 @@ async fn green_gates_deploy_to_staging(backend: Backend) {
     );
     assert!(current(&s).contains("deployed"), "{}", current(&s));
     assert!(
+        current(&s)
+            .contains("**Readiness:** 85/100 (staging health −15 (no health check configured))"),
+        "{}",
+        current(&s)
+    );
+    assert!(
         s.labels.contains(&"shipgate:readiness".to_owned()),
         "{:?}",
         s.labels

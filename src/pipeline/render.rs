@@ -536,6 +536,60 @@ fn config_errors(cfg: &LoadedConfig) -> String {
     s
 }
 
+/// The readiness score, 0–100, and what each part contributed. Weights: requirement 10,
+/// plan 10, review 25, tests 25, staging deploy 15, staging health 15. A gate that passed
+/// scores its weight; open or failed, nothing. Without `health.url` the health part scores
+/// nothing (no evidence), so such a pipeline tops out at 85.
+pub fn readiness(p: &Pipeline, cfg: &LoadedConfig) -> (u8, Vec<String>) {
+    let sha = p.head_sha().map(str::to_owned);
+    let review = sha
+        .as_deref()
+        .is_some_and(|s| review_gate(p, cfg, s).passed);
+    let tests = sha.as_deref().is_some_and(|s| tests_gate(p, cfg, s).passed);
+    let deployed = p
+        .current_deploy("staging")
+        .is_some_and(|d| d.state == DeployState::Succeeded);
+    let healthy = deployed
+        && p.health.iter().rev().any(|w| {
+            w.environment == "staging"
+                && Some(w.sha.as_str()) == p.current_deploy("staging").map(|d| d.sha.as_str())
+                && w.outcome == Some(true)
+        });
+    let no_health_check = cfg.config.deploy.staging.health.url.is_none();
+    let parts = [
+        ("requirement", 10, p.requirement.is_some()),
+        ("plan", 10, p.plan.is_some()),
+        ("review", 25, review),
+        ("tests", 25, tests),
+        ("staging deploy", 15, deployed),
+        ("staging health", 15, healthy),
+    ];
+    let score: u32 = parts
+        .iter()
+        .filter(|(_, _, ok)| *ok)
+        .map(|(_, w, _)| w)
+        .sum();
+    let mut missing: Vec<String> = parts
+        .iter()
+        .filter(|(_, _, ok)| !ok)
+        .map(|(name, w, _)| format!("{name} −{w}"))
+        .collect();
+    if no_health_check && let Some(m) = missing.iter_mut().find(|m| m.starts_with("staging health"))
+    {
+        *m = "staging health −15 (no health check configured)".into();
+    }
+    (score as u8, missing)
+}
+
+fn readiness_line(p: &Pipeline, cfg: &LoadedConfig) -> String {
+    let (score, missing) = readiness(p, cfg);
+    if missing.is_empty() {
+        format!("**Readiness:** {score}/100")
+    } else {
+        format!("**Readiness:** {score}/100 ({})", missing.join(", "))
+    }
+}
+
 fn headline(p: &Pipeline) -> String {
     let mut h = format!("**{}** · phase **{}**", p.name(), p.phase.name());
     if p.paused {
@@ -565,6 +619,7 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
         ));
     }
     s.push_str(&format!("**Waiting for:** {}\n\n", waiting_for(p, cfg)));
+    s.push_str(&format!("{}\n\n", readiness_line(p, cfg)));
     s.push_str(&gate_table(&gates(p, cfg)));
     let tasks: Vec<&Task> = p.tasks.iter().chain(&p.sub_issues).collect();
     if !tasks.is_empty() {
@@ -617,9 +672,10 @@ pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
     }
     let gates = gates(p, cfg);
     let summary = format!(
-        "{}\n\n**Waiting for:** {}\n\n{}{}",
+        "{}\n\n**Waiting for:** {}\n\n{}\n\n{}{}",
         headline(p),
         waiting_for(p, cfg),
+        readiness_line(p, cfg),
         gate_table(&gates),
         config_errors(cfg)
     );

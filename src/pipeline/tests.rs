@@ -174,6 +174,31 @@ fn dispatches(effects: &[Effect]) -> Vec<(String, String, String)> {
 }
 
 #[test]
+fn the_readiness_score_counts_passed_gates_only() {
+    let (mut w, _) = World::new(COMPLETE);
+    assert_eq!(render::readiness(&w.p, &w.cfg).0, 0);
+    w.comment(lead(), "/approve");
+    assert_eq!(render::readiness(&w.p, &w.cfg).0, 10);
+    w.comment(lead(), "/approve plan");
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "failure");
+    assert_eq!(
+        render::readiness(&w.p, &w.cfg).0,
+        20,
+        "failed tests score nothing"
+    );
+    w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    let (score, missing) = render::readiness(&w.p, &w.cfg);
+    assert_eq!(score, 45);
+    assert!(missing.contains(&"tests −25".to_owned()), "{missing:?}");
+}
+
+#[test]
 fn intake_lists_missing_sections_and_labels_the_phase() {
     let (w, effects) = World::new("Just an idea");
     assert_eq!(w.p.phase, Phase::Intake);
@@ -689,6 +714,13 @@ fn green_gates_deploy_to_staging_then_readiness() {
     assert!(actions(&effects).iter().any(|a| matches!(a, Action::DeploymentStatus { state, log_url: Some(u), .. } if state == "success" && u.contains("77"))));
     assert_eq!(w.p.phase, Phase::Readiness);
     assert!(render::status_comment(&w.p, &w.cfg).contains("no health check configured"));
+    assert_eq!(
+        render::readiness(&w.p, &w.cfg),
+        (
+            85,
+            vec!["staging health −15 (no health check configured)".to_owned()]
+        )
+    );
 }
 
 /// Takes a pipeline to a successful staging deploy; returns the deploy's correlation.
