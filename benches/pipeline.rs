@@ -1,8 +1,8 @@
 //! The pipeline engine, measured end to end against the simulator: shipgate in-process on
 //! SQLite (or `DATABASE_URL`), real HTTP both ways.
 //!
-//! Prints (1) the GitHub API requests one feature costs from the `feature` label to a green,
-//! approved PR, by operation, and (2) the latency from each webhook being sent to the first
+//! Prints (1) the GitHub API requests one feature costs from the `feature` label through a
+//! green, approved PR to a successful staging deploy (phase `readiness`), by operation, and (2) the latency from each webhook being sent to the first
 //! and the last GitHub request its effects make (p50/p99 over every action).
 //!
 //! `cargo bench --bench pipeline` (PIPELINES=n features, default 30).
@@ -95,6 +95,11 @@ async fn main() {
     let sim = Simulator::start().await;
     sim.add_repo(REPO);
     sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
+    sim.add_workflow(
+        REPO,
+        "deploy.yml",
+        &["environment", "sha", "pipeline", "rollback"],
+    );
     for (login, p) in [
         ("lead", Permission::Maintain),
         ("reviewer", Permission::Write),
@@ -180,6 +185,21 @@ async fn main() {
             sim.review(REPO, pr, "reviewer", "APPROVED")
         })
         .await;
+        let deploy = sim.with(|s| {
+            s.repos[REPO]
+                .runs
+                .values()
+                .find(|r| {
+                    r.inputs.get("environment").is_some()
+                        && r.inputs.get("sha").and_then(|v| v.as_str()) == Some(head.as_str())
+                })
+                .map(|r| r.id)
+        });
+        let deploy = deploy.expect("the staging deploy was dispatched");
+        measure(&sim, &store, &mut samples, || {
+            sim.complete_workflow_run(REPO, deploy, "success")
+        })
+        .await;
         let mut ops = BTreeMap::new();
         for r in sim.with(|s| s.requests[before..].to_vec()) {
             *ops.entry(r.operation.unwrap_or_else(|| "?".into()))
@@ -191,7 +211,7 @@ async fn main() {
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 
     println!(
-        "pipeline benchmark: {features} features, label → approved PR with green tests, {:.1} s",
+        "pipeline benchmark: {features} features, label → approved PR with green tests → staging deployed, {:.1} s",
         elapsed.as_secs_f64()
     );
     let first = &per_feature[0];

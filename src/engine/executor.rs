@@ -362,26 +362,9 @@ impl Executor {
                 sha,
                 correlation,
             } => {
-                if may_have_run
-                    && let Some(run) = gh.find_dispatched_run(repo, git_ref, correlation).await?
-                {
-                    return Ok(Some(EffectResult::Dispatched {
-                        correlation: correlation.clone(),
-                        run_id: run.id,
-                        url: run.html_url,
-                    }));
-                }
-                let mut inputs = serde_json::Map::new();
-                inputs.insert("sha".into(), sha.clone().into());
-                inputs.insert("pipeline".into(), correlation.clone().into());
-                let run = gh
-                    .dispatch_workflow(repo, workflow, git_ref, &inputs)
-                    .await?;
-                Ok(Some(EffectResult::Dispatched {
-                    correlation: correlation.clone(),
-                    run_id: run.workflow_run_id,
-                    url: run.html_url,
-                }))
+                let inputs = [("sha", sha.as_str()), ("pipeline", correlation.as_str())];
+                self.dispatch_once(repo, workflow, git_ref, correlation, &inputs, may_have_run)
+                    .await
             }
             Action::PollRun {
                 run_id,
@@ -440,28 +423,14 @@ impl Executor {
                 sha,
                 correlation,
             } => {
-                if may_have_run
-                    && let Some(run) = gh.find_dispatched_run(repo, git_ref, correlation).await?
-                {
-                    return Ok(Some(EffectResult::Dispatched {
-                        correlation: correlation.clone(),
-                        run_id: run.id,
-                        url: run.html_url,
-                    }));
-                }
-                let mut inputs = serde_json::Map::new();
-                inputs.insert("environment".into(), environment.clone().into());
-                inputs.insert("sha".into(), sha.clone().into());
-                inputs.insert("pipeline".into(), correlation.clone().into());
-                inputs.insert("rollback".into(), "false".into());
-                let run = gh
-                    .dispatch_workflow(repo, workflow, git_ref, &inputs)
-                    .await?;
-                Ok(Some(EffectResult::Dispatched {
-                    correlation: correlation.clone(),
-                    run_id: run.workflow_run_id,
-                    url: run.html_url,
-                }))
+                let inputs = [
+                    ("environment", environment.as_str()),
+                    ("sha", sha.as_str()),
+                    ("pipeline", correlation.as_str()),
+                    ("rollback", "false"),
+                ];
+                self.dispatch_once(repo, workflow, git_ref, correlation, &inputs, may_have_run)
+                    .await
             }
             Action::DeploymentStatus {
                 deployment_id,
@@ -562,6 +531,41 @@ impl Executor {
             sha: sha.into(),
             id: info.id,
             completed,
+        }))
+    }
+
+    /// Dispatches a workflow with `inputs` unless a run carrying `correlation` already exists
+    /// (looked for only when an earlier attempt may have dispatched it).
+    async fn dispatch_once(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        git_ref: &str,
+        correlation: &str,
+        inputs: &[(&str, &str)],
+        may_have_run: bool,
+    ) -> Result<Option<EffectResult>, GitHubError> {
+        let gh = self.github();
+        if may_have_run
+            && let Some(run) = gh.find_dispatched_run(repo, git_ref, correlation).await?
+        {
+            return Ok(Some(EffectResult::Dispatched {
+                correlation: correlation.to_owned(),
+                run_id: run.id,
+                url: run.html_url,
+            }));
+        }
+        let inputs: serde_json::Map<String, serde_json::Value> = inputs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+            .collect();
+        let run = gh
+            .dispatch_workflow(repo, workflow, git_ref, &inputs)
+            .await?;
+        Ok(Some(EffectResult::Dispatched {
+            correlation: correlation.to_owned(),
+            run_id: run.workflow_run_id,
+            url: run.html_url,
         }))
     }
 
