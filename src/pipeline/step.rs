@@ -8,7 +8,7 @@
 //! Must not: read anything but its arguments.
 
 use super::commands::{ApproveTarget, Command, CommandLine, HELP};
-use super::config::{LoadedConfig, PlanApproval, format_duration};
+use super::config::{LoadedConfig, PlanApproval};
 use super::linking;
 use super::model::*;
 use super::render;
@@ -1213,9 +1213,4 @@ impl Step<'_> {
 
 pub fn watchdog_key(correlation: &str) -> String {
     format!("watch:{correlation}")
-}
-
-/// How long test runs may stay silent, for messages.
-pub fn test_timeout_text(cfg: &LoadedConfig) -> String {
-    format_duration(cfg.config.tests.timeout)
 }

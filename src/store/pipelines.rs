@@ -306,15 +306,6 @@ impl Store {
         Ok(())
     }
 
-    /// When the executor next has something to do (the earliest pending effect's time).
-    pub async fn next_effect_at(&self) -> Result<Option<i64>, StoreError> {
-        let sql = "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) \
-                   FROM effects WHERE status = 'pending'";
-        Ok(
-            with_pool!(self, pool => sqlx::query_scalar::<_, Option<i64>>(sql).fetch_one(pool).await?),
-        )
-    }
-
     /// A pipeline's state without locking it (the executor renders from it).
     pub async fn pipeline(&self, id: i64) -> Result<Option<PipelineRecord>, StoreError> {
         let sql = "SELECT id, state FROM pipelines WHERE id = $1";
@@ -400,13 +391,6 @@ impl Store {
         let sql = "SELECT pipeline_id, timer_key, due_at, kind FROM timers WHERE due_at <= $1 ORDER BY due_at LIMIT $2";
         Ok(
             with_pool!(self, pool => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(pool).await?),
-        )
-    }
-
-    pub async fn next_timer_at(&self) -> Result<Option<i64>, StoreError> {
-        let sql = "SELECT MIN(due_at) FROM timers";
-        Ok(
-            with_pool!(self, pool => sqlx::query_scalar::<_, Option<i64>>(sql).fetch_one(pool).await?),
         )
     }
 
