@@ -21,7 +21,8 @@ use super::advance::{advance, decode};
 use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::github::client::{
-    CheckOutput, CheckRunRequest, DeploymentRequest, DeploymentStatusRequest, GitHub, RepoRef,
+    CheckAction, CheckOutput, CheckRunRequest, DeploymentRequest, DeploymentStatusRequest, GitHub,
+    MergeRequest, RepoRef,
 };
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
@@ -460,6 +461,38 @@ impl Executor {
                     refused: o.refused,
                 }))
             }
+            Action::Merge {
+                number,
+                sha,
+                title,
+                message,
+                method,
+            } => {
+                // Merged already (an earlier attempt whose answer was lost, or a person)?
+                if may_have_run && let Some(merged) = gh.pull_merge_state(repo, *number).await? {
+                    return Ok(Some(EffectResult::Merged { sha: merged }));
+                }
+                let request = MergeRequest {
+                    sha: sha.clone(),
+                    commit_title: title.clone(),
+                    commit_message: message.clone(),
+                    merge_method: method.clone(),
+                };
+                match gh.merge_pull(repo, *number, &request).await {
+                    Ok(merged) => Ok(Some(EffectResult::Merged { sha: merged })),
+                    Err(e) if e.kind() == FailureKind::Permanent => {
+                        match gh.pull_merge_state(repo, *number).await? {
+                            Some(merged) => Ok(Some(EffectResult::Merged { sha: merged })),
+                            None => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::CloseIssue => {
+                gh.close_issue(repo, p.issue).await?;
+                Ok(None)
+            }
             Action::SetTimer { .. } | Action::CancelTimer { .. } => Ok(None),
         }
     }
@@ -475,7 +508,7 @@ impl Executor {
         let gh = self.github();
         let view = render::check_run(p, cfg, sha);
         let known = p.check_runs.get(sha);
-        let is_head = p.head_sha() == Some(sha);
+        let is_head = p.head_sha() == Some(sha) || p.check_run_sha() == Some(sha);
         if known.is_none() && !is_head {
             return Ok(None); // nothing to mark superseded
         }
@@ -487,6 +520,16 @@ impl Executor {
                 summary: view.summary.clone(),
                 text: None,
             }),
+            actions: Some(
+                view.actions
+                    .iter()
+                    .map(|(label, description, identifier)| CheckAction {
+                        label: (*label).into(),
+                        description: (*description).into(),
+                        identifier: (*identifier).into(),
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         };
         let completed = view.status == "completed";

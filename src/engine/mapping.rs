@@ -29,6 +29,8 @@ pub enum Lookup {
         run_id: u64,
         issue: Option<u64>,
     },
+    /// A pipeline by its id (a button on one of its check runs).
+    Pipeline(i64),
 }
 
 /// An input for a pipeline, before the actor's access is known.
@@ -93,6 +95,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
         Event::PullRequestReview(e) => &e.context,
         Event::WorkflowRun(e) => &e.context,
         Event::Push(e) => &e.context,
+        Event::CheckRun(e) => &e.context,
         _ => return Routing::Nothing,
     };
     let Some(installation) = &ctx.installation else {
@@ -274,6 +277,38 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                 None,
             )
         }
+        Event::CheckRun(e) => {
+            // Only a button on one of shipgate's own check runs (`external_id` = `p<id>:<sha>`).
+            let (Some(pressed), "requested_action") = (&e.requested_action, e.action.as_str())
+            else {
+                return Routing::Nothing;
+            };
+            let Some(id) = e
+                .check_run
+                .external_id
+                .as_deref()
+                .and_then(|x| x.strip_prefix('p'))
+                .and_then(|x| x.split_once(':'))
+                .and_then(|(id, _)| id.parse::<i64>().ok())
+            else {
+                return Routing::Nothing;
+            };
+            let sender = actor(&e.context.sender, bot_login);
+            let on = e
+                .check_run
+                .pull_requests
+                .first()
+                .map(|pr| pr.number)
+                .unwrap_or_default();
+            let needs = Some(sender.login.clone());
+            let input = Input::Button {
+                delivery: delivery.to_owned(),
+                identifier: pressed.identifier.clone(),
+                on,
+                actor: sender,
+            };
+            routed(Lookup::Pipeline(id), input, needs)
+        }
         Event::Push(e) => {
             if e.deleted || !e.touches(CONFIG_PATH) {
                 return Routing::Nothing;
@@ -361,6 +396,31 @@ mod tests {
         assert_eq!(
             routed.needs_access, None,
             "a run's sender (often the bot) does not matter"
+        );
+    }
+
+    #[test]
+    fn a_button_on_shipgates_check_run_finds_its_pipeline_and_asks_for_the_presser_access() {
+        let pressed = |external_id: serde_json::Value| {
+            example("check_run", "requested_action-6.json", move |v| {
+                v["check_run"]["external_id"] = external_id;
+                v["requested_action"]["identifier"] = "approve_prod".into();
+                v["sender"]["login"] = "releaser".into();
+            })
+        };
+        let Routing::Pipeline(routed) = route(&pressed("p12:abc".into()), "d", "bot[bot]") else {
+            panic!("routed");
+        };
+        assert_eq!(routed.lookup, Lookup::Pipeline(12));
+        assert_eq!(routed.needs_access.as_deref(), Some("releaser"));
+        let Input::Button { identifier, .. } = &routed.input else {
+            panic!("{:?}", routed.input);
+        };
+        assert_eq!(identifier, "approve_prod");
+        // Someone else's check run (no shipgate external id) is not shipgate's business.
+        assert_eq!(
+            route(&pressed("".into()), "d", "bot[bot]"),
+            Routing::Nothing
         );
     }
 }

@@ -273,14 +273,16 @@ impl Worker {
                 | Event::PullRequestReview(_)
                 | Event::WorkflowRun(_)
                 | Event::Push(_)
+                | Event::CheckRun(_)
         ) {
             return Ok(Prepared::Nothing);
         }
         // Who shipgate's bot is matters only where the actor matters.
         let bot = match event {
-            Event::Issues(_) | Event::IssueComment(_) | Event::PullRequestReview(_) => {
-                self.resolver.bot_login().await?
-            }
+            Event::Issues(_)
+            | Event::IssueComment(_)
+            | Event::PullRequestReview(_)
+            | Event::CheckRun(_) => self.resolver.bot_login().await?,
             _ => String::new(),
         };
         match route(event, delivery, &bot) {
@@ -323,12 +325,15 @@ impl Worker {
                         None,
                         Some(*run_id as i64),
                     ),
+                    // Looked up by id in the transaction (and checked to be this repo's).
+                    Lookup::Pipeline(_) => (vec![], None, None),
                 };
                 let starts = may_create || matches!(routed.input, Input::Issue { .. });
                 let full = routed.repo.full_name();
+                let by_id = matches!(routed.lookup, Lookup::Pipeline(_));
                 if !starts
                     && (!has_pipelines.contains(&full)
-                        || !self.store.pipeline_exists(&full, &issues, pr, run).await?)
+                        || (!by_id && !self.store.pipeline_exists(&full, &issues, pr, run).await?))
                 {
                     return Ok(Prepared::Nothing);
                 }
@@ -365,7 +370,8 @@ fn set_access(input: &mut Input, access: crate::pipeline::Access) {
     match input {
         Input::Issue { actor, .. }
         | Input::Comment { actor, .. }
-        | Input::PullRequest { actor, .. } => actor.access = access,
+        | Input::PullRequest { actor, .. }
+        | Input::Button { actor, .. } => actor.access = access,
         Input::Review { reviewer, .. } => reviewer.access = access,
         _ => {}
     }
@@ -482,6 +488,10 @@ async fn apply_prepared(
             }
             found
         }
+        Lookup::Pipeline(id) => match tx.pipeline_by_id(*id).await? {
+            Some(record) if decode(&record)?.repo == repo => Some(record),
+            _ => None,
+        },
         Lookup::Run { run_id, issue } => match tx.pipeline_by_run(*run_id as i64).await? {
             Some(r) => Some(r),
             None => match issue {

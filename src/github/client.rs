@@ -151,6 +151,16 @@ pub struct DeploymentStatusRequest {
     pub description: String,
 }
 
+/// How shipgate merges a pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergeRequest {
+    /// The head SHA the approval was for: GitHub refuses the merge if the head moved.
+    pub sha: String,
+    pub commit_title: String,
+    pub commit_message: String,
+    pub merge_method: String,
+}
+
 /// One of the App's recent webhook deliveries, as GitHub recorded it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct HookDeliveryInfo {
@@ -339,6 +349,21 @@ pub trait GitHub: Send + Sync {
         deployment_id: u64,
         status: &DeploymentStatusRequest,
     ) -> Result<(), GitHubError>;
+    /// Merges a pull request at `merge.sha`; the merge commit's SHA.
+    async fn merge_pull(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+        merge: &MergeRequest,
+    ) -> Result<String, GitHubError>;
+    /// Whether a pull request is merged, and its merge commit.
+    async fn pull_merge_state(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Option<String>, GitHubError>;
+    /// Closes an issue as completed.
+    async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError>;
     /// The App's recent webhook deliveries, newest first (App JWT).
     async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDeliveryInfo>, GitHubError>;
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError>;

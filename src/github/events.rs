@@ -140,6 +140,14 @@ pub struct CheckRun {
     pub conclusion: Option<String>,
     #[serde(default)]
     pub external_id: Option<String>,
+    /// The open PRs whose head is this SHA (empty for forks and merge commits).
+    #[serde(default)]
+    pub pull_requests: Vec<PullNumber>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct PullNumber {
+    pub number: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
-    PullInfo, RepoRef, SubIssue, WorkflowRunInfo,
+    MergeRequest, PullInfo, RepoRef, SubIssue, WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
 
@@ -629,6 +629,69 @@ impl GitHub for OctocrabGitHub {
             Method::POST,
             &path,
             Some(status),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn merge_pull(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+        merge: &MergeRequest,
+    ) -> Result<String, GitHubError> {
+        const OP: &str = "merge a pull request";
+        #[derive(Deserialize)]
+        struct Merged {
+            sha: String,
+        }
+        let merged: Merged = self
+            .call(
+                repo,
+                OP,
+                Method::PUT,
+                &repo_path(repo, &format!("/pulls/{number}/merge")),
+                Some(merge),
+            )
+            .await?
+            .json(OP)?;
+        Ok(merged.sha)
+    }
+
+    async fn pull_merge_state(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Option<String>, GitHubError> {
+        const OP: &str = "read a pull request";
+        #[derive(Deserialize)]
+        struct Pull {
+            #[serde(default)]
+            merged: bool,
+            #[serde(default)]
+            merge_commit_sha: Option<String>,
+        }
+        let pull: Pull = self
+            .call::<()>(
+                repo,
+                OP,
+                Method::GET,
+                &repo_path(repo, &format!("/pulls/{number}")),
+                None,
+            )
+            .await?
+            .json(OP)?;
+        Ok(pull.merged.then_some(pull.merge_commit_sha).flatten())
+    }
+
+    async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError> {
+        const OP: &str = "close an issue";
+        self.call(
+            repo,
+            OP,
+            Method::PATCH,
+            &repo_path(repo, &format!("/issues/{number}")),
+            Some(&json!({"state": "closed", "state_reason": "completed"})),
         )
         .await?;
         Ok(())

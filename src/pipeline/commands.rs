@@ -211,10 +211,11 @@ fn parse_line(line: &str) -> Option<CommandLine> {
 pub const HELP: &str = "\
 | command | what it does |
 |---|---|
-| `/approve [requirement\\|plan]` | approve the gate the pipeline waits for (write access) |
+| `/approve [requirement\\|plan\\|production]` | approve the gate the pipeline waits for (write access; production: a release approver who did not open the PR) |
 | `/reject [reason]` | reject the feature; the pipeline stops |
 | `/pause` · `/resume` | hold or release the pipeline: nothing is dispatched while paused |
-| `/retry [tests]` | run what failed again |
+| `/retry [tests\\|staging\\|merge\\|production]` | run what failed again |
+| `/deploy staging` | deploy the PR's head to staging now |
 | `/status` | answer with where the pipeline stands |
 | `/help` | this list |
 

@@ -82,8 +82,27 @@ pub struct MaxFindings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployConfig {
     pub workflow: String,
+    /// Seconds a deploy run may stay silent before it is polled, then failed.
+    #[serde(default = "default_deploy_timeout")]
+    pub timeout: u64,
     pub staging: EnvironmentConfig,
     pub production: EnvironmentConfig,
+}
+
+fn default_deploy_timeout() -> u64 {
+    60 * MINUTE
+}
+
+impl DeployConfig {
+    /// The settings of `staging` or `production` (anything else is production's stricter
+    /// settings).
+    pub fn environment(&self, name: &str) -> &EnvironmentConfig {
+        if name == "staging" {
+            &self.staging
+        } else {
+            &self.production
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +173,7 @@ impl Default for Config {
             },
             deploy: DeployConfig {
                 workflow: "deploy.yml".into(),
+                timeout: 60 * MINUTE,
                 staging: EnvironmentConfig {
                     approval_timeout: None,
                     health: HealthConfig {
@@ -560,8 +580,10 @@ impl Walk<'_> {
     }
 
     fn deploy(&mut self, d: &mut DeployConfig, node: &Node, path: &str) {
-        for (name, key, value) in self.entries(node, path, &["workflow", "environments"]) {
+        for (name, key, value) in self.entries(node, path, &["workflow", "timeout", "environments"])
+        {
             match name {
+                "timeout" => self.duration_into(value, &key, &mut d.timeout),
                 "workflow" => {
                     if let Some(w) = self.text(value, &key) {
                         if w.ends_with(".yml") || w.ends_with(".yaml") {

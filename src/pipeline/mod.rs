@@ -6,10 +6,14 @@
 
 pub mod commands;
 pub mod config;
+mod deploys;
 pub mod linking;
 pub mod model;
+pub mod production;
+mod production_view;
 pub mod render;
 pub mod step;
+pub mod summary;
 
 pub use model::{Access, Action, Effect, Input, Pipeline};
 pub use step::{starts_pipeline, step};

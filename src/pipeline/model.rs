@@ -157,6 +157,21 @@ pub struct PullRequest {
     pub open: bool,
     pub merged: bool,
     pub url: String,
+    /// The PR's title (its conventional-commit prefix, if any, names the merge commit).
+    #[serde(default)]
+    pub title: String,
+}
+
+/// The squash merge shipgate makes once production is approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeRecord {
+    pub title: String,
+    pub requested_at: i64,
+    /// The merge commit, once GitHub has made it.
+    pub sha: Option<String>,
+    pub merged_at: Option<i64>,
+    /// Why the merge was refused, if it was.
+    pub refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,6 +355,11 @@ pub struct Pipeline {
     pub deploys: Vec<Deploy>,
     #[serde(default)]
     pub health: Vec<HealthWatch>,
+    /// The release approval that lets the PR merge and go to production.
+    #[serde(default)]
+    pub production: Option<Approval>,
+    #[serde(default)]
+    pub merge: Option<MergeRecord>,
     pub failure: Option<Failure>,
     pub rejection: Option<Rejection>,
     pub status_comment: Option<u64>,
@@ -393,6 +413,8 @@ impl Pipeline {
             runs: vec![],
             deploys: vec![],
             health: vec![],
+            production: None,
+            merge: None,
             failure: None,
             rejection: None,
             status_comment: None,
@@ -430,6 +452,25 @@ impl Pipeline {
     }
 
     /// The test run dispatched with this `pipeline` input.
+    /// The merge commit, once the PR is merged for production.
+    pub fn merge_sha(&self) -> Option<&str> {
+        self.merge.as_ref().and_then(|m| m.sha.as_deref())
+    }
+
+    /// The SHA whose `shipgate` check run follows the pipeline now: the merge commit once
+    /// there is one (production), else the open PR's head.
+    pub fn check_run_sha(&self) -> Option<&str> {
+        self.merge_sha().or_else(|| self.head_sha())
+    }
+
+    /// The head SHA the gates judge: the open PR's, or the merged PR's.
+    pub fn pr_head_sha(&self) -> Option<&str> {
+        self.pr
+            .as_ref()
+            .filter(|p| p.open || p.merged)
+            .map(|p| p.head_sha.as_str())
+    }
+
     pub fn run_mut(&mut self, correlation: &str) -> Option<&mut TestRun> {
         self.runs.iter_mut().find(|r| r.correlation == correlation)
     }
@@ -563,6 +604,10 @@ pub enum EffectResult {
         correlation: String,
         report: RunReport,
     },
+    /// The PR is merged (by this effect, or found already merged when it ran again).
+    Merged {
+        sha: String,
+    },
 }
 
 /// Timers a pipeline sets; they come back as [`Input::Timer`].
@@ -571,7 +616,13 @@ pub enum TimerKind {
     /// A test run silent this long is polled.
     RunWatchdog { correlation: String },
     /// Time for the next health probe of an environment.
-    HealthTick { environment: String },
+    HealthTick {
+        environment: String,
+        /// The watch this tick belongs to (its start); a tick of an earlier watch of the
+        /// same environment does nothing.
+        #[serde(default)]
+        since: i64,
+    },
 }
 
 /// Everything that can happen to a pipeline.
@@ -606,6 +657,14 @@ pub enum Input {
         reviewer: Actor,
     },
     WorkflowRun(RunReport),
+    /// A button on the `shipgate` check run was pressed (`check_run.requested_action`).
+    Button {
+        delivery: String,
+        identifier: String,
+        /// Where an answer goes: the PR (or the issue when there is none).
+        on: u64,
+        actor: Actor,
+    },
     Timer {
         key: String,
         kind: TimerKind,
@@ -630,9 +689,9 @@ impl Input {
     /// A stable identity for one-shot inputs; applying one twice changes nothing.
     pub fn one_shot_id(&self) -> Option<String> {
         match self {
-            Input::Issue { delivery, .. } | Input::PullRequest { delivery, .. } => {
-                Some(format!("delivery:{delivery}"))
-            }
+            Input::Issue { delivery, .. }
+            | Input::PullRequest { delivery, .. }
+            | Input::Button { delivery, .. } => Some(format!("delivery:{delivery}")),
             Input::Comment { id, .. } => Some(format!("comment:{id}")),
             Input::ConfigChanged { sha } => Some(format!("config:{sha}")),
             Input::Review { id, action, .. } => Some(format!("review:{id}:{action:?}")),
@@ -726,6 +785,16 @@ pub enum Action {
         run_id: u64,
         correlation: String,
     },
+    /// Merges the PR at `sha` (refused by GitHub if the head moved).
+    Merge {
+        number: u64,
+        sha: String,
+        title: String,
+        message: String,
+        method: String,
+    },
+    /// Closes the feature issue as completed.
+    CloseIssue,
     SetTimer {
         key: String,
         due_at: i64,
@@ -757,6 +826,8 @@ impl Action {
             Action::Probe { .. } => "probe",
             Action::Dispatch { .. } => "dispatch",
             Action::PollRun { .. } => "poll_run",
+            Action::Merge { .. } => "merge",
+            Action::CloseIssue => "close_issue",
             Action::SetTimer { .. } => "set_timer",
             Action::CancelTimer { .. } => "cancel_timer",
         }

@@ -301,6 +301,20 @@ pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
         waiting: None,
     });
     let pr_gate = match &p.pr {
+        Some(pr) if pr.merged => Gate {
+            name: "Pull request",
+            passed: true,
+            failed: false,
+            state: format!(
+                "✅ #{} by @{} merged{}",
+                pr.number,
+                pr.author,
+                p.merge_sha()
+                    .map(|m| format!(" as `{}`", short(m)))
+                    .unwrap_or_default()
+            ),
+            waiting: None,
+        },
         Some(pr) if pr.open && !pr.draft => Gate {
             name: "Pull request",
             passed: true,
@@ -351,23 +365,31 @@ pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
         },
     };
     out.push(pr_gate);
-    if let Some(sha) =
-        p.pr.as_ref()
-            .filter(|pr| pr.open)
-            .map(|pr| pr.head_sha.clone())
-    {
-        out.push(review_gate(p, cfg, &sha));
-        out.push(tests_gate(p, cfg, &sha));
+    if let Some(sha) = p.pr_head_sha() {
+        out.push(review_gate(p, cfg, sha));
+        out.push(tests_gate(p, cfg, sha));
     }
     if let Some(gate) = staging_gate(p, cfg) {
         out.push(gate);
     }
+    out.extend(super::production_view::gates(p, cfg));
     out
 }
 
 /// The staging deploy, once there is one.
 pub fn staging_gate(p: &Pipeline, cfg: &LoadedConfig) -> Option<Gate> {
-    let d = p.current_deploy("staging")?;
+    deploy_gate(p, cfg, "staging", "Staging")
+}
+
+/// An environment's current deploy and its health, once there is one.
+pub fn deploy_gate(
+    p: &Pipeline,
+    cfg: &LoadedConfig,
+    environment: &str,
+    name: &'static str,
+) -> Option<Gate> {
+    let d = p.current_deploy(environment)?;
+    let retry = format!("a fix, then `/retry {environment}`");
     let run = d
         .url
         .as_ref()
@@ -379,21 +401,21 @@ pub fn staging_gate(p: &Pipeline, cfg: &LoadedConfig) -> Option<Gate> {
             false,
             false,
             format!("deploying `{sha}`"),
-            Some(format!("the staging deploy of `{sha}`")),
+            Some(format!("the {environment} deploy of `{sha}`")),
         ),
         DeployState::Running => (
             false,
             false,
             format!("deploying `{sha}`{run}"),
-            Some(format!("the staging deploy of `{sha}` to finish")),
+            Some(format!("the {environment} deploy of `{sha}` to finish")),
         ),
         DeployState::Succeeded => {
-            let h = &cfg.config.deploy.staging.health;
+            let h = &cfg.config.deploy.environment(environment).health;
             let watch = p
                 .health
                 .iter()
                 .rev()
-                .find(|w| w.environment == "staging" && w.sha == d.sha);
+                .find(|w| w.environment == environment && w.sha == d.sha);
             match watch {
                 None => (
                     true,
@@ -447,7 +469,7 @@ pub fn staging_gate(p: &Pipeline, cfg: &LoadedConfig) -> Option<Gate> {
                             false,
                             true,
                             format!("`{sha}` deployed{run}; unhealthy: {probes}"),
-                            Some("a fix, then `/retry staging`".to_owned()),
+                            Some(retry.clone()),
                         ),
                     }
                 }
@@ -457,18 +479,18 @@ pub fn staging_gate(p: &Pipeline, cfg: &LoadedConfig) -> Option<Gate> {
             false,
             true,
             format!("deploy of `{sha}` concluded `{conclusion}`{run}"),
-            Some("a fix, then `/retry staging`".to_owned()),
+            Some(retry.clone()),
         ),
         DeployState::NotStarted(why) => (
             false,
             true,
             format!("not started: {why}"),
-            Some("a fix, then `/retry staging`".to_owned()),
+            Some(retry.clone()),
         ),
         DeployState::Superseded => return None,
     };
     Some(Gate {
-        name: "Staging",
+        name,
         passed,
         failed,
         state,
@@ -484,10 +506,7 @@ pub fn waiting_for(p: &Pipeline, cfg: &LoadedConfig) -> String {
     match p.phase {
         Phase::Rejected => return "nothing: the feature was rejected".into(),
         Phase::Failed => return "`/retry` once the cause of the failure is fixed".into(),
-        Phase::Readiness => {
-            return "production approval (`/approve production` arrives in a later version of shipgate)"
-                .into();
-        }
+        Phase::Done => return "nothing: the feature is in production".into(),
         _ => {}
     }
     if p.paused {
@@ -541,7 +560,7 @@ fn config_errors(cfg: &LoadedConfig) -> String {
 /// scores its weight; open or failed, nothing. Without `health.url` the health part scores
 /// nothing (no evidence), so such a pipeline tops out at 85.
 pub fn readiness(p: &Pipeline, cfg: &LoadedConfig) -> (u8, Vec<String>) {
-    let sha = p.head_sha().map(str::to_owned);
+    let sha = p.pr_head_sha().map(str::to_owned);
     let review = sha
         .as_deref()
         .is_some_and(|s| review_gate(p, cfg, s).passed);
@@ -633,7 +652,7 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
         }
     }
     s.push_str(&config_errors(cfg));
-    s.push_str("\n<sub>Commands: `/approve`, `/reject`, `/pause`, `/resume`, `/retry`, `/status`, `/help`.</sub>\n");
+    s.push_str("\n<sub>Commands: `/approve`, `/approve production`, `/deploy staging`, `/reject`, `/pause`, `/resume`, `/retry`, `/status`, `/help`.</sub>\n");
     s
 }
 
@@ -655,9 +674,27 @@ pub struct CheckRunView {
     pub conclusion: Option<&'static str>,
     pub title: String,
     pub summary: String,
+    /// Buttons (label, description, identifier), at most three.
+    pub actions: Vec<super::production::Button>,
 }
 
 pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
+    let summary = || {
+        format!(
+            "{}\n\n**Waiting for:** {}\n\n{}\n\n{}{}",
+            headline(p),
+            waiting_for(p, cfg),
+            readiness_line(p, cfg),
+            gate_table(&gates(p, cfg)),
+            config_errors(cfg)
+        )
+    };
+    if p.merge_sha() == Some(sha) {
+        return super::production_view::merge_check_run(p, cfg, summary());
+    }
+    if p.production.is_some() && p.pr_head_sha() == Some(sha) && p.phase != Phase::Failed {
+        return super::production_view::approved_head_check_run(p, summary());
+    }
     if p.head_sha() != Some(sha) {
         return CheckRunView {
             status: "completed",
@@ -668,17 +705,11 @@ pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
                 p.name(),
                 p.head_sha().map(short).unwrap_or("gone")
             ),
+            actions: vec![],
         };
     }
     let gates = gates(p, cfg);
-    let summary = format!(
-        "{}\n\n**Waiting for:** {}\n\n{}\n\n{}{}",
-        headline(p),
-        waiting_for(p, cfg),
-        readiness_line(p, cfg),
-        gate_table(&gates),
-        config_errors(cfg)
-    );
+    let summary = summary();
     let (status, conclusion, title) = match p.phase {
         Phase::Rejected => ("completed", Some("failure"), "Rejected".to_owned()),
         Phase::Failed => (
@@ -706,5 +737,6 @@ pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
         conclusion,
         title,
         summary,
+        actions: super::production_view::buttons(p),
     }
 }

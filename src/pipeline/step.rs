@@ -54,22 +54,22 @@ pub fn starts_pipeline(input: &Input, cfg: &LoadedConfig) -> bool {
     }
 }
 
-struct Step<'a> {
-    p: Pipeline,
-    cfg: &'a LoadedConfig,
-    now: i64,
+pub(super) struct Step<'a> {
+    pub(super) p: Pipeline,
+    pub(super) cfg: &'a LoadedConfig,
+    pub(super) now: i64,
     cause: String,
     effects: Vec<Effect>,
     /// Lines of the reply to a comment's commands.
     answers: Vec<String>,
 }
 
-fn short(sha: &str) -> &str {
+pub(super) fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }
 
 impl Step<'_> {
-    fn emit(&mut self, action: Action) {
+    pub(super) fn emit(&mut self, action: Action) {
         let key = format!("p{}.e{}", self.p.id, self.p.seq);
         self.p.seq += 1;
         self.effects.push(Effect {
@@ -79,11 +79,11 @@ impl Step<'_> {
         });
     }
 
-    fn reply(&mut self, on: u64, body: String) {
+    pub(super) fn reply(&mut self, on: u64, body: String) {
         self.emit(Action::Reply { on, body });
     }
 
-    fn set_phase(&mut self, phase: Phase) {
+    pub(super) fn set_phase(&mut self, phase: Phase) {
         if self.p.phase != phase {
             let old = self.p.phase;
             self.p.phase = phase;
@@ -95,7 +95,7 @@ impl Step<'_> {
         }
     }
 
-    fn fail(&mut self, stage: &str, reason: String) {
+    pub(super) fn fail(&mut self, stage: &str, reason: String) {
         if self.p.phase == Phase::Failed || self.p.phase.is_terminal() {
             return;
         }
@@ -116,7 +116,7 @@ impl Step<'_> {
 
     /// Whether `actor` may decide `gate`: write access, and on the gate's approver list if
     /// it has one.
-    fn authorise(&self, actor: &Actor, gate: &str, what: &str) -> Result<(), String> {
+    pub(super) fn authorise(&self, actor: &Actor, gate: &str, what: &str) -> Result<(), String> {
         if !actor.access.can_write() {
             return Err(format!(
                 "@{} cannot {what}: it needs write access to the repository (they have {})",
@@ -129,6 +129,7 @@ impl Step<'_> {
             "requirement" => &approvers.requirement,
             "plan" => &approvers.plan,
             "review" => &approvers.review,
+            "production" => &approvers.production,
             _ => return Ok(()),
         };
         if list.is_empty() || list.iter().any(|a| a.eq_ignore_ascii_case(&actor.login)) {
@@ -169,6 +170,12 @@ impl Step<'_> {
                 reviewer,
             } => self.on_review(*id, action, *state, commit_sha, *pr, reviewer),
             Input::WorkflowRun(report) => self.on_run_report(report, None),
+            Input::Button {
+                identifier,
+                on,
+                actor,
+                ..
+            } => self.on_button(identifier, *on, actor),
             Input::Timer { kind, .. } => self.on_timer(kind),
             Input::EffectDone { result, .. } => self.on_effect_done(result),
             // Nothing to record: `drive` re-evaluates the gates, and the surfaces are redrawn
@@ -281,7 +288,7 @@ impl Step<'_> {
                 CommandLine::Malformed { command, problem } => {
                     Some(format!("`/{command}` {problem}."))
                 }
-                CommandLine::Command(c) => self.command(c, actor),
+                CommandLine::Command(c) => self.command(c, actor, "/approve production"),
             };
             if let Some(a) = answer {
                 self.answers.push(a);
@@ -295,7 +302,7 @@ impl Step<'_> {
 
     /// Runs one command; returns the answer to post, if any (accepted state changes show
     /// in the status comment instead).
-    fn command(&mut self, c: &Command, actor: &Actor) -> Option<String> {
+    fn command(&mut self, c: &Command, actor: &Actor, via: &str) -> Option<String> {
         match c {
             Command::Status => return Some(render::status_answer(&self.p, self.cfg)),
             Command::Help => return Some(HELP.to_owned()),
@@ -314,6 +321,7 @@ impl Step<'_> {
                     ApproveTarget::Current => match self.p.phase {
                         Phase::Intake => ApproveTarget::Requirement,
                         Phase::Planning => ApproveTarget::Plan,
+                        Phase::Readiness => ApproveTarget::Production,
                         phase => {
                             return refused(format!(
                                 "nothing waits for `/approve` while the pipeline is in {}; \
@@ -327,10 +335,15 @@ impl Step<'_> {
                 let result = match target {
                     ApproveTarget::Requirement => self.approve_requirement(actor, "/approve"),
                     ApproveTarget::Plan => self.approve_plan(actor),
-                    _ => Err(format!(
-                        "production is approved after staging; the pipeline is in {}",
-                        self.p.phase.name()
-                    )),
+                    _ => {
+                        return match self.approve_production(actor, via) {
+                            Ok(()) => Some(format!(
+                                "🚀 Production approved: merging #{}, then deploying it to production.",
+                                self.p.pr.as_ref().map(|pr| pr.number).unwrap_or_default()
+                            )),
+                            Err(why) => refused(why),
+                        };
+                    }
                 };
                 result.err().and_then(refused)
             }
@@ -377,12 +390,20 @@ impl Step<'_> {
                 }
                 self.retry(stage.as_deref()).err().and_then(refused)
             }
+            Command::Deploy(environment) => {
+                if let Err(why) = self.authorise(actor, "", "deploy") {
+                    return refused(why);
+                }
+                match self.deploy_staging_now(environment) {
+                    Ok(answer) => Some(answer),
+                    Err(why) => refused(why),
+                }
+            }
             Command::Stop
             | Command::Block(_)
             | Command::Unblock
             | Command::Skip { .. }
             | Command::Priority(_)
-            | Command::Deploy(_)
             | Command::Rollback(_) => Some(format!(
                 "`/{}` is not available in this version of shipgate yet.",
                 c.name()
@@ -391,12 +412,29 @@ impl Step<'_> {
         }
     }
 
+    /// A check-run button acts like its command, with the same authorization; refusals are
+    /// answered on the PR.
+    fn on_button(&mut self, identifier: &str, on: u64, actor: &Actor) {
+        if actor.is_self {
+            return;
+        }
+        let answer = match super::production::button_command(identifier) {
+            Some(c) => self.command(&c, actor, "the Approve prod button"),
+            None => Some(format!(
+                "the check run's `{identifier}` button is not one shipgate offers (any more)."
+            )),
+        };
+        if let Some(a) = answer {
+            self.reply(on, format!("@{}: {a}", actor.login));
+        }
+    }
+
     fn retry(&mut self, stage: Option<&str>) -> Result<(), String> {
         if let Some(s) = stage
-            && !matches!(s, "tests" | "branch" | "staging")
+            && !matches!(s, "tests" | "branch" | "staging" | "merge" | "production")
         {
             return Err(format!(
-                "there is no stage `{s}` to retry (try `tests` or `staging`)"
+                "there is no stage `{s}` to retry (try `tests`, `staging`, `merge` or `production`)"
             ));
         }
         let mut retried = false;
@@ -413,14 +451,17 @@ impl Step<'_> {
             if failure.stage == "branch" {
                 self.p.branch_state = BranchState::NotCreated;
             }
-            if failure.stage == "staging" {
+            if failure.stage == "staging" || failure.stage == "production" {
                 for d in self.p.deploys.iter_mut() {
-                    if d.environment == "staging"
+                    if d.environment == failure.stage
                         && matches!(d.state, DeployState::Failed(_) | DeployState::NotStarted(_))
                     {
                         d.state = DeployState::Superseded;
                     }
                 }
+            }
+            if failure.stage == "merge" {
+                self.p.merge = None;
             }
             retried = true;
         }
@@ -467,6 +508,7 @@ impl Step<'_> {
             open: pr.open,
             merged: pr.merged,
             url: pr.url.clone(),
+            title: pr.title.clone(),
         };
         if old.as_ref().is_some_and(|o| o.number != pr.number) {
             // A new PR replaces a closed one: its reviews are not this PR's.
@@ -476,8 +518,12 @@ impl Step<'_> {
         if let Some(old) = old.filter(|o| o.number == pr.number && o.head_sha != pr.head_sha) {
             self.on_new_head(&old.head_sha, &pr.head_sha);
         }
-        if (matches!(action, PullAction::Closed) || !pr.open || pr.draft)
-            && self.p.phase == Phase::Review
+        let closed = matches!(action, PullAction::Closed) || !pr.open;
+        if ((closed && !pr.merged) || pr.draft)
+            && matches!(
+                self.p.phase,
+                Phase::Review | Phase::Staging | Phase::Readiness
+            )
         {
             self.set_phase(Phase::Development);
         }
@@ -513,6 +559,16 @@ impl Step<'_> {
                     ),
                 );
             }
+        }
+        if self.p.merge.is_none() && self.p.production.take().is_some() {
+            let on = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
+            self.reply(
+                on,
+                format!(
+                    "New commits (`{}`) after the production approval: it no longer counts. The new head goes through review, tests and staging again.",
+                    short(new)
+                ),
+            );
         }
         let old = old.to_owned();
         self.cancel_watchdogs(|r| r.sha == old);
@@ -575,7 +631,7 @@ impl Step<'_> {
 
     // ---- tests ----
 
-    fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
+    pub(super) fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
         let title = report.display_title.as_deref().unwrap_or("");
         if let Some(i) = self.p.deploys.iter().position(|d| {
             d.run_id == Some(report.run_id)
@@ -616,235 +672,15 @@ impl Step<'_> {
         }
     }
 
-    /// Starts the staging deploy of `sha` unless one is under way or done (or paused).
-    fn deploy_staging(&mut self, sha: &str) {
-        if self.p.paused {
-            return;
-        }
-        let current = self.p.current_deploy("staging");
-        if current.is_some_and(|d| d.sha == sha) {
-            return;
-        }
-        let Some(pr) = self.p.pr.clone() else {
-            return;
-        };
-        let correlation = format!("{}-d{}", self.p.name(), self.p.seq);
-        self.p.deploys.push(Deploy {
-            environment: "staging".into(),
-            sha: sha.to_owned(),
-            git_ref: pr.head_branch.clone(),
-            correlation: correlation.clone(),
-            deployment_id: None,
-            run_id: None,
-            url: None,
-            state: DeployState::Creating,
-            started_at: self.now,
-            finished_at: None,
-        });
-        self.emit(Action::CreateDeployment {
-            environment: "staging".into(),
-            sha: sha.to_owned(),
-            correlation,
-        });
-    }
-
-    /// Dispatches the deploy workflow for a created deployment (held while paused).
-    fn dispatch_deploys(&mut self) {
-        if self.p.paused {
-            return;
-        }
-        let ready: Vec<Deploy> = self
-            .p
-            .deploys
-            .iter()
-            .filter(|d| d.state == DeployState::Dispatching && d.run_id.is_none())
-            .cloned()
-            .collect();
-        for d in ready {
-            if let Some(deploy) = self.p.deploy_mut(&d.correlation) {
-                deploy.state = DeployState::Running;
-            }
-            self.emit(Action::DispatchDeploy {
-                workflow: self.cfg.config.deploy.workflow.clone(),
-                git_ref: d.git_ref.clone(),
-                environment: d.environment.clone(),
-                sha: d.sha.clone(),
-                correlation: d.correlation.clone(),
-            });
-        }
-    }
-
-    fn on_deploy_report(&mut self, i: usize, report: &RunReport) {
-        let health_url = self.cfg.config.deploy.staging.health.url.clone();
-        let d = &mut self.p.deploys[i];
-        d.run_id = Some(report.run_id);
-        d.url = Some(report.url.clone());
-        if d.state.is_finished() || report.status != "completed" {
-            return;
-        }
-        d.finished_at = Some(self.now);
-        let succeeded = report.conclusion.as_deref() == Some("success");
-        d.state = if succeeded {
-            DeployState::Succeeded
-        } else {
-            DeployState::Failed(
-                report
-                    .conclusion
-                    .clone()
-                    .unwrap_or_else(|| "unknown".into()),
-            )
-        };
-        let (environment, sha, deployment_id) =
-            (d.environment.clone(), d.sha.clone(), d.deployment_id);
-        if let Some(deployment_id) = deployment_id {
-            self.emit(Action::DeploymentStatus {
-                deployment_id,
-                state: if succeeded { "success" } else { "failure" }.into(),
-                log_url: Some(report.url.clone()),
-                environment_url: if succeeded { health_url } else { None },
-                description: format!(
-                    "{} deploy of {} {}",
-                    environment,
-                    short(&sha),
-                    if succeeded { "succeeded" } else { "failed" }
-                ),
-            });
-        }
-        let current = self.p.current_deploy(&environment).map(|c| c.sha.clone());
-        if environment == "staging" && current.as_deref() == Some(sha.as_str()) {
-            if succeeded {
-                if self.p.phase == Phase::Staging {
-                    match self.cfg.config.deploy.staging.health.url.clone() {
-                        Some(url) => self.start_health_watch("staging", &sha, url),
-                        None => self.set_phase(Phase::Readiness),
-                    }
-                }
-            } else {
-                let conclusion = report
-                    .conclusion
-                    .clone()
-                    .unwrap_or_else(|| "unknown".into());
-                self.fail(
-                    "staging",
-                    format!(
-                        "the staging deploy of `{}` concluded `{conclusion}` ([run]({}))",
-                        short(&sha),
-                        report.url
-                    ),
-                );
-            }
-        }
-    }
-
-    /// Starts probing an environment after a successful deploy: one probe now, then one
-    /// every `interval` until `window` has passed.
-    fn start_health_watch(&mut self, environment: &str, sha: &str, url: String) {
-        let health = &self.cfg.config.deploy.staging.health;
-        self.p.health.push(HealthWatch {
-            environment: environment.to_owned(),
-            sha: sha.to_owned(),
-            url: url.clone(),
-            started_at: self.now,
-            until: self.now + health.window as i64 * 1000,
-            recent: vec![],
-            total: 0,
-            failed: 0,
-            consecutive_failures: 0,
-            outcome: None,
-        });
-        self.emit(Action::Probe {
-            environment: environment.to_owned(),
-            url,
-        });
-    }
-
-    /// The watch of the environment's current deploy, if it is still running.
-    fn active_watch(&mut self, environment: &str) -> Option<&mut HealthWatch> {
-        let sha = self.p.current_deploy(environment)?.sha.clone();
-        self.p
-            .health
-            .iter_mut()
-            .rev()
-            .find(|w| w.environment == environment && w.sha == sha && w.outcome.is_none())
-    }
-
-    fn on_probed(&mut self, environment: &str, record: ProbeRecord, refused: Option<String>) {
-        let health = self.cfg.config.deploy.staging.health.clone();
-        let now = self.now;
-        let Some(watch) = self.active_watch(environment) else {
-            return;
-        };
-        if let Some(why) = refused {
-            watch.outcome = Some(false);
-            let url = watch.url.clone();
-            self.fail(
-                environment,
-                format!("the health URL {url} is refused: {why}"),
-            );
-            return;
-        }
-        watch.total += 1;
-        if record.ok {
-            watch.consecutive_failures = 0;
-        } else {
-            watch.failed += 1;
-            watch.consecutive_failures += 1;
-        }
-        let last = record.clone();
-        watch.recent.push(record);
-        if watch.recent.len() > 20 {
-            watch.recent.remove(0);
-        }
-        if watch.consecutive_failures >= health.failures {
-            watch.outcome = Some(false);
-            let (n, url) = (watch.consecutive_failures, watch.url.clone());
-            let detail = last.error.unwrap_or_else(|| "failed".into());
-            self.fail(
-                environment,
-                format!("{n} health probes of {url} failed in a row (last: {detail})"),
-            );
-        } else if now >= watch.until {
-            watch.outcome = Some(true);
-            if self.p.phase == Phase::Staging {
-                self.set_phase(Phase::Readiness);
-            }
-        } else {
-            let due_at = (now + health.interval as i64 * 1000).min(watch.until.max(now));
-            // One key per tick: a fired timer is a one-shot input, so keys never repeat.
-            let key = format!("health:{environment}:{due_at}");
-            self.emit(Action::SetTimer {
-                key,
-                due_at,
-                kind: TimerKind::HealthTick {
-                    environment: environment.to_owned(),
-                },
-            });
-        }
-    }
-
     fn on_timer(&mut self, kind: &TimerKind) {
         match kind {
-            TimerKind::HealthTick { environment } => {
-                let paused = self.p.paused;
-                let interval = self.cfg.config.deploy.staging.health.interval as i64 * 1000;
-                let now = self.now;
-                let Some(watch) = self.active_watch(environment) else {
-                    return;
-                };
-                let url = watch.url.clone();
-                if paused {
-                    // Timers hold while paused: look again an interval later.
-                    self.emit(Action::SetTimer {
-                        key: format!("health:{environment}:{}", now + interval),
-                        due_at: now + interval,
-                        kind: kind.clone(),
-                    });
-                } else {
-                    self.emit(Action::Probe {
-                        environment: environment.clone(),
-                        url,
-                    });
-                }
+            TimerKind::HealthTick { environment, since } => {
+                self.on_health_tick(environment, *since)
+            }
+            TimerKind::RunWatchdog { correlation }
+                if self.p.deploys.iter().any(|d| &d.correlation == correlation) =>
+            {
+                self.on_deploy_watchdog(correlation)
             }
             TimerKind::RunWatchdog { correlation } => {
                 let Some(run) = self.p.run_mut(correlation) else {
@@ -870,7 +706,7 @@ impl Step<'_> {
         }
     }
 
-    fn cancel_watchdogs(&mut self, which: impl Fn(&TestRun) -> bool) {
+    pub(super) fn cancel_watchdogs(&mut self, which: impl Fn(&TestRun) -> bool) {
         let keys: Vec<String> = self
             .p
             .runs
@@ -900,22 +736,7 @@ impl Step<'_> {
                 run_id,
                 url,
             } if self.p.deploys.iter().any(|d| &d.correlation == correlation) => {
-                let d = self.p.deploy_mut(correlation).expect("checked");
-                if d.run_id.is_none() {
-                    d.run_id = Some(*run_id);
-                    d.url = Some(url.clone());
-                    if let Some(deployment_id) = d.deployment_id {
-                        let description =
-                            format!("{} deploy of {} running", d.environment, short(&d.sha));
-                        self.emit(Action::DeploymentStatus {
-                            deployment_id,
-                            state: "in_progress".into(),
-                            log_url: Some(url.clone()),
-                            environment_url: None,
-                            description,
-                        });
-                    }
-                }
+                self.on_deploy_dispatched(correlation, *run_id, url)
             }
             EffectResult::Dispatched {
                 correlation,
@@ -983,12 +804,15 @@ impl Step<'_> {
                     self.on_pull(&PullAction::Opened, pr);
                 }
             }
+            EffectResult::Merged { sha } => self.on_merged(sha),
             EffectResult::RunPolled {
                 correlation,
                 report,
             } => {
                 if report.status == "completed" {
                     self.on_run_report(report, Some(correlation));
+                } else if self.p.deploys.iter().any(|d| &d.correlation == correlation) {
+                    self.on_deploy_silent(correlation, &report.url);
                 } else if let Some(run) = self.p.run_mut(correlation)
                     && !run.state.is_finished()
                 {
@@ -1039,6 +863,12 @@ impl Step<'_> {
             }
             Action::CreateBranch { branch, .. } => {
                 self.fail("branch", format!("could not create `{branch}`: {reason}"));
+            }
+            Action::Merge { number, .. } => self.on_merge_refused(*number, reason),
+            Action::PollRun { correlation, .. }
+                if self.p.deploys.iter().any(|d| &d.correlation == correlation) =>
+            {
+                self.on_deploy_silent(correlation, "")
             }
             Action::PollRun { correlation, .. } => {
                 if let Some(run) = self.p.run_mut(correlation)
@@ -1118,10 +948,33 @@ impl Step<'_> {
                                 && render::tests_gate(&self.p, self.cfg, &sha).passed)
                             {
                                 self.set_phase(Phase::Review);
+                            } else if self.staging_healthy(&sha) {
+                                self.set_phase(Phase::Readiness);
                             } else {
                                 self.deploy_staging(&sha);
                             }
                         }
+                    }
+                }
+                Phase::Readiness => match self.p.head_sha().map(str::to_owned) {
+                    None => self.set_phase(Phase::Development),
+                    Some(sha) => {
+                        if !(render::review_gate(&self.p, self.cfg, &sha).passed
+                            && render::tests_gate(&self.p, self.cfg, &sha).passed)
+                        {
+                            self.set_phase(Phase::Review);
+                        } else if !self.staging_healthy(&sha) {
+                            self.set_phase(Phase::Staging);
+                        } else if self.p.production.is_some() && !self.p.paused {
+                            self.set_phase(Phase::Production);
+                        }
+                    }
+                },
+                Phase::Production => {
+                    if self.p.production.is_none() && self.p.merge.is_none() {
+                        self.set_phase(Phase::Review);
+                    } else {
+                        self.drive_production();
                     }
                 }
                 _ => {}
@@ -1202,7 +1055,7 @@ impl Step<'_> {
         if redraw || visible(before) != visible(&self.p) {
             self.p.updated_at = self.now;
             self.emit(Action::SyncStatusComment);
-            if let Some(sha) = self.p.head_sha().map(str::to_owned)
+            if let Some(sha) = self.p.check_run_sha().map(str::to_owned)
                 && (self.p.phase >= Phase::Review || self.p.check_runs.contains_key(&sha))
             {
                 self.emit(Action::SyncCheckRun { sha });

@@ -608,12 +608,12 @@ fn every_command_refusal_says_why() {
         (
             lead(),
             "/approve production",
-            "production is approved after staging",
+            "production is approved once staging is healthy, and the pipeline is in intake",
         ),
         (reader(), "/pause", "needs write access"),
         (reader(), "/reject", "needs write access"),
         (lead(), "/resume", "not paused"),
-        (lead(), "/retry production", "no stage `production`"),
+        (lead(), "/retry canary", "no stage `canary`"),
         (lead(), "/retry", "nothing has failed"),
         (lead(), "/rollback", "not available in this version"),
         (

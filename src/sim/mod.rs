@@ -312,6 +312,20 @@ impl Simulator {
         });
     }
 
+    /// Branch protection on `branch`: a PR merges only once each named check run concluded
+    /// `success` on its head (GitHub answers 405 otherwise).
+    pub fn require_checks(&self, full_name: &str, branch: &str, checks: &[&str]) {
+        self.with(|s| {
+            s.repo_mut(full_name)
+                .expect("known repository")
+                .required_checks
+                .insert(
+                    branch.to_owned(),
+                    checks.iter().map(|c| (*c).to_owned()).collect(),
+                );
+        });
+    }
+
     /// The current time on the simulator's clock.
     pub fn now(&self) -> chrono::DateTime<Utc> {
         self.with(|s| s.now())

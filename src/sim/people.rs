@@ -111,6 +111,19 @@ fn label_event(
     repo_event(s, full_name, event, action, sender, fields);
 }
 
+/// `issues.<action>` (`closed`, `reopened`, …) for an issue the simulator holds.
+pub fn issue_event(s: &mut SimState, full_name: &str, number: u64, action: &str, sender: &str) {
+    let issue = issue_json(s, full_name, number);
+    repo_event(
+        s,
+        full_name,
+        "issues",
+        action,
+        sender,
+        json!({"issue": issue}),
+    );
+}
+
 /// `issue_comment.created` for a comment the simulator holds (also for the App's own).
 pub fn comment_created(s: &mut SimState, repo: &str, id: u64, who: &str) {
     let r = &s.repos[repo];
@@ -337,6 +350,24 @@ impl Simulator {
         });
         self.settle().await;
         id
+    }
+
+    /// `who` presses a button on a check run: `check_run.requested_action`.
+    pub async fn press_button(&self, repo: &str, check_run_id: u64, who: &str, identifier: &str) {
+        self.with(|s| {
+            let r = &s.repos[repo];
+            let check = &r.check_runs[&check_run_id];
+            let run = render::check_run(s, r, check);
+            repo_event(
+                s,
+                repo,
+                "check_run",
+                "requested_action",
+                who,
+                json!({"check_run": run, "requested_action": {"identifier": identifier}}),
+            );
+        });
+        self.settle().await;
     }
 
     /// `who` pushes `path` with `content` to `branch`: `push`. Returns the new SHA.

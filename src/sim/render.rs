@@ -309,7 +309,9 @@ pub fn check_run(s: &SimState, r: &Repo, c: &CheckRun) -> Value {
         json!({
             "id": c.id, "node_id": node_id("CR_", c.id), "head_sha": c.head_sha, "name": c.name,
             "external_id": c.external_id, "url": s.api_url(&format!("repos/{full}/check-runs/{}", c.id)),
-            "html_url": s.html_url(&format!("{full}/runs/{}", c.id)), "details_url": c.details_url,
+            "html_url": s.html_url(&format!("{full}/runs/{}", c.id)),
+            // Without one of its own, GitHub points at the App's page.
+            "details_url": c.details_url.clone().unwrap_or_else(|| s.html_url(&format!("apps/{}", s.app.slug))),
             "status": c.status, "conclusion": c.conclusion, "started_at": ts(c.started_at),
             "completed_at": c.completed_at.map(ts), "output": output,
             "check_suite": {"id": c.id + 1},
@@ -329,8 +331,14 @@ pub fn workflow(s: &SimState, r: &Repo, w: &Workflow) -> Value {
     })
 }
 
+/// A login's no-reply address; a bot's (`name[bot]`) as GitHub writes it, without brackets.
+fn noreply_email(login: &str) -> String {
+    let local = login.replace("[bot]", "-bot");
+    format!("{local}@users.noreply.sim")
+}
+
 pub fn commit_summary(c: &Commit) -> Value {
-    let who = json!({"name": c.author, "email": format!("{}@users.noreply.sim", c.author)});
+    let who = json!({"name": c.author, "email": noreply_email(&c.author)});
     json!({
         "id": c.sha, "tree_id": c.sha, "message": c.message, "timestamp": ts(c.date),
         "author": who, "committer": who,
@@ -452,7 +460,7 @@ pub fn git_ref(s: &SimState, r: &Repo, full_ref: &str, sha: &str) -> Value {
 pub fn commit(s: &SimState, r: &Repo, c: &Commit) -> Value {
     let full = r.full_name();
     let api = s.api_url(&format!("repos/{full}/commits/{}", c.sha));
-    let who = json!({"name": c.author, "email": format!("{}@users.noreply.sim", c.author), "date": ts(c.date)});
+    let who = json!({"name": c.author, "email": noreply_email(&c.author), "date": ts(c.date)});
     merge(
         example("commit"),
         json!({

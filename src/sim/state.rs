@@ -320,6 +320,9 @@ pub struct Repo {
     pub collaborators: BTreeMap<String, Permission>,
     /// Answers of custom deployment protection rules: (run id, environment, state, comment).
     pub protection_reviews: Vec<(u64, String, String, String)>,
+    /// Branch protection: per branch, the check runs that must have concluded `success` on
+    /// a PR's head before it merges.
+    pub required_checks: BTreeMap<String, Vec<String>>,
     pub(crate) next_number: u64,
 }
 

@@ -124,13 +124,19 @@ pub fn update(s: &mut SimState, c: &Call) -> Outcome {
     if let Some(body) = c.field("body") {
         issue.body = body.as_str().map(str::to_owned);
     }
+    let mut state_change = None;
     if let Some(state) = c.text("state")
         && state != issue.state
     {
+        state_change = Some(if state == "closed" {
+            "closed"
+        } else {
+            "reopened"
+        });
         issue.state = state.to_owned();
         if state == "closed" {
             issue.closed_at = Some(now);
-            issue.closed_by = Some(actor);
+            issue.closed_by = Some(actor.clone());
             issue.state_reason = Some(c.text("state_reason").unwrap_or("completed").to_owned());
         } else {
             issue.closed_at = None;
@@ -148,6 +154,9 @@ pub fn update(s: &mut SimState, c: &Call) -> Outcome {
             .collect();
     }
     issue.updated_at = now;
+    if let Some(action) = state_change {
+        crate::sim::people::issue_event(s, &key, n, action, &actor);
+    }
     let r = repo(s, c)?;
     Ok(Reply::ok(render::issue(s, r, &r.issues[&n])))
 }

@@ -125,6 +125,20 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
             "Head branch was modified. Review and try the merge again.",
         ));
     }
+    for check in r.required_checks.get(&pull.base_ref).into_iter().flatten() {
+        let passed = r
+            .check_runs
+            .values()
+            .filter(|x| x.head_sha == pull.head_sha && &x.name == check)
+            .max_by_key(|x| x.id)
+            .is_some_and(|x| x.status == "completed" && x.conclusion.as_deref() == Some("success"));
+        if !passed {
+            return Err(Reply::error(
+                405,
+                &format!("Required status check \"{check}\" is expected."),
+            ));
+        }
+    }
     let method = c.text("merge_method").unwrap_or("merge");
     let title = c
         .text("commit_title")
@@ -171,6 +185,7 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
     p.merge_commit_sha = Some(sha.clone());
     p.merged_at = Some(now);
     p.merged_by = Some(actor.clone());
+    let mut closed = Vec::new();
     for number in std::iter::once(n).chain(closing_references(
         issue.body.as_deref().unwrap_or_default(),
     )) {
@@ -182,7 +197,21 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
             i.closed_at = Some(now);
             i.closed_by = Some(actor.clone());
             i.updated_at = now;
+            closed.push(number);
         }
+    }
+    // What GitHub sends: the PR closed (merged), the issues it closes, the push to the base.
+    let pr = render::pull(s, &s.repos[&key], &s.repos[&key].pulls[&n]);
+    crate::sim::people::repo_event(
+        s,
+        &key,
+        "pull_request",
+        "closed",
+        &actor,
+        json!({"number": n, "pull_request": pr}),
+    );
+    for number in closed.into_iter().filter(|x| *x != n) {
+        crate::sim::people::issue_event(s, &key, number, "closed", &actor);
     }
     Ok(Reply::ok(
         json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),

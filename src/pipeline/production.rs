@@ -1,0 +1,257 @@
+//! From readiness to done: production approval (by command or check-run button), the squash
+//! merge, the production deploy of the merge commit, and closing the issue with a summary.
+//! Also `/deploy staging`, the manual way onto staging.
+//!
+//! Must not: deploy or merge anything a gate has not let through; read anything but the
+//! pipeline, the configuration and `now`.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::commands::{ApproveTarget, Command};
+use super::config::MergeMethod;
+use super::model::*;
+use super::render;
+use super::step::{Step, short};
+
+/// A check-run button: label (≤ 20 characters), description (≤ 40), identifier (≤ 20).
+pub type Button = (&'static str, &'static str, &'static str);
+
+pub const APPROVE_PROD: Button = (
+    "Approve prod",
+    "Merge, then deploy to production",
+    "approve_prod",
+);
+pub const RETRY: Button = ("Retry", "Retry the stage that failed", "retry");
+pub const RESUME: Button = ("Resume", "Resume the paused pipeline", "resume");
+pub const DEPLOY_STAGING: Button = (
+    "Deploy staging",
+    "Deploy the PR's head to staging now",
+    "deploy_staging",
+);
+
+/// The command a check-run button stands for.
+pub fn button_command(identifier: &str) -> Option<Command> {
+    match identifier {
+        "approve_prod" => Some(Command::Approve(ApproveTarget::Production)),
+        "retry" => Some(Command::Retry(None)),
+        "resume" => Some(Command::Resume),
+        "deploy_staging" => Some(Command::Deploy("staging".into())),
+        _ => None,
+    }
+}
+
+static CONVENTIONAL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([a-z]+)(?:\(([^)\s]+)\))?!?:\s*\S").expect("valid regex"));
+
+/// The merge commit's title, `<type>(<scope>): <issue title> (#<pr>)`: type and scope from
+/// the PR title's conventional-commit prefix when it has one, else `feat` and `REQ-<n>`.
+pub fn merge_title(p: &Pipeline, pr: &PullRequest) -> String {
+    let (kind, scope) = match CONVENTIONAL.captures(&pr.title) {
+        Some(c) => (
+            c[1].to_owned(),
+            c.get(2)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| p.name()),
+        ),
+        None => ("feat".to_owned(), p.name()),
+    };
+    format!("{kind}({scope}): {} (#{})", p.title.trim(), pr.number)
+}
+
+impl Step<'_> {
+    /// `/approve production` or the button: an authorised release approver who did not
+    /// author the PR, while every gate holds.
+    pub(super) fn approve_production(&mut self, actor: &Actor, via: &str) -> Result<(), String> {
+        if let Some(a) = &self.p.production {
+            return Err(format!("production is already approved by @{}", a.by));
+        }
+        if !self.cfg.is_valid() {
+            return Err(format!(
+                "`{}` has errors; the gates hold until they are fixed",
+                super::config::CONFIG_PATH
+            ));
+        }
+        let open: Vec<String> = render::gates(&self.p, self.cfg)
+            .into_iter()
+            .filter(|g| !g.passed && g.name != "Production approval")
+            .map(|g| format!("{} ({})", g.name, g.state.trim_start_matches("✅ ")))
+            .collect();
+        if self.p.phase != Phase::Readiness {
+            let open = if open.is_empty() {
+                String::new()
+            } else {
+                format!("; not passed yet: {}", open.join("; "))
+            };
+            return Err(format!(
+                "production is approved once staging is healthy, and the pipeline is in {}{open}",
+                self.p.phase.name()
+            ));
+        }
+        let Some(pr) = self.p.pr.clone() else {
+            return Err("there is no pull request yet".into());
+        };
+        if pr.author.eq_ignore_ascii_case(&actor.login) {
+            return Err(format!(
+                "@{} opened #{}; a pull request's author cannot approve its production deploy",
+                actor.login, pr.number
+            ));
+        }
+        self.authorise(actor, "production", "approve production")?;
+        if !open.is_empty() {
+            return Err(format!(
+                "{} must pass first: {}",
+                if open.len() == 1 {
+                    "this gate"
+                } else {
+                    "these gates"
+                },
+                open.join("; ")
+            ));
+        }
+        self.p.production = Some(Approval {
+            by: actor.login.clone(),
+            at: self.now,
+            via: via.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// `/deploy staging`: deploys the PR's head to staging now (again, if it was), from
+    /// review, staging or readiness.
+    pub(super) fn deploy_staging_now(&mut self, environment: &str) -> Result<String, String> {
+        if environment != "staging" {
+            return Err(format!(
+                "only `staging` is deployed by command; production follows `/approve production` (not `{environment}`)"
+            ));
+        }
+        if !matches!(
+            self.p.phase,
+            Phase::Review | Phase::Staging | Phase::Readiness
+        ) {
+            return Err(format!(
+                "the pipeline is in {}; staging deploys happen between review and production",
+                self.p.phase.name()
+            ));
+        }
+        if self.p.paused {
+            return Err("the pipeline is paused; `/resume` first".into());
+        }
+        let Some(pr) = self.p.pr.clone().filter(|p| p.open) else {
+            return Err("there is no open pull request to deploy".into());
+        };
+        if pr.from_fork {
+            return Err(format!(
+                "#{} comes from a fork; shipgate never runs its code with this repository's secrets",
+                pr.number
+            ));
+        }
+        if let Some(d) = self.p.current_deploy("staging")
+            && !d.state.is_finished()
+        {
+            return Err(format!(
+                "a staging deploy of `{}` is under way",
+                short(&d.sha)
+            ));
+        }
+        self.supersede_deploys("staging");
+        self.deploy_to("staging", &pr.head_sha, &pr.head_branch);
+        if self.p.phase == Phase::Readiness {
+            self.set_phase(Phase::Staging); // readiness needs the new deploy healthy
+        }
+        Ok(format!(
+            "🚚 Deploying `{}` to staging.",
+            short(&pr.head_sha)
+        ))
+    }
+
+    /// Production phase: merge once, then deploy the merge commit.
+    pub(super) fn drive_production(&mut self) {
+        if self.p.paused {
+            return;
+        }
+        match self.p.merge.as_ref().map(|m| m.sha.clone()) {
+            None => {
+                let Some(pr) = self.p.pr.clone() else {
+                    return;
+                };
+                let title = merge_title(&self.p, &pr);
+                let approver = self
+                    .p
+                    .production
+                    .as_ref()
+                    .map(|a| a.by.clone())
+                    .unwrap_or_default();
+                let message = format!(
+                    "Refs: {}\nProduction-approved-by: @{approver}",
+                    self.p.name()
+                );
+                let method = match self.cfg.config.merge.method {
+                    MergeMethod::Squash => "squash",
+                    MergeMethod::Merge => "merge",
+                    MergeMethod::Rebase => "rebase",
+                };
+                // The head's check run concludes first, so a branch protection rule that
+                // requires it lets the merge through.
+                self.emit(Action::SyncCheckRun {
+                    sha: pr.head_sha.clone(),
+                });
+                self.p.merge = Some(MergeRecord {
+                    title: title.clone(),
+                    requested_at: self.now,
+                    sha: None,
+                    merged_at: None,
+                    refused: None,
+                });
+                self.emit(Action::Merge {
+                    number: pr.number,
+                    sha: pr.head_sha.clone(),
+                    title,
+                    message,
+                    method: method.into(),
+                });
+            }
+            Some(None) => {} // the merge is under way
+            Some(Some(sha)) => {
+                if self.p.current_deploy("production").is_none() {
+                    let branch = self.p.default_branch.clone();
+                    self.deploy_to("production", &sha, &branch);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_merged(&mut self, sha: &str) {
+        if let Some(m) = self.p.merge.as_mut()
+            && m.sha.is_none()
+        {
+            m.sha = Some(sha.to_owned());
+            m.merged_at = Some(self.now);
+            m.refused = None;
+        }
+        if let Some(pr) = self.p.pr.as_mut() {
+            pr.merged = true;
+            pr.open = false;
+        }
+    }
+
+    pub(super) fn on_merge_refused(&mut self, number: u64, reason: &str) {
+        if let Some(m) = self.p.merge.as_mut() {
+            m.refused = Some(reason.to_owned());
+        }
+        self.fail(
+            "merge",
+            format!("GitHub refused to merge #{number}: {reason}"),
+        );
+    }
+
+    /// Production held its window: done, the issue closed with a summary.
+    pub(super) fn finish_production(&mut self) {
+        self.set_phase(Phase::Done);
+        let summary = super::summary::closing_summary(&self.p, self.cfg);
+        let issue = self.p.issue;
+        self.reply(issue, summary);
+        self.emit(Action::CloseIssue);
+    }
+}

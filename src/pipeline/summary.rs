@@ -1,0 +1,148 @@
+//! The summary comment that closes a feature issue: what went out, the timeline of phases
+//! with times, the lead time from label to production, who approved each gate, and links to
+//! every run and deployment.
+//!
+//! Must not: read a clock (times come from the pipeline's timeline).
+
+use chrono::{DateTime, Utc};
+
+use super::config::{LoadedConfig, format_duration};
+use super::model::*;
+use super::step::short;
+
+fn at(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// A span of milliseconds, as `2h 5m`, `3m 20s` or `12s`.
+pub fn span(ms: i64) -> String {
+    let s = (ms.max(0) + 500) / 1000;
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, _) => format!("{m}m {sec}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// The repository's web address, from the PR's (`…/owner/repo/pull/12`).
+fn repo_web(p: &Pipeline) -> Option<String> {
+    let url = &p.pr.as_ref()?.url;
+    url.rfind("/pull/").map(|i| url[..i].to_owned())
+}
+
+fn approval(what: &str, a: &Option<Approval>) -> Option<String> {
+    a.as_ref()
+        .map(|a| format!("{what} by @{} ({})", a.by, a.via))
+}
+
+pub fn closing_summary(p: &Pipeline, cfg: &LoadedConfig) -> String {
+    let mut s = String::new();
+    let merge = p.merge.as_ref();
+    let merge_sha = p.merge_sha().unwrap_or_default();
+    let pr = p.pr.as_ref().map(|pr| pr.number).unwrap_or_default();
+    let health = &cfg.config.deploy.production.health;
+    let held = if health.url.is_some() {
+        format!("healthy for {}", format_duration(health.window))
+    } else {
+        "deploy succeeded (no health check configured)".to_owned()
+    };
+    s.push_str(&format!(
+        "🚀 **{} is in production.** `{}` ({}) is deployed: {held}.\n\n",
+        p.name(),
+        short(merge_sha),
+        merge.map(|m| m.title.as_str()).unwrap_or("merge of #?"),
+    ));
+    let started = p.timeline.first().map(|t| t.1).unwrap_or(p.created_at);
+    let finished = p.timeline.last().map(|t| t.1).unwrap_or(started);
+    s.push_str(&format!(
+        "**Lead time:** {} from the `{}` label to a healthy production.\n\n",
+        span(finished - started),
+        cfg.config.trigger_label
+    ));
+    s.push_str("| phase | entered | time in phase |\n|---|---|---|\n");
+    for (i, (phase, t)) in p.timeline.iter().enumerate() {
+        let stay = p
+            .timeline
+            .get(i + 1)
+            .map(|next| span(next.1 - t))
+            .unwrap_or_else(|| "—".into());
+        s.push_str(&format!("| {} | {} | {stay} |\n", phase.name(), at(*t)));
+    }
+    let approvals: Vec<String> = [
+        approval("requirement", &p.requirement),
+        approval("plan", &p.plan),
+        approval("production", &p.production),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(
+        p.reviews
+            .iter()
+            .filter(|(_, r)| r.state == ReviewState::Approved)
+            .map(|(login, _)| format!("review by @{login}")),
+    )
+    .collect();
+    if !approvals.is_empty() {
+        s.push_str(&format!("\n**Approved:** {}.\n", approvals.join(", ")));
+    }
+    s.push_str(&format!("\n**Runs and deployments** (#{pr})\n"));
+    let head = p.pr_head_sha().unwrap_or_default();
+    for r in p.runs.iter().filter(|r| r.sha == head) {
+        let result = match &r.state {
+            RunState::Succeeded => "success".to_owned(),
+            RunState::Failed(c) => c.clone(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let link = r
+            .url
+            .as_ref()
+            .map(|u| format!(" ([run]({u}))"))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "- `{}` on `{}`: {result}{link}\n",
+            r.workflow,
+            short(&r.sha)
+        ));
+    }
+    let web = repo_web(p);
+    for d in &p.deploys {
+        let result = match &d.state {
+            DeployState::Succeeded => "succeeded".to_owned(),
+            DeployState::Failed(c) => format!("concluded `{c}`"),
+            DeployState::NotStarted(why) => format!("not started: {why}"),
+            DeployState::Superseded => "superseded".to_owned(),
+            _ => "running".to_owned(),
+        };
+        let run = d
+            .url
+            .as_ref()
+            .map(|u| format!(" ([run]({u}))"))
+            .unwrap_or_default();
+        let deployment = match (d.deployment_id, &web) {
+            (Some(id), Some(web)) => {
+                format!(", [deployment {id}]({web}/deployments/{})", d.environment)
+            }
+            (Some(id), None) => format!(", deployment {id}"),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "- {} deploy of `{}`: {result}{run}{deployment}\n",
+            d.environment,
+            short(&d.sha)
+        ));
+    }
+    for w in p.health.iter().filter(|w| w.outcome.is_some()) {
+        s.push_str(&format!(
+            "- {} health: {} of {} probes of {} ok\n",
+            w.environment,
+            w.total - w.failed,
+            w.total,
+            w.url
+        ));
+    }
+    s
+}

@@ -1,0 +1,541 @@
+//! The whole lifecycle end to end, through real HTTP on SQLite and PostgreSQL: from an issue
+//! labelled `feature` to a healthy production deploy and a closed issue — with the check-run
+//! button, production approval refused to the PR author, to an unauthorised user and to
+//! someone off the approver list, the squash merge through a branch protection rule that
+//! requires shipgate's check run, the production deploy of the merge SHA, its health
+//! monitored on a real local endpoint, and a failing production deploy retried.
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::{Backend, Shipgate, TestDb, app_settings_with};
+use serde_json::Value;
+use shipgate::clock::SystemClock;
+use shipgate::sim::Simulator;
+use shipgate::sim::state::Permission;
+
+const REPO: &str = "acme/widgets";
+const BODY: &str = "## Acceptance criteria\n- one CSV per month\n";
+
+/// A health endpoint answering 200 while `healthy`, else 503.
+async fn endpoint(healthy: Arc<AtomicBool>) -> String {
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let healthy = healthy.clone();
+            async move {
+                if healthy.load(Ordering::SeqCst) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/health")
+}
+
+/// A deployment as a user sees it: (sha, ref, production_environment, statuses as
+/// (state, environment_url)).
+type SeenDeployment = (String, String, bool, Vec<(String, String)>);
+
+struct World {
+    _db: TestDb,
+    sim: Simulator,
+    sg: Shipgate,
+}
+
+/// A repository with staging and production health URLs, `releaser` as the only
+/// production approver, and `main` protected by shipgate's check run.
+async fn setup(backend: Backend, staging: &str, production: &str) -> World {
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start().await;
+    sim.add_repo(REPO);
+    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
+    sim.add_workflow(
+        REPO,
+        "deploy.yml",
+        &["environment", "sha", "pipeline", "rollback"],
+    );
+    for (who, permission) in [
+        ("lead", Permission::Maintain),
+        ("dev", Permission::Write),
+        ("reviewer", Permission::Write),
+        ("releaser", Permission::Write),
+        ("outsider", Permission::Read),
+    ] {
+        sim.set_permission(REPO, who, permission);
+    }
+    let config = format!(
+        "approvers:\n  production: [releaser]\n\
+         deploy:\n  environments:\n\
+         \x20   staging:\n      health: {{ url: \"{staging}\", interval: 1s, window: 2s }}\n\
+         \x20   production:\n      health: {{ url: \"{production}\", interval: 1s, window: 2s, failures: 2 }}\n"
+    );
+    sim.with(|s| {
+        s.commit(
+            REPO,
+            "main",
+            "shipgate config",
+            "lead",
+            &[(".github/shipgate.yml", Some(&config))],
+        )
+    });
+    sim.require_checks(REPO, "main", &["shipgate"]);
+    let settings = app_settings_with(&db, &sim, true);
+    let secret = sim.with(|s| s.app.webhook_secret.clone());
+    let sg = Shipgate::start_settings(settings, Arc::new(SystemClock), secret).await;
+    sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
+    sim.install("acme", &[REPO]).await;
+    sg.settle(&sim).await;
+    World { _db: db, sim, sg }
+}
+
+impl World {
+    fn status(&self, n: u64) -> String {
+        self.sim.with(|s| {
+            s.repos[REPO]
+                .comments
+                .values()
+                .find(|c| c.issue_number == n && c.body.starts_with("<!-- shipgate:status"))
+                .map(|c| c.body.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// shipgate's other comments on an issue or PR.
+    fn replies(&self, n: u64) -> Vec<String> {
+        self.sim.with(|s| {
+            let bot = s.app.bot_login();
+            s.repos[REPO]
+                .comments
+                .values()
+                .filter(|c| c.issue_number == n && c.user == bot)
+                .filter(|c| !c.body.starts_with("<!-- shipgate:status"))
+                .map(|c| c.body.clone())
+                .collect()
+        })
+    }
+
+    /// Waits (real time: probes run on the clock) until the status shows `phase`.
+    async fn wait_for_phase(&self, n: u64, phase: &str) {
+        for _ in 0..80 {
+            self.sg.settle(&self.sim).await;
+            if self.status(n).contains(&format!("phase **{phase}**")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("never reached {phase}: {}", self.status(n));
+    }
+
+    /// The newest workflow run dispatched with `environment` (None: a tests run).
+    fn newest_run(&self, environment: Option<&str>) -> Option<(u64, String, Value)> {
+        self.sim.with(|s| {
+            s.repos[REPO]
+                .runs
+                .values()
+                .filter(|r| r.inputs.get("environment").and_then(Value::as_str) == environment)
+                .max_by_key(|r| r.id)
+                .map(|r| (r.id, r.head_branch.clone(), Value::Object(r.inputs.clone())))
+        })
+    }
+
+    /// The newest `shipgate` check run on `sha`: (id, status, conclusion, title, button ids).
+    fn check_run(&self, sha: &str) -> (u64, String, Option<String>, String, Vec<String>) {
+        self.sim.with(|s| {
+            let c = s.repos[REPO]
+                .check_runs
+                .values()
+                .filter(|c| c.head_sha == sha && c.name == "shipgate")
+                .max_by_key(|c| c.id)
+                .expect("a shipgate check run");
+            let buttons = c
+                .actions
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["identifier"].as_str().map(str::to_owned))
+                .collect();
+            (
+                c.id,
+                c.status.clone(),
+                c.conclusion.clone(),
+                c.output["title"].as_str().unwrap_or("").to_owned(),
+                buttons,
+            )
+        })
+    }
+
+    /// Deployments to `environment`: (sha, ref, production_environment, statuses).
+    fn deployments(&self, environment: &str) -> Vec<SeenDeployment> {
+        self.sim.with(|s| {
+            let r = &s.repos[REPO];
+            r.deployments
+                .values()
+                .filter(|d| d.environment == environment)
+                .map(|d| {
+                    let statuses = r
+                        .deployment_statuses
+                        .values()
+                        .filter(|x| x.deployment_id == d.id)
+                        .map(|x| (x.state.clone(), x.environment_url.clone()))
+                        .collect();
+                    (
+                        d.sha.clone(),
+                        d.git_ref.clone(),
+                        d.production_environment,
+                        statuses,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// Takes a feature to a healthy staging (readiness); returns (issue, PR, head SHA).
+    async fn to_readiness(&self) -> (u64, u64, String) {
+        let (sim, sg) = (&self.sim, &self.sg);
+        let n = sim
+            .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+            .await;
+        sim.comment(REPO, n, "lead", "/approve").await;
+        sim.comment(REPO, n, "lead", "/approve plan").await;
+        sg.settle(sim).await;
+        let branch = format!("feature/REQ-{n}-export-invoices");
+        let pr = sim
+            .open_pull(
+                REPO,
+                "dev",
+                &branch,
+                "Add invoice export",
+                &format!("Closes #{n}"),
+            )
+            .await;
+        sg.settle(sim).await;
+        let (tests, _, _) = self.newest_run(None).expect("tests dispatched");
+        sim.complete_workflow_run(REPO, tests, "success").await;
+        sim.review(REPO, pr, "reviewer", "APPROVED").await;
+        sg.settle(sim).await;
+        let (deploy, _, _) = self.newest_run(Some("staging")).expect("staging deploy");
+        sim.complete_workflow_run(REPO, deploy, "success").await;
+        self.wait_for_phase(n, "readiness").await;
+        let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
+        (n, pr, head)
+    }
+}
+
+async fn feature_goes_to_production(backend: Backend) {
+    let staging_ok = Arc::new(AtomicBool::new(true));
+    let production_ok = Arc::new(AtomicBool::new(true));
+    let staging = endpoint(staging_ok).await;
+    let production = endpoint(production_ok).await;
+    let w = setup(backend, &staging, &production).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (n, pr, head) = w.to_readiness().await;
+
+    // Readiness: the check run waits for production approval and offers the button.
+    let (check, status, _, title, buttons) = w.check_run(&head);
+    assert_eq!(status, "in_progress");
+    assert!(title.contains("waiting for production approval"), "{title}");
+    assert_eq!(buttons, ["approve_prod"]);
+    assert!(
+        w.status(n).contains("**Readiness:** 100/100"),
+        "{}",
+        w.status(n)
+    );
+    assert!(
+        w.status(n).contains("Production approval"),
+        "{}",
+        w.status(n)
+    );
+
+    // Refused: the PR's author, someone without write access, someone off the list.
+    sim.comment(REPO, pr, "dev", "/approve production").await;
+    sim.comment(REPO, pr, "outsider", "/approve production")
+        .await;
+    sim.comment(REPO, n, "lead", "/approve production").await;
+    sim.press_button(REPO, check, "dev", "approve_prod").await;
+    sg.settle(sim).await;
+    let on_pr = w.replies(pr);
+    let refused = |who: &str, why: &str| {
+        on_pr
+            .iter()
+            .chain(w.replies(n).iter())
+            .any(|r| r.starts_with(&format!("@{who}:")) && r.contains("refused") && r.contains(why))
+    };
+    assert!(refused("dev", "author cannot approve"), "{on_pr:?}");
+    assert!(refused("outsider", "write access"), "{on_pr:?}");
+    assert!(
+        refused("lead", "`approvers.production` allows only `releaser`"),
+        "{:?}",
+        w.replies(n)
+    );
+    assert_eq!(
+        on_pr
+            .iter()
+            .filter(|r| r.starts_with("@dev:") && r.contains("author cannot approve"))
+            .count(),
+        2,
+        "the button is refused like the command: {on_pr:?}"
+    );
+    assert!(w.status(n).contains("phase **readiness**"));
+    assert!(sim.with(|s| !s.repos[REPO].pulls[&pr].merged));
+
+    // The release approver presses the button: the head's check run concludes success,
+    // then the PR is squash-merged through the branch protection rule.
+    sim.press_button(REPO, check, "releaser", "approve_prod")
+        .await;
+    sg.settle(sim).await;
+    let (_, status, conclusion, title, _) = w.check_run(&head);
+    assert_eq!(
+        (status.as_str(), conclusion.as_deref()),
+        ("completed", Some("success"))
+    );
+    assert_eq!(title, "Production approved by @releaser");
+    let (merged, merge_sha) = sim.with(|s| {
+        let p = &s.repos[REPO].pulls[&pr];
+        (p.merged, p.merge_commit_sha.clone().unwrap_or_default())
+    });
+    assert!(merged, "the PR is merged");
+    let message = sim.with(|s| s.repos[REPO].commits[&merge_sha].message.clone());
+    assert!(
+        message.starts_with(&format!("feat(REQ-{n}): Export invoices (#{pr})\n\n")),
+        "{message}"
+    );
+    assert!(message.contains(&format!("Refs: REQ-{n}")), "{message}");
+    assert_eq!(
+        sim.with(|s| s.repos[REPO].commits[&merge_sha].parents.len()),
+        1,
+        "squash: one parent"
+    );
+
+    // The merge SHA goes to production: a Deployment on it, the workflow on `main`.
+    let (run, git_ref, inputs) = w.newest_run(Some("production")).expect("production deploy");
+    assert_eq!(git_ref, "main");
+    assert_eq!(inputs["sha"], merge_sha.as_str());
+    assert_eq!(inputs["rollback"], "false");
+    let prod = w.deployments("production");
+    assert_eq!(prod.len(), 1);
+    assert_eq!((prod[0].0.as_str(), prod[0].2), (merge_sha.as_str(), true));
+    assert!(
+        w.status(n).contains("phase **production**"),
+        "{}",
+        w.status(n)
+    );
+    let (_, status, _, title, _) = w.check_run(&merge_sha);
+    assert_eq!(status, "in_progress");
+    assert!(title.contains("to production"), "{title}");
+    assert!(sim.with(|s| {
+        s.repos[REPO].issues[&n]
+            .labels
+            .contains(&"shipgate:production".to_owned())
+    }));
+
+    // The deploy succeeds, production holds for its window: done.
+    sim.complete_workflow_run(REPO, run, "success").await;
+    w.wait_for_phase(n, "done").await;
+    let prod = w.deployments("production");
+    assert_eq!(
+        prod[0].3,
+        [
+            ("in_progress".to_owned(), String::new()),
+            ("success".to_owned(), production.clone())
+        ]
+    );
+    let (_, status, conclusion, title, buttons) = w.check_run(&merge_sha);
+    assert_eq!(
+        (status.as_str(), conclusion.as_deref()),
+        ("completed", Some("success"))
+    );
+    assert_eq!(title, "In production — healthy");
+    assert!(buttons.is_empty());
+    let (state, labels) = sim.with(|s| {
+        let i = &s.repos[REPO].issues[&n];
+        (i.state.clone(), i.labels.clone())
+    });
+    assert_eq!(state, "closed");
+    assert!(labels.contains(&"shipgate:done".to_owned()), "{labels:?}");
+    assert!(
+        !labels.contains(&"shipgate:production".to_owned()),
+        "{labels:?}"
+    );
+    let summary = w
+        .replies(n)
+        .into_iter()
+        .find(|r| r.contains("is in production"))
+        .expect("a closing summary");
+    for expected in [
+        "**Lead time:**",
+        "| intake |",
+        "| readiness |",
+        "| production |",
+        "| done |",
+        "production by @releaser",
+        "review by @reviewer",
+        &format!("/actions/runs/{run}"),
+        "/deployments/production",
+        "production health: 3 of 3 probes",
+    ] {
+        assert!(summary.contains(expected), "{expected:?} in {summary}");
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
+async fn a_failing_production_deploy_fails_the_stage_and_is_retried(backend: Backend) {
+    let ok = Arc::new(AtomicBool::new(true));
+    let url = endpoint(ok.clone()).await;
+    let w = setup(backend, &url, &url).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (n, pr, _) = w.to_readiness().await;
+    sim.comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    sg.settle(sim).await;
+    assert!(
+        w.replies(pr)
+            .iter()
+            .any(|r| r.contains("Production approved: merging")),
+        "{:?}",
+        w.replies(pr)
+    );
+    let (run, _, _) = w.newest_run(Some("production")).expect("production deploy");
+    sim.complete_workflow_run(REPO, run, "failure").await;
+    sg.settle(sim).await;
+    assert!(w.status(n).contains("phase **failed**"), "{}", w.status(n));
+    assert!(
+        w.replies(n)
+            .iter()
+            .any(|r| r.contains("production deploy") && r.contains("`failure`")),
+        "{:?}",
+        w.replies(n)
+    );
+    let merge_sha = sim.with(|s| s.repos[REPO].pulls[&pr].merge_commit_sha.clone().unwrap());
+    let (_, status, conclusion, _, buttons) = w.check_run(&merge_sha);
+    assert_eq!(
+        (status.as_str(), conclusion.as_deref()),
+        ("completed", Some("failure"))
+    );
+    assert_eq!(buttons, ["retry"], "the failed check run offers Retry");
+
+    // `/retry production` deploys the same merge SHA again; now production goes unhealthy
+    // (two failed probes in a row) and the stage fails with the evidence.
+    ok.store(false, Ordering::SeqCst);
+    sim.comment(REPO, n, "lead", "/retry production").await;
+    sg.settle(sim).await;
+    let (retry, _, inputs) = w.newest_run(Some("production")).unwrap();
+    assert_ne!(retry, run);
+    assert_eq!(inputs["sha"], merge_sha.as_str());
+    assert_eq!(w.deployments("production").len(), 2);
+    sim.complete_workflow_run(REPO, retry, "success").await;
+    w.wait_for_phase(n, "failed").await;
+    assert!(
+        w.replies(n)
+            .iter()
+            .any(|r| r.contains("2 health probes") && r.contains("failed in a row")),
+        "{:?}",
+        w.replies(n)
+    );
+    assert_eq!(
+        sim.with(|s| s.repos[REPO].issues[&n].state.clone()),
+        "closed",
+        "GitHub closed it at the merge (`Closes #n`); shipgate does not reopen it"
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
+async fn deploy_staging_by_command_and_button(backend: Backend) {
+    let ok = Arc::new(AtomicBool::new(true));
+    let url = endpoint(ok).await;
+    let w = setup(backend, &url, &url).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    sg.settle(sim).await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = sim
+        .open_pull(
+            REPO,
+            "dev",
+            &branch,
+            "Add invoice export",
+            &format!("Closes #{n}"),
+        )
+        .await;
+    sg.settle(sim).await;
+    let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
+
+    // In review, before any approval: `/deploy staging` deploys the head now; an outsider
+    // cannot.
+    sim.comment(REPO, pr, "outsider", "/deploy staging").await;
+    sim.comment(REPO, pr, "dev", "/deploy staging").await;
+    sg.settle(sim).await;
+    let replies = w.replies(pr);
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.starts_with("@outsider:") && r.contains("write access")),
+        "{replies:?}"
+    );
+    assert!(
+        replies.iter().any(|r| r.contains("Deploying `")),
+        "{replies:?}"
+    );
+    let (run, git_ref, inputs) = w.newest_run(Some("staging")).expect("deployed by command");
+    assert_eq!(
+        (git_ref.as_str(), inputs["sha"].as_str()),
+        (branch.as_str(), Some(head.as_str()))
+    );
+    // A second one while it runs is refused.
+    sim.comment(REPO, pr, "dev", "/deploy staging").await;
+    sg.settle(sim).await;
+    assert!(
+        w.replies(pr).iter().any(|r| r.contains("is under way")),
+        "{:?}",
+        w.replies(pr)
+    );
+    sim.complete_workflow_run(REPO, run, "success").await;
+    sg.settle(sim).await;
+    assert!(w.status(n).contains("phase **review**"), "{}", w.status(n));
+    // The button redeploys once it finished.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    sg.settle(sim).await;
+    let (check, _, _, _, buttons) = w.check_run(&head);
+    assert!(
+        buttons.contains(&"deploy_staging".to_owned()),
+        "{buttons:?}"
+    );
+    sim.press_button(REPO, check, "dev", "deploy_staging").await;
+    sg.settle(sim).await;
+    let (again, _, _) = w.newest_run(Some("staging")).unwrap();
+    assert_ne!(again, run, "the button deployed again: {:?}", w.replies(pr));
+    sim.complete_workflow_run(REPO, again, "success").await;
+
+    // Tests and review go green: the healthy staging deploy of this head counts, and no
+    // third deploy is made.
+    let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
+    sim.complete_workflow_run(REPO, tests, "success").await;
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    w.wait_for_phase(n, "readiness").await;
+    let deploys = w.deployments("staging");
+    assert_eq!(deploys.len(), 2, "{deploys:?}");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
+on_both_backends!(
+    feature_goes_to_production,
+    a_failing_production_deploy_fails_the_stage_and_is_retried,
+    deploy_staging_by_command_and_button
+);
