@@ -353,6 +353,7 @@ impl Executor {
                     draft: pr.draft,
                     open: pr.state == "open",
                     merged: false,
+                    merge_commit_sha: None,
                     url: pr.html_url,
                 });
                 Ok(Some(EffectResult::PullFound { pr }))

@@ -82,6 +82,7 @@ fn pull_snapshot(pr: &PullRequest) -> PullSnapshot {
         draft: pr.draft,
         open: pr.state == "open",
         merged: pr.merged.unwrap_or(false),
+        merge_commit_sha: pr.merge_commit_sha.clone(),
         url: pr.html_url.clone(),
     }
 }

@@ -19,4 +19,6 @@ pub use model::{Access, Action, Effect, Input, Pipeline};
 pub use step::{starts_pipeline, step};
 
 #[cfg(test)]
+mod production_tests;
+#[cfg(test)]
 mod tests;

@@ -156,6 +156,9 @@ pub struct PullRequest {
     pub draft: bool,
     pub open: bool,
     pub merged: bool,
+    /// The merge commit, once merged (by shipgate or by a person).
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
     pub url: String,
     /// The PR's title (its conventional-commit prefix, if any, names the merge commit).
     #[serde(default)]
@@ -533,6 +536,8 @@ pub struct PullSnapshot {
     pub draft: bool,
     pub open: bool,
     pub merged: bool,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
     pub url: String,
 }
 

@@ -42,6 +42,16 @@ pub fn button_command(identifier: &str) -> Option<Command> {
     }
 }
 
+/// The gates a production approval needs passed (the branch is only how work starts).
+const CRITICAL_GATES: [&str; 6] = [
+    "Requirement",
+    "Plan",
+    "Pull request",
+    "Review",
+    "Tests",
+    "Staging",
+];
+
 static CONVENTIONAL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^([a-z]+)(?:\(([^)\s]+)\))?!?:\s*\S").expect("valid regex"));
 
@@ -75,7 +85,7 @@ impl Step<'_> {
         }
         let open: Vec<String> = render::gates(&self.p, self.cfg)
             .into_iter()
-            .filter(|g| !g.passed && g.name != "Production approval")
+            .filter(|g| !g.passed && CRITICAL_GATES.contains(&g.name))
             .map(|g| format!("{} ({})", g.name, g.state.trim_start_matches("✅ ")))
             .collect();
         if self.p.phase != Phase::Readiness {
@@ -176,6 +186,17 @@ impl Step<'_> {
                 let Some(pr) = self.p.pr.clone() else {
                     return;
                 };
+                if let (true, Some(sha)) = (pr.merged, pr.merge_commit_sha.clone()) {
+                    // Merged by a person before the approval: that commit goes out.
+                    self.p.merge = Some(MergeRecord {
+                        title: format!("merged on GitHub (#{})", pr.number),
+                        requested_at: self.now,
+                        sha: Some(sha),
+                        merged_at: Some(self.now),
+                        refused: None,
+                    });
+                    return self.drive_production();
+                }
                 let title = merge_title(&self.p, &pr);
                 let approver = self
                     .p

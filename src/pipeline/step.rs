@@ -507,6 +507,7 @@ impl Step<'_> {
             draft: pr.draft,
             open: pr.open,
             merged: pr.merged,
+            merge_commit_sha: pr.merge_commit_sha.clone(),
             url: pr.url.clone(),
             title: pr.title.clone(),
         };
@@ -517,6 +518,22 @@ impl Step<'_> {
         self.p.pr = Some(record);
         if let Some(old) = old.filter(|o| o.number == pr.number && o.head_sha != pr.head_sha) {
             self.on_new_head(&old.head_sha, &pr.head_sha);
+        }
+        if pr.merged
+            && self.p.merge.is_none()
+            && matches!(
+                self.p.phase,
+                Phase::Review | Phase::Staging | Phase::Readiness
+            )
+        {
+            let on = self.p.issue;
+            self.reply(
+                on,
+                format!(
+                    "#{} was merged outside shipgate before production was approved. Nothing goes to production until `/approve production`; the gates are judged on its last head.",
+                    pr.number
+                ),
+            );
         }
         let closed = matches!(action, PullAction::Closed) || !pr.open;
         if ((closed && !pr.merged) || pr.draft)
@@ -928,7 +945,7 @@ impl Step<'_> {
                 }
                 Phase::Review => {
                     self.dispatch_tests();
-                    let Some(sha) = self.p.head_sha().map(str::to_owned) else {
+                    let Some(sha) = self.p.pr_head_sha().map(str::to_owned) else {
                         break;
                     };
                     if !self.p.paused
@@ -941,7 +958,7 @@ impl Step<'_> {
                 Phase::Staging => {
                     // Ready for staging only while review and tests hold on the current head:
                     // a push, requested changes or a dismissed review send it back.
-                    match self.p.head_sha().map(str::to_owned) {
+                    match self.p.pr_head_sha().map(str::to_owned) {
                         None => self.set_phase(Phase::Development),
                         Some(sha) => {
                             if !(render::review_gate(&self.p, self.cfg, &sha).passed
@@ -956,7 +973,7 @@ impl Step<'_> {
                         }
                     }
                 }
-                Phase::Readiness => match self.p.head_sha().map(str::to_owned) {
+                Phase::Readiness => match self.p.pr_head_sha().map(str::to_owned) {
                     None => self.set_phase(Phase::Development),
                     Some(sha) => {
                         if !(render::review_gate(&self.p, self.cfg, &sha).passed

@@ -8,23 +8,23 @@ use super::model::*;
 use super::render;
 use super::step::{starts_pipeline, step};
 
-const COMPLETE: &str =
+pub(super) const COMPLETE: &str =
     "Export invoices.\n\n## Acceptance criteria\n- a CSV per month\n\n- [ ] parse\n- [ ] route\n";
 
-fn actor(login: &str, access: Access) -> Actor {
+pub(super) fn actor(login: &str, access: Access) -> Actor {
     Actor {
         login: login.into(),
         access,
         is_self: false,
     }
 }
-fn lead() -> Actor {
+pub(super) fn lead() -> Actor {
     actor("lead", Access::Maintain)
 }
-fn reader() -> Actor {
+pub(super) fn reader() -> Actor {
     actor("visitor", Access::Read)
 }
-fn issue(body: &str) -> IssueSnapshot {
+pub(super) fn issue(body: &str) -> IssueSnapshot {
     IssueSnapshot {
         number: 12,
         title: "Export invoices".into(),
@@ -34,18 +34,18 @@ fn issue(body: &str) -> IssueSnapshot {
     }
 }
 
-struct World {
-    p: Pipeline,
-    cfg: LoadedConfig,
-    now: i64,
-    ids: u64,
+pub(super) struct World {
+    pub(super) p: Pipeline,
+    pub(super) cfg: LoadedConfig,
+    pub(super) now: i64,
+    pub(super) ids: u64,
 }
 
 impl World {
-    fn new(body: &str) -> (Self, Vec<Effect>) {
+    pub(super) fn new(body: &str) -> (Self, Vec<Effect>) {
         Self::with_config(body, LoadedConfig::default())
     }
-    fn with_config(body: &str, cfg: LoadedConfig) -> (Self, Vec<Effect>) {
+    pub(super) fn with_config(body: &str, cfg: LoadedConfig) -> (Self, Vec<Effect>) {
         let snapshot = issue(body);
         let input = Input::Issue {
             delivery: "d0".into(),
@@ -64,7 +64,7 @@ impl World {
         let effects = w.go(input);
         (w, effects)
     }
-    fn go(&mut self, input: Input) -> Vec<Effect> {
+    pub(super) fn go(&mut self, input: Input) -> Vec<Effect> {
         self.now += 1_000;
         let (p, effects) = step(&self.p, &input, &self.cfg, self.now);
         for e in &effects {
@@ -73,7 +73,7 @@ impl World {
         self.p = p;
         effects
     }
-    fn comment(&mut self, who: Actor, body: &str) -> Vec<Effect> {
+    pub(super) fn comment(&mut self, who: Actor, body: &str) -> Vec<Effect> {
         self.ids += 1;
         self.go(Input::Comment {
             id: self.ids,
@@ -82,7 +82,7 @@ impl World {
             actor: who,
         })
     }
-    fn label(&mut self, who: Actor, label: &str) -> Vec<Effect> {
+    pub(super) fn label(&mut self, who: Actor, label: &str) -> Vec<Effect> {
         self.ids += 1;
         let mut snapshot = issue(COMPLETE);
         snapshot.labels.push(label.into());
@@ -93,10 +93,10 @@ impl World {
             actor: who,
         })
     }
-    fn pr(&mut self, action: PullAction, sha: &str) -> Vec<Effect> {
+    pub(super) fn pr(&mut self, action: PullAction, sha: &str) -> Vec<Effect> {
         self.pr_with(action, sha, false)
     }
-    fn pr_with(&mut self, action: PullAction, sha: &str, fork: bool) -> Vec<Effect> {
+    pub(super) fn pr_with(&mut self, action: PullAction, sha: &str, fork: bool) -> Vec<Effect> {
         self.ids += 1;
         self.go(Input::PullRequest {
             delivery: format!("d{}", self.ids),
@@ -112,12 +112,13 @@ impl World {
                 draft: false,
                 open: true,
                 merged: false,
+                merge_commit_sha: None,
                 url: "https://github.test/acme/widgets/pull/30".into(),
             },
             actor: actor("dev", Access::Write),
         })
     }
-    fn review(&mut self, who: Actor, state: ReviewState, sha: &str) -> Vec<Effect> {
+    pub(super) fn review(&mut self, who: Actor, state: ReviewState, sha: &str) -> Vec<Effect> {
         self.ids += 1;
         self.go(Input::Review {
             id: self.ids,
@@ -128,7 +129,12 @@ impl World {
             reviewer: who,
         })
     }
-    fn run_done(&mut self, correlation: &str, run_id: u64, conclusion: &str) -> Vec<Effect> {
+    pub(super) fn run_done(
+        &mut self,
+        correlation: &str,
+        run_id: u64,
+        conclusion: &str,
+    ) -> Vec<Effect> {
         self.go(Input::WorkflowRun(RunReport {
             run_id,
             status: "completed".into(),
@@ -139,17 +145,17 @@ impl World {
         }))
     }
     /// Through intake and planning to development.
-    fn advance_to_development(&mut self) {
+    pub(super) fn advance_to_development(&mut self) {
         self.comment(lead(), "/approve");
         self.comment(lead(), "/approve plan");
         assert_eq!(self.p.phase, Phase::Development);
     }
 }
 
-fn actions(effects: &[Effect]) -> Vec<&Action> {
+pub(super) fn actions(effects: &[Effect]) -> Vec<&Action> {
     effects.iter().map(|e| &e.action).collect()
 }
-fn replies(effects: &[Effect]) -> Vec<&str> {
+pub(super) fn replies(effects: &[Effect]) -> Vec<&str> {
     effects
         .iter()
         .filter_map(|e| match &e.action {
@@ -158,7 +164,7 @@ fn replies(effects: &[Effect]) -> Vec<&str> {
         })
         .collect()
 }
-fn dispatches(effects: &[Effect]) -> Vec<(String, String, String)> {
+pub(super) fn dispatches(effects: &[Effect]) -> Vec<(String, String, String)> {
     effects
         .iter()
         .filter_map(|e| match &e.action {
@@ -724,7 +730,7 @@ fn green_gates_deploy_to_staging_then_readiness() {
 }
 
 /// Takes a pipeline to a successful staging deploy; returns the deploy's correlation.
-fn deployed_to_staging(w: &mut World) -> Vec<Effect> {
+pub(super) fn deployed_to_staging(w: &mut World) -> Vec<Effect> {
     w.advance_to_development();
     let effects = w.pr(PullAction::Opened, "aaa111");
     let c = dispatches(&effects)[0].2.clone();
@@ -751,7 +757,7 @@ fn deployed_to_staging(w: &mut World) -> Vec<Effect> {
     w.run_done(&correlation, 77, "success")
 }
 
-fn probed(w: &mut World, ok: bool, key: &str) -> Vec<Effect> {
+pub(super) fn probed(w: &mut World, ok: bool, key: &str) -> Vec<Effect> {
     w.go(Input::EffectDone {
         key: key.into(),
         result: EffectResult::Probed {
@@ -836,6 +842,7 @@ fn a_draft_pull_request_waits_for_ready_for_review() {
         draft: true,
         open: true,
         merged: false,
+        merge_commit_sha: None,
         url: "u".into(),
     };
     let effects = w.go(Input::PullRequest {
@@ -934,6 +941,7 @@ fn arb_input() -> impl Strategy<Value = Input> {
                     draft: false,
                     open,
                     merged: false,
+                    merge_commit_sha: None,
                     url: "u".into(),
                 },
                 actor: actor("dev", Access::Write),

@@ -1,0 +1,319 @@
+//! Core tests from readiness to done: production approval and its refusals, the merge, the
+//! production deploy of the merge commit, the closing summary, the deploy watchdog, and a PR
+//! merged by a person before the approval.
+
+use super::model::*;
+use super::production::merge_title;
+use super::render;
+use super::tests::*;
+
+fn approver() -> Actor {
+    actor("releaser", Access::Write)
+}
+
+/// A pipeline in readiness (staging deployed, no health check).
+fn ready() -> World {
+    let (mut w, _) = World::new(COMPLETE);
+    deployed_to_staging(&mut w);
+    assert_eq!(w.p.phase, Phase::Readiness);
+    w
+}
+
+fn find<T>(effects: &[Effect], pick: impl Fn(&Action) -> Option<T>) -> Option<T> {
+    effects.iter().find_map(|e| pick(&e.action))
+}
+
+#[test]
+fn production_approval_is_refused_to_the_author_the_unauthorised_and_before_readiness() {
+    let (mut early, _) = World::new(COMPLETE);
+    early.advance_to_development();
+    let r = early.comment(approver(), "/approve production");
+    assert!(
+        replies(&r)[0].contains("once staging is healthy, and the pipeline is in development"),
+        "{:?}",
+        replies(&r)
+    );
+
+    let mut w = ready();
+    for (who, why) in [
+        (actor("dev", Access::Admin), "@dev opened #30"),
+        (reader(), "needs write access"),
+    ] {
+        let effects = w.comment(who, "/approve production");
+        assert!(
+            replies(&effects)[0].contains(why),
+            "{:?}",
+            replies(&effects)
+        );
+        assert!(w.p.production.is_none());
+        assert_eq!(w.p.phase, Phase::Readiness);
+    }
+    // Approver lists are honoured.
+    w.cfg.config.approvers.production = vec!["someone-else".into()];
+    let effects = w.comment(approver(), "/approve production");
+    assert!(replies(&effects)[0].contains("`approvers.production` allows only `someone-else`"));
+}
+
+#[test]
+fn approval_concludes_the_head_check_then_merges_then_deploys_the_merge_commit() {
+    let mut w = ready();
+    let effects = w.comment(approver(), "/approve production");
+    assert_eq!(w.p.phase, Phase::Production, "{:?}", replies(&effects));
+    let kinds: Vec<&str> = effects.iter().map(|e| e.action.name()).collect();
+    let check = kinds.iter().position(|k| *k == "sync_check_run").unwrap();
+    let merge = kinds.iter().position(|k| *k == "merge").unwrap();
+    assert!(
+        check < merge,
+        "the head's check run concludes first: {kinds:?}"
+    );
+    assert_eq!(
+        render::check_run(&w.p, &w.cfg, "aaa111").conclusion,
+        Some("success")
+    );
+    let (title, message, sha, method) = find(&effects, |a| match a {
+        Action::Merge {
+            title,
+            message,
+            sha,
+            method,
+            ..
+        } => Some((title.clone(), message.clone(), sha.clone(), method.clone())),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(title, "feat(REQ-12): Export invoices (#30)");
+    assert!(message.starts_with("Refs: REQ-12"), "{message}");
+    assert_eq!((sha.as_str(), method.as_str()), ("aaa111", "squash"));
+
+    let effects = w.go(Input::EffectDone {
+        key: "m".into(),
+        result: EffectResult::Merged {
+            sha: "merge999".into(),
+        },
+    });
+    let (environment, sha, correlation) = find(&effects, |a| match a {
+        Action::CreateDeployment {
+            environment,
+            sha,
+            correlation,
+        } => Some((environment.clone(), sha.clone(), correlation.clone())),
+        _ => None,
+    })
+    .expect("the production deployment");
+    assert_eq!(
+        (environment.as_str(), sha.as_str()),
+        ("production", "merge999")
+    );
+    let effects = w.go(Input::EffectDone {
+        key: "cd2".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 11,
+        },
+    });
+    let git_ref = find(&effects, |a| match a {
+        Action::DispatchDeploy { git_ref, .. } => Some(git_ref.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        git_ref.as_deref(),
+        Some("main"),
+        "production runs on the default branch"
+    );
+
+    // No health URL: healthy when the run succeeds. Done: summary, closed issue, label.
+    let effects = w.run_done(&correlation, 88, "success");
+    assert_eq!(w.p.phase, Phase::Done);
+    let summary = replies(&effects)
+        .into_iter()
+        .find(|r| r.contains("is in production"))
+        .expect("summary");
+    assert!(summary.contains("**Lead time:**") && summary.contains("| readiness |"));
+    assert!(actions(&effects).contains(&&Action::CloseIssue));
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::SetPhaseLabel { add, .. } if add == "shipgate:done"))
+    );
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::SyncCheckRun { sha } if sha == "merge999"))
+    );
+    let view = render::check_run(&w.p, &w.cfg, "merge999");
+    assert_eq!(
+        (view.status, view.conclusion),
+        ("completed", Some("success"))
+    );
+    // Further commands are refused: the pipeline is done.
+    let r = w.comment(approver(), "/retry");
+    assert!(replies(&r)[0].contains("the pipeline is done"));
+}
+
+#[test]
+fn a_refused_merge_fails_and_retry_merges_again() {
+    let mut w = ready();
+    let effects = w.comment(approver(), "/approve production");
+    let action = find(&effects, |a| {
+        matches!(a, Action::Merge { .. }).then(|| a.clone())
+    })
+    .unwrap();
+    w.go(Input::EffectFailed {
+        key: "m".into(),
+        action,
+        reason: "405 Pull Request is not mergeable".into(),
+    });
+    assert_eq!(w.p.phase, Phase::Failed);
+    assert_eq!(
+        render::check_run(&w.p, &w.cfg, "aaa111").actions,
+        vec![super::production::RETRY]
+    );
+    let effects = w.comment(lead(), "/retry merge");
+    assert_eq!(w.p.phase, Phase::Production);
+    assert!(
+        find(&effects, |a| matches!(a, Action::Merge { .. })
+            .then_some(()))
+        .is_some()
+    );
+}
+
+#[test]
+fn a_silent_deploy_run_is_polled_then_fails_the_stage() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "success");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    let correlation = find(&effects, |a| match a {
+        Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+        _ => None,
+    })
+    .unwrap();
+    w.go(Input::EffectDone {
+        key: "cd".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 9,
+        },
+    });
+    let effects = w.go(Input::EffectDone {
+        key: "dd".into(),
+        result: EffectResult::Dispatched {
+            correlation: correlation.clone(),
+            run_id: 77,
+            url: "run77".into(),
+        },
+    });
+    let (key, due_at, kind) = find(&effects, |a| match a {
+        Action::SetTimer { key, due_at, kind } => Some((key.clone(), *due_at, kind.clone())),
+        _ => None,
+    })
+    .expect("a watchdog");
+    assert_eq!(
+        due_at,
+        w.now + 60 * 60 * 1000,
+        "deploy.timeout defaults to 60m"
+    );
+    let effects = w.go(Input::Timer { key, kind });
+    assert!(actions(&effects).contains(&&Action::PollRun {
+        run_id: 77,
+        correlation: correlation.clone()
+    }));
+    w.go(Input::EffectDone {
+        key: "poll".into(),
+        result: EffectResult::RunPolled {
+            correlation,
+            report: RunReport {
+                run_id: 77,
+                status: "in_progress".into(),
+                conclusion: None,
+                url: "run77".into(),
+                display_title: None,
+                attempt: 1,
+            },
+        },
+    });
+    assert_eq!(w.p.phase, Phase::Failed);
+    assert!(
+        w.p.failure
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("has not finished after 1h"),
+        "{:?}",
+        w.p.failure
+    );
+}
+
+#[test]
+fn a_pull_request_merged_by_a_person_still_waits_for_production_approval() {
+    let mut w = ready();
+    w.ids += 1;
+    let effects = w.go(Input::PullRequest {
+        delivery: "merged".into(),
+        action: PullAction::Closed,
+        pr: PullSnapshot {
+            number: 30,
+            title: "Export".into(),
+            body: "Closes #12".into(),
+            author: "dev".into(),
+            head_sha: "aaa111".into(),
+            head_branch: "feature/REQ-12-export-invoices".into(),
+            from_fork: false,
+            draft: false,
+            open: false,
+            merged: true,
+            merge_commit_sha: Some("manual777".into()),
+            url: "https://github.test/acme/widgets/pull/30".into(),
+        },
+        actor: actor("dev", Access::Write),
+    });
+    assert_eq!(w.p.phase, Phase::Readiness, "merging is not approving");
+    assert!(replies(&effects)[0].contains("merged outside shipgate"));
+    let effects = w.comment(approver(), "/approve production");
+    assert!(
+        find(&effects, |a| matches!(a, Action::Merge { .. })
+            .then_some(()))
+        .is_none()
+    );
+    let sha = find(&effects, |a| match a {
+        Action::CreateDeployment { sha, .. } => Some(sha.clone()),
+        _ => None,
+    });
+    assert_eq!(sha.as_deref(), Some("manual777"));
+}
+
+#[test]
+fn merge_titles_follow_conventional_commits() {
+    let (w, _) = World::new(COMPLETE);
+    let pr = |title: &str| PullRequest {
+        number: 30,
+        author: "dev".into(),
+        head_sha: "a".into(),
+        head_branch: "b".into(),
+        from_fork: false,
+        draft: false,
+        open: true,
+        merged: false,
+        merge_commit_sha: None,
+        url: String::new(),
+        title: title.into(),
+    };
+    assert_eq!(
+        merge_title(&w.p, &pr("Add export")),
+        "feat(REQ-12): Export invoices (#30)"
+    );
+    assert_eq!(
+        merge_title(&w.p, &pr("fix(billing): rounding")),
+        "fix(billing): Export invoices (#30)"
+    );
+    assert_eq!(
+        merge_title(&w.p, &pr("chore: bump")),
+        "chore(REQ-12): Export invoices (#30)"
+    );
+}
