@@ -7,6 +7,8 @@
 //! then stop the worker and the background thread and close the database.
 //! Must not: hold behaviour of its own — it only connects parts.
 
+pub mod demo;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -27,6 +27,9 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Run one feature through every gate to production against the built-in GitHub
+    /// simulator (no App, no network), printed as a timeline; exit 1 unless it reaches done.
+    Demo,
     /// Check a repository configuration file (`.github/shipgate.yml`).
     Config {
         #[command(subcommand)]
@@ -52,6 +55,10 @@ fn main() -> ExitCode {
     {
         return config_check(file);
     }
+    // Needs nothing either: the demo brings its own GitHub, database and health endpoint.
+    if let Some(Command::Demo) = &cli.command {
+        return demo();
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -65,13 +72,33 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
-            Command::Config { .. } => unreachable!("handled before settings are read"),
+            Command::Config { .. } | Command::Demo => {
+                unreachable!("handled before settings are read")
+            }
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("shipgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo() -> ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    match runtime.block_on(shipgate::app::demo::run()) {
+        Ok(true) => {
+            println!("\nDone: the feature is in production and its issue is closed.");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!("\nshipgate demo: the pipeline did not reach done");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("\nshipgate demo: {e:#}");
             ExitCode::FAILURE
         }
     }

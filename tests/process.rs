@@ -319,3 +319,40 @@ fn config_check_reports_lines_and_keys() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `shipgate demo` runs a whole lifecycle against the built-in simulator with no settings at
+/// all, prints every phase as it is reached, and exits 0 once the feature is done.
+#[test]
+fn demo_runs_a_feature_to_production() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .arg("demo")
+        .env_clear()
+        .output()
+        .expect("shipgate runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut from = 0;
+    for phase in [
+        "intake",
+        "planning",
+        "development",
+        "review",
+        "staging",
+        "readiness",
+        "production",
+        "done",
+    ] {
+        let at = stdout[from..]
+            .find(&format!("phase → {phase}"))
+            .unwrap_or_else(|| {
+                panic!("{phase} is not printed after the phases before it:\n{stdout}")
+            });
+        from += at;
+    }
+    assert!(stdout.contains("**Lead time:**"), "{stdout}");
+    assert!(stdout.contains("| production |"), "{stdout}");
+}
