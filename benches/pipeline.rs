@@ -1,9 +1,12 @@
 //! The pipeline engine, measured end to end against the simulator: shipgate in-process on
 //! SQLite (or `DATABASE_URL`), real HTTP both ways.
 //!
-//! Prints (1) the GitHub API requests one feature costs from the `feature` label through a
-//! green, approved PR to a successful staging deploy (phase `readiness`), by operation, and (2) the latency from each webhook being sent to the first
-//! and the last GitHub request its effects make (p50/p99 over every action).
+//! Prints (1) the GitHub API requests one feature costs for its whole lifecycle — from the
+//! `feature` label through a green, approved PR, a staging deploy, production approval, the
+//! squash merge and the production deploy to `done` — by operation and what each is for, and
+//! (2) the latency from each webhook being sent to the first and the last GitHub request its
+//! effects make (p50/p99 over every action). No health URL is configured (probes are not
+//! GitHub requests).
 //!
 //! `cargo bench --bench pipeline` (PIPELINES=n features, default 30).
 
@@ -26,6 +29,35 @@ fn is_lookup(op: &str) -> bool {
     op.starts_with("apps/")
         || op == "repos/get-content"
         || op == "repos/get-collaborator-permission-level"
+}
+
+/// What shipgate uses each operation for.
+fn purpose(op: &str) -> &'static str {
+    match op {
+        "apps/create-installation-access-token" => "installation token (cached for its hour)",
+        "repos/get-content" => "read .github/shipgate.yml (cached 15 min by blob SHA)",
+        "repos/get-collaborator-permission-level" => "the actor's access (cached 5 min)",
+        "issues/create-comment" => "status comment (once) and replies",
+        "issues/update-comment" => "edit the status comment as the pipeline moves",
+        "issues/list-comments" => "find the status comment by its marker",
+        "issues/add-labels" => "phase label",
+        "issues/remove-label" => "previous phase label",
+        "issues/create-label" => "create a phase label the first time",
+        "issues/update" => "close the issue when done",
+        "reactions/create-for-issue-comment" => "👀 on each accepted command",
+        "issues/list-sub-issues" => "sub-issues as tasks",
+        "git/get-ref" => "the default branch head, to branch from",
+        "git/create-ref" => "create feature/REQ-<n>-<slug>",
+        "pulls/list" => "find a PR opened before development",
+        "actions/create-workflow-dispatch" => "dispatch tests, staging and production deploys",
+        "checks/create" => "the shipgate check run (PR head, merge commit)",
+        "checks/update" => "update the check run as gates change",
+        "repos/create-deployment" => "GitHub Deployment per environment",
+        "repos/create-deployment-status" => "in_progress / success per deployment",
+        "pulls/merge" => "squash merge after production approval",
+        "apps/get-authenticated" => "the App's slug (bot login), once",
+        _ => "",
+    }
 }
 
 async fn settle(sim: &Simulator, store: &Store) {
@@ -104,6 +136,7 @@ async fn main() {
         ("lead", Permission::Maintain),
         ("reviewer", Permission::Write),
         ("dev", Permission::Write),
+        ("releaser", Permission::Write),
     ] {
         sim.set_permission(REPO, login, p);
     }
@@ -200,6 +233,27 @@ async fn main() {
             sim.complete_workflow_run(REPO, deploy, "success")
         })
         .await;
+        measure(&sim, &store, &mut samples, || {
+            sim.comment(REPO, pr, "releaser", "/approve production")
+        })
+        .await;
+        let production = sim.with(|s| {
+            s.repos[REPO]
+                .runs
+                .values()
+                .filter(|r| {
+                    r.inputs.get("environment").and_then(|v| v.as_str()) == Some("production")
+                })
+                .map(|r| r.id)
+                .max()
+        });
+        let production = production.expect("the production deploy was dispatched");
+        measure(&sim, &store, &mut samples, || {
+            sim.complete_workflow_run(REPO, production, "success")
+        })
+        .await;
+        let closed = sim.with(|s| s.repos[REPO].issues[&n].state == "closed");
+        assert!(closed, "feature {i} reached done and its issue is closed");
         let mut ops = BTreeMap::new();
         for r in sim.with(|s| s.requests[before..].to_vec()) {
             *ops.entry(r.operation.unwrap_or_else(|| "?".into()))
@@ -211,7 +265,7 @@ async fn main() {
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 
     println!(
-        "pipeline benchmark: {features} features, label → approved PR with green tests → staging deployed, {:.1} s",
+        "pipeline benchmark: {features} features, label → approved PR with green tests → staging → production → done, {:.1} s",
         elapsed.as_secs_f64()
     );
     let first = &per_feature[0];
@@ -225,7 +279,7 @@ async fn main() {
         last.values().sum::<usize>()
     );
     for (op, count) in last {
-        println!("  {count:>3}  {op}");
+        println!("  {count:>3}  {op:<45} {}", purpose(op));
     }
     let firsts: Vec<Duration> = samples.iter().map(|s| s.first).collect();
     let lasts: Vec<Duration> = samples.iter().map(|s| s.last).collect();

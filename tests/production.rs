@@ -357,6 +357,47 @@ async fn feature_goes_to_production(backend: Backend) {
     );
     assert_eq!(title, "In production — healthy");
     assert!(buttons.is_empty());
+    let summary = sim.with(|s| {
+        s.repos[REPO]
+            .check_runs
+            .values()
+            .filter(|c| c.head_sha == merge_sha)
+            .max_by_key(|c| c.id)
+            .map(|c| c.output["summary"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    });
+    for row in [
+        "| ✅ Production approval | approved by @releaser",
+        "| ✅ Merge |",
+        "| ✅ Production |",
+        "healthy for 2s",
+    ] {
+        assert!(summary.contains(row), "{row:?} in {summary}");
+    }
+    // Three dispatches in all, each with the inputs its workflow declares.
+    let dispatched: Vec<Value> = sim.with(|s| {
+        s.repos[REPO]
+            .runs
+            .values()
+            .map(|r| Value::Object(r.inputs.clone()))
+            .collect()
+    });
+    assert_eq!(dispatched.len(), 3, "{dispatched:?}");
+    assert_eq!(dispatched[0]["sha"], head.as_str());
+    assert_eq!(
+        (
+            dispatched[1]["environment"].as_str(),
+            dispatched[1]["sha"].as_str()
+        ),
+        (Some("staging"), Some(head.as_str()))
+    );
+    assert_eq!(
+        (
+            dispatched[2]["environment"].as_str(),
+            dispatched[2]["sha"].as_str()
+        ),
+        (Some("production"), Some(merge_sha.as_str()))
+    );
     let (state, labels) = sim.with(|s| {
         let i = &s.repos[REPO].issues[&n];
         (i.state.clone(), i.labels.clone())

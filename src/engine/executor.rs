@@ -469,9 +469,15 @@ impl Executor {
                 message,
                 method,
             } => {
-                // Merged already (an earlier attempt whose answer was lost, or a person)?
-                if may_have_run && let Some(merged) = gh.pull_merge_state(repo, *number).await? {
-                    return Ok(Some(EffectResult::Merged { sha: merged }));
+                // Merged already (an earlier attempt whose answer was lost, or a person)? It
+                // counts only if the approved head is what was merged.
+                if may_have_run
+                    && let Some(merged) = gh.pull_merge_state(repo, *number).await?
+                    && merged.head_sha == *sha
+                {
+                    return Ok(Some(EffectResult::Merged {
+                        sha: merged.merge_sha,
+                    }));
                 }
                 let request = MergeRequest {
                     sha: sha.clone(),
@@ -483,8 +489,12 @@ impl Executor {
                     Ok(merged) => Ok(Some(EffectResult::Merged { sha: merged })),
                     Err(e) if e.kind() == FailureKind::Permanent => {
                         match gh.pull_merge_state(repo, *number).await? {
-                            Some(merged) => Ok(Some(EffectResult::Merged { sha: merged })),
-                            None => Err(e),
+                            Some(merged) if merged.head_sha == *sha => {
+                                Ok(Some(EffectResult::Merged {
+                                    sha: merged.merge_sha,
+                                }))
+                            }
+                            _ => Err(e),
                         }
                     }
                     Err(e) => Err(e),

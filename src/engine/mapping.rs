@@ -305,6 +305,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
             let input = Input::Button {
                 delivery: delivery.to_owned(),
                 identifier: pressed.identifier.clone(),
+                sha: e.check_run.head_sha.clone(),
                 on,
                 actor: sender,
             };

@@ -151,6 +151,13 @@ pub struct DeploymentStatusRequest {
     pub description: String,
 }
 
+/// A merged pull request: its merge commit and the head SHA that was merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedPull {
+    pub merge_sha: String,
+    pub head_sha: String,
+}
+
 /// How shipgate merges a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MergeRequest {
@@ -356,12 +363,12 @@ pub trait GitHub: Send + Sync {
         number: u64,
         merge: &MergeRequest,
     ) -> Result<String, GitHubError>;
-    /// Whether a pull request is merged, and its merge commit.
+    /// Whether a pull request is merged: its merge commit and the head it merged.
     async fn pull_merge_state(
         &self,
         repo: &RepoRef,
         number: u64,
-    ) -> Result<Option<String>, GitHubError>;
+    ) -> Result<Option<MergedPull>, GitHubError>;
     /// Closes an issue as completed.
     async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError>;
     /// The App's recent webhook deliveries, newest first (App JWT).

@@ -19,7 +19,7 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
-    MergeRequest, PullInfo, RepoRef, SubIssue, WorkflowRunInfo,
+    MergeRequest, MergedPull, PullInfo, RepoRef, SubIssue, WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
 
@@ -662,14 +662,19 @@ impl GitHub for OctocrabGitHub {
         &self,
         repo: &RepoRef,
         number: u64,
-    ) -> Result<Option<String>, GitHubError> {
+    ) -> Result<Option<MergedPull>, GitHubError> {
         const OP: &str = "read a pull request";
+        #[derive(Deserialize)]
+        struct Head {
+            sha: String,
+        }
         #[derive(Deserialize)]
         struct Pull {
             #[serde(default)]
             merged: bool,
             #[serde(default)]
             merge_commit_sha: Option<String>,
+            head: Head,
         }
         let pull: Pull = self
             .call::<()>(
@@ -681,7 +686,13 @@ impl GitHub for OctocrabGitHub {
             )
             .await?
             .json(OP)?;
-        Ok(pull.merged.then_some(pull.merge_commit_sha).flatten())
+        Ok(match (pull.merged, pull.merge_commit_sha) {
+            (true, Some(merge_sha)) => Some(MergedPull {
+                merge_sha,
+                head_sha: pull.head.sha,
+            }),
+            _ => None,
+        })
     }
 
     async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError> {

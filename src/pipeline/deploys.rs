@@ -116,29 +116,12 @@ impl Step<'_> {
     pub(super) fn on_deploy_dispatched(&mut self, correlation: &str, run_id: u64, url: &str) {
         let timeout = self.cfg.config.deploy.timeout as i64 * 1000;
         let now = self.now;
+        self.note_deploy_run(correlation, run_id, url);
         let Some(d) = self.p.deploy_mut(correlation) else {
             return;
         };
-        if d.run_id.is_some() {
-            return;
-        }
-        d.run_id = Some(run_id);
-        d.url = Some(url.to_owned());
-        let (deployment_id, description, finished) = (
-            d.deployment_id,
-            format!("{} deploy of {} running", d.environment, short(&d.sha)),
-            d.state.is_finished(),
-        );
-        if let Some(deployment_id) = deployment_id {
-            self.emit(Action::DeploymentStatus {
-                deployment_id,
-                state: "in_progress".into(),
-                log_url: Some(url.to_owned()),
-                environment_url: None,
-                description,
-            });
-        }
-        if !finished {
+        // Armed here whichever came first, this answer or the run's webhook.
+        if !d.state.is_finished() {
             let correlation = correlation.to_owned();
             self.emit(Action::SetTimer {
                 key: watchdog_key(&correlation),
@@ -148,11 +131,35 @@ impl Step<'_> {
         }
     }
 
+    /// Records the deploy's run the first time it is known (from the dispatch's answer or
+    /// the run's webhook, whichever comes first): the deployment goes `in_progress`.
+    fn note_deploy_run(&mut self, correlation: &str, run_id: u64, url: &str) {
+        let Some(d) = self.p.deploy_mut(correlation) else {
+            return;
+        };
+        if d.run_id.is_some() {
+            return;
+        }
+        d.run_id = Some(run_id);
+        d.url = Some(url.to_owned());
+        if let (Some(deployment_id), false) = (d.deployment_id, d.state.is_finished()) {
+            let description = format!("{} deploy of {} running", d.environment, short(&d.sha));
+            self.emit(Action::DeploymentStatus {
+                deployment_id,
+                state: "in_progress".into(),
+                log_url: Some(url.to_owned()),
+                environment_url: None,
+                description,
+            });
+        }
+    }
+
     /// A deploy run reported (by webhook or poll).
     pub(super) fn on_deploy_report(&mut self, i: usize, report: &RunReport) {
         let cfg = self.cfg;
+        let correlation = self.p.deploys[i].correlation.clone();
+        self.note_deploy_run(&correlation, report.run_id, &report.url);
         let d = &mut self.p.deploys[i];
-        d.run_id = Some(report.run_id);
         d.url = Some(report.url.clone());
         if d.state.is_finished() || report.status != "completed" {
             return;
@@ -404,6 +411,8 @@ impl Step<'_> {
         }
         let url = watch.url.clone();
         if paused {
+            // The window holds too: it is extended by the time spent paused.
+            watch.until += interval;
             self.emit(Action::SetTimer {
                 key: format!("health:{environment}:{}", now + interval),
                 due_at: now + interval,

@@ -361,6 +361,9 @@ pub struct Pipeline {
     /// The release approval that lets the PR merge and go to production.
     #[serde(default)]
     pub production: Option<Approval>,
+    /// The PR head the production approval was given for: only that head is merged.
+    #[serde(default)]
+    pub production_sha: Option<String>,
     #[serde(default)]
     pub merge: Option<MergeRecord>,
     pub failure: Option<Failure>,
@@ -417,6 +420,7 @@ impl Pipeline {
             deploys: vec![],
             health: vec![],
             production: None,
+            production_sha: None,
             merge: None,
             failure: None,
             rejection: None,
@@ -666,6 +670,9 @@ pub enum Input {
     Button {
         delivery: String,
         identifier: String,
+        /// The commit of the check run whose button was pressed.
+        #[serde(default)]
+        sha: String,
         /// Where an answer goes: the PR (or the issue when there is none).
         on: u64,
         actor: Actor,

@@ -125,6 +125,7 @@ impl Step<'_> {
             at: self.now,
             via: via.to_owned(),
         });
+        self.p.production_sha = Some(pr.head_sha.clone());
         Ok(())
     }
 
@@ -186,6 +187,13 @@ impl Step<'_> {
                 let Some(pr) = self.p.pr.clone() else {
                     return;
                 };
+                if self.p.production_sha.as_deref() != Some(pr.head_sha.as_str()) {
+                    // Only the head that was approved goes out.
+                    self.p.production = None;
+                    self.p.production_sha = None;
+                    self.set_phase(Phase::Review);
+                    return;
+                }
                 if let (true, Some(sha)) = (pr.merged, pr.merge_commit_sha.clone()) {
                     // Merged by a person before the approval: that commit goes out.
                     self.p.merge = Some(MergeRecord {
@@ -258,8 +266,10 @@ impl Step<'_> {
     }
 
     pub(super) fn on_merge_refused(&mut self, number: u64, reason: &str) {
-        if let Some(m) = self.p.merge.as_mut() {
-            m.refused = Some(reason.to_owned());
+        match self.p.merge.as_mut() {
+            Some(m) if m.sha.is_none() => m.refused = Some(reason.to_owned()),
+            // The approval was withdrawn (a push) while the merge was on its way.
+            _ => return,
         }
         self.fail(
             "merge",

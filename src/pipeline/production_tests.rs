@@ -317,3 +317,193 @@ fn merge_titles_follow_conventional_commits() {
         "chore(REQ-12): Export invoices (#30)"
     );
 }
+
+#[test]
+fn commands_in_one_comment_apply_in_order() {
+    let (mut w, _) = World::new(COMPLETE);
+    let effects = w.comment(lead(), "/approve\n/approve plan");
+    assert_eq!(w.p.phase, Phase::Development, "{:?}", replies(&effects));
+    assert!(replies(&effects).is_empty(), "{:?}", replies(&effects));
+}
+
+/// Approves production and has the merge refused; returns the refused merge action.
+fn refused_merge(w: &mut World) {
+    let effects = w.comment(approver(), "/approve production");
+    let action = find(&effects, |a| {
+        matches!(a, Action::Merge { .. }).then(|| a.clone())
+    })
+    .unwrap();
+    w.go(Input::EffectFailed {
+        key: "m".into(),
+        action,
+        reason: "405 Pull Request is not mergeable".into(),
+    });
+    assert_eq!(w.p.phase, Phase::Failed);
+}
+
+#[test]
+fn a_push_after_a_refused_merge_voids_the_approval_so_retry_merges_nothing() {
+    let mut w = ready();
+    refused_merge(&mut w);
+    let effects = w.pr(PullAction::Synchronize, "bbb222");
+    assert!(w.p.production.is_none());
+    assert!(
+        replies(&effects)
+            .iter()
+            .any(|r| r.contains("no longer counts"))
+    );
+    let effects = w.comment(lead(), "/retry merge");
+    assert!(
+        find(&effects, |a| matches!(a, Action::Merge { .. })
+            .then_some(()))
+        .is_none(),
+        "an unreviewed head is never merged: {effects:?}"
+    );
+    assert_eq!(w.p.phase, Phase::Review);
+    // The new head is tested again before anything else.
+    assert!(dispatches(&effects).iter().any(|d| d.1 == "bbb222"));
+}
+
+#[test]
+fn retry_after_unhealthy_production_deploys_again() {
+    let mut w = ready();
+    w.cfg.config.deploy.production.health.url = Some("https://shop.example/health".into());
+    w.cfg.config.deploy.production.health.failures = 1;
+    let effects = w.comment(approver(), "/approve production");
+    assert!(
+        find(&effects, |a| matches!(a, Action::Merge { .. })
+            .then_some(()))
+        .is_some()
+    );
+    let effects = w.go(Input::EffectDone {
+        key: "m".into(),
+        result: EffectResult::Merged { sha: "m1".into() },
+    });
+    let correlation = find(&effects, |a| match a {
+        Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+        _ => None,
+    })
+    .unwrap();
+    w.go(Input::EffectDone {
+        key: "cd".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 5,
+        },
+    });
+    w.run_done(&correlation, 91, "success");
+    w.go(Input::EffectDone {
+        key: "probe".into(),
+        result: EffectResult::Probed {
+            environment: "production".into(),
+            ok: false,
+            status: Some(500),
+            latency_ms: 3,
+            error: Some("answered 500".into()),
+            refused: None,
+        },
+    });
+    assert_eq!(w.p.phase, Phase::Failed);
+    let effects = w.comment(lead(), "/retry production");
+    assert_eq!(w.p.phase, Phase::Production);
+    let again = find(&effects, |a| match a {
+        Action::CreateDeployment {
+            environment, sha, ..
+        } => Some((environment.clone(), sha.clone())),
+        _ => None,
+    });
+    assert_eq!(again, Some(("production".into(), "m1".into())));
+}
+
+#[test]
+fn the_deploy_watchdog_is_armed_when_the_run_webhook_comes_before_the_dispatch_answer() {
+    let (mut w, _) = World::new(COMPLETE);
+    deployed_to_staging(&mut w); // completes the staging deploy; now a manual redeploy
+    let effects = w.comment(lead(), "/deploy staging");
+    let correlation = find(&effects, |a| match a {
+        Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+        _ => None,
+    })
+    .unwrap();
+    w.go(Input::EffectDone {
+        key: "cd9".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 12,
+        },
+    });
+    let early = w.go(Input::WorkflowRun(RunReport {
+        run_id: 303,
+        status: "in_progress".into(),
+        conclusion: None,
+        url: "run303".into(),
+        display_title: Some(format!("deploy {correlation}")),
+        attempt: 1,
+    }));
+    assert!(
+        actions(&early)
+            .iter()
+            .any(|a| matches!(a, Action::DeploymentStatus { state, .. } if state == "in_progress"))
+    );
+    let effects = w.go(Input::EffectDone {
+        key: "dd9".into(),
+        result: EffectResult::Dispatched {
+            correlation: correlation.clone(),
+            run_id: 303,
+            url: "run303".into(),
+        },
+    });
+    assert!(
+        actions(&effects).iter().any(|a| matches!(
+            a,
+            Action::SetTimer {
+                kind: TimerKind::RunWatchdog { .. },
+                ..
+            }
+        )),
+        "{effects:?}"
+    );
+    assert!(
+        !actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::DeploymentStatus { .. })),
+        "in_progress is sent once"
+    );
+}
+
+#[test]
+fn buttons_answer_on_the_pr_and_refuse_a_stale_check_run() {
+    let mut w = ready();
+    let effects = w.go(Input::Button {
+        delivery: "b1".into(),
+        identifier: "approve_prod".into(),
+        sha: "old000".into(),
+        on: 0,
+        actor: approver(),
+    });
+    let r = effects
+        .iter()
+        .find_map(|e| match &e.action {
+            Action::Reply { on, body } => Some((*on, body.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        r.0, 30,
+        "a check run naming no PR is answered on the linked PR"
+    );
+    assert!(r.1.contains("moved on"), "{}", r.1);
+    assert!(w.p.production.is_none());
+    w.go(Input::Button {
+        delivery: "b2".into(),
+        identifier: "approve_prod".into(),
+        sha: "aaa111".into(),
+        on: 30,
+        actor: approver(),
+    });
+    assert_eq!(w.p.phase, Phase::Production);
+    assert_eq!(
+        w.p.production.as_ref().unwrap().via,
+        "the Approve prod button"
+    );
+}

@@ -174,8 +174,9 @@ impl Step<'_> {
                 identifier,
                 on,
                 actor,
+                sha,
                 ..
-            } => self.on_button(identifier, *on, actor),
+            } => self.on_button(identifier, *on, sha, actor),
             Input::Timer { kind, .. } => self.on_timer(kind),
             Input::EffectDone { result, .. } => self.on_effect_done(result),
             // Nothing to record: `drive` re-evaluates the gates, and the surfaces are redrawn
@@ -288,7 +289,13 @@ impl Step<'_> {
                 CommandLine::Malformed { command, problem } => {
                     Some(format!("`/{command}` {problem}."))
                 }
-                CommandLine::Command(c) => self.command(c, actor, "/approve production"),
+                CommandLine::Command(c) => {
+                    let answer = self.command(c, actor, "/approve production");
+                    // The next line sees what this one changed (`/approve` then
+                    // `/approve plan` in one comment works).
+                    self.drive();
+                    answer
+                }
             };
             if let Some(a) = answer {
                 self.answers.push(a);
@@ -337,6 +344,10 @@ impl Step<'_> {
                     ApproveTarget::Plan => self.approve_plan(actor),
                     _ => {
                         return match self.approve_production(actor, via) {
+                            Ok(()) if self.p.paused => Some(
+                                "🚀 Production approved; the pipeline is paused, so the merge waits for `/resume`."
+                                    .into(),
+                            ),
                             Ok(()) => Some(format!(
                                 "🚀 Production approved: merging #{}, then deploying it to production.",
                                 self.p.pr.as_ref().map(|pr| pr.number).unwrap_or_default()
@@ -414,15 +425,33 @@ impl Step<'_> {
 
     /// A check-run button acts like its command, with the same authorization; refusals are
     /// answered on the PR.
-    fn on_button(&mut self, identifier: &str, on: u64, actor: &Actor) {
+    fn on_button(&mut self, identifier: &str, on: u64, sha: &str, actor: &Actor) {
         if actor.is_self {
             return;
         }
-        let answer = match super::production::button_command(identifier) {
-            Some(c) => self.command(&c, actor, "the Approve prod button"),
-            None => Some(format!(
-                "the check run's `{identifier}` button is not one shipgate offers (any more)."
-            )),
+        // A check run on a merge commit or a fork's head names no PR: answer where it shows.
+        let on = if on != 0 {
+            on
+        } else {
+            self.p.pr.as_ref().map_or(self.p.issue, |pr| pr.number)
+        };
+        let current = [self.p.check_run_sha(), self.p.pr_head_sha()];
+        let answer = if !sha.is_empty() && !current.contains(&Some(sha)) {
+            Some(format!(
+                "that button is on the check run of `{}`, which the pipeline has moved on from; use the one on `{}`.",
+                short(sha),
+                self.p
+                    .check_run_sha()
+                    .map(short)
+                    .unwrap_or("the current head")
+            ))
+        } else {
+            match super::production::button_command(identifier) {
+                Some(c) => self.command(&c, actor, "the Approve prod button"),
+                None => Some(format!(
+                    "the check run's `{identifier}` button is not one shipgate offers (any more)."
+                )),
+            }
         };
         if let Some(a) = answer {
             self.reply(on, format!("@{}: {a}", actor.login));
@@ -452,12 +481,13 @@ impl Step<'_> {
                 self.p.branch_state = BranchState::NotCreated;
             }
             if failure.stage == "staging" || failure.stage == "production" {
-                for d in self.p.deploys.iter_mut() {
-                    if d.environment == failure.stage
-                        && matches!(d.state, DeployState::Failed(_) | DeployState::NotStarted(_))
-                    {
-                        d.state = DeployState::Superseded;
-                    }
+                // Deploy again: a failed deploy, or a good one whose health did not hold.
+                if self
+                    .p
+                    .current_deploy(&failure.stage)
+                    .is_some_and(|d| d.state.is_finished())
+                {
+                    self.supersede_deploys(&failure.stage);
                 }
             }
             if failure.stage == "merge" {
@@ -577,7 +607,10 @@ impl Step<'_> {
                 );
             }
         }
-        if self.p.merge.is_none() && self.p.production.take().is_some() {
+        let unmerged = self.p.merge.as_ref().is_none_or(|m| m.sha.is_none());
+        if unmerged && self.p.production.take().is_some() {
+            self.p.production_sha = None;
+            self.p.merge = None;
             let on = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
             self.reply(
                 on,
