@@ -89,41 +89,21 @@ async fn main() {
         .unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start().await;
-    sim.add_repo(REPO);
-    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
-    sim.add_workflow(
+    sim.add_shipgate_repo(
         REPO,
-        "deploy.yml",
-        &["environment", "sha", "pipeline", "rollback"],
+        &[("lead", Permission::Maintain), ("dev", Permission::Write)],
     );
-    for (login, p) in [("lead", Permission::Maintain), ("dev", Permission::Write)] {
-        sim.set_permission(REPO, login, p);
-    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let creds = sim.app_credentials();
     let db = dir.path().join("memory.db");
-    let env: BTreeMap<&str, String> = BTreeMap::from([
-        ("DATABASE_URL", format!("sqlite://{}", db.display())),
-        ("SHIPGATE_BIND", addr.clone()),
-        ("GITHUB_APP_ID", creds.app_id.to_string()),
-        (
-            "GITHUB_PRIVATE_KEY",
-            sim.with(|s| s.app.private_key_pem.clone()),
-        ),
-        (
-            "GITHUB_WEBHOOK_SECRET",
-            sim.with(|s| s.app.webhook_secret.clone()),
-        ),
-        ("GITHUB_APP_SLUG", creds.slug.clone().unwrap_or_default()),
-        ("GITHUB_API_URL", sim.api_url().to_string()),
-        ("GITHUB_URL", sim.web_url().to_string()),
-        ("RUST_LOG", "warn".into()),
-    ]);
+    let mut env: BTreeMap<&str, String> = sim.app_env().into_iter().collect();
+    env.insert("DATABASE_URL", format!("sqlite://{}", db.display()));
+    env.insert("SHIPGATE_BIND", addr.clone());
+    env.insert("RUST_LOG", "warn".into());
     let child = Command::new(env!("CARGO_BIN_EXE_shipgate"))
         .arg("serve")
         .env_clear()

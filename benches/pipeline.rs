@@ -125,41 +125,22 @@ async fn main() {
         .unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start().await;
-    sim.add_repo(REPO);
-    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
-    sim.add_workflow(
+    sim.add_shipgate_repo(
         REPO,
-        "deploy.yml",
-        &["environment", "sha", "pipeline", "rollback"],
+        &[
+            ("lead", Permission::Maintain),
+            ("reviewer", Permission::Write),
+            ("dev", Permission::Write),
+            ("releaser", Permission::Write),
+        ],
     );
-    for (login, p) in [
-        ("lead", Permission::Maintain),
-        ("reviewer", Permission::Write),
-        ("dev", Permission::Write),
-        ("releaser", Permission::Write),
-    ] {
-        sim.set_permission(REPO, login, p);
-    }
-    let creds = sim.app_credentials();
-    let mut env: BTreeMap<&str, String> = BTreeMap::new();
+    let mut env: BTreeMap<&str, String> = sim.app_env().into_iter().collect();
     env.insert(
         "DATABASE_URL",
         std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display())),
     );
     env.insert("SHIPGATE_BIND", "127.0.0.1:0".into());
-    env.insert("GITHUB_APP_ID", creds.app_id.to_string());
-    env.insert(
-        "GITHUB_PRIVATE_KEY",
-        sim.with(|s| s.app.private_key_pem.clone()),
-    );
-    env.insert(
-        "GITHUB_WEBHOOK_SECRET",
-        sim.with(|s| s.app.webhook_secret.clone()),
-    );
-    env.insert("GITHUB_APP_SLUG", creds.slug.clone().unwrap_or_default());
-    env.insert("GITHUB_API_URL", sim.api_url().to_string());
-    env.insert("GITHUB_URL", sim.web_url().to_string());
     env.insert(
         "SHIPGATE_ENV_FILE",
         dir.path().join(".env").display().to_string(),

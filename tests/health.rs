@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use common::{Backend, Shipgate, TestDb, app_settings_with};
 use shipgate::clock::SystemClock;
 use shipgate::sim::Simulator;
@@ -29,26 +28,9 @@ struct Endpoint {
 async fn endpoint(healthy: bool) -> Endpoint {
     let flag = Arc::new(AtomicBool::new(healthy));
     let hits = Arc::new(AtomicUsize::new(0));
-    let (f, h) = (flag.clone(), hits.clone());
-    let app = axum::Router::new().route(
-        "/health",
-        axum::routing::get(move || {
-            let (f, h) = (f.clone(), h.clone());
-            async move {
-                h.fetch_add(1, Ordering::SeqCst);
-                if f.load(Ordering::SeqCst) {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = common::health_endpoint(flag.clone(), hits.clone()).await;
     Endpoint {
-        url: format!("http://{addr}/health"),
+        url,
         healthy: flag,
         hits,
     }
@@ -58,15 +40,13 @@ async fn endpoint(healthy: bool) -> Endpoint {
 async fn setup(backend: Backend, url: &str, allow_private: bool) -> (TestDb, Simulator, Shipgate) {
     let db = TestDb::new(backend).await;
     let sim = Simulator::start().await;
-    sim.add_repo(REPO);
-    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
-    sim.add_workflow(
+    sim.add_shipgate_repo(
         REPO,
-        "deploy.yml",
-        &["environment", "sha", "pipeline", "rollback"],
+        &[
+            ("lead", Permission::Maintain),
+            ("reviewer", Permission::Write),
+        ],
     );
-    sim.set_permission(REPO, "lead", Permission::Maintain);
-    sim.set_permission(REPO, "reviewer", Permission::Write);
     let config = format!(
         "deploy:\n  environments:\n    staging:\n      health: {{ url: \"{url}\", interval: 1s, window: 3s, failures: 2 }}\n"
     );

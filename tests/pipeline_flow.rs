@@ -67,21 +67,15 @@ fn current(seen: &Seen) -> &str {
 async fn setup(backend: Backend) -> (TestDb, Simulator, Shipgate) {
     let db = TestDb::new(backend).await;
     let sim = Simulator::start().await;
-    sim.add_repo(REPO);
-    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
-    sim.add_workflow(
+    sim.add_shipgate_repo(
         REPO,
-        "deploy.yml",
-        &["environment", "sha", "pipeline", "rollback"],
+        &[
+            ("lead", Permission::Maintain),
+            ("reviewer", Permission::Write),
+            ("dev", Permission::Write),
+            ("visitor", Permission::Read),
+        ],
     );
-    for (login, permission) in [
-        ("lead", Permission::Maintain),
-        ("reviewer", Permission::Write),
-        ("dev", Permission::Write),
-        ("visitor", Permission::Read),
-    ] {
-        sim.set_permission(REPO, login, permission);
-    }
     let sg = Shipgate::start(&db, &sim).await;
     sim.install("acme", &[REPO]).await;
     sg.settle(&sim).await;

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use common::{Backend, Shipgate, TestDb, app_settings_with};
 use serde_json::Value;
 use shipgate::clock::SystemClock;
@@ -24,23 +23,7 @@ const BODY: &str = "## Acceptance criteria\n- one CSV per month\n";
 
 /// A health endpoint answering 200 while `healthy`, else 503.
 async fn endpoint(healthy: Arc<AtomicBool>) -> String {
-    let app = axum::Router::new().route(
-        "/health",
-        axum::routing::get(move || {
-            let healthy = healthy.clone();
-            async move {
-                if healthy.load(Ordering::SeqCst) {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/health")
+    common::health_endpoint(healthy, Arc::default()).await
 }
 
 /// A deployment as a user sees it: (sha, ref, production_environment, statuses as
@@ -58,22 +41,16 @@ struct World {
 async fn setup(backend: Backend, staging: &str, production: &str) -> World {
     let db = TestDb::new(backend).await;
     let sim = Simulator::start().await;
-    sim.add_repo(REPO);
-    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
-    sim.add_workflow(
+    sim.add_shipgate_repo(
         REPO,
-        "deploy.yml",
-        &["environment", "sha", "pipeline", "rollback"],
+        &[
+            ("lead", Permission::Maintain),
+            ("dev", Permission::Write),
+            ("reviewer", Permission::Write),
+            ("releaser", Permission::Write),
+            ("outsider", Permission::Read),
+        ],
     );
-    for (who, permission) in [
-        ("lead", Permission::Maintain),
-        ("dev", Permission::Write),
-        ("reviewer", Permission::Write),
-        ("releaser", Permission::Write),
-        ("outsider", Permission::Read),
-    ] {
-        sim.set_permission(REPO, who, permission);
-    }
     let config = format!(
         "approvers:\n  production: [releaser]\n\
          deploy:\n  environments:\n\

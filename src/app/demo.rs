@@ -66,21 +66,15 @@ async fn lifecycle(dir: &std::path::Path) -> anyhow::Result<bool> {
     );
     let health = health_endpoint().await?;
     let sim = Simulator::start().await;
-    sim.add_repo(REPO);
-    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
-    sim.add_workflow(
+    sim.add_shipgate_repo(
         REPO,
-        "deploy.yml",
-        &["environment", "sha", "pipeline", "rollback"],
+        &[
+            ("lead", Permission::Maintain),
+            ("dev", Permission::Write),
+            ("reviewer", Permission::Write),
+            ("releaser", Permission::Write),
+        ],
     );
-    for (who, permission) in [
-        ("lead", Permission::Maintain),
-        ("dev", Permission::Write),
-        ("reviewer", Permission::Write),
-        ("releaser", Permission::Write),
-    ] {
-        sim.set_permission(REPO, who, permission);
-    }
     let config = format!(
         "deploy:\n  environments:\n\
          \x20   staging:\n      health: {{ url: \"{health}\", interval: 1s, window: 3s }}\n\
@@ -97,29 +91,22 @@ async fn lifecycle(dir: &std::path::Path) -> anyhow::Result<bool> {
     });
     sim.require_checks(REPO, "main", &["shipgate"]);
 
-    let creds = sim.app_credentials();
-    let mut env: HashMap<String, String> = HashMap::from([
+    let mut env: HashMap<String, String> = sim
+        .app_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.extend([
         (
-            "DATABASE_URL".into(),
+            "DATABASE_URL".to_owned(),
             format!("sqlite://{}", dir.join("shipgate.db").display()),
         ),
-        ("SHIPGATE_BIND".into(), "127.0.0.1:0".into()),
-        ("GITHUB_APP_ID".into(), creds.app_id.to_string()),
-        ("GITHUB_API_URL".into(), sim.api_url().to_string()),
-        ("GITHUB_URL".into(), sim.web_url().to_string()),
-        ("SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS".into(), "true".into()),
+        ("SHIPGATE_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS".to_owned(),
+            "true".to_owned(),
+        ),
     ]);
-    env.insert(
-        "GITHUB_PRIVATE_KEY".into(),
-        sim.with(|s| s.app.private_key_pem.clone()),
-    );
-    env.insert(
-        "GITHUB_WEBHOOK_SECRET".into(),
-        sim.with(|s| s.app.webhook_secret.clone()),
-    );
-    if let Some(slug) = creds.slug.clone() {
-        env.insert("GITHUB_APP_SLUG".into(), slug);
-    }
     let settings = Settings::from_lookup(|k| env.get(k).cloned())
         .map_err(|e| anyhow::anyhow!("demo settings: {e}"))?;
     let running = super::start(settings, Arc::new(SystemClock)).await?;

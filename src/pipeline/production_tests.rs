@@ -19,6 +19,23 @@ fn ready() -> World {
     w
 }
 
+/// GitHub created the deployment the effects asked for; returns its correlation.
+fn deployment_created(w: &mut World, effects: &[Effect], deployment_id: u64) -> String {
+    let correlation = find(effects, |a| match a {
+        Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+        _ => None,
+    })
+    .expect("a deployment is asked for");
+    w.go(Input::EffectDone {
+        key: format!("created-{correlation}"),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id,
+        },
+    });
+    correlation
+}
+
 fn find<T>(effects: &[Effect], pick: impl Fn(&Action) -> Option<T>) -> Option<T> {
     effects.iter().find_map(|e| pick(&e.action))
 }
@@ -189,18 +206,7 @@ fn a_silent_deploy_run_is_polled_then_fails_the_stage() {
         ReviewState::Approved,
         "aaa111",
     );
-    let correlation = find(&effects, |a| match a {
-        Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
-        _ => None,
-    })
-    .unwrap();
-    w.go(Input::EffectDone {
-        key: "cd".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 9,
-        },
-    });
+    let correlation = deployment_created(&mut w, &effects, 9);
     let effects = w.go(Input::EffectDone {
         key: "dd".into(),
         result: EffectResult::Dispatched {
@@ -379,18 +385,7 @@ fn retry_after_unhealthy_production_deploys_again() {
         key: "m".into(),
         result: EffectResult::Merged { sha: "m1".into() },
     });
-    let correlation = find(&effects, |a| match a {
-        Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
-        _ => None,
-    })
-    .unwrap();
-    w.go(Input::EffectDone {
-        key: "cd".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 5,
-        },
-    });
+    let correlation = deployment_created(&mut w, &effects, 5);
     w.run_done(&correlation, 91, "success");
     w.go(Input::EffectDone {
         key: "probe".into(),
@@ -420,18 +415,7 @@ fn the_deploy_watchdog_is_armed_when_the_run_webhook_comes_before_the_dispatch_a
     let (mut w, _) = World::new(COMPLETE);
     deployed_to_staging(&mut w); // completes the staging deploy; now a manual redeploy
     let effects = w.comment(lead(), "/deploy staging");
-    let correlation = find(&effects, |a| match a {
-        Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
-        _ => None,
-    })
-    .unwrap();
-    w.go(Input::EffectDone {
-        key: "cd9".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 12,
-        },
-    });
+    let correlation = deployment_created(&mut w, &effects, 12);
     let early = w.go(Input::WorkflowRun(RunReport {
         run_id: 303,
         status: "in_progress".into(),

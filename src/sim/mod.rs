@@ -178,6 +178,38 @@ impl Simulator {
         })
     }
 
+    /// A repository set up as shipgate's README says: `tests.yml` (inputs `sha`,
+    /// `pipeline`) and `deploy.yml` (`environment`, `sha`, `pipeline`, `rollback`), with
+    /// `people` as collaborators.
+    pub fn add_shipgate_repo(&self, full_name: &str, people: &[(&str, Permission)]) -> u64 {
+        let id = self.add_repo(full_name);
+        self.add_workflow(full_name, "tests.yml", &["sha", "pipeline"]);
+        self.add_workflow(
+            full_name,
+            "deploy.yml",
+            &["environment", "sha", "pipeline", "rollback"],
+        );
+        for (login, permission) in people {
+            self.set_permission(full_name, login, *permission);
+        }
+        id
+    }
+
+    /// The settings (as environment variables) that make shipgate this simulator's App.
+    pub fn app_env(&self) -> Vec<(&'static str, String)> {
+        let creds = self.app_credentials();
+        let (pem, secret) =
+            self.with(|s| (s.app.private_key_pem.clone(), s.app.webhook_secret.clone()));
+        vec![
+            ("GITHUB_APP_ID", creds.app_id.to_string()),
+            ("GITHUB_PRIVATE_KEY", pem),
+            ("GITHUB_WEBHOOK_SECRET", secret),
+            ("GITHUB_APP_SLUG", creds.slug.unwrap_or_default()),
+            ("GITHUB_API_URL", self.api_url().to_string()),
+            ("GITHUB_URL", self.web_url().to_string()),
+        ]
+    }
+
     /// Gives `login` a permission on a repository.
     pub fn set_permission(&self, full_name: &str, login: &str, permission: Permission) {
         self.with(|s| {

@@ -135,26 +135,12 @@ pub fn app_settings(db: &TestDb, sim: &Simulator) -> Settings {
 
 /// Like [`app_settings`], choosing whether health probes may reach internal addresses.
 pub fn app_settings_with(db: &TestDb, sim: &Simulator, allow_private_health: bool) -> Settings {
-    let creds = sim.app_credentials();
-    let pem = sim.with(|s| s.app.private_key_pem.clone());
-    settings(
-        db,
-        &[
-            ("GITHUB_APP_ID", creds.app_id.to_string()),
-            ("GITHUB_PRIVATE_KEY", pem),
-            (
-                "GITHUB_WEBHOOK_SECRET",
-                sim.with(|s| s.app.webhook_secret.clone()),
-            ),
-            ("GITHUB_APP_SLUG", creds.slug.clone().unwrap_or_default()),
-            ("GITHUB_API_URL", sim.api_url().to_string()),
-            ("GITHUB_URL", sim.web_url().to_string()),
-            (
-                "SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS",
-                allow_private_health.to_string(),
-            ),
-        ],
-    )
+    let mut pairs: Vec<(&str, String)> = sim.app_env();
+    pairs.push((
+        "SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS",
+        allow_private_health.to_string(),
+    ));
+    settings(db, &pairs)
 }
 
 /// shipgate running in-process.
@@ -360,4 +346,31 @@ pub fn all_fixtures() -> Vec<(String, String, Vec<u8>)> {
 
 pub fn guid() -> String {
     format!("{}-test", hex::encode(rand_bytes()))
+}
+
+/// A local health endpoint at `/health`: 200 while `healthy` is set, else 503; counts the
+/// requests it answers in `hits`. Returns its URL.
+pub async fn health_endpoint(
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    use std::sync::atomic::Ordering;
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let (healthy, hits) = (healthy.clone(), hits.clone());
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                if healthy.load(Ordering::SeqCst) {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/health")
 }
