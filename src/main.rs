@@ -30,11 +30,22 @@ enum Command {
     /// Run one feature through every gate to production against the built-in GitHub
     /// simulator (no App, no network), printed as a timeline; exit 1 unless it reaches done.
     Demo,
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Check a repository configuration file (`.github/shipgate.yml`).
     Config {
         #[command(subcommand)]
         action: ConfigCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of every entry; exit 1 naming the first broken entry.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +83,9 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Audit {
+                action: AuditCommand::Verify,
+            } => audit_verify(settings).await,
             Command::Config { .. } | Command::Demo => {
                 unreachable!("handled before settings are read")
             }
@@ -150,6 +164,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::warn!("second stop signal: exiting without waiting");
             std::process::exit(1);
         }
+    }
+}
+
+async fn audit_verify(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    let verdict = store.verify_audit().await?;
+    store.close().await;
+    match verdict {
+        Ok(count) => {
+            println!("audit log intact: {count} entries, each chained to the one before");
+            Ok(())
+        }
+        Err(broken) => anyhow::bail!("audit log broken: {broken}"),
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::{Action, Input, Pipeline, step};
+use crate::store::audit::NewEntry;
 use crate::store::pipelines::{NewEffect, PipelineColumns, PipelineRecord};
 use crate::store::{StoreError, Tx};
 
@@ -18,13 +19,15 @@ pub fn decode(record: &PipelineRecord) -> Result<Pipeline, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("pipeline {} state: {e}", record.id)))
 }
 
-/// Steps `pipeline` with `input` and saves the outcome; returns the new state.
+/// Steps `pipeline` with `input` and saves the outcome; returns the new state. `delivery`
+/// is the webhook the input came from, for the audit log.
 pub async fn advance(
     tx: &mut Tx,
     pipeline: &Pipeline,
     input: &Input,
     cfg: &LoadedConfig,
     now: i64,
+    delivery: Option<&str>,
 ) -> Result<Pipeline, StoreError> {
     let (next, effects) = step(pipeline, input, cfg, now);
     if &next == pipeline && effects.is_empty() {
@@ -38,6 +41,7 @@ pub async fn advance(
     };
     tx.save_pipeline(next.id, &columns, &state).await?;
     let mut outbox = Vec::new();
+    let mut audit = Vec::new();
     let bodies: Vec<String> = effects
         .iter()
         .map(|e| serde_json::to_string(&e.action).expect("actions serialise"))
@@ -51,6 +55,19 @@ pub async fn advance(
             Action::CancelTimer { key } => {
                 tx.take_timer(next.id, key).await?;
             }
+            Action::Audit {
+                actor,
+                action,
+                detail,
+            } => audit.push(NewEntry {
+                at: now,
+                repo: &next.repo,
+                pipeline_id: Some(next.id),
+                delivery,
+                actor,
+                action,
+                detail,
+            }),
             action => outbox.push(NewEffect {
                 key: &effect.key,
                 action: action.name(),
@@ -60,6 +77,7 @@ pub async fn advance(
         }
     }
     tx.add_effects(Some(next.id), &outbox, now).await?;
+    tx.append_audit(&audit).await?;
     let known: BTreeSet<u64> = pipeline
         .runs
         .iter()

@@ -226,7 +226,7 @@ impl Executor {
             // Re-read under the lock: the worker may have moved the pipeline meanwhile.
             if let Some(record) = tx.pipeline_by_id(pipeline.id).await? {
                 let current = decode(&record)?;
-                advance(&mut tx, &current, &input, &cfg, now).await?;
+                advance(&mut tx, &current, &input, &cfg, now, None).await?;
             }
         }
         tx.commit().await?;
@@ -504,7 +504,8 @@ impl Executor {
                 gh.close_issue(repo, p.issue).await?;
                 Ok(None)
             }
-            Action::SetTimer { .. } | Action::CancelTimer { .. } => Ok(None),
+            // Saved with the state by `advance`; never in the outbox.
+            Action::SetTimer { .. } | Action::CancelTimer { .. } | Action::Audit { .. } => Ok(None),
         }
     }
 

@@ -77,7 +77,7 @@ impl Timers {
                     key: timer.timer_key.clone(),
                     kind,
                 };
-                advance(&mut tx, &current, &input, &cfg, now).await?;
+                advance(&mut tx, &current, &input, &cfg, now, None).await?;
             }
             tx.commit().await?;
             fired += 1;

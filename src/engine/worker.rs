@@ -468,7 +468,7 @@ async fn apply_prepared(
                 for record in tx.open_pipelines_of(&repo).await? {
                     let pipeline = decode(&record)?;
                     let input = Input::ConfigChanged { sha: sha.clone() };
-                    advance(tx, &pipeline, &input, &cfg, now).await?;
+                    advance(tx, &pipeline, &input, &cfg, now, Some(delivery)).await?;
                 }
             }
             return Ok(());
@@ -528,7 +528,7 @@ async fn apply_prepared(
             }
         }
     };
-    advance(tx, &pipeline, &routed.input, &cfg, now).await?;
+    advance(tx, &pipeline, &routed.input, &cfg, now, Some(delivery)).await?;
     Ok(())
 }
 

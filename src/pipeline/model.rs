@@ -807,6 +807,12 @@ pub enum Action {
     },
     /// Closes the feature issue as completed.
     CloseIssue,
+    /// An entry for the audit log (written with the state, not run against GitHub).
+    Audit {
+        actor: String,
+        action: String,
+        detail: String,
+    },
     SetTimer {
         key: String,
         due_at: i64,
@@ -818,8 +824,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn is_timer(&self) -> bool {
-        matches!(self, Action::SetTimer { .. } | Action::CancelTimer { .. })
+    /// Whether the action is saved with the state (timers, audit entries) rather than run
+    /// by the executor.
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            Action::SetTimer { .. } | Action::CancelTimer { .. } | Action::Audit { .. }
+        )
     }
     pub fn name(&self) -> &'static str {
         match self {
@@ -840,6 +851,7 @@ impl Action {
             Action::PollRun { .. } => "poll_run",
             Action::Merge { .. } => "merge",
             Action::CloseIssue => "close_issue",
+            Action::Audit { .. } => "audit",
             Action::SetTimer { .. } => "set_timer",
             Action::CancelTimer { .. } => "cancel_timer",
         }

@@ -126,6 +126,11 @@ impl Step<'_> {
             via: via.to_owned(),
         });
         self.p.production_sha = Some(pr.head_sha.clone());
+        self.audit(
+            &actor.login,
+            "approve production",
+            format!("{via}, #{} at `{}`", pr.number, short(&pr.head_sha)),
+        );
         Ok(())
     }
 
@@ -258,6 +263,8 @@ impl Step<'_> {
             m.sha = Some(sha.to_owned());
             m.merged_at = Some(self.now);
             m.refused = None;
+            let detail = format!("`{}`: {}", short(sha), m.title);
+            self.audit("shipgate", "merge", detail);
         }
         if let Some(pr) = self.p.pr.as_mut() {
             pr.merged = true;
@@ -280,6 +287,12 @@ impl Step<'_> {
     /// Production held its window: done, the issue closed with a summary.
     pub(super) fn finish_production(&mut self) {
         self.set_phase(Phase::Done);
+        let sha = self.p.merge_sha().unwrap_or_default().to_owned();
+        self.audit(
+            "shipgate",
+            "production healthy",
+            format!("`{}` is in production", short(&sha)),
+        );
         let summary = super::summary::closing_summary(&self.p, self.cfg);
         let issue = self.p.issue;
         self.reply(issue, summary);

@@ -491,3 +491,80 @@ fn buttons_answer_on_the_pr_and_refuse_a_stale_check_run() {
         "the Approve prod button"
     );
 }
+
+fn audited(effects: &[Effect]) -> Vec<(String, String, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::Audit {
+                actor,
+                action,
+                detail,
+            } => Some((actor.clone(), action.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn decisions_and_refusals_are_audited() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "success");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    assert_eq!(
+        audited(&effects),
+        [(
+            "reviewer".to_owned(),
+            "approve review".to_owned(),
+            "#30 at `aaa111`".to_owned()
+        )]
+    );
+    let effects = w.review(reader(), ReviewState::Approved, "aaa111");
+    assert_eq!(audited(&effects)[0].1, "refused");
+
+    let mut w = ready();
+    let refused = w.comment(actor("dev", Access::Write), "/approve production");
+    let a = audited(&refused);
+    assert_eq!((a[0].0.as_str(), a[0].1.as_str()), ("dev", "refused"));
+    assert!(
+        a[0].2.contains("cannot approve its production deploy"),
+        "{a:?}"
+    );
+    let approved = w.comment(approver(), "/approve production");
+    assert_eq!(
+        audited(&approved),
+        [(
+            "releaser".to_owned(),
+            "approve production".to_owned(),
+            "/approve production, #30 at `aaa111`".to_owned()
+        )]
+    );
+    let merged = w.go(Input::EffectDone {
+        key: "m".into(),
+        result: EffectResult::Merged { sha: "m1".into() },
+    });
+    assert_eq!(audited(&merged)[0].1, "merge");
+}
+
+#[test]
+fn a_configuration_error_is_audited_once_per_configuration() {
+    let cfg =
+        super::config::LoadedConfig::load(None, Some("review:\n  required_approvals: many\n"));
+    let (mut w, effects) = World::with_config(COMPLETE, cfg);
+    let a = audited(&effects);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(
+        (a[0].0.as_str(), a[0].1.as_str()),
+        ("shipgate", "configuration error")
+    );
+    assert!(a[0].2.contains("required_approvals"), "{}", a[0].2);
+    let later = w.comment(lead(), "/status");
+    assert!(audited(&later).is_empty(), "not again for every input");
+}

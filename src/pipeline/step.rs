@@ -32,6 +32,10 @@ pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipel
         s.p.handled.insert(id);
     }
     let fresh = p.seq == 0;
+    if !cfg.is_valid() && (fresh || matches!(input, Input::ConfigChanged { .. })) {
+        let errors: Vec<String> = cfg.errors.iter().map(|e| e.to_string()).collect();
+        s.audit("shipgate", "configuration error", errors.join("; "));
+    }
     s.apply(input);
     s.drive();
     s.finish(p, fresh || matches!(input, Input::ConfigChanged { .. }));
@@ -79,6 +83,15 @@ impl Step<'_> {
         });
     }
 
+    /// Records a decision in the audit log.
+    pub(super) fn audit(&mut self, actor: &str, action: &str, detail: String) {
+        self.emit(Action::Audit {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            detail,
+        });
+    }
+
     pub(super) fn reply(&mut self, on: u64, body: String) {
         self.emit(Action::Reply { on, body });
     }
@@ -104,6 +117,7 @@ impl Step<'_> {
             stage: stage.to_owned(),
             reason: reason.clone(),
         });
+        self.audit("shipgate", "stage failed", format!("{stage}: {reason}"));
         self.set_phase(Phase::Failed);
         let issue = self.p.issue;
         self.reply(
@@ -214,6 +228,11 @@ impl Step<'_> {
                 label: label.clone(),
             });
             let issue = self.p.issue;
+            self.audit(
+                &actor.login,
+                "refused",
+                format!("the `{label}` label: {why}"),
+            );
             self.reply(issue, format!("Removed the `{label}` label: {why}."));
         }
     }
@@ -253,6 +272,7 @@ impl Step<'_> {
             at: self.now,
             via: via.into(),
         });
+        self.audit(&actor.login, "approve requirement", via.to_owned());
         Ok(())
     }
 
@@ -271,6 +291,7 @@ impl Step<'_> {
             at: self.now,
             via: "/approve plan".into(),
         });
+        self.audit(&actor.login, "approve plan", "/approve plan".into());
         Ok(())
     }
 
@@ -298,6 +319,11 @@ impl Step<'_> {
                 }
             };
             if let Some(a) = answer {
+                // Refusals (refused, unknown, malformed, unavailable) are the answers that
+                // start with the command itself; accepted ones start with their outcome.
+                if a.starts_with('`') {
+                    self.audit(&actor.login, "refused", a.clone());
+                }
                 self.answers.push(a);
             }
         }
@@ -367,6 +393,7 @@ impl Step<'_> {
                     reason: reason.clone(),
                     at: self.now,
                 });
+                self.audit(&actor.login, "reject", reason.clone().unwrap_or_default());
                 self.p.failure = None;
                 self.cancel_watchdogs(|_| true);
                 self.set_phase(Phase::Rejected);
@@ -454,6 +481,14 @@ impl Step<'_> {
             }
         };
         if let Some(a) = answer {
+            if a.starts_with('`') || a.starts_with("that button") || a.starts_with("the check run")
+            {
+                self.audit(
+                    &actor.login,
+                    "refused",
+                    format!("button `{identifier}`: {a}"),
+                );
+            }
             self.reply(on, format!("@{}: {a}", actor.login));
         }
     }
@@ -667,9 +702,25 @@ impl Step<'_> {
                     },
                 );
                 if state == ReviewState::Approved
+                    && self
+                        .authorise(reviewer, "review", "approve this pull request")
+                        .is_ok()
+                {
+                    self.audit(
+                        &reviewer.login,
+                        "approve review",
+                        format!("#{pr} at `{}`", short(sha)),
+                    );
+                }
+                if state == ReviewState::Approved
                     && let Err(why) =
                         self.authorise(reviewer, "review", "approve this pull request")
                 {
+                    self.audit(
+                        &reviewer.login,
+                        "refused",
+                        format!("review of #{pr}: {why}"),
+                    );
                     self.reply(
                         pr,
                         format!("This approval does not count toward the review gate: {why}."),
@@ -958,6 +1009,7 @@ impl Step<'_> {
                             at: self.now,
                             via: "plan.approval: auto".into(),
                         });
+                        self.audit("shipgate", "approve plan", "plan.approval: auto".into());
                     }
                     if self.p.plan.is_some() {
                         self.set_phase(Phase::Development);

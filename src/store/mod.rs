@@ -4,6 +4,7 @@
 //! that both back ends accept; each submodule owns one group of tables.
 //! Must not: know GitHub's payload shapes or the pipeline's rules — it stores rows.
 
+pub mod audit;
 pub mod codec;
 pub mod deliveries;
 pub mod group_commit;
