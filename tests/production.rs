@@ -209,6 +209,29 @@ impl World {
     }
 }
 
+impl World {
+    /// Takes a new feature all the way to `done`; returns (issue, merge SHA).
+    async fn to_done(&self) -> (u64, String) {
+        let (n, pr, _) = self.to_readiness().await;
+        self.sim
+            .comment(REPO, pr, "releaser", "/approve production")
+            .await;
+        self.sg.settle(&self.sim).await;
+        let (run, _, _) = self
+            .newest_run(Some("production"))
+            .expect("production deploy");
+        self.sim.complete_workflow_run(REPO, run, "success").await;
+        self.wait_for_phase(n, "done").await;
+        let merge_sha = self.sim.with(|s| {
+            s.repos[REPO].pulls[&pr]
+                .merge_commit_sha
+                .clone()
+                .expect("merged")
+        });
+        (n, merge_sha)
+    }
+}
+
 async fn feature_goes_to_production(backend: Backend) {
     let staging_ok = Arc::new(AtomicBool::new(true));
     let production_ok = Arc::new(AtomicBool::new(true));
@@ -333,7 +356,7 @@ async fn feature_goes_to_production(backend: Backend) {
         ("completed", Some("success"))
     );
     assert_eq!(title, "In production — healthy");
-    assert!(buttons.is_empty());
+    assert_eq!(buttons, ["rollback"], "done offers a rollback");
     let summary = sim.with(|s| {
         s.repos[REPO]
             .check_runs
@@ -429,9 +452,9 @@ async fn a_failing_production_deploy_fails_the_stage_and_is_retried(backend: Bac
     sg.settle(sim).await;
     assert!(w.status(n).contains("phase **failed**"), "{}", w.status(n));
     assert!(
-        w.replies(n)
-            .iter()
-            .any(|r| r.contains("production deploy") && r.contains("`failure`")),
+        w.replies(n).iter().any(|r| r.contains("production deploy")
+            && r.contains("`failure`")
+            && r.contains("no earlier successful production deployment to roll back to")),
         "{:?}",
         w.replies(n)
     );
@@ -552,7 +575,148 @@ async fn deploy_staging_by_command_and_button(backend: Backend) {
     w.sg.stop().await;
 }
 
+async fn a_failed_production_deploy_rolls_back_to_the_last_good_one(backend: Backend) {
+    let ok = Arc::new(AtomicBool::new(true));
+    let url = endpoint(ok).await;
+    let w = setup(backend, &url, &url).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (_, good) = w.to_done().await;
+
+    let (n, pr, _) = w.to_readiness().await;
+    sim.comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    sg.settle(sim).await;
+    let bad = sim.with(|s| s.repos[REPO].pulls[&pr].merge_commit_sha.clone().unwrap());
+    let (run, _, _) = w.newest_run(Some("production")).unwrap();
+    sim.complete_workflow_run(REPO, run, "failure").await;
+    sg.settle(sim).await;
+
+    // Without anyone: the last good SHA is deployed again, as a rollback, with the reason.
+    let (rollback, git_ref, inputs) = w.newest_run(Some("production")).unwrap();
+    assert_ne!(rollback, run);
+    assert_eq!(git_ref, "main");
+    assert_eq!(inputs["sha"], good.as_str());
+    assert_eq!(inputs["rollback"], "true");
+    let reason = inputs["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("concluded `failure`"), "{reason}");
+    sim.complete_workflow_run(REPO, rollback, "success").await;
+    sg.settle(sim).await;
+    assert!(
+        w.status(n).contains("phase **rolled_back**"),
+        "{}",
+        w.status(n)
+    );
+    let said = w
+        .replies(n)
+        .into_iter()
+        .find(|r| r.contains("Rolled back"))
+        .expect("a rollback reply");
+    assert!(
+        said.contains(&format!("back on `{}`", &good[..7]))
+            && said.contains(&format!("was `{}`", &bad[..7]))
+            && said.contains("**By:** shipgate"),
+        "{said}"
+    );
+    // The replaced deployment is inactive; the rollback's deployment succeeded.
+    let prod = w.deployments("production");
+    let replaced = prod.iter().find(|d| d.0 == bad).unwrap();
+    assert_eq!(
+        replaced.3.last().map(|x| x.0.as_str()),
+        Some("inactive"),
+        "{prod:?}"
+    );
+    let restored = prod.iter().rev().find(|d| d.0 == good).unwrap();
+    assert_eq!(restored.3.last().map(|x| x.0.as_str()), Some("success"));
+    let (_, status, conclusion, title, _) = w.check_run(&bad);
+    assert_eq!(
+        (status.as_str(), conclusion.as_deref()),
+        ("completed", Some("failure"))
+    );
+    assert_eq!(title, format!("Rolled back to `{}`", &good[..7]));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
+async fn rollback_by_command_after_done_and_its_refusals(backend: Backend) {
+    let ok = Arc::new(AtomicBool::new(true));
+    let url = endpoint(ok).await;
+    let w = setup(backend, &url, &url).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (first, good) = w.to_done().await;
+    // The first feature ever deployed has nothing before it.
+    sim.comment(REPO, first, "releaser", "/rollback").await;
+    sg.settle(sim).await;
+    assert!(
+        w.replies(first)
+            .iter()
+            .any(|r| r.contains("no earlier successful production deployment")),
+        "{:?}",
+        w.replies(first)
+    );
+    assert!(w.status(first).contains("phase **done**"));
+
+    let (n, bad) = w.to_done().await;
+    sim.comment(REPO, n, "outsider", "/rollback").await;
+    sim.comment(REPO, n, "lead", "/rollback").await;
+    sg.settle(sim).await;
+    let replies = w.replies(n);
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.starts_with("@outsider:") && r.contains("write access")),
+        "{replies:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.starts_with("@lead:") && r.contains("`approvers.production`")),
+        "{replies:?}"
+    );
+    assert!(w.status(n).contains("phase **done**"));
+
+    sim.comment(REPO, n, "releaser", "/rollback totals are off")
+        .await;
+    sg.settle(sim).await;
+    let (run, _, inputs) = w.newest_run(Some("production")).unwrap();
+    assert_eq!(
+        (
+            inputs["sha"].as_str(),
+            inputs["rollback"].as_str(),
+            inputs["reason"].as_str()
+        ),
+        (Some(good.as_str()), Some("true"), Some("totals are off"))
+    );
+    sim.complete_workflow_run(REPO, run, "success").await;
+    sg.settle(sim).await;
+    assert!(
+        w.status(n).contains("phase **rolled_back**"),
+        "{}",
+        w.status(n)
+    );
+    assert!(
+        w.replies(n)
+            .iter()
+            .any(|r| r.contains("**Why:** totals are off")
+                && r.contains("**By:** @releaser")
+                && r.contains(&format!("was `{}`", &bad[..7]))),
+        "{:?}",
+        w.replies(n)
+    );
+    let audit = sg.store.audit_entries(0, 500).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.actor == "releaser"
+            && e.action == "rollback"
+            && e.detail.contains("totals are off")),
+        "{audit:#?}"
+    );
+    assert!(sg.store.verify_audit().await.unwrap().is_ok());
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    a_failed_production_deploy_rolls_back_to_the_last_good_one,
+    rollback_by_command_after_done_and_its_refusals,
     feature_goes_to_production,
     a_failing_production_deploy_fails_the_stage_and_is_retried,
     deploy_staging_by_command_and_button

@@ -424,15 +424,50 @@ impl Executor {
                 environment,
                 sha,
                 correlation,
+                rollback_reason,
             } => {
-                let inputs = [
+                let mut inputs = vec![
                     ("environment", environment.as_str()),
                     ("sha", sha.as_str()),
                     ("pipeline", correlation.as_str()),
-                    ("rollback", "false"),
+                    (
+                        "rollback",
+                        if rollback_reason.is_some() {
+                            "true"
+                        } else {
+                            "false"
+                        },
+                    ),
                 ];
+                if let Some(reason) = rollback_reason {
+                    inputs.push(("reason", reason.as_str()));
+                }
                 self.dispatch_once(repo, workflow, git_ref, correlation, &inputs, may_have_run)
                     .await
+            }
+            Action::FindRollbackTarget {
+                environment,
+                current_sha,
+                bad_shas,
+            } => {
+                // The newest deployment of another SHA that once succeeded (GitHub marks
+                // replaced deployments `inactive`, so any `success` in its history counts).
+                for d in gh.environment_deployments(repo, environment).await? {
+                    if d.sha == *current_sha || bad_shas.contains(&d.sha) {
+                        continue;
+                    }
+                    let states = gh.deployment_states(repo, d.id).await?;
+                    if states.iter().any(|s| s == "success") {
+                        return Ok(Some(EffectResult::RollbackTarget {
+                            environment: environment.clone(),
+                            sha: Some(d.sha),
+                        }));
+                    }
+                }
+                Ok(Some(EffectResult::RollbackTarget {
+                    environment: environment.clone(),
+                    sha: None,
+                }))
             }
             Action::DeploymentStatus {
                 deployment_id,

@@ -356,6 +356,18 @@ pub trait GitHub: Send + Sync {
         deployment_id: u64,
         status: &DeploymentStatusRequest,
     ) -> Result<(), GitHubError>;
+    /// The newest deployments to `environment` (newest first, up to 30).
+    async fn environment_deployments(
+        &self,
+        repo: &RepoRef,
+        environment: &str,
+    ) -> Result<Vec<DeploymentInfo>, GitHubError>;
+    /// The states a deployment went through (newest first).
+    async fn deployment_states(
+        &self,
+        repo: &RepoRef,
+        deployment_id: u64,
+    ) -> Result<Vec<String>, GitHubError>;
     /// Merges a pull request at `merge.sha`; the merge commit's SHA.
     async fn merge_pull(
         &self,

@@ -634,6 +634,42 @@ impl GitHub for OctocrabGitHub {
         Ok(())
     }
 
+    async fn environment_deployments(
+        &self,
+        repo: &RepoRef,
+        environment: &str,
+    ) -> Result<Vec<DeploymentInfo>, GitHubError> {
+        const OP: &str = "list deployments";
+        let path = repo_path(
+            repo,
+            &format!("/deployments?environment={}&per_page=30", enc(environment)),
+        );
+        self.call::<()>(repo, OP, Method::GET, &path, None)
+            .await?
+            .json(OP)
+    }
+
+    async fn deployment_states(
+        &self,
+        repo: &RepoRef,
+        deployment_id: u64,
+    ) -> Result<Vec<String>, GitHubError> {
+        const OP: &str = "list deployment statuses";
+        #[derive(Deserialize)]
+        struct Status {
+            state: String,
+        }
+        let path = repo_path(
+            repo,
+            &format!("/deployments/{deployment_id}/statuses?per_page=100"),
+        );
+        let statuses: Vec<Status> = self
+            .call::<()>(repo, OP, Method::GET, &path, None)
+            .await?
+            .json(OP)?;
+        Ok(statuses.into_iter().map(|s| s.state).collect())
+    }
+
     async fn merge_pull(
         &self,
         repo: &RepoRef,

@@ -14,6 +14,17 @@ impl Step<'_> {
     /// Starts a deploy of `sha` to `environment`: the Deployment first, the workflow once
     /// GitHub has it (see `dispatch_deploys`).
     pub(super) fn deploy_to(&mut self, environment: &str, sha: &str, git_ref: &str) {
+        self.deploy_with(environment, sha, git_ref, None);
+    }
+
+    /// Like `deploy_to`; with a reason, the deploy is a rollback.
+    pub(super) fn deploy_with(
+        &mut self,
+        environment: &str,
+        sha: &str,
+        git_ref: &str,
+        rollback_reason: Option<String>,
+    ) {
         let correlation = format!("{}-d{}", self.p.name(), self.p.seq);
         self.p.deploys.push(Deploy {
             environment: environment.to_owned(),
@@ -26,6 +37,7 @@ impl Step<'_> {
             state: DeployState::Creating,
             started_at: self.now,
             finished_at: None,
+            rollback_reason,
         });
         self.emit(Action::CreateDeployment {
             environment: environment.to_owned(),
@@ -107,6 +119,7 @@ impl Step<'_> {
                 environment: d.environment.clone(),
                 sha: d.sha.clone(),
                 correlation: d.correlation.clone(),
+                rollback_reason: d.rollback_reason.clone(),
             });
         }
     }
@@ -211,6 +224,21 @@ impl Step<'_> {
             .map(|c| c.correlation.clone());
         if current.as_deref() != Some(correlation.as_str()) {
             return; // a superseded deploy's result is recorded, nothing more
+        }
+        if self.p.deploys[i].rollback_reason.is_some() {
+            self.on_rollback_deployed(&sha, succeeded, &report.url);
+            return;
+        }
+        if !succeeded && environment == "production" {
+            self.roll_back_automatically(
+                "production",
+                format!(
+                    "the production deploy of `{}` concluded `{conclusion}` ([run]({}))",
+                    short(&sha),
+                    report.url
+                ),
+            );
+            return;
         }
         if !succeeded {
             self.fail(
@@ -368,10 +396,12 @@ impl Step<'_> {
             watch.outcome = Some(false);
             let (n, url) = (watch.consecutive_failures, watch.url.clone());
             let detail = last.error.unwrap_or_else(|| "failed".into());
-            self.fail(
-                environment,
-                format!("{n} health probes of {url} failed in a row (last: {detail})"),
-            );
+            let why = format!("{n} health probes of {url} failed in a row (last: {detail})");
+            if environment == "production" {
+                self.roll_back_automatically(environment, why);
+            } else {
+                self.fail(environment, why);
+            }
         } else if now >= watch.until {
             watch.outcome = Some(true);
             self.environment_healthy(environment);

@@ -12,6 +12,7 @@ pub mod model;
 pub mod production;
 mod production_view;
 pub mod render;
+mod rollback;
 pub mod step;
 pub mod summary;
 

@@ -165,6 +165,25 @@ pub struct PullRequest {
     pub title: String,
 }
 
+/// A rollback: what triggered it, what it replaces, and what it restores once found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub environment: String,
+    /// The SHA being rolled back (the environment's current deploy).
+    pub from_sha: String,
+    /// The deployment being rolled back, marked `inactive` once the rollback succeeds.
+    pub from_deployment: Option<u64>,
+    /// The last good SHA before it, once found.
+    pub to_sha: Option<String>,
+    pub reason: String,
+    /// `@login` for `/rollback`, else the automatic trigger.
+    pub by: String,
+    pub at: i64,
+    /// Where to answer a manual rollback.
+    pub answer_on: Option<u64>,
+    pub done: bool,
+}
+
 /// The squash merge shipgate makes once production is approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeRecord {
@@ -281,6 +300,9 @@ pub struct Deploy {
     pub state: DeployState,
     pub started_at: i64,
     pub finished_at: Option<i64>,
+    /// Set on a rollback deploy: why it redeploys an earlier SHA.
+    #[serde(default)]
+    pub rollback_reason: Option<String>,
 }
 
 /// One health probe, as evidence.
@@ -366,6 +388,8 @@ pub struct Pipeline {
     pub production_sha: Option<String>,
     #[serde(default)]
     pub merge: Option<MergeRecord>,
+    #[serde(default)]
+    pub rollback: Option<RollbackRecord>,
     pub failure: Option<Failure>,
     pub rejection: Option<Rejection>,
     pub status_comment: Option<u64>,
@@ -422,6 +446,7 @@ impl Pipeline {
             production: None,
             production_sha: None,
             merge: None,
+            rollback: None,
             failure: None,
             rejection: None,
             status_comment: None,
@@ -613,6 +638,11 @@ pub enum EffectResult {
         correlation: String,
         report: RunReport,
     },
+    /// The last good deployment of an environment before the current one, if any.
+    RollbackTarget {
+        environment: String,
+        sha: Option<String>,
+    },
     /// The PR is merged (by this effect, or found already merged when it ran again).
     Merged {
         sha: String,
@@ -773,6 +803,16 @@ pub enum Action {
         environment: String,
         sha: String,
         correlation: String,
+        /// Set for a rollback: inputs `rollback=true` and `reason`.
+        #[serde(default)]
+        rollback_reason: Option<String>,
+    },
+    /// Finds the last successful deployment of `environment` whose SHA is not `current_sha`
+    /// (nor one of `bad_shas`), from GitHub's Deployments API.
+    FindRollbackTarget {
+        environment: String,
+        current_sha: String,
+        bad_shas: Vec<String>,
     },
     /// Probe an environment's health URL once.
     Probe {
@@ -845,6 +885,7 @@ impl Action {
             Action::FindPullRequest => "find_pull_request",
             Action::CreateDeployment { .. } => "create_deployment",
             Action::DispatchDeploy { .. } => "dispatch_deploy",
+            Action::FindRollbackTarget { .. } => "find_rollback_target",
             Action::DeploymentStatus { .. } => "deployment_status",
             Action::Probe { .. } => "probe",
             Action::Dispatch { .. } => "dispatch",

@@ -24,6 +24,7 @@ pub const APPROVE_PROD: Button = (
     "approve_prod",
 );
 pub const RETRY: Button = ("Retry", "Retry the stage that failed", "retry");
+pub const ROLLBACK: Button = ("Rollback", "Redeploy the last good version", "rollback");
 pub const RESUME: Button = ("Resume", "Resume the paused pipeline", "resume");
 pub const DEPLOY_STAGING: Button = (
     "Deploy staging",
@@ -38,6 +39,7 @@ pub fn button_command(identifier: &str) -> Option<Command> {
         "retry" => Some(Command::Retry(None)),
         "resume" => Some(Command::Resume),
         "deploy_staging" => Some(Command::Deploy("staging".into())),
+        "rollback" => Some(Command::Rollback(None)),
         _ => None,
     }
 }

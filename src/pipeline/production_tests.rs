@@ -387,7 +387,7 @@ fn retry_after_unhealthy_production_deploys_again() {
     });
     let correlation = deployment_created(&mut w, &effects, 5);
     w.run_done(&correlation, 91, "success");
-    w.go(Input::EffectDone {
+    let probe = w.go(Input::EffectDone {
         key: "probe".into(),
         result: EffectResult::Probed {
             environment: "production".into(),
@@ -398,7 +398,33 @@ fn retry_after_unhealthy_production_deploys_again() {
             refused: None,
         },
     });
+    // Unhealthy production rolls back on its own; with nothing earlier, the stage fails.
+    let target = find(&probe, |a| match a {
+        Action::FindRollbackTarget {
+            environment,
+            current_sha,
+            ..
+        } => Some((environment.clone(), current_sha.clone())),
+        _ => None,
+    });
+    assert_eq!(target, Some(("production".into(), "m1".into())));
+    w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: "production".into(),
+            sha: None,
+        },
+    });
     assert_eq!(w.p.phase, Phase::Failed);
+    assert!(
+        w.p.failure
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("no earlier successful production deployment"),
+        "{:?}",
+        w.p.failure
+    );
     let effects = w.comment(lead(), "/retry production");
     assert_eq!(w.p.phase, Phase::Production);
     let again = find(&effects, |a| match a {

@@ -5,7 +5,7 @@
 
 use super::config::LoadedConfig;
 use super::model::*;
-use super::production::{APPROVE_PROD, Button, DEPLOY_STAGING, RESUME, RETRY};
+use super::production::{APPROVE_PROD, Button, DEPLOY_STAGING, RESUME, RETRY, ROLLBACK};
 use super::render::{CheckRunView, Gate, deploy_gate};
 use super::step::short;
 
@@ -24,6 +24,7 @@ fn who(list: &[String]) -> String {
 pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
     let mut out = Vec::new();
     let shown = p.phase == Phase::Readiness
+        || p.rollback.is_some()
         || p.production.is_some()
         || p.merge.is_some()
         || p.failure
@@ -80,6 +81,31 @@ pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
     if let Some(g) = deploy_gate(p, cfg, "production", "Production") {
         out.push(g);
     }
+    if let Some(r) = &p.rollback {
+        let to = r.to_sha.as_deref().map(short);
+        out.push(Gate {
+            name: "Rollback",
+            passed: r.done,
+            failed: false,
+            state: match (r.done, to) {
+                (true, Some(to)) => format!(
+                    "✅ {} back on `{to}` (was `{}`): {} — {}",
+                    r.environment,
+                    short(&r.from_sha),
+                    r.reason,
+                    r.by
+                ),
+                (false, Some(to)) => {
+                    format!("rolling {} back to `{to}`: {}", r.environment, r.reason)
+                }
+                _ => format!(
+                    "looking for the last good {} deployment: {}",
+                    r.environment, r.reason
+                ),
+            },
+            waiting: (!r.done).then(|| format!("the {} rollback", r.environment)),
+        });
+    }
     out
 }
 
@@ -91,12 +117,24 @@ pub fn merge_check_run(p: &Pipeline, cfg: &LoadedConfig, summary: String) -> Che
         .iter()
         .any(|w| w.environment == "production" && w.outcome.is_none());
     let (status, conclusion, title) = match p.phase {
+        Phase::RolledBack => (
+            "completed",
+            Some("failure"),
+            format!(
+                "Rolled back to `{}`",
+                p.rollback
+                    .as_ref()
+                    .and_then(|r| r.to_sha.as_deref())
+                    .map(short)
+                    .unwrap_or("?")
+            ),
+        ),
         Phase::Done => (
             "completed",
             Some("success"),
             "In production — healthy".to_owned(),
         ),
-        Phase::Failed | Phase::Rejected | Phase::RolledBack | Phase::Stopped => (
+        Phase::Failed | Phase::Rejected | Phase::Stopped => (
             "completed",
             Some("failure"),
             format!(
@@ -147,6 +185,9 @@ pub fn approved_head_check_run(p: &Pipeline, summary: String) -> CheckRunView {
 /// What can be done next, as at most three buttons.
 pub fn buttons(p: &Pipeline) -> Vec<Button> {
     let mut out = Vec::new();
+    if p.phase == Phase::Done && p.rollback.is_none() {
+        return vec![ROLLBACK];
+    }
     if p.phase.is_terminal() {
         return out;
     }
@@ -155,6 +196,9 @@ pub fn buttons(p: &Pipeline) -> Vec<Button> {
     }
     match p.phase {
         Phase::Failed => out.push(RETRY),
+        Phase::Production if p.current_deploy("production").is_some() && p.rollback.is_none() => {
+            out.push(ROLLBACK)
+        }
         Phase::Readiness if p.production.is_none() && !p.paused => out.push(APPROVE_PROD),
         Phase::Review
             if !p.paused

@@ -341,7 +341,8 @@ impl Step<'_> {
             Command::Help => return Some(HELP.to_owned()),
             _ => {}
         }
-        if self.p.phase.is_terminal() {
+        let rollback_after_done = matches!(c, Command::Rollback(_)) && self.p.phase == Phase::Done;
+        if self.p.phase.is_terminal() && !rollback_after_done {
             return Some(format!(
                 "`{c}` refused: the pipeline is {}; nothing more happens.",
                 self.p.phase.name()
@@ -437,12 +438,18 @@ impl Step<'_> {
                     Err(why) => refused(why),
                 }
             }
+            Command::Rollback(reason) => {
+                let on = self.p.issue;
+                match self.rollback_command(actor, reason.as_deref(), on) {
+                    Ok(answer) => Some(answer),
+                    Err(why) => refused(why),
+                }
+            }
             Command::Stop
             | Command::Block(_)
             | Command::Unblock
             | Command::Skip { .. }
-            | Command::Priority(_)
-            | Command::Rollback(_) => Some(format!(
+            | Command::Priority(_) => Some(format!(
                 "`/{}` is not available in this version of shipgate yet.",
                 c.name()
             )),
@@ -906,6 +913,9 @@ impl Step<'_> {
                 }
             }
             EffectResult::Merged { sha } => self.on_merged(sha),
+            EffectResult::RollbackTarget { environment, sha } => {
+                self.on_rollback_target(environment, sha.as_deref())
+            }
             EffectResult::RunPolled {
                 correlation,
                 report,
@@ -966,6 +976,13 @@ impl Step<'_> {
                 self.fail("branch", format!("could not create `{branch}`: {reason}"));
             }
             Action::Merge { number, .. } => self.on_merge_refused(*number, reason),
+            Action::FindRollbackTarget { environment, .. } => {
+                self.p.rollback = None;
+                self.fail(
+                    environment,
+                    format!("could not look up the last good {environment} deployment: {reason}"),
+                );
+            }
             Action::PollRun { correlation, .. }
                 if self.p.deploys.iter().any(|d| &d.correlation == correlation) =>
             {

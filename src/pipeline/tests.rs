@@ -621,7 +621,8 @@ fn every_command_refusal_says_why() {
         (lead(), "/resume", "not paused"),
         (lead(), "/retry canary", "no stage `canary`"),
         (lead(), "/retry", "nothing has failed"),
-        (lead(), "/rollback", "not available in this version"),
+        (lead(), "/rollback", "nothing deployed to roll back"),
+        (lead(), "/stop", "not available in this version"),
         (
             lead(),
             "/deploy production",

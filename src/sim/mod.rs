@@ -179,7 +179,7 @@ impl Simulator {
     }
 
     /// A repository set up as shipgate's README says: `tests.yml` (inputs `sha`,
-    /// `pipeline`) and `deploy.yml` (`environment`, `sha`, `pipeline`, `rollback`), with
+    /// `pipeline`) and `deploy.yml` (`environment`, `sha`, `pipeline`, `rollback`, `reason`), with
     /// `people` as collaborators.
     pub fn add_shipgate_repo(&self, full_name: &str, people: &[(&str, Permission)]) -> u64 {
         let id = self.add_repo(full_name);
@@ -187,7 +187,7 @@ impl Simulator {
         self.add_workflow(
             full_name,
             "deploy.yml",
-            &["environment", "sha", "pipeline", "rollback"],
+            &["environment", "sha", "pipeline", "rollback", "reason"],
         );
         for (login, permission) in people {
             self.set_permission(full_name, login, *permission);

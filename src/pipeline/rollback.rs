@@ -1,0 +1,201 @@
+//! Rollback: `/rollback [reason]` (or its button) by an authorised user, or automatically
+//! when a production deploy fails or its health does not hold. shipgate asks GitHub for the
+//! last successful deployment of the environment before the current one, deploys that SHA
+//! with `rollback=true` and the reason, marks the replaced deployment `inactive` once it
+//! succeeds, and the pipeline becomes `rolled_back`, saying what, to what, why and by whom.
+//!
+//! Must not: roll back to a SHA this pipeline saw fail, or start a second rollback while one
+//! is under way.
+
+use super::model::*;
+use super::step::{Step, short};
+
+impl Step<'_> {
+    /// The environment `/rollback` acts on in the current phase.
+    fn rollback_environment(&self) -> Option<&'static str> {
+        match self.p.phase {
+            Phase::Production | Phase::Done => Some("production"),
+            Phase::Staging | Phase::Readiness => Some("staging"),
+            Phase::Failed => match self.p.failure.as_ref().map(|f| f.phase) {
+                Some(Phase::Production) => Some("production"),
+                Some(Phase::Staging | Phase::Readiness) => Some("staging"),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `/rollback [reason]`: answers with what happens next, or why not.
+    pub(super) fn rollback_command(
+        &mut self,
+        actor: &Actor,
+        reason: Option<&str>,
+        answer_on: u64,
+    ) -> Result<String, String> {
+        let Some(environment) = self.rollback_environment() else {
+            return Err(format!(
+                "there is nothing deployed to roll back while the pipeline is in {}",
+                self.p.phase.name()
+            ));
+        };
+        let gate = if environment == "production" {
+            "production"
+        } else {
+            ""
+        };
+        self.authorise(actor, gate, "roll back")?;
+        let reason = reason
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("requested by @{}", actor.login));
+        self.start_rollback(
+            environment,
+            reason,
+            format!("@{}", actor.login),
+            Some(answer_on),
+        )?;
+        Ok(format!(
+            "⏪ Rolling {environment} back: looking for its last good deployment."
+        ))
+    }
+
+    /// A failed production deploy or health window rolls back on its own.
+    pub(super) fn roll_back_automatically(&mut self, environment: &str, why: String) {
+        if let Err(cannot) = self.start_rollback(environment, why.clone(), "shipgate".into(), None)
+        {
+            self.fail(environment, format!("{why}; {cannot}"));
+        }
+    }
+
+    fn start_rollback(
+        &mut self,
+        environment: &str,
+        reason: String,
+        by: String,
+        answer_on: Option<u64>,
+    ) -> Result<(), String> {
+        if self.p.rollback.as_ref().is_some_and(|r| !r.done) {
+            return Err("a rollback is already under way".into());
+        }
+        let Some(current) = self.p.current_deploy(environment).cloned() else {
+            return Err(format!("nothing has been deployed to {environment}"));
+        };
+        let bad_shas: Vec<String> = self
+            .p
+            .deploys
+            .iter()
+            .filter(|d| d.environment == environment && matches!(d.state, DeployState::Failed(_)))
+            .map(|d| d.sha.clone())
+            .collect();
+        self.p.rollback = Some(RollbackRecord {
+            environment: environment.to_owned(),
+            from_sha: current.sha.clone(),
+            from_deployment: current.deployment_id,
+            to_sha: None,
+            reason: reason.clone(),
+            by: by.clone(),
+            at: self.now,
+            answer_on,
+            done: false,
+        });
+        self.audit(
+            by.trim_start_matches('@'),
+            "rollback",
+            format!("{environment} from `{}`: {reason}", short(&current.sha)),
+        );
+        self.emit(Action::FindRollbackTarget {
+            environment: environment.to_owned(),
+            current_sha: current.sha,
+            bad_shas,
+        });
+        Ok(())
+    }
+
+    /// GitHub answered with the last good deployment (or none).
+    pub(super) fn on_rollback_target(&mut self, environment: &str, sha: Option<&str>) {
+        let Some(record) = self
+            .p
+            .rollback
+            .clone()
+            .filter(|r| !r.done && r.to_sha.is_none() && r.environment == environment)
+        else {
+            return;
+        };
+        let Some(sha) = sha else {
+            self.p.rollback = None;
+            let nothing =
+                format!("there is no earlier successful {environment} deployment to roll back to");
+            match record.answer_on {
+                Some(on) => {
+                    self.audit(
+                        record.by.trim_start_matches('@'),
+                        "refused",
+                        format!("/rollback: {nothing}"),
+                    );
+                    self.reply(
+                        on,
+                        format!("{}: `/rollback` refused: {nothing}.", record.by),
+                    );
+                }
+                None => self.fail(environment, format!("{}; {nothing}", record.reason)),
+            }
+            return;
+        };
+        if let Some(r) = self.p.rollback.as_mut() {
+            r.to_sha = Some(sha.to_owned());
+        }
+        let branch = self.p.default_branch.clone();
+        self.deploy_with(environment, sha, &branch, Some(record.reason));
+    }
+
+    /// The rollback deploy finished.
+    pub(super) fn on_rollback_deployed(&mut self, sha: &str, succeeded: bool, url: &str) {
+        let Some(record) = self.p.rollback.clone() else {
+            return;
+        };
+        if !succeeded {
+            self.fail(
+                &record.environment,
+                format!(
+                    "the rollback deploy of `{}` failed ([run]({url})); {} is still on `{}`",
+                    short(sha),
+                    record.environment,
+                    short(&record.from_sha)
+                ),
+            );
+            return;
+        }
+        if let Some(r) = self.p.rollback.as_mut() {
+            r.done = true;
+        }
+        if let Some(deployment_id) = record.from_deployment {
+            self.emit(Action::DeploymentStatus {
+                deployment_id,
+                state: "inactive".into(),
+                log_url: None,
+                environment_url: None,
+                description: format!("rolled back to {}", short(sha)),
+            });
+        }
+        self.set_phase(Phase::RolledBack);
+        let text = format!(
+            "⏪ **Rolled back.** {} is back on `{}` (was `{}`).\n\n**Why:** {}\n\n**By:** {}\n\n[Rollback run]({url})",
+            record.environment,
+            short(sha),
+            short(&record.from_sha),
+            record.reason,
+            record.by
+        );
+        let issue = self.p.issue;
+        self.reply(issue, text);
+        self.audit(
+            "shipgate",
+            "rolled back",
+            format!(
+                "{} `{}` → `{}`",
+                record.environment,
+                short(&record.from_sha),
+                short(sha)
+            ),
+        );
+    }
+}
