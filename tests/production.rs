@@ -714,7 +714,100 @@ async fn rollback_by_command_after_done_and_its_refusals(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// A production health endpoint whose answers the test scripts: `mode` 0 healthy, 1 down,
+/// 2 flapping (down on every other request counted in `hits`, starting with the first).
+async fn scripted_endpoint(
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let (mode, hits) = (mode.clone(), hits.clone());
+            async move {
+                let n = hits.fetch_add(1, Ordering::SeqCst);
+                let up = match mode.load(Ordering::SeqCst) {
+                    0 => true,
+                    1 => false,
+                    _ => n % 2 == 1,
+                };
+                if up {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::BAD_GATEWAY
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/health")
+}
+
+async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backend: Backend) {
+    let staging = endpoint(Arc::new(AtomicBool::new(true))).await;
+    let mode = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let production = scripted_endpoint(mode.clone(), hits.clone()).await;
+    let w = setup(backend, &staging, &production).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (_, first) = w.to_done().await;
+
+    // Flapping (down, up, down over the window, `failures: 2`): never two in a row, so the
+    // feature is done, not rolled back.
+    hits.store(0, Ordering::SeqCst);
+    mode.store(2, Ordering::SeqCst);
+    let (flapped, good) = w.to_done().await;
+    assert_ne!(first, good);
+    assert!(w.status(flapped).contains("phase **done**"));
+    let status = w.status(flapped);
+    let line = status
+        .lines()
+        .find(|l| l.contains("| ✅ Production |"))
+        .unwrap_or_default();
+    assert!(line.contains("healthy for 2s: 1 of 3 probes"), "{status}");
+
+    // Down: two failed probes in a row roll production back to the last good SHA.
+    let (n, pr, _) = w.to_readiness().await;
+    mode.store(1, Ordering::SeqCst);
+    sim.comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    sg.settle(sim).await;
+    let (run, _, _) = w.newest_run(Some("production")).unwrap();
+    sim.complete_workflow_run(REPO, run, "success").await;
+    let mut rollback = None;
+    for _ in 0..50 {
+        sg.settle(sim).await;
+        let newest = w.newest_run(Some("production")).unwrap();
+        if newest.0 != run {
+            rollback = Some(newest);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (rollback, _, inputs) = rollback.expect("a rollback was dispatched");
+    assert_eq!(inputs["sha"], good.as_str());
+    assert_eq!(inputs["rollback"], "true");
+    let reason = inputs["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        reason.contains("2 health probes") && reason.contains("502"),
+        "the trigger and its evidence: {reason}"
+    );
+    mode.store(0, Ordering::SeqCst);
+    sim.complete_workflow_run(REPO, rollback, "success").await;
+    sg.settle(sim).await;
+    assert!(
+        w.status(n).contains("phase **rolled_back**"),
+        "{}",
+        w.status(n)
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    failed_probes_roll_production_back_and_a_flapping_probe_does_not,
     a_failed_production_deploy_rolls_back_to_the_last_good_one,
     rollback_by_command_after_done_and_its_refusals,
     feature_goes_to_production,

@@ -216,6 +216,7 @@ pub const HELP: &str = "\
 | `/pause` · `/resume` | hold or release the pipeline: nothing is dispatched while paused |
 | `/retry [tests\\|staging\\|merge\\|production]` | run what failed again |
 | `/deploy staging` | deploy the PR's head to staging now |
+| `/rollback [reason]` | redeploy the environment's last good version |
 | `/status` | answer with where the pipeline stands |
 | `/help` | this list |
 

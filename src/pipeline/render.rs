@@ -652,7 +652,7 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
         }
     }
     s.push_str(&config_errors(cfg));
-    s.push_str("\n<sub>Commands: `/approve`, `/approve production`, `/deploy staging`, `/reject`, `/pause`, `/resume`, `/retry`, `/status`, `/help`.</sub>\n");
+    s.push_str("\n<sub>Commands: `/approve`, `/approve production`, `/deploy staging`, `/rollback`, `/reject`, `/pause`, `/resume`, `/retry`, `/status`, `/help`.</sub>\n");
     s
 }
 
