@@ -157,4 +157,78 @@ async fn decisions_are_chained_and_tampering_is_found(backend: Backend) {
     ));
 }
 
-on_both_backends!(decisions_are_chained_and_tampering_is_found);
+/// The status comment as a user sees it now.
+fn status(sim: &Simulator, n: u64) -> String {
+    sim.with(|s| {
+        s.repos[REPO]
+            .comments
+            .values()
+            .find(|c| c.issue_number == n && c.body.starts_with("<!-- shipgate:status"))
+            .map(|c| c.body.clone())
+            .unwrap_or_default()
+    })
+}
+
+async fn block_priority_and_unblock_show_and_are_recorded(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start().await;
+    sim.add_shipgate_repo(
+        REPO,
+        &[
+            ("lead", Permission::Maintain),
+            ("visitor", Permission::Read),
+        ],
+    );
+    let sg = Shipgate::start(&db, &sim).await;
+    sim.install("acme", &[REPO]).await;
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sim.comment(
+        REPO,
+        n,
+        "lead",
+        "/block waiting on legal\n/priority critical",
+    )
+    .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sg.settle(&sim).await;
+    let shown = status(&sim, n);
+    assert!(
+        shown.contains("🚧 Blocked by @lead: waiting on legal"),
+        "{shown}"
+    );
+    assert!(shown.contains("priority **critical**"), "{shown}");
+    assert!(
+        shown.contains("phase **intake**"),
+        "approved, but blocked: {shown}"
+    );
+    sim.comment(REPO, n, "visitor", "/unblock").await;
+    sim.comment(REPO, n, "lead", "/unblock").await;
+    sg.settle(&sim).await;
+    let shown = status(&sim, n);
+    assert!(!shown.contains("Blocked by"), "{shown}");
+    assert!(shown.contains("phase **planning**"), "{shown}");
+    let entries = sg.store.audit_entries(0, 100).await.unwrap();
+    let seen: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("lead", "block"),
+            ("lead", "priority"),
+            ("lead", "approve requirement"),
+            ("visitor", "refused"),
+            ("lead", "unblock"),
+        ]
+    );
+    assert_eq!(sg.store.verify_audit().await.unwrap(), Ok(5));
+    sg.stop().await;
+}
+
+on_both_backends!(
+    decisions_are_chained_and_tampering_is_found,
+    block_priority_and_unblock_show_and_are_recorded
+);

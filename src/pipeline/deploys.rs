@@ -99,7 +99,7 @@ impl Step<'_> {
 
     /// Dispatches the deploy workflow for each created deployment (held while paused).
     pub(super) fn dispatch_deploys(&mut self) {
-        if self.p.paused {
+        if self.p.paused || !self.p.blockers.is_empty() {
             return;
         }
         let ready: Vec<Deploy> = self

@@ -163,6 +163,9 @@ pub struct PullRequest {
     /// The PR's title (its conventional-commit prefix, if any, names the merge commit).
     #[serde(default)]
     pub title: String,
+    /// Everyone seen pushing commits to it (separation of duties for production).
+    #[serde(default)]
+    pub pushers: BTreeSet<String>,
 }
 
 /// A rollback: what triggered it, what it replaces, and what it restores once found.
@@ -390,6 +393,11 @@ pub struct Pipeline {
     pub merge: Option<MergeRecord>,
     #[serde(default)]
     pub rollback: Option<RollbackRecord>,
+    /// `/block` reasons: while there is one, the pipeline does not advance.
+    #[serde(default)]
+    pub blockers: Vec<Rejection>,
+    #[serde(default)]
+    pub priority: Option<super::commands::Priority>,
     pub failure: Option<Failure>,
     pub rejection: Option<Rejection>,
     pub status_comment: Option<u64>,
@@ -447,6 +455,8 @@ impl Pipeline {
             production_sha: None,
             merge: None,
             rollback: None,
+            blockers: vec![],
+            priority: None,
             failure: None,
             rejection: None,
             status_comment: None,

@@ -110,6 +110,16 @@ impl Step<'_> {
                 actor.login, pr.number
             ));
         }
+        if pr
+            .pushers
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(&actor.login))
+        {
+            return Err(format!(
+                "@{} pushed commits to #{}; whoever changed the code cannot approve its production deploy",
+                actor.login, pr.number
+            ));
+        }
         self.authorise(actor, "production", "approve production")?;
         if !open.is_empty() {
             return Err(format!(

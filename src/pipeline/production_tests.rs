@@ -309,6 +309,7 @@ fn merge_titles_follow_conventional_commits() {
         merge_commit_sha: None,
         url: String::new(),
         title: title.into(),
+        pushers: Default::default(),
     };
     assert_eq!(
         merge_title(&w.p, &pr("Add export")),
@@ -593,4 +594,104 @@ fn a_configuration_error_is_audited_once_per_configuration() {
     assert!(a[0].2.contains("required_approvals"), "{}", a[0].2);
     let later = w.comment(lead(), "/status");
     assert!(audited(&later).is_empty(), "not again for every input");
+}
+
+#[test]
+fn whoever_pushed_to_the_pr_cannot_approve_its_production_deploy() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    w.pr(PullAction::Opened, "aaa111");
+    // The release approver pushes a fix to the PR.
+    w.ids += 1;
+    let push = w.go(Input::PullRequest {
+        delivery: "push".into(),
+        action: PullAction::Synchronize,
+        pr: PullSnapshot {
+            number: 30,
+            title: "Export".into(),
+            body: "Closes #12".into(),
+            author: "dev".into(),
+            head_sha: "bbb222".into(),
+            head_branch: "feature/REQ-12-export-invoices".into(),
+            from_fork: false,
+            draft: false,
+            open: true,
+            merged: false,
+            merge_commit_sha: None,
+            url: "https://github.test/acme/widgets/pull/30".into(),
+        },
+        actor: approver(),
+    });
+    let tests = dispatches(&push)
+        .into_iter()
+        .find(|d| d.1 == "bbb222")
+        .expect("the new head is tested")
+        .2;
+    w.run_done(&tests, 601, "success");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "bbb222",
+    );
+    let correlation = deployment_created(&mut w, &effects, 9);
+    w.run_done(&correlation, 77, "success");
+    assert_eq!(w.p.phase, Phase::Readiness);
+    let effects = w.comment(approver(), "/approve production");
+    assert!(
+        replies(&effects)[0].contains("@releaser pushed commits to #30"),
+        "{:?}",
+        replies(&effects)
+    );
+    assert!(w.p.production.is_none());
+    // Someone who did not touch the code can.
+    w.comment(
+        actor("other-releaser", Access::Admin),
+        "/approve production",
+    );
+    assert_eq!(w.p.phase, Phase::Production);
+}
+
+#[test]
+fn a_blocked_pipeline_does_not_advance_until_unblocked() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    let r = w.comment(lead(), "/block waiting on legal\n/priority high");
+    assert!(replies(&r)[0].contains("Blocked"), "{:?}", replies(&r));
+    assert_eq!(audited(&r)[0].1, "block");
+    w.run_done(&c, 501, "success");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    assert_eq!(
+        w.p.phase,
+        Phase::Review,
+        "green gates do not move a blocked pipeline"
+    );
+    assert!(
+        find(&effects, |a| matches!(a, Action::CreateDeployment { .. })
+            .then_some(()))
+        .is_none()
+    );
+    let status = render::status_comment(&w.p, &w.cfg);
+    assert!(
+        status.contains("🚧 Blocked by @lead: waiting on legal"),
+        "{status}"
+    );
+    assert!(status.contains("priority **high**"), "{status}");
+    assert!(status.contains("**Waiting for:** `/unblock`"), "{status}");
+    let refused = w.comment(reader(), "/unblock");
+    assert!(replies(&refused)[0].contains("write access"));
+    let effects = w.comment(lead(), "/unblock");
+    assert_eq!(w.p.phase, Phase::Staging);
+    assert!(
+        find(&effects, |a| matches!(a, Action::CreateDeployment { .. })
+            .then_some(()))
+        .is_some()
+    );
+    let again = w.comment(lead(), "/unblock");
+    assert!(replies(&again)[0].contains("not blocked"));
 }

@@ -512,6 +512,9 @@ pub fn waiting_for(p: &Pipeline, cfg: &LoadedConfig) -> String {
     if p.paused {
         return "`/resume`: the pipeline is paused".into();
     }
+    if !p.blockers.is_empty() {
+        return "`/unblock`: the pipeline is blocked".into();
+    }
     let waits: Vec<String> = gates(p, cfg)
         .into_iter()
         .filter_map(|g| g.waiting)
@@ -614,6 +617,15 @@ fn headline(p: &Pipeline) -> String {
     if p.paused {
         h.push_str(" · ⏸️ paused");
     }
+    if !p.blockers.is_empty() {
+        h.push_str(" · 🚧 blocked");
+    }
+    if let Some(priority) = p.priority {
+        h.push_str(&format!(
+            " · priority **{}**",
+            format!("{priority:?}").to_lowercase()
+        ));
+    }
     h
 }
 
@@ -635,6 +647,13 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
         s.push_str(&format!(
             "⚠️ The **{}** stage failed: {}\n\n",
             f.stage, f.reason
+        ));
+    }
+    for b in &p.blockers {
+        s.push_str(&format!(
+            "🚧 Blocked by @{}: {}\n\n",
+            b.by,
+            b.reason.as_deref().unwrap_or("no reason given")
         ));
     }
     s.push_str(&format!("**Waiting for:** {}\n\n", waiting_for(p, cfg)));

@@ -174,7 +174,14 @@ impl Step<'_> {
                 commands,
                 actor,
             } => self.on_comment(*id, *on, commands, actor),
-            Input::PullRequest { action, pr, .. } => self.on_pull(action, pr),
+            Input::PullRequest {
+                action, pr, actor, ..
+            } => {
+                self.on_pull(action, pr);
+                if *action == PullAction::Synchronize && !actor.is_self {
+                    self.note_pusher(pr.number, &actor.login);
+                }
+            }
             Input::Review {
                 id,
                 action,
@@ -445,11 +452,45 @@ impl Step<'_> {
                     Err(why) => refused(why),
                 }
             }
-            Command::Stop
-            | Command::Block(_)
-            | Command::Unblock
-            | Command::Skip { .. }
-            | Command::Priority(_) => Some(format!(
+            Command::Block(reason) => {
+                if let Err(why) = self.authorise(actor, "", "block") {
+                    return refused(why);
+                }
+                self.p.blockers.push(Rejection {
+                    by: actor.login.clone(),
+                    reason: Some(reason.clone()),
+                    at: self.now,
+                });
+                self.audit(&actor.login, "block", reason.clone());
+                Some(format!(
+                    "🚧 Blocked: nothing advances until `/unblock`. Reason: {reason}"
+                ))
+            }
+            Command::Unblock => {
+                if let Err(why) = self.authorise(actor, "", "unblock") {
+                    return refused(why);
+                }
+                if self.p.blockers.is_empty() {
+                    return refused("the pipeline is not blocked".into());
+                }
+                let lifted = std::mem::take(&mut self.p.blockers);
+                self.audit(
+                    &actor.login,
+                    "unblock",
+                    format!("{} blocker(s) lifted", lifted.len()),
+                );
+                Some("✅ Unblocked.".into())
+            }
+            Command::Priority(priority) => {
+                if let Err(why) = self.authorise(actor, "", "set the priority") {
+                    return refused(why);
+                }
+                self.p.priority = Some(*priority);
+                let name = format!("{priority:?}").to_lowercase();
+                self.audit(&actor.login, "priority", name.clone());
+                Some(format!("Priority set to **{name}**."))
+            }
+            Command::Stop | Command::Skip { .. } => Some(format!(
                 "`/{}` is not available in this version of shipgate yet.",
                 c.name()
             )),
@@ -556,6 +597,13 @@ impl Step<'_> {
 
     // ---- pull request, reviews ----
 
+    /// Remembers who pushed to the linked PR: they may not approve its production deploy.
+    fn note_pusher(&mut self, number: u64, login: &str) {
+        if let Some(pr) = self.p.pr.as_mut().filter(|p| p.number == number) {
+            pr.pushers.insert(login.to_owned());
+        }
+    }
+
     fn on_pull(&mut self, action: &PullAction, pr: &PullSnapshot) {
         let linked_number = self.p.pr.as_ref().map(|x| (x.number, x.open));
         match linked_number {
@@ -582,6 +630,11 @@ impl Step<'_> {
             merge_commit_sha: pr.merge_commit_sha.clone(),
             url: pr.url.clone(),
             title: pr.title.clone(),
+            pushers: old
+                .as_ref()
+                .filter(|o| o.number == pr.number)
+                .map(|o| o.pushers.clone())
+                .unwrap_or_default(),
         };
         if old.as_ref().is_some_and(|o| o.number != pr.number) {
             // A new PR replaces a closed one: its reviews are not this PR's.
@@ -1008,6 +1061,9 @@ impl Step<'_> {
     fn drive(&mut self) {
         if !self.cfg.is_valid() {
             return; // a broken configuration holds every gate
+        }
+        if !self.p.blockers.is_empty() {
+            return; // `/block`: nothing advances until `/unblock`
         }
         for _ in 0..Phase::ALL.len() {
             let before = self.p.phase;
