@@ -64,6 +64,7 @@ fn actor(account: &Account, bot_login: &str) -> Actor {
         login: account.login.clone(),
         access: Access::None,
         is_self: account.login.eq_ignore_ascii_case(bot_login),
+        teams: vec![],
     }
 }
 

@@ -175,6 +175,40 @@ impl Resolver {
     }
 
     /// A collaborator's access to the repository, from the cache or GitHub.
+    /// Which of `teams` (`@org/slug`) `login` is a member of, each answer cached like access.
+    pub async fn teams_of(
+        &self,
+        repo: &RepoRef,
+        login: &str,
+        teams: &[String],
+    ) -> Result<Vec<String>, ResolveError> {
+        let now = millis(self.clock.now());
+        let full = repo.full_name();
+        let mut member_of = Vec::new();
+        for team in teams {
+            let Some((org, slug)) = team.trim_start_matches('@').split_once('/') else {
+                continue;
+            };
+            // Kept beside collaborator access, under a key no login can have.
+            let key = format!("{login} team:{org}/{slug}");
+            let member = match self.store.cached_access(&full, &key).await? {
+                Some((answer, fetched_at)) if now - fetched_at < ACCESS_TTL_MS => {
+                    answer == "member"
+                }
+                _ => {
+                    let member = self.github.team_member(repo, org, slug, login).await?;
+                    let answer = if member { "member" } else { "not_member" };
+                    self.store.put_access(&full, &key, answer, now).await?;
+                    member
+                }
+            };
+            if member {
+                member_of.push(team.clone());
+            }
+        }
+        Ok(member_of)
+    }
+
     pub async fn access(&self, repo: &RepoRef, login: &str) -> Result<Access, ResolveError> {
         let now = millis(self.clock.now());
         let full = repo.full_name();

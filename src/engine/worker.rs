@@ -356,6 +356,16 @@ impl Worker {
                         Err(e) => return Err(e),
                     };
                     set_access(&mut routed.input, access);
+                    let teams = cfg.config.approvers.teams();
+                    if !teams.is_empty() && !is_self(&routed.input) {
+                        let member_of =
+                            match self.resolver.teams_of(&routed.repo, &login, &teams).await {
+                                Ok(t) => t,
+                                Err(e) if !e.is_transient() => vec![],
+                                Err(e) => return Err(e),
+                            };
+                        set_teams(&mut routed.input, member_of);
+                    }
                 }
                 Ok(Prepared::Pipeline {
                     routed,
@@ -373,6 +383,29 @@ fn set_access(input: &mut Input, access: crate::pipeline::Access) {
         | Input::PullRequest { actor, .. }
         | Input::Button { actor, .. } => actor.access = access,
         Input::Review { reviewer, .. } => reviewer.access = access,
+        _ => {}
+    }
+}
+
+/// Whether the input's actor is shipgate's own bot (its team memberships never matter).
+fn is_self(input: &Input) -> bool {
+    match input {
+        Input::Issue { actor, .. }
+        | Input::Comment { actor, .. }
+        | Input::PullRequest { actor, .. }
+        | Input::Button { actor, .. } => actor.is_self,
+        Input::Review { reviewer, .. } => reviewer.is_self,
+        _ => false,
+    }
+}
+
+fn set_teams(input: &mut Input, teams: Vec<String>) {
+    match input {
+        Input::Issue { actor, .. }
+        | Input::Comment { actor, .. }
+        | Input::PullRequest { actor, .. }
+        | Input::Button { actor, .. } => actor.teams = teams,
+        Input::Review { reviewer, .. } => reviewer.teams = teams,
         _ => {}
     }
 }

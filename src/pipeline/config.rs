@@ -93,6 +93,26 @@ fn default_deploy_timeout() -> u64 {
     60 * MINUTE
 }
 
+impl Approvers {
+    /// The `@org/team` entries of every list, once each.
+    pub fn teams(&self) -> Vec<String> {
+        let mut teams: Vec<String> = [
+            &self.requirement,
+            &self.plan,
+            &self.review,
+            &self.production,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|a| a.starts_with('@') && a.contains('/'))
+        .cloned()
+        .collect();
+        teams.sort();
+        teams.dedup();
+        teams
+    }
+}
+
 impl DeployConfig {
     /// The settings of `staging` or `production` (anything else is production's stricter
     /// settings).

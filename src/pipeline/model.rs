@@ -532,6 +532,10 @@ pub struct Actor {
     pub access: Access,
     /// shipgate's own bot.
     pub is_self: bool,
+    /// The `@org/team` entries of the configured approver lists this actor is a member of
+    /// (resolved by the shell before the step).
+    #[serde(default)]
+    pub teams: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

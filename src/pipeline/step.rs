@@ -146,7 +146,12 @@ impl Step<'_> {
             "production" => &approvers.production,
             _ => return Ok(()),
         };
-        if list.is_empty() || list.iter().any(|a| a.eq_ignore_ascii_case(&actor.login)) {
+        let listed = |entry: &String| {
+            entry.eq_ignore_ascii_case(&actor.login)
+                || (entry.starts_with('@')
+                    && actor.teams.iter().any(|t| t.eq_ignore_ascii_case(entry)))
+        };
+        if list.is_empty() || list.iter().any(listed) {
             Ok(())
         } else {
             Err(format!(

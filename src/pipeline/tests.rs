@@ -16,6 +16,7 @@ pub(super) fn actor(login: &str, access: Access) -> Actor {
         login: login.into(),
         access,
         is_self: false,
+        teams: vec![],
     }
 }
 pub(super) fn lead() -> Actor {
@@ -876,7 +877,8 @@ fn arb_actor() -> impl Strategy<Value = Actor> {
         Just(Actor {
             login: "shipgate[bot]".into(),
             access: Access::Write,
-            is_self: true
+            is_self: true,
+            teams: vec![],
         }),
     ]
 }
