@@ -806,7 +806,69 @@ async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backen
     w.sg.stop().await;
 }
 
+async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
+    let ok = Arc::new(AtomicBool::new(true));
+    let url = endpoint(ok).await;
+    let w = setup(backend, &url, &url).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (_, good) = w.to_done().await;
+
+    // In review: `/stop` cancels the tests run and the pipeline stops.
+    let n = sim
+        .open_issue(REPO, "pm", "Import invoices", BODY, &["feature"])
+        .await;
+    sim.comment(REPO, n, "lead", "/approve\n/approve plan")
+        .await;
+    sg.settle(sim).await;
+    let branch = format!("feature/REQ-{n}-import-invoices");
+    sim.open_pull(REPO, "dev", &branch, "Import", &format!("Closes #{n}"))
+        .await;
+    sg.settle(sim).await;
+    let (tests, _, _) = w.newest_run(None).unwrap();
+    sim.comment(REPO, n, "outsider", "/stop").await;
+    sim.comment(REPO, n, "lead", "/stop").await;
+    sg.settle(sim).await;
+    let conclusion = sim.with(|s| s.repos[REPO].runs[&tests].conclusion.clone());
+    assert_eq!(conclusion.as_deref(), Some("cancelled"));
+    assert!(w.status(n).contains("phase **stopped**"), "{}", w.status(n));
+    assert!(
+        w.replies(n)
+            .iter()
+            .any(|r| r.starts_with("@outsider:") && r.contains("write access")),
+        "{:?}",
+        w.replies(n)
+    );
+
+    // During the production deploy: the run is cancelled and production rolls back.
+    let (m, pr, _) = w.to_readiness().await;
+    sim.comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    sg.settle(sim).await;
+    let (deploy, _, _) = w.newest_run(Some("production")).unwrap();
+    sim.comment(REPO, m, "lead", "/stop").await;
+    sg.settle(sim).await;
+    let conclusion = sim.with(|s| s.repos[REPO].runs[&deploy].conclusion.clone());
+    assert_eq!(conclusion.as_deref(), Some("cancelled"));
+    let (rollback, _, inputs) = w.newest_run(Some("production")).unwrap();
+    assert_ne!(rollback, deploy);
+    assert_eq!(
+        (inputs["sha"].as_str(), inputs["rollback"].as_str()),
+        (Some(good.as_str()), Some("true"))
+    );
+    assert_eq!(inputs["reason"], "/stop by @lead");
+    sim.complete_workflow_run(REPO, rollback, "success").await;
+    sg.settle(sim).await;
+    assert!(
+        w.status(m).contains("phase **rolled_back**"),
+        "{}",
+        w.status(m)
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    stop_cancels_runs_and_rolls_production_back,
     failed_probes_roll_production_back_and_a_flapping_probe_does_not,
     a_failed_production_deploy_rolls_back_to_the_last_good_one,
     rollback_by_command_after_done_and_its_refusals,

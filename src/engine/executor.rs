@@ -535,6 +535,10 @@ impl Executor {
                     Err(e) => Err(e),
                 }
             }
+            Action::CancelRun { run_id } => {
+                gh.cancel_run(repo, *run_id).await?;
+                Ok(None)
+            }
             Action::CloseIssue => {
                 gh.close_issue(repo, p.issue).await?;
                 Ok(None)

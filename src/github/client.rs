@@ -381,6 +381,8 @@ pub trait GitHub: Send + Sync {
         repo: &RepoRef,
         number: u64,
     ) -> Result<Option<MergedPull>, GitHubError>;
+    /// Cancels a workflow run (a finished one is left as it is).
+    async fn cancel_run(&self, repo: &RepoRef, run_id: u64) -> Result<(), GitHubError>;
     /// Closes an issue as completed.
     async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError>;
     /// The App's recent webhook deliveries, newest first (App JWT).

@@ -731,6 +731,17 @@ impl GitHub for OctocrabGitHub {
         })
     }
 
+    async fn cancel_run(&self, repo: &RepoRef, run_id: u64) -> Result<(), GitHubError> {
+        const OP: &str = "cancel a workflow run";
+        let path = repo_path(repo, &format!("/actions/runs/{run_id}/cancel"));
+        match self.call::<()>(repo, OP, Method::POST, &path, None).await {
+            Ok(_) => Ok(()),
+            // 409: it finished meanwhile; nothing left to cancel.
+            Err(GitHubError::Status { status: 409, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError> {
         const OP: &str = "close an issue";
         self.call(

@@ -217,6 +217,9 @@ pub const HELP: &str = "\
 | `/retry [tests\\|staging\\|merge\\|production]` | run what failed again |
 | `/deploy staging` | deploy the PR's head to staging now |
 | `/rollback [reason]` | redeploy the environment's last good version |
+| `/stop` | cancel the runs in flight (and roll production back during its deploy) |
+| `/block <reason>` · `/unblock` | hold the pipeline where it is, or let it go on |
+| `/priority low\\|medium\\|high\\|critical` | record the feature's priority |
 | `/status` | answer with where the pipeline stands |
 | `/help` | this list |
 

@@ -861,6 +861,10 @@ pub enum Action {
     },
     /// Closes the feature issue as completed.
     CloseIssue,
+    /// Cancels a workflow run (`/stop`).
+    CancelRun {
+        run_id: u64,
+    },
     /// An entry for the audit log (written with the state, not run against GitHub).
     Audit {
         actor: String,
@@ -906,6 +910,7 @@ impl Action {
             Action::PollRun { .. } => "poll_run",
             Action::Merge { .. } => "merge",
             Action::CloseIssue => "close_issue",
+            Action::CancelRun { .. } => "cancel_run",
             Action::Audit { .. } => "audit",
             Action::SetTimer { .. } => "set_timer",
             Action::CancelTimer { .. } => "cancel_timer",

@@ -495,7 +495,13 @@ impl Step<'_> {
                 self.audit(&actor.login, "priority", name.clone());
                 Some(format!("Priority set to **{name}**."))
             }
-            Command::Stop | Command::Skip { .. } => Some(format!(
+            Command::Stop => {
+                if let Err(why) = self.authorise(actor, "", "stop") {
+                    return refused(why);
+                }
+                Some(self.stop(actor))
+            }
+            Command::Skip { .. } => Some(format!(
                 "`/{}` is not available in this version of shipgate yet.",
                 c.name()
             )),
@@ -544,6 +550,66 @@ impl Step<'_> {
             }
             self.reply(on, format!("@{}: {a}", actor.login));
         }
+    }
+
+    /// `/stop`: cancels the pipeline's runs in flight; during a production deploy or its
+    /// monitoring it also rolls production back, otherwise the pipeline is stopped.
+    fn stop(&mut self, actor: &Actor) -> String {
+        let mut cancelled = 0;
+        for i in 0..self.p.runs.len() {
+            let run = &mut self.p.runs[i];
+            if !run.state.is_finished() {
+                run.state = RunState::Failed("cancelled".into());
+                run.finished_at = Some(self.now);
+                if let Some(run_id) = run.run_id {
+                    cancelled += 1;
+                    self.emit(Action::CancelRun { run_id });
+                }
+            }
+        }
+        for i in 0..self.p.deploys.len() {
+            let d = &mut self.p.deploys[i];
+            if !d.state.is_finished() && d.rollback_reason.is_none() {
+                d.state = DeployState::Failed("cancelled".into());
+                d.finished_at = Some(self.now);
+                if let Some(run_id) = d.run_id {
+                    cancelled += 1;
+                    self.emit(Action::CancelRun { run_id });
+                }
+            }
+        }
+        self.cancel_watchdogs(|_| true);
+        let in_production = self.p.phase == Phase::Production
+            && self.p.current_deploy("production").is_some()
+            && self.p.rollback.is_none();
+        let runs = format!(
+            "cancelled {cancelled} run{}",
+            if cancelled == 1 { "" } else { "s" }
+        );
+        let reason = format!("/stop by @{}", actor.login);
+        self.audit(&actor.login, "stop", runs.clone());
+        if in_production {
+            for w in self.p.health.iter_mut() {
+                if w.outcome.is_none() {
+                    w.outcome = Some(false);
+                }
+            }
+            let by = format!("@{}", actor.login);
+            let issue = self.p.issue;
+            if self
+                .start_rollback_for_stop("production", reason, by, issue)
+                .is_ok()
+            {
+                return format!("⏹️ Stopped: {runs}; rolling production back.");
+            }
+        }
+        for w in self.p.health.iter_mut() {
+            if w.outcome.is_none() {
+                w.outcome = Some(false);
+            }
+        }
+        self.set_phase(Phase::Stopped);
+        format!("⏹️ Stopped: {runs}. Nothing more happens.")
     }
 
     fn retry(&mut self, stage: Option<&str>) -> Result<(), String> {

@@ -623,7 +623,7 @@ fn every_command_refusal_says_why() {
         (lead(), "/retry canary", "no stage `canary`"),
         (lead(), "/retry", "nothing has failed"),
         (lead(), "/rollback", "nothing deployed to roll back"),
-        (lead(), "/stop", "not available in this version"),
+        (lead(), "/skip tests flaky", "not available in this version"),
         (
             lead(),
             "/deploy production",
