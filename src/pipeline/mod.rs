@@ -15,6 +15,7 @@ pub mod render;
 mod rollback;
 pub mod step;
 pub mod summary;
+mod timeouts;
 
 pub use model::{Access, Action, Effect, Input, Pipeline};
 pub use step::{starts_pipeline, step};

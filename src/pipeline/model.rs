@@ -398,6 +398,15 @@ pub struct Pipeline {
     pub blockers: Vec<Rejection>,
     #[serde(default)]
     pub priority: Option<super::commands::Priority>,
+    /// When the current pause began.
+    #[serde(default)]
+    pub paused_at: Option<i64>,
+    /// Paused time before the current pause (gate clocks do not count it).
+    #[serde(default)]
+    pub held_ms: i64,
+    /// Paused time when the current phase began.
+    #[serde(default)]
+    pub phase_held_at_entry: i64,
     pub failure: Option<Failure>,
     pub rejection: Option<Rejection>,
     pub status_comment: Option<u64>,
@@ -457,6 +466,9 @@ impl Pipeline {
             rollback: None,
             blockers: vec![],
             priority: None,
+            paused_at: None,
+            held_ms: 0,
+            phase_held_at_entry: 0,
             failure: None,
             rejection: None,
             status_comment: None,
@@ -669,6 +681,8 @@ pub enum TimerKind {
     /// A test run silent this long is polled.
     RunWatchdog { correlation: String },
     /// Time for the next health probe of an environment.
+    /// A gate's clock ran out (escalate, reject, auto-approve).
+    GateTimeout { gate: String, action: String },
     HealthTick {
         environment: String,
         /// The watch this tick belongs to (its start); a tick of an earlier watch of the

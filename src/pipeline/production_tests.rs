@@ -695,3 +695,109 @@ fn a_blocked_pipeline_does_not_advance_until_unblocked() {
     let again = w.comment(lead(), "/unblock");
     assert!(replies(&again)[0].contains("not blocked"));
 }
+
+/// The gate timers among the effects: (key, due_at, kind).
+fn gate_timers(effects: &[Effect]) -> Vec<(String, i64, TimerKind)> {
+    effects
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::SetTimer { key, due_at, kind }
+                if matches!(kind, TimerKind::GateTimeout { .. }) =>
+            {
+                Some((key.clone(), *due_at, kind.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Fires a timer at its due time.
+fn fire(w: &mut World, timer: &(String, i64, TimerKind)) -> Vec<Effect> {
+    w.now = timer.1 - 1000; // `go` moves the clock 1 s
+    w.go(Input::Timer {
+        key: timer.0.clone(),
+        kind: timer.2.clone(),
+    })
+}
+
+const HOUR: i64 = 3600 * 1000;
+
+#[test]
+fn an_unapproved_requirement_escalates_then_is_rejected() {
+    let mut cfg = super::config::LoadedConfig::default();
+    cfg.config.requirement.escalate_to = vec!["@cto".into(), "pm-lead".into()];
+    let (mut w, effects) = World::with_config(COMPLETE, cfg);
+    let timers = gate_timers(&effects);
+    assert_eq!(timers.len(), 2, "{timers:?}");
+    let start = w.now;
+    assert_eq!(timers[0].1 - start, 24 * HOUR);
+    assert_eq!(timers[1].1 - start, 48 * HOUR);
+    let escalated = fire(&mut w, &timers[0]);
+    let r = replies(&escalated);
+    assert!(
+        r[0].contains("waited 1d") && r[0].contains("@cto @pm-lead"),
+        "{r:?}"
+    );
+    assert_eq!(w.p.phase, Phase::Intake);
+    let rejected = fire(&mut w, &timers[1]);
+    assert_eq!(w.p.phase, Phase::Rejected);
+    assert!(replies(&rejected)[0].contains("requirement approval did not come within 2d"));
+    assert_eq!(audited(&rejected)[0].1, "reject");
+}
+
+#[test]
+fn pause_holds_the_gate_clocks() {
+    let (mut w, effects) = World::new(COMPLETE);
+    let timers = gate_timers(&effects);
+    w.comment(lead(), "/pause");
+    w.now += 10 * HOUR;
+    w.comment(lead(), "/resume");
+    // At the original deadline only 38 of the 48 hours counted: set again for the rest.
+    let again = fire(&mut w, &timers[1]);
+    assert_eq!(w.p.phase, Phase::Intake);
+    let later = gate_timers(&again);
+    assert_eq!(later.len(), 1);
+    assert!(
+        (later[0].1 - timers[1].1 - 10 * HOUR).abs() <= 3000,
+        "10 paused hours later: {} ms",
+        later[0].1 - timers[1].1
+    );
+    fire(&mut w, &later[0]);
+    assert_eq!(w.p.phase, Phase::Rejected);
+}
+
+#[test]
+fn the_plan_auto_approves_with_a_warning_and_production_approval_times_out() {
+    let (mut w, _) = World::new(COMPLETE);
+    let effects = w.comment(lead(), "/approve");
+    assert_eq!(w.p.phase, Phase::Planning);
+    let plan = gate_timers(&effects);
+    assert_eq!(plan.len(), 1);
+    let approved = fire(&mut w, &plan[0]);
+    assert_eq!(w.p.phase, Phase::Development);
+    assert!(
+        replies(&approved)[0].contains("Nobody approved the plan in 3d"),
+        "{:?}",
+        replies(&approved)
+    );
+    assert_eq!(w.p.plan.as_ref().unwrap().by, "shipgate");
+
+    // Readiness starts production's clock: rejected after 72h without an approval.
+    let (mut late, _) = World::new(COMPLETE);
+    let effects = deployed_to_staging(&mut late);
+    let production = gate_timers(&effects);
+    assert_eq!(production.len(), 1, "{production:?}");
+    assert_eq!(
+        production[0].1 - late.p.timeline.last().unwrap().1,
+        72 * HOUR
+    );
+    let rejected = fire(&mut late, &production[0]);
+    assert_eq!(late.p.phase, Phase::Rejected);
+    assert!(replies(&rejected)[0].contains("production approval did not come within 3d"));
+    // Approved in time: the timer finds nothing to do.
+    let (mut on_time, _) = World::new(COMPLETE);
+    deployed_to_staging(&mut on_time);
+    on_time.comment(approver(), "/approve production");
+    fire(&mut on_time, &production[0]);
+    assert_eq!(on_time.p.phase, Phase::Production);
+}

@@ -36,6 +36,9 @@ pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipel
         let errors: Vec<String> = cfg.errors.iter().map(|e| e.to_string()).collect();
         s.audit("shipgate", "configuration error", errors.join("; "));
     }
+    if fresh {
+        s.start_gate_clocks(Phase::Intake);
+    }
     s.apply(input);
     s.drive();
     s.finish(p, fresh || matches!(input, Input::ConfigChanged { .. }));
@@ -105,6 +108,7 @@ impl Step<'_> {
                 add: phase.label(),
                 remove: vec![old.label()],
             });
+            self.start_gate_clocks(phase);
         }
     }
 
@@ -429,6 +433,11 @@ impl Step<'_> {
                     ));
                 }
                 self.p.paused = pause;
+                if pause {
+                    self.p.paused_at = Some(self.now);
+                } else if let Some(at) = self.p.paused_at.take() {
+                    self.p.held_ms += self.now - at;
+                }
                 Some(if pause {
                     "⏸️ Paused: nothing new is dispatched until `/resume`.".into()
                 } else {
@@ -906,6 +915,7 @@ impl Step<'_> {
 
     fn on_timer(&mut self, kind: &TimerKind) {
         match kind {
+            TimerKind::GateTimeout { gate, action } => self.on_gate_timeout(gate, action),
             TimerKind::HealthTick { environment, since } => {
                 self.on_health_tick(environment, *since)
             }

@@ -1,0 +1,151 @@
+//! Gate timeouts on durable timers (DESIGN.md §1): the requirement escalates after
+//! `requirement.escalate_after` (mentioning `escalate_to`) and is rejected after
+//! `reject_after`; the plan auto-approves with a warning after `plan.auto_approve_after`;
+//! production approval is rejected after `approval_timeout`. `/pause` holds these clocks: a
+//! timer that fires early (paused time does not count) is set again for what is left.
+//!
+//! Must not: act on a gate the pipeline has already left.
+
+use super::config::{PlanApproval, format_duration};
+use super::model::*;
+use super::step::Step;
+
+/// Which gate a timeout belongs to, and the phase that gate is decided in.
+fn gate_phase(gate: &str) -> Option<Phase> {
+    match gate {
+        "requirement" => Some(Phase::Intake),
+        "plan" => Some(Phase::Planning),
+        "production" => Some(Phase::Readiness),
+        _ => None,
+    }
+}
+
+impl Step<'_> {
+    /// Paused time so far (including a pause still on).
+    fn held_ms(&self) -> i64 {
+        self.p.held_ms + self.p.paused_at.map_or(0, |at| self.now - at)
+    }
+
+    /// Starts the clocks of the gate `phase` decides, when the pipeline enters it.
+    pub(super) fn start_gate_clocks(&mut self, phase: Phase) {
+        self.p.phase_held_at_entry = self.held_ms();
+        let c = &self.cfg.config;
+        let clocks: Vec<(&str, &str, u64)> = match phase {
+            Phase::Intake => vec![
+                ("requirement", "escalate", c.requirement.escalate_after),
+                ("requirement", "reject", c.requirement.reject_after),
+            ],
+            Phase::Planning if c.plan.approval == PlanApproval::Required => {
+                vec![("plan", "auto_approve", c.plan.auto_approve_after)]
+            }
+            Phase::Readiness => c
+                .deploy
+                .production
+                .approval_timeout
+                .map(|t| vec![("production", "reject", t)])
+                .unwrap_or_default(),
+            _ => vec![],
+        };
+        for (gate, action, after) in clocks {
+            if after > 0 {
+                self.set_gate_timer(gate, action, self.now + after as i64 * 1000);
+            }
+        }
+    }
+
+    fn set_gate_timer(&mut self, gate: &str, action: &str, due_at: i64) {
+        self.emit(Action::SetTimer {
+            // One key per due time: a fired timer is a one-shot input.
+            key: format!("gate:{gate}:{action}:{due_at}"),
+            due_at,
+            kind: TimerKind::GateTimeout {
+                gate: gate.to_owned(),
+                action: action.to_owned(),
+            },
+        });
+    }
+
+    pub(super) fn on_gate_timeout(&mut self, gate: &str, action: &str) {
+        if gate_phase(gate) != Some(self.p.phase) {
+            return; // the gate was decided (or the pipeline moved) meanwhile
+        }
+        let c = &self.cfg.config;
+        let after = match (gate, action) {
+            ("requirement", "escalate") => c.requirement.escalate_after,
+            ("requirement", "reject") => c.requirement.reject_after,
+            ("plan", "auto_approve") => c.plan.auto_approve_after,
+            ("production", "reject") => c.deploy.production.approval_timeout.unwrap_or(0),
+            _ => return,
+        } as i64
+            * 1000;
+        let entered = self.p.timeline.last().map_or(self.p.created_at, |t| t.1);
+        let waited = self.now - entered - (self.held_ms() - self.p.phase_held_at_entry);
+        if self.p.paused || waited < after {
+            // Paused time does not count: look again when the rest has passed.
+            let rest = (after - waited).max(60_000);
+            self.set_gate_timer(gate, action, self.now + rest);
+            return;
+        }
+        let waited_for = format_duration((after / 1000) as u64);
+        match (gate, action) {
+            ("requirement", "escalate") => {
+                let to = &self.cfg.config.requirement.escalate_to;
+                let mention = if to.is_empty() {
+                    "Nobody is named in `requirement.escalate_to`.".to_owned()
+                } else {
+                    format!(
+                        "{}: please review it.",
+                        to.iter()
+                            .map(|x| format!("@{}", x.trim_start_matches('@')))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )
+                };
+                let issue = self.p.issue;
+                self.reply(
+                    issue,
+                    format!(
+                        "⏰ This requirement has waited {waited_for} for approval. {mention} It is rejected after {}.",
+                        format_duration(self.cfg.config.requirement.reject_after)
+                    ),
+                );
+                self.audit(
+                    "shipgate",
+                    "escalate",
+                    format!("requirement after {waited_for}"),
+                );
+            }
+            ("plan", "auto_approve") => {
+                self.p.plan = Some(Approval {
+                    by: "shipgate".into(),
+                    at: self.now,
+                    via: format!("plan.auto_approve_after ({waited_for})"),
+                });
+                let issue = self.p.issue;
+                self.reply(
+                    issue,
+                    format!(
+                        "⚠️ Nobody approved the plan in {waited_for}: shipgate approved it (`plan.auto_approve_after`). Check the tasks before the work goes far."
+                    ),
+                );
+                self.audit(
+                    "shipgate",
+                    "approve plan",
+                    format!("auto after {waited_for}"),
+                );
+            }
+            (gate, _) => {
+                let reason = format!("{gate} approval did not come within {waited_for}");
+                self.p.rejection = Some(Rejection {
+                    by: "shipgate".into(),
+                    reason: Some(reason.clone()),
+                    at: self.now,
+                });
+                self.audit("shipgate", "reject", reason.clone());
+                self.set_phase(Phase::Rejected);
+                let issue = self.p.issue;
+                self.reply(issue, format!("❌ Rejected: {reason}."));
+            }
+        }
+    }
+}
