@@ -157,16 +157,8 @@ async fn decisions_are_chained_and_tampering_is_found(backend: Backend) {
     ));
 }
 
-/// The status comment as a user sees it now.
 fn status(sim: &Simulator, n: u64) -> String {
-    sim.with(|s| {
-        s.repos[REPO]
-            .comments
-            .values()
-            .find(|c| c.issue_number == n && c.body.starts_with("<!-- shipgate:status"))
-            .map(|c| c.body.clone())
-            .unwrap_or_default()
-    })
+    common::status_comment(sim, REPO, n)
 }
 
 async fn block_priority_and_unblock_show_and_are_recorded(backend: Backend) {

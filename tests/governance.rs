@@ -18,16 +18,7 @@ const REPO: &str = "acme/widgets";
 const BODY: &str = "## Acceptance criteria\n- works\n";
 
 fn replies(sim: &Simulator, n: u64) -> Vec<String> {
-    sim.with(|s| {
-        let bot = s.app.bot_login();
-        s.repos[REPO]
-            .comments
-            .values()
-            .filter(|c| c.issue_number == n && c.user == bot)
-            .filter(|c| !c.body.starts_with("<!-- shipgate:status"))
-            .map(|c| c.body.clone())
-            .collect()
-    })
+    common::bot_replies(sim, REPO, n)
 }
 
 async fn team_approvers_are_members_of_the_team(backend: Backend) {

@@ -78,28 +78,12 @@ async fn setup(backend: Backend, staging: &str, production: &str) -> World {
 
 impl World {
     fn status(&self, n: u64) -> String {
-        self.sim.with(|s| {
-            s.repos[REPO]
-                .comments
-                .values()
-                .find(|c| c.issue_number == n && c.body.starts_with("<!-- shipgate:status"))
-                .map(|c| c.body.clone())
-                .unwrap_or_default()
-        })
+        common::status_comment(&self.sim, REPO, n)
     }
 
     /// shipgate's other comments on an issue or PR.
     fn replies(&self, n: u64) -> Vec<String> {
-        self.sim.with(|s| {
-            let bot = s.app.bot_login();
-            s.repos[REPO]
-                .comments
-                .values()
-                .filter(|c| c.issue_number == n && c.user == bot)
-                .filter(|c| !c.body.starts_with("<!-- shipgate:status"))
-                .map(|c| c.body.clone())
-                .collect()
-        })
+        common::bot_replies(&self.sim, REPO, n)
     }
 
     /// Waits (real time: probes run on the clock) until the status shows `phase`.

@@ -374,3 +374,29 @@ pub async fn health_endpoint(
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/health")
 }
+
+/// shipgate's status comment on issue `n` of `repo`, as a user sees it now.
+pub fn status_comment(sim: &shipgate::sim::Simulator, repo: &str, n: u64) -> String {
+    sim.with(|s| {
+        s.repos[repo]
+            .comments
+            .values()
+            .find(|c| c.issue_number == n && c.body.starts_with("<!-- shipgate:status"))
+            .map(|c| c.body.clone())
+            .unwrap_or_default()
+    })
+}
+
+/// shipgate's other comments on issue or PR `n` of `repo`, oldest first.
+pub fn bot_replies(sim: &shipgate::sim::Simulator, repo: &str, n: u64) -> Vec<String> {
+    sim.with(|s| {
+        let bot = s.app.bot_login();
+        s.repos[repo]
+            .comments
+            .values()
+            .filter(|c| c.issue_number == n && c.user == bot)
+            .filter(|c| !c.body.starts_with("<!-- shipgate:status"))
+            .map(|c| c.body.clone())
+            .collect()
+    })
+}
