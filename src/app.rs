@@ -144,6 +144,10 @@ pub async fn start_on(
         clock.clone(),
         effects_wake,
         settings.allow_private_health_urls,
+        settings
+            .notify
+            .clone()
+            .map(|(url, secret)| crate::engine::notify::Notifier::new(url, secret)),
     );
     let executor_task = tokio::spawn(executor.run(engine_stop.clone()));
 

@@ -104,6 +104,9 @@ pub struct Settings {
     /// `SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS`: probe http:// and internal addresses too
     /// (tests, private networks). Off by default (DESIGN.md §7).
     pub allow_private_health_urls: bool,
+    /// `SHIPGATE_NOTIFY_URL` and `SHIPGATE_NOTIFY_SECRET`: where notifications go, and the
+    /// key that signs them (required unless the URL is a Slack incoming webhook).
+    pub notify: Option<(Url, Option<SecretString>)>,
 }
 
 impl Settings {
@@ -168,7 +171,22 @@ impl Settings {
                 ));
             }
         };
+        let notify = match get("SHIPGATE_NOTIFY_URL") {
+            None => None,
+            Some(text) => {
+                let url = parse_http_url("SHIPGATE_NOTIFY_URL", &text)?;
+                let secret = get("SHIPGATE_NOTIFY_SECRET").map(SecretString::from);
+                if secret.is_none() && url.host_str() != Some("hooks.slack.com") {
+                    return Err(bad(
+                        "SHIPGATE_NOTIFY_SECRET",
+                        "is needed to sign notifications to a URL that is not a Slack incoming webhook",
+                    ));
+                }
+                Some((url, secret))
+            }
+        };
         Ok(Self {
+            notify,
             database,
             bind,
             public_url,

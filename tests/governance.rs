@@ -161,7 +161,130 @@ async fn an_unapproved_requirement_escalates_and_is_rejected_across_a_restart(ba
     sg.stop().await;
 }
 
+/// A notification receiver: checks each request's signature, answers 500 to the first one
+/// (shipgate must retry it), and keeps (event, body, signature valid) of every request.
+async fn receiver(
+    secret: &'static str,
+) -> (
+    String,
+    Arc<std::sync::Mutex<Vec<(String, serde_json::Value, bool)>>>,
+) {
+    let seen: Arc<std::sync::Mutex<Vec<(String, serde_json::Value, bool)>>> = Arc::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let header = headers
+                        .get("x-shipgate-signature-256")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    let valid =
+                        shipgate::github::signature::verify(secret.as_bytes(), &body, header);
+                    let event = headers
+                        .get("x-shipgate-event")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    let mut seen = kept.lock().unwrap();
+                    seen.push((event, json, valid));
+                    if seen.len() == 1 {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), seen)
+}
+
+async fn phase_changes_are_notified_signed_and_retried(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start().await;
+    sim.add_shipgate_repo(REPO, &[("lead", Permission::Maintain)]);
+    let (url, seen) = receiver("notify-secret").await;
+    let mut pairs = sim.app_env();
+    pairs.push(("SHIPGATE_NOTIFY_URL", url));
+    pairs.push(("SHIPGATE_NOTIFY_SECRET", "notify-secret".into()));
+    let settings = common::settings(&db, &pairs);
+    let secret = sim.with(|s| s.app.webhook_secret.clone());
+    let sg =
+        Shipgate::start_settings(settings, Arc::new(shipgate::clock::SystemClock), secret).await;
+    sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
+    sim.install("acme", &[REPO]).await;
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sim.comment(REPO, n, "lead", "/approve\n/approve plan")
+        .await;
+    sg.settle(&sim).await;
+    // The receiver's failure holds nothing up: the pipeline is already in development.
+    let status = common::status_comment(&sim, REPO, n);
+    assert!(status.contains("phase **development**"), "{status}");
+    let mut delivered = vec![];
+    for _ in 0..100 {
+        delivered = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, body, _)| body["text"].as_str().is_some())
+            .map(|(event, body, valid)| {
+                (
+                    event.clone(),
+                    body["text"].as_str().unwrap().to_owned(),
+                    *valid,
+                )
+            })
+            .collect::<Vec<_>>();
+        if delivered.len() >= 3 {
+            break; // two notifications, the first of them refused once and retried
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        delivered
+            .iter()
+            .all(|(event, _, valid)| *valid && event == "phase"),
+        "every notification is signed: {delivered:?}"
+    );
+    // Each is delivered; the one the receiver refused came again.
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    let first = &delivered[0].1;
+    assert_eq!(
+        delivered.iter().filter(|d| &d.1 == first).count(),
+        2,
+        "{delivered:?}"
+    );
+    assert!(
+        delivered
+            .iter()
+            .any(|d| d.1 == format!("REQ-{n} “Export invoices” is now **planning**")),
+        "{delivered:?}"
+    );
+    assert!(
+        delivered
+            .iter()
+            .any(|d| d.1.ends_with("is now **development**")),
+        "{delivered:?}"
+    );
+    let body = seen.lock().unwrap()[0].1.clone();
+    assert_eq!(
+        (body["repo"].as_str(), body["issue"].as_u64()),
+        (Some(REPO), Some(n))
+    );
+    sg.stop().await;
+}
+
 on_both_backends!(
+    phase_changes_are_notified_signed_and_retried,
     team_approvers_are_members_of_the_team,
     an_unapproved_requirement_escalates_and_is_rejected_across_a_restart
 );

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use super::notify::Notification;
+use super::repo_jobs::RepoJob;
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::{Action, Input, Pipeline, step};
 use crate::store::audit::NewEntry;
@@ -42,6 +44,7 @@ pub async fn advance(
     tx.save_pipeline(next.id, &columns, &state).await?;
     let mut outbox = Vec::new();
     let mut audit = Vec::new();
+    let mut notices = Vec::new();
     let bodies: Vec<String> = effects
         .iter()
         .map(|e| serde_json::to_string(&e.action).expect("actions serialise"))
@@ -54,6 +57,17 @@ pub async fn advance(
             }
             Action::CancelTimer { key } => {
                 tx.take_timer(next.id, key).await?;
+            }
+            Action::Notify { event, text } => {
+                let job = RepoJob::Notify(Notification {
+                    event: event.clone(),
+                    repo: next.repo.clone(),
+                    issue: next.issue,
+                    pipeline: next.name(),
+                    text: text.clone(),
+                    at: now,
+                });
+                notices.push((effect, serde_json::to_string(&job).expect("jobs serialise")));
             }
             Action::Audit {
                 actor,
@@ -78,6 +92,18 @@ pub async fn advance(
     }
     tx.add_effects(Some(next.id), &outbox, now).await?;
     tx.append_audit(&audit).await?;
+    // Notifications go in the repository-level lane: never behind, nor in front of, the
+    // pipeline's own effects.
+    let notices: Vec<NewEffect> = notices
+        .iter()
+        .map(|(effect, body)| NewEffect {
+            key: &effect.key,
+            action: "notify",
+            body: body.clone(),
+            cause: &effect.cause,
+        })
+        .collect();
+    tx.add_effects(None, &notices, now).await?;
     let known: BTreeSet<u64> = pipeline
         .runs
         .iter()

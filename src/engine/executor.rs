@@ -50,6 +50,7 @@ pub struct Executor {
     /// Labels known to exist, per repository.
     labels: Mutex<HashSet<(String, String)>>,
     prober: super::health::Prober,
+    notifier: Option<super::notify::Notifier>,
 }
 
 enum Failed {
@@ -64,6 +65,7 @@ impl Executor {
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
         allow_private_health_urls: bool,
+        notifier: Option<super::notify::Notifier>,
     ) -> Self {
         Self {
             store,
@@ -71,6 +73,7 @@ impl Executor {
             clock,
             wake,
             labels: Mutex::new(HashSet::new()),
+            notifier,
             prober: super::health::Prober {
                 allow_private: allow_private_health_urls,
             },
@@ -120,6 +123,15 @@ impl Executor {
         let Some(pipeline_id) = row.pipeline_id else {
             let job: super::repo_jobs::RepoJob = serde_json::from_str(&row.body)
                 .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
+            if let super::repo_jobs::RepoJob::Notify(n) = &job {
+                let outcome = match &self.notifier {
+                    None => Ok(None), // no receiver configured
+                    Some(notifier) => notifier.send(n).await.map(|()| None).map_err(|e| {
+                        classify(&e.message, e.transient, None, row.attempts, self.now())
+                    }),
+                };
+                return self.finish_with(&row, outcome, None, None).await;
+            }
             let outcome = job
                 .run(&self.resolver)
                 .await
@@ -543,8 +555,12 @@ impl Executor {
                 gh.close_issue(repo, p.issue).await?;
                 Ok(None)
             }
-            // Saved with the state by `advance`; never in the outbox.
-            Action::SetTimer { .. } | Action::CancelTimer { .. } | Action::Audit { .. } => Ok(None),
+            // Saved with the state, or queued in the repository lane, by `advance`; never in
+            // a pipeline's outbox.
+            Action::SetTimer { .. }
+            | Action::CancelTimer { .. }
+            | Action::Audit { .. }
+            | Action::Notify { .. } => Ok(None),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod background;
 pub mod executor;
 pub mod health;
 pub mod mapping;
+pub mod notify;
 pub mod repo_jobs;
 pub mod resolver;
 pub mod timers;

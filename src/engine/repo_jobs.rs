@@ -17,6 +17,7 @@ pub enum RepoJob {
         repo: String,
         sha: String,
     },
+    Notify(super::notify::Notification),
 }
 
 pub const CONFIG_CHECK_NAME: &str = "shipgate / config";
@@ -24,6 +25,8 @@ pub const CONFIG_CHECK_NAME: &str = "shipgate / config";
 impl RepoJob {
     pub async fn run(&self, resolver: &Resolver) -> Result<(), GitHubError> {
         match self {
+            // Sent by the executor, which holds the notifier.
+            RepoJob::Notify(_) => Ok(()),
             RepoJob::ConfigCheck {
                 installation_id,
                 repo,

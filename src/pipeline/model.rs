@@ -875,6 +875,12 @@ pub enum Action {
     },
     /// Closes the feature issue as completed.
     CloseIssue,
+    /// A notification for the operator's webhook (sent from the repository-level lane, so it
+    /// never holds up the pipeline).
+    Notify {
+        event: String,
+        text: String,
+    },
     /// Cancels a workflow run (`/stop`).
     CancelRun {
         run_id: u64,
@@ -925,6 +931,7 @@ impl Action {
             Action::Merge { .. } => "merge",
             Action::CloseIssue => "close_issue",
             Action::CancelRun { .. } => "cancel_run",
+            Action::Notify { .. } => "notify",
             Action::Audit { .. } => "audit",
             Action::SetTimer { .. } => "set_timer",
             Action::CancelTimer { .. } => "cancel_timer",

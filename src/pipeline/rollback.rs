@@ -197,6 +197,17 @@ impl Step<'_> {
             record.by
         );
         let issue = self.p.issue;
+        self.emit(Action::Notify {
+            event: "rollback".into(),
+            text: format!(
+                "{} rolled back from `{}` to `{}` by {}: {}",
+                record.environment,
+                short(&record.from_sha),
+                short(sha),
+                record.by,
+                record.reason
+            ),
+        });
         self.reply(issue, text);
         self.audit(
             "shipgate",

@@ -109,6 +109,16 @@ impl Step<'_> {
                 remove: vec![old.label()],
             });
             self.start_gate_clocks(phase);
+            let text = format!(
+                "{} “{}” is now **{}**",
+                self.p.name(),
+                self.p.title,
+                phase.name()
+            );
+            self.emit(Action::Notify {
+                event: "phase".into(),
+                text,
+            });
         }
     }
 

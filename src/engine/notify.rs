@@ -1,0 +1,157 @@
+//! Notifications to the operator's webhook (`SHIPGATE_NOTIFY_URL`): phase changes (which
+//! include approval requests, deploys reaching readiness or done, rejections, failures),
+//! and rollbacks. A Slack incoming webhook (`hooks.slack.com`) gets Slack's `{"text": …}`;
+//! any other URL gets a JSON body signed like GitHub's webhooks: `X-Shipgate-Signature-256:
+//! sha256=<HMAC-SHA256 of the body with SHIPGATE_NOTIFY_SECRET>`.
+//!
+//! Sent from the repository-level outbox lane, so a slow or failing receiver is retried with
+//! backoff without holding up any pipeline's effects.
+//! Must not: log the secret or the signature.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// One notification, as queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// `phase` or `rollback`.
+    pub event: String,
+    pub repo: String,
+    pub issue: u64,
+    pub pipeline: String,
+    pub text: String,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+}
+
+pub struct Notifier {
+    url: Url,
+    secret: Option<SecretString>,
+    client: reqwest::Client,
+}
+
+/// Why a notification was not delivered.
+#[derive(Debug)]
+pub struct NotifyError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl Notifier {
+    pub fn new(url: Url, secret: Option<SecretString>) -> Self {
+        Self {
+            url,
+            secret,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    pub fn is_slack(url: &Url) -> bool {
+        url.host_str() == Some("hooks.slack.com")
+    }
+
+    /// The body for this receiver.
+    pub fn body(url: &Url, n: &Notification) -> Vec<u8> {
+        let value = if Self::is_slack(url) {
+            serde_json::json!({ "text": format!("*{}* ({}#{}): {}", n.pipeline, n.repo, n.issue, n.text) })
+        } else {
+            serde_json::to_value(n).expect("notifications serialise")
+        };
+        serde_json::to_vec(&value).expect("JSON")
+    }
+
+    pub async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
+        let body = Self::body(&self.url, n);
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header("content-type", "application/json")
+            .header("x-shipgate-event", &n.event);
+        if let Some(secret) = &self.secret {
+            request = request.header(
+                "x-shipgate-signature-256",
+                crate::github::signature::sign(secret.expose_secret().as_bytes(), &body),
+            );
+        }
+        match request.body(body).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(NotifyError {
+                message: format!("the notification receiver answered {}", r.status()),
+                transient: r.status().is_server_error() || r.status().as_u16() == 429,
+            }),
+            Err(e) => Err(NotifyError {
+                message: format!(
+                    "the notification receiver could not be reached ({})",
+                    if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "connection"
+                    }
+                ),
+                transient: true,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice() -> Notification {
+        Notification {
+            event: "rollback".into(),
+            repo: "acme/widgets".into(),
+            issue: 12,
+            pipeline: "REQ-12".into(),
+            text: "production rolled back".into(),
+            at: 1,
+        }
+    }
+
+    #[test]
+    fn slack_gets_its_text_shape_and_others_the_whole_notification() {
+        let slack = Url::parse("https://hooks.slack.com/services/T/B/X").unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&Notifier::body(&slack, &notice())).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"text": "*REQ-12* (acme/widgets#12): production rolled back"})
+        );
+        let other = Url::parse("https://ops.example/hook").unwrap();
+        let body: Notification =
+            serde_json::from_slice(&Notifier::body(&other, &notice())).unwrap();
+        assert_eq!(body, notice());
+    }
+
+    #[test]
+    fn a_signed_receiver_needs_a_secret() {
+        let settings = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            crate::settings::Settings::from_lookup(|k| {
+                pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+        };
+        let Err(err) = settings(&[("SHIPGATE_NOTIFY_URL", "https://ops.example/hook")]) else {
+            panic!("an unsigned receiver is refused");
+        };
+        assert!(err.to_string().contains("SHIPGATE_NOTIFY_SECRET"), "{err}");
+        assert!(
+            settings(&[(
+                "SHIPGATE_NOTIFY_URL",
+                "https://hooks.slack.com/services/T/B/X"
+            )])
+            .is_ok()
+        );
+    }
+}
