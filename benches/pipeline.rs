@@ -63,13 +63,7 @@ fn purpose(op: &str) -> &'static str {
 async fn settle(sim: &Simulator, store: &Store) {
     for _ in 0..2000 {
         sim.settle().await;
-        let pending_deliveries = store
-            .delivery_counts()
-            .await
-            .unwrap()
-            .iter()
-            .any(|(s, n)| s.as_str() == "pending" && *n > 0);
-        if !pending_deliveries && store.pending_effects().await.unwrap() == 0 {
+        if store.is_idle().await.unwrap() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

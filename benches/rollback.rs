@@ -27,13 +27,7 @@ const BODY: &str = "## Acceptance criteria\n- works\n";
 async fn settle(sim: &Simulator, store: &Store) {
     for _ in 0..5000 {
         sim.settle().await;
-        let pending = store
-            .delivery_counts()
-            .await
-            .unwrap()
-            .iter()
-            .any(|(s, n)| s.as_str() == "pending" && *n > 0);
-        if !pending && store.pending_effects().await.unwrap() == 0 {
+        if store.is_idle().await.unwrap() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

@@ -272,13 +272,7 @@ impl Script<'_> {
     async fn settle(&mut self) -> anyhow::Result<()> {
         for _ in 0..600 {
             self.sim.settle().await;
-            let pending = self
-                .store
-                .delivery_counts()
-                .await?
-                .iter()
-                .any(|(s, n)| s.as_str() == "pending" && *n > 0);
-            if !pending && self.store.pending_effects().await? == 0 {
+            if self.store.is_idle().await? {
                 self.sim.settle().await;
                 self.note_phase();
                 return Ok(());

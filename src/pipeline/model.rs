@@ -902,14 +902,6 @@ pub enum Action {
 }
 
 impl Action {
-    /// Whether the action is saved with the state (timers, audit entries) rather than run
-    /// by the executor.
-    pub fn is_local(&self) -> bool {
-        matches!(
-            self,
-            Action::SetTimer { .. } | Action::CancelTimer { .. } | Action::Audit { .. }
-        )
-    }
     pub fn name(&self) -> &'static str {
         match self {
             Action::SyncStatusComment => "sync_status_comment",

@@ -66,18 +66,7 @@ impl Step<'_> {
         }
     }
 
-    /// `/stop` during production rolls back (answers go to the issue).
-    pub(super) fn start_rollback_for_stop(
-        &mut self,
-        environment: &str,
-        reason: String,
-        by: String,
-        issue: u64,
-    ) -> Result<(), String> {
-        self.start_rollback(environment, reason, by, Some(issue))
-    }
-
-    fn start_rollback(
+    pub(super) fn start_rollback(
         &mut self,
         environment: &str,
         reason: String,

@@ -7,6 +7,8 @@
 //! comment, check run and phase label to follow if anything visible changed.
 //! Must not: read anything but its arguments.
 
+use std::cell::Cell;
+
 use super::commands::{ApproveTarget, Command, CommandLine, HELP};
 use super::config::{LoadedConfig, PlanApproval};
 use super::linking;
@@ -59,6 +61,12 @@ pub fn starts_pipeline(input: &Input, cfg: &LoadedConfig) -> bool {
         }
         _ => false,
     }
+}
+
+/// An answer to a command: something said, or a refusal (which is audited).
+enum Answer {
+    Said(String),
+    Refused(String),
 }
 
 pub(super) struct Step<'a> {
@@ -330,11 +338,11 @@ impl Step<'_> {
         self.emit(Action::React { comment_id: id });
         for line in commands {
             let answer = match line {
-                CommandLine::Unknown(name) => Some(format!(
+                CommandLine::Unknown(name) => Some(Answer::Refused(format!(
                     "`/{name}` is not a shipgate command; `/help` lists them."
-                )),
+                ))),
                 CommandLine::Malformed { command, problem } => {
-                    Some(format!("`/{command}` {problem}."))
+                    Some(Answer::Refused(format!("`/{command}` {problem}.")))
                 }
                 CommandLine::Command(c) => {
                     let answer = self.command(c, actor, "/approve production");
@@ -344,13 +352,13 @@ impl Step<'_> {
                     answer
                 }
             };
-            if let Some(a) = answer {
-                // Refusals (refused, unknown, malformed, unavailable) are the answers that
-                // start with the command itself; accepted ones start with their outcome.
-                if a.starts_with('`') {
+            match answer {
+                Some(Answer::Refused(a)) => {
                     self.audit(&actor.login, "refused", a.clone());
+                    self.answers.push(a);
                 }
-                self.answers.push(a);
+                Some(Answer::Said(a)) => self.answers.push(a),
+                None => {}
             }
         }
         if !self.answers.is_empty() {
@@ -360,8 +368,27 @@ impl Step<'_> {
     }
 
     /// Runs one command; returns the answer to post, if any (accepted state changes show
-    /// in the status comment instead).
-    fn command(&mut self, c: &Command, actor: &Actor, via: &str) -> Option<String> {
+    /// in the status comment instead), and whether it is a refusal.
+    fn command(&mut self, c: &Command, actor: &Actor, via: &str) -> Option<Answer> {
+        let refused = Cell::new(false);
+        let text = self.run_command(c, actor, via, &refused);
+        text.map(|t| {
+            if refused.get() {
+                Answer::Refused(t)
+            } else {
+                Answer::Said(t)
+            }
+        })
+    }
+
+    /// `command`'s work: every refusal goes through `refuse`, which marks it.
+    fn run_command(
+        &mut self,
+        c: &Command,
+        actor: &Actor,
+        via: &str,
+        refusal: &Cell<bool>,
+    ) -> Option<String> {
         match c {
             Command::Status => return Some(render::status_answer(&self.p, self.cfg)),
             Command::Help => return Some(HELP.to_owned()),
@@ -369,12 +396,16 @@ impl Step<'_> {
         }
         let rollback_after_done = matches!(c, Command::Rollback(_)) && self.p.phase == Phase::Done;
         if self.p.phase.is_terminal() && !rollback_after_done {
+            refusal.set(true);
             return Some(format!(
                 "`{c}` refused: the pipeline is {}; nothing more happens.",
                 self.p.phase.name()
             ));
         }
-        let refused = |why: String| Some(format!("`{c}` refused: {why}."));
+        let refused = |why: String| {
+            refusal.set(true);
+            Some(format!("`{c}` refused: {why}."))
+        };
         match c {
             Command::Approve(target) => {
                 let target = match target {
@@ -520,10 +551,13 @@ impl Step<'_> {
                 }
                 Some(self.stop(actor))
             }
-            Command::Skip { .. } => Some(format!(
-                "`/{}` is not available in this version of shipgate yet.",
-                c.name()
-            )),
+            Command::Skip { .. } => {
+                refusal.set(true);
+                Some(format!(
+                    "`/{}` is not available in this version of shipgate yet.",
+                    c.name()
+                ))
+            }
             Command::Status | Command::Help => unreachable!("answered above"),
         }
     }
@@ -542,33 +576,35 @@ impl Step<'_> {
         };
         let current = [self.p.check_run_sha(), self.p.pr_head_sha()];
         let answer = if !sha.is_empty() && !current.contains(&Some(sha)) {
-            Some(format!(
+            Some(Answer::Refused(format!(
                 "that button is on the check run of `{}`, which the pipeline has moved on from; use the one on `{}`.",
                 short(sha),
                 self.p
                     .check_run_sha()
                     .map(short)
                     .unwrap_or("the current head")
-            ))
+            )))
         } else {
             match super::production::button_command(identifier) {
                 Some(c) => self.command(&c, actor, "the Approve prod button"),
-                None => Some(format!(
+                None => Some(Answer::Refused(format!(
                     "the check run's `{identifier}` button is not one shipgate offers (any more)."
-                )),
+                ))),
             }
         };
-        if let Some(a) = answer {
-            if a.starts_with('`') || a.starts_with("that button") || a.starts_with("the check run")
-            {
+        let a = match answer {
+            Some(Answer::Refused(a)) => {
                 self.audit(
                     &actor.login,
                     "refused",
                     format!("button `{identifier}`: {a}"),
                 );
+                a
             }
-            self.reply(on, format!("@{}: {a}", actor.login));
-        }
+            Some(Answer::Said(a)) => a,
+            None => return,
+        };
+        self.reply(on, format!("@{}: {a}", actor.login));
     }
 
     /// `/stop`: cancels the pipeline's runs in flight; during a production deploy or its
@@ -616,7 +652,7 @@ impl Step<'_> {
             let by = format!("@{}", actor.login);
             let issue = self.p.issue;
             if self
-                .start_rollback_for_stop("production", reason, by, issue)
+                .start_rollback("production", reason, by, Some(issue))
                 .is_ok()
             {
                 return format!("⏹️ Stopped: {runs}; rolling production back.");

@@ -381,6 +381,16 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(sql).bind(pipeline_id).fetch_all(pool).await?))
     }
 
+    /// Whether every stored delivery has been taken and every effect run (nothing pending).
+    pub async fn is_idle(&self) -> Result<bool, StoreError> {
+        let deliveries_waiting = self
+            .delivery_counts()
+            .await?
+            .iter()
+            .any(|(s, n)| s.as_str() == "pending" && *n > 0);
+        Ok(!deliveries_waiting && self.pending_effects().await? == 0)
+    }
+
     pub async fn pending_effects(&self) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM effects WHERE status = 'pending'";
         Ok(with_pool!(self, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await?))
