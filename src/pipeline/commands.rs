@@ -219,6 +219,7 @@ pub const HELP: &str = "\
 | `/rollback [reason]` | redeploy the environment's last good version |
 | `/stop` | cancel the runs in flight (and roll production back during its deploy) |
 | `/block <reason>` · `/unblock` | hold the pipeline where it is, or let it go on |
+| `/skip <gate> <reason>` | admin only: let an open gate (`requirement`, `plan`, `review`, `tests`, `staging`) through, on the record; the skipper cannot approve production |
 | `/priority low\\|medium\\|high\\|critical` | record the feature's priority |
 | `/status` | answer with where the pipeline stands |
 | `/help` | this list |

@@ -130,6 +130,13 @@ pub struct EnvironmentConfig {
     /// Seconds; only production has one by default.
     pub approval_timeout: Option<u64>,
     pub health: HealthConfig,
+    /// Roll back on its own when a deploy fails or its health does not hold.
+    #[serde(default = "yes")]
+    pub auto_rollback: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,6 +203,7 @@ impl Default for Config {
                 timeout: 60 * MINUTE,
                 staging: EnvironmentConfig {
                     approval_timeout: None,
+                    auto_rollback: true,
                     health: HealthConfig {
                         url: None,
                         interval: 30,
@@ -206,6 +214,7 @@ impl Default for Config {
                 },
                 production: EnvironmentConfig {
                     approval_timeout: Some(72 * HOUR),
+                    auto_rollback: true,
                     health: HealthConfig {
                         url: None,
                         interval: 15,
@@ -626,6 +635,14 @@ impl Walk<'_> {
                             &mut d.production
                         };
                         self.environment(env, value, &key);
+                        if name == "staging" && env.health.max_latency_factor.is_some() {
+                            self.error(
+                                line_of(value),
+                                &format!("{key}.health.max_latency_factor"),
+                                "latency is measured against the staging baseline, so this applies to production only",
+                            );
+                            env.health.max_latency_factor = None;
+                        }
                     }
                 }
             }
@@ -633,7 +650,15 @@ impl Walk<'_> {
     }
 
     fn environment(&mut self, e: &mut EnvironmentConfig, node: &Node, path: &str) {
-        for (name, key, value) in self.entries(node, path, &["approval_timeout", "health"]) {
+        for (name, key, value) in
+            self.entries(node, path, &["approval_timeout", "auto_rollback", "health"])
+        {
+            if name == "auto_rollback" {
+                if let Some(b) = self.boolean(value, &key) {
+                    e.auto_rollback = b;
+                }
+                continue;
+            }
             if name == "approval_timeout" {
                 if is_null(value) {
                     e.approval_timeout = None;

@@ -7,6 +7,7 @@
 //! Must not: decide gates (that is `step::drive` and `render`), or read anything but the
 //! pipeline, the configuration and `now`.
 
+use super::config::HealthConfig;
 use super::model::*;
 use super::step::{Step, short, watchdog_key};
 
@@ -49,8 +50,8 @@ impl Step<'_> {
     /// Starts the staging deploy of the PR's head `sha` unless one is under way or done
     /// (or the pipeline is paused).
     pub(super) fn deploy_staging(&mut self, sha: &str) {
-        if self.p.paused {
-            return;
+        if self.p.paused || self.p.rollback.is_some() {
+            return; // a rollback holds the environment until it is over and retried
         }
         if self
             .p
@@ -66,8 +67,13 @@ impl Step<'_> {
     }
 
     /// Whether the current staging deploy is of `sha`, succeeded, and held its health
-    /// window (or has no health check to hold).
+    /// window (or has no health check to hold), or an admin `/skip`ped staging at `sha`.
     pub(super) fn staging_healthy(&self, sha: &str) -> bool {
+        self.staging_healthy_unskipped(sha)
+            || super::skip::skip_of(&self.p, "staging", Some(sha)).is_some()
+    }
+
+    pub(super) fn staging_healthy_unskipped(&self, sha: &str) -> bool {
         let Some(d) = self.p.current_deploy("staging") else {
             return false;
         };
@@ -229,26 +235,17 @@ impl Step<'_> {
             self.on_rollback_deployed(&sha, succeeded, &report.url);
             return;
         }
-        if !succeeded && environment == "production" {
-            self.roll_back_automatically(
-                "production",
-                format!(
-                    "the production deploy of `{}` concluded `{conclusion}` ([run]({}))",
-                    short(&sha),
-                    report.url
-                ),
-            );
-            return;
-        }
         if !succeeded {
-            self.fail(
-                &environment,
-                format!(
-                    "the {environment} deploy of `{}` concluded `{conclusion}` ([run]({}))",
-                    short(&sha),
-                    report.url
-                ),
+            let why = format!(
+                "the {environment} deploy of `{}` concluded `{conclusion}` ([run]({}))",
+                short(&sha),
+                report.url
             );
+            if cfg.config.deploy.environment(&environment).auto_rollback {
+                self.roll_back_automatically(&environment, why);
+            } else {
+                self.fail(&environment, why);
+            }
             return;
         }
         match health_url {
@@ -336,6 +333,7 @@ impl Step<'_> {
             total: 0,
             failed: 0,
             consecutive_failures: 0,
+            consecutive_slow: 0,
             outcome: None,
         });
         self.emit(Action::Probe {
@@ -368,6 +366,7 @@ impl Step<'_> {
             .health
             .clone();
         let now = self.now;
+        let baseline = self.p.staging_baseline_ms;
         let Some(watch) = self.active_watch(environment) else {
             return;
         };
@@ -381,29 +380,64 @@ impl Step<'_> {
             return;
         }
         watch.total += 1;
+        let limit = latency_limit(&health, environment, baseline);
         if record.ok {
             watch.consecutive_failures = 0;
         } else {
             watch.failed += 1;
             watch.consecutive_failures += 1;
         }
-        let last = record.clone();
+        let slow = record.ok && limit.is_some_and(|l| record.latency_ms > l);
+        watch.consecutive_slow = if slow { watch.consecutive_slow + 1 } else { 0 };
         watch.recent.push(record);
         if watch.recent.len() > 20 {
             watch.recent.remove(0);
         }
-        if watch.consecutive_failures >= health.failures {
+        let evidence = |n: u32, recent: &[ProbeRecord]| {
+            recent[recent.len().saturating_sub(n as usize)..]
+                .iter()
+                .map(probe_evidence)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let why = if watch.consecutive_failures >= health.failures {
+            let n = watch.consecutive_failures;
+            Some(format!(
+                "{n} health probes of {} failed in a row: {}",
+                watch.url,
+                evidence(n, &watch.recent)
+            ))
+        } else if watch.consecutive_slow >= health.failures {
+            let n = watch.consecutive_slow;
+            Some(format!(
+                "{n} health probes of {} in a row were slower than {} ms ({}× the staging baseline of {} ms): {}",
+                watch.url,
+                limit.unwrap_or_default(),
+                health.max_latency_factor.unwrap_or_default(),
+                baseline.unwrap_or_default(),
+                evidence(n, &watch.recent)
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
             watch.outcome = Some(false);
-            let (n, url) = (watch.consecutive_failures, watch.url.clone());
-            let detail = last.error.unwrap_or_else(|| "failed".into());
-            let why = format!("{n} health probes of {url} failed in a row (last: {detail})");
-            if environment == "production" {
+            if self
+                .cfg
+                .config
+                .deploy
+                .environment(environment)
+                .auto_rollback
+            {
                 self.roll_back_automatically(environment, why);
             } else {
                 self.fail(environment, why);
             }
         } else if now >= watch.until {
             watch.outcome = Some(true);
+            if environment == "staging" {
+                self.p.staging_baseline_ms = median_latency(&watch_recent(&self.p, environment));
+            }
             self.environment_healthy(environment);
         } else {
             let since = watch.started_at;
@@ -458,4 +492,51 @@ impl Step<'_> {
             });
         }
     }
+}
+
+/// Latencies under this count as this much: a fast local endpoint's jitter is not a trend.
+pub const BASELINE_FLOOR_MS: u64 = 10;
+
+/// The latency a probe of `environment` must stay under: `max_latency_factor` × the staging
+/// baseline (at least `BASELINE_FLOOR_MS`); none without a factor or a baseline.
+fn latency_limit(health: &HealthConfig, environment: &str, baseline: Option<u64>) -> Option<u64> {
+    let factor = health.max_latency_factor?;
+    if environment == "staging" {
+        return None;
+    }
+    let baseline = baseline?.max(BASELINE_FLOOR_MS);
+    Some((factor * baseline as f64).round() as u64)
+}
+
+/// One probe as evidence: `502 in 3 ms`, or what went wrong.
+fn probe_evidence(r: &ProbeRecord) -> String {
+    match (&r.error, r.status) {
+        (Some(e), _) if !r.ok => format!("{e} after {} ms", r.latency_ms),
+        (_, Some(status)) => format!("{status} in {} ms", r.latency_ms),
+        _ => format!("{} ms", r.latency_ms),
+    }
+}
+
+/// The latest probes of the environment's newest watch.
+fn watch_recent(p: &Pipeline, environment: &str) -> Vec<ProbeRecord> {
+    p.health
+        .iter()
+        .rev()
+        .find(|w| w.environment == environment)
+        .map(|w| w.recent.clone())
+        .unwrap_or_default()
+}
+
+/// The median latency of the successful probes.
+fn median_latency(recent: &[ProbeRecord]) -> Option<u64> {
+    let mut ok: Vec<u64> = recent
+        .iter()
+        .filter(|r| r.ok)
+        .map(|r| r.latency_ms)
+        .collect();
+    if ok.is_empty() {
+        return None;
+    }
+    ok.sort_unstable();
+    Some(ok[ok.len() / 2])
 }

@@ -13,6 +13,7 @@ pub mod production;
 mod production_view;
 pub mod render;
 mod rollback;
+pub mod skip;
 pub mod step;
 pub mod summary;
 mod timeouts;
@@ -20,6 +21,8 @@ mod timeouts;
 pub use model::{Access, Action, Effect, Input, Pipeline};
 pub use step::{starts_pipeline, step};
 
+#[cfg(test)]
+mod governance_tests;
 #[cfg(test)]
 mod production_tests;
 #[cfg(test)]

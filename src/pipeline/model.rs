@@ -331,6 +331,9 @@ pub struct HealthWatch {
     pub total: u32,
     pub failed: u32,
     pub consecutive_failures: u32,
+    /// Successful probes in a row slower than the latency limit.
+    #[serde(default)]
+    pub consecutive_slow: u32,
     /// `Some(true)` held for the window, `Some(false)` failed.
     pub outcome: Option<bool>,
 }
@@ -341,6 +344,17 @@ pub struct Failure {
     pub phase: Phase,
     pub stage: String,
     pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkipRecord {
+    /// `requirement`, `plan`, `review`, `tests` or `staging`.
+    pub gate: String,
+    pub by: String,
+    pub reason: String,
+    pub at: i64,
+    /// The head SHA a review, tests or staging skip holds for (a push voids it).
+    pub sha: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -398,6 +412,15 @@ pub struct Pipeline {
     pub blockers: Vec<Rejection>,
     #[serde(default)]
     pub priority: Option<super::commands::Priority>,
+    /// Gates an admin let through with `/skip <gate> <reason>`.
+    #[serde(default)]
+    pub skips: Vec<SkipRecord>,
+    /// Median latency of the healthy staging probes: what `max_latency_factor` multiplies.
+    #[serde(default)]
+    pub staging_baseline_ms: Option<u64>,
+    /// Incident issues opened for this pipeline's rollbacks.
+    #[serde(default)]
+    pub incidents: Vec<u64>,
     /// When the current pause began.
     #[serde(default)]
     pub paused_at: Option<i64>,
@@ -466,6 +489,9 @@ impl Pipeline {
             rollback: None,
             blockers: vec![],
             priority: None,
+            skips: vec![],
+            staging_baseline_ms: None,
+            incidents: vec![],
             paused_at: None,
             held_ms: 0,
             phase_held_at_entry: 0,

@@ -120,6 +120,17 @@ impl Step<'_> {
                 actor.login, pr.number
             ));
         }
+        if let Some(skip) = self
+            .p
+            .skips
+            .iter()
+            .find(|s| s.by.eq_ignore_ascii_case(&actor.login))
+        {
+            return Err(format!(
+                "@{} skipped the `{}` gate; whoever skips a gate cannot also approve production",
+                actor.login, skip.gate
+            ));
+        }
         self.authorise(actor, "production", "approve production")?;
         if !open.is_empty() {
             return Err(format!(

@@ -188,6 +188,13 @@ pub fn buttons(p: &Pipeline) -> Vec<Button> {
     if p.phase == Phase::Done && p.rollback.is_none() {
         return vec![ROLLBACK];
     }
+    if p.phase == Phase::RolledBack
+        && p.rollback
+            .as_ref()
+            .is_some_and(|r| r.environment == "staging")
+    {
+        return vec![RETRY];
+    }
     if p.phase.is_terminal() {
         return out;
     }

@@ -39,7 +39,24 @@ fn who(list: &[String]) -> String {
     }
 }
 
+/// The review gate at `sha`, shown as skipped when an admin `/skip`ped it there.
 pub fn review_gate(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
+    with_skip(p, "review", sha, review_gate_unskipped(p, cfg, sha))
+}
+
+/// The tests gate at `sha`, shown as skipped when an admin `/skip`ped it there.
+pub fn tests_gate(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
+    with_skip(p, "tests", sha, tests_gate_unskipped(p, cfg, sha))
+}
+
+fn with_skip(p: &Pipeline, gate: &str, sha: &str, g: Gate) -> Gate {
+    match super::skip::skip_of(p, gate, Some(sha)) {
+        Some(s) if !g.passed => super::skip::as_skipped(g, s),
+        _ => g,
+    }
+}
+
+pub fn review_gate_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
     let c = &cfg.config;
     let author = p.pr.as_ref().map(|pr| pr.author.as_str()).unwrap_or("");
     let allowed = |login: &str| {
@@ -125,7 +142,7 @@ pub fn review_gate(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
     }
 }
 
-pub fn tests_gate(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
+pub fn tests_gate_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate {
     let workflows = &cfg.config.tests.workflows;
     if workflows.is_empty() {
         return Gate {
@@ -373,7 +390,7 @@ pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
         out.push(gate);
     }
     out.extend(super::production_view::gates(p, cfg));
-    out
+    super::skip::mark_skipped(p, out)
 }
 
 /// The staging deploy, once there is one.
@@ -620,6 +637,9 @@ fn headline(p: &Pipeline) -> String {
     if !p.blockers.is_empty() {
         h.push_str(" · 🚧 blocked");
     }
+    if !p.skips.is_empty() {
+        h.push_str(&format!(" · ⏭️ {} skipped", p.skips.len()));
+    }
     if let Some(priority) = p.priority {
         h.push_str(&format!(
             " · priority **{}**",
@@ -656,6 +676,7 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
             b.reason.as_deref().unwrap_or("no reason given")
         ));
     }
+    s.push_str(&super::skip::skip_lines(p));
     s.push_str(&format!("**Waiting for:** {}\n\n", waiting_for(p, cfg)));
     s.push_str(&format!("{}\n\n", readiness_line(p, cfg)));
     s.push_str(&gate_table(&gates(p, cfg)));

@@ -185,6 +185,11 @@ impl Step<'_> {
             record.reason,
             record.by
         );
+        let text = if record.environment == "staging" {
+            format!("{text}\n\n`/retry` deploys this feature to staging again once it is fixed.")
+        } else {
+            text
+        };
         let issue = self.p.issue;
         self.emit(Action::Notify {
             event: "rollback".into(),

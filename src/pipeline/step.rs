@@ -14,6 +14,7 @@ use super::config::{LoadedConfig, PlanApproval};
 use super::linking;
 use super::model::*;
 use super::render;
+use super::skip::skip_of;
 
 /// Applies one input. A one-shot input seen before changes nothing.
 pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipeline, Vec<Effect>) {
@@ -395,7 +396,9 @@ impl Step<'_> {
             _ => {}
         }
         let rollback_after_done = matches!(c, Command::Rollback(_)) && self.p.phase == Phase::Done;
-        if self.p.phase.is_terminal() && !rollback_after_done {
+        let retry_after_staging_rollback =
+            matches!(c, Command::Retry(_)) && self.staging_rolled_back();
+        if self.p.phase.is_terminal() && !rollback_after_done && !retry_after_staging_rollback {
             refusal.set(true);
             return Some(format!(
                 "`{c}` refused: the pipeline is {}; nothing more happens.",
@@ -551,13 +554,10 @@ impl Step<'_> {
                 }
                 Some(self.stop(actor))
             }
-            Command::Skip { .. } => {
-                refusal.set(true);
-                Some(format!(
-                    "`/{}` is not available in this version of shipgate yet.",
-                    c.name()
-                ))
-            }
+            Command::Skip { gate, reason } => match self.skip_command(actor, gate, reason) {
+                Ok(answer) => Some(answer),
+                Err(why) => refused(why),
+            },
             Command::Status | Command::Help => unreachable!("answered above"),
         }
     }
@@ -667,6 +667,16 @@ impl Step<'_> {
         format!("⏹️ Stopped: {runs}. Nothing more happens.")
     }
 
+    /// Whether the pipeline ended by rolling staging back (which `/retry` recovers from).
+    fn staging_rolled_back(&self) -> bool {
+        self.p.phase == Phase::RolledBack
+            && self
+                .p
+                .rollback
+                .as_ref()
+                .is_some_and(|r| r.environment == "staging")
+    }
+
     fn retry(&mut self, stage: Option<&str>) -> Result<(), String> {
         if let Some(s) = stage
             && !matches!(s, "tests" | "branch" | "staging" | "merge" | "production")
@@ -676,6 +686,14 @@ impl Step<'_> {
             ));
         }
         let mut retried = false;
+        if self.staging_rolled_back() && stage.is_none_or(|s| s == "staging") {
+            // Staging was restored; the feature goes back to staging (a push meanwhile sends
+            // it back to review first).
+            self.p.rollback = None;
+            self.supersede_deploys("staging");
+            self.set_phase(Phase::Staging);
+            return Ok(());
+        }
         if let Some(failure) = self.p.failure.clone()
             && stage.is_none_or(|s| s == failure.stage)
         {
@@ -1196,7 +1214,8 @@ impl Step<'_> {
             let before = self.p.phase;
             match self.p.phase {
                 Phase::Intake
-                    if self.p.requirement.is_some() && self.p.missing_sections.is_empty() =>
+                    if (self.p.requirement.is_some() && self.p.missing_sections.is_empty())
+                        || skip_of(&self.p, "requirement", None).is_some() =>
                 {
                     self.set_phase(Phase::Planning);
                     self.emit(Action::FetchSubIssues);
@@ -1211,7 +1230,7 @@ impl Step<'_> {
                         });
                         self.audit("shipgate", "approve plan", "plan.approval: auto".into());
                     }
-                    if self.p.plan.is_some() {
+                    if self.p.plan.is_some() || skip_of(&self.p, "plan", None).is_some() {
                         self.set_phase(Phase::Development);
                         if self.p.pr.is_none() {
                             self.emit(Action::FindPullRequest);

@@ -89,6 +89,10 @@ pub fn closing_summary(p: &Pipeline, cfg: &LoadedConfig) -> String {
     if !approvals.is_empty() {
         s.push_str(&format!("\n**Approved:** {}.\n", approvals.join(", ")));
     }
+    if !p.skips.is_empty() {
+        s.push_str("\n**Skipped gates**\n\n");
+        s.push_str(&super::skip::skip_lines(p));
+    }
     s.push_str(&format!("\n**Runs and deployments** (#{pr})\n"));
     let head = p.pr_head_sha().unwrap_or_default();
     for r in p.runs.iter().filter(|r| r.sha == head) {

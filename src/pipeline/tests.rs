@@ -623,7 +623,7 @@ fn every_command_refusal_says_why() {
         (lead(), "/retry canary", "no stage `canary`"),
         (lead(), "/retry", "nothing has failed"),
         (lead(), "/rollback", "nothing deployed to roll back"),
-        (lead(), "/skip tests flaky", "not available in this version"),
+        (lead(), "/skip tests flaky", "takes admin access"),
         (
             lead(),
             "/deploy production",
@@ -820,9 +820,26 @@ fn consecutive_failed_probes_fail_staging() {
     probed(&mut w, false, "p1");
     assert_eq!(w.p.phase, Phase::Staging);
     let effects = probed(&mut w, false, "p2");
-    assert_eq!(w.p.phase, Phase::Failed);
     assert!(
-        replies(&effects)[0].contains("2 health probes of https://s.example.com/h failed in a row")
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::FindRollbackTarget { environment, .. } if environment == "staging")),
+        "staging rolls back on its own when it can"
+    );
+    // With no earlier good staging deployment there is nothing to restore: the stage fails.
+    let effects = w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: "staging".into(),
+            sha: None,
+        },
+    });
+    assert_eq!(w.p.phase, Phase::Failed);
+    let said = replies(&effects)[0];
+    assert!(
+        said.contains("2 health probes of https://s.example.com/h failed in a row: answered 503 after 12 ms, answered 503 after 12 ms")
+            && said.contains("no earlier successful staging deployment"),
+        "{said}"
     );
     // Late probe results after the failure change nothing.
     assert!(probed(&mut w, true, "p3").is_empty());

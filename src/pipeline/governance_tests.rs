@@ -1,0 +1,322 @@
+//! Core tests for `/skip` (admin only, on the record, separation of duties), the latency
+//! trigger, automatic staging rollback and incident issues.
+
+use super::model::*;
+use super::render;
+use super::tests::*;
+
+fn admin() -> Actor {
+    actor("owner", Access::Admin)
+}
+
+fn audited_actions(effects: &[Effect]) -> Vec<String> {
+    actions(effects)
+        .iter()
+        .filter_map(|a| match a {
+            Action::Audit { action, .. } => Some(action.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn creates_deployment(effects: &[Effect]) -> bool {
+    actions(effects)
+        .iter()
+        .any(|a| matches!(a, Action::CreateDeployment { .. }))
+}
+
+#[test]
+fn an_admin_skips_failed_tests_on_the_record_and_cannot_then_approve_production() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "failure");
+    w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    assert_eq!(w.p.phase, Phase::Review);
+
+    let r = w.comment(lead(), "/skip tests flaky runner");
+    assert!(replies(&r)[0].contains("admin access"), "{:?}", replies(&r));
+    assert_eq!(audited_actions(&r), ["refused"]);
+    let r = w.comment(admin(), "/skip tests");
+    assert!(replies(&r)[0].contains("needs a gate and a reason"));
+    let r = w.comment(admin(), "/skip coverage it is fine");
+    assert!(replies(&r)[0].contains("no gate `coverage`"));
+    let r = w.comment(admin(), "/skip review looks fine");
+    assert!(replies(&r)[0].contains("has passed"), "{:?}", replies(&r));
+    assert!(w.p.skips.is_empty());
+
+    let r = w.comment(admin(), "/skip tests flaky runner");
+    assert!(replies(&r)[0].contains("`tests` gate is skipped at `aaa111`"));
+    assert_eq!(audited_actions(&r), ["skip"]);
+    assert_eq!(w.p.phase, Phase::Staging);
+    assert!(
+        creates_deployment(&r),
+        "staging is deployed once tests are skipped"
+    );
+    let view = render::check_run(&w.p, &w.cfg, "aaa111");
+    assert!(
+        view.summary
+            .contains("⏭️ skipped by @owner: flaky runner (was: `tests.yml` ❌ failure"),
+        "{}",
+        view.summary
+    );
+    assert_ne!(view.conclusion, Some("failure"));
+    let status = render::status_comment(&w.p, &w.cfg);
+    assert!(status.contains("⏭️ 1 skipped"), "{status}");
+    assert!(
+        status.contains("⏭️ `tests` skipped at `aaa111` by @owner: flaky runner"),
+        "{status}"
+    );
+    let again = w.comment(admin(), "/skip tests again");
+    assert!(replies(&again)[0].contains("already skipped"));
+
+    // Staging too, then the skipper may not approve production; someone else may.
+    w.comment(admin(), "/skip staging staging is down for maintenance");
+    assert_eq!(w.p.phase, Phase::Readiness);
+    let r = w.comment(admin(), "/approve production");
+    assert!(
+        replies(&r)[0].contains("@owner skipped the `tests` gate"),
+        "{:?}",
+        replies(&r)
+    );
+    assert!(w.p.production.is_none());
+    w.comment(actor("releaser", Access::Write), "/approve production");
+    assert_eq!(w.p.phase, Phase::Production);
+    let r = w.comment(admin(), "/skip review too late");
+    assert!(replies(&r)[0].contains("production is approved"));
+}
+
+#[test]
+fn a_push_voids_a_tests_skip_and_requirement_skips_hold() {
+    let (mut w, _) = World::new("No sections at all.");
+    assert_eq!(w.p.phase, Phase::Intake);
+    w.comment(admin(), "/skip requirement hotfix for an outage");
+    assert_eq!(w.p.phase, Phase::Planning);
+    w.comment(admin(), "/skip plan nothing to plan");
+    assert_eq!(w.p.phase, Phase::Development);
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "failure");
+    w.comment(admin(), "/skip tests flaky runner");
+    assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").passed);
+    let effects = w.pr(PullAction::Synchronize, "bbb222");
+    assert_eq!(dispatches(&effects).len(), 1, "the new head is tested");
+    let gate = render::tests_gate(&w.p, &w.cfg, "bbb222");
+    assert!(
+        !gate.passed && !gate.state.contains("skipped"),
+        "{}",
+        gate.state
+    );
+    let summary = render::status_comment(&w.p, &w.cfg);
+    assert!(summary.contains("`requirement` skipped by @owner: hotfix for an outage"));
+}
+
+fn production_probe(w: &mut World, ok: bool, latency_ms: u64, key: &str) -> Vec<Effect> {
+    w.go(Input::EffectDone {
+        key: key.into(),
+        result: EffectResult::Probed {
+            environment: "production".into(),
+            ok,
+            status: Some(if ok { 200 } else { 502 }),
+            latency_ms,
+            error: (!ok).then(|| "answered 502".into()),
+            refused: None,
+        },
+    })
+}
+
+fn rollback_target(effects: &[Effect]) -> Option<String> {
+    actions(effects).iter().find_map(|a| match a {
+        Action::FindRollbackTarget { environment, .. } => Some(environment.clone()),
+        _ => None,
+    })
+}
+
+/// Readiness with a staging baseline measured from probes of `staging_ms`, then production
+/// approved, merged and deployed; returns the world watching production health.
+fn watching_production(staging_ms: u64) -> World {
+    let cfg = super::config::LoadedConfig::load(
+        None,
+        Some(
+            "deploy:\n  environments:\n    staging:\n      health: { url: \"https://s.example.com/h\", interval: 10s, window: 20s }\n    production:\n      health: { url: \"https://p.example.com/h\", interval: 10s, window: 1m, failures: 3, max_latency_factor: 5 }\n",
+        ),
+    );
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    deployed_to_staging(&mut w);
+    for i in 0..5 {
+        if w.p.phase == Phase::Readiness {
+            break;
+        }
+        w.now += 10_000;
+        w.go(Input::EffectDone {
+            key: format!("s{i}"),
+            result: EffectResult::Probed {
+                environment: "staging".into(),
+                ok: true,
+                status: Some(200),
+                latency_ms: staging_ms,
+                error: None,
+                refused: None,
+            },
+        });
+    }
+    assert_eq!(w.p.phase, Phase::Readiness);
+    assert_eq!(w.p.staging_baseline_ms, Some(staging_ms));
+    w.comment(actor("releaser", Access::Write), "/approve production");
+    let effects = w.go(Input::EffectDone {
+        key: "merged".into(),
+        result: EffectResult::Merged {
+            sha: "merge1".into(),
+        },
+    });
+    let correlation = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+            _ => None,
+        })
+        .expect("the production deployment");
+    w.go(Input::EffectDone {
+        key: "cd-prod".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 11,
+        },
+    });
+    w.run_done(&correlation, 88, "success");
+    assert_eq!(w.p.phase, Phase::Production);
+    w
+}
+
+#[test]
+fn sustained_latency_over_the_staging_baseline_rolls_production_back_with_evidence() {
+    let mut w = watching_production(40);
+    // 5× a 40 ms baseline is 200 ms. One slow probe, then a fast one: no trend.
+    assert!(rollback_target(&production_probe(&mut w, true, 450, "p1")).is_none());
+    assert!(rollback_target(&production_probe(&mut w, true, 60, "p2")).is_none());
+    production_probe(&mut w, true, 300, "p3");
+    production_probe(&mut w, true, 310, "p4");
+    let effects = production_probe(&mut w, true, 320, "p5");
+    assert_eq!(rollback_target(&effects).as_deref(), Some("production"));
+    let why = &w.p.rollback.as_ref().expect("a rollback").reason;
+    assert!(
+        why.contains("3 health probes of https://p.example.com/h in a row were slower than 200 ms (5× the staging baseline of 40 ms): 200 in 300 ms, 200 in 310 ms, 200 in 320 ms"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_tiny_baseline_counts_as_the_floor_and_failed_probes_roll_back_too() {
+    let mut w = watching_production(1);
+    // 5× the 10 ms floor: 30 ms probes are fine even though they are 30× the baseline.
+    for i in 0..4 {
+        let effects = production_probe(&mut w, true, 30, &format!("f{i}"));
+        assert!(rollback_target(&effects).is_none());
+    }
+    production_probe(&mut w, false, 3, "x1");
+    production_probe(&mut w, false, 4, "x2");
+    let effects = production_probe(&mut w, false, 5, "x3");
+    assert_eq!(rollback_target(&effects).as_deref(), Some("production"));
+    let why = &w.p.rollback.as_ref().expect("a rollback").reason;
+    assert!(
+        why.ends_with("answered 502 after 3 ms, answered 502 after 4 ms, answered 502 after 5 ms"),
+        "{why}"
+    );
+}
+
+#[test]
+fn staging_rolls_back_to_the_last_good_deploy_and_retry_deploys_the_feature_again() {
+    let cfg = super::config::LoadedConfig::load(
+        None,
+        Some(
+            "deploy:\n  environments:\n    staging:\n      health: { url: \"https://s.example.com/h\", failures: 2 }\n",
+        ),
+    );
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    deployed_to_staging(&mut w);
+    probed(&mut w, false, "p1");
+    let effects = probed(&mut w, false, "p2");
+    assert_eq!(rollback_target(&effects).as_deref(), Some("staging"));
+    let effects = w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: "staging".into(),
+            sha: Some("good000".into()),
+        },
+    });
+    let correlation = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateDeployment {
+                correlation, sha, ..
+            } if sha == "good000" => Some(correlation.clone()),
+            _ => None,
+        })
+        .expect("staging's last good SHA is deployed again");
+    w.go(Input::EffectDone {
+        key: "cd-rb".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 12,
+        },
+    });
+    let effects = w.run_done(&correlation, 90, "success");
+    assert_eq!(w.p.phase, Phase::RolledBack);
+    let said = replies(&effects)
+        .into_iter()
+        .find(|r| r.contains("Rolled back"))
+        .expect("a rollback reply");
+    assert!(
+        said.contains("staging is back on `good000`") && said.contains("`/retry`"),
+        "{said}"
+    );
+    assert_eq!(
+        render::check_run(&w.p, &w.cfg, "aaa111").actions,
+        vec![super::production::RETRY]
+    );
+    // Other commands still say the pipeline is over; /retry brings the feature back.
+    let r = w.comment(lead(), "/pause");
+    assert!(replies(&r)[0].contains("rolled_back"));
+    let effects = w.comment(lead(), "/retry");
+    assert_eq!(w.p.phase, Phase::Staging);
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::CreateDeployment { sha, .. } if sha == "aaa111")),
+        "the feature's head is deployed to staging again"
+    );
+}
+
+#[test]
+fn auto_rollback_off_fails_the_stage_instead_and_staging_latency_is_a_config_error() {
+    let cfg = super::config::LoadedConfig::load(
+        None,
+        Some(
+            "deploy:\n  environments:\n    staging:\n      auto_rollback: false\n      health: { url: \"https://s.example.com/h\", failures: 2 }\n",
+        ),
+    );
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    deployed_to_staging(&mut w);
+    probed(&mut w, false, "p1");
+    let effects = probed(&mut w, false, "p2");
+    assert!(rollback_target(&effects).is_none());
+    assert_eq!(w.p.phase, Phase::Failed);
+
+    let bad = super::config::LoadedConfig::load(
+        None,
+        Some("deploy:\n  environments:\n    staging:\n      health: { max_latency_factor: 3 }\n"),
+    );
+    assert!(
+        bad.errors.iter().any(
+            |e| e.to_string().contains("staging.health.max_latency_factor")
+                && e.to_string().contains("production only")
+        ),
+        "{:?}",
+        bad.errors
+    );
+}
