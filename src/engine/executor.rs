@@ -22,7 +22,7 @@ use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::github::client::{
     CheckAction, CheckOutput, CheckRunRequest, DeploymentRequest, DeploymentStatusRequest, GitHub,
-    MergeRequest, RepoRef,
+    MergeRequest, NewIssue, ProtectionReview, RepoRef,
 };
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
@@ -554,6 +554,51 @@ impl Executor {
             Action::CloseIssue => {
                 gh.close_issue(repo, p.issue).await?;
                 Ok(None)
+            }
+            Action::ReviewProtection {
+                run_id,
+                environment,
+                approved,
+                comment,
+            } => {
+                let review = ProtectionReview {
+                    environment_name: environment.clone(),
+                    state: if *approved { "approved" } else { "rejected" }.into(),
+                    comment: comment.clone(),
+                };
+                gh.review_protection_rule(repo, *run_id, &review).await?;
+                Ok(None)
+            }
+            Action::OpenIncident {
+                marker,
+                title,
+                body,
+                assignee,
+            } => {
+                // Found before created: a retry after a crash finds the issue it opened.
+                let label = crate::pipeline::incident::INCIDENT_LABEL;
+                let found = gh
+                    .issues_labelled(repo, label)
+                    .await?
+                    .into_iter()
+                    .find(|i| {
+                        i.body
+                            .as_deref()
+                            .is_some_and(|b| b.contains(marker.as_str()))
+                    });
+                let number = match found {
+                    Some(issue) => issue.number,
+                    None => {
+                        let issue = NewIssue {
+                            title: title.clone(),
+                            body: body.clone(),
+                            labels: vec![label.to_owned()],
+                            assignees: assignee.iter().cloned().collect(),
+                        };
+                        gh.create_issue(repo, &issue).await?
+                    }
+                };
+                Ok(Some(EffectResult::IncidentOpened { number }))
             }
             // Saved with the state, or queued in the repository lane, by `advance`; never in
             // a pipeline's outbox.

@@ -98,6 +98,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
         Event::WorkflowRun(e) => &e.context,
         Event::Push(e) => &e.context,
         Event::CheckRun(e) => &e.context,
+        Event::DeploymentProtectionRule(e) => &e.context,
         _ => return Routing::Nothing,
     };
     let Some(installation) = &ctx.installation else {
@@ -276,6 +277,29 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                     issue,
                 },
                 input,
+                None,
+            )
+        }
+        Event::DeploymentProtectionRule(e) => {
+            let (Some(run_id), "requested") = (e.run_id(), e.action.as_str()) else {
+                return Routing::Nothing;
+            };
+            let sha = e
+                .deployment
+                .as_ref()
+                .map(|d| d.sha.clone())
+                .unwrap_or_default();
+            routed(
+                Lookup::Run {
+                    run_id,
+                    issue: None,
+                },
+                Input::ProtectionRule {
+                    delivery: delivery.to_owned(),
+                    run_id,
+                    environment: e.environment.clone(),
+                    sha,
+                },
                 None,
             )
         }

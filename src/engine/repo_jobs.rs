@@ -1,12 +1,13 @@
 //! Repository-level work in the outbox (no pipeline): checking a pushed
-//! `.github/shipgate.yml` and reporting it as the `shipgate / config` check run.
+//! `.github/shipgate.yml` and reporting it as the `shipgate / config` check run, operator
+//! notifications, and rejecting a protection rule for a run no pipeline dispatched.
 //!
 //! Must not: change pipelines.
 
 use serde::{Deserialize, Serialize};
 
 use super::resolver::Resolver;
-use crate::github::client::{CheckOutput, CheckRunRequest, RepoRef};
+use crate::github::client::{CheckOutput, CheckRunRequest, ProtectionReview, RepoRef};
 use crate::github::rest::GitHubError;
 use crate::pipeline::config::{CONFIG_PATH, LoadedConfig};
 
@@ -18,6 +19,13 @@ pub enum RepoJob {
         sha: String,
     },
     Notify(super::notify::Notification),
+    /// A protection rule asked about a run no pipeline dispatched: rejected.
+    RejectProtection {
+        installation_id: u64,
+        repo: String,
+        run_id: u64,
+        environment: String,
+    },
 }
 
 pub const CONFIG_CHECK_NAME: &str = "shipgate / config";
@@ -27,6 +35,27 @@ impl RepoJob {
         match self {
             // Sent by the executor, which holds the notifier.
             RepoJob::Notify(_) => Ok(()),
+            RepoJob::RejectProtection {
+                installation_id,
+                repo,
+                run_id,
+                environment,
+            } => {
+                let Some(repo) = RepoRef::new(*installation_id, repo) else {
+                    return Ok(());
+                };
+                let review = ProtectionReview {
+                    environment_name: environment.clone(),
+                    state: "rejected".into(),
+                    comment: format!(
+                        "shipgate deploys to `{environment}` only from a feature's pipeline; no pipeline dispatched run {run_id}"
+                    ),
+                };
+                resolver
+                    .github()
+                    .review_protection_rule(&repo, *run_id, &review)
+                    .await
+            }
             RepoJob::ConfigCheck {
                 installation_id,
                 repo,

@@ -74,6 +74,11 @@ enum Prepared {
         /// On the default branch: the new configuration, for every open pipeline.
         refresh: Option<(String, Box<LoadedConfig>, String)>,
     },
+    /// Repository-level work for the outbox, under its idempotency key.
+    RepoJob {
+        key: String,
+        job: String,
+    },
     Nothing,
     /// GitHub could not answer for its repository yet: left queued.
     Deferred,
@@ -274,6 +279,7 @@ impl Worker {
                 | Event::WorkflowRun(_)
                 | Event::Push(_)
                 | Event::CheckRun(_)
+                | Event::DeploymentProtectionRule(_)
         ) {
             return Ok(Prepared::Nothing);
         }
@@ -335,6 +341,25 @@ impl Worker {
                     && (!has_pipelines.contains(&full)
                         || (!by_id && !self.store.pipeline_exists(&full, &issues, pr, run).await?))
                 {
+                    if let Input::ProtectionRule {
+                        run_id,
+                        environment,
+                        ..
+                    } = &routed.input
+                    {
+                        // shipgate is the rule here, and no pipeline of it asked: a rejection,
+                        // not a run left waiting.
+                        let job = super::repo_jobs::RepoJob::RejectProtection {
+                            installation_id: routed.repo.installation_id,
+                            repo: full,
+                            run_id: *run_id,
+                            environment: environment.clone(),
+                        };
+                        return Ok(Prepared::RepoJob {
+                            key: format!("protection:{delivery}"),
+                            job: serde_json::to_string(&job).expect("jobs serialise"),
+                        });
+                    }
                     return Ok(Prepared::Nothing);
                 }
                 let cfg = match self
@@ -486,6 +511,15 @@ async fn apply_prepared(
 ) -> Result<(), StoreError> {
     let (routed, cfg) = match prepared {
         Prepared::Nothing | Prepared::Deferred => return Ok(()),
+        Prepared::RepoJob { key, job } => {
+            let effect = NewEffect {
+                key: &key,
+                action: "reject_protection",
+                body: job,
+                cause: &key,
+            };
+            return tx.add_effects(None, &[effect], now).await;
+        }
         Prepared::ConfigPush { job, refresh } => {
             let key = format!("config:{delivery}");
             let effect = NewEffect {

@@ -48,6 +48,29 @@ pub struct IssueComment {
     pub html_url: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IssueInfo {
+    pub number: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewIssue {
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub assignees: Vec<String>,
+}
+
+/// The answer to `deployment_protection_rule`: `state` is `approved` or `rejected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProtectionReview {
+    pub environment_name: String,
+    pub state: String,
+    pub comment: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileContent {
     pub sha: String,
@@ -385,6 +408,21 @@ pub trait GitHub: Send + Sync {
     async fn cancel_run(&self, repo: &RepoRef, run_id: u64) -> Result<(), GitHubError>;
     /// Closes an issue as completed.
     async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError>;
+    /// The newest 100 issues (open or closed) carrying `label`.
+    async fn issues_labelled(
+        &self,
+        repo: &RepoRef,
+        label: &str,
+    ) -> Result<Vec<IssueInfo>, GitHubError>;
+    /// Opens an issue; returns its number.
+    async fn create_issue(&self, repo: &RepoRef, issue: &NewIssue) -> Result<u64, GitHubError>;
+    /// Answers a custom deployment protection rule for a run waiting on an environment.
+    async fn review_protection_rule(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+        review: &ProtectionReview,
+    ) -> Result<(), GitHubError>;
     /// The App's recent webhook deliveries, newest first (App JWT).
     async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDeliveryInfo>, GitHubError>;
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError>;

@@ -19,7 +19,8 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
-    MergeRequest, MergedPull, PullInfo, RepoRef, SubIssue, WorkflowRunInfo,
+    IssueInfo, MergeRequest, MergedPull, NewIssue, ProtectionReview, PullInfo, RepoRef, SubIssue,
+    WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
 
@@ -752,6 +753,52 @@ impl GitHub for OctocrabGitHub {
             Some(&json!({"state": "closed", "state_reason": "completed"})),
         )
         .await?;
+        Ok(())
+    }
+
+    async fn issues_labelled(
+        &self,
+        repo: &RepoRef,
+        label: &str,
+    ) -> Result<Vec<IssueInfo>, GitHubError> {
+        const OP: &str = "list issues";
+        let path = repo_path(
+            repo,
+            &format!("/issues?state=all&labels={}&per_page=100", enc(label)),
+        );
+        self.call::<()>(repo, OP, Method::GET, &path, None)
+            .await?
+            .json(OP)
+    }
+
+    async fn create_issue(&self, repo: &RepoRef, issue: &NewIssue) -> Result<u64, GitHubError> {
+        const OP: &str = "create an issue";
+        let created: IssueInfo = self
+            .call(
+                repo,
+                OP,
+                Method::POST,
+                &repo_path(repo, "/issues"),
+                Some(issue),
+            )
+            .await?
+            .json(OP)?;
+        Ok(created.number)
+    }
+
+    async fn review_protection_rule(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+        review: &ProtectionReview,
+    ) -> Result<(), GitHubError> {
+        const OP: &str = "review a deployment protection rule";
+        let path = repo_path(
+            repo,
+            &format!("/actions/runs/{run_id}/deployment_protection_rule"),
+        );
+        self.call(repo, OP, Method::POST, &path, Some(review))
+            .await?;
         Ok(())
     }
 

@@ -320,3 +320,188 @@ fn auto_rollback_off_fails_the_stage_instead_and_staging_latency_is_a_config_err
         bad.errors
     );
 }
+
+#[test]
+fn a_production_rollback_opens_one_incident_issue_and_reports_the_outcome_on_it() {
+    let mut w = watching_production(40);
+    for i in 0..3 {
+        production_probe(&mut w, false, 7, &format!("x{i}"));
+    }
+    let effects = w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: "production".into(),
+            sha: Some("good000".into()),
+        },
+    });
+    let (marker, title, body, assignee) = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::OpenIncident {
+                marker,
+                title,
+                body,
+                assignee,
+            } => Some((
+                marker.clone(),
+                title.clone(),
+                body.clone(),
+                assignee.clone(),
+            )),
+            _ => None,
+        })
+        .expect("an incident issue is opened");
+    assert!(body.starts_with(&marker), "the marker lets a retry find it");
+    assert_eq!(
+        title,
+        "Incident: production rolled back — REQ-12 Export invoices"
+    );
+    assert_eq!(
+        assignee.as_deref(),
+        Some(w.p.pr.as_ref().unwrap().author.as_str())
+    );
+    for part in [
+        "**Trigger:** 3 health probes of https://p.example.com/h failed in a row",
+        "**Feature:** #12",
+        "from `merge1` to `good000`",
+        "| phase **production** |",
+        "production deploy of `merge1` succeeded",
+        "rollback started by shipgate",
+        "3 of 3 probes of https://p.example.com/h failed",
+        "### Runs and deployments",
+    ] {
+        assert!(body.contains(part), "{part} in:\n{body}");
+    }
+    let effects = w.go(Input::EffectDone {
+        key: "incident".into(),
+        result: EffectResult::IncidentOpened { number: 99 },
+    });
+    assert!(replies(&effects)[0].contains("Incident #99"));
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::Notify { event, .. } if event == "incident"))
+    );
+    assert!(render::status_comment(&w.p, &w.cfg).contains("🚨 Incident #99"));
+    // The same result again (a redelivered effect) links nothing twice.
+    let again = w.go(Input::EffectDone {
+        key: "incident-again".into(),
+        result: EffectResult::IncidentOpened { number: 99 },
+    });
+    assert!(replies(&again).is_empty());
+
+    let correlation =
+        w.p.deploys
+            .iter()
+            .rev()
+            .find(|d| d.rollback_reason.is_some())
+            .map(|d| d.correlation.clone())
+            .unwrap();
+    w.go(Input::EffectDone {
+        key: "cd-rb".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 13,
+        },
+    });
+    let effects = w.run_done(&correlation, 91, "success");
+    assert_eq!(w.p.phase, Phase::RolledBack);
+    let on_incident: Vec<&Action> = actions(&effects)
+        .into_iter()
+        .filter(|a| matches!(a, Action::Reply { on: 99, .. }))
+        .collect();
+    assert_eq!(on_incident.len(), 1, "the outcome is added to the incident");
+}
+
+#[test]
+fn a_staging_rollback_opens_no_incident() {
+    let (mut w, _) = World::new(COMPLETE);
+    assert!(w.cfg.config.rollback.open_incident);
+    deployed_to_staging(&mut w);
+    w.comment(lead(), "/rollback broken");
+    let effects = w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: "staging".into(),
+            sha: Some("good000".into()),
+        },
+    });
+    assert!(
+        !actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::OpenIncident { .. }))
+    );
+}
+
+fn protection(w: &mut World, run_id: u64, environment: &str) -> (bool, String, Vec<Effect>) {
+    let effects = w.go(Input::ProtectionRule {
+        delivery: format!("d{run_id}{environment}{}", w.p.seq),
+        run_id,
+        environment: environment.into(),
+        sha: "whatever".into(),
+    });
+    let (approved, comment) = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::ReviewProtection {
+                run_id: r,
+                approved,
+                comment,
+                ..
+            } if *r == run_id => Some((*approved, comment.clone())),
+            _ => None,
+        })
+        .expect("every request is answered");
+    (approved, comment, effects)
+}
+
+#[test]
+fn the_protection_rule_approves_only_the_pipelines_own_runs_whose_gates_hold() {
+    let (mut w, _) = World::new(COMPLETE);
+    deployed_to_staging(&mut w);
+    let (ok, why, effects) = protection(&mut w, 77, "staging");
+    assert!(ok, "{why}");
+    assert_eq!(why, "REQ-12: review and tests passed at `aaa111`");
+    assert_eq!(audited_actions(&effects), ["protection rule approved"]);
+
+    let (ok, why, effects) = protection(&mut w, 5, "staging");
+    assert!(!ok);
+    assert!(
+        why.contains("run 5 is not a deploy shipgate dispatched"),
+        "{why}"
+    );
+    assert!(replies(&effects)[0].contains("is rejected"));
+    let (ok, why, _) = protection(&mut w, 77, "production");
+    assert!(!ok && why.contains("dispatched for staging"), "{why}");
+    let (ok, why, _) = protection(&mut w, 77, "preview");
+    assert!(!ok && why.contains("dispatched for staging"), "{why}");
+
+    w.comment(lead(), "/block legal review");
+    let (ok, why, effects) = protection(&mut w, 77, "staging");
+    assert!(
+        !ok && why.contains("blocked by @lead: legal review"),
+        "{why}"
+    );
+    assert_eq!(audited_actions(&effects), ["protection rule rejected"]);
+}
+
+#[test]
+fn the_protection_rule_approves_production_only_for_the_approved_merge() {
+    let mut w = watching_production(40);
+    let (ok, why, _) = protection(&mut w, 88, "production");
+    assert!(ok, "{why}");
+    assert!(
+        why.contains("production approved by @releaser") && why.contains("merged as `merge1`"),
+        "{why}"
+    );
+    // A staging deploy whose review went stale: rejected with what is missing.
+    let (mut s, _) = World::new(COMPLETE);
+    deployed_to_staging(&mut s);
+    s.review(
+        actor("reviewer", Access::Write),
+        ReviewState::ChangesRequested,
+        "aaa111",
+    );
+    let (ok, why, _) = protection(&mut s, 77, "staging");
+    assert!(!ok && why.contains("not passed yet — Review:"), "{why}");
+}

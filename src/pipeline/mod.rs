@@ -7,10 +7,12 @@
 pub mod commands;
 pub mod config;
 mod deploys;
+pub mod incident;
 pub mod linking;
 pub mod model;
 pub mod production;
 mod production_view;
+mod protection;
 pub mod render;
 mod rollback;
 pub mod skip;

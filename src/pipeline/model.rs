@@ -699,6 +699,10 @@ pub enum EffectResult {
     Merged {
         sha: String,
     },
+    /// The incident issue exists (found by its marker, or created).
+    IncidentOpened {
+        number: u64,
+    },
 }
 
 /// Timers a pipeline sets; they come back as [`Input::Timer`].
@@ -761,6 +765,14 @@ pub enum Input {
         on: u64,
         actor: Actor,
     },
+    /// A workflow run waits on a custom deployment protection rule shipgate answers.
+    ProtectionRule {
+        delivery: String,
+        run_id: u64,
+        environment: String,
+        /// The commit being deployed (the deployment's SHA).
+        sha: String,
+    },
     Timer {
         key: String,
         kind: TimerKind,
@@ -787,7 +799,8 @@ impl Input {
         match self {
             Input::Issue { delivery, .. }
             | Input::PullRequest { delivery, .. }
-            | Input::Button { delivery, .. } => Some(format!("delivery:{delivery}")),
+            | Input::Button { delivery, .. }
+            | Input::ProtectionRule { delivery, .. } => Some(format!("delivery:{delivery}")),
             Input::Comment { id, .. } => Some(format!("comment:{id}")),
             Input::ConfigChanged { sha } => Some(format!("config:{sha}")),
             Input::Review { id, action, .. } => Some(format!("review:{id}:{action:?}")),
@@ -868,6 +881,20 @@ pub enum Action {
         current_sha: String,
         bad_shas: Vec<String>,
     },
+    /// Answer a custom deployment protection rule: `approved` or `rejected`, with why.
+    ReviewProtection {
+        run_id: u64,
+        environment: String,
+        approved: bool,
+        comment: String,
+    },
+    /// Find the issue carrying `marker` (label `shipgate:incident`), else open it.
+    OpenIncident {
+        marker: String,
+        title: String,
+        body: String,
+        assignee: Option<String>,
+    },
     /// Probe an environment's health URL once.
     Probe {
         environment: String,
@@ -944,6 +971,8 @@ impl Action {
             Action::FindRollbackTarget { .. } => "find_rollback_target",
             Action::DeploymentStatus { .. } => "deployment_status",
             Action::Probe { .. } => "probe",
+            Action::OpenIncident { .. } => "open_incident",
+            Action::ReviewProtection { .. } => "review_protection",
             Action::Dispatch { .. } => "dispatch",
             Action::PollRun { .. } => "poll_run",
             Action::Merge { .. } => "merge",

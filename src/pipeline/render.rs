@@ -677,6 +677,11 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
         ));
     }
     s.push_str(&super::skip::skip_lines(p));
+    for n in &p.incidents {
+        s.push_str(&format!(
+            "🚨 Incident #{n} is open for a production rollback.\n\n"
+        ));
+    }
     s.push_str(&format!("**Waiting for:** {}\n\n", waiting_for(p, cfg)));
     s.push_str(&format!("{}\n\n", readiness_line(p, cfg)));
     s.push_str(&gate_table(&gates(p, cfg)));

@@ -136,13 +136,21 @@ impl Step<'_> {
                         format!("{}: `/rollback` refused: {nothing}.", record.by),
                     );
                 }
-                None => self.fail(environment, format!("{}; {nothing}", record.reason)),
+                None => {
+                    self.open_incident(&record);
+                    self.fail(environment, format!("{}; {nothing}", record.reason))
+                }
             }
             return;
         };
         if let Some(r) = self.p.rollback.as_mut() {
             r.to_sha = Some(sha.to_owned());
         }
+        let record = RollbackRecord {
+            to_sha: Some(sha.to_owned()),
+            ..record
+        };
+        self.open_incident(&record);
         let branch = self.p.default_branch.clone();
         self.deploy_with(environment, sha, &branch, Some(record.reason));
     }
@@ -153,15 +161,14 @@ impl Step<'_> {
             return;
         };
         if !succeeded {
-            self.fail(
-                &record.environment,
-                format!(
-                    "the rollback deploy of `{}` failed ([run]({url})); {} is still on `{}`",
-                    short(sha),
-                    record.environment,
-                    short(&record.from_sha)
-                ),
+            let why = format!(
+                "the rollback deploy of `{}` failed ([run]({url})); {} is still on `{}`",
+                short(sha),
+                record.environment,
+                short(&record.from_sha)
             );
+            self.tell_incident(format!("❌ {why}."));
+            self.fail(&record.environment, why);
             return;
         }
         if let Some(r) = self.p.rollback.as_mut() {
@@ -202,6 +209,7 @@ impl Step<'_> {
                 record.reason
             ),
         });
+        self.tell_incident(text.clone());
         self.reply(issue, text);
         self.audit(
             "shipgate",

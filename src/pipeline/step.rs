@@ -226,6 +226,12 @@ impl Step<'_> {
                 sha,
                 ..
             } => self.on_button(identifier, *on, sha, actor),
+            Input::ProtectionRule {
+                run_id,
+                environment,
+                sha,
+                ..
+            } => self.on_protection_rule(*run_id, environment, sha),
             Input::Timer { kind, .. } => self.on_timer(kind),
             Input::EffectDone { result, .. } => self.on_effect_done(result),
             // Nothing to record: `drive` re-evaluates the gates, and the surfaces are redrawn
@@ -1111,6 +1117,7 @@ impl Step<'_> {
                 }
             }
             EffectResult::Merged { sha } => self.on_merged(sha),
+            EffectResult::IncidentOpened { number } => self.on_incident_opened(*number),
             EffectResult::RollbackTarget { environment, sha } => {
                 self.on_rollback_target(environment, sha.as_deref())
             }
@@ -1179,6 +1186,13 @@ impl Step<'_> {
                 self.fail(
                     environment,
                     format!("could not look up the last good {environment} deployment: {reason}"),
+                );
+            }
+            Action::OpenIncident { .. } => {
+                let issue = self.p.issue;
+                self.reply(
+                    issue,
+                    format!("⚠️ Could not open the incident issue for this rollback: {reason}"),
                 );
             }
             Action::PollRun { correlation, .. }

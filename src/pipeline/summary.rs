@@ -10,7 +10,7 @@ use super::config::{LoadedConfig, format_duration};
 use super::model::*;
 use super::step::short;
 
-fn at(ms: i64) -> String {
+pub(super) fn at(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| ms.to_string())
@@ -112,6 +112,22 @@ pub fn closing_summary(p: &Pipeline, cfg: &LoadedConfig) -> String {
             short(&r.sha)
         ));
     }
+    s.push_str(&deploy_lines(p));
+    for w in p.health.iter().filter(|w| w.outcome.is_some()) {
+        s.push_str(&format!(
+            "- {} health: {} of {} probes of {} ok\n",
+            w.environment,
+            w.total - w.failed,
+            w.total,
+            w.url
+        ));
+    }
+    s
+}
+
+/// One line per deploy: environment, SHA, result, run and deployment links.
+pub(super) fn deploy_lines(p: &Pipeline) -> String {
+    let mut s = String::new();
     let web = repo_web(p);
     for d in &p.deploys {
         let result = match &d.state {
@@ -133,19 +149,15 @@ pub fn closing_summary(p: &Pipeline, cfg: &LoadedConfig) -> String {
             (Some(id), None) => format!(", deployment {id}"),
             _ => String::new(),
         };
+        let kind = if d.rollback_reason.is_some() {
+            "rollback"
+        } else {
+            "deploy"
+        };
         s.push_str(&format!(
-            "- {} deploy of `{}`: {result}{run}{deployment}\n",
+            "- {} {kind} of `{}`: {result}{run}{deployment}\n",
             d.environment,
             short(&d.sha)
-        ));
-    }
-    for w in p.health.iter().filter(|w| w.outcome.is_some()) {
-        s.push_str(&format!(
-            "- {} health: {} of {} probes of {} ok\n",
-            w.environment,
-            w.total - w.failed,
-            w.total,
-            w.url
         ));
     }
     s

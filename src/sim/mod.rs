@@ -284,6 +284,19 @@ impl Simulator {
         self.settle().await;
     }
 
+    /// A job of run `run_id` reaches `environment`, guarded by the App's custom protection
+    /// rule: GitHub asks the App (`deployment_protection_rule.requested`). The answer is in
+    /// the repository's `protection_reviews`.
+    pub async fn request_deployment_protection(
+        &self,
+        full_name: &str,
+        run_id: u64,
+        environment: &str,
+    ) {
+        self.with(|s| webhooks::deployment_protection_rule(s, full_name, run_id, environment));
+        self.settle().await;
+    }
+
     /// Sends a webhook GitHub would send, signed with the App's secret. Returns the delivery.
     pub async fn send_webhook(&self, event: &str, payload: serde_json::Value) -> HookDelivery {
         self.with(|s| webhooks::enqueue_raw(s, event, payload));

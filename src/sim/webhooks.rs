@@ -310,3 +310,67 @@ pub fn workflow_run(s: &mut SimState, full_name: &str, run_id: u64, action: &str
         payload,
     });
 }
+
+/// `deployment_protection_rule.requested`: a job of `run_id` targets `environment`, which has
+/// the App as a custom protection rule. GitHub creates the job's deployment (of the run's
+/// commit) and asks the App through a callback URL that names the run.
+pub fn deployment_protection_rule(
+    s: &mut SimState,
+    full_name: &str,
+    run_id: u64,
+    environment: &str,
+) {
+    let (id, now) = (s.next_id(), s.now());
+    let creator = s.ensure_user_of_kind("github-actions[bot]", "Bot").login;
+    let r = s.repos.get_mut(full_name).expect("known repository");
+    let run = r.runs[&run_id].clone();
+    r.deployments.insert(
+        id,
+        crate::sim::state::Deployment {
+            id,
+            sha: run.head_sha.clone(),
+            git_ref: run.head_branch.clone(),
+            task: "deploy".into(),
+            environment: environment.to_owned(),
+            payload: json!({}),
+            description: None,
+            creator,
+            production_environment: environment == "production",
+            transient_environment: false,
+            required_contexts: None,
+            created_at: now,
+        },
+    );
+    let r = &s.repos[full_name];
+    let installation_id = s.installation_for(full_name).map(|i| i.id);
+    let callback = s.api_url(&format!(
+        "repos/{full_name}/actions/runs/{run_id}/deployment_protection_rule"
+    ));
+    let pull_requests: Vec<Value> = r
+        .pulls
+        .values()
+        .filter(|p| p.head_ref == run.head_branch && r.issues[&p.number].state == "open")
+        .map(|p| render::pull(s, r, p))
+        .collect();
+    let mut payload = json!({
+        "action": "requested",
+        "environment": environment,
+        "event": run.event,
+        "deployment_callback_url": callback,
+        "deployment": render::deployment(s, r, &r.deployments[&id]),
+        "pull_requests": pull_requests,
+        "repository": render::repository(s, r),
+        "sender": render::user(s, &run.actor),
+    });
+    if let Some(id) = installation_id {
+        payload["installation"] = installation_ref(id);
+    }
+    let repository_id = Some(r.id);
+    s.outbox.push(OutgoingWebhook {
+        event: "deployment_protection_rule".into(),
+        action: Some("requested".into()),
+        installation_id,
+        repository_id,
+        payload,
+    });
+}

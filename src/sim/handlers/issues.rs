@@ -103,6 +103,37 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
     Ok(Reply::created(render::issue(s, r, &r.issues[&number])))
 }
 
+/// `GET /repos/{o}/{r}/issues`: issues and pull requests, newest first (or oldest with
+/// `direction=asc`), filtered by `state` (default open) and `labels` (all must be on it).
+pub fn list_for_repo(s: &mut SimState, c: &Call) -> Outcome {
+    let r = repo(s, c)?;
+    let state = c.query("state").unwrap_or("open");
+    let labels: Vec<&str> = c
+        .query("labels")
+        .map(|l| {
+            l.split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut all: Vec<&Issue> = r
+        .issues
+        .values()
+        .filter(|i| state == "all" || i.state == state)
+        .filter(|i| {
+            labels
+                .iter()
+                .all(|l| i.labels.iter().any(|x| x.eq_ignore_ascii_case(l)))
+        })
+        .collect();
+    if c.query("direction") != Some("asc") {
+        all.reverse();
+    }
+    let all: Vec<Value> = all.into_iter().map(|i| render::issue(s, r, i)).collect();
+    Ok(Reply::ok(Value::Array(c.page(&all))))
+}
+
 pub fn get(s: &mut SimState, c: &Call) -> Outcome {
     let n = issue_number(s, c)?;
     let r = repo(s, c)?;

@@ -199,6 +199,7 @@ pub fn lookup(operation: &str) -> Option<Handler> {
         "git/create-ref" => repos::create_ref,
         // Issues, comments, labels, reactions
         "issues/create" => issues::create,
+        "issues/list-for-repo" => issues::list_for_repo,
         "issues/get" => issues::get,
         "issues/update" => issues::update,
         "issues/list-comments" => issues::list_comments,
