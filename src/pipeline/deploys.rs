@@ -409,12 +409,17 @@ impl Step<'_> {
             ))
         } else if watch.consecutive_slow >= health.failures {
             let n = watch.consecutive_slow;
+            let baseline = baseline.unwrap_or_default();
+            let floored = if baseline < BASELINE_FLOOR_MS {
+                format!(", counted as {BASELINE_FLOOR_MS} ms")
+            } else {
+                String::new()
+            };
             Some(format!(
-                "{n} health probes of {} in a row were slower than {} ms ({}× the staging baseline of {} ms): {}",
+                "{n} health probes of {} in a row were slower than {} ms ({}× the staging baseline of {baseline} ms{floored}): {}",
                 watch.url,
                 limit.unwrap_or_default(),
                 health.max_latency_factor.unwrap_or_default(),
-                baseline.unwrap_or_default(),
                 evidence(n, &watch.recent)
             ))
         } else {
@@ -495,7 +500,7 @@ impl Step<'_> {
 }
 
 /// Latencies under this count as this much: a fast local endpoint's jitter is not a trend.
-pub const BASELINE_FLOOR_MS: u64 = 10;
+pub const BASELINE_FLOOR_MS: u64 = 20;
 
 /// The latency a probe of `environment` must stay under: `max_latency_factor` × the staging
 /// baseline (at least `BASELINE_FLOOR_MS`); none without a factor or a baseline.

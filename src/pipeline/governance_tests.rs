@@ -213,9 +213,9 @@ fn sustained_latency_over_the_staging_baseline_rolls_production_back_with_eviden
 #[test]
 fn a_tiny_baseline_counts_as_the_floor_and_failed_probes_roll_back_too() {
     let mut w = watching_production(1);
-    // 5× the 10 ms floor: 30 ms probes are fine even though they are 30× the baseline.
+    // 5× the 20 ms floor: 90 ms probes are fine even though they are 90× the baseline.
     for i in 0..4 {
-        let effects = production_probe(&mut w, true, 30, &format!("f{i}"));
+        let effects = production_probe(&mut w, true, 90, &format!("f{i}"));
         assert!(rollback_target(&effects).is_none());
     }
     production_probe(&mut w, false, 3, "x1");

@@ -400,3 +400,4 @@ pub fn bot_replies(sim: &shipgate::sim::Simulator, repo: &str, n: u64) -> Vec<St
             .collect()
     })
 }
+pub mod world;

@@ -1,0 +1,257 @@
+//! A repository set up for the end-to-end lifecycle suites (production, rollback and
+//! governance): shipgate on a fresh database, the simulator, and helpers that take a
+//! feature to readiness or to done the way people would.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use shipgate::clock::SystemClock;
+use shipgate::sim::Simulator;
+use shipgate::sim::state::Permission;
+
+use super::{Backend, Shipgate, TestDb, app_settings_with};
+
+pub const REPO: &str = "acme/widgets";
+pub const BODY: &str = "## Acceptance criteria\n- one CSV per month\n";
+
+/// A health endpoint answering 200 while `healthy`, else 503.
+pub async fn endpoint(healthy: Arc<AtomicBool>) -> String {
+    super::health_endpoint(healthy, Arc::default()).await
+}
+
+/// A deployment as a user sees it: (sha, ref, production_environment, statuses as
+/// (state, environment_url)).
+pub type SeenDeployment = (String, String, bool, Vec<(String, String)>);
+
+pub struct World {
+    pub _db: TestDb,
+    pub sim: Simulator,
+    pub sg: Shipgate,
+}
+
+/// A repository with staging and production health URLs, `releaser` as the only
+/// production approver, and `main` protected by shipgate's check run. The latency trigger
+/// is off here (a loaded CI machine's local probes are no baseline); `tests/guards.rs`
+/// drives it.
+pub async fn setup(backend: Backend, staging: &str, production: &str) -> World {
+    let config = format!(
+        "approvers:\n  production: [releaser]\n\
+         deploy:\n  environments:\n\
+         \x20   staging:\n      health: {{ url: \"{staging}\", interval: 1s, window: 2s }}\n\
+         \x20   production:\n      health: {{ url: \"{production}\", interval: 1s, window: 2s, failures: 2, max_latency_factor: null }}\n"
+    );
+    setup_with(backend, &config).await
+}
+
+/// The same people and branch protection with `config` as `.github/shipgate.yml`; `owner`
+/// is the repository's admin.
+pub async fn setup_with(backend: Backend, config: &str) -> World {
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start().await;
+    sim.add_shipgate_repo(
+        REPO,
+        &[
+            ("owner", Permission::Admin),
+            ("lead", Permission::Maintain),
+            ("dev", Permission::Write),
+            ("reviewer", Permission::Write),
+            ("releaser", Permission::Write),
+            ("outsider", Permission::Read),
+        ],
+    );
+    sim.with(|s| {
+        s.commit(
+            REPO,
+            "main",
+            "shipgate config",
+            "lead",
+            &[(".github/shipgate.yml", Some(config))],
+        )
+    });
+    sim.require_checks(REPO, "main", &["shipgate"]);
+    let settings = app_settings_with(&db, &sim, true);
+    let secret = sim.with(|s| s.app.webhook_secret.clone());
+    let sg = Shipgate::start_settings(settings, Arc::new(SystemClock), secret).await;
+    sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
+    sim.install("acme", &[REPO]).await;
+    sg.settle(&sim).await;
+    World { _db: db, sim, sg }
+}
+
+impl World {
+    pub fn status(&self, n: u64) -> String {
+        super::status_comment(&self.sim, REPO, n)
+    }
+
+    /// shipgate's other comments on an issue or PR.
+    pub fn replies(&self, n: u64) -> Vec<String> {
+        super::bot_replies(&self.sim, REPO, n)
+    }
+
+    /// Waits (real time: probes run on the clock) until the status shows `phase`.
+    pub async fn wait_for_phase(&self, n: u64, phase: &str) {
+        for _ in 0..80 {
+            self.sg.settle(&self.sim).await;
+            if self.status(n).contains(&format!("phase **{phase}**")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("never reached {phase}: {}", self.status(n));
+    }
+
+    /// The newest workflow run dispatched with `environment` (None: a tests run).
+    pub fn newest_run(&self, environment: Option<&str>) -> Option<(u64, String, Value)> {
+        self.sim.with(|s| {
+            s.repos[REPO]
+                .runs
+                .values()
+                .filter(|r| r.inputs.get("environment").and_then(Value::as_str) == environment)
+                .max_by_key(|r| r.id)
+                .map(|r| (r.id, r.head_branch.clone(), Value::Object(r.inputs.clone())))
+        })
+    }
+
+    /// The newest `shipgate` check run on `sha`: (id, status, conclusion, title, button ids).
+    pub fn check_run(&self, sha: &str) -> (u64, String, Option<String>, String, Vec<String>) {
+        self.sim.with(|s| {
+            let c = s.repos[REPO]
+                .check_runs
+                .values()
+                .filter(|c| c.head_sha == sha && c.name == "shipgate")
+                .max_by_key(|c| c.id)
+                .expect("a shipgate check run");
+            let buttons = c
+                .actions
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["identifier"].as_str().map(str::to_owned))
+                .collect();
+            (
+                c.id,
+                c.status.clone(),
+                c.conclusion.clone(),
+                c.output["title"].as_str().unwrap_or("").to_owned(),
+                buttons,
+            )
+        })
+    }
+
+    /// Deployments to `environment`: (sha, ref, production_environment, statuses).
+    pub fn deployments(&self, environment: &str) -> Vec<SeenDeployment> {
+        self.sim.with(|s| {
+            let r = &s.repos[REPO];
+            r.deployments
+                .values()
+                .filter(|d| d.environment == environment)
+                .map(|d| {
+                    let statuses = r
+                        .deployment_statuses
+                        .values()
+                        .filter(|x| x.deployment_id == d.id)
+                        .map(|x| (x.state.clone(), x.environment_url.clone()))
+                        .collect();
+                    (
+                        d.sha.clone(),
+                        d.git_ref.clone(),
+                        d.production_environment,
+                        statuses,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// Takes a feature to a healthy staging (readiness); returns (issue, PR, head SHA).
+    pub async fn to_readiness(&self) -> (u64, u64, String) {
+        let (sim, sg) = (&self.sim, &self.sg);
+        let n = sim
+            .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+            .await;
+        sim.comment(REPO, n, "lead", "/approve").await;
+        sim.comment(REPO, n, "lead", "/approve plan").await;
+        sg.settle(sim).await;
+        let branch = format!("feature/REQ-{n}-export-invoices");
+        let pr = sim
+            .open_pull(
+                REPO,
+                "dev",
+                &branch,
+                "Add invoice export",
+                &format!("Closes #{n}"),
+            )
+            .await;
+        sg.settle(sim).await;
+        let (tests, _, _) = self.newest_run(None).expect("tests dispatched");
+        sim.complete_workflow_run(REPO, tests, "success").await;
+        sim.review(REPO, pr, "reviewer", "APPROVED").await;
+        sg.settle(sim).await;
+        let (deploy, _, _) = self.newest_run(Some("staging")).expect("staging deploy");
+        sim.complete_workflow_run(REPO, deploy, "success").await;
+        self.wait_for_phase(n, "readiness").await;
+        let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
+        (n, pr, head)
+    }
+}
+
+impl World {
+    /// Takes a new feature all the way to `done`; returns (issue, merge SHA).
+    pub async fn to_done(&self) -> (u64, String) {
+        let (n, pr, _) = self.to_readiness().await;
+        self.sim
+            .comment(REPO, pr, "releaser", "/approve production")
+            .await;
+        self.sg.settle(&self.sim).await;
+        let (run, _, _) = self
+            .newest_run(Some("production"))
+            .expect("production deploy");
+        self.sim.complete_workflow_run(REPO, run, "success").await;
+        self.wait_for_phase(n, "done").await;
+        let merge_sha = self.sim.with(|s| {
+            s.repos[REPO].pulls[&pr]
+                .merge_commit_sha
+                .clone()
+                .expect("merged")
+        });
+        (n, merge_sha)
+    }
+}
+
+/// A production health endpoint whose answers the test scripts: `mode` 0 healthy, 1 down,
+/// 2 flapping (down on every other request counted in `hits`, starting with the first),
+/// 3 healthy but slow (200 after 150 ms).
+pub async fn scripted_endpoint(
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let (mode, hits) = (mode.clone(), hits.clone());
+            async move {
+                let n = hits.fetch_add(1, Ordering::SeqCst);
+                let mode = mode.load(Ordering::SeqCst);
+                if mode == 3 {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+                let up = match mode {
+                    0 | 3 => true,
+                    1 => false,
+                    _ => n % 2 == 1,
+                };
+                if up {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::BAD_GATEWAY
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/health")
+}
