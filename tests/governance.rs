@@ -206,7 +206,7 @@ async fn receiver(
     (format!("http://{addr}/hook"), seen)
 }
 
-async fn phase_changes_are_notified_signed_and_retried(backend: Backend) {
+async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(backend: Backend) {
     let db = TestDb::new(backend).await;
     let sim = Simulator::start().await;
     sim.add_shipgate_repo(REPO, &[("lead", Permission::Maintain)]);
@@ -244,19 +244,19 @@ async fn phase_changes_are_notified_signed_and_retried(backend: Backend) {
                 )
             })
             .collect::<Vec<_>>();
-        if delivered.len() >= 3 {
-            break; // two notifications, the first of them refused once and retried
+        if delivered.len() >= 4 {
+            break; // three notifications, the first of them refused once and retried
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
         delivered
             .iter()
-            .all(|(event, _, valid)| *valid && event == "phase"),
+            .all(|(event, _, valid)| *valid && (event == "phase" || event == "approval")),
         "every notification is signed: {delivered:?}"
     );
     // Each is delivered; the one the receiver refused came again.
-    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    assert_eq!(delivered.len(), 4, "{delivered:?}");
     let first = &delivered[0].1;
     assert_eq!(
         delivered.iter().filter(|d| &d.1 == first).count(),
@@ -275,6 +275,14 @@ async fn phase_changes_are_notified_signed_and_retried(backend: Backend) {
             .any(|d| d.1.ends_with("is now **development**")),
         "{delivered:?}"
     );
+    // Entering planning asks for the plan's approval.
+    assert!(
+        delivered.iter().any(|d| d.0 == "approval"
+            && d.1 == format!(
+                "REQ-{n} “Export invoices” waits for approval of the plan (`/approve plan`) from someone with write access"
+            )),
+        "{delivered:?}"
+    );
     let body = seen.lock().unwrap()[0].1.clone();
     assert_eq!(
         (body["repo"].as_str(), body["issue"].as_u64()),
@@ -284,7 +292,7 @@ async fn phase_changes_are_notified_signed_and_retried(backend: Backend) {
 }
 
 on_both_backends!(
-    phase_changes_are_notified_signed_and_retried,
+    phase_changes_and_approval_requests_are_notified_signed_and_retried,
     team_approvers_are_members_of_the_team,
     an_unapproved_requirement_escalates_and_is_rejected_across_a_restart
 );

@@ -589,6 +589,7 @@ impl Executor {
                 let number = match found {
                     Some(issue) => issue.number,
                     None => {
+                        self.ensure_label(repo, label).await?;
                         let issue = NewIssue {
                             title: title.clone(),
                             body: body.clone(),
@@ -729,9 +730,19 @@ impl Executor {
         if self.labels.lock().expect("label cache").contains(&key) {
             return Ok(());
         }
-        let description = format!("shipgate phase: {}", name.trim_start_matches("shipgate:"));
+        let (color, description) = if name == crate::pipeline::incident::INCIDENT_LABEL {
+            (
+                "b60205",
+                "shipgate: a production rollback to look into".to_owned(),
+            )
+        } else {
+            (
+                "5319e7",
+                format!("shipgate phase: {}", name.trim_start_matches("shipgate:")),
+            )
+        };
         self.github()
-            .ensure_label(repo, name, "5319e7", &description)
+            .ensure_label(repo, name, color, &description)
             .await?;
         self.labels.lock().expect("label cache").insert(key);
         Ok(())

@@ -127,6 +127,12 @@ impl Step<'_> {
                 correlation: d.correlation.clone(),
                 rollback_reason: d.rollback_reason.clone(),
             });
+            // The incident issue waits behind the rollback's dispatch, never in front of it.
+            if d.rollback_reason.is_some()
+                && let Some(record) = self.p.rollback.clone()
+            {
+                self.open_incident(&record);
+            }
         }
     }
 
@@ -202,6 +208,25 @@ impl Step<'_> {
         );
         self.emit(Action::CancelTimer {
             key: watchdog_key(&correlation),
+        });
+        self.emit(Action::Notify {
+            event: "deploy".into(),
+            text: format!(
+                "{}: the {environment} {} of `{}` {} ({})",
+                self.p.name(),
+                if self.p.deploys[i].rollback_reason.is_some() {
+                    "rollback"
+                } else {
+                    "deploy"
+                },
+                short(&sha),
+                if succeeded {
+                    "succeeded".to_owned()
+                } else {
+                    format!("concluded `{conclusion}`")
+                },
+                report.url
+            ),
         });
         let health_url = cfg
             .config

@@ -327,13 +327,34 @@ fn a_production_rollback_opens_one_incident_issue_and_reports_the_outcome_on_it(
     for i in 0..3 {
         production_probe(&mut w, false, 7, &format!("x{i}"));
     }
-    let effects = w.go(Input::EffectDone {
+    w.go(Input::EffectDone {
         key: "target".into(),
         result: EffectResult::RollbackTarget {
             environment: "production".into(),
             sha: Some("good000".into()),
         },
     });
+    let correlation =
+        w.p.deploys
+            .iter()
+            .rev()
+            .find(|d| d.rollback_reason.is_some())
+            .map(|d| d.correlation.clone())
+            .unwrap();
+    let effects = w.go(Input::EffectDone {
+        key: "cd-rb".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 13,
+        },
+    });
+    let kinds: Vec<&str> = actions(&effects).iter().map(|a| a.name()).collect();
+    let dispatch = kinds.iter().position(|k| *k == "dispatch_deploy");
+    let incident = kinds.iter().position(|k| *k == "open_incident");
+    assert!(
+        dispatch.is_some() && incident > dispatch,
+        "the incident issue waits behind the rollback's dispatch: {kinds:?}"
+    );
     let (marker, title, body, assignee) = actions(&effects)
         .iter()
         .find_map(|a| match a {
@@ -390,20 +411,6 @@ fn a_production_rollback_opens_one_incident_issue_and_reports_the_outcome_on_it(
     });
     assert!(replies(&again).is_empty());
 
-    let correlation =
-        w.p.deploys
-            .iter()
-            .rev()
-            .find(|d| d.rollback_reason.is_some())
-            .map(|d| d.correlation.clone())
-            .unwrap();
-    w.go(Input::EffectDone {
-        key: "cd-rb".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 13,
-        },
-    });
     let effects = w.run_done(&correlation, 91, "success");
     assert_eq!(w.p.phase, Phase::RolledBack);
     let on_incident: Vec<&Action> = actions(&effects)
@@ -504,4 +511,27 @@ fn the_protection_rule_approves_production_only_for_the_approved_merge() {
     );
     let (ok, why, _) = protection(&mut s, 77, "staging");
     assert!(!ok && why.contains("not passed yet — Review:"), "{why}");
+}
+
+#[test]
+fn deploy_outcomes_and_approval_requests_are_notified() {
+    let (mut w, _) = World::new(COMPLETE);
+    let effects = deployed_to_staging(&mut w);
+    let notes: Vec<(String, String)> = actions(&effects)
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notify { event, text } => Some((event.clone(), text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes.iter().any(|(e, t)| e == "deploy"
+            && t.starts_with("REQ-12: the staging deploy of `aaa111` succeeded")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|(e, t)| e == "approval"
+            && t.contains("waits for approval of production (`/approve production`)")),
+        "{notes:?}"
+    );
 }

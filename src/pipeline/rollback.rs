@@ -146,11 +146,6 @@ impl Step<'_> {
         if let Some(r) = self.p.rollback.as_mut() {
             r.to_sha = Some(sha.to_owned());
         }
-        let record = RollbackRecord {
-            to_sha: Some(sha.to_owned()),
-            ..record
-        };
-        self.open_incident(&record);
         let branch = self.p.default_branch.clone();
         self.deploy_with(environment, sha, &branch, Some(record.reason));
     }

@@ -128,7 +128,34 @@ impl Step<'_> {
                 event: "phase".into(),
                 text,
             });
+            self.notify_approval_request(phase);
         }
+    }
+
+    /// Entering a phase that waits for a person's approval asks for it.
+    fn notify_approval_request(&mut self, phase: Phase) {
+        let approvers = &self.cfg.config.approvers;
+        let (gate, list) = match phase {
+            Phase::Planning if self.cfg.config.plan.approval != PlanApproval::Auto => {
+                ("the plan (`/approve plan`)", &approvers.plan)
+            }
+            Phase::Readiness => ("production (`/approve production`)", &approvers.production),
+            _ => return,
+        };
+        let from = if list.is_empty() {
+            "someone with write access".to_owned()
+        } else {
+            list.join(", ")
+        };
+        let text = format!(
+            "{} “{}” waits for approval of {gate} from {from}",
+            self.p.name(),
+            self.p.title
+        );
+        self.emit(Action::Notify {
+            event: "approval".into(),
+            text,
+        });
     }
 
     pub(super) fn fail(&mut self, stage: &str, reason: String) {
