@@ -162,7 +162,7 @@ async fn slow_production_rolls_back_and_opens_one_incident_issue(backend: Backen
     let (_, good) = w.to_done().await;
 
     let (n, pr, _) = w.to_readiness().await;
-    mode.store(3, Ordering::SeqCst); // 150 ms answers: over 5× any local baseline
+    mode.store(3, Ordering::SeqCst); // 400 ms answers: over 5× any local baseline
     sim.comment(REPO, pr, "releaser", "/approve production")
         .await;
     sg.settle(sim).await;
@@ -175,7 +175,8 @@ async fn slow_production_rolls_back_and_opens_one_incident_issue(backend: Backen
     let reason = inputs["reason"].as_str().unwrap_or_default().to_owned();
     assert!(
         reason.contains("2 health probes")
-            && reason.contains("in a row were slower than 100 ms (5× the staging baseline")
+            && reason.contains("in a row were slower than")
+            && reason.contains("(5× the staging baseline")
             && reason.contains("200 in "),
         "the trigger and its evidence: {reason}"
     );
@@ -345,11 +346,35 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     assert_eq!((last.0, last.2.as_str()), (by_hand, "rejected"));
     assert!(last.3.contains("no pipeline dispatched run"), "{last:?}");
 
-    // Production: approved once production approval merged the PR.
+    // Production, blocked while its job waits: rejected, so GitHub fails the run. Nothing
+    // was deployed, so the stage fails without a rollback.
     sim.comment(REPO, pr, "releaser", "/approve production")
         .await;
     sg.settle(sim).await;
-    let (production_run, _, _) = w.newest_run(Some("production")).unwrap();
+    let (held, _, _) = w.newest_run(Some("production")).unwrap();
+    sim.comment(REPO, n, "lead", "/block legal hold").await;
+    sg.settle(sim).await;
+    sim.request_deployment_protection(REPO, held, "production")
+        .await;
+    sg.settle(sim).await;
+    let last = w.protection_reviews().pop().unwrap();
+    assert_eq!((last.0, last.2.as_str()), (held, "rejected"));
+    assert!(last.3.contains("blocked by @lead: legal hold"), "{last:?}");
+    let status = w.status(n);
+    assert!(
+        status.contains("phase **failed**") && status.contains("rejected by the protection rule"),
+        "{status}"
+    );
+    assert_eq!(
+        w.newest_run(Some("production")).unwrap().0,
+        held,
+        "no rollback"
+    );
+
+    // Unblocked and retried: the new run is approved and goes out.
+    sim.comment(REPO, n, "lead", "/unblock\n/retry production")
+        .await;
+    let (production_run, _, _) = w.next_deploy("production", held).await;
     sim.request_deployment_protection(REPO, production_run, "production")
         .await;
     sg.settle(sim).await;
@@ -359,6 +384,17 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
         last.3.contains("production approved by @releaser"),
         "{last:?}"
     );
+    sim.complete_workflow_run(REPO, production_run, "success")
+        .await;
+    w.wait_for_phase(n, "done").await;
+    let incidents = sim.with(|s| {
+        s.repos[REPO]
+            .issues
+            .values()
+            .filter(|i| i.labels.iter().any(|l| l == "shipgate:incident"))
+            .count()
+    });
+    assert_eq!(incidents, 0, "a rejected deploy is no incident");
 
     let audit = sg.store.audit_entries(0, 500).await.unwrap();
     let decisions: Vec<&str> = audit
@@ -370,6 +406,7 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
         decisions,
         [
             "protection rule approved",
+            "protection rule rejected",
             "protection rule rejected",
             "protection rule approved"
         ]

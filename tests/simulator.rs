@@ -366,6 +366,13 @@ async fn runs_deployments_and_protection_rules() {
     )
     .await
     .unwrap();
+    s.sim.with(|st| {
+        assert_eq!(
+            st.repo(REPO).unwrap().runs[&run_id].status,
+            "queued",
+            "re-run"
+        );
+    });
     s.call(
         Method::POST,
         &format!("/repos/acme/widgets/actions/runs/{run_id}/deployment_protection_rule"),
@@ -375,7 +382,9 @@ async fn runs_deployments_and_protection_rules() {
     .unwrap();
     s.sim.with(|st| {
         let r = st.repo(REPO).unwrap();
-        assert_eq!(r.runs[&run_id].status, "queued", "re-run");
+        // A rejected protection rule fails the job waiting on it, and with it the run.
+        assert_eq!(r.runs[&run_id].status, "completed");
+        assert_eq!(r.runs[&run_id].conclusion.as_deref(), Some("failure"));
         assert_eq!(r.protection_reviews[0].2, "rejected");
     });
 

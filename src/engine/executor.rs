@@ -590,13 +590,23 @@ impl Executor {
                     Some(issue) => issue.number,
                     None => {
                         self.ensure_label(repo, label).await?;
-                        let issue = NewIssue {
+                        let mut issue = NewIssue {
                             title: title.clone(),
                             body: body.clone(),
                             labels: vec![label.to_owned()],
                             assignees: assignee.iter().cloned().collect(),
                         };
-                        gh.create_issue(repo, &issue).await?
+                        match gh.create_issue(repo, &issue).await {
+                            // GitHub refuses an assignee it cannot assign (a bot, someone
+                            // without access): the incident matters more than who has it.
+                            Err(GitHubError::Status { status: 422, .. })
+                                if !issue.assignees.is_empty() =>
+                            {
+                                issue.assignees.clear();
+                                gh.create_issue(repo, &issue).await?
+                            }
+                            other => other?,
+                        }
                     }
                 };
                 Ok(Some(EffectResult::IncidentOpened { number }))

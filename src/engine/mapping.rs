@@ -71,6 +71,16 @@ fn actor(account: &Account, bot_login: &str) -> Actor {
 static RUN_ISSUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\bREQ-(\d+)-[td]\d+\b").expect("valid regex"));
 
+/// The issue and the `pipeline` input (`REQ-<n>-d<k>`) in a deploy run's name.
+pub fn deploy_in_run_name(title: &str) -> Option<(u64, String)> {
+    let c = RUN_ISSUE.captures(title)?;
+    let token = c.get(0)?.as_str();
+    token
+        .contains("-d")
+        .then(|| Some((c[1].parse().ok()?, token.to_owned())))
+        .flatten()
+}
+
 fn pull_snapshot(pr: &PullRequest) -> PullSnapshot {
     PullSnapshot {
         number: pr.number,
@@ -299,6 +309,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                     run_id,
                     environment: e.environment.clone(),
                     sha,
+                    correlation: None,
                 },
                 None,
             )

@@ -262,6 +262,48 @@ impl Worker {
             .insert(repo.to_owned(), until);
     }
 
+    /// A protection rule for a run the store does not know yet (its dispatch's answer has
+    /// not landed): the run's name carries the deploy's `pipeline` input, which routes it.
+    async fn route_protection_by_run_name(
+        &self,
+        routed: &mut Routed,
+    ) -> Result<bool, super::resolver::ResolveError> {
+        let Input::ProtectionRule {
+            run_id,
+            correlation,
+            ..
+        } = &mut routed.input
+        else {
+            return Ok(false);
+        };
+        let run = self
+            .resolver
+            .github()
+            .workflow_run(&routed.repo, *run_id)
+            .await?;
+        let Some((issue, token)) = run
+            .display_title
+            .as_deref()
+            .and_then(super::mapping::deploy_in_run_name)
+        else {
+            return Ok(false);
+        };
+        let full = routed.repo.full_name();
+        if !self
+            .store
+            .pipeline_exists(&full, &[issue as i64], None, None)
+            .await?
+        {
+            return Ok(false);
+        }
+        *correlation = Some(token);
+        routed.lookup = Lookup::Run {
+            run_id: *run_id,
+            issue: Some(issue),
+        };
+        Ok(true)
+    }
+
     /// Routes an event and resolves what its step needs from GitHub.
     async fn prepare(
         &self,
@@ -337,10 +379,13 @@ impl Worker {
                 let starts = may_create || matches!(routed.input, Input::Issue { .. });
                 let full = routed.repo.full_name();
                 let by_id = matches!(routed.lookup, Lookup::Pipeline(_));
-                if !starts
-                    && (!has_pipelines.contains(&full)
-                        || (!by_id && !self.store.pipeline_exists(&full, &issues, pr, run).await?))
-                {
+                let mut found = starts
+                    || (has_pipelines.contains(&full)
+                        && (by_id || self.store.pipeline_exists(&full, &issues, pr, run).await?));
+                if !found && has_pipelines.contains(&full) {
+                    found = self.route_protection_by_run_name(&mut routed).await?;
+                }
+                if !found {
                     if let Input::ProtectionRule {
                         run_id,
                         environment,

@@ -634,22 +634,14 @@ impl Walk<'_> {
                         } else {
                             &mut d.production
                         };
-                        self.environment(env, value, &key);
-                        if name == "staging" && env.health.max_latency_factor.is_some() {
-                            self.error(
-                                line_of(value),
-                                &format!("{key}.health.max_latency_factor"),
-                                "latency is measured against the staging baseline, so this applies to production only",
-                            );
-                            env.health.max_latency_factor = None;
-                        }
+                        self.environment(env, value, &key, name == "staging");
                     }
                 }
             }
         }
     }
 
-    fn environment(&mut self, e: &mut EnvironmentConfig, node: &Node, path: &str) {
+    fn environment(&mut self, e: &mut EnvironmentConfig, node: &Node, path: &str, staging: bool) {
         for (name, key, value) in
             self.entries(node, path, &["approval_timeout", "auto_rollback", "health"])
         {
@@ -699,6 +691,12 @@ impl Walk<'_> {
                     _ => {
                         if is_null(value) {
                             h.max_latency_factor = None;
+                        } else if staging {
+                            self.error(
+                                line_of(value),
+                                &key,
+                                "latency is measured against the staging baseline, so this applies to production only",
+                            );
                         } else if let Some(f) = self.number(value, &key, 1.0, 1000.0) {
                             h.max_latency_factor = Some(f);
                         }

@@ -39,6 +39,7 @@ impl Step<'_> {
             started_at: self.now,
             finished_at: None,
             rollback_reason,
+            requested_by: None,
         });
         self.emit(Action::CreateDeployment {
             environment: environment.to_owned(),
@@ -50,8 +51,13 @@ impl Step<'_> {
     /// Starts the staging deploy of the PR's head `sha` unless one is under way or done
     /// (or the pipeline is paused).
     pub(super) fn deploy_staging(&mut self, sha: &str) {
-        if self.p.paused || self.p.rollback.is_some() {
-            return; // a rollback holds the environment until it is over and retried
+        let rolling_back = self
+            .p
+            .rollback
+            .as_ref()
+            .is_some_and(|r| !r.done && r.environment == "staging");
+        if self.p.paused || rolling_back {
+            return; // a rollback holds the environment until it is over
         }
         if self
             .p
@@ -104,15 +110,18 @@ impl Step<'_> {
     }
 
     /// Dispatches the deploy workflow for each created deployment (held while paused).
+    /// (A pause or a block holds deploys, never a rollback; held ones go when it lifts.)
     pub(super) fn dispatch_deploys(&mut self) {
-        if self.p.paused || !self.p.blockers.is_empty() {
-            return;
-        }
+        let held = self.p.paused
+            || !self.p.blockers.is_empty()
+            || self.p.phase.is_terminal()
+            || self.p.phase == Phase::Failed;
         let ready: Vec<Deploy> = self
             .p
             .deploys
             .iter()
             .filter(|d| d.state == DeployState::Dispatching && d.run_id.is_none())
+            .filter(|d| d.rollback_reason.is_some() || !held)
             .cloned()
             .collect();
         for d in ready {

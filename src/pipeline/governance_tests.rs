@@ -446,6 +446,7 @@ fn protection(w: &mut World, run_id: u64, environment: &str) -> (bool, String, V
         run_id,
         environment: environment.into(),
         sha: "whatever".into(),
+        correlation: None,
     });
     let (approved, comment) = actions(&effects)
         .iter()
@@ -533,5 +534,269 @@ fn deploy_outcomes_and_approval_requests_are_notified() {
         notes.iter().any(|(e, t)| e == "approval"
             && t.contains("waits for approval of production (`/approve production`)")),
         "{notes:?}"
+    );
+}
+
+/// Readiness (no health URLs), production approved and merged, its deploy run 88 under way.
+fn production_in_flight() -> (World, String) {
+    let (mut w, _) = World::new(COMPLETE);
+    deployed_to_staging(&mut w);
+    w.comment(actor("releaser", Access::Write), "/approve production");
+    let effects = w.go(Input::EffectDone {
+        key: "merged".into(),
+        result: EffectResult::Merged {
+            sha: "merge1".into(),
+        },
+    });
+    let correlation = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+            _ => None,
+        })
+        .expect("the production deployment");
+    w.go(Input::EffectDone {
+        key: "cd-prod".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 11,
+        },
+    });
+    w.go(Input::WorkflowRun(RunReport {
+        run_id: 88,
+        status: "in_progress".into(),
+        conclusion: None,
+        url: "https://github.test/runs/88".into(),
+        display_title: Some(format!("shipgate {correlation}")),
+        attempt: 1,
+    }));
+    assert_eq!(w.p.phase, Phase::Production);
+    (w, correlation)
+}
+
+fn dispatches_rollback(effects: &[Effect]) -> bool {
+    actions(effects).iter().any(|a| {
+        matches!(
+            a,
+            Action::DispatchDeploy {
+                rollback_reason: Some(_),
+                ..
+            }
+        )
+    })
+}
+
+#[test]
+fn a_pause_or_a_block_never_holds_a_rollback() {
+    for hold in ["/pause", "/block waiting on legal"] {
+        let (mut w, correlation) = production_in_flight();
+        w.comment(lead(), hold);
+        w.run_done(&correlation, 88, "failure");
+        w.go(Input::EffectDone {
+            key: "target".into(),
+            result: EffectResult::RollbackTarget {
+                environment: "production".into(),
+                sha: Some("good000".into()),
+            },
+        });
+        let rollback =
+            w.p.deploys
+                .iter()
+                .rev()
+                .find(|d| d.rollback_reason.is_some())
+                .map(|d| d.correlation.clone())
+                .unwrap();
+        let effects = w.go(Input::EffectDone {
+            key: "cd-rb".into(),
+            result: EffectResult::DeploymentCreated {
+                correlation: rollback,
+                deployment_id: 12,
+            },
+        });
+        assert!(dispatches_rollback(&effects), "{hold} held the rollback");
+    }
+    // An ordinary deploy created while paused waits, and goes on `/resume`.
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let effects = w.pr(PullAction::Opened, "aaa111");
+    let c = dispatches(&effects)[0].2.clone();
+    w.run_done(&c, 501, "success");
+    let effects = w.review(
+        actor("reviewer", Access::Write),
+        ReviewState::Approved,
+        "aaa111",
+    );
+    let staging = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+            _ => None,
+        })
+        .unwrap();
+    w.comment(lead(), "/pause");
+    let effects = w.go(Input::EffectDone {
+        key: "cd".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: staging,
+            deployment_id: 9,
+        },
+    });
+    assert!(
+        !actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::DispatchDeploy { .. }))
+    );
+    let effects = w.comment(lead(), "/resume");
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::DispatchDeploy { .. })),
+        "the held staging deploy goes when the pause lifts"
+    );
+}
+
+#[test]
+fn rejecting_its_own_deploy_fails_the_stage_without_a_rollback() {
+    let (mut w, correlation) = production_in_flight();
+    w.comment(lead(), "/block legal hold");
+    let (ok, why, effects) = protection(&mut w, 88, "production");
+    assert!(!ok && why.contains("blocked by @lead: legal hold"), "{why}");
+    assert_eq!(w.p.phase, Phase::Failed);
+    assert!(rollback_target(&effects).is_none(), "nothing was deployed");
+    assert!(
+        actions(&effects).iter().any(|a| matches!(
+            a,
+            Action::DeploymentStatus { deployment_id: 11, state, .. } if state == "failure"
+        )),
+        "the deployment says it failed"
+    );
+    // GitHub then fails the run: nothing more happens.
+    let effects = w.run_done(&correlation, 88, "failure");
+    assert!(rollback_target(&effects).is_none());
+    w.comment(lead(), "/unblock");
+    let effects = w.comment(lead(), "/retry production");
+    assert_eq!(w.p.phase, Phase::Production);
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::CreateDeployment { sha, .. } if sha == "merge1")),
+        "the merge commit is deployed again"
+    );
+}
+
+#[test]
+fn the_rule_finds_a_run_by_its_pipeline_input_and_approves_deploy_staging() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    w.pr(PullAction::Opened, "aaa111");
+    let effects = w.comment(lead(), "/deploy staging");
+    let correlation = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+            _ => None,
+        })
+        .expect("deployed by command before review and tests passed");
+    // The rule asks before the dispatch's answer gave shipgate the run id.
+    let effects = w.go(Input::ProtectionRule {
+        delivery: "rule-1".into(),
+        run_id: 4242,
+        environment: "staging".into(),
+        sha: "aaa111".into(),
+        correlation: Some(correlation),
+    });
+    let approved = actions(&effects).iter().find_map(|a| match a {
+        Action::ReviewProtection {
+            approved, comment, ..
+        } => Some((*approved, comment.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        approved,
+        Some((
+            true,
+            "REQ-12: `/deploy staging` by @lead of `aaa111`".to_owned()
+        ))
+    );
+}
+
+#[test]
+fn skipping_staging_drops_the_deploy_in_flight_and_recovers_a_failed_stage() {
+    let cfg = super::config::LoadedConfig::load(
+        None,
+        Some(
+            "deploy:\n  environments:\n    staging:\n      health: { url: \"https://s.example.com/h\", failures: 1 }\n",
+        ),
+    );
+    let (mut w, _) = World::with_config(COMPLETE, cfg.clone());
+    deployed_to_staging(&mut w);
+    assert_eq!(w.p.phase, Phase::Staging, "health window running");
+    w.comment(admin(), "/skip staging the probe host is down");
+    assert_eq!(w.p.phase, Phase::Readiness);
+    // The superseded watch's failing probe changes nothing.
+    let effects = probed(&mut w, false, "late");
+    assert!(rollback_target(&effects).is_none());
+    assert_eq!(w.p.phase, Phase::Readiness);
+
+    // A failed staging stage, then the skip: the pipeline goes on.
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    deployed_to_staging(&mut w);
+    probed(&mut w, false, "p1");
+    w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: "staging".into(),
+            sha: None,
+        },
+    });
+    assert_eq!(w.p.phase, Phase::Failed);
+    let r = w.comment(admin(), "/skip staging known flaky probe");
+    assert!(replies(&r)[0].contains("skipped"), "{:?}", replies(&r));
+    assert_eq!(w.p.phase, Phase::Readiness);
+    assert!(w.p.failure.is_none());
+}
+
+#[test]
+fn a_failed_rollback_ends_it_so_retry_and_rollback_work_again() {
+    let cfg = super::config::LoadedConfig::load(
+        None,
+        Some(
+            "deploy:\n  environments:\n    staging:\n      health: { url: \"https://s.example.com/h\", failures: 1 }\n",
+        ),
+    );
+    let (mut w, _) = World::with_config(COMPLETE, cfg);
+    deployed_to_staging(&mut w);
+    probed(&mut w, false, "p1");
+    w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: "staging".into(),
+            sha: Some("good000".into()),
+        },
+    });
+    let rollback =
+        w.p.deploys
+            .iter()
+            .rev()
+            .find(|d| d.rollback_reason.is_some())
+            .map(|d| d.correlation.clone())
+            .unwrap();
+    w.go(Input::EffectDone {
+        key: "cd-rb".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: rollback.clone(),
+            deployment_id: 12,
+        },
+    });
+    w.run_done(&rollback, 90, "failure");
+    assert_eq!(w.p.phase, Phase::Failed);
+    assert!(w.p.rollback.is_none(), "the failed rollback is over");
+    let effects = w.comment(lead(), "/retry");
+    assert_eq!(w.p.phase, Phase::Staging);
+    assert!(
+        actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::CreateDeployment { sha, .. } if sha == "aaa111")),
+        "the feature is deployed to staging again"
     );
 }

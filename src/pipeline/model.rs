@@ -306,6 +306,9 @@ pub struct Deploy {
     /// Set on a rollback deploy: why it redeploys an earlier SHA.
     #[serde(default)]
     pub rollback_reason: Option<String>,
+    /// Who asked for it with `/deploy staging` (none when the gates sent it).
+    #[serde(default)]
+    pub requested_by: Option<String>,
 }
 
 /// One health probe, as evidence.
@@ -772,6 +775,10 @@ pub enum Input {
         environment: String,
         /// The commit being deployed (the deployment's SHA).
         sha: String,
+        /// The deploy's `pipeline` input, read from the run's name when the run id is not
+        /// known to the pipeline yet (the rule can ask before the dispatch's answer lands).
+        #[serde(default)]
+        correlation: Option<String>,
     },
     Timer {
         key: String,

@@ -159,7 +159,11 @@ impl Step<'_> {
 
     /// `/deploy staging`: deploys the PR's head to staging now (again, if it was), from
     /// review, staging or readiness.
-    pub(super) fn deploy_staging_now(&mut self, environment: &str) -> Result<String, String> {
+    pub(super) fn deploy_staging_now(
+        &mut self,
+        environment: &str,
+        actor: &Actor,
+    ) -> Result<String, String> {
         if environment != "staging" {
             return Err(format!(
                 "only `staging` is deployed by command; production follows `/approve production` (not `{environment}`)"
@@ -196,6 +200,9 @@ impl Step<'_> {
         }
         self.supersede_deploys("staging");
         self.deploy_to("staging", &pr.head_sha, &pr.head_branch);
+        if let Some(d) = self.p.deploys.last_mut() {
+            d.requested_by = Some(actor.login.clone());
+        }
         if self.p.phase == Phase::Readiness {
             self.set_phase(Phase::Staging); // readiness needs the new deploy healthy
         }

@@ -4,16 +4,32 @@
 //! production approval of that merge commit for production, and any rollback it started —
 //! and otherwise rejects, saying what is missing.
 //!
+//! A rejected deploy of its own fails (GitHub fails the run) without a rollback: nothing
+//! was deployed.
+//!
 //! Must not: approve a run this pipeline did not dispatch, or anything while it is blocked
-//! or over.
+//! or over (rollbacks excepted).
 
 use super::model::*;
 use super::render;
 use super::step::{Step, short};
 
 impl Step<'_> {
-    pub(super) fn on_protection_rule(&mut self, run_id: u64, environment: &str, sha: &str) {
-        let verdict = self.protection_verdict(run_id, environment);
+    pub(super) fn on_protection_rule(
+        &mut self,
+        run_id: u64,
+        environment: &str,
+        sha: &str,
+        correlation: Option<&str>,
+    ) {
+        let index = self.p.deploys.iter().rposition(|d| {
+            d.run_id == Some(run_id)
+                || (d.run_id.is_none() && correlation == Some(d.correlation.as_str()))
+        });
+        let verdict = match index {
+            Some(i) => self.protection_verdict(&self.p.deploys[i], environment),
+            None => Err(format!("run {run_id} is not a deploy shipgate dispatched")),
+        };
         let (approved, comment) = match verdict {
             Ok(why) => (true, format!("{}: {why}", self.p.name())),
             Err(missing) => (false, format!("{}: {missing}", self.p.name())),
@@ -27,59 +43,106 @@ impl Step<'_> {
             },
             format!("{environment}, run {run_id} at `{}`: {comment}", short(sha)),
         );
-        if !approved {
-            let issue = self.p.issue;
-            self.reply(
-                issue,
-                format!(
-                    "🛑 The `{environment}` deployment of `{}` is rejected: {comment}",
-                    short(sha)
-                ),
-            );
-        }
         self.emit(Action::ReviewProtection {
             run_id,
             environment: environment.to_owned(),
             approved,
-            comment,
+            comment: comment.clone(),
         });
+        if approved {
+            return;
+        }
+        match index {
+            // GitHub fails the run; nothing was deployed, so this is no rollback trigger.
+            Some(i) if !self.p.deploys[i].state.is_finished() => self.deploy_rejected(i, &comment),
+            _ => {
+                let issue = self.p.issue;
+                self.reply(
+                    issue,
+                    format!(
+                        "🛑 A `{environment}` deployment of `{}` (run {run_id}) is rejected: {comment}",
+                        short(sha)
+                    ),
+                );
+            }
+        }
     }
 
-    /// Why the run may deploy, or what it still needs.
-    /// (The run's commit is not compared: a rollback runs on the default branch's head and
-    /// deploys its `sha` input. The run id is what ties the run to the deploy.)
-    fn protection_verdict(&self, run_id: u64, environment: &str) -> Result<String, String> {
-        let deploy = self
-            .p
-            .deploys
-            .iter()
-            .rev()
-            .find(|d| d.run_id == Some(run_id))
-            .ok_or_else(|| format!("run {run_id} is not a deploy shipgate dispatched"))?;
+    /// shipgate rejected its own deploy run: the deploy fails without deploying anything,
+    /// and its stage fails if the pipeline was waiting for it.
+    fn deploy_rejected(&mut self, i: usize, comment: &str) {
+        let now = self.now;
+        let d = &mut self.p.deploys[i];
+        d.state = DeployState::Failed("rejected".into());
+        d.finished_at = Some(now);
+        let (environment, sha, deployment_id, correlation) = (
+            d.environment.clone(),
+            d.sha.clone(),
+            d.deployment_id,
+            d.correlation.clone(),
+        );
+        self.emit(Action::CancelTimer {
+            key: super::step::watchdog_key(&correlation),
+        });
+        if let Some(deployment_id) = deployment_id {
+            self.emit(Action::DeploymentStatus {
+                deployment_id,
+                state: "failure".into(),
+                log_url: None,
+                environment_url: None,
+                description: "rejected by shipgate's protection rule".into(),
+            });
+        }
+        let why = format!(
+            "the {environment} deployment of `{}` was rejected by the protection rule: {comment}",
+            short(&sha)
+        );
+        let waiting = matches!(
+            (environment.as_str(), self.p.phase),
+            ("staging", Phase::Staging) | ("production", Phase::Production)
+        );
+        if waiting {
+            self.fail(&environment, why);
+        } else {
+            let issue = self.p.issue;
+            self.reply(issue, format!("🛑 {why}"));
+        }
+    }
+
+    /// Why the deploy may go to `environment`, or what it still needs. (The run's commit is
+    /// not compared: a rollback runs on the default branch's head and deploys its `sha`
+    /// input. The run id, or its `pipeline` input, is what ties the run to the deploy.)
+    fn protection_verdict(&self, deploy: &Deploy, environment: &str) -> Result<String, String> {
         if deploy.environment != environment {
             return Err(format!(
-                "run {run_id} was dispatched for {}, not {environment}",
+                "this run was dispatched for {}, not {environment}",
                 deploy.environment
             ));
         }
         if let Some(reason) = &deploy.rollback_reason {
             return Ok(format!("a rollback to `{}`: {reason}", short(&deploy.sha)));
         }
+        if deploy.state == DeployState::Superseded {
+            return Err("a newer deploy replaced this one".into());
+        }
         if self.p.phase.is_terminal() || self.p.phase == Phase::Failed {
             return Err(format!("the pipeline is {}", self.p.phase.name()));
         }
         if let Some(b) = self.p.blockers.first() {
             return Err(format!(
-                "it is blocked by @{}: {}",
+                "it is blocked by @{}: {}; `/unblock`, then `/retry`",
                 b.by,
                 b.reason.as_deref().unwrap_or("no reason given")
             ));
         }
-        if deploy.state == DeployState::Superseded {
-            return Err("a newer deploy replaced this one".into());
-        }
         match environment {
             "staging" => {
+                if let Some(who) = &deploy.requested_by {
+                    return Ok(format!(
+                        "`/deploy staging` by @{who} of `{}`",
+                        short(&deploy.sha)
+                    ));
+                }
                 let open: Vec<String> = [
                     render::review_gate(&self.p, self.cfg, &deploy.sha),
                     render::tests_gate(&self.p, self.cfg, &deploy.sha),
@@ -89,7 +152,10 @@ impl Step<'_> {
                 .map(|g| format!("{}: {}", g.name, g.waiting.unwrap_or(g.state)))
                 .collect();
                 if open.is_empty() {
-                    Ok(format!("review and tests passed at `{}`", short(&deploy.sha)))
+                    Ok(format!(
+                        "review and tests passed at `{}`",
+                        short(&deploy.sha)
+                    ))
                 } else {
                     Err(format!("not passed yet — {}", open.join("; ")))
                 }
@@ -105,7 +171,10 @@ impl Step<'_> {
                     "`{}` is not the merge commit production was approved for",
                     short(&deploy.sha)
                 )),
-                None => Err("production is not approved: it needs `/approve production` from a release approver".into()),
+                None => Err(
+                    "production is not approved: it needs `/approve production` from a release approver"
+                        .into(),
+                ),
             },
             other => Err(format!(
                 "shipgate guards `staging` and `production`; `{other}` is not one of them"

@@ -726,8 +726,9 @@ pub struct CheckRunView {
 pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
     let summary = || {
         format!(
-            "{}\n\n**Waiting for:** {}\n\n{}\n\n{}{}",
+            "{}\n\n{}**Waiting for:** {}\n\n{}\n\n{}{}",
             headline(p),
+            super::skip::skip_lines(p),
             waiting_for(p, cfg),
             readiness_line(p, cfg),
             gate_table(&gates(p, cfg)),

@@ -111,10 +111,19 @@ impl Step<'_> {
                     .join(", ")
             ));
         }
-        if self.p.production.is_some() || self.p.phase >= Phase::Production {
+        if self.p.production.is_some() || matches!(self.p.phase, Phase::Production | Phase::Done) {
             return Err(
                 "production is approved; there is no gate before it left to skip".to_owned(),
             );
+        }
+        if gate == "staging"
+            && self
+                .p
+                .rollback
+                .as_ref()
+                .is_some_and(|r| !r.done && r.environment == "staging")
+        {
+            return Err("staging is being rolled back; let the rollback finish first".into());
         }
         let sha = if per_sha(&gate) {
             match self.p.pr_head_sha() {
@@ -144,6 +153,17 @@ impl Step<'_> {
             .map(|s| format!(" at `{}`", short(s)))
             .unwrap_or_default();
         self.audit(&actor.login, "skip", format!("{gate}{at}: {reason}"));
+        if gate == "staging" {
+            // A staging deploy still in flight no longer counts, whatever it does.
+            self.supersede_deploys("staging");
+        }
+        if self.p.phase == Phase::Failed
+            && let Some(f) = self.p.failure.clone().filter(|f| f.stage == gate)
+        {
+            // The failed stage is the skipped gate: the pipeline goes on from where it was.
+            self.p.failure = None;
+            self.set_phase(f.phase);
+        }
         Ok(format!(
             "⏭️ The `{gate}` gate is skipped{at} by @{}: {reason}. It is on the record, and @{} \
              cannot approve production for {}.",

@@ -136,10 +136,16 @@ impl Step<'_> {
     fn notify_approval_request(&mut self, phase: Phase) {
         let approvers = &self.cfg.config.approvers;
         let (gate, list) = match phase {
-            Phase::Planning if self.cfg.config.plan.approval != PlanApproval::Auto => {
+            Phase::Planning
+                if self.cfg.config.plan.approval != PlanApproval::Auto
+                    && self.p.plan.is_none()
+                    && skip_of(&self.p, "plan", None).is_none() =>
+            {
                 ("the plan (`/approve plan`)", &approvers.plan)
             }
-            Phase::Readiness => ("production (`/approve production`)", &approvers.production),
+            Phase::Readiness if self.p.production.is_none() => {
+                ("production (`/approve production`)", &approvers.production)
+            }
             _ => return,
         };
         let from = if list.is_empty() {
@@ -161,6 +167,16 @@ impl Step<'_> {
     pub(super) fn fail(&mut self, stage: &str, reason: String) {
         if self.p.phase == Phase::Failed || self.p.phase.is_terminal() {
             return;
+        }
+        if self
+            .p
+            .rollback
+            .as_ref()
+            .is_some_and(|r| !r.done && r.environment == stage)
+        {
+            // The rollback itself failed (or could not start): it is over, and `/rollback`
+            // or `/retry` may be tried again.
+            self.p.rollback = None;
         }
         self.p.failure = Some(Failure {
             phase: self.p.phase,
@@ -257,8 +273,9 @@ impl Step<'_> {
                 run_id,
                 environment,
                 sha,
+                correlation,
                 ..
-            } => self.on_protection_rule(*run_id, environment, sha),
+            } => self.on_protection_rule(*run_id, environment, sha, correlation.as_deref()),
             Input::Timer { kind, .. } => self.on_timer(kind),
             Input::EffectDone { result, .. } => self.on_effect_done(result),
             // Nothing to record: `drive` re-evaluates the gates, and the surfaces are redrawn
@@ -429,8 +446,9 @@ impl Step<'_> {
             _ => {}
         }
         let rollback_after_done = matches!(c, Command::Rollback(_)) && self.p.phase == Phase::Done;
-        let retry_after_staging_rollback =
-            matches!(c, Command::Retry(_)) && self.staging_rolled_back();
+        let retry_after_staging_rollback = matches!(c, Command::Retry(stage)
+                if stage.as_deref().is_none_or(|s| s == "staging"))
+            && self.staging_rolled_back();
         if self.p.phase.is_terminal() && !rollback_after_done && !retry_after_staging_rollback {
             refusal.set(true);
             return Some(format!(
@@ -531,7 +549,7 @@ impl Step<'_> {
                 if let Err(why) = self.authorise(actor, "", "deploy") {
                     return refused(why);
                 }
-                match self.deploy_staging_now(environment) {
+                match self.deploy_staging_now(environment, actor) {
                     Ok(answer) => Some(answer),
                     Err(why) => refused(why),
                 }
@@ -723,6 +741,7 @@ impl Step<'_> {
             // Staging was restored; the feature goes back to staging (a push meanwhile sends
             // it back to review first).
             self.p.rollback = None;
+            self.p.skips.retain(|s| s.gate != "staging");
             self.supersede_deploys("staging");
             self.set_phase(Phase::Staging);
             return Ok(());
@@ -1245,6 +1264,7 @@ impl Step<'_> {
 
     /// Moves the pipeline as far as its gates allow, asking for what each phase needs.
     fn drive(&mut self) {
+        self.dispatch_deploys(); // any held by a pause or block that has lifted
         if !self.cfg.is_valid() {
             return; // a broken configuration holds every gate
         }

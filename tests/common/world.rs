@@ -222,7 +222,7 @@ impl World {
 
 /// A production health endpoint whose answers the test scripts: `mode` 0 healthy, 1 down,
 /// 2 flapping (down on every other request counted in `hits`, starting with the first),
-/// 3 healthy but slow (200 after 150 ms).
+/// 3 healthy but slow (200 after 400 ms).
 pub async fn scripted_endpoint(
     mode: Arc<std::sync::atomic::AtomicU8>,
     hits: Arc<std::sync::atomic::AtomicUsize>,
@@ -235,7 +235,7 @@ pub async fn scripted_endpoint(
                 let n = hits.fetch_add(1, Ordering::SeqCst);
                 let mode = mode.load(Ordering::SeqCst);
                 if mode == 3 {
-                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    tokio::time::sleep(Duration::from_millis(400)).await;
                 }
                 let up = match mode {
                     0 | 3 => true,

@@ -176,11 +176,20 @@ pub fn review_custom_gates(s: &mut SimState, c: &Call) -> Outcome {
     if !r.runs.contains_key(&id) {
         return Err(Reply::not_found());
     }
+    let state = c.text("state").unwrap_or_default().to_owned();
     r.protection_reviews.push((
         id,
         c.text("environment_name").unwrap_or_default().to_owned(),
-        c.text("state").unwrap_or_default().to_owned(),
+        state.clone(),
         c.text("comment").unwrap_or_default().to_owned(),
     ));
+    let run = r.runs.get_mut(&id).expect("checked");
+    if state == "rejected" && run.status != "completed" {
+        // The job waiting on the environment fails, and with it the run.
+        run.status = "completed".into();
+        run.conclusion = Some("failure".into());
+        let key = c.repo_key();
+        webhooks::workflow_run(s, &key, id, "completed");
+    }
     Ok(Reply::no_content())
 }
