@@ -415,7 +415,57 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     w.sg.stop().await;
 }
 
+async fn the_rule_finds_a_run_whose_dispatch_answer_was_lost(backend: Backend) {
+    let url = endpoint(Arc::new(AtomicBool::new(true))).await;
+    let w = setup(backend, &url, &url).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (_, pr, _) = w.to_readiness().await;
+    // The production dispatch happens but its answer is lost; finding the run by name fails
+    // twice (seconds of backoff); `workflow_run` webhooks arrive late. So shipgate does not
+    // know the run's id when the rule asks, and finds it by the `pipeline` input in its name.
+    sim.lose_answer("actions/create-workflow-dispatch", 502);
+    for _ in 0..2 {
+        sim.inject_fault("actions/list-workflow-runs-for-repo", 503, &[]);
+    }
+    sim.hold_webhooks("workflow_run");
+    sim.comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    let mut run = None;
+    for _ in 0..500 {
+        sim.settle().await;
+        run = w.newest_run(Some("production"));
+        if run.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (run, _, _) = run.expect("the production run exists on GitHub");
+    sim.request_deployment_protection(REPO, run, "production")
+        .await;
+    // The answer waits behind the dispatch, in the pipeline's order.
+    let mut answered = None;
+    for _ in 0..200 {
+        answered = w.protection_reviews().pop();
+        if answered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = answered.expect("answered");
+    assert_eq!((last.0, last.2.as_str()), (run, "approved"), "{last:?}");
+    let looked_up = sim
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == format!("/repos/{REPO}/actions/runs/{run}"));
+    assert!(looked_up, "routed by the run's name, read from GitHub");
+    sim.release_webhooks().await;
+    sg.settle(sim).await;
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    the_rule_finds_a_run_whose_dispatch_answer_was_lost,
     an_admin_skips_failing_tests_and_cannot_then_approve_production,
     slow_production_rolls_back_and_opens_one_incident_issue,
     staging_rolls_itself_back_and_retry_brings_the_feature_back,

@@ -379,7 +379,10 @@ impl Worker {
                 let starts = may_create || matches!(routed.input, Input::Issue { .. });
                 let full = routed.repo.full_name();
                 let by_id = matches!(routed.lookup, Lookup::Pipeline(_));
-                let mut found = starts
+                // A protection rule never starts a pipeline, and must be answered: it is looked
+                // up now, even when an issue event in the batch may create one.
+                let protection = matches!(routed.input, Input::ProtectionRule { .. });
+                let mut found = (starts && !protection)
                     || (has_pipelines.contains(&full)
                         && (by_id || self.store.pipeline_exists(&full, &issues, pr, run).await?));
                 if !found && has_pipelines.contains(&full) {

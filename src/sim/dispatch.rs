@@ -218,6 +218,7 @@ fn serve(
     }
     let outgoing = std::mem::take(&mut state.outbox);
     violations.extend(webhooks::check_all(&inner.spec, &outgoing));
+    let outgoing = webhooks::hold_back(&mut state, outgoing);
     let redeliveries: Vec<_> = std::mem::take(&mut state.redeliveries)
         .into_iter()
         .filter_map(|id| state.hook_deliveries.iter().find(|d| d.id == id).cloned())

@@ -297,6 +297,22 @@ impl Simulator {
         self.settle().await;
     }
 
+    /// Holds back webhooks of `event` until `release_webhooks` (GitHub does not promise
+    /// delivery order: a later event can arrive first).
+    pub fn hold_webhooks(&self, event: &str) {
+        self.with(|s| s.held_events.push(event.to_owned()));
+    }
+
+    /// Sends the webhooks held back, in their order, and stops holding.
+    pub async fn release_webhooks(&self) {
+        self.with(|s| {
+            s.held_events.clear();
+            let held = std::mem::take(&mut s.held);
+            s.outbox.extend(held);
+        });
+        self.settle().await;
+    }
+
     /// Sends a webhook GitHub would send, signed with the App's secret. Returns the delivery.
     pub async fn send_webhook(&self, event: &str, payload: serde_json::Value) -> HookDelivery {
         self.with(|s| webhooks::enqueue_raw(s, event, payload));

@@ -457,6 +457,10 @@ pub struct SimState {
     /// Hook deliveries asked to be sent again (`POST …/attempts`).
     pub redeliveries: Vec<u64>,
     pub faults: Vec<Fault>,
+    /// Events whose webhooks are held back (GitHub does not promise delivery order).
+    pub held_events: Vec<String>,
+    /// Webhooks held back, in order, until released.
+    pub held: Vec<OutgoingWebhook>,
 }
 
 impl SimState {
@@ -479,6 +483,8 @@ impl SimState {
             outbox: Vec::new(),
             redeliveries: Vec::new(),
             faults: Vec::new(),
+            held_events: Vec::new(),
+            held: Vec::new(),
         };
         let bot = state.app.bot_login();
         state.ensure_user_of_kind(&bot, "Bot");

@@ -193,6 +193,15 @@ pub(crate) fn check_all(spec: &Spec, hooks: &[OutgoingWebhook]) -> Vec<String> {
         .collect()
 }
 
+/// Keeps back the webhooks of held events (see `Simulator::hold_webhooks`); returns the rest.
+pub(crate) fn hold_back(s: &mut SimState, outgoing: Vec<OutgoingWebhook>) -> Vec<OutgoingWebhook> {
+    let (held, sendable): (Vec<_>, Vec<_>) = outgoing
+        .into_iter()
+        .partition(|h| s.held_events.contains(&h.event));
+    s.held.extend(held);
+    sendable
+}
+
 /// Sends everything in the outbox and waits until it has been delivered.
 pub(crate) async fn flush(inner: &Arc<Inner>) {
     let outgoing = {
@@ -200,7 +209,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) {
         let outgoing = std::mem::take(&mut s.outbox);
         let violations = check_all(&inner.spec, &outgoing);
         s.violations.extend(violations);
-        outgoing
+        hold_back(&mut s, outgoing)
     };
     let outgoing = outgoing
         .into_iter()
