@@ -167,27 +167,7 @@ fn watching_production(staging_ms: u64) -> World {
     }
     assert_eq!(w.p.phase, Phase::Readiness);
     assert_eq!(w.p.staging_baseline_ms, Some(staging_ms));
-    w.comment(actor("releaser", Access::Write), "/approve production");
-    let effects = w.go(Input::EffectDone {
-        key: "merged".into(),
-        result: EffectResult::Merged {
-            sha: "merge1".into(),
-        },
-    });
-    let correlation = actions(&effects)
-        .iter()
-        .find_map(|a| match a {
-            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
-            _ => None,
-        })
-        .expect("the production deployment");
-    w.go(Input::EffectDone {
-        key: "cd-prod".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 11,
-        },
-    });
+    let correlation = production_dispatched(&mut w);
     w.run_done(&correlation, 88, "success");
     assert_eq!(w.p.phase, Phase::Production);
     w
@@ -242,13 +222,7 @@ fn staging_rolls_back_to_the_last_good_deploy_and_retry_deploys_the_feature_agai
     probed(&mut w, false, "p1");
     let effects = probed(&mut w, false, "p2");
     assert_eq!(rollback_target(&effects).as_deref(), Some("staging"));
-    let effects = w.go(Input::EffectDone {
-        key: "target".into(),
-        result: EffectResult::RollbackTarget {
-            environment: "staging".into(),
-            sha: Some("good000".into()),
-        },
-    });
+    let effects = rollback_target_is(&mut w, "staging", Some("good000"));
     let correlation = actions(&effects)
         .iter()
         .find_map(|a| match a {
@@ -327,27 +301,8 @@ fn a_production_rollback_opens_one_incident_issue_and_reports_the_outcome_on_it(
     for i in 0..3 {
         production_probe(&mut w, false, 7, &format!("x{i}"));
     }
-    w.go(Input::EffectDone {
-        key: "target".into(),
-        result: EffectResult::RollbackTarget {
-            environment: "production".into(),
-            sha: Some("good000".into()),
-        },
-    });
-    let correlation =
-        w.p.deploys
-            .iter()
-            .rev()
-            .find(|d| d.rollback_reason.is_some())
-            .map(|d| d.correlation.clone())
-            .unwrap();
-    let effects = w.go(Input::EffectDone {
-        key: "cd-rb".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 13,
-        },
-    });
+    rollback_target_is(&mut w, "production", Some("good000"));
+    let (correlation, effects) = rollback_created(&mut w, 13);
     let kinds: Vec<&str> = actions(&effects).iter().map(|a| a.name()).collect();
     let dispatch = kinds.iter().position(|k| *k == "dispatch_deploy");
     let incident = kinds.iter().position(|k| *k == "open_incident");
@@ -426,13 +381,7 @@ fn a_staging_rollback_opens_no_incident() {
     assert!(w.cfg.config.rollback.open_incident);
     deployed_to_staging(&mut w);
     w.comment(lead(), "/rollback broken");
-    let effects = w.go(Input::EffectDone {
-        key: "target".into(),
-        result: EffectResult::RollbackTarget {
-            environment: "staging".into(),
-            sha: Some("good000".into()),
-        },
-    });
+    let effects = rollback_target_is(&mut w, "staging", Some("good000"));
     assert!(
         !actions(&effects)
             .iter()
@@ -541,27 +490,7 @@ fn deploy_outcomes_and_approval_requests_are_notified() {
 fn production_in_flight() -> (World, String) {
     let (mut w, _) = World::new(COMPLETE);
     deployed_to_staging(&mut w);
-    w.comment(actor("releaser", Access::Write), "/approve production");
-    let effects = w.go(Input::EffectDone {
-        key: "merged".into(),
-        result: EffectResult::Merged {
-            sha: "merge1".into(),
-        },
-    });
-    let correlation = actions(&effects)
-        .iter()
-        .find_map(|a| match a {
-            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
-            _ => None,
-        })
-        .expect("the production deployment");
-    w.go(Input::EffectDone {
-        key: "cd-prod".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 11,
-        },
-    });
+    let correlation = production_dispatched(&mut w);
     w.go(Input::WorkflowRun(RunReport {
         run_id: 88,
         status: "in_progress".into(),
@@ -592,27 +521,8 @@ fn a_pause_or_a_block_never_holds_a_rollback() {
         let (mut w, correlation) = production_in_flight();
         w.comment(lead(), hold);
         w.run_done(&correlation, 88, "failure");
-        w.go(Input::EffectDone {
-            key: "target".into(),
-            result: EffectResult::RollbackTarget {
-                environment: "production".into(),
-                sha: Some("good000".into()),
-            },
-        });
-        let rollback =
-            w.p.deploys
-                .iter()
-                .rev()
-                .find(|d| d.rollback_reason.is_some())
-                .map(|d| d.correlation.clone())
-                .unwrap();
-        let effects = w.go(Input::EffectDone {
-            key: "cd-rb".into(),
-            result: EffectResult::DeploymentCreated {
-                correlation: rollback,
-                deployment_id: 12,
-            },
-        });
+        rollback_target_is(&mut w, "production", Some("good000"));
+        let (_, effects) = rollback_created(&mut w, 12);
         assert!(dispatches_rollback(&effects), "{hold} held the rollback");
     }
     // An ordinary deploy created while paused waits, and goes on `/resume`.
@@ -742,13 +652,7 @@ fn skipping_staging_drops_the_deploy_in_flight_and_recovers_a_failed_stage() {
     let (mut w, _) = World::with_config(COMPLETE, cfg);
     deployed_to_staging(&mut w);
     probed(&mut w, false, "p1");
-    w.go(Input::EffectDone {
-        key: "target".into(),
-        result: EffectResult::RollbackTarget {
-            environment: "staging".into(),
-            sha: None,
-        },
-    });
+    rollback_target_is(&mut w, "staging", None);
     assert_eq!(w.p.phase, Phase::Failed);
     let r = w.comment(admin(), "/skip staging known flaky probe");
     assert!(replies(&r)[0].contains("skipped"), "{:?}", replies(&r));
@@ -767,27 +671,8 @@ fn a_failed_rollback_ends_it_so_retry_and_rollback_work_again() {
     let (mut w, _) = World::with_config(COMPLETE, cfg);
     deployed_to_staging(&mut w);
     probed(&mut w, false, "p1");
-    w.go(Input::EffectDone {
-        key: "target".into(),
-        result: EffectResult::RollbackTarget {
-            environment: "staging".into(),
-            sha: Some("good000".into()),
-        },
-    });
-    let rollback =
-        w.p.deploys
-            .iter()
-            .rev()
-            .find(|d| d.rollback_reason.is_some())
-            .map(|d| d.correlation.clone())
-            .unwrap();
-    w.go(Input::EffectDone {
-        key: "cd-rb".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: rollback.clone(),
-            deployment_id: 12,
-        },
-    });
+    rollback_target_is(&mut w, "staging", Some("good000"));
+    let (rollback, _) = rollback_created(&mut w, 12);
     w.run_done(&rollback, 90, "failure");
     assert_eq!(w.p.phase, Phase::Failed);
     assert!(w.p.rollback.is_none(), "the failed rollback is over");
@@ -799,4 +684,61 @@ fn a_failed_rollback_ends_it_so_retry_and_rollback_work_again() {
             .any(|a| matches!(a, Action::CreateDeployment { sha, .. } if sha == "aaa111")),
         "the feature is deployed to staging again"
     );
+}
+
+/// Production approved and merged; its deployment created and the deploy workflow
+/// dispatched. Returns the deploy's correlation.
+fn production_dispatched(w: &mut World) -> String {
+    w.comment(actor("releaser", Access::Write), "/approve production");
+    let effects = w.go(Input::EffectDone {
+        key: "merged".into(),
+        result: EffectResult::Merged {
+            sha: "merge1".into(),
+        },
+    });
+    let correlation = actions(&effects)
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
+            _ => None,
+        })
+        .expect("the production deployment");
+    w.go(Input::EffectDone {
+        key: "cd-prod".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id: 11,
+        },
+    });
+    correlation
+}
+
+/// GitHub's answer to the search for the environment's last good deployment.
+fn rollback_target_is(w: &mut World, environment: &str, sha: Option<&str>) -> Vec<Effect> {
+    w.go(Input::EffectDone {
+        key: "target".into(),
+        result: EffectResult::RollbackTarget {
+            environment: environment.into(),
+            sha: sha.map(str::to_owned),
+        },
+    })
+}
+
+/// GitHub created the rollback's deployment; returns its correlation and the effects.
+fn rollback_created(w: &mut World, deployment_id: u64) -> (String, Vec<Effect>) {
+    let correlation =
+        w.p.deploys
+            .iter()
+            .rev()
+            .find(|d| d.rollback_reason.is_some())
+            .map(|d| d.correlation.clone())
+            .expect("a rollback deploy");
+    let effects = w.go(Input::EffectDone {
+        key: "cd-rb".into(),
+        result: EffectResult::DeploymentCreated {
+            correlation: correlation.clone(),
+            deployment_id,
+        },
+    });
+    (correlation, effects)
 }

@@ -299,20 +299,31 @@ pub fn workflow_run(s: &mut SimState, full_name: &str, run_id: u64, action: &str
     let r = &s.repos[full_name];
     let run = &r.runs[&run_id];
     let workflow = &r.workflows[&run.workflow_id];
-    let installation_id = s.installation_for(full_name).map(|i| i.id);
-    let mut payload = json!({
+    let payload = json!({
         "action": action,
         "workflow_run": render::workflow_run(s, r, run),
         "workflow": render::workflow(s, r, workflow),
         "repository": render::repository(s, r),
         "sender": render::user(s, &run.actor),
     });
+    push_repo_webhook(s, full_name, "workflow_run", action, payload);
+}
+
+/// Queues a repository's webhook, with the installation that covers the repository.
+fn push_repo_webhook(
+    s: &mut SimState,
+    full_name: &str,
+    event: &str,
+    action: &str,
+    mut payload: Value,
+) {
+    let installation_id = s.installation_for(full_name).map(|i| i.id);
     if let Some(id) = installation_id {
         payload["installation"] = installation_ref(id);
     }
-    let repository_id = Some(r.id);
+    let repository_id = s.repos.get(full_name).map(|r| r.id);
     s.outbox.push(OutgoingWebhook {
-        event: "workflow_run".into(),
+        event: event.to_owned(),
         action: Some(action.to_owned()),
         installation_id,
         repository_id,
@@ -351,7 +362,6 @@ pub fn deployment_protection_rule(
         },
     );
     let r = &s.repos[full_name];
-    let installation_id = s.installation_for(full_name).map(|i| i.id);
     let callback = s.api_url(&format!(
         "repos/{full_name}/actions/runs/{run_id}/deployment_protection_rule"
     ));
@@ -361,7 +371,7 @@ pub fn deployment_protection_rule(
         .filter(|p| p.head_ref == run.head_branch && r.issues[&p.number].state == "open")
         .map(|p| render::pull(s, r, p))
         .collect();
-    let mut payload = json!({
+    let payload = json!({
         "action": "requested",
         "environment": environment,
         "event": run.event,
@@ -371,15 +381,11 @@ pub fn deployment_protection_rule(
         "repository": render::repository(s, r),
         "sender": render::user(s, &run.actor),
     });
-    if let Some(id) = installation_id {
-        payload["installation"] = installation_ref(id);
-    }
-    let repository_id = Some(r.id);
-    s.outbox.push(OutgoingWebhook {
-        event: "deployment_protection_rule".into(),
-        action: Some("requested".into()),
-        installation_id,
-        repository_id,
+    push_repo_webhook(
+        s,
+        full_name,
+        "deployment_protection_rule",
+        "requested",
         payload,
-    });
+    );
 }
