@@ -503,12 +503,19 @@ async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backen
     let mode = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let production = scripted_endpoint(mode.clone(), hits.clone()).await;
-    let w = setup(backend, &staging, &production).await;
+    // DESIGN's `failures: 3`, over a 3 s window of probes a second apart.
+    let config = format!(
+        "approvers:\n  production: [releaser]\n\
+         deploy:\n  environments:\n\
+         \x20   staging:\n      health: {{ url: \"{staging}\", interval: 1s, window: 2s }}\n\
+         \x20   production:\n      health: {{ url: \"{production}\", interval: 1s, window: 3s, max_latency_factor: null }}\n"
+    );
+    let w = setup_with(backend, &config).await;
     let (sim, sg) = (&w.sim, &w.sg);
     let (_, first) = w.to_done().await;
 
-    // Flapping (down, up, down over the window, `failures: 2`): never two in a row, so the
-    // feature is done, not rolled back.
+    // Flapping (down, up, down, up over the window): never three in a row, so the feature
+    // is done, not rolled back.
     hits.store(0, Ordering::SeqCst);
     mode.store(2, Ordering::SeqCst);
     let (flapped, good) = w.to_done().await;
@@ -519,9 +526,9 @@ async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backen
         .lines()
         .find(|l| l.contains("| ✅ Production |"))
         .unwrap_or_default();
-    assert!(line.contains("healthy for 2s: 1 of 3 probes"), "{status}");
+    assert!(line.contains("healthy for 3s: 2 of 4 probes"), "{status}");
 
-    // Down: two failed probes in a row roll production back to the last good SHA.
+    // Down: three failed probes in a row roll production back to the last good SHA.
     let (n, pr, _) = w.to_readiness().await;
     mode.store(1, Ordering::SeqCst);
     sim.comment(REPO, pr, "releaser", "/approve production")
@@ -544,7 +551,7 @@ async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backen
     assert_eq!(inputs["rollback"], "true");
     let reason = inputs["reason"].as_str().unwrap_or_default().to_owned();
     assert!(
-        reason.contains("2 health probes") && reason.contains("502"),
+        reason.contains("3 health probes") && reason.contains("answered 502 Bad Gateway after"),
         "the trigger and its evidence: {reason}"
     );
     mode.store(0, Ordering::SeqCst);
