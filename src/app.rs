@@ -129,6 +129,7 @@ pub async fn start_on(
         resolver: resolver.clone(),
         effects_wake: effects_wake.clone(),
         deferred: Default::default(),
+        notify: settings.notify.is_some(),
     };
     let worker_task = tokio::spawn(worker.run(engine_stop.clone()));
     let timers = Timers {
@@ -136,6 +137,7 @@ pub async fn start_on(
         clock: clock.clone(),
         resolver: resolver.clone(),
         effects_wake: effects_wake.clone(),
+        notify: settings.notify.is_some(),
     };
     let timers_task = tokio::spawn(timers.run(engine_stop.clone()));
     let executor = Executor::new(

@@ -200,10 +200,10 @@ async fn receiver(
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), seen)
+    (
+        format!("http://{}/hook", common::serve_local(app).await),
+        seen,
+    )
 }
 
 async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(backend: Backend) {

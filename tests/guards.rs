@@ -31,27 +31,6 @@ impl World {
         all
     }
 
-    /// Opens a feature and its PR; returns (issue, PR) with the tests run dispatched.
-    async fn feature_in_review(&self, title: &str) -> (u64, u64) {
-        let (sim, sg) = (&self.sim, &self.sg);
-        let n = sim.open_issue(REPO, "pm", title, BODY, &["feature"]).await;
-        sim.comment(REPO, n, "lead", "/approve").await;
-        sim.comment(REPO, n, "lead", "/approve plan").await;
-        sg.settle(sim).await;
-        let slug = title.to_lowercase().replace(' ', "-");
-        let pr = sim
-            .open_pull(
-                REPO,
-                "dev",
-                &format!("feature/REQ-{n}-{slug}"),
-                title,
-                &format!("Closes #{n}"),
-            )
-            .await;
-        sg.settle(sim).await;
-        (n, pr)
-    }
-
     /// Waits (probes run on the real clock) for a deploy run to `environment` other than
     /// `after`.
     async fn next_deploy(&self, environment: &str, after: u64) -> (u64, String, serde_json::Value) {
@@ -74,7 +53,9 @@ async fn an_admin_skips_failing_tests_and_cannot_then_approve_production(backend
     let url = endpoint(Arc::new(AtomicBool::new(true))).await;
     let w = setup_with(backend, &config(&url, &url, "", "")).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let (n, pr) = w.feature_in_review("Export invoices").await;
+    let (n, pr) = w
+        .feature_in_review("Export invoices", "Export invoices")
+        .await;
     let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
     sim.complete_workflow_run(REPO, tests, "failure").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
@@ -244,7 +225,9 @@ async fn staging_rolls_itself_back_and_retry_brings_the_feature_back(backend: Ba
     let (first_deploy, _, _) = w.newest_run(Some("staging")).unwrap();
 
     staging_mode.store(1, Ordering::SeqCst);
-    let (n, pr) = w.feature_in_review("Import payments").await;
+    let (n, pr) = w
+        .feature_in_review("Import payments", "Import payments")
+        .await;
     let (tests, _, _) = w.newest_run(None).unwrap();
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;

@@ -282,24 +282,13 @@ async fn deploy_staging_by_command_and_button(backend: Backend) {
     let url = endpoint(ok).await;
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = sim
-        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+    let (n, pr) = w
+        .feature_in_review("Export invoices", "Add invoice export")
         .await;
-    sim.comment(REPO, n, "lead", "/approve").await;
-    sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(sim).await;
-    let branch = format!("feature/REQ-{n}-export-invoices");
-    let pr = sim
-        .open_pull(
-            REPO,
-            "dev",
-            &branch,
-            "Add invoice export",
-            &format!("Closes #{n}"),
-        )
-        .await;
-    sg.settle(sim).await;
-    let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
+    let (head, branch) = sim.with(|s| {
+        let pull = &s.repos[REPO].pulls[&pr];
+        (pull.head_sha.clone(), pull.head_ref.clone())
+    });
 
     // In review, before any approval: `/deploy staging` deploys the head now; an outsider
     // cannot.

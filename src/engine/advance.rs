@@ -22,7 +22,8 @@ pub fn decode(record: &PipelineRecord) -> Result<Pipeline, StoreError> {
 }
 
 /// Steps `pipeline` with `input` and saves the outcome; returns the new state. `delivery`
-/// is the webhook the input came from, for the audit log.
+/// is the webhook the input came from, for the audit log; `notify` says whether an operator
+/// receiver is configured (without one, notifications are not queued at all).
 pub async fn advance(
     tx: &mut Tx,
     pipeline: &Pipeline,
@@ -30,6 +31,7 @@ pub async fn advance(
     cfg: &LoadedConfig,
     now: i64,
     delivery: Option<&str>,
+    notify: bool,
 ) -> Result<Pipeline, StoreError> {
     let (next, effects) = step(pipeline, input, cfg, now);
     if &next == pipeline && effects.is_empty() {
@@ -58,6 +60,7 @@ pub async fn advance(
             Action::CancelTimer { key } => {
                 tx.take_timer(next.id, key).await?;
             }
+            Action::Notify { .. } if !notify => {}
             Action::Notify { event, text } => {
                 let job = RepoJob::Notify(Notification {
                     event: event.clone(),

@@ -238,7 +238,16 @@ impl Executor {
             // Re-read under the lock: the worker may have moved the pipeline meanwhile.
             if let Some(record) = tx.pipeline_by_id(pipeline.id).await? {
                 let current = decode(&record)?;
-                advance(&mut tx, &current, &input, &cfg, now, None).await?;
+                advance(
+                    &mut tx,
+                    &current,
+                    &input,
+                    &cfg,
+                    now,
+                    None,
+                    self.notifier.is_some(),
+                )
+                .await?;
             }
         }
         tx.commit().await?;

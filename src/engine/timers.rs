@@ -26,6 +26,8 @@ pub struct Timers {
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<Resolver>,
     pub effects_wake: Arc<Notify>,
+    /// An operator notification receiver is configured.
+    pub notify: bool,
 }
 
 impl Timers {
@@ -77,7 +79,7 @@ impl Timers {
                     key: timer.timer_key.clone(),
                     kind,
                 };
-                advance(&mut tx, &current, &input, &cfg, now, None).await?;
+                advance(&mut tx, &current, &input, &cfg, now, None, self.notify).await?;
             }
             tx.commit().await?;
             fired += 1;

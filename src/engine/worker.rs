@@ -57,6 +57,8 @@ pub struct Worker {
     pub effects_wake: Arc<Notify>,
     /// Repositories GitHub could not answer for, and until when their deliveries wait.
     pub deferred: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// An operator notification receiver is configured.
+    pub notify: bool,
 }
 
 /// How long a repository's deliveries wait after GitHub failed to answer for it (when
@@ -230,7 +232,7 @@ impl Worker {
             .filter(|(d, _, p)| prefix.contains(&d.id) && !matches!(p, Prepared::Deferred))
             .collect();
         let taken = batch.len();
-        if let Err((id, e)) = apply_batch(&mut tx, batch, now).await {
+        if let Err((id, e)) = apply_batch(&mut tx, batch, now, self.notify).await {
             let _ = tx.rollback().await;
             self.store
                 .note_delivery_attempt(id, &e.to_string(), now)
@@ -500,6 +502,7 @@ async fn apply_batch(
     tx: &mut Tx,
     batch: Vec<(&StoredDelivery, Verdict, Prepared)>,
     now: i64,
+    notify: bool,
 ) -> Result<(), (i64, StoreError)> {
     let guids: Vec<(&str, i64)> = batch
         .iter()
@@ -518,7 +521,7 @@ async fn apply_batch(
                 Verdict::Apply(Some(event)) => {
                     async {
                         apply(tx, &event, now).await?;
-                        apply_prepared(tx, prepared, &delivery.delivery_id, now).await
+                        apply_prepared(tx, prepared, &delivery.delivery_id, now, notify).await
                     }
                     .instrument(span.clone())
                     .await
@@ -556,6 +559,7 @@ async fn apply_prepared(
     prepared: Prepared,
     delivery: &str,
     now: i64,
+    notify: bool,
 ) -> Result<(), StoreError> {
     let (routed, cfg) = match prepared {
         Prepared::Nothing | Prepared::Deferred => return Ok(()),
@@ -583,7 +587,7 @@ async fn apply_prepared(
                 for record in tx.open_pipelines_of(&repo).await? {
                     let pipeline = decode(&record)?;
                     let input = Input::ConfigChanged { sha: sha.clone() };
-                    advance(tx, &pipeline, &input, &cfg, now, Some(delivery)).await?;
+                    advance(tx, &pipeline, &input, &cfg, now, Some(delivery), notify).await?;
                 }
             }
             return Ok(());
@@ -643,7 +647,16 @@ async fn apply_prepared(
             }
         }
     };
-    advance(tx, &pipeline, &routed.input, &cfg, now, Some(delivery)).await?;
+    advance(
+        tx,
+        &pipeline,
+        &routed.input,
+        &cfg,
+        now,
+        Some(delivery),
+        notify,
+    )
+    .await?;
     Ok(())
 }
 

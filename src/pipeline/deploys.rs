@@ -198,42 +198,29 @@ impl Step<'_> {
         if d.state.is_finished() || report.status != "completed" {
             return;
         }
-        d.finished_at = Some(self.now);
         let succeeded = report.conclusion.as_deref() == Some("success");
         let conclusion = report
             .conclusion
             .clone()
             .unwrap_or_else(|| "unknown".into());
-        d.state = if succeeded {
-            DeployState::Succeeded
-        } else {
-            DeployState::Failed(conclusion.clone())
-        };
-        let (environment, sha, deployment_id, correlation) = (
-            d.environment.clone(),
-            d.sha.clone(),
-            d.deployment_id,
-            d.correlation.clone(),
+        let d = self.finish_deploy(
+            i,
+            if succeeded {
+                DeployState::Succeeded
+            } else {
+                DeployState::Failed(conclusion.clone())
+            },
         );
-        self.emit(Action::CancelTimer {
-            key: watchdog_key(&correlation),
-        });
+        let (environment, sha, deployment_id, correlation) =
+            (d.environment, d.sha, d.deployment_id, d.correlation);
         self.emit(Action::Notify {
             event: "deploy".into(),
             text: format!(
                 "{}: the {environment} {} of `{}` {} ({})",
                 self.p.name(),
-                if self.p.deploys[i].rollback_reason.is_some() {
-                    "rollback"
-                } else {
-                    "deploy"
-                },
+                self.p.deploys[i].kind(),
                 short(&sha),
-                if succeeded {
-                    "succeeded".to_owned()
-                } else {
-                    format!("concluded `{conclusion}`")
-                },
+                self.p.deploys[i].state.describe(),
                 report.url
             ),
         });
@@ -286,6 +273,19 @@ impl Step<'_> {
             Some(url) => self.start_health_watch(&environment, &sha, url),
             None => self.environment_healthy(&environment),
         }
+    }
+
+    /// Ends deploy `i` in `state` (now) and stops its watchdog; returns the deploy as it
+    /// ended.
+    pub(super) fn finish_deploy(&mut self, i: usize, state: DeployState) -> Deploy {
+        let d = &mut self.p.deploys[i];
+        d.state = state;
+        d.finished_at = Some(self.now);
+        let d = d.clone();
+        self.emit(Action::CancelTimer {
+            key: watchdog_key(&d.correlation),
+        });
+        d
     }
 
     /// A deploy run stayed silent past `deploy.timeout`: poll it, or fail if GitHub never
@@ -548,7 +548,7 @@ fn latency_limit(health: &HealthConfig, environment: &str, baseline: Option<u64>
 }
 
 /// One probe as evidence: `502 in 3 ms`, or what went wrong.
-fn probe_evidence(r: &ProbeRecord) -> String {
+pub(super) fn probe_evidence(r: &ProbeRecord) -> String {
     match (&r.error, r.status) {
         (Some(e), _) if !r.ok => format!("{e} after {} ms", r.latency_ms),
         (_, Some(status)) => format!("{status} in {} ms", r.latency_ms),

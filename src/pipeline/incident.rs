@@ -6,6 +6,7 @@
 //! Must not: open one for a staging rollback, or two for one rollback (the executor finds
 //! an issue carrying the rollback's marker before it creates one).
 
+use super::deploys::probe_evidence;
 use super::model::*;
 use super::step::{Step, short};
 use super::summary::{at, deploy_lines};
@@ -59,25 +60,10 @@ fn incident_body(p: &Pipeline, r: &RollbackRecord) -> String {
         .map(|(phase, t)| (*t, format!("phase **{}**", phase.name())))
         .collect();
     for d in &p.deploys {
-        let kind = if d.rollback_reason.is_some() {
-            "rollback"
-        } else {
-            "deploy"
-        };
-        events.push((
-            d.started_at,
-            format!("{} {kind} of `{}` started", d.environment, short(&d.sha)),
-        ));
+        let what = format!("{} {} of `{}`", d.environment, d.kind(), short(&d.sha));
+        events.push((d.started_at, format!("{what} started")));
         if let Some(end) = d.finished_at {
-            let how = match &d.state {
-                DeployState::Succeeded => "succeeded".to_owned(),
-                DeployState::Failed(c) => format!("concluded `{c}`"),
-                other => format!("{other:?}").to_lowercase(),
-            };
-            events.push((
-                end,
-                format!("{} {kind} of `{}` {how}", d.environment, short(&d.sha)),
-            ));
+            events.push((end, format!("{what} {}", d.state.describe())));
         }
     }
     events.push((r.at, format!("rollback started by {}", r.by)));
@@ -99,16 +85,7 @@ fn incident_body(p: &Pipeline, r: &RollbackRecord) -> String {
             w.url
         ));
         for probe in w.recent.iter().rev().take(5).rev() {
-            let result = match (&probe.error, probe.status) {
-                (Some(e), _) if !probe.ok => e.clone(),
-                (_, Some(status)) => status.to_string(),
-                _ => "ok".into(),
-            };
-            s.push_str(&format!(
-                "- {}: {result} in {} ms\n",
-                at(probe.at),
-                probe.latency_ms
-            ));
+            s.push_str(&format!("- {}: {}\n", at(probe.at), probe_evidence(probe)));
         }
     }
     s.push_str("\n### Runs and deployments\n\n");

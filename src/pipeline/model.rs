@@ -277,6 +277,17 @@ pub enum DeployState {
 }
 
 impl DeployState {
+    /// How the deploy ended, or that it is still running, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            DeployState::Succeeded => "succeeded".to_owned(),
+            DeployState::Failed(c) => format!("concluded `{c}`"),
+            DeployState::NotStarted(why) => format!("not started: {why}"),
+            DeployState::Superseded => "superseded".to_owned(),
+            _ => "running".to_owned(),
+        }
+    }
+
     pub fn is_finished(&self) -> bool {
         matches!(
             self,
@@ -309,6 +320,17 @@ pub struct Deploy {
     /// Who asked for it with `/deploy staging` (none when the gates sent it).
     #[serde(default)]
     pub requested_by: Option<String>,
+}
+
+impl Deploy {
+    /// `rollback` for a rollback's redeploy, else `deploy`.
+    pub fn kind(&self) -> &'static str {
+        if self.rollback_reason.is_some() {
+            "rollback"
+        } else {
+            "deploy"
+        }
+    }
 }
 
 /// One health probe, as evidence.

@@ -71,19 +71,8 @@ impl Step<'_> {
     /// shipgate rejected its own deploy run: the deploy fails without deploying anything,
     /// and its stage fails if the pipeline was waiting for it.
     fn deploy_rejected(&mut self, i: usize, comment: &str) {
-        let now = self.now;
-        let d = &mut self.p.deploys[i];
-        d.state = DeployState::Failed("rejected".into());
-        d.finished_at = Some(now);
-        let (environment, sha, deployment_id, correlation) = (
-            d.environment.clone(),
-            d.sha.clone(),
-            d.deployment_id,
-            d.correlation.clone(),
-        );
-        self.emit(Action::CancelTimer {
-            key: super::step::watchdog_key(&correlation),
-        });
+        let d = self.finish_deploy(i, DeployState::Failed("rejected".into()));
+        let (environment, sha, deployment_id) = (d.environment, d.sha, d.deployment_id);
         if let Some(deployment_id) = deployment_id {
             self.emit(Action::DeploymentStatus {
                 deployment_id,

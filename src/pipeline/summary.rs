@@ -130,13 +130,7 @@ pub(super) fn deploy_lines(p: &Pipeline) -> String {
     let mut s = String::new();
     let web = repo_web(p);
     for d in &p.deploys {
-        let result = match &d.state {
-            DeployState::Succeeded => "succeeded".to_owned(),
-            DeployState::Failed(c) => format!("concluded `{c}`"),
-            DeployState::NotStarted(why) => format!("not started: {why}"),
-            DeployState::Superseded => "superseded".to_owned(),
-            _ => "running".to_owned(),
-        };
+        let result = d.state.describe();
         let run = d
             .url
             .as_ref()
@@ -149,14 +143,10 @@ pub(super) fn deploy_lines(p: &Pipeline) -> String {
             (Some(id), None) => format!(", deployment {id}"),
             _ => String::new(),
         };
-        let kind = if d.rollback_reason.is_some() {
-            "rollback"
-        } else {
-            "deploy"
-        };
         s.push_str(&format!(
-            "- {} {kind} of `{}`: {result}{run}{deployment}\n",
+            "- {} {} of `{}`: {result}{run}{deployment}\n",
             d.environment,
+            d.kind(),
             short(&d.sha)
         ));
     }

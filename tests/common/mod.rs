@@ -369,10 +369,15 @@ pub async fn health_endpoint(
             }
         }),
     );
+    format!("http://{}/health", serve_local(app).await)
+}
+
+/// Serves `app` on a free local port (for the test's lifetime); returns its address.
+pub async fn serve_local(app: axum::Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/health")
+    addr
 }
 
 /// shipgate's status comment on issue `n` of `repo`, as a user sees it now.

@@ -165,26 +165,34 @@ impl World {
         })
     }
 
-    /// Takes a feature to a healthy staging (readiness); returns (issue, PR, head SHA).
-    pub async fn to_readiness(&self) -> (u64, u64, String) {
+    /// Opens a feature issue, approves its requirement and plan, and opens its PR (by `dev`,
+    /// from shipgate's branch); returns (issue, PR) with the tests run dispatched.
+    pub async fn feature_in_review(&self, title: &str, pr_title: &str) -> (u64, u64) {
         let (sim, sg) = (&self.sim, &self.sg);
-        let n = sim
-            .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
-            .await;
+        let n = sim.open_issue(REPO, "pm", title, BODY, &["feature"]).await;
         sim.comment(REPO, n, "lead", "/approve").await;
         sim.comment(REPO, n, "lead", "/approve plan").await;
         sg.settle(sim).await;
-        let branch = format!("feature/REQ-{n}-export-invoices");
+        let slug = title.to_lowercase().replace(' ', "-");
         let pr = sim
             .open_pull(
                 REPO,
                 "dev",
-                &branch,
-                "Add invoice export",
+                &format!("feature/REQ-{n}-{slug}"),
+                pr_title,
                 &format!("Closes #{n}"),
             )
             .await;
         sg.settle(sim).await;
+        (n, pr)
+    }
+
+    /// Takes a feature to a healthy staging (readiness); returns (issue, PR, head SHA).
+    pub async fn to_readiness(&self) -> (u64, u64, String) {
+        let (sim, sg) = (&self.sim, &self.sg);
+        let (n, pr) = self
+            .feature_in_review("Export invoices", "Add invoice export")
+            .await;
         let (tests, _, _) = self.newest_run(None).expect("tests dispatched");
         sim.complete_workflow_run(REPO, tests, "success").await;
         sim.review(REPO, pr, "reviewer", "APPROVED").await;
@@ -250,8 +258,5 @@ pub async fn scripted_endpoint(
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/health")
+    format!("http://{}/health", super::serve_local(app).await)
 }
