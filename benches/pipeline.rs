@@ -55,6 +55,8 @@ fn purpose(op: &str) -> &'static str {
         "repos/create-deployment" => "GitHub Deployment per environment",
         "repos/create-deployment-status" => "in_progress / success per deployment",
         "pulls/merge" => "squash merge after production approval",
+        "pulls/get" => "the PR as GitHub has it now (each PR event; before the merge)",
+        "pulls/list-commits" => "who wrote the PR's commits (each PR event)",
         "apps/get-authenticated" => "the App's slug (bot login), once",
         _ => "",
     }

@@ -119,14 +119,19 @@ fn demo() -> ExitCode {
 }
 
 fn config_check(file: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
+    use shipgate::pipeline::config::{ConfigFile, LoadedConfig};
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("shipgate: cannot read {}: {e}", file.display());
             return ExitCode::from(2);
         }
     };
-    let loaded = shipgate::pipeline::config::LoadedConfig::load(None, Some(&text));
+    let own = ConfigFile::Found {
+        bytes: &bytes,
+        size: bytes.len(),
+    };
+    let loaded = LoadedConfig::read(ConfigFile::Missing, own);
     if loaded.is_valid() {
         println!("{}: valid", file.display());
         return ExitCode::SUCCESS;

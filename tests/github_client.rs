@@ -227,7 +227,7 @@ async fn comments_labels_reactions_and_files() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(file.text, "trigger_label: feature\n");
+    assert_eq!(file.bytes, b"trigger_label: feature\n");
     assert!(
         s.client
             .file(&s.repo, "missing.yml", "main")

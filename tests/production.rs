@@ -594,7 +594,20 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
         .await;
     sg.settle(sim).await;
     let (deploy, _, _) = w.newest_run(Some("production")).unwrap();
+    // It rolls production back: a maintainer who is not a release approver may not.
     sim.comment(REPO, m, "lead", "/stop").await;
+    sg.settle(sim).await;
+    assert!(
+        w.replies(m).iter().any(|r| r.starts_with("@lead:")
+            && r.contains("cannot stop a production deploy (it rolls production back)")),
+        "{:?}",
+        w.replies(m)
+    );
+    assert_eq!(
+        sim.with(|s| s.repos[REPO].runs[&deploy].conclusion.clone()),
+        None
+    );
+    sim.comment(REPO, m, "releaser", "/stop").await;
     sg.settle(sim).await;
     let conclusion = sim.with(|s| s.repos[REPO].runs[&deploy].conclusion.clone());
     assert_eq!(conclusion.as_deref(), Some("cancelled"));
@@ -604,7 +617,7 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
         (inputs["sha"].as_str(), inputs["rollback"].as_str()),
         (Some(good.as_str()), Some("true"))
     );
-    assert_eq!(inputs["reason"], "/stop by @lead");
+    assert_eq!(inputs["reason"], "/stop by @releaser");
     sim.complete_workflow_run(REPO, rollback, "success").await;
     sg.settle(sim).await;
     assert!(

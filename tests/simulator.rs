@@ -161,7 +161,7 @@ async fn issues_pull_requests_and_a_squash_merge_that_closes_the_issue() {
         let c = &r.commits[&sha];
         assert_eq!(c.message, "feat(export): Export to CSV (#2)\n\nRefs: REQ-1");
         assert_eq!(c.parents, vec![main.clone()], "a squash has one parent");
-        assert_eq!(c.files["export.rs"], "fn export() {}");
+        assert_eq!(c.files["export.rs"], b"fn export() {}");
         let closed = &r.issues[&n];
         assert_eq!(closed.state, "closed", "`Closes #{n}` closed the issue");
         assert_eq!(closed.closed_by.as_deref(), Some("shipgate-sim[bot]"));
@@ -645,7 +645,7 @@ async fn deployments_of_a_branch_behind_the_default_branch_auto_merge() {
         assert!(r.deployments.is_empty(), "no deployment was created");
         let head = &r.commits[&r.branches["topic"]];
         assert_eq!(head.parents.len(), 2);
-        assert_eq!(head.files["main.txt"], "m");
+        assert_eq!(head.files["main.txt"], b"m");
     });
     // A required context that does not exist yet is not green.
     let err = s

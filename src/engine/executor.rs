@@ -27,7 +27,7 @@ use crate::github::client::{
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::linking;
-use crate::pipeline::model::{EffectResult, PullSnapshot, RunReport, Task};
+use crate::pipeline::model::{EffectResult, Task};
 use crate::pipeline::{Action, Input, Pipeline, render};
 use crate::store::pipelines::EffectRow;
 use crate::store::{Store, StoreError, millis};
@@ -152,11 +152,8 @@ impl Executor {
         let repo = repo_of(&pipeline);
         let cfg = match self.resolver.config(&repo, &pipeline.default_branch).await {
             Ok(cfg) => cfg,
-            // As the worker does: an unreadable configuration falls back to the defaults.
-            Err(e) if !e.is_transient() => {
-                tracing::warn!(error = %e, "cannot read the repository's configuration; using the defaults");
-                LoadedConfig::default()
-            }
+            // A configuration that exists but cannot be read is a configuration error (the
+            // gates hold); this is GitHub or the database failing for now.
             Err(e) => {
                 let failed = classify(&e.to_string(), true, None, row.attempts, self.now());
                 return self.finish_with(&row, Err(failed), None, None).await;
@@ -352,32 +349,23 @@ impl Executor {
                 Ok(Some(EffectResult::SubIssues { tasks }))
             }
             Action::FindPullRequest => {
-                let found = gh.open_pulls(repo).await?.into_iter().find(|pr| {
-                    linking::pull_request_issues(
-                        pr.body.as_deref().unwrap_or(""),
-                        &pr.head.branch,
-                        &p.repo,
-                    )
-                    .contains(&p.issue)
-                });
-                let pr = found.map(|pr| PullSnapshot {
-                    number: pr.number,
-                    title: pr.title,
-                    body: pr.body.unwrap_or_default(),
-                    author: pr.user.login,
-                    from_fork: match (&pr.head.repo, &pr.base.repo) {
-                        (Some(h), Some(b)) => h.id != b.id,
-                        _ => true,
-                    },
-                    head_sha: pr.head.sha,
-                    head_branch: pr.head.branch,
-                    draft: pr.draft,
-                    open: pr.state == "open",
-                    merged: false,
-                    merge_commit_sha: None,
-                    url: pr.html_url,
-                });
-                Ok(Some(EffectResult::PullFound { pr }))
+                let mut pulls = Vec::new();
+                for pr in gh.open_pulls(repo).await? {
+                    let mut pr = super::mapping::pull_snapshot(&pr);
+                    if !linking::pull_request_issues(&pr.body, &pr.head_branch, &p.repo)
+                        .contains(&p.issue)
+                    {
+                        continue;
+                    }
+                    pr.author_access = self
+                        .resolver
+                        .access(repo, &pr.author)
+                        .await
+                        .unwrap_or_default();
+                    pr.contributors = gh.pull_contributors(repo, pr.number).await?;
+                    pulls.push(pr);
+                }
+                Ok(Some(EffectResult::PullFound { pulls }))
             }
             Action::Dispatch {
                 workflow,
@@ -385,25 +373,27 @@ impl Executor {
                 sha,
                 correlation,
             } => {
-                let inputs = [("sha", sha.as_str()), ("pipeline", correlation.as_str())];
-                self.dispatch_once(repo, workflow, git_ref, correlation, &inputs, may_have_run)
-                    .await
+                let inputs = [("sha", sha.as_str())];
+                self.dispatch_once(
+                    p,
+                    cfg,
+                    workflow,
+                    git_ref,
+                    correlation,
+                    &inputs,
+                    may_have_run,
+                )
+                .await
             }
             Action::PollRun {
                 run_id,
                 correlation,
             } => {
+                // Polled by the id the dispatch answered with: shipgate's own run.
                 let run = gh.workflow_run(repo, *run_id).await?;
                 Ok(Some(EffectResult::RunPolled {
                     correlation: correlation.clone(),
-                    report: RunReport {
-                        run_id: run.id,
-                        status: run.status.unwrap_or_default(),
-                        conclusion: run.conclusion,
-                        url: run.html_url,
-                        display_title: run.display_title,
-                        attempt: run.run_attempt.unwrap_or(1),
-                    },
+                    report: super::mapping::run_report(&run, "", ""),
                 }))
             }
             Action::CreateDeployment {
@@ -450,7 +440,6 @@ impl Executor {
                 let mut inputs = vec![
                     ("environment", environment.as_str()),
                     ("sha", sha.as_str()),
-                    ("pipeline", correlation.as_str()),
                     (
                         "rollback",
                         if rollback_reason.is_some() {
@@ -463,8 +452,16 @@ impl Executor {
                 if let Some(reason) = rollback_reason {
                     inputs.push(("reason", reason.as_str()));
                 }
-                self.dispatch_once(repo, workflow, git_ref, correlation, &inputs, may_have_run)
-                    .await
+                self.dispatch_once(
+                    p,
+                    cfg,
+                    workflow,
+                    git_ref,
+                    correlation,
+                    &inputs,
+                    may_have_run,
+                )
+                .await
             }
             Action::FindRollbackTarget {
                 environment,
@@ -473,12 +470,25 @@ impl Executor {
             } => {
                 // The newest deployment of another SHA that once succeeded (GitHub marks
                 // replaced deployments `inactive`, so any `success` in its history counts).
+                // A rollback runs on the default branch, so production only ever goes back
+                // to a commit on it; staging also to a PR head shipgate itself deployed —
+                // never a fork's head someone else deployed.
+                let bot = self.bot_login().await?;
                 for d in gh.environment_deployments(repo, environment).await? {
                     if d.sha == *current_sha || bad_shas.contains(&d.sha) {
                         continue;
                     }
                     let states = gh.deployment_states(repo, d.id).await?;
-                    if states.iter().any(|s| s == "success") {
+                    if !states.iter().any(|s| s == "success") {
+                        continue;
+                    }
+                    let shipgates = d
+                        .creator
+                        .as_ref()
+                        .is_some_and(|c| c.login.eq_ignore_ascii_case(&bot));
+                    if (environment != "production" && shipgates)
+                        || gh.branch_contains(repo, &p.default_branch, &d.sha).await?
+                    {
                         return Ok(Some(EffectResult::RollbackTarget {
                             environment: environment.clone(),
                             sha: Some(d.sha),
@@ -521,19 +531,32 @@ impl Executor {
             Action::Merge {
                 number,
                 sha,
+                base,
                 title,
                 message,
                 method,
             } => {
+                // Only into the branch production runs (a base changed since is refused).
                 // Merged already (an earlier attempt whose answer was lost, or a person)? It
                 // counts only if the approved head is what was merged.
-                if may_have_run
-                    && let Some(merged) = gh.pull_merge_state(repo, *number).await?
-                    && merged.head_sha == *sha
+                let merged_head = |pr: &Option<crate::github::client::PullInfo>| {
+                    pr.as_ref()
+                        .filter(|pr| pr.merged == Some(true) && pr.head.sha == *sha)
+                        .and_then(|pr| pr.merge_commit_sha.clone())
+                };
+                let now = gh.pull(repo, *number).await?;
+                if let Some(pr) = now
+                    .as_ref()
+                    .filter(|pr| !base.is_empty() && pr.base.branch != *base)
                 {
-                    return Ok(Some(EffectResult::Merged {
-                        sha: merged.merge_sha,
+                    // Not into the branch production runs (a person may have merged it there).
+                    return Ok(Some(EffectResult::NotMerged {
+                        number: *number,
+                        base: pr.base.branch.clone(),
                     }));
+                }
+                if let Some(merge_sha) = merged_head(&now) {
+                    return Ok(Some(EffectResult::Merged { sha: merge_sha }));
                 }
                 let request = MergeRequest {
                     sha: sha.clone(),
@@ -544,13 +567,9 @@ impl Executor {
                 match gh.merge_pull(repo, *number, &request).await {
                     Ok(merged) => Ok(Some(EffectResult::Merged { sha: merged })),
                     Err(e) if e.kind() == FailureKind::Permanent => {
-                        match gh.pull_merge_state(repo, *number).await? {
-                            Some(merged) if merged.head_sha == *sha => {
-                                Ok(Some(EffectResult::Merged {
-                                    sha: merged.merge_sha,
-                                }))
-                            }
-                            _ => Err(e),
+                        match merged_head(&gh.pull(repo, *number).await?) {
+                            Some(merge_sha) => Ok(Some(EffectResult::Merged { sha: merge_sha })),
+                            None => Err(e),
                         }
                     }
                     Err(e) => Err(e),
@@ -709,11 +728,25 @@ impl Executor {
         }))
     }
 
-    /// Dispatches a workflow with `inputs` unless a run carrying `correlation` already exists
-    /// (looked for only when an earlier attempt may have dispatched it).
+    /// `<app-slug>[bot]`, the login of shipgate's own runs and deployments.
+    async fn bot_login(&self) -> Result<String, GitHubError> {
+        self.resolver
+            .bot_login()
+            .await
+            .map_err(|e| GitHubError::Transport {
+                operation: "read the App's slug",
+                detail: e.to_string(),
+            })
+    }
+
+    /// Dispatches a workflow with `inputs` and the `pipeline` input (`correlation` and the
+    /// dispatch's nonce), unless an earlier attempt may have dispatched it and GitHub has a
+    /// run that is, in every respect, the one it sent (`provenance::mismatch`).
+    #[allow(clippy::too_many_arguments)]
     async fn dispatch_once(
         &self,
-        repo: &RepoRef,
+        p: &Pipeline,
+        cfg: &LoadedConfig,
         workflow: &str,
         git_ref: &str,
         correlation: &str,
@@ -721,17 +754,38 @@ impl Executor {
         may_have_run: bool,
     ) -> Result<Option<EffectResult>, GitHubError> {
         let gh = self.github();
+        let repo = &repo_of(p);
+        let nonce = gh
+            .dispatch_nonce(repo, correlation)
+            .ok_or(GitHubError::NotConfigured)?;
+        let pipeline = format!("{correlation}.{nonce}");
         if may_have_run
-            && let Some(run) = gh.find_dispatched_run(repo, git_ref, correlation).await?
+            && let Some(sent) = crate::pipeline::provenance::dispatch_sent(
+                p,
+                &cfg.config.deploy.workflow,
+                correlation,
+            )
         {
-            return Ok(Some(EffectResult::Dispatched {
-                correlation: correlation.to_owned(),
-                run_id: run.id,
-                url: run.html_url,
-            }));
+            let bot = self.bot_login().await?;
+            for run in gh.find_dispatched_runs(repo, git_ref, &pipeline).await? {
+                let mut report = super::mapping::run_report(&run, &bot, "");
+                super::mapping::prove_dispatch(&mut report, |token| gh.dispatch_nonce(repo, token));
+                let matches = report
+                    .origin
+                    .as_ref()
+                    .is_some_and(|o| crate::pipeline::provenance::mismatch(o, &sent).is_none());
+                if matches {
+                    return Ok(Some(EffectResult::Dispatched {
+                        correlation: correlation.to_owned(),
+                        run_id: run.id,
+                        url: run.html_url,
+                    }));
+                }
+            }
         }
         let inputs: serde_json::Map<String, serde_json::Value> = inputs
             .iter()
+            .chain([&("pipeline", pipeline.as_str())])
             .map(|(k, v)| ((*k).to_owned(), (*v).into()))
             .collect();
         let run = gh

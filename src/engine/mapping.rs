@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::github::client::RepoRef;
-use crate::github::events::{Account, Event, PullRequest};
+use crate::github::events::{Account, Event, PullRequest, WorkflowRun};
 use crate::pipeline::commands;
 use crate::pipeline::config::CONFIG_PATH;
 use crate::pipeline::linking::pull_request_issues;
@@ -64,8 +64,14 @@ fn actor(account: &Account, bot_login: &str) -> Actor {
         login: account.login.clone(),
         access: Access::None,
         is_self: account.login.eq_ignore_ascii_case(bot_login),
+        is_bot: account.is_bot(),
         teams: vec![],
     }
+}
+
+/// Milliseconds since the epoch (0 when GitHub gave no time).
+fn ms(at: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
+    at.map_or(0, |t| t.timestamp_millis())
 }
 
 static RUN_ISSUE: LazyLock<Regex> =
@@ -81,7 +87,9 @@ pub fn deploy_in_run_name(title: &str) -> Option<(u64, String)> {
         .flatten()
 }
 
-fn pull_snapshot(pr: &PullRequest) -> PullSnapshot {
+/// A pull request as the core sees it (webhook or REST: one shape). The author's access and
+/// the commits' authors are the worker's to fill in.
+pub fn pull_snapshot(pr: &PullRequest) -> PullSnapshot {
     PullSnapshot {
         number: pr.number,
         title: pr.title.clone(),
@@ -89,13 +97,64 @@ fn pull_snapshot(pr: &PullRequest) -> PullSnapshot {
         author: pr.user.login.clone(),
         head_sha: pr.head.sha.clone(),
         head_branch: pr.head.branch.clone(),
+        base_branch: pr.base.branch.clone(),
         from_fork: pr.is_from_fork(),
+        author_access: Access::None,
         draft: pr.draft,
         open: pr.state == "open",
         merged: pr.merged.unwrap_or(false),
         merge_commit_sha: pr.merge_commit_sha.clone(),
         url: pr.html_url.clone(),
+        contributors: vec![],
     }
+}
+
+/// A workflow run as the core sees it (webhook or REST), with its origin; `bot_login` is
+/// shipgate's bot. Whether its name proves a dispatch is [`prove_dispatch`]'s to say.
+pub fn run_report(run: &WorkflowRun, bot_login: &str, status: &str) -> RunReport {
+    let by_bot = |a: &Option<Account>| {
+        a.as_ref()
+            .is_some_and(|a| !bot_login.is_empty() && a.login.eq_ignore_ascii_case(bot_login))
+    };
+    // Who started this attempt: a person who re-ran shipgate's run is named, not the bot.
+    let actor = run
+        .triggering_actor
+        .as_ref()
+        .or(run.actor.as_ref())
+        .map(|a| a.login.clone())
+        .unwrap_or_default();
+    RunReport {
+        run_id: run.id,
+        status: run.status.clone().unwrap_or_else(|| status.to_owned()),
+        conclusion: run.conclusion.clone(),
+        url: run.html_url.clone(),
+        display_title: run.display_title.clone(),
+        attempt: run.run_attempt.unwrap_or(1),
+        origin: Some(Box::new(RunOrigin {
+            path: run.path.clone().unwrap_or_default(),
+            event: run.event.clone(),
+            actor,
+            by_app: by_bot(&run.actor) && by_bot(&run.triggering_actor),
+            head_branch: run.head_branch.clone().unwrap_or_default(),
+            head_sha: run.head_sha.clone(),
+            created_at: ms(run.created_at),
+            proven: None,
+        })),
+    }
+}
+
+/// Marks which `pipeline` token the run's name proves: the one followed by `.<nonce>`, the
+/// nonce only shipgate can make for it (`nonce(token)`).
+pub fn prove_dispatch(report: &mut RunReport, nonce: impl Fn(&str) -> Option<String>) {
+    let Some(origin) = report.origin.as_mut() else {
+        return;
+    };
+    let title = report.display_title.as_deref().unwrap_or_default();
+    origin.proven = RUN_ISSUE.find_iter(title).find_map(|m| {
+        let token = m.as_str();
+        let expected = format!("{token}.{}", nonce(token)?);
+        title.contains(&expected).then(|| token.to_owned())
+    });
 }
 
 /// Maps a webhook to what the engine does with it. `bot_login` is `<app-slug>[bot]`.
@@ -164,6 +223,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                     body: e.issue.body.clone().unwrap_or_default(),
                     author: e.issue.user.login.clone(),
                     labels: e.issue.labels.iter().map(|l| l.name.clone()).collect(),
+                    updated_at: ms(e.issue.updated_at),
                 },
                 actor: sender,
             };
@@ -211,6 +271,8 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
             };
             let pr = pull_snapshot(&e.pull_request);
             let issues = pull_request_issues(&pr.body, &pr.head_branch, &repo.full_name());
+            // The author's access decides how far the PR is trusted.
+            let author = pr.author.clone();
             let input = Input::PullRequest {
                 delivery: delivery.to_owned(),
                 action,
@@ -223,7 +285,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                     issues,
                 },
                 input,
-                None,
+                Some(author),
             )
         }
         Event::PullRequestReview(e) => {
@@ -256,6 +318,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                     .unwrap_or_else(|| pr.head.sha.clone()),
                 pr: pr.number,
                 reviewer,
+                submitted_at: ms(e.review.submitted_at),
             };
             routed(
                 Lookup::Pull {
@@ -268,19 +331,12 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
         }
         Event::WorkflowRun(e) => {
             let run = &e.workflow_run;
-            let title = run.display_title.clone();
-            let issue = title
+            let issue = run
+                .display_title
                 .as_deref()
                 .and_then(|t| RUN_ISSUE.captures(t))
                 .and_then(|c| c[1].parse().ok());
-            let input = Input::WorkflowRun(RunReport {
-                run_id: run.id,
-                status: run.status.clone().unwrap_or_else(|| e.action.clone()),
-                conclusion: run.conclusion.clone(),
-                url: run.html_url.clone(),
-                display_title: title,
-                attempt: run.run_attempt.unwrap_or(1),
-            });
+            let input = Input::WorkflowRun(run_report(run, bot_login, &e.action));
             routed(
                 Lookup::Run {
                     run_id: run.id,
@@ -309,7 +365,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                     run_id,
                     environment: e.environment.clone(),
                     sha,
-                    correlation: None,
+                    run: None,
                 },
                 None,
             )
@@ -435,6 +491,58 @@ mod tests {
             routed.needs_access, None,
             "a run's sender (often the bot) does not matter"
         );
+    }
+
+    #[test]
+    fn a_pull_request_from_a_deleted_fork_is_a_forks_and_asks_for_its_authors_access() {
+        let pr = example("pull_request", "opened-0.json", |v| {
+            v["pull_request"]["head"]["repo"] = serde_json::Value::Null;
+        });
+        let Routing::Pipeline(routed) = route(&pr, "d", "bot[bot]") else {
+            panic!("routed");
+        };
+        let Input::PullRequest { pr: snapshot, .. } = &routed.input else {
+            panic!("{:?}", routed.input);
+        };
+        assert!(
+            snapshot.from_fork,
+            "a deleted head repository is not trusted"
+        );
+        assert_eq!(routed.needs_access.as_ref(), Some(&snapshot.author));
+    }
+
+    #[test]
+    fn a_run_name_proves_a_dispatch_only_with_its_nonce() {
+        let run = |title: &str, actor: &str| {
+            let (title, actor) = (title.to_owned(), actor.to_owned());
+            example("workflow_run", "completed-0.json", move |v| {
+                v["workflow_run"]["display_title"] = title.into();
+                let account = serde_json::json!({"id": 9, "login": actor, "type": "Bot"});
+                v["workflow_run"]["actor"] = account.clone();
+                v["workflow_run"]["triggering_actor"] = account;
+            })
+        };
+        let nonce = |token: &str| Some(format!("n{}", token.len()));
+        let report = |event: &Event| {
+            let Routing::Pipeline(routed) = route(event, "d", "shipgate[bot]") else {
+                panic!("routed");
+            };
+            let Input::WorkflowRun(mut report) = routed.input else {
+                panic!("a run report");
+            };
+            prove_dispatch(&mut report, nonce);
+            *report.origin.expect("an origin")
+        };
+        let ours = report(&run("Tests REQ-42-t3.n9", "shipgate[bot]"));
+        assert_eq!(ours.proven.as_deref(), Some("REQ-42-t3"));
+        assert!(ours.by_app);
+        assert_eq!(ours.event, "workflow_dispatch");
+        let copied = report(&run("Tests REQ-42-t3", "mallory"));
+        assert_eq!(copied.proven, None, "the token alone proves nothing");
+        assert!(!copied.by_app);
+        assert_eq!(copied.actor, "mallory");
+        let guessed = report(&run("Tests REQ-42-t3.n8", "shipgate[bot]"));
+        assert_eq!(guessed.proven, None);
     }
 
     #[test]

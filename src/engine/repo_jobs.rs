@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::resolver::Resolver;
 use crate::github::client::{CheckOutput, CheckRunRequest, ProtectionReview, RepoRef};
 use crate::github::rest::GitHubError;
-use crate::pipeline::config::{CONFIG_PATH, LoadedConfig};
+use crate::pipeline::config::CONFIG_PATH;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RepoJob {
@@ -64,22 +64,9 @@ impl RepoJob {
                 let Some(repo) = RepoRef::new(*installation_id, repo) else {
                     return Ok(());
                 };
-                let gh = resolver.github();
-                let own = gh.file(&repo, CONFIG_PATH, sha).await?;
-                let org_repo = RepoRef {
-                    name: ".github".into(),
-                    ..repo.clone()
-                };
-                let org = if repo.name == ".github" {
-                    None
-                } else {
-                    gh.file(&org_repo, CONFIG_PATH, "").await.ok().flatten()
-                };
-                let loaded = LoadedConfig::load(
-                    org.as_ref().map(|f| f.text.as_str()),
-                    own.as_ref().map(|f| f.text.as_str()),
-                );
-                let (conclusion, title, summary) = if own.is_none() {
+                let (loaded, has_own) =
+                    super::resolver::read_config(resolver.github().as_ref(), &repo, sha).await?;
+                let (conclusion, title, summary) = if !has_own {
                     (
                         "success",
                         "No configuration: the defaults apply".to_owned(),
@@ -124,6 +111,7 @@ impl RepoJob {
                     ..Default::default()
                 };
                 // Find before create: a repeated job edits the same check run.
+                let gh = resolver.github();
                 let existing = gh.check_runs_for(&repo, sha, CONFIG_CHECK_NAME).await?;
                 match existing.first() {
                     Some(found) => {

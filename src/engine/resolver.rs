@@ -9,10 +9,10 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::clock::Clock;
-use crate::github::client::{GitHub, RepoRef};
+use crate::github::client::{FileContent, GitHub, RepoRef};
 use crate::github::rest::{FailureKind, GitHubError};
 use crate::pipeline::Access;
-use crate::pipeline::config::{CONFIG_PATH, LoadedConfig};
+use crate::pipeline::config::{CONFIG_PATH, ConfigFile, LoadedConfig};
 use crate::store::{Store, StoreError, millis};
 
 /// Configuration is read again after this long even without a push that changes it.
@@ -46,6 +46,54 @@ impl ResolveError {
             ResolveError::GitHub(e) => e.kind() != FailureKind::Permanent,
             ResolveError::Store(_) => true,
         }
+    }
+}
+
+/// `.github/shipgate.yml` at `git_ref` (empty: the default branch) merged over the
+/// organisation's defaults in its `.github` repository, and whether the repository has a file
+/// of its own. Only a missing file means defaults: a file GitHub refuses to give (a permanent
+/// error), that is not UTF-8 or too large is a configuration error, which holds every gate.
+/// Errors: only transient ones (GitHub down or rate-limited: try again later).
+pub async fn read_config(
+    github: &dyn GitHub,
+    repo: &RepoRef,
+    git_ref: &str,
+) -> Result<(LoadedConfig, bool), GitHubError> {
+    let org_repo = RepoRef {
+        name: ".github".into(),
+        ..repo.clone()
+    };
+    let own = fetch_file(github, repo, git_ref).await?;
+    let org = if repo.name == ".github" {
+        Ok(None)
+    } else {
+        fetch_file(github, &org_repo, "").await?
+    };
+    let loaded = LoadedConfig::read(config_file(&org), config_file(&own));
+    Ok((loaded, !matches!(own, Ok(None))))
+}
+
+/// The file, or why GitHub will not give it (a permanent error); transient errors are errors.
+async fn fetch_file(
+    github: &dyn GitHub,
+    repo: &RepoRef,
+    git_ref: &str,
+) -> Result<Result<Option<FileContent>, String>, GitHubError> {
+    match github.file(repo, CONFIG_PATH, git_ref).await {
+        Ok(file) => Ok(Ok(file)),
+        Err(e) if e.kind() == FailureKind::Permanent => Ok(Err(e.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+fn config_file(answer: &Result<Option<FileContent>, String>) -> ConfigFile<'_> {
+    match answer {
+        Ok(None) => ConfigFile::Missing,
+        Ok(Some(f)) => ConfigFile::Found {
+            bytes: &f.bytes,
+            size: f.size,
+        },
+        Err(why) => ConfigFile::Unreadable(why),
     }
 }
 
@@ -116,19 +164,15 @@ impl Resolver {
         {
             return Ok(loaded.clone());
         }
-        let (own, org) = match self.fetch_config_files(repo, default_branch).await {
-            Ok(files) => files,
+        let loaded = match read_config(self.github.as_ref(), repo, default_branch).await {
+            Ok((loaded, _)) => loaded,
             // GitHub is down or rate-limited: an expired copy beats holding every pipeline.
-            Err(e) if e.kind() != FailureKind::Permanent && cached.is_some() => {
+            Err(e) if cached.is_some() => {
                 tracing::warn!(error = %e, repository = %full, "using the configuration read earlier");
                 return Ok(cached.map(|(c, _)| c).expect("checked above"));
             }
             Err(e) => return Err(e.into()),
         };
-        let loaded = LoadedConfig::load(
-            org.as_ref().map(|f| f.text.as_str()),
-            own.as_ref().map(|f| f.text.as_str()),
-        );
         let json = serde_json::to_string(&loaded).expect("configuration serialises");
         self.store.put_repo_config(&full, &json, now).await?;
         Ok(loaded)
@@ -142,36 +186,6 @@ impl Resolver {
         }
         self.store.forget_repo_config(&repo.full_name()).await?;
         Ok(())
-    }
-
-    /// The repository's own file and its organisation's defaults.
-    async fn fetch_config_files(
-        &self,
-        repo: &RepoRef,
-        default_branch: &str,
-    ) -> Result<
-        (
-            Option<crate::github::client::FileContent>,
-            Option<crate::github::client::FileContent>,
-        ),
-        GitHubError,
-    > {
-        let own = self.github.file(repo, CONFIG_PATH, default_branch).await?;
-        if repo.name == ".github" {
-            return Ok((own, None));
-        }
-        let org_repo = RepoRef {
-            installation_id: repo.installation_id,
-            owner: repo.owner.clone(),
-            name: ".github".into(),
-        };
-        let org = match self.github.file(&org_repo, CONFIG_PATH, "").await {
-            Ok(file) => file,
-            // Not installed there, or no such repository: no organisation defaults.
-            Err(e) if e.kind() == FailureKind::Permanent => None,
-            Err(e) => return Err(e),
-        };
-        Ok((own, org))
     }
 
     /// A collaborator's access to the repository, from the cache or GitHub.

@@ -58,8 +58,7 @@ impl Timers {
             let cfg = match repo {
                 Some(repo) => match self.resolver.config(&repo, &pipeline.default_branch).await {
                     Ok(cfg) => cfg,
-                    Err(e) if e.is_transient() => return Err(StoreError::Corrupt(e.to_string())),
-                    Err(_) => LoadedConfig::default(),
+                    Err(e) => return Err(StoreError::Corrupt(e.to_string())),
                 },
                 None => LoadedConfig::default(),
             };

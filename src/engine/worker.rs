@@ -23,7 +23,7 @@ use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::github::events::{Event, InstallationInfo};
 use crate::pipeline::config::LoadedConfig;
-use crate::pipeline::model::{Input, Pipeline};
+use crate::pipeline::model::{Input, Pipeline, PullSnapshot, RunReport};
 use crate::pipeline::starts_pipeline;
 use crate::store::deliveries::{DeliveryStatus, Outcome, StoredDelivery};
 use crate::store::group_commit::WriterStats;
@@ -270,20 +270,15 @@ impl Worker {
         &self,
         routed: &mut Routed,
     ) -> Result<bool, super::resolver::ResolveError> {
-        let Input::ProtectionRule {
-            run_id,
-            correlation,
-            ..
-        } = &mut routed.input
-        else {
+        let Input::ProtectionRule { run_id, run, .. } = &mut routed.input else {
             return Ok(false);
         };
-        let run = self
+        let found = self
             .resolver
             .github()
             .workflow_run(&routed.repo, *run_id)
             .await?;
-        let Some((issue, token)) = run
+        let Some((issue, _)) = found
             .display_title
             .as_deref()
             .and_then(super::mapping::deploy_in_run_name)
@@ -298,12 +293,53 @@ impl Worker {
         {
             return Ok(false);
         }
-        *correlation = Some(token);
+        // The core adopts it only if it is, in every respect, the run shipgate dispatched.
+        let bot = self.resolver.bot_login().await?;
+        let mut report = super::mapping::run_report(&found, &bot, "");
+        self.prove_dispatch(&routed.repo, &mut report);
+        *run = Some(report);
         routed.lookup = Lookup::Run {
             run_id: *run_id,
             issue: Some(issue),
         };
         Ok(true)
+    }
+
+    /// Marks which dispatch a run's name proves, with the nonce only this App can make.
+    fn prove_dispatch(&self, repo: &crate::github::client::RepoRef, report: &mut RunReport) {
+        let github = self.resolver.github();
+        super::mapping::prove_dispatch(report, |token| github.dispatch_nonce(repo, token));
+    }
+
+    /// A pull request as GitHub has it now, not as the delivery (perhaps late, or re-sent)
+    /// described it, with everyone who authored or committed its commits.
+    async fn refresh_pull(
+        &self,
+        repo: &crate::github::client::RepoRef,
+        pr: &mut PullSnapshot,
+    ) -> Result<(), super::resolver::ResolveError> {
+        let github = self.resolver.github();
+        let read = async {
+            let now = github.pull(repo, pr.number).await?;
+            let contributors = github.pull_contributors(repo, pr.number).await?;
+            Ok::<_, crate::github::rest::GitHubError>((now, contributors))
+        };
+        match read.await {
+            Ok((now, contributors)) => {
+                if let Some(now) = now {
+                    *pr = super::mapping::pull_snapshot(&now);
+                }
+                pr.contributors = contributors;
+                Ok(())
+            }
+            Err(e) if e.kind() != crate::github::rest::FailureKind::Permanent => Err(e.into()),
+            // GitHub will not say (the PR or the App's access is gone): the delivery's word,
+            // and the commits' authors as the pipeline last knew them.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the pull request from GitHub; using the delivery's copy");
+                Ok(())
+            }
+        }
     }
 
     /// Routes an event and resolves what its step needs from GitHub.
@@ -332,7 +368,8 @@ impl Worker {
             Event::Issues(_)
             | Event::IssueComment(_)
             | Event::PullRequestReview(_)
-            | Event::CheckRun(_) => self.resolver.bot_login().await?,
+            | Event::CheckRun(_)
+            | Event::WorkflowRun(_) => self.resolver.bot_login().await?,
             _ => String::new(),
         };
         match route(event, delivery, &bot) {
@@ -412,18 +449,15 @@ impl Worker {
                     }
                     return Ok(Prepared::Nothing);
                 }
-                let cfg = match self
+                let cfg = self
                     .resolver
                     .config(&routed.repo, &routed.default_branch)
-                    .await
-                {
-                    Ok(cfg) => cfg,
-                    Err(e) if !e.is_transient() => {
-                        tracing::warn!(error = %e, "cannot read the repository's configuration; using the defaults");
-                        LoadedConfig::default()
-                    }
-                    Err(e) => return Err(e),
-                };
+                    .await?;
+                match &mut routed.input {
+                    Input::WorkflowRun(report) => self.prove_dispatch(&routed.repo, report),
+                    Input::PullRequest { pr, .. } => self.refresh_pull(&routed.repo, pr).await?,
+                    _ => {}
+                }
                 if let Some(login) = routed.needs_access.clone() {
                     let access = match self.resolver.access(&routed.repo, &login).await {
                         Ok(a) => a,
@@ -432,7 +466,7 @@ impl Worker {
                     };
                     set_access(&mut routed.input, access);
                     let teams = cfg.config.approvers.teams();
-                    if !teams.is_empty() && !is_self(&routed.input) {
+                    if !teams.is_empty() && needs_teams(&routed.input) {
                         let member_of =
                             match self.resolver.teams_of(&routed.repo, &login, &teams).await {
                                 Ok(t) => t,
@@ -451,37 +485,44 @@ impl Worker {
     }
 }
 
+/// Records the access the input's decider has (a PR: its author's).
 fn set_access(input: &mut Input, access: crate::pipeline::Access) {
     match input {
-        Input::Issue { actor, .. }
-        | Input::Comment { actor, .. }
-        | Input::PullRequest { actor, .. }
-        | Input::Button { actor, .. } => actor.access = access,
+        Input::Issue { actor, .. } | Input::Comment { actor, .. } | Input::Button { actor, .. } => {
+            actor.access = access
+        }
+        Input::PullRequest { pr, .. } => pr.author_access = access,
         Input::Review { reviewer, .. } => reviewer.access = access,
         _ => {}
     }
 }
 
-/// Whether the input's actor is shipgate's own bot (its team memberships never matter).
-fn is_self(input: &Input) -> bool {
+/// The decider whose team memberships matter: a person deciding a gate (never shipgate's
+/// own bot, and never a PR's author).
+fn decider(input: &mut Input) -> Option<&mut crate::pipeline::model::Actor> {
     match input {
-        Input::Issue { actor, .. }
-        | Input::Comment { actor, .. }
-        | Input::PullRequest { actor, .. }
-        | Input::Button { actor, .. } => actor.is_self,
-        Input::Review { reviewer, .. } => reviewer.is_self,
+        Input::Issue { actor, .. } | Input::Comment { actor, .. } | Input::Button { actor, .. } => {
+            Some(actor)
+        }
+        Input::Review { reviewer, .. } => Some(reviewer),
+        _ => None,
+    }
+    .filter(|a| !a.is_self)
+}
+
+fn needs_teams(input: &Input) -> bool {
+    match input {
+        Input::Issue { actor, .. } | Input::Comment { actor, .. } | Input::Button { actor, .. } => {
+            !actor.is_self
+        }
+        Input::Review { reviewer, .. } => !reviewer.is_self,
         _ => false,
     }
 }
 
 fn set_teams(input: &mut Input, teams: Vec<String>) {
-    match input {
-        Input::Issue { actor, .. }
-        | Input::Comment { actor, .. }
-        | Input::PullRequest { actor, .. }
-        | Input::Button { actor, .. } => actor.teams = teams,
-        Input::Review { reviewer, .. } => reviewer.teams = teams,
-        _ => {}
+    if let Some(actor) = decider(input) {
+        actor.teams = teams;
     }
 }
 

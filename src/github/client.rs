@@ -71,28 +71,18 @@ pub struct ProtectionReview {
     pub comment: String,
 }
 
+/// A file from `GET /repos/{owner}/{repo}/contents/{path}`: its bytes as stored (not
+/// necessarily text) and its size in bytes (GitHub sends no content over 1 MB).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileContent {
     pub sha: String,
-    pub text: String,
+    pub bytes: Vec<u8>,
+    pub size: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DispatchedRun {
     pub workflow_run_id: u64,
-    pub html_url: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct WorkflowRunInfo {
-    pub id: u64,
-    #[serde(default)]
-    pub display_title: Option<String>,
-    #[serde(default)]
-    pub run_attempt: Option<u64>,
-    pub status: Option<String>,
-    pub conclusion: Option<String>,
-    pub head_sha: String,
     pub html_url: String,
 }
 
@@ -162,6 +152,9 @@ pub struct DeploymentInfo {
     pub environment: String,
     #[serde(default)]
     pub payload: Value,
+    /// Who created it (shipgate's bot for its own deploys).
+    #[serde(default)]
+    pub creator: Option<UserRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -172,13 +165,6 @@ pub struct DeploymentStatusRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment_url: Option<String>,
     pub description: String,
-}
-
-/// A merged pull request: its merge commit and the head SHA that was merged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MergedPull {
-    pub merge_sha: String,
-    pub head_sha: String,
 }
 
 /// How shipgate merges a pull request.
@@ -204,35 +190,12 @@ pub struct HookDeliveryInfo {
     pub delivered_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// An open pull request as `GET /repos/{owner}/{repo}/pulls` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PullInfo {
-    pub number: u64,
-    pub title: String,
-    #[serde(default)]
-    pub body: Option<String>,
-    pub user: UserRef,
-    pub head: PullEnd,
-    pub base: PullEnd,
-    #[serde(default)]
-    pub draft: bool,
-    pub state: String,
-    pub html_url: String,
-}
+/// A pull request as the REST API gives it (`GET /repos/{owner}/{repo}/pulls[/{n}]`): the
+/// same shape as in webhooks, so one conversion serves both.
+pub type PullInfo = super::events::PullRequest;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PullEnd {
-    #[serde(rename = "ref")]
-    pub branch: String,
-    pub sha: String,
-    #[serde(default)]
-    pub repo: Option<RepoId>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RepoId {
-    pub id: u64,
-}
+/// A workflow run as the REST API gives it: the same shape as in `workflow_run` webhooks.
+pub type WorkflowRunInfo = super::events::WorkflowRun;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SubIssue {
@@ -249,13 +212,28 @@ pub trait GitHub: Send + Sync {
     async fn sub_issues(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;
     /// Open pull requests, oldest first (up to 100).
     async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError>;
-    /// A `workflow_dispatch` run on `branch` whose run name carries `correlation`.
-    async fn find_dispatched_run(
+    /// A pull request as GitHub has it now (`GET /repos/{o}/{r}/pulls/{n}`); `None` if gone.
+    async fn pull(&self, repo: &RepoRef, number: u64) -> Result<Option<PullInfo>, GitHubError>;
+    /// Everyone who authored or committed a commit of the pull request: the GitHub logins of
+    /// each commit's `author` and `committer` (`GET /repos/{o}/{r}/pulls/{n}/commits`, which
+    /// lists at most 250 commits; GitHub's own `web-flow` committer left out).
+    async fn pull_contributors(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Vec<String>, GitHubError>;
+    /// The unguessable part of a dispatch's `pipeline` input, for `token` (`REQ-<n>-t<k>`) in
+    /// `repo`: 24 hex digits of an HMAC-SHA256 keyed by the App's webhook secret, so only this
+    /// App can make it, and the same after a restart. `None` while no App is configured.
+    fn dispatch_nonce(&self, repo: &RepoRef, token: &str) -> Option<String>;
+    /// `workflow_dispatch` runs on `branch` (newest first, up to 100) whose run name carries
+    /// `pipeline`, the exact input shipgate sent; the caller checks who started them.
+    async fn find_dispatched_runs(
         &self,
         repo: &RepoRef,
         branch: &str,
-        correlation: &str,
-    ) -> Result<Option<WorkflowRunInfo>, GitHubError>;
+        pipeline: &str,
+    ) -> Result<Vec<WorkflowRunInfo>, GitHubError>;
     /// The installation that covers `owner/name` (App JWT).
     async fn repo_installation(&self, full_name: &str) -> Result<u64, GitHubError>;
     async fn collaborator_permission(
@@ -385,6 +363,15 @@ pub trait GitHub: Send + Sync {
         repo: &RepoRef,
         environment: &str,
     ) -> Result<Vec<DeploymentInfo>, GitHubError>;
+    /// Whether `sha` is on `branch`: the branch's head or one of its ancestors
+    /// (`GET /repos/{o}/{r}/compare/{branch}...{sha}` answers `identical` or `behind`); an
+    /// unknown SHA or branch is not on it.
+    async fn branch_contains(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        sha: &str,
+    ) -> Result<bool, GitHubError>;
     /// The states a deployment went through (newest first).
     async fn deployment_states(
         &self,
@@ -398,12 +385,6 @@ pub trait GitHub: Send + Sync {
         number: u64,
         merge: &MergeRequest,
     ) -> Result<String, GitHubError>;
-    /// Whether a pull request is merged: its merge commit and the head it merged.
-    async fn pull_merge_state(
-        &self,
-        repo: &RepoRef,
-        number: u64,
-    ) -> Result<Option<MergedPull>, GitHubError>;
     /// Cancels a workflow run (a finished one is left as it is).
     async fn cancel_run(&self, repo: &RepoRef, run_id: u64) -> Result<(), GitHubError>;
     /// Closes an issue as completed.

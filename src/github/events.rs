@@ -56,6 +56,9 @@ pub struct Issue {
     pub labels: Vec<Label>,
     pub state: String,
     pub html_url: String,
+    /// When GitHub last changed it (body, title, labels, …): what orders two deliveries.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
     /// Present when the "issue" is a pull request (comments on PRs arrive as issue comments).
     #[serde(default)]
     pub pull_request: Option<serde_json::Value>,
@@ -186,8 +189,19 @@ pub struct WorkflowRun {
     pub run_attempt: Option<u64>,
     #[serde(default)]
     pub display_title: Option<String>,
+    /// What started it: `workflow_dispatch`, `push`, …
     pub event: String,
     pub workflow_id: u64,
+    /// Who started it (for a dispatch, whoever made the request) and who started this
+    /// attempt; shipgate adopts a run only if both are its own bot.
+    #[serde(default)]
+    pub actor: Option<Account>,
+    #[serde(default)]
+    pub triggering_actor: Option<Account>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -19,10 +19,11 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
-    IssueInfo, MergeRequest, MergedPull, NewIssue, ProtectionReview, PullInfo, RepoRef, SubIssue,
+    IssueInfo, MergeRequest, NewIssue, ProtectionReview, PullInfo, RepoRef, SubIssue,
     WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
+use secrecy::ExposeSecret as _;
 
 /// Percent-encodes one path segment.
 fn enc(segment: &str) -> String {
@@ -114,12 +115,73 @@ impl GitHub for OctocrabGitHub {
         .json(OP)
     }
 
-    async fn find_dispatched_run(
+    async fn pull(&self, repo: &RepoRef, number: u64) -> Result<Option<PullInfo>, GitHubError> {
+        const OP: &str = "read a pull request";
+        let path = repo_path(repo, &format!("/pulls/{number}"));
+        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+            Ok(answer) => Ok(Some(answer.json(OP)?)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn pull_contributors(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Vec<String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Login {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            author: Option<Login>,
+            committer: Option<Login>,
+        }
+        const OP: &str = "list a pull request's commits";
+        const PER_PAGE: usize = 100;
+        let mut logins = std::collections::BTreeSet::new();
+        // GitHub lists at most 250 commits here: three pages.
+        for page in 1..=3 {
+            let path = repo_path(
+                repo,
+                &format!("/pulls/{number}/commits?per_page={PER_PAGE}&page={page}"),
+            );
+            let commits: Vec<Commit> = self
+                .call::<()>(repo, OP, Method::GET, &path, None)
+                .await?
+                .json(OP)?;
+            for c in &commits {
+                for who in [&c.author, &c.committer].into_iter().flatten() {
+                    if who.login != "web-flow" {
+                        logins.insert(who.login.clone());
+                    }
+                }
+            }
+            if commits.len() < PER_PAGE {
+                break;
+            }
+        }
+        Ok(logins.into_iter().collect())
+    }
+
+    fn dispatch_nonce(&self, repo: &RepoRef, token: &str) -> Option<String> {
+        let app = self.live.load_full()?;
+        let secret = app.credentials.webhook_secret.expose_secret().as_bytes();
+        Some(super::signature::dispatch_nonce(
+            secret,
+            &repo.full_name(),
+            token,
+        ))
+    }
+
+    async fn find_dispatched_runs(
         &self,
         repo: &RepoRef,
         branch: &str,
-        correlation: &str,
-    ) -> Result<Option<WorkflowRunInfo>, GitHubError> {
+        pipeline: &str,
+    ) -> Result<Vec<WorkflowRunInfo>, GitHubError> {
         #[derive(Deserialize)]
         struct Runs {
             workflow_runs: Vec<WorkflowRunInfo>,
@@ -141,11 +203,15 @@ impl GitHub for OctocrabGitHub {
             )
             .await?
             .json(OP)?;
-        Ok(runs.workflow_runs.into_iter().find(|r| {
-            r.display_title
-                .as_deref()
-                .is_some_and(|t| crate::pipeline::linking::contains_token(t, correlation))
-        }))
+        Ok(runs
+            .workflow_runs
+            .into_iter()
+            .filter(|r| {
+                r.display_title
+                    .as_deref()
+                    .is_some_and(|t| t.contains(pipeline))
+            })
+            .collect())
     }
 
     async fn repo_installation(&self, full_name: &str) -> Result<u64, GitHubError> {
@@ -385,6 +451,8 @@ impl GitHub for OctocrabGitHub {
         #[derive(Deserialize)]
         struct Content {
             sha: String,
+            #[serde(default)]
+            size: usize,
             content: Option<String>,
             encoding: Option<String>,
         }
@@ -403,23 +471,24 @@ impl GitHub for OctocrabGitHub {
         };
         let c: Content = answer.json(OP)?;
         let raw = c.content.unwrap_or_default();
-        let text = match c.encoding.as_deref() {
+        // GitHub sends `encoding: none` and no content for a file over 1 MB: the size says so.
+        let bytes = match c.encoding.as_deref() {
             Some("base64") => {
                 let compact: String = raw.chars().filter(|ch| !ch.is_whitespace()).collect();
-                let bytes = base64::engine::general_purpose::STANDARD
+                base64::engine::general_purpose::STANDARD
                     .decode(compact)
                     .map_err(|e| GitHubError::Decode {
                         operation: OP,
                         detail: e.to_string(),
-                    })?;
-                String::from_utf8(bytes).map_err(|_| GitHubError::Decode {
-                    operation: OP,
-                    detail: "the file is not UTF-8 text".into(),
-                })?
+                    })?
             }
-            _ => raw,
+            _ => raw.into_bytes(),
         };
-        Ok(Some(FileContent { sha: c.sha, text }))
+        Ok(Some(FileContent {
+            sha: c.sha,
+            size: c.size.max(bytes.len()),
+            bytes,
+        }))
     }
 
     async fn branch_sha(
@@ -650,6 +719,28 @@ impl GitHub for OctocrabGitHub {
             .json(OP)
     }
 
+    async fn branch_contains(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        sha: &str,
+    ) -> Result<bool, GitHubError> {
+        const OP: &str = "compare commits";
+        #[derive(Deserialize)]
+        struct Comparison {
+            status: String,
+        }
+        let path = repo_path(repo, &format!("/compare/{}...{}", enc(branch), enc(sha)));
+        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+            Ok(answer) => {
+                let c: Comparison = answer.json(OP)?;
+                Ok(matches!(c.status.as_str(), "identical" | "behind"))
+            }
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn deployment_states(
         &self,
         repo: &RepoRef,
@@ -693,43 +784,6 @@ impl GitHub for OctocrabGitHub {
             .await?
             .json(OP)?;
         Ok(merged.sha)
-    }
-
-    async fn pull_merge_state(
-        &self,
-        repo: &RepoRef,
-        number: u64,
-    ) -> Result<Option<MergedPull>, GitHubError> {
-        const OP: &str = "read a pull request";
-        #[derive(Deserialize)]
-        struct Head {
-            sha: String,
-        }
-        #[derive(Deserialize)]
-        struct Pull {
-            #[serde(default)]
-            merged: bool,
-            #[serde(default)]
-            merge_commit_sha: Option<String>,
-            head: Head,
-        }
-        let pull: Pull = self
-            .call::<()>(
-                repo,
-                OP,
-                Method::GET,
-                &repo_path(repo, &format!("/pulls/{number}")),
-                None,
-            )
-            .await?
-            .json(OP)?;
-        Ok(match (pull.merged, pull.merge_commit_sha) {
-            (true, Some(merge_sha)) => Some(MergedPull {
-                merge_sha,
-                head_sha: pull.head.sha,
-            }),
-            _ => None,
-        })
     }
 
     async fn cancel_run(&self, repo: &RepoRef, run_id: u64) -> Result<(), GitHubError> {

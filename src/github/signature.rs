@@ -53,6 +53,16 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The unguessable part of a workflow dispatch's `pipeline` input: the first 24 hex digits
+/// (96 bits) of HMAC-SHA256(`secret`, "shipgate dispatch nonce\n<repo>\n<token>"). Only the
+/// App (which holds the secret) can make it, and it is the same after a restart, so a run
+/// found after a lost dispatch answer can be checked against it.
+pub fn dispatch_nonce(secret: &[u8], repo: &str, token: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(format!("shipgate dispatch nonce\n{repo}\n{token}").as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..12])
+}
+
 /// Verifies a whole body at once.
 pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
     let Some(claimed) = ClaimedSignature::parse(header) else {
@@ -66,6 +76,17 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dispatch_nonces_are_keyed_and_differ_per_repository_and_token() {
+        let a = dispatch_nonce(b"secret", "acme/widgets", "REQ-1-t2");
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(a, dispatch_nonce(b"secret", "acme/widgets", "REQ-1-t2"));
+        assert_ne!(a, dispatch_nonce(b"other", "acme/widgets", "REQ-1-t2"));
+        assert_ne!(a, dispatch_nonce(b"secret", "acme/gadgets", "REQ-1-t2"));
+        assert_ne!(a, dispatch_nonce(b"secret", "acme/widgets", "REQ-1-t3"));
+    }
 
     // GitHub's documented test vector.
     const SECRET: &[u8] = b"It's a Secret to Everybody";

@@ -276,17 +276,74 @@ pub struct LoadedConfig {
     pub errors: Vec<ConfigError>,
 }
 
+/// The largest configuration file shipgate reads, in bytes (a real one is a few hundred).
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
+/// What the shell found where a configuration file lives. Only `Missing` means defaults: a
+/// file that exists but cannot be read holds every gate, as a YAML error does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFile<'a> {
+    Missing,
+    /// The file's bytes as GitHub stored them, and its size in bytes (GitHub's contents API
+    /// sends no content for a file over 1 MB, so the size can exceed the bytes).
+    Found {
+        bytes: &'a [u8],
+        size: usize,
+    },
+    /// GitHub answered an error for it that trying again will not cure; why, in words.
+    Unreadable(&'a str),
+}
+
 impl LoadedConfig {
     /// Defaults, then the organisation's file, then the repository's.
     pub fn load(organisation: Option<&str>, repository: Option<&str>) -> Self {
+        fn file(text: Option<&str>) -> ConfigFile<'_> {
+            match text {
+                Some(t) => ConfigFile::Found {
+                    bytes: t.as_bytes(),
+                    size: t.len(),
+                },
+                None => ConfigFile::Missing,
+            }
+        }
+        Self::read(file(organisation), file(repository))
+    }
+
+    /// Like [`LoadedConfig::load`], for files as the shell found them: a file that is not
+    /// UTF-8, over [`MAX_CONFIG_BYTES`], or unreadable is an error at line 0 of that file.
+    pub fn read(organisation: ConfigFile<'_>, repository: ConfigFile<'_>) -> Self {
         let mut config = Config::default();
         let mut errors = Vec::new();
-        for (text, source) in [
+        for (file, source) in [
             (organisation, ConfigSource::Organisation),
             (repository, ConfigSource::Repository),
         ] {
-            if let Some(text) = text {
-                apply_file(&mut config, text, source, &mut errors);
+            let unreadable = |message: String| ConfigError {
+                source,
+                line: 0,
+                key: String::new(),
+                message,
+            };
+            match file {
+                ConfigFile::Missing => {}
+                ConfigFile::Unreadable(why) => {
+                    errors.push(unreadable(format!("could not be read: {why}")))
+                }
+                ConfigFile::Found { size, .. } if size > MAX_CONFIG_BYTES => {
+                    errors.push(unreadable(format!(
+                        "the file is {size} bytes; shipgate reads at most {MAX_CONFIG_BYTES}"
+                    )))
+                }
+                ConfigFile::Found { bytes, .. } => match std::str::from_utf8(bytes) {
+                    Ok(text) => apply_file(&mut config, text, source, &mut errors),
+                    Err(e) => errors.push(ConfigError {
+                        line: line_at(bytes, e.valid_up_to()),
+                        ..unreadable(format!(
+                            "not UTF-8 text (byte {} is not valid UTF-8)",
+                            e.valid_up_to() + 1
+                        ))
+                    }),
+                },
             }
         }
         LoadedConfig { config, errors }
@@ -295,6 +352,14 @@ impl LoadedConfig {
     pub fn is_valid(&self) -> bool {
         self.errors.is_empty()
     }
+}
+
+/// The 1-based line that byte `offset` is on.
+fn line_at(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
 }
 
 fn apply_file(
@@ -1026,6 +1091,44 @@ plan:
         assert!(loaded.errors[0].to_string().contains("not valid YAML"));
         let loaded = LoadedConfig::load(None, Some("- a\n- b\n"));
         assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    }
+
+    #[test]
+    fn a_file_that_exists_but_cannot_be_read_is_an_error_never_the_defaults() {
+        let approvers = b"approvers:\n  production: [releaser]\n# caf\xe9\n";
+        let not_utf8 = LoadedConfig::read(
+            ConfigFile::Missing,
+            ConfigFile::Found {
+                bytes: approvers,
+                size: approvers.len(),
+            },
+        );
+        assert!(!not_utf8.is_valid());
+        assert_eq!(
+            not_utf8.errors[0].to_string(),
+            ".github/shipgate.yml line 3: not UTF-8 text (byte 42 is not valid UTF-8)"
+        );
+        let huge = LoadedConfig::read(
+            ConfigFile::Missing,
+            ConfigFile::Found {
+                bytes: b"",
+                size: 2_000_000,
+            },
+        );
+        assert!(huge.errors[0].message.contains("2000000 bytes"), "{huge:?}");
+        let refused = LoadedConfig::read(
+            ConfigFile::Unreadable("GitHub answered 403: Resource not accessible"),
+            ConfigFile::Missing,
+        );
+        assert_eq!(
+            refused.errors[0].to_string(),
+            "the organisation's .github/.github/shipgate.yml: could not be read: GitHub answered 403: Resource not accessible"
+        );
+        // Only a missing file means the defaults.
+        assert_eq!(
+            LoadedConfig::read(ConfigFile::Missing, ConfigFile::Missing),
+            LoadedConfig::default()
+        );
     }
 
     #[test]

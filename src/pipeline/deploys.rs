@@ -66,10 +66,17 @@ impl Step<'_> {
         {
             return;
         }
-        let Some(branch) = self.p.pr.as_ref().map(|pr| pr.head_branch.clone()) else {
+        let Some(pr) = self.p.pr.clone() else {
             return;
         };
-        self.deploy_to("staging", sha, &branch);
+        if pr.from_fork {
+            // Whatever let it this far (a skip, a review), a fork's head is never deployed.
+            if self.p.fork_warned.insert(pr.number) {
+                self.reply(pr.number, super::render::fork_refusal(&pr));
+            }
+            return;
+        }
+        self.deploy_to("staging", sha, &pr.head_branch);
     }
 
     /// Whether the current staging deploy is of `sha`, succeeded, and held its health
@@ -167,7 +174,7 @@ impl Step<'_> {
 
     /// Records the deploy's run the first time it is known (from the dispatch's answer or
     /// the run's webhook, whichever comes first): the deployment goes `in_progress`.
-    fn note_deploy_run(&mut self, correlation: &str, run_id: u64, url: &str) {
+    pub(super) fn note_deploy_run(&mut self, correlation: &str, run_id: u64, url: &str) {
         let Some(d) = self.p.deploy_mut(correlation) else {
             return;
         };

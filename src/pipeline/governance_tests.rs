@@ -395,7 +395,7 @@ fn protection(w: &mut World, run_id: u64, environment: &str) -> (bool, String, V
         run_id,
         environment: environment.into(),
         sha: "whatever".into(),
-        correlation: None,
+        run: None,
     });
     let (approved, comment) = actions(&effects)
         .iter()
@@ -491,14 +491,8 @@ fn production_in_flight() -> (World, String) {
     let (mut w, _) = World::new(COMPLETE);
     deployed_to_staging(&mut w);
     let correlation = production_dispatched(&mut w);
-    w.go(Input::WorkflowRun(RunReport {
-        run_id: 88,
-        status: "in_progress".into(),
-        conclusion: None,
-        url: "https://github.test/runs/88".into(),
-        display_title: Some(format!("shipgate {correlation}")),
-        attempt: 1,
-    }));
+    let report = w.own_run(&correlation, 88, "in_progress", None);
+    w.go(Input::WorkflowRun(report));
     assert_eq!(w.p.phase, Phase::Production);
     (w, correlation)
 }
@@ -613,7 +607,7 @@ fn the_rule_finds_a_run_by_its_pipeline_input_and_approves_deploy_staging() {
         run_id: 4242,
         environment: "staging".into(),
         sha: "aaa111".into(),
-        correlation: Some(correlation),
+        run: Some(w.own_run(&correlation, 4242, "waiting", None)),
     });
     let approved = actions(&effects).iter().find_map(|a| match a {
         Action::ReviewProtection {
@@ -688,7 +682,7 @@ fn a_failed_rollback_ends_it_so_retry_and_rollback_work_again() {
 
 /// Production approved and merged; its deployment created and the deploy workflow
 /// dispatched. Returns the deploy's correlation.
-fn production_dispatched(w: &mut World) -> String {
+pub(super) fn production_dispatched(w: &mut World) -> String {
     w.comment(actor("releaser", Access::Write), "/approve production");
     let effects = w.go(Input::EffectDone {
         key: "merged".into(),

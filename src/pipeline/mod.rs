@@ -13,6 +13,8 @@ pub mod model;
 pub mod production;
 mod production_view;
 mod protection;
+pub mod provenance;
+pub mod pull;
 pub mod render;
 mod rollback;
 pub mod skip;
@@ -29,3 +31,5 @@ mod governance_tests;
 mod production_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_tests;

@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::commands::CommandLine;
 
 /// A collaborator's access to the repository, from GitHub's `{permission, role_name}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Access {
+    #[default]
     None,
     Read,
     Triage,
@@ -152,7 +155,14 @@ pub struct PullRequest {
     pub author: String,
     pub head_sha: String,
     pub head_branch: String,
+    /// The branch it merges into; production runs only the default branch.
+    #[serde(default)]
+    pub base_branch: String,
     pub from_fork: bool,
+    /// The author's access to the repository: a PR from this repository by someone with
+    /// write access drives the pipeline before any other.
+    #[serde(default)]
+    pub author_access: Access,
     pub draft: bool,
     pub open: bool,
     pub merged: bool,
@@ -163,9 +173,22 @@ pub struct PullRequest {
     /// The PR's title (its conventional-commit prefix, if any, names the merge commit).
     #[serde(default)]
     pub title: String,
-    /// Everyone seen pushing commits to it (separation of duties for production).
-    #[serde(default)]
-    pub pushers: BTreeSet<String>,
+    /// Everyone who authored or committed its commits, as GitHub lists them (separation of
+    /// duties for production).
+    #[serde(default, alias = "pushers")]
+    pub contributors: BTreeSet<String>,
+}
+
+impl PullRequest {
+    /// How much the PR is trusted to drive a pipeline: 2 from this repository by someone
+    /// with write access, 1 from this repository, 0 from a fork (or a deleted one).
+    pub fn trust(&self) -> u8 {
+        match (self.from_fork, self.author_access.can_write()) {
+            (true, _) => 0,
+            (false, false) => 1,
+            (false, true) => 2,
+        }
+    }
 }
 
 /// A rollback: what triggered it, what it replaces, and what it restores once found.
@@ -205,6 +228,8 @@ pub enum ReviewState {
     Approved,
     ChangesRequested,
     Commented,
+    /// Dismissed: it neither approves nor blocks, and an older review never takes its place.
+    Dismissed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +238,17 @@ pub struct ReviewRecord {
     pub state: ReviewState,
     pub sha: String,
     pub access: Access,
+    /// GitHub's `submitted_at`, ms: with the id, what decides which review is newer.
+    #[serde(default)]
+    pub submitted_at: i64,
+}
+
+impl ReviewRecord {
+    /// Whether a review `(submitted_at, id)` is older than this one: reviews are ordered by
+    /// GitHub's `submitted_at`, then by id (GitHub's ids only grow).
+    pub fn is_newer_than(&self, submitted_at: i64, id: u64) -> bool {
+        (self.submitted_at, self.id) > (submitted_at, id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +284,9 @@ impl RunState {
 pub struct TestRun {
     pub workflow: String,
     pub sha: String,
+    /// The branch it was dispatched on.
+    #[serde(default)]
+    pub git_ref: String,
     /// The `pipeline` input, unique per dispatch; workflows put it in their run name.
     pub correlation: String,
     pub run_id: Option<u64>,
@@ -468,6 +507,19 @@ pub struct Pipeline {
     pub seq: u64,
     /// PRs shipgate already said it will not dispatch for (forks).
     pub fork_warned: BTreeSet<u64>,
+    /// Other PRs that name the issue but do not drive the pipeline, with why.
+    #[serde(default)]
+    pub passed_over: BTreeMap<u64, String>,
+    /// Workflow runs that claimed to be this pipeline's but were not started by shipgate
+    /// (each is reported once).
+    #[serde(default)]
+    pub foreign_runs: BTreeSet<u64>,
+    /// The issue's `updated_at` (ms) when it was last applied: an older snapshot is stale.
+    #[serde(default)]
+    pub issue_updated_at: i64,
+    /// The issue's labels in the newest snapshot applied.
+    #[serde(default)]
+    pub issue_labels: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -528,6 +580,10 @@ impl Pipeline {
             handled: BTreeSet::new(),
             seq: 0,
             fork_warned: BTreeSet::new(),
+            passed_over: BTreeMap::new(),
+            foreign_runs: BTreeSet::new(),
+            issue_updated_at: issue.updated_at,
+            issue_labels: issue.labels.clone(),
             created_at: now,
             updated_at: now,
         }
@@ -595,6 +651,9 @@ pub struct Actor {
     pub access: Access,
     /// shipgate's own bot.
     pub is_self: bool,
+    /// A bot or GitHub App (`type: Bot`, or a login ending in `[bot]`): never an approver.
+    #[serde(default)]
+    pub is_bot: bool,
     /// The `@org/team` entries of the configured approver lists this actor is a member of
     /// (resolved by the shell before the step).
     #[serde(default)]
@@ -608,6 +667,10 @@ pub struct IssueSnapshot {
     pub body: String,
     pub author: String,
     pub labels: Vec<String>,
+    /// GitHub's `updated_at`, ms (0 when unknown): an older snapshot never overwrites a
+    /// newer one.
+    #[serde(default)]
+    pub updated_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -638,13 +701,21 @@ pub struct PullSnapshot {
     pub author: String,
     pub head_sha: String,
     pub head_branch: String,
+    #[serde(default)]
+    pub base_branch: String,
     pub from_fork: bool,
+    /// The author's access, as the shell resolved it.
+    #[serde(default)]
+    pub author_access: Access,
     pub draft: bool,
     pub open: bool,
     pub merged: bool,
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
     pub url: String,
+    /// Logins of the commits' authors and committers, from GitHub.
+    #[serde(default)]
+    pub contributors: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -665,6 +736,30 @@ pub struct RunReport {
     /// GitHub's `run_attempt`: a re-run keeps the run id and counts up.
     #[serde(default = "first_attempt")]
     pub attempt: u64,
+    /// Who started the run and how: what adopts a run whose dispatch answer never came.
+    #[serde(default)]
+    pub origin: Option<Box<RunOrigin>>,
+}
+
+/// A workflow run's provenance as GitHub reports it, compared with what shipgate dispatched
+/// before a run it has no id for is adopted (DESIGN.md §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOrigin {
+    /// The workflow file, `.github/workflows/tests.yml`.
+    pub path: String,
+    /// `workflow_dispatch` for a dispatch.
+    pub event: String,
+    /// Who started it (`triggering_actor` if it differs from `actor`).
+    pub actor: String,
+    /// Both its actor and triggering actor are shipgate's own bot.
+    pub by_app: bool,
+    pub head_branch: String,
+    pub head_sha: String,
+    /// ms.
+    pub created_at: i64,
+    /// The `pipeline` token whose per-dispatch nonce the run name carries (checked by the
+    /// shell, which holds the key); `None` without a valid one.
+    pub proven: Option<String>,
 }
 
 fn first_attempt() -> u64 {
@@ -693,10 +788,10 @@ pub enum EffectResult {
     SubIssues {
         tasks: Vec<Task>,
     },
-    /// The open PR that links the issue, found when development starts (it may have been
-    /// opened before the pipeline existed).
+    /// The open PRs that link the issue, oldest first, found when development starts (they
+    /// may have been opened before the pipeline existed).
     PullFound {
-        pr: Option<PullSnapshot>,
+        pulls: Vec<PullSnapshot>,
     },
     DeploymentCreated {
         correlation: String,
@@ -723,6 +818,11 @@ pub enum EffectResult {
     /// The PR is merged (by this effect, or found already merged when it ran again).
     Merged {
         sha: String,
+    },
+    /// The merge was not made: the PR's base is no longer the branch production runs.
+    NotMerged {
+        number: u64,
+        base: String,
     },
     /// The incident issue exists (found by its marker, or created).
     IncidentOpened {
@@ -777,6 +877,9 @@ pub enum Input {
         commit_sha: String,
         pr: u64,
         reviewer: Actor,
+        /// GitHub's `submitted_at`, ms (0 when unknown).
+        #[serde(default)]
+        submitted_at: i64,
     },
     WorkflowRun(RunReport),
     /// A button on the `shipgate` check run was pressed (`check_run.requested_action`).
@@ -797,10 +900,10 @@ pub enum Input {
         environment: String,
         /// The commit being deployed (the deployment's SHA).
         sha: String,
-        /// The deploy's `pipeline` input, read from the run's name when the run id is not
-        /// known to the pipeline yet (the rule can ask before the dispatch's answer lands).
+        /// The run as GitHub has it, read when its id is not known to the pipeline yet (the
+        /// rule can ask before the dispatch's answer lands): adopted only if it matches.
         #[serde(default)]
-        correlation: Option<String>,
+        run: Option<RunReport>,
     },
     Timer {
         key: String,
@@ -947,10 +1050,13 @@ pub enum Action {
         run_id: u64,
         correlation: String,
     },
-    /// Merges the PR at `sha` (refused by GitHub if the head moved).
+    /// Merges the PR at `sha` (refused by GitHub if the head moved) into `base` (refused by
+    /// the executor if the PR's base is no longer `base`).
     Merge {
         number: u64,
         sha: String,
+        #[serde(default)]
+        base: String,
         title: String,
         message: String,
         method: String,

@@ -110,13 +110,9 @@ impl Step<'_> {
                 actor.login, pr.number
             ));
         }
-        if pr
-            .pushers
-            .iter()
-            .any(|x| x.eq_ignore_ascii_case(&actor.login))
-        {
+        if render::changed_the_code(&self.p, &actor.login) {
             return Err(format!(
-                "@{} pushed commits to #{}; whoever changed the code cannot approve its production deploy",
+                "@{} authored or committed commits of #{}; whoever changed the code cannot approve its production deploy",
                 actor.login, pr.number
             ));
         }
@@ -271,6 +267,7 @@ impl Step<'_> {
                 self.emit(Action::Merge {
                     number: pr.number,
                     sha: pr.head_sha.clone(),
+                    base: self.p.default_branch.clone(),
                     title,
                     message,
                     method: method.into(),
@@ -302,16 +299,14 @@ impl Step<'_> {
         }
     }
 
-    pub(super) fn on_merge_refused(&mut self, number: u64, reason: &str) {
+    /// The merge did not happen: `why` says who refused it and why.
+    pub(super) fn on_merge_refused(&mut self, why: String) {
         match self.p.merge.as_mut() {
-            Some(m) if m.sha.is_none() => m.refused = Some(reason.to_owned()),
+            Some(m) if m.sha.is_none() => m.refused = Some(why.clone()),
             // The approval was withdrawn (a push) while the merge was on its way.
             _ => return,
         }
-        self.fail(
-            "merge",
-            format!("GitHub refused to merge #{number}: {reason}"),
-        );
+        self.fail("merge", why);
     }
 
     /// Production held its window: done, the issue closed with a summary.

@@ -241,6 +241,7 @@ fn a_silent_deploy_run_is_polled_then_fails_the_stage() {
                 url: "run77".into(),
                 display_title: None,
                 attempt: 1,
+                origin: None,
             },
         },
     });
@@ -270,6 +271,9 @@ fn a_pull_request_merged_by_a_person_still_waits_for_production_approval() {
             author: "dev".into(),
             head_sha: "aaa111".into(),
             head_branch: "feature/REQ-12-export-invoices".into(),
+            base_branch: "main".into(),
+            author_access: Access::Write,
+            contributors: vec![],
             from_fork: false,
             draft: false,
             open: false,
@@ -302,14 +306,16 @@ fn merge_titles_follow_conventional_commits() {
         author: "dev".into(),
         head_sha: "a".into(),
         head_branch: "b".into(),
+        base_branch: "main".into(),
         from_fork: false,
+        author_access: Access::Write,
         draft: false,
         open: true,
         merged: false,
         merge_commit_sha: None,
         url: String::new(),
         title: title.into(),
-        pushers: Default::default(),
+        contributors: Default::default(),
     };
     assert_eq!(
         merge_title(&w.p, &pr("Add export")),
@@ -443,14 +449,8 @@ fn the_deploy_watchdog_is_armed_when_the_run_webhook_comes_before_the_dispatch_a
     deployed_to_staging(&mut w); // completes the staging deploy; now a manual redeploy
     let effects = w.comment(lead(), "/deploy staging");
     let correlation = deployment_created(&mut w, &effects, 12);
-    let early = w.go(Input::WorkflowRun(RunReport {
-        run_id: 303,
-        status: "in_progress".into(),
-        conclusion: None,
-        url: "run303".into(),
-        display_title: Some(format!("deploy {correlation}")),
-        attempt: 1,
-    }));
+    let report = w.own_run(&correlation, 303, "in_progress", None);
+    let early = w.go(Input::WorkflowRun(report));
     assert!(
         actions(&early)
             .iter()
@@ -597,7 +597,7 @@ fn a_configuration_error_is_audited_once_per_configuration() {
 }
 
 #[test]
-fn whoever_pushed_to_the_pr_cannot_approve_its_production_deploy() {
+fn whoever_committed_to_the_pr_cannot_approve_its_production_deploy() {
     let (mut w, _) = World::new(COMPLETE);
     w.advance_to_development();
     w.pr(PullAction::Opened, "aaa111");
@@ -613,6 +613,10 @@ fn whoever_pushed_to_the_pr_cannot_approve_its_production_deploy() {
             author: "dev".into(),
             head_sha: "bbb222".into(),
             head_branch: "feature/REQ-12-export-invoices".into(),
+            base_branch: "main".into(),
+            author_access: Access::Write,
+            // What GitHub lists for the PR's commits: dev's, and the release approver's fix.
+            contributors: vec!["dev".into(), "releaser".into()],
             from_fork: false,
             draft: false,
             open: true,
@@ -638,7 +642,7 @@ fn whoever_pushed_to_the_pr_cannot_approve_its_production_deploy() {
     assert_eq!(w.p.phase, Phase::Readiness);
     let effects = w.comment(approver(), "/approve production");
     assert!(
-        replies(&effects)[0].contains("@releaser pushed commits to #30"),
+        replies(&effects)[0].contains("@releaser authored or committed commits of #30"),
         "{:?}",
         replies(&effects)
     );

@@ -11,6 +11,7 @@
 //! or over (rollbacks excepted).
 
 use super::model::*;
+use super::provenance::{Claim, foreign_run_text};
 use super::render;
 use super::step::{Step, short};
 
@@ -20,15 +21,35 @@ impl Step<'_> {
         run_id: u64,
         environment: &str,
         sha: &str,
-        correlation: Option<&str>,
+        run: Option<&RunReport>,
     ) {
-        let index = self.p.deploys.iter().rposition(|d| {
-            d.run_id == Some(run_id)
-                || (d.run_id.is_none() && correlation == Some(d.correlation.as_str()))
-        });
-        let verdict = match index {
-            Some(i) => self.protection_verdict(&self.p.deploys[i], environment),
-            None => Err(format!("run {run_id} is not a deploy shipgate dispatched")),
+        // By run id; a run the pipeline has no id for yet (its dispatch answer has not
+        // landed) only if it is, in every respect, the run shipgate dispatched.
+        let mut index = self
+            .p
+            .deploys
+            .iter()
+            .rposition(|d| d.run_id == Some(run_id));
+        let mut foreign = None;
+        if let (None, Some(report)) = (index, run) {
+            match self.claim(report, None) {
+                Claim::Deploy(i) => {
+                    let (correlation, url) =
+                        (self.p.deploys[i].correlation.clone(), report.url.clone());
+                    self.note_deploy_run(&correlation, run_id, &url);
+                    index = Some(i);
+                }
+                Claim::Foreign(why) => {
+                    self.p.foreign_runs.insert(run_id);
+                    foreign = Some(foreign_run_text(report, &why));
+                }
+                Claim::Test(_) | Claim::Unrelated => {}
+            }
+        }
+        let verdict = match (index, foreign) {
+            (Some(i), _) => self.protection_verdict(&self.p.deploys[i], environment),
+            (None, Some(text)) => Err(text),
+            (None, None) => Err(format!("run {run_id} is not a deploy shipgate dispatched")),
         };
         let (approved, comment) = match verdict {
             Ok(why) => (true, format!("{}: {why}", self.p.name())),

@@ -69,6 +69,7 @@ pub fn review_gate_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gat
     let counts = |login: &str, r: &ReviewRecord| {
         r.state == ReviewState::Approved
             && login != author
+            && !changed_the_code(p, login)
             && r.access.can_write()
             && allowed(login)
             && (r.sha == sha || !c.review.dismiss_stale)
@@ -332,22 +333,36 @@ pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
             ),
             waiting: None,
         },
-        Some(pr) if pr.open && !pr.draft => Gate {
+        Some(pr) if pr.open && !pr.draft && pr.from_fork => Gate {
             name: "Pull request",
-            passed: true,
-            failed: false,
+            passed: false,
+            failed: true,
             state: format!(
-                "✅ #{} by @{}, head `{}`{}",
-                pr.number,
-                pr.author,
-                short(&pr.head_sha),
-                if pr.from_fork {
-                    " (from a fork: never dispatched)"
-                } else {
-                    ""
-                }
+                "#{} by @{} comes from a fork: shipgate never tests, deploys or merges it",
+                pr.number, pr.author
             ),
-            waiting: None,
+            waiting: Some("a pull request from a branch of this repository".into()),
+        },
+        Some(pr) if pr.open && !pr.draft => match base_problem(p, pr) {
+            Some(problem) => Gate {
+                name: "Pull request",
+                passed: false,
+                failed: true,
+                state: problem,
+                waiting: Some(format!("#{} to target `{}`", pr.number, p.default_branch)),
+            },
+            None => Gate {
+                name: "Pull request",
+                passed: true,
+                failed: false,
+                state: format!(
+                    "✅ #{} by @{}, head `{}`",
+                    pr.number,
+                    pr.author,
+                    short(&pr.head_sha)
+                ),
+                waiting: None,
+            },
         },
         Some(pr) => Gate {
             name: "Pull request",
@@ -677,6 +692,7 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
         ));
     }
     s.push_str(&super::skip::skip_lines(p));
+    s.push_str(&pull_request_lines(p));
     for n in &p.incidents {
         s.push_str(&format!(
             "🚨 Incident #{n} is open for a production rollback.\n\n"
@@ -785,4 +801,45 @@ pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
         summary,
         actions: super::production_view::buttons(p),
     }
+}
+
+/// Which PR drives the pipeline when others name the issue too, and why each other does not.
+fn pull_request_lines(p: &Pipeline) -> String {
+    let (Some(pr), false) = (&p.pr, p.passed_over.is_empty()) else {
+        return String::new();
+    };
+    let mut s = format!("🔀 #{} drives this pipeline.", pr.number);
+    for (n, why) in &p.passed_over {
+        s.push_str(&format!(" #{n} does not: {why}."));
+    }
+    s.push_str("\n\n");
+    s
+}
+
+/// Whether `login` authored or committed any of the linked PR's commits (as GitHub lists
+/// them): they neither review nor release their own change.
+pub fn changed_the_code(p: &Pipeline, login: &str) -> bool {
+    p.pr.as_ref().is_some_and(|pr| {
+        pr.contributors
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(login))
+    })
+}
+
+/// What shipgate says about a fork's PR: it never runs or deploys its code.
+pub fn fork_refusal(pr: &PullRequest) -> String {
+    format!(
+        "#{} comes from a fork. shipgate tracks its reviews but never dispatches workflows for it or deploys it: its code would run with this repository's secrets. Push the branch to this repository to test and deploy it.",
+        pr.number
+    )
+}
+
+/// What is wrong with the PR's base, if anything: production runs only the default branch.
+pub fn base_problem(p: &Pipeline, pr: &PullRequest) -> Option<String> {
+    (!pr.base_branch.is_empty() && pr.base_branch != p.default_branch).then(|| {
+        format!(
+            "#{} targets `{}`, but production runs `{}`: shipgate merges and deploys only a pull request into `{}`",
+            pr.number, pr.base_branch, p.default_branch, p.default_branch
+        )
+    })
 }

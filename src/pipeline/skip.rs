@@ -100,6 +100,12 @@ impl Step<'_> {
                 actor.access.name()
             ));
         }
+        if actor.is_bot {
+            return Err(format!(
+                "@{} cannot skip a gate: bots and GitHub Apps never approve, whatever their access",
+                actor.login
+            ));
+        }
         let gate = gate.to_lowercase();
         if !SKIPPABLE.contains(&gate.as_str()) {
             return Err(format!(
@@ -124,6 +130,17 @@ impl Step<'_> {
                 .is_some_and(|r| !r.done && r.environment == "staging")
         {
             return Err("staging is being rolled back; let the rollback finish first".into());
+        }
+        if let Some(pr) = self
+            .p
+            .pr
+            .as_ref()
+            .filter(|pr| pr.from_fork && per_sha(&gate))
+        {
+            return Err(format!(
+                "#{} comes from a fork: its head is never tested or deployed, so skipping its `{gate}` gate leads nowhere",
+                pr.number
+            ));
         }
         let sha = if per_sha(&gate) {
             match self.p.pr_head_sha() {

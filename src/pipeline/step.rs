@@ -197,6 +197,12 @@ impl Step<'_> {
     /// Whether `actor` may decide `gate`: write access, and on the gate's approver list if
     /// it has one.
     pub(super) fn authorise(&self, actor: &Actor, gate: &str, what: &str) -> Result<(), String> {
+        if actor.is_bot && !gate.is_empty() {
+            return Err(format!(
+                "@{} cannot {what}: bots and GitHub Apps never approve, whatever their access",
+                actor.login
+            ));
+        }
         if !actor.access.can_write() {
             return Err(format!(
                 "@{} cannot {what}: it needs write access to the repository (they have {})",
@@ -245,14 +251,7 @@ impl Step<'_> {
                 commands,
                 actor,
             } => self.on_comment(*id, *on, commands, actor),
-            Input::PullRequest {
-                action, pr, actor, ..
-            } => {
-                self.on_pull(action, pr);
-                if *action == PullAction::Synchronize && !actor.is_self {
-                    self.note_pusher(pr.number, &actor.login);
-                }
-            }
+            Input::PullRequest { action, pr, .. } => self.on_pull(action, pr),
             Input::Review {
                 id,
                 action,
@@ -260,7 +259,16 @@ impl Step<'_> {
                 commit_sha,
                 pr,
                 reviewer,
-            } => self.on_review(*id, action, *state, commit_sha, *pr, reviewer),
+                submitted_at,
+            } => self.on_review(
+                *id,
+                action,
+                *state,
+                commit_sha,
+                *pr,
+                reviewer,
+                *submitted_at,
+            ),
             Input::WorkflowRun(report) => self.on_run_report(report, None),
             Input::Button {
                 identifier,
@@ -273,9 +281,9 @@ impl Step<'_> {
                 run_id,
                 environment,
                 sha,
-                correlation,
+                run,
                 ..
-            } => self.on_protection_rule(*run_id, environment, sha, correlation.as_deref()),
+            } => self.on_protection_rule(*run_id, environment, sha, run.as_ref()),
             Input::Timer { kind, .. } => self.on_timer(kind),
             Input::EffectDone { result, .. } => self.on_effect_done(result),
             // Nothing to record: `drive` re-evaluates the gates, and the surfaces are redrawn
@@ -291,19 +299,27 @@ impl Step<'_> {
         if issue.number != self.p.issue {
             return;
         }
-        self.p.title = issue.title.clone();
-        if matches!(self.p.phase, Phase::Intake) {
-            self.p.missing_sections = linking::missing_sections(
-                &issue.body,
-                &self.cfg.config.requirement.required_sections,
-            );
+        // A snapshot older than one already applied (a late or re-sent delivery) changes
+        // nothing: the newer one holds everything it says.
+        if issue.updated_at >= self.p.issue_updated_at {
+            self.p.issue_updated_at = issue.updated_at;
+            self.p.issue_labels = issue.labels.clone();
+            self.p.title = issue.title.clone();
+            if matches!(self.p.phase, Phase::Intake) {
+                self.p.missing_sections = linking::missing_sections(
+                    &issue.body,
+                    &self.cfg.config.requirement.required_sections,
+                );
+            }
+            if matches!(self.p.phase, Phase::Intake | Phase::Planning) {
+                self.p.tasks = linking::task_list(&issue.body);
+            }
         }
-        if matches!(self.p.phase, Phase::Intake | Phase::Planning) {
-            self.p.tasks = linking::task_list(&issue.body);
-        }
+        // A label approves only while GitHub's newest word has it on the issue.
         let approval_label = &self.cfg.config.requirement.approval_label;
         if let IssueAction::Labeled(label) = action
             && label == approval_label
+            && self.p.issue_labels.contains(label)
             && !actor.is_self
             && self.p.requirement.is_none()
             && let Err(why) = self.approve_requirement(actor, "the approval label")
@@ -600,7 +616,17 @@ impl Step<'_> {
                 Some(format!("Priority set to **{name}**."))
             }
             Command::Stop => {
-                if let Err(why) = self.authorise(actor, "", "stop") {
+                // Stopping a production deploy rolls production back: that takes the
+                // authority `/rollback` does.
+                let (gate, what) = if self.stop_rolls_back() {
+                    (
+                        "production",
+                        "stop a production deploy (it rolls production back)",
+                    )
+                } else {
+                    ("", "stop")
+                };
+                if let Err(why) = self.authorise(actor, gate, what) {
                     return refused(why);
                 }
                 Some(self.stop(actor))
@@ -684,10 +710,8 @@ impl Step<'_> {
                 }
             }
         }
+        let in_production = self.stop_rolls_back();
         self.cancel_watchdogs(|_| true);
-        let in_production = self.p.phase == Phase::Production
-            && self.p.current_deploy("production").is_some()
-            && self.p.rollback.is_none();
         let runs = format!(
             "cancelled {cancelled} run{}",
             if cancelled == 1 { "" } else { "s" }
@@ -716,6 +740,14 @@ impl Step<'_> {
         }
         self.set_phase(Phase::Stopped);
         format!("⏹️ Stopped: {runs}. Nothing more happens.")
+    }
+
+    /// Whether `/stop` now rolls production back: a production deploy or its monitoring is
+    /// under way.
+    fn stop_rolls_back(&self) -> bool {
+        self.p.phase == Phase::Production
+            && self.p.current_deploy("production").is_some()
+            && self.p.rollback.is_none()
     }
 
     /// Whether the pipeline ended by rolling staging back (which `/retry` recovers from).
@@ -791,220 +823,11 @@ impl Step<'_> {
         }
     }
 
-    // ---- pull request, reviews ----
-
-    /// Remembers who pushed to the linked PR: they may not approve its production deploy.
-    fn note_pusher(&mut self, number: u64, login: &str) {
-        if let Some(pr) = self.p.pr.as_mut().filter(|p| p.number == number) {
-            pr.pushers.insert(login.to_owned());
-        }
-    }
-
-    fn on_pull(&mut self, action: &PullAction, pr: &PullSnapshot) {
-        let linked_number = self.p.pr.as_ref().map(|x| (x.number, x.open));
-        match linked_number {
-            Some((n, true)) if n != pr.number => return, // one PR per pipeline
-            Some((n, _)) if n == pr.number => {}
-            _ => {
-                let links = linking::pull_request_issues(&pr.body, &pr.head_branch, &self.p.repo)
-                    .contains(&self.p.issue);
-                if !links || !pr.open {
-                    return;
-                }
-            }
-        }
-        let old = self.p.pr.clone();
-        let record = PullRequest {
-            number: pr.number,
-            author: pr.author.clone(),
-            head_sha: pr.head_sha.clone(),
-            head_branch: pr.head_branch.clone(),
-            from_fork: pr.from_fork,
-            draft: pr.draft,
-            open: pr.open,
-            merged: pr.merged,
-            merge_commit_sha: pr.merge_commit_sha.clone(),
-            url: pr.url.clone(),
-            title: pr.title.clone(),
-            pushers: old
-                .as_ref()
-                .filter(|o| o.number == pr.number)
-                .map(|o| o.pushers.clone())
-                .unwrap_or_default(),
-        };
-        if old.as_ref().is_some_and(|o| o.number != pr.number) {
-            // A new PR replaces a closed one: its reviews are not this PR's.
-            self.p.reviews.clear();
-        }
-        self.p.pr = Some(record);
-        if let Some(old) = old.filter(|o| o.number == pr.number && o.head_sha != pr.head_sha) {
-            self.on_new_head(&old.head_sha, &pr.head_sha);
-        }
-        if pr.merged
-            && self.p.merge.is_none()
-            && matches!(
-                self.p.phase,
-                Phase::Review | Phase::Staging | Phase::Readiness
-            )
-        {
-            let on = self.p.issue;
-            self.reply(
-                on,
-                format!(
-                    "#{} was merged outside shipgate before production was approved. Nothing goes to production until `/approve production`; the gates are judged on its last head.",
-                    pr.number
-                ),
-            );
-        }
-        let closed = matches!(action, PullAction::Closed) || !pr.open;
-        if ((closed && !pr.merged) || pr.draft)
-            && matches!(
-                self.p.phase,
-                Phase::Review | Phase::Staging | Phase::Readiness
-            )
-        {
-            self.set_phase(Phase::Development);
-        }
-    }
-
-    fn on_new_head(&mut self, old: &str, new: &str) {
-        let author = self
-            .p
-            .pr
-            .as_ref()
-            .map(|p| p.author.clone())
-            .unwrap_or_default();
-        if self.cfg.config.review.dismiss_stale {
-            let stale: Vec<String> = self
-                .p
-                .reviews
-                .iter()
-                .filter(|(login, r)| {
-                    r.state == ReviewState::Approved && r.sha == old && **login != author
-                })
-                .map(|(login, _)| format!("@{login}"))
-                .collect();
-            if !stale.is_empty() {
-                let issue = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
-                self.reply(
-                    issue,
-                    format!(
-                        "New commits (`{}`): the approval{} by {} no longer count{} — a new review of the current head is needed.",
-                        short(new),
-                        if stale.len() == 1 { "" } else { "s" },
-                        stale.join(", "),
-                        if stale.len() == 1 { "s" } else { "" },
-                    ),
-                );
-            }
-        }
-        let unmerged = self.p.merge.as_ref().is_none_or(|m| m.sha.is_none());
-        if unmerged && self.p.production.take().is_some() {
-            self.p.production_sha = None;
-            self.p.merge = None;
-            let on = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
-            self.reply(
-                on,
-                format!(
-                    "New commits (`{}`) after the production approval: it no longer counts. The new head goes through review, tests and staging again.",
-                    short(new)
-                ),
-            );
-        }
-        let old = old.to_owned();
-        self.cancel_watchdogs(|r| r.sha == old);
-        // Marks the old SHA's check run superseded (the executor skips it if none exists).
-        self.emit(Action::SyncCheckRun { sha: old });
-    }
-
-    fn on_review(
-        &mut self,
-        id: u64,
-        action: &ReviewAction,
-        state: ReviewState,
-        sha: &str,
-        pr: u64,
-        reviewer: &Actor,
-    ) {
-        let Some(linked) = self.p.pr.as_ref().filter(|p| p.number == pr) else {
-            return;
-        };
-        // The author's own review never counts, whatever its state.
-        if reviewer.is_self || reviewer.login == linked.author {
-            return;
-        }
-        match action {
-            ReviewAction::Dismissed => {
-                if self
-                    .p
-                    .reviews
-                    .get(&reviewer.login)
-                    .is_some_and(|r| r.id == id)
-                {
-                    self.p.reviews.remove(&reviewer.login);
-                }
-            }
-            ReviewAction::Submitted => {
-                if state == ReviewState::Commented {
-                    return; // a comment neither approves nor blocks
-                }
-                self.p.reviews.insert(
-                    reviewer.login.clone(),
-                    ReviewRecord {
-                        id,
-                        state,
-                        sha: sha.to_owned(),
-                        access: reviewer.access,
-                    },
-                );
-                if state == ReviewState::Approved
-                    && self
-                        .authorise(reviewer, "review", "approve this pull request")
-                        .is_ok()
-                {
-                    self.audit(
-                        &reviewer.login,
-                        "approve review",
-                        format!("#{pr} at `{}`", short(sha)),
-                    );
-                }
-                if state == ReviewState::Approved
-                    && let Err(why) =
-                        self.authorise(reviewer, "review", "approve this pull request")
-                {
-                    self.audit(
-                        &reviewer.login,
-                        "refused",
-                        format!("review of #{pr}: {why}"),
-                    );
-                    self.reply(
-                        pr,
-                        format!("This approval does not count toward the review gate: {why}."),
-                    );
-                }
-            }
-        }
-    }
-
     // ---- tests ----
 
-    pub(super) fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
-        let title = report.display_title.as_deref().unwrap_or("");
-        if let Some(i) = self.p.deploys.iter().position(|d| {
-            d.run_id == Some(report.run_id)
-                || by_correlation == Some(d.correlation.as_str())
-                || (d.run_id.is_none() && linking::contains_token(title, &d.correlation))
-        }) {
-            self.on_deploy_report(i, report);
-            return;
-        }
-        let Some(i) = self.p.runs.iter().position(|r| {
-            r.run_id == Some(report.run_id)
-                || by_correlation == Some(r.correlation.as_str())
-                || (r.run_id.is_none() && linking::contains_token(title, &r.correlation))
-        }) else {
-            return;
-        };
+    /// Test run `i` reported (by webhook or poll; `provenance::on_run_report` tied the report
+    /// to it).
+    pub(super) fn on_test_report(&mut self, i: usize, report: &RunReport) {
         let run = &mut self.p.runs[i];
         run.run_id = Some(report.run_id);
         run.url = Some(report.url.clone());
@@ -1157,12 +980,18 @@ impl Step<'_> {
                 };
                 self.on_probed(environment, record, refused.clone());
             }
-            EffectResult::PullFound { pr } => {
-                if let (Some(pr), None) = (pr, &self.p.pr) {
-                    self.on_pull(&PullAction::Opened, pr);
+            EffectResult::PullFound { pulls } => {
+                if self.p.pr.is_none() {
+                    for pr in pulls {
+                        self.on_pull(&PullAction::Opened, pr);
+                    }
                 }
             }
             EffectResult::Merged { sha } => self.on_merged(sha),
+            EffectResult::NotMerged { number, base } => self.on_merge_refused(format!(
+                "shipgate did not merge #{number}: it now targets `{base}`, and production runs `{}`",
+                self.p.default_branch
+            )),
             EffectResult::IncidentOpened { number } => self.on_incident_opened(*number),
             EffectResult::RollbackTarget { environment, sha } => {
                 self.on_rollback_target(environment, sha.as_deref())
@@ -1226,7 +1055,9 @@ impl Step<'_> {
             Action::CreateBranch { branch, .. } => {
                 self.fail("branch", format!("could not create `{branch}`: {reason}"));
             }
-            Action::Merge { number, .. } => self.on_merge_refused(*number, reason),
+            Action::Merge { number, .. } => {
+                self.on_merge_refused(format!("GitHub refused to merge #{number}: {reason}"))
+            }
             Action::FindRollbackTarget { environment, .. } => {
                 self.p.rollback = None;
                 self.fail(
@@ -1373,13 +1204,7 @@ impl Step<'_> {
         };
         if pr.from_fork {
             if self.p.fork_warned.insert(pr.number) {
-                self.reply(
-                    pr.number,
-                    format!(
-                        "#{} comes from a fork. shipgate tracks its reviews but never dispatches workflows for it: its code would run with this repository's secrets. Push the branch to this repository to test it.",
-                        pr.number
-                    ),
-                );
+                self.reply(pr.number, super::render::fork_refusal(&pr));
             }
             return;
         }
@@ -1398,6 +1223,7 @@ impl Step<'_> {
             self.p.runs.push(TestRun {
                 workflow: workflow.clone(),
                 sha: pr.head_sha.clone(),
+                git_ref: pr.head_branch.clone(),
                 correlation: correlation.clone(),
                 run_id: None,
                 url: None,
@@ -1432,6 +1258,9 @@ impl Step<'_> {
             v.status_comment = None;
             v.check_runs.clear();
             v.fork_warned.clear();
+            v.foreign_runs.clear();
+            v.issue_updated_at = 0;
+            v.issue_labels.clear();
             v
         };
         if redraw || visible(before) != visible(&self.p) {

@@ -16,6 +16,7 @@ pub(super) fn actor(login: &str, access: Access) -> Actor {
         login: login.into(),
         access,
         is_self: false,
+        is_bot: false,
         teams: vec![],
     }
 }
@@ -32,6 +33,29 @@ pub(super) fn issue(body: &str) -> IssueSnapshot {
         body: body.into(),
         author: "pm".into(),
         labels: vec!["feature".into()],
+        updated_at: 0,
+    }
+}
+
+/// PR `number` at `sha` by `dev` (write access) from shipgate's branch into `main`, closing
+/// #12.
+pub(super) fn pull(number: u64, sha: &str) -> PullSnapshot {
+    PullSnapshot {
+        number,
+        title: "Export".into(),
+        body: "Closes #12".into(),
+        author: "dev".into(),
+        head_sha: sha.into(),
+        head_branch: "feature/REQ-12-export-invoices".into(),
+        base_branch: "main".into(),
+        author_access: Access::Write,
+        contributors: vec!["dev".into()],
+        from_fork: false,
+        draft: false,
+        open: true,
+        merged: false,
+        merge_commit_sha: None,
+        url: format!("https://github.test/acme/widgets/pull/{number}"),
     }
 }
 
@@ -98,25 +122,18 @@ impl World {
         self.pr_with(action, sha, false)
     }
     pub(super) fn pr_with(&mut self, action: PullAction, sha: &str, fork: bool) -> Vec<Effect> {
+        let mut pr = pull(30, sha);
+        pr.from_fork = fork;
+        self.pull(action, pr)
+    }
+    /// A pull-request event, with the PR as GitHub reports it now.
+    pub(super) fn pull(&mut self, action: PullAction, pr: PullSnapshot) -> Vec<Effect> {
         self.ids += 1;
         self.go(Input::PullRequest {
             delivery: format!("d{}", self.ids),
             action,
-            pr: PullSnapshot {
-                number: 30,
-                title: "Export".into(),
-                body: "Closes #12".into(),
-                author: "dev".into(),
-                head_sha: sha.into(),
-                head_branch: "feature/REQ-12-export-invoices".into(),
-                from_fork: fork,
-                draft: false,
-                open: true,
-                merged: false,
-                merge_commit_sha: None,
-                url: "https://github.test/acme/widgets/pull/30".into(),
-            },
-            actor: actor("dev", Access::Write),
+            actor: actor(&pr.author, pr.author_access),
+            pr,
         })
     }
     pub(super) fn review(&mut self, who: Actor, state: ReviewState, sha: &str) -> Vec<Effect> {
@@ -128,6 +145,7 @@ impl World {
             commit_sha: sha.into(),
             pr: 30,
             reviewer: who,
+            submitted_at: 0,
         })
     }
     pub(super) fn run_done(
@@ -136,14 +154,42 @@ impl World {
         run_id: u64,
         conclusion: &str,
     ) -> Vec<Effect> {
-        self.go(Input::WorkflowRun(RunReport {
+        let report = self.own_run(correlation, run_id, "completed", Some(conclusion));
+        self.go(Input::WorkflowRun(report))
+    }
+    /// A report of the run shipgate dispatched as `correlation`, as GitHub would send it
+    /// before the dispatch's answer gave its id: every part of its origin matches.
+    pub(super) fn own_run(
+        &self,
+        correlation: &str,
+        run_id: u64,
+        status: &str,
+        conclusion: Option<&str>,
+    ) -> RunReport {
+        let sent = super::provenance::dispatch_sent(
+            &self.p,
+            &self.cfg.config.deploy.workflow,
+            correlation,
+        )
+        .expect("a dispatch of this pipeline");
+        RunReport {
             run_id,
-            status: "completed".into(),
-            conclusion: Some(conclusion.into()),
+            status: status.into(),
+            conclusion: conclusion.map(str::to_owned),
             url: format!("https://github.test/runs/{run_id}"),
-            display_title: Some(format!("shipgate {correlation}")),
+            display_title: Some(format!("shipgate {correlation}.n0nce")),
             attempt: 1,
-        }))
+            origin: Some(Box::new(RunOrigin {
+                path: format!(".github/workflows/{}", sent.workflow),
+                event: "workflow_dispatch".into(),
+                actor: "shipgate[bot]".into(),
+                by_app: true,
+                head_branch: sent.git_ref.to_owned(),
+                head_sha: sent.sha.unwrap_or("0000000").to_owned(),
+                created_at: self.now,
+                proven: Some(correlation.to_owned()),
+            })),
+        }
     }
     /// Through intake and planning to development.
     pub(super) fn advance_to_development(&mut self) {
@@ -433,6 +479,7 @@ fn a_rerun_in_github_replaces_the_failed_result() {
         url: "u".into(),
         display_title: None,
         attempt: 2,
+        origin: None,
     }));
     assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").passed);
 }
@@ -575,6 +622,7 @@ fn a_silent_run_is_polled_then_timed_out() {
                 url: "u".into(),
                 display_title: None,
                 attempt: 1,
+                origin: None,
             },
         },
     });
@@ -857,6 +905,9 @@ fn a_draft_pull_request_waits_for_ready_for_review() {
         author: "dev".into(),
         head_sha: "aaa111".into(),
         head_branch: "wip".into(),
+        base_branch: "main".into(),
+        author_access: Access::Write,
+        contributors: vec![],
         from_fork: false,
         draft: true,
         open: true,
@@ -895,6 +946,7 @@ fn arb_actor() -> impl Strategy<Value = Actor> {
             login: "shipgate[bot]".into(),
             access: Access::Write,
             is_self: true,
+            is_bot: true,
             teams: vec![],
         }),
     ]
@@ -957,6 +1009,9 @@ fn arb_input() -> impl Strategy<Value = Input> {
                     author: "dev".into(),
                     head_sha: sha.into(),
                     head_branch: "feature/REQ-12-x".into(),
+                    base_branch: "main".into(),
+                    author_access: Access::Write,
+                    contributors: vec![],
                     from_fork: fork && d == 0,
                     draft: false,
                     open,
@@ -984,6 +1039,7 @@ fn arb_input() -> impl Strategy<Value = Input> {
             commit_sha: sha.into(),
             pr: 30,
             reviewer: a,
+            submitted_at: 0,
         });
     let run = (
         0u64..30,
@@ -998,6 +1054,7 @@ fn arb_input() -> impl Strategy<Value = Input> {
                 url: "u".into(),
                 display_title: Some(format!("REQ-12-{}{t}", if id == 3 { "d" } else { "t" })),
                 attempt: 1,
+                origin: None,
             })
         });
     let dispatched =

@@ -35,6 +35,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::github::credentials::{AppCredentials, AppKey};
 use state::{AppInfo, Installation, Permission, Repo, SimState, Workflow};
 
+pub use people::NewPull;
 pub use state::{HookDelivery, RecordedRequest};
 
 pub(crate) struct Inner {

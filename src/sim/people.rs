@@ -170,6 +170,7 @@ impl Simulator {
     pub async fn label(&self, repo: &str, number: u64, who: &str, label: &str) {
         self.with(|s| {
             ensure_label(s, repo, label);
+            let now = s.now();
             let issue = s
                 .repo_mut(repo)
                 .expect("known repository")
@@ -179,6 +180,7 @@ impl Simulator {
             if !issue.labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
                 issue.labels.push(label.to_owned());
             }
+            issue.updated_at = now;
             labeled(s, repo, number, label, who);
         });
         self.settle().await;
@@ -246,21 +248,44 @@ impl Simulator {
         title: &str,
         body: &str,
     ) -> u64 {
-        let number = self.with(|s| {
-            let head_sha = s.commit(
-                repo,
+        self.open_pull_with(
+            repo,
+            NewPull {
+                author,
                 branch,
                 title,
-                author,
-                &[(&format!("src/{branch}.txt"), Some(title))],
+                body,
+                ..NewPull::default()
+            },
+        )
+        .await
+    }
+
+    /// Opens the pull request `new` describes: its commit is pushed to its branch (in the
+    /// fork, for a fork's), then `pull_request.opened`. Returns its number.
+    pub async fn open_pull_with(&self, repo: &str, new: NewPull<'_>) -> u64 {
+        let number = self.with(|s| {
+            let head_repo = new.head_repo.unwrap_or(repo).to_owned();
+            assert!(
+                s.repo(&head_repo).is_some(),
+                "add the fork {head_repo} first"
             );
-            s.ensure_user(author);
+            let head_sha = s.commit(
+                &head_repo,
+                new.branch,
+                new.title,
+                new.committer.unwrap_or(new.author),
+                &[(&format!("src/{}.txt", new.branch), Some(new.title))],
+            );
+            s.ensure_user(new.author);
             let (id, pull_id, now) = (s.next_id(), s.next_id(), s.now());
             let r = s.repo_mut(repo).expect("known repository");
             let number = r.next_number;
             r.next_number += 1;
-            let base = r.default_branch.clone();
-            let mut issue = Issue::open(id, number, title, Some(body), author, now);
+            let base = new
+                .base
+                .map_or_else(|| r.default_branch.clone(), str::to_owned);
+            let mut issue = Issue::open(id, number, new.title, Some(new.body), new.author, now);
             issue.is_pull_request = true;
             r.issues.insert(number, issue);
             r.pulls.insert(
@@ -268,9 +293,9 @@ impl Simulator {
                 Pull {
                     number,
                     id: pull_id,
-                    head_ref: branch.to_owned(),
+                    head_ref: new.branch.to_owned(),
                     head_sha,
-                    head_repo: repo.to_owned(),
+                    head_repo,
                     base_ref: base,
                     draft: false,
                     merged: false,
@@ -285,13 +310,64 @@ impl Simulator {
                 repo,
                 "pull_request",
                 "opened",
-                author,
+                new.author,
                 json!({"number": number, "pull_request": pr}),
             );
             number
         });
         self.settle().await;
         number
+    }
+
+    /// `who` changes the branch a pull request merges into: `pull_request.edited` with
+    /// `changes.base`.
+    pub async fn change_base(&self, repo: &str, number: u64, who: &str, base: &str) {
+        self.with(|s| {
+            let r = s.repo_mut(repo).expect("known repository");
+            let old = std::mem::replace(
+                &mut r.pulls.get_mut(&number).expect("known pull").base_ref,
+                base.to_owned(),
+            );
+            let old_sha = r.branches.get(&old).cloned().unwrap_or_default();
+            let pr = pull_json(s, repo, number);
+            repo_event(
+                s,
+                repo,
+                "pull_request",
+                "edited",
+                who,
+                json!({"number": number, "pull_request": pr,
+                       "changes": {"base": {"ref": {"from": old}, "sha": {"from": old_sha}}}}),
+            );
+        });
+        self.settle().await;
+    }
+
+    /// `who` dispatches `workflow` on `branch` by hand (the Actions tab, `gh workflow run`)
+    /// with `inputs`: a run whose actor is that person. Returns its id.
+    pub async fn dispatch_by_hand(
+        &self,
+        repo: &str,
+        who: &str,
+        workflow: &str,
+        branch: &str,
+        inputs: serde_json::Value,
+    ) -> u64 {
+        let id = self.with(|s| {
+            s.ensure_user(who);
+            let inputs = inputs.as_object().cloned().unwrap_or_default();
+            crate::sim::handlers::actions::start_run(
+                s,
+                repo,
+                workflow,
+                branch,
+                inputs,
+                who.to_owned(),
+            )
+            .expect("GitHub takes the dispatch")
+        });
+        self.settle().await;
+        id
     }
 
     /// `who` pushes a new commit to a pull request's branch: `pull_request.synchronize`.
@@ -379,9 +455,22 @@ impl Simulator {
         path: &str,
         content: &str,
     ) -> String {
+        self.push_bytes(repo, branch, who, path, content.as_bytes())
+            .await
+    }
+
+    /// Like [`Simulator::push_file`], with content that need not be text.
+    pub async fn push_bytes(
+        &self,
+        repo: &str,
+        branch: &str,
+        who: &str,
+        path: &str,
+        content: &[u8],
+    ) -> String {
         let sha = self.with(|s| {
             let before = s.repos[repo].branches.get(branch).cloned().unwrap_or_else(|| "0".repeat(40));
-            let sha = s.commit(repo, branch, &format!("update {path}"), who, &[(path, Some(content))]);
+            let sha = s.commit_bytes(repo, branch, &format!("update {path}"), who, &[(path, Some(content))]);
             let commit = json!({
                 "id": sha, "tree_id": sha, "distinct": true, "message": format!("update {path}"),
                 "timestamp": s.now().to_rfc3339(), "url": s.html_url(&format!("{repo}/commit/{sha}")),
@@ -402,4 +491,20 @@ impl Simulator {
         self.settle().await;
         sha
     }
+}
+
+/// A pull request a person opens (see [`Simulator::open_pull_with`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewPull<'a> {
+    pub author: &'a str,
+    /// The fork its branch lives in (`owner/name`, added with `add_repo` first); `None`: the
+    /// repository itself.
+    pub head_repo: Option<&'a str>,
+    pub branch: &'a str,
+    /// The branch it merges into; `None`: the default branch.
+    pub base: Option<&'a str>,
+    pub title: &'a str,
+    pub body: &'a str,
+    /// Who made its commit; `None`: the author.
+    pub committer: Option<&'a str>,
 }

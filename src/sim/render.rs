@@ -495,9 +495,9 @@ pub fn branch(s: &SimState, r: &Repo, name: &str, sha: &str) -> Value {
     )
 }
 
-pub fn content_file(s: &SimState, r: &Repo, path: &str, content: &str, git_ref: &str) -> Value {
+pub fn content_file(s: &SimState, r: &Repo, path: &str, content: &[u8], git_ref: &str) -> Value {
     let full = r.full_name();
-    let sha = hex::encode(&sha2::Sha256::digest(content.as_bytes())[..20]);
+    let sha = hex::encode(&sha2::Sha256::digest(content)[..20]);
     let api = s.api_url(&format!("repos/{full}/contents/{path}?ref={git_ref}"));
     let html = s.html_url(&format!("{full}/blob/{git_ref}/{path}"));
     let git = s.api_url(&format!("repos/{full}/git/blobs/{sha}"));

@@ -103,8 +103,8 @@ pub struct Commit {
     pub sha: String,
     pub message: String,
     pub parents: Vec<String>,
-    /// The whole tree at this commit: path → content.
-    pub files: BTreeMap<String, String>,
+    /// The whole tree at this commit: path → content (bytes: a file need not be text).
+    pub files: BTreeMap<String, Vec<u8>>,
     pub author: String,
     pub date: DateTime<Utc>,
 }
@@ -338,6 +338,22 @@ impl Repo {
     }
 
     /// Resolves a branch, tag or SHA (full or abbreviated) to a commit SHA.
+    /// `sha` and every commit it descends from, newest first (depth first).
+    pub fn ancestors(&self, sha: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut stack = vec![sha.to_owned()];
+        while let Some(sha) = stack.pop() {
+            if seen.contains(&sha) {
+                continue;
+            }
+            if let Some(commit) = self.commits.get(&sha) {
+                stack.extend(commit.parents.iter().cloned());
+            }
+            seen.push(sha);
+        }
+        seen
+    }
+
     pub fn resolve(&self, reference: &str) -> Option<String> {
         let name = reference
             .strip_prefix("refs/heads/")
@@ -555,6 +571,22 @@ impl SimState {
         author: &str,
         changes: &[(&str, Option<&str>)],
     ) -> String {
+        let bytes: Vec<(&str, Option<&[u8]>)> = changes
+            .iter()
+            .map(|(path, text)| (*path, text.map(str::as_bytes)))
+            .collect();
+        self.commit_bytes(full_name, branch, message, author, &bytes)
+    }
+
+    /// Like [`SimState::commit`], with file contents as bytes (not necessarily UTF-8).
+    pub fn commit_bytes(
+        &mut self,
+        full_name: &str,
+        branch: &str,
+        message: &str,
+        author: &str,
+        changes: &[(&str, Option<&[u8]>)],
+    ) -> String {
         let sha = self.fresh_sha(message);
         let now = self.now();
         let repo = self
@@ -573,7 +605,7 @@ impl SimState {
             .unwrap_or_default();
         for (path, content) in changes {
             match content {
-                Some(text) => files.insert((*path).to_owned(), (*text).to_owned()),
+                Some(bytes) => files.insert((*path).to_owned(), bytes.to_vec()),
                 None => files.remove(*path),
             };
         }

@@ -13,12 +13,43 @@ use crate::sim::webhooks;
 /// declare (422).
 pub fn dispatch(s: &mut SimState, c: &Call) -> Outcome {
     let key = c.repo_key();
-    let r = repo(s, c)?;
+    repo(s, c)?;
+    let inputs = c
+        .field("inputs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let actor = c.actor(s);
+    let git_ref = c.text("ref").unwrap_or_default().to_owned();
+    let id = start_run(s, &key, c.param("workflow_id"), &git_ref, inputs, actor)?;
+    if c.field("return_run_details").and_then(Value::as_bool) == Some(true) {
+        let full = key.clone();
+        Ok(Reply::ok(json!({
+            "workflow_run_id": id,
+            "run_url": s.api_url(&format!("repos/{full}/actions/runs/{id}")),
+            "html_url": s.html_url(&format!("{full}/actions/runs/{id}")),
+        })))
+    } else {
+        Ok(Reply::no_content())
+    }
+}
+
+/// A `workflow_dispatch` run of `workflow` (its file name) on `git_ref`, started by `actor`
+/// (the App's bot, or a person), with GitHub's refusals; sends `workflow_run.requested` and
+/// returns the run's id.
+pub fn start_run(
+    s: &mut SimState,
+    key: &str,
+    workflow: &str,
+    git_ref: &str,
+    inputs: serde_json::Map<String, Value>,
+    actor: String,
+) -> Result<u64, Reply> {
+    let r = s.repo(key).ok_or_else(Reply::not_found)?;
     let workflow = r
-        .workflow_by_file(c.param("workflow_id"))
+        .workflow_by_file(workflow)
         .ok_or_else(Reply::not_found)?
         .clone();
-    let git_ref = c.text("ref").unwrap_or_default();
     let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
     let tag = git_ref.strip_prefix("refs/tags/").unwrap_or(git_ref);
     let head_sha = r
@@ -27,11 +58,6 @@ pub fn dispatch(s: &mut SimState, c: &Call) -> Outcome {
         .or_else(|| r.tags.get(tag))
         .cloned()
         .ok_or_else(|| Reply::error(422, &format!("No ref found for: {git_ref}")))?;
-    let inputs = c
-        .field("inputs")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
     let unexpected: Vec<&String> = inputs
         .keys()
         .filter(|k| !workflow.inputs.contains(k))
@@ -54,8 +80,8 @@ pub fn dispatch(s: &mut SimState, c: &Call) -> Outcome {
             &format!("input {name} must be a string, number or boolean"),
         ));
     }
-    let (id, now, actor) = (s.next_id(), s.now(), c.actor(s));
-    let r = repo_mut(s, c)?;
+    let (id, now) = (s.next_id(), s.now());
+    let r = s.repo_mut(key).ok_or_else(Reply::not_found)?;
     let run_number = r
         .runs
         .values()
@@ -73,29 +99,20 @@ pub fn dispatch(s: &mut SimState, c: &Call) -> Outcome {
             event: "workflow_dispatch".into(),
             status: "queued".into(),
             conclusion: None,
-            inputs: inputs.clone(),
-            actor,
             // Like the workflow templates' `run-name`: the pipeline input, for humans and
             // for finding a dispatched run again.
             display_title: match inputs.get("pipeline").and_then(Value::as_str) {
                 Some(pipeline) => format!("{} {pipeline}", workflow.name),
                 None => workflow.name.clone(),
             },
+            inputs,
+            actor,
             created_at: now,
             updated_at: now,
         },
     );
-    webhooks::workflow_run(s, &key, id, "requested");
-    if c.field("return_run_details").and_then(Value::as_bool) == Some(true) {
-        let full = key.clone();
-        Ok(Reply::ok(json!({
-            "workflow_run_id": id,
-            "run_url": s.api_url(&format!("repos/{full}/actions/runs/{id}")),
-            "html_url": s.html_url(&format!("{full}/actions/runs/{id}")),
-        })))
-    } else {
-        Ok(Reply::no_content())
-    }
+    webhooks::workflow_run(s, key, id, "requested");
+    Ok(id)
 }
 
 pub fn get_run(s: &mut SimState, c: &Call) -> Outcome {

@@ -151,18 +151,18 @@ fn merge_default_into(
             &format!("Conflict merging {default_branch} into {branch}."),
         ));
     }
-    let changes: Vec<(String, String)> = theirs
+    let changes: Vec<(String, Vec<u8>)> = theirs
         .iter()
         .filter(|(path, _)| !ours.contains_key(*path))
         .map(|(p, t)| (p.clone(), t.clone()))
         .collect();
-    let borrowed: Vec<(&str, Option<&str>)> = changes
+    let borrowed: Vec<(&str, Option<&[u8]>)> = changes
         .iter()
-        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .map(|(p, t)| (p.as_str(), Some(t.as_slice())))
         .collect();
     let actor = c.actor(s);
     let message = format!("Merge {default_branch} into {branch}");
-    let merged = s.commit(&key, branch, &message, &actor, &borrowed);
+    let merged = s.commit_bytes(&key, branch, &message, &actor, &borrowed);
     if let Some(commit) = s.repo_mut(&key).and_then(|r| r.commits.get_mut(&merged)) {
         commit.parents.push(default_head.to_owned());
     }

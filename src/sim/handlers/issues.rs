@@ -306,12 +306,14 @@ pub fn add_labels(s: &mut SimState, c: &Call) -> Outcome {
 pub fn remove_label(s: &mut SimState, c: &Call) -> Outcome {
     let n = issue_number(s, c)?;
     let name = c.param("name").to_owned();
+    let now = s.now();
     let issue = repo_mut(s, c)?.issues.get_mut(&n).expect("checked");
     let before = issue.labels.len();
     issue.labels.retain(|l| !l.eq_ignore_ascii_case(&name));
     if issue.labels.len() == before {
         return Err(Reply::error(404, "Label does not exist"));
     }
+    issue.updated_at = now;
     let (key, actor) = (c.repo_key(), c.actor(s));
     crate::sim::people::unlabeled(s, &key, n, &name, &actor);
     Ok(Reply::ok(labels_of(s, c, n)?))

@@ -6,7 +6,7 @@
 //! Must not: validate requests against the description (the dispatcher does) or send
 //! webhooks directly (they go through the outbox).
 
-mod actions;
+pub(crate) mod actions;
 mod apps;
 mod checks;
 mod deployments;
@@ -92,6 +92,7 @@ impl Call {
 }
 
 /// An answer.
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub body: Option<Value>,
@@ -218,6 +219,7 @@ pub fn lookup(operation: &str) -> Option<Handler> {
         "pulls/get" => pulls::get,
         "pulls/merge" => pulls::merge,
         "pulls/list-reviews" => pulls::list_reviews,
+        "pulls/list-commits" => pulls::list_commits,
         // Checks
         "checks/create" => checks::create,
         "checks/update" => checks::update,

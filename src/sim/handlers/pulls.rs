@@ -159,7 +159,7 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
         .and_then(|sha| r.commits.get(sha))
         .map(|commit| commit.files.clone())
         .unwrap_or_default();
-    let changes: Vec<(String, Option<String>)> = head_files
+    let changes: Vec<(String, Option<Vec<u8>>)> = head_files
         .iter()
         .map(|(p, text)| (p.clone(), Some(text.clone())))
         .chain(
@@ -169,11 +169,11 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
                 .map(|p| (p.clone(), None)),
         )
         .collect();
-    let borrowed: Vec<(&str, Option<&str>)> = changes
+    let borrowed: Vec<(&str, Option<&[u8]>)> = changes
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_deref()))
         .collect();
-    let sha = s.commit(&key, &pull.base_ref, &message, &actor, &borrowed);
+    let sha = s.commit_bytes(&key, &pull.base_ref, &message, &actor, &borrowed);
     if method == "merge"
         && let Some(commit) = s.repo_mut(&key).and_then(|r| r.commits.get_mut(&sha))
     {
@@ -228,6 +228,34 @@ pub fn list_reviews(s: &mut SimState, c: &Call) -> Outcome {
         .map(|x| render::review(s, r, x))
         .collect();
     Ok(Reply::ok(Value::Array(c.page(&all))))
+}
+
+/// `GET …/pulls/{pull_number}/commits`: the commits of the PR's head that its base did not
+/// have (for a merged PR, the base before the merge), oldest first, at most 250 — GitHub's
+/// limit for this endpoint.
+pub fn list_commits(s: &mut SimState, c: &Call) -> Outcome {
+    let n = pull_number(s, c)?;
+    let r = repo(s, c)?;
+    let pull = &r.pulls[&n];
+    let head_repo = s.repo(&pull.head_repo).unwrap_or(r);
+    let base_tip = match pull.merge_commit_sha.as_ref().filter(|_| pull.merged) {
+        Some(merge) => r
+            .commits
+            .get(merge)
+            .and_then(|m| m.parents.first().cloned()),
+        None => r.branches.get(&pull.base_ref).cloned(),
+    };
+    let on_base = base_tip.map(|tip| r.ancestors(&tip)).unwrap_or_default();
+    let mut commits: Vec<Value> = head_repo
+        .ancestors(&pull.head_sha)
+        .iter()
+        .filter(|sha| !on_base.contains(sha))
+        .filter_map(|sha| head_repo.commits.get(sha))
+        .map(|commit| render::commit(s, head_repo, commit))
+        .collect();
+    commits.reverse();
+    commits.truncate(250);
+    Ok(Reply::ok(Value::Array(c.page(&commits))))
 }
 
 #[cfg(test)]

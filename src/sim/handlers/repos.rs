@@ -147,22 +147,8 @@ pub fn compare(s: &mut SimState, c: &Call) -> Outcome {
     let not_found = || Reply::error(404, "Not Found");
     let base_sha = r.resolve(base).ok_or_else(not_found)?;
     let head_sha = r.resolve(head).ok_or_else(not_found)?;
-    let ancestors = |from: &str| -> Vec<String> {
-        let mut seen = Vec::new();
-        let mut stack = vec![from.to_owned()];
-        while let Some(sha) = stack.pop() {
-            if seen.contains(&sha) {
-                continue;
-            }
-            if let Some(commit) = r.commits.get(&sha) {
-                stack.extend(commit.parents.iter().cloned());
-            }
-            seen.push(sha);
-        }
-        seen
-    };
-    let of_base = ancestors(&base_sha);
-    let of_head = ancestors(&head_sha);
+    let of_base = r.ancestors(&base_sha);
+    let of_head = r.ancestors(&head_sha);
     let ahead: Vec<&String> = of_head.iter().filter(|x| !of_base.contains(x)).collect();
     let behind = of_base.iter().filter(|x| !of_head.contains(x)).count();
     let merge_base = of_head

@@ -1,0 +1,306 @@
+//! The pull request that drives the pipeline, and its reviews.
+//!
+//! Which PR: of the open PRs that name the issue, one from this repository by someone with
+//! write access wins over any other, and a fork's never displaces it; the others are told
+//! why they do not drive it, and the status lists them. What the PR is: GitHub's current
+//! word (the shell reads the PR and its commits before each step), so a late or re-sent
+//! delivery never rewinds the head. Its base must be the default branch, which production
+//! runs. Reviews are ordered by GitHub's `submitted_at`, then id: an older review never
+//! replaces a newer one, and a dismissed one never comes back.
+//!
+//! Must not: link a PR that does not name the issue, or let a bot's review approve.
+
+use super::linking;
+use super::model::*;
+use super::render::{base_problem, changed_the_code};
+use super::step::{Step, short};
+
+/// Why a PR is trusted as much as it is, for people: `from this repository, by @dev (write
+/// access)`.
+fn provenance(pr: &PullRequest) -> String {
+    match pr.trust() {
+        0 => "from a fork".into(),
+        1 => format!(
+            "from this repository, but @{} has {}",
+            pr.author,
+            pr.author_access.name()
+        ),
+        _ => format!(
+            "from this repository, by @{} ({})",
+            pr.author,
+            pr.author_access.name()
+        ),
+    }
+}
+
+/// The record of a PR as GitHub reports it now.
+fn record(pr: &PullSnapshot) -> PullRequest {
+    PullRequest {
+        number: pr.number,
+        author: pr.author.clone(),
+        head_sha: pr.head_sha.clone(),
+        head_branch: pr.head_branch.clone(),
+        base_branch: pr.base_branch.clone(),
+        from_fork: pr.from_fork,
+        author_access: pr.author_access,
+        draft: pr.draft,
+        open: pr.open,
+        merged: pr.merged,
+        merge_commit_sha: pr.merge_commit_sha.clone(),
+        url: pr.url.clone(),
+        title: pr.title.clone(),
+        contributors: pr.contributors.iter().cloned().collect(),
+    }
+}
+
+impl Step<'_> {
+    pub(super) fn on_pull(&mut self, action: &PullAction, pr: &PullSnapshot) {
+        let names_issue = linking::pull_request_issues(&pr.body, &pr.head_branch, &self.p.repo)
+            .contains(&self.p.issue);
+        let candidate = record(pr);
+        match self.p.pr.clone() {
+            Some(linked) if linked.number == pr.number => self.update_pull(action, linked, pr),
+            Some(linked) if linked.open => {
+                if !pr.open {
+                    self.p.passed_over.remove(&pr.number);
+                } else if names_issue && candidate.trust() > linked.trust() {
+                    let why = format!(
+                        "#{} drives it instead: it is {}, and #{} is {}",
+                        pr.number,
+                        provenance(&candidate),
+                        linked.number,
+                        provenance(&linked)
+                    );
+                    self.reply(
+                        linked.number,
+                        format!(
+                            "This pull request no longer drives {}: {why}.",
+                            self.p.name()
+                        ),
+                    );
+                    self.p.passed_over.insert(linked.number, why);
+                    self.link_pull(action, pr);
+                } else if names_issue && !self.p.passed_over.contains_key(&pr.number) {
+                    let why = format!(
+                        "#{} drives it: it was linked first and is {}; this one is {}",
+                        linked.number,
+                        provenance(&linked),
+                        provenance(&candidate)
+                    );
+                    self.reply(
+                        pr.number,
+                        format!(
+                            "This pull request names #{} but does not drive {}: {why}.",
+                            self.p.issue,
+                            self.p.name()
+                        ),
+                    );
+                    self.p.passed_over.insert(pr.number, why);
+                }
+            }
+            _ if names_issue && pr.open => self.link_pull(action, pr),
+            _ => {}
+        }
+    }
+
+    /// Makes `pr` the pipeline's PR (the first, or one that replaces another).
+    fn link_pull(&mut self, action: &PullAction, pr: &PullSnapshot) {
+        let old = self.p.pr.take();
+        self.p.passed_over.remove(&pr.number);
+        if let Some(old) = &old {
+            // A new PR replaces another: that one's reviews are not this one's.
+            self.p.reviews.clear();
+            self.emit(Action::SyncCheckRun {
+                sha: old.head_sha.clone(),
+            });
+        }
+        let linked = record(pr);
+        if let Some(problem) = base_problem(&self.p, &linked) {
+            self.reply(linked.number, format!("⚠️ {problem}. Change its base."));
+        }
+        self.p.pr = Some(linked);
+        self.after_pull_change(action, pr);
+    }
+
+    /// The linked PR as GitHub reports it now.
+    fn update_pull(&mut self, action: &PullAction, old: PullRequest, pr: &PullSnapshot) {
+        let mut new = record(pr);
+        if new.contributors.is_empty() {
+            // GitHub could not list the commits this time: who wrote them is still known.
+            new.contributors = old.contributors.clone();
+        }
+        if old.base_branch != new.base_branch {
+            match base_problem(&self.p, &new) {
+                Some(problem) => {
+                    self.reply(new.number, format!("⚠️ {problem}. Change its base back."))
+                }
+                None => self.reply(
+                    new.number,
+                    format!("#{} targets `{}` again.", new.number, new.base_branch),
+                ),
+            }
+        }
+        self.p.pr = Some(new);
+        if old.head_sha != pr.head_sha {
+            self.on_new_head(&old.head_sha, &pr.head_sha);
+        }
+        self.after_pull_change(action, pr);
+    }
+
+    fn after_pull_change(&mut self, _action: &PullAction, pr: &PullSnapshot) {
+        if pr.merged
+            && self.p.merge.is_none()
+            && matches!(
+                self.p.phase,
+                Phase::Review | Phase::Staging | Phase::Readiness
+            )
+        {
+            let on = self.p.issue;
+            self.reply(
+                on,
+                format!(
+                    "#{} was merged outside shipgate before production was approved. Nothing goes to production until `/approve production`; the gates are judged on its last head.",
+                    pr.number
+                ),
+            );
+        }
+        // GitHub's current state decides, not the action that was delivered (a late
+        // `closed` for a reopened PR changes nothing).
+        if ((!pr.open && !pr.merged) || pr.draft)
+            && matches!(
+                self.p.phase,
+                Phase::Review | Phase::Staging | Phase::Readiness
+            )
+        {
+            self.set_phase(Phase::Development);
+        }
+    }
+
+    fn on_new_head(&mut self, old: &str, new: &str) {
+        let author = self
+            .p
+            .pr
+            .as_ref()
+            .map(|p| p.author.clone())
+            .unwrap_or_default();
+        if self.cfg.config.review.dismiss_stale {
+            let stale: Vec<String> = self
+                .p
+                .reviews
+                .iter()
+                .filter(|(login, r)| {
+                    r.state == ReviewState::Approved && r.sha == old && **login != author
+                })
+                .map(|(login, _)| format!("@{login}"))
+                .collect();
+            if !stale.is_empty() {
+                let issue = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
+                self.reply(
+                    issue,
+                    format!(
+                        "New commits (`{}`): the approval{} by {} no longer count{} — a new review of the current head is needed.",
+                        short(new),
+                        if stale.len() == 1 { "" } else { "s" },
+                        stale.join(", "),
+                        if stale.len() == 1 { "s" } else { "" },
+                    ),
+                );
+            }
+        }
+        let unmerged = self.p.merge.as_ref().is_none_or(|m| m.sha.is_none());
+        if unmerged && self.p.production.take().is_some() {
+            self.p.production_sha = None;
+            self.p.merge = None;
+            let on = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
+            self.reply(
+                on,
+                format!(
+                    "New commits (`{}`) after the production approval: it no longer counts. The new head goes through review, tests and staging again.",
+                    short(new)
+                ),
+            );
+        }
+        let old = old.to_owned();
+        self.cancel_watchdogs(|r| r.sha == old);
+        // Marks the old SHA's check run superseded (the executor skips it if none exists).
+        self.emit(Action::SyncCheckRun { sha: old });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_review(
+        &mut self,
+        id: u64,
+        action: &ReviewAction,
+        state: ReviewState,
+        sha: &str,
+        pr: u64,
+        reviewer: &Actor,
+        submitted_at: i64,
+    ) {
+        let Some(linked) = self.p.pr.as_ref().filter(|p| p.number == pr) else {
+            return;
+        };
+        // The author's own review never counts, whatever its state.
+        if reviewer.is_self || reviewer.login == linked.author {
+            return;
+        }
+        if let Some(known) = self.p.reviews.get(&reviewer.login)
+            && (known.is_newer_than(submitted_at, id)
+                || (known.id == id && known.state == ReviewState::Dismissed))
+        {
+            return; // an older review, or one already dismissed, never comes back
+        }
+        let record = |state| ReviewRecord {
+            id,
+            state,
+            sha: sha.to_owned(),
+            access: reviewer.access,
+            submitted_at,
+        };
+        match action {
+            ReviewAction::Dismissed => {
+                // Kept as a dismissal, so a late delivery of the review itself is not
+                // taken for a new one.
+                self.p
+                    .reviews
+                    .insert(reviewer.login.clone(), record(ReviewState::Dismissed));
+            }
+            ReviewAction::Submitted => {
+                if state == ReviewState::Commented {
+                    return; // a comment neither approves nor blocks
+                }
+                if state == ReviewState::Approved {
+                    let allowed = if changed_the_code(&self.p, &reviewer.login) {
+                        Err(format!(
+                            "@{} authored or committed commits of #{pr}; whoever changed the code cannot approve it",
+                            reviewer.login
+                        ))
+                    } else {
+                        self.authorise(reviewer, "review", "approve this pull request")
+                    };
+                    if let Err(why) = allowed {
+                        self.audit(
+                            &reviewer.login,
+                            "refused",
+                            format!("review of #{pr}: {why}"),
+                        );
+                        self.reply(
+                            pr,
+                            format!("This approval does not count toward the review gate: {why}."),
+                        );
+                        if reviewer.is_bot {
+                            return; // a bot's approval is not even recorded
+                        }
+                    } else {
+                        self.audit(
+                            &reviewer.login,
+                            "approve review",
+                            format!("#{pr} at `{}`", short(sha)),
+                        );
+                    }
+                }
+                self.p.reviews.insert(reviewer.login.clone(), record(state));
+            }
+        }
+    }
+}
