@@ -230,6 +230,15 @@ async fn the_protection_rule_approves_only_the_deploy_shipgate_started(backend: 
     );
     sim.complete_workflow_run(REPO, ours, "success").await;
     w.wait_for_phase(n, "done").await;
+
+    // Weeks later a writer re-runs shipgate's deploy run (the same run id): rejected.
+    sim.rerun_by_hand(REPO, ours, "reviewer").await;
+    sim.request_deployment_protection(REPO, ours, "production")
+        .await;
+    sg.settle(sim).await;
+    let last = sim.with(|s| s.repos[REPO].protection_reviews.last().cloned().unwrap());
+    assert_eq!((last.0, last.2.as_str()), (ours, "rejected"), "{last:?}");
+    assert!(last.3.contains("re-run by @reviewer"), "{last:?}");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;
 }
@@ -500,7 +509,7 @@ async fn whoever_wrote_the_commits_and_bots_never_approve(backend: Backend) {
     let answers = w.answers(n, pr);
     assert!(
         answers.iter().any(
-            |r| r.contains("@releaser authored or committed commits of #")
+            |r| r.contains("@releaser authored, committed or pushed commits of #")
                 && r.contains("does not count toward the review gate")
         ),
         "{answers:?}"
@@ -527,9 +536,8 @@ async fn whoever_wrote_the_commits_and_bots_never_approve(backend: Backend) {
     sg.settle(sim).await;
     let answers = w.answers(n, pr);
     assert!(
-        answers.iter().any(
-            |r| r.starts_with("@releaser:") && r.contains("authored or committed commits of #")
-        ),
+        answers.iter().any(|r| r.starts_with("@releaser:")
+            && r.contains("authored, committed or pushed commits of #")),
         "{answers:?}"
     );
     assert!(

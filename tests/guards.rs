@@ -278,11 +278,21 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     let url = endpoint(Arc::new(AtomicBool::new(true))).await;
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let (n, pr, _) = w.to_readiness().await;
+    // GitHub asks when the deploy job reaches the environment: while the run is under way.
+    let (n, pr) = w
+        .feature_in_review("Export invoices", "Add invoice export")
+        .await;
+    let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
+    sim.complete_workflow_run(REPO, tests, "success").await;
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    sg.settle(sim).await;
     let (staging_run, _, _) = w.newest_run(Some("staging")).unwrap();
     sim.request_deployment_protection(REPO, staging_run, "staging")
         .await;
     sg.settle(sim).await;
+    sim.complete_workflow_run(REPO, staging_run, "success")
+        .await;
+    w.wait_for_phase(n, "readiness").await;
     let reviews = w.protection_reviews();
     assert_eq!(reviews.len(), 1, "{reviews:?}");
     assert_eq!(

@@ -452,6 +452,13 @@ impl Executor {
                 if let Some(reason) = rollback_reason {
                     inputs.push(("reason", reason.as_str()));
                 }
+                // Production only ever deploys a commit on the branch it dispatches.
+                if environment == "production" && !gh.branch_contains(repo, git_ref, sha).await? {
+                    return Err(GitHubError::Refused {
+                        operation: "dispatch the production deploy",
+                        reason: format!("`{sha}` is not on `{git_ref}`"),
+                    });
+                }
                 self.dispatch_once(
                     p,
                     cfg,
@@ -468,25 +475,25 @@ impl Executor {
                 current_sha,
                 bad_shas,
             } => {
-                // The newest deployment of another SHA that once succeeded (GitHub marks
-                // replaced deployments `inactive`, so any `success` in its history counts).
-                // A rollback runs on the default branch, so production only ever goes back
-                // to a commit on it; staging also to a PR head shipgate itself deployed —
-                // never a fork's head someone else deployed.
+                // The newest deployment of another SHA that shipgate made and saw succeed
+                // (GitHub marks replaced deployments `inactive`, so any `success` of its in
+                // the history counts): a deployment or status anyone else created chooses
+                // nothing. Production goes back only to a commit on the default branch, where
+                // a rollback runs; staging also to a PR head shipgate deployed.
                 let bot = self.bot_login().await?;
+                let by_bot = |login: &str| login.eq_ignore_ascii_case(&bot);
                 for d in gh.environment_deployments(repo, environment).await? {
-                    if d.sha == *current_sha || bad_shas.contains(&d.sha) {
+                    if d.sha == *current_sha
+                        || bad_shas.contains(&d.sha)
+                        || !d.creator.as_ref().is_some_and(|c| by_bot(&c.login))
+                    {
                         continue;
                     }
                     let states = gh.deployment_states(repo, d.id).await?;
-                    if !states.iter().any(|s| s == "success") {
+                    if !states.iter().any(|(s, by)| s == "success" && by_bot(by)) {
                         continue;
                     }
-                    let shipgates = d
-                        .creator
-                        .as_ref()
-                        .is_some_and(|c| c.login.eq_ignore_ascii_case(&bot));
-                    if (environment != "production" && shipgates)
+                    if environment != "production"
                         || gh.branch_contains(repo, &p.default_branch, &d.sha).await?
                     {
                         return Ok(Some(EffectResult::RollbackTarget {

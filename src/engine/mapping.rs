@@ -404,8 +404,24 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
             routed(Lookup::Pipeline(id), input, needs)
         }
         Event::Push(e) => {
-            if e.deleted || !e.touches(CONFIG_PATH) {
+            if e.deleted {
                 return Routing::Nothing;
+            }
+            if !e.touches(CONFIG_PATH) {
+                // A push to a pipeline's branch: its sender changed the code (separation of
+                // duties), whatever the commits say about their authors.
+                let Some(branch) = e.git_ref.strip_prefix("refs/heads/") else {
+                    return Routing::Nothing;
+                };
+                let Some(issue) = crate::pipeline::linking::branch_issue(branch) else {
+                    return Routing::Nothing;
+                };
+                let input = Input::Push {
+                    delivery: delivery.to_owned(),
+                    branch: branch.to_owned(),
+                    pusher: actor(&e.context.sender, bot_login),
+                };
+                return routed(Lookup::Issue(issue), input, None);
             }
             Routing::ConfigPush {
                 on_default_branch: e.git_ref == format!("refs/heads/{default_branch}"),

@@ -273,12 +273,8 @@ impl Worker {
         let Input::ProtectionRule { run_id, run, .. } = &mut routed.input else {
             return Ok(false);
         };
-        let found = self
-            .resolver
-            .github()
-            .workflow_run(&routed.repo, *run_id)
-            .await?;
-        let Some((issue, _)) = found
+        let report = self.run_report_of(&routed.repo, *run_id).await?;
+        let Some((issue, _)) = report
             .display_title
             .as_deref()
             .and_then(super::mapping::deploy_in_run_name)
@@ -294,15 +290,25 @@ impl Worker {
             return Ok(false);
         }
         // The core adopts it only if it is, in every respect, the run shipgate dispatched.
-        let bot = self.resolver.bot_login().await?;
-        let mut report = super::mapping::run_report(&found, &bot, "");
-        self.prove_dispatch(&routed.repo, &mut report);
         *run = Some(report);
         routed.lookup = Lookup::Run {
             run_id: *run_id,
             issue: Some(issue),
         };
         Ok(true)
+    }
+
+    /// A workflow run as GitHub has it now, with its origin and the dispatch its name proves.
+    async fn run_report_of(
+        &self,
+        repo: &crate::github::client::RepoRef,
+        run_id: u64,
+    ) -> Result<RunReport, super::resolver::ResolveError> {
+        let found = self.resolver.github().workflow_run(repo, run_id).await?;
+        let bot = self.resolver.bot_login().await?;
+        let mut report = super::mapping::run_report(&found, &bot, "");
+        self.prove_dispatch(repo, &mut report);
+        Ok(report)
     }
 
     /// Marks which dispatch a run's name proves, with the nonce only this App can make.
@@ -369,7 +375,8 @@ impl Worker {
             | Event::IssueComment(_)
             | Event::PullRequestReview(_)
             | Event::CheckRun(_)
-            | Event::WorkflowRun(_) => self.resolver.bot_login().await?,
+            | Event::WorkflowRun(_)
+            | Event::Push(_) => self.resolver.bot_login().await?,
             _ => String::new(),
         };
         match route(event, delivery, &bot) {
@@ -456,6 +463,13 @@ impl Worker {
                 match &mut routed.input {
                     Input::WorkflowRun(report) => self.prove_dispatch(&routed.repo, report),
                     Input::PullRequest { pr, .. } => self.refresh_pull(&routed.repo, pr).await?,
+                    // Who started this attempt of the run: a person's re-run of shipgate's
+                    // run keeps its id.
+                    Input::ProtectionRule {
+                        run_id,
+                        run: run @ None,
+                        ..
+                    } => *run = Some(self.run_report_of(&routed.repo, *run_id).await?),
                     _ => {}
                 }
                 if let Some(login) = routed.needs_access.clone() {

@@ -372,12 +372,13 @@ pub trait GitHub: Send + Sync {
         branch: &str,
         sha: &str,
     ) -> Result<bool, GitHubError>;
-    /// The states a deployment went through (newest first).
+    /// The states a deployment went through (newest first), each with who reported it:
+    /// `(state, creator login)`.
     async fn deployment_states(
         &self,
         repo: &RepoRef,
         deployment_id: u64,
-    ) -> Result<Vec<String>, GitHubError>;
+    ) -> Result<Vec<(String, String)>, GitHubError>;
     /// Merges a pull request at `merge.sha`; the merge commit's SHA.
     async fn merge_pull(
         &self,

@@ -19,7 +19,7 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
-    IssueInfo, MergeRequest, NewIssue, ProtectionReview, PullInfo, RepoRef, SubIssue,
+    IssueInfo, MergeRequest, NewIssue, ProtectionReview, PullInfo, RepoRef, SubIssue, UserRef,
     WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
@@ -135,9 +135,13 @@ impl GitHub for OctocrabGitHub {
             login: String,
         }
         #[derive(Deserialize)]
+        struct Parent {}
+        #[derive(Deserialize)]
         struct Commit {
             author: Option<Login>,
             committer: Option<Login>,
+            #[serde(default)]
+            parents: Vec<Parent>,
         }
         const OP: &str = "list a pull request's commits";
         const PER_PAGE: usize = 100;
@@ -153,6 +157,10 @@ impl GitHub for OctocrabGitHub {
                 .await?
                 .json(OP)?;
             for c in &commits {
+                let by_github = c.committer.as_ref().is_some_and(|w| w.login == "web-flow");
+                if by_github && c.parents.len() > 1 {
+                    continue; // "Update branch": a merge of what the base already has
+                }
                 for who in [&c.author, &c.committer].into_iter().flatten() {
                     if who.login != "web-flow" {
                         logins.insert(who.login.clone());
@@ -451,6 +459,8 @@ impl GitHub for OctocrabGitHub {
         #[derive(Deserialize)]
         struct Content {
             sha: String,
+            #[serde(rename = "type", default)]
+            kind: Option<String>,
             #[serde(default)]
             size: usize,
             content: Option<String>,
@@ -470,6 +480,13 @@ impl GitHub for OctocrabGitHub {
             Err(e) => return Err(e),
         };
         let c: Content = answer.json(OP)?;
+        if let Some(kind) = c.kind.as_deref().filter(|k| *k != "file") {
+            // A symlink or submodule at the path has no content: never "an empty file".
+            return Err(GitHubError::Decode {
+                operation: OP,
+                detail: format!("`{path}` is a {kind}, not a file"),
+            });
+        }
         let raw = c.content.unwrap_or_default();
         // GitHub sends `encoding: none` and no content for a file over 1 MB: the size says so.
         let bytes = match c.encoding.as_deref() {
@@ -745,11 +762,12 @@ impl GitHub for OctocrabGitHub {
         &self,
         repo: &RepoRef,
         deployment_id: u64,
-    ) -> Result<Vec<String>, GitHubError> {
+    ) -> Result<Vec<(String, String)>, GitHubError> {
         const OP: &str = "list deployment statuses";
         #[derive(Deserialize)]
         struct Status {
             state: String,
+            creator: Option<UserRef>,
         }
         let path = repo_path(
             repo,
@@ -759,7 +777,10 @@ impl GitHub for OctocrabGitHub {
             .call::<()>(repo, OP, Method::GET, &path, None)
             .await?
             .json(OP)?;
-        Ok(statuses.into_iter().map(|s| s.state).collect())
+        Ok(statuses
+            .into_iter()
+            .map(|s| (s.state, s.creator.map(|c| c.login).unwrap_or_default()))
+            .collect())
     }
 
     async fn merge_pull(

@@ -47,6 +47,12 @@ pub enum GitHubError {
     },
     #[error("no GitHub App is configured (open /setup)")]
     NotConfigured,
+    /// shipgate itself will not make the call: what GitHub answered before it says no.
+    #[error("shipgate will not {operation}: {reason}")]
+    Refused {
+        operation: &'static str,
+        reason: String,
+    },
 }
 
 impl GitHubError {
@@ -54,7 +60,9 @@ impl GitHubError {
         match self {
             GitHubError::Status { kind, .. } => *kind,
             GitHubError::Transport { .. } => FailureKind::Transient,
-            GitHubError::Decode { .. } | GitHubError::NotConfigured => FailureKind::Permanent,
+            GitHubError::Decode { .. }
+            | GitHubError::NotConfigured
+            | GitHubError::Refused { .. } => FailureKind::Permanent,
         }
     }
 

@@ -415,7 +415,7 @@ fn protection(w: &mut World, run_id: u64, environment: &str) -> (bool, String, V
 #[test]
 fn the_protection_rule_approves_only_the_pipelines_own_runs_whose_gates_hold() {
     let (mut w, _) = World::new(COMPLETE);
-    deployed_to_staging(&mut w);
+    let correlation = staging_dispatched(&mut w);
     let (ok, why, effects) = protection(&mut w, 77, "staging");
     assert!(ok, "{why}");
     assert_eq!(why, "REQ-12: review and tests passed at `aaa111`");
@@ -428,23 +428,49 @@ fn the_protection_rule_approves_only_the_pipelines_own_runs_whose_gates_hold() {
         "{why}"
     );
     assert!(replies(&effects)[0].contains("is rejected"));
-    let (ok, why, _) = protection(&mut w, 77, "production");
-    assert!(!ok && why.contains("dispatched for staging"), "{why}");
-    let (ok, why, _) = protection(&mut w, 77, "preview");
-    assert!(!ok && why.contains("dispatched for staging"), "{why}");
+    // Once the deploy has finished, running it again (a re-run keeps the run id) deploys
+    // nothing shipgate decided.
+    w.run_done(&correlation, 77, "success");
+    let (ok, why, _) = protection(&mut w, 77, "staging");
+    assert!(!ok && why.contains("this deploy has finished"), "{why}");
 
+    // Each rejection of a deploy in flight fails it (GitHub fails the run): one world each.
+    let in_flight = || {
+        let (mut w, _) = World::new(COMPLETE);
+        staging_dispatched(&mut w);
+        w
+    };
+    for environment in ["production", "preview"] {
+        let (ok, why, _) = protection(&mut in_flight(), 77, environment);
+        assert!(!ok && why.contains("dispatched for staging"), "{why}");
+    }
+    let mut w = in_flight();
     w.comment(lead(), "/block legal review");
     let (ok, why, effects) = protection(&mut w, 77, "staging");
     assert!(
         !ok && why.contains("blocked by @lead: legal review"),
         "{why}"
     );
-    assert_eq!(audited_actions(&effects), ["protection rule rejected"]);
+    // GitHub fails the rejected run: the stage fails, on the record too.
+    assert_eq!(
+        audited_actions(&effects),
+        ["protection rule rejected", "stage failed"]
+    );
 }
 
 #[test]
 fn the_protection_rule_approves_production_only_for_the_approved_merge() {
-    let mut w = watching_production(40);
+    let (mut w, _) = World::new(COMPLETE);
+    deployed_to_staging(&mut w);
+    let correlation = production_dispatched(&mut w);
+    w.go(Input::EffectDone {
+        key: "dispatched-88".into(),
+        result: EffectResult::Dispatched {
+            correlation,
+            run_id: 88,
+            url: "https://github.test/runs/88".into(),
+        },
+    });
     let (ok, why, _) = protection(&mut w, 88, "production");
     assert!(ok, "{why}");
     assert!(
@@ -453,7 +479,7 @@ fn the_protection_rule_approves_production_only_for_the_approved_merge() {
     );
     // A staging deploy whose review went stale: rejected with what is missing.
     let (mut s, _) = World::new(COMPLETE);
-    deployed_to_staging(&mut s);
+    staging_dispatched(&mut s);
     s.review(
         actor("reviewer", Access::Write),
         ReviewState::ChangesRequested,

@@ -174,20 +174,24 @@ pub struct PullRequest {
     #[serde(default)]
     pub title: String,
     /// Everyone who authored or committed its commits, as GitHub lists them (separation of
-    /// duties for production).
-    #[serde(default, alias = "pushers")]
+    /// duties: they neither review nor release it).
+    #[serde(default)]
     pub contributors: BTreeSet<String>,
+    /// Everyone seen pushing to it (`pull_request.synchronize` senders): a commit's author
+    /// can be any e-mail address, a push's sender cannot.
+    #[serde(default)]
+    pub pushers: BTreeSet<String>,
 }
 
 impl PullRequest {
-    /// How much the PR is trusted to drive a pipeline: 2 from this repository by someone
-    /// with write access, 1 from this repository, 0 from a fork (or a deleted one).
-    pub fn trust(&self) -> u8 {
-        match (self.from_fork, self.author_access.can_write()) {
-            (true, _) => 0,
-            (false, false) => 1,
-            (false, true) => 2,
+    /// How much the PR is trusted to drive a pipeline whose branch is `own_branch`: 0 from a
+    /// fork (or a deleted one); from this repository 1, plus 1 if its author has write
+    /// access, plus 1 if it comes from the pipeline's own branch.
+    pub fn trust(&self, own_branch: &str) -> u8 {
+        if self.from_fork {
+            return 0;
         }
+        1 + u8::from(self.author_access.can_write()) + u8::from(self.head_branch == own_branch)
     }
 }
 
@@ -520,6 +524,10 @@ pub struct Pipeline {
     /// The issue's labels in the newest snapshot applied.
     #[serde(default)]
     pub issue_labels: Vec<String>,
+    /// Everyone seen pushing to the pipeline's branch (`push` webhooks), before or after a
+    /// PR from it was linked.
+    #[serde(default)]
+    pub branch_pushers: BTreeSet<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -584,6 +592,7 @@ impl Pipeline {
             foreign_runs: BTreeSet::new(),
             issue_updated_at: issue.updated_at,
             issue_labels: issue.labels.clone(),
+            branch_pushers: BTreeSet::new(),
             created_at: now,
             updated_at: now,
         }
@@ -913,6 +922,12 @@ pub enum Input {
         key: String,
         result: EffectResult,
     },
+    /// Someone pushed to the pipeline's branch.
+    Push {
+        delivery: String,
+        branch: String,
+        pusher: Actor,
+    },
     /// The repository's configuration changed on the default branch (pushed at `sha`).
     ConfigChanged {
         sha: String,
@@ -931,6 +946,7 @@ impl Input {
         match self {
             Input::Issue { delivery, .. }
             | Input::PullRequest { delivery, .. }
+            | Input::Push { delivery, .. }
             | Input::Button { delivery, .. }
             | Input::ProtectionRule { delivery, .. } => Some(format!("delivery:{delivery}")),
             Input::Comment { id, .. } => Some(format!("comment:{id}")),

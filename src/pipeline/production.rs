@@ -112,7 +112,7 @@ impl Step<'_> {
         }
         if render::changed_the_code(&self.p, &actor.login) {
             return Err(format!(
-                "@{} authored or committed commits of #{}; whoever changed the code cannot approve its production deploy",
+                "@{} authored, committed or pushed commits of #{}; whoever changed the code cannot approve its production deploy",
                 actor.login, pr.number
             ));
         }
@@ -224,6 +224,10 @@ impl Step<'_> {
                     self.p.production_sha = None;
                     self.set_phase(Phase::Review);
                     return;
+                }
+                if let Some(problem) = render::base_problem(&self.p, &pr) {
+                    // Its base moved since the approval (it may even be merged there).
+                    return self.fail("merge", problem);
                 }
                 if let (true, Some(sha)) = (pr.merged, pr.merge_commit_sha.clone()) {
                     // Merged by a person before the approval: that commit goes out.

@@ -316,6 +316,7 @@ fn merge_titles_follow_conventional_commits() {
         url: String::new(),
         title: title.into(),
         contributors: Default::default(),
+        pushers: Default::default(),
     };
     assert_eq!(
         merge_title(&w.p, &pr("Add export")),
@@ -642,7 +643,7 @@ fn whoever_committed_to_the_pr_cannot_approve_its_production_deploy() {
     assert_eq!(w.p.phase, Phase::Readiness);
     let effects = w.comment(approver(), "/approve production");
     assert!(
-        replies(&effects)[0].contains("@releaser authored or committed commits of #30"),
+        replies(&effects)[0].contains("@releaser authored, committed or pushed commits of #30"),
         "{:?}",
         replies(&effects)
     );

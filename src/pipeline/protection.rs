@@ -47,7 +47,10 @@ impl Step<'_> {
             }
         }
         let verdict = match (index, foreign) {
-            (Some(i), _) => self.protection_verdict(&self.p.deploys[i], environment),
+            (Some(i), _) => self.rerun_by_someone_else(run_id, run).map_or_else(
+                || self.protection_verdict(&self.p.deploys[i], environment),
+                Err,
+            ),
             (None, Some(text)) => Err(text),
             (None, None) => Err(format!("run {run_id} is not a deploy shipgate dispatched")),
         };
@@ -119,6 +122,18 @@ impl Step<'_> {
         }
     }
 
+    /// A person's re-run of shipgate's run keeps its id, but shipgate did not start it: why,
+    /// if the run GitHub reports is that.
+    fn rerun_by_someone_else(&self, run_id: u64, run: Option<&RunReport>) -> Option<String> {
+        let origin = run?.origin.as_ref()?;
+        (!origin.by_app).then(|| {
+            format!(
+                "run {run_id} was re-run by @{}; shipgate deploys only what it dispatches",
+                origin.actor
+            )
+        })
+    }
+
     /// Why the deploy may go to `environment`, or what it still needs. (The run's commit is
     /// not compared: a rollback runs on the default branch's head and deploys its `sha`
     /// input. The run id, or its `pipeline` input, is what ties the run to the deploy.)
@@ -129,11 +144,24 @@ impl Step<'_> {
                 deploy.environment
             ));
         }
+        if deploy.state == DeployState::Superseded {
+            return Err("a newer deploy replaced this one".into());
+        }
+        if deploy.state.is_finished() {
+            return Err(format!(
+                "this {} has finished ({}); running it again deploys nothing shipgate decided",
+                deploy.kind(),
+                deploy.state.describe()
+            ));
+        }
         if let Some(reason) = &deploy.rollback_reason {
             return Ok(format!("a rollback to `{}`: {reason}", short(&deploy.sha)));
         }
-        if deploy.state == DeployState::Superseded {
-            return Err("a newer deploy replaced this one".into());
+        if !self.cfg.is_valid() {
+            return Err(format!(
+                "`{}` has errors; the gates hold until they are fixed",
+                super::config::CONFIG_PATH
+            ));
         }
         if self.p.phase.is_terminal() || self.p.phase == Phase::Failed {
             return Err(format!("the pipeline is {}", self.p.phase.name()));

@@ -13,6 +13,10 @@ use super::linking::contains_token;
 use super::model::*;
 use super::step::{Step, short};
 
+/// Runs not shipgate's that a pipeline reports (once each) before it stops saying so: anyone
+/// can name a run after a pipeline, and each must not cost a comment forever.
+pub const MAX_FOREIGN_RUNS: usize = 50;
+
 /// Clock skew allowed between shipgate and GitHub when a run's creation time is compared
 /// with the dispatch's, in ms.
 pub const CLOCK_SKEW_MS: i64 = 60_000;
@@ -74,12 +78,14 @@ pub fn mismatch(origin: &RunOrigin, sent: &Sent<'_>) -> Option<String> {
     None
 }
 
-/// What shipgate sent for a deploy, dispatched as `workflow`.
-fn deploy_sent<'a>(d: &'a Deploy, workflow: &'a str) -> Sent<'a> {
+/// What shipgate sent for a deploy, dispatched as `workflow`. A deploy on the default branch
+/// (production, rollbacks) runs whatever its head is and deploys its `sha` input, which is
+/// on that branch; a staging deploy runs the PR's head, which is what it deploys.
+fn deploy_sent<'a>(p: &Pipeline, d: &'a Deploy, workflow: &'a str) -> Sent<'a> {
     Sent {
         workflow,
         git_ref: &d.git_ref,
-        sha: d.rollback_reason.is_none().then_some(d.sha.as_str()),
+        sha: (d.git_ref != p.default_branch).then_some(d.sha.as_str()),
         correlation: &d.correlation,
         at: d.started_at,
     }
@@ -106,7 +112,7 @@ pub fn dispatch_sent<'a>(
     p.deploys
         .iter()
         .find(|d| d.correlation == correlation)
-        .map(|d| deploy_sent(d, deploy_workflow))
+        .map(|d| deploy_sent(p, d, deploy_workflow))
         .or_else(|| {
             p.runs
                 .iter()
@@ -133,12 +139,38 @@ impl Step<'_> {
     /// goes to the deploy or test run shipgate started it as, or is reported as not
     /// shipgate's.
     pub(super) fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
-        match self.claim(report, by_correlation) {
+        let claim = self.claim(report, by_correlation);
+        // shipgate's run, but its branch had moved before GitHub started it: it ran another
+        // commit's workflow, which proves nothing about the SHA it was sent for.
+        let elsewhere = self.ran_elsewhere(&claim, report).map(|ran| RunReport {
+            status: "completed".into(),
+            conclusion: Some(ran),
+            ..report.clone()
+        });
+        let report = elsewhere.as_ref().unwrap_or(report);
+        match claim {
             Claim::Deploy(i) => self.on_deploy_report(i, report),
             Claim::Test(i) => self.on_test_report(i, report),
             Claim::Foreign(why) => self.foreign_run(report, &why),
             Claim::Unrelated => {}
         }
+    }
+
+    /// `ran <sha>, not <sha>` when a claimed run's head is not the commit it was sent for.
+    fn ran_elsewhere(&self, claim: &Claim, report: &RunReport) -> Option<String> {
+        let origin = report.origin.as_ref()?;
+        let sent = match claim {
+            Claim::Deploy(i) => deploy_sent(
+                &self.p,
+                &self.p.deploys[*i],
+                &self.cfg.config.deploy.workflow,
+            ),
+            Claim::Test(i) => test_sent(&self.p.runs[*i]),
+            _ => return None,
+        };
+        let sha = sent.sha?;
+        (!origin.head_sha.is_empty() && origin.head_sha != sha)
+            .then(|| format!("ran {}, not {}", short(&origin.head_sha), short(sha)))
     }
 
     /// The dispatch `report` is the run of: by run id (or the correlation of a poll of a
@@ -168,11 +200,20 @@ impl Step<'_> {
             .iter()
             .rposition(|r| contains_token(title, &r.correlation));
         let workflow = &self.cfg.config.deploy.workflow;
+        if report
+            .origin
+            .as_ref()
+            .is_some_and(|o| o.event != "workflow_dispatch")
+        {
+            // A push or pull-request run that borrowed the name: plainly no dispatch of
+            // shipgate's, and not worth a word.
+            return Claim::Unrelated;
+        }
         let (claim, run_id, sent) = match (deploy, test) {
             (Some(i), _) => (
                 Claim::Deploy(i),
                 p.deploys[i].run_id,
-                deploy_sent(&p.deploys[i], workflow),
+                deploy_sent(p, &p.deploys[i], workflow),
             ),
             (None, Some(i)) => (Claim::Test(i), p.runs[i].run_id, test_sent(&p.runs[i])),
             (None, None) => return Claim::Unrelated,
@@ -193,8 +234,10 @@ impl Step<'_> {
     /// A run that names this pipeline but that shipgate did not start: said once on the
     /// issue, audited, and otherwise ignored.
     pub(super) fn foreign_run(&mut self, report: &RunReport, why: &str) {
-        if !self.p.foreign_runs.insert(report.run_id) {
-            return;
+        if self.p.foreign_runs.len() >= MAX_FOREIGN_RUNS
+            || !self.p.foreign_runs.insert(report.run_id)
+        {
+            return; // said once; and past the limit, nothing more is said or kept
         }
         let what = foreign_run_text(report, why);
         self.audit("shipgate", "run ignored", what.clone());

@@ -15,22 +15,18 @@ use super::model::*;
 use super::render::{base_problem, changed_the_code};
 use super::step::{Step, short};
 
-/// Why a PR is trusted as much as it is, for people: `from this repository, by @dev (write
-/// access)`.
-fn provenance(pr: &PullRequest) -> String {
-    match pr.trust() {
-        0 => "from a fork".into(),
-        1 => format!(
-            "from this repository, but @{} has {}",
-            pr.author,
-            pr.author_access.name()
-        ),
-        _ => format!(
-            "from this repository, by @{} ({})",
-            pr.author,
-            pr.author_access.name()
-        ),
+/// Why a PR is trusted as much as it is, for people: `from this repository's branch
+/// feature/REQ-1-x, by @dev (write access)`.
+fn provenance(pr: &PullRequest, own_branch: &str) -> String {
+    if pr.from_fork {
+        return "from a fork".into();
     }
+    let place = if pr.head_branch == own_branch {
+        format!("from this repository's branch `{own_branch}`")
+    } else {
+        "from this repository".to_owned()
+    };
+    format!("{place}, by @{} ({})", pr.author, pr.author_access.name())
 }
 
 /// The record of a PR as GitHub reports it now.
@@ -50,6 +46,7 @@ fn record(pr: &PullSnapshot) -> PullRequest {
         url: pr.url.clone(),
         title: pr.title.clone(),
         contributors: pr.contributors.iter().cloned().collect(),
+        pushers: Default::default(),
     }
 }
 
@@ -58,48 +55,63 @@ impl Step<'_> {
         let names_issue = linking::pull_request_issues(&pr.body, &pr.head_branch, &self.p.repo)
             .contains(&self.p.issue);
         let candidate = record(pr);
-        match self.p.pr.clone() {
-            Some(linked) if linked.number == pr.number => self.update_pull(action, linked, pr),
-            Some(linked) if linked.open => {
-                if !pr.open {
-                    self.p.passed_over.remove(&pr.number);
-                } else if names_issue && candidate.trust() > linked.trust() {
-                    let why = format!(
-                        "#{} drives it instead: it is {}, and #{} is {}",
-                        pr.number,
-                        provenance(&candidate),
-                        linked.number,
-                        provenance(&linked)
-                    );
-                    self.reply(
-                        linked.number,
-                        format!(
-                            "This pull request no longer drives {}: {why}.",
-                            self.p.name()
-                        ),
-                    );
-                    self.p.passed_over.insert(linked.number, why);
-                    self.link_pull(action, pr);
-                } else if names_issue && !self.p.passed_over.contains_key(&pr.number) {
-                    let why = format!(
-                        "#{} drives it: it was linked first and is {}; this one is {}",
-                        linked.number,
-                        provenance(&linked),
-                        provenance(&candidate)
-                    );
-                    self.reply(
-                        pr.number,
-                        format!(
-                            "This pull request names #{} but does not drive {}: {why}.",
-                            self.p.issue,
-                            self.p.name()
-                        ),
-                    );
-                    self.p.passed_over.insert(pr.number, why);
-                }
+        let own = self.p.branch.clone();
+        let Some(linked) = self.p.pr.clone() else {
+            if names_issue && pr.open {
+                self.link_pull(action, pr);
             }
-            _ if names_issue && pr.open => self.link_pull(action, pr),
-            _ => {}
+            return;
+        };
+        if linked.number == pr.number {
+            return self.update_pull(action, linked, pr);
+        }
+        if !names_issue || !pr.open {
+            self.p.passed_over.remove(&pr.number);
+            return;
+        }
+        // More trusted than the linked PR, or as trusted as a linked PR that was closed:
+        // it takes the pipeline. A less trusted one never does, open or closed.
+        let (theirs, ours) = (candidate.trust(&own), linked.trust(&own));
+        if theirs > ours || (theirs == ours && !linked.open && !linked.merged) {
+            if linked.open {
+                let why = format!(
+                    "#{} drives it instead: it is {}, and #{} is {}",
+                    pr.number,
+                    provenance(&candidate, &own),
+                    linked.number,
+                    provenance(&linked, &own)
+                );
+                self.reply(
+                    linked.number,
+                    format!(
+                        "This pull request no longer drives {}: {why}.",
+                        self.p.name()
+                    ),
+                );
+                self.p.passed_over.insert(linked.number, why);
+            }
+            self.link_pull(action, pr);
+        } else if !self.p.passed_over.contains_key(&pr.number) {
+            let why = format!(
+                "#{} drives it: it was linked first and is {}{}; this one is {}",
+                linked.number,
+                provenance(&linked, &own),
+                if linked.open {
+                    ""
+                } else {
+                    " (reopen it, or open one as trusted)"
+                },
+                provenance(&candidate, &own)
+            );
+            self.reply(
+                pr.number,
+                format!(
+                    "This pull request names #{} but does not drive {}: {why}.",
+                    self.p.issue,
+                    self.p.name()
+                ),
+            );
+            self.p.passed_over.insert(pr.number, why);
         }
     }
 
@@ -129,6 +141,7 @@ impl Step<'_> {
             // GitHub could not list the commits this time: who wrote them is still known.
             new.contributors = old.contributors.clone();
         }
+        new.pushers = old.pushers.clone();
         if old.base_branch != new.base_branch {
             match base_problem(&self.p, &new) {
                 Some(problem) => {
@@ -272,7 +285,7 @@ impl Step<'_> {
                 if state == ReviewState::Approved {
                     let allowed = if changed_the_code(&self.p, &reviewer.login) {
                         Err(format!(
-                            "@{} authored or committed commits of #{pr}; whoever changed the code cannot approve it",
+                            "@{} authored, committed or pushed commits of #{pr}; whoever changed the code cannot approve it",
                             reviewer.login
                         ))
                     } else {

@@ -318,38 +318,48 @@ pub fn gates(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
         state: branch,
         waiting: None,
     });
+    // A fork's PR, or one into another branch than production runs, never passes — open
+    // or merged (by a person) alike.
+    let untrusted = |pr: &PullRequest| {
+        if pr.from_fork {
+            Some((
+                format!(
+                    "#{} by @{} comes from a fork: shipgate never tests, deploys or merges it",
+                    pr.number, pr.author
+                ),
+                "a pull request from a branch of this repository".to_owned(),
+            ))
+        } else {
+            base_problem(p, pr).map(|problem| {
+                (
+                    problem,
+                    format!("#{} to target `{}`", pr.number, p.default_branch),
+                )
+            })
+        }
+    };
     let pr_gate = match &p.pr {
-        Some(pr) if pr.merged => Gate {
-            name: "Pull request",
-            passed: true,
-            failed: false,
-            state: format!(
-                "✅ #{} by @{} merged{}",
-                pr.number,
-                pr.author,
-                p.merge_sha()
-                    .map(|m| format!(" as `{}`", short(m)))
-                    .unwrap_or_default()
-            ),
-            waiting: None,
-        },
-        Some(pr) if pr.open && !pr.draft && pr.from_fork => Gate {
-            name: "Pull request",
-            passed: false,
-            failed: true,
-            state: format!(
-                "#{} by @{} comes from a fork: shipgate never tests, deploys or merges it",
-                pr.number, pr.author
-            ),
-            waiting: Some("a pull request from a branch of this repository".into()),
-        },
-        Some(pr) if pr.open && !pr.draft => match base_problem(p, pr) {
-            Some(problem) => Gate {
+        Some(pr) if pr.merged || (pr.open && !pr.draft) => match untrusted(pr) {
+            Some((state, waiting)) => Gate {
                 name: "Pull request",
                 passed: false,
                 failed: true,
-                state: problem,
-                waiting: Some(format!("#{} to target `{}`", pr.number, p.default_branch)),
+                state,
+                waiting: Some(waiting),
+            },
+            None if pr.merged => Gate {
+                name: "Pull request",
+                passed: true,
+                failed: false,
+                state: format!(
+                    "✅ #{} by @{} merged{}",
+                    pr.number,
+                    pr.author,
+                    p.merge_sha()
+                        .map(|m| format!(" as `{}`", short(m)))
+                        .unwrap_or_default()
+                ),
+                waiting: None,
             },
             None => Gate {
                 name: "Pull request",
@@ -816,12 +826,19 @@ fn pull_request_lines(p: &Pipeline) -> String {
     s
 }
 
-/// Whether `login` authored or committed any of the linked PR's commits (as GitHub lists
-/// them): they neither review nor release their own change.
+/// Whether `login` changed the linked PR's code: authored or committed any of its commits
+/// (as GitHub lists them), or pushed to it (or to the pipeline's branch it comes from). They
+/// neither review nor release their own change.
 pub fn changed_the_code(p: &Pipeline, login: &str) -> bool {
     p.pr.as_ref().is_some_and(|pr| {
+        let branch_pushers = (pr.head_branch == p.branch && !pr.from_fork)
+            .then_some(&p.branch_pushers)
+            .into_iter()
+            .flatten();
         pr.contributors
             .iter()
+            .chain(&pr.pushers)
+            .chain(branch_pushers)
             .any(|c| c.eq_ignore_ascii_case(login))
     })
 }

@@ -203,6 +203,13 @@ impl Step<'_> {
                 actor.login
             ));
         }
+        if !self.cfg.is_valid() && !gate.is_empty() && actor.access != Access::Admin {
+            return Err(format!(
+                "@{} cannot {what}: `{}` has errors, so who may is unknown; until they are fixed only a repository admin may",
+                actor.login,
+                super::config::CONFIG_PATH
+            ));
+        }
         if !actor.access.can_write() {
             return Err(format!(
                 "@{} cannot {what}: it needs write access to the repository (they have {})",
@@ -251,7 +258,19 @@ impl Step<'_> {
                 commands,
                 actor,
             } => self.on_comment(*id, *on, commands, actor),
-            Input::PullRequest { action, pr, .. } => self.on_pull(action, pr),
+            Input::PullRequest {
+                action, pr, actor, ..
+            } => {
+                self.on_pull(action, pr);
+                if *action == PullAction::Synchronize && !actor.is_self {
+                    self.note_pusher(pr.number, &actor.login);
+                }
+            }
+            Input::Push { branch, pusher, .. } => {
+                if *branch == self.p.branch && !pusher.is_self {
+                    self.p.branch_pushers.insert(pusher.login.clone());
+                }
+            }
             Input::Review {
                 id,
                 action,
@@ -740,6 +759,13 @@ impl Step<'_> {
         }
         self.set_phase(Phase::Stopped);
         format!("⏹️ Stopped: {runs}. Nothing more happens.")
+    }
+
+    /// Remembers who pushed to the linked PR: they may not approve it.
+    fn note_pusher(&mut self, number: u64, login: &str) {
+        if let Some(pr) = self.p.pr.as_mut().filter(|p| p.number == number) {
+            pr.pushers.insert(login.to_owned());
+        }
     }
 
     /// Whether `/stop` now rolls production back: a production deploy or its monitoring is
@@ -1261,6 +1287,7 @@ impl Step<'_> {
             v.foreign_runs.clear();
             v.issue_updated_at = 0;
             v.issue_labels.clear();
+            v.branch_pushers.clear();
             v
         };
         if redraw || visible(before) != visible(&self.p) {

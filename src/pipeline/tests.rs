@@ -781,6 +781,13 @@ fn green_gates_deploy_to_staging_then_readiness() {
 
 /// Takes a pipeline to a successful staging deploy; returns the deploy's correlation.
 pub(super) fn deployed_to_staging(w: &mut World) -> Vec<Effect> {
+    let correlation = staging_dispatched(w);
+    w.run_done(&correlation, 77, "success")
+}
+
+/// Through review and tests to a staging deploy whose run (77) GitHub has, still running;
+/// returns its correlation.
+pub(super) fn staging_dispatched(w: &mut World) -> String {
     w.advance_to_development();
     let effects = w.pr(PullAction::Opened, "aaa111");
     let c = dispatches(&effects)[0].2.clone();
@@ -804,7 +811,15 @@ pub(super) fn deployed_to_staging(w: &mut World) -> Vec<Effect> {
             deployment_id: 9,
         },
     });
-    w.run_done(&correlation, 77, "success")
+    w.go(Input::EffectDone {
+        key: "dispatched-77".into(),
+        result: EffectResult::Dispatched {
+            correlation: correlation.clone(),
+            run_id: 77,
+            url: "https://github.test/runs/77".into(),
+        },
+    });
+    correlation
 }
 
 pub(super) fn probed(w: &mut World, ok: bool, key: &str) -> Vec<Effect> {

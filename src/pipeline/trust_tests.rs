@@ -283,7 +283,7 @@ fn the_teams_pull_request_displaces_a_fork_that_came_first() {
     );
     let status = render::status_comment(&w.p, &w.cfg);
     assert!(
-        status.contains("🔀 #30 drives this pipeline. #40 does not: #30 drives it instead: it is from this repository, by @dev (write access), and #40 is from a fork."),
+        status.contains("🔀 #30 drives this pipeline. #40 does not: #30 drives it instead: it is from this repository's branch `feature/REQ-12-export-invoices`, by @dev (write access), and #40 is from a fork."),
         "{status}"
     );
     // A fork opened later never displaces it, and is told so once.
@@ -530,7 +530,7 @@ fn whoever_wrote_the_commits_cannot_approve_them_even_when_a_bot_opened_the_pr()
     assert_eq!(
         replies(&effects),
         [
-            "This approval does not count toward the review gate: @dev authored or committed commits of #30; whoever changed the code cannot approve it."
+            "This approval does not count toward the review gate: @dev authored, committed or pushed commits of #30; whoever changed the code cannot approve it."
         ]
     );
     assert!(!render::review_gate(&w.p, &w.cfg, "aaa111").passed);
@@ -557,7 +557,7 @@ fn whoever_wrote_the_commits_cannot_approve_them_even_when_a_bot_opened_the_pr()
     w.run_done(&correlation, 77, "success");
     let effects = w.comment(actor("dev", Access::Admin), "/approve production");
     assert!(
-        replies(&effects)[0].contains("@dev authored or committed commits of #30"),
+        replies(&effects)[0].contains("@dev authored, committed or pushed commits of #30"),
         "{:?}",
         replies(&effects)
     );
@@ -623,4 +623,39 @@ fn bots_never_approve_whatever_their_access() {
         "a bot's approval is not even recorded"
     );
     assert_eq!(w.p.phase, Phase::Review);
+}
+
+/// A commit's author is any e-mail address; who pushed is not. Whoever pushed to the PR, or
+/// to the pipeline's branch before the PR existed, cannot approve it either.
+#[test]
+fn whoever_pushed_the_code_cannot_approve_it_whatever_the_commits_say() {
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    w.go(Input::Push {
+        delivery: "push-1".into(),
+        branch: w.p.branch.clone(),
+        pusher: actor("early-bird", Access::Write),
+    });
+    w.pr(PullAction::Opened, "aaa111");
+    let mut pushed = pull(30, "bbb222");
+    pushed.contributors = vec!["dev".into()]; // the commit claims dev wrote it
+    w.ids += 1;
+    w.go(Input::PullRequest {
+        delivery: "sync".into(),
+        action: PullAction::Synchronize,
+        pr: pushed,
+        actor: actor("late-fixer", Access::Write),
+    });
+    for who in ["early-bird", "late-fixer"] {
+        let effects = w.review(actor(who, Access::Write), ReviewState::Approved, "bbb222");
+        assert!(
+            replies(&effects)[0].contains(&format!(
+                "@{who} authored, committed or pushed commits of #30"
+            )),
+            "{:?}",
+            replies(&effects)
+        );
+    }
+    assert!(render::changed_the_code(&w.p, "late-fixer"));
+    assert!(!render::changed_the_code(&w.p, "reviewer"));
 }

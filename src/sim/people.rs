@@ -343,6 +343,28 @@ impl Simulator {
         self.settle().await;
     }
 
+    /// `who` re-runs a workflow run in GitHub's UI (any run, finished or not): the same run
+    /// id, its next attempt, with `who` as the triggering actor; `workflow_run.requested`.
+    pub async fn rerun_by_hand(&self, repo: &str, run_id: u64, who: &str) {
+        self.with(|s| {
+            s.ensure_user(who);
+            let now = s.now();
+            let run = s
+                .repo_mut(repo)
+                .expect("known repository")
+                .runs
+                .get_mut(&run_id)
+                .expect("known workflow run");
+            run.status = "queued".into();
+            run.conclusion = None;
+            run.updated_at = now;
+            run.attempt += 1;
+            run.triggering_actor = Some(who.to_owned());
+            crate::sim::webhooks::workflow_run(s, repo, run_id, "requested");
+        });
+        self.settle().await;
+    }
+
     /// `who` dispatches `workflow` on `branch` by hand (the Actions tab, `gh workflow run`)
     /// with `inputs`: a run whose actor is that person. Returns its id.
     pub async fn dispatch_by_hand(

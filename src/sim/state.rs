@@ -263,6 +263,10 @@ pub struct WorkflowRun {
     pub conclusion: Option<String>,
     pub inputs: serde_json::Map<String, Value>,
     pub actor: String,
+    /// Who started the latest attempt (a re-run), if not `actor`.
+    pub triggering_actor: Option<String>,
+    /// GitHub's `run_attempt`: 1, then one more per re-run.
+    pub attempt: u64,
     pub display_title: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -107,6 +107,8 @@ pub fn start_run(
             },
             inputs,
             actor,
+            triggering_actor: None,
+            attempt: 1,
             created_at: now,
             updated_at: now,
         },
@@ -169,7 +171,7 @@ pub fn cancel_run(s: &mut SimState, c: &Call) -> Outcome {
 pub fn rerun_failed_jobs(s: &mut SimState, c: &Call) -> Outcome {
     let key = c.repo_key();
     let id = c.number("run_id");
-    let now = s.now();
+    let (now, actor) = (s.now(), c.actor(s));
     let run = repo_mut(s, c)?
         .runs
         .get_mut(&id)
@@ -183,6 +185,8 @@ pub fn rerun_failed_jobs(s: &mut SimState, c: &Call) -> Outcome {
     run.status = "queued".into();
     run.conclusion = None;
     run.updated_at = now;
+    run.attempt += 1;
+    run.triggering_actor = Some(actor);
     webhooks::workflow_run(s, &key, id, "requested");
     Ok(Reply::created(json!({})))
 }
