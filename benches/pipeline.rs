@@ -57,6 +57,7 @@ fn purpose(op: &str) -> &'static str {
         "pulls/merge" => "squash merge after production approval",
         "pulls/get" => "the PR as GitHub has it now (each PR event; before the merge)",
         "pulls/list-commits" => "who wrote the PR's commits (each PR event)",
+        "repos/compare-commits-with-basehead" => "the merge commit is on the default branch",
         "apps/get-authenticated" => "the App's slug (bot login), once",
         _ => "",
     }

@@ -62,6 +62,19 @@ impl World {
         panic!("no refused dispatch of {workflow}");
     }
 
+    /// The PR's tests pass (shipgate's run), `reviewer` approves it, and its staging deploy
+    /// succeeds: the pipeline is in readiness.
+    async fn green_to_readiness(&self, n: u64, pr: u64) {
+        let (sim, sg) = (&self.sim, &self.sg);
+        let tests = self.shipgates_run(None).expect("tests dispatched");
+        sim.complete_workflow_run(REPO, tests, "success").await;
+        sim.review(REPO, pr, "reviewer", "APPROVED").await;
+        sg.settle(sim).await;
+        let staging = self.shipgates_run(Some("staging")).expect("staging deploy");
+        sim.complete_workflow_run(REPO, staging, "success").await;
+        self.wait_for_phase(n, "readiness").await;
+    }
+
     /// Opens a feature issue and approves its requirement and plan; returns its number.
     async fn planned_feature(&self) -> u64 {
         let n = self
@@ -392,13 +405,7 @@ async fn a_pull_request_into_another_branch_never_reaches_production(backend: Ba
         "{:?}",
         w.replies(pr)
     );
-    let tests = w.shipgates_run(None).unwrap();
-    sim.complete_workflow_run(REPO, tests, "success").await;
-    sim.review(REPO, pr, "reviewer", "APPROVED").await;
-    sg.settle(sim).await;
-    let staging = w.shipgates_run(Some("staging")).unwrap();
-    sim.complete_workflow_run(REPO, staging, "success").await;
-    w.wait_for_phase(n, "readiness").await;
+    w.green_to_readiness(n, pr).await;
     sim.comment(REPO, pr, "releaser", "/approve production")
         .await;
     sg.settle(sim).await;
@@ -456,13 +463,7 @@ async fn a_re_sent_stale_push_never_rewinds_the_head(backend: Backend) {
             .map(|d| d.payload.clone())
             .expect("the synchronize delivery")
     });
-    let tests = w.shipgates_run(None).unwrap();
-    sim.complete_workflow_run(REPO, tests, "success").await;
-    sim.review(REPO, pr, "reviewer", "APPROVED").await;
-    sg.settle(sim).await;
-    let staging = w.shipgates_run(Some("staging")).unwrap();
-    sim.complete_workflow_run(REPO, staging, "success").await;
-    w.wait_for_phase(n, "readiness").await;
+    w.green_to_readiness(n, pr).await;
     // ... then another push: back to review.
     let newest = sim.push_to_pull(REPO, pr, "dev", "third commit").await;
     sg.settle(sim).await;

@@ -452,8 +452,12 @@ impl Executor {
                 if let Some(reason) = rollback_reason {
                     inputs.push(("reason", reason.as_str()));
                 }
-                // Production only ever deploys a commit on the branch it dispatches.
-                if environment == "production" && !gh.branch_contains(repo, git_ref, sha).await? {
+                // Production only ever deploys a commit on the branch it dispatches (a
+                // rollback's target was checked when it was found).
+                if environment == "production"
+                    && rollback_reason.is_none()
+                    && !gh.branch_contains(repo, git_ref, sha).await?
+                {
                     return Err(GitHubError::Refused {
                         operation: "dispatch the production deploy",
                         reason: format!("`{sha}` is not on `{git_ref}`"),

@@ -51,19 +51,19 @@ fn record(pr: &PullSnapshot) -> PullRequest {
 }
 
 impl Step<'_> {
-    pub(super) fn on_pull(&mut self, action: &PullAction, pr: &PullSnapshot) {
+    pub(super) fn on_pull(&mut self, pr: &PullSnapshot) {
         let names_issue = linking::pull_request_issues(&pr.body, &pr.head_branch, &self.p.repo)
             .contains(&self.p.issue);
         let candidate = record(pr);
         let own = self.p.branch.clone();
         let Some(linked) = self.p.pr.clone() else {
             if names_issue && pr.open {
-                self.link_pull(action, pr);
+                self.link_pull(pr);
             }
             return;
         };
         if linked.number == pr.number {
-            return self.update_pull(action, linked, pr);
+            return self.update_pull(linked, pr);
         }
         if !names_issue || !pr.open {
             self.p.passed_over.remove(&pr.number);
@@ -90,7 +90,7 @@ impl Step<'_> {
                 );
                 self.p.passed_over.insert(linked.number, why);
             }
-            self.link_pull(action, pr);
+            self.link_pull(pr);
         } else if !self.p.passed_over.contains_key(&pr.number) {
             let why = format!(
                 "#{} drives it: it was linked first and is {}{}; this one is {}",
@@ -116,7 +116,7 @@ impl Step<'_> {
     }
 
     /// Makes `pr` the pipeline's PR (the first, or one that replaces another).
-    fn link_pull(&mut self, action: &PullAction, pr: &PullSnapshot) {
+    fn link_pull(&mut self, pr: &PullSnapshot) {
         let old = self.p.pr.take();
         self.p.passed_over.remove(&pr.number);
         if let Some(old) = &old {
@@ -131,11 +131,11 @@ impl Step<'_> {
             self.reply(linked.number, format!("⚠️ {problem}. Change its base."));
         }
         self.p.pr = Some(linked);
-        self.after_pull_change(action, pr);
+        self.after_pull_change(pr);
     }
 
     /// The linked PR as GitHub reports it now.
-    fn update_pull(&mut self, action: &PullAction, old: PullRequest, pr: &PullSnapshot) {
+    fn update_pull(&mut self, old: PullRequest, pr: &PullSnapshot) {
         let mut new = record(pr);
         if new.contributors.is_empty() {
             // GitHub could not list the commits this time: who wrote them is still known.
@@ -157,10 +157,10 @@ impl Step<'_> {
         if old.head_sha != pr.head_sha {
             self.on_new_head(&old.head_sha, &pr.head_sha);
         }
-        self.after_pull_change(action, pr);
+        self.after_pull_change(pr);
     }
 
-    fn after_pull_change(&mut self, _action: &PullAction, pr: &PullSnapshot) {
+    fn after_pull_change(&mut self, pr: &PullSnapshot) {
         if pr.merged
             && self.p.merge.is_none()
             && matches!(

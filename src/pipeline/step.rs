@@ -261,7 +261,7 @@ impl Step<'_> {
             Input::PullRequest {
                 action, pr, actor, ..
             } => {
-                self.on_pull(action, pr);
+                self.on_pull(pr);
                 if *action == PullAction::Synchronize && !actor.is_self {
                     self.note_pusher(pr.number, &actor.login);
                 }
@@ -1009,7 +1009,7 @@ impl Step<'_> {
             EffectResult::PullFound { pulls } => {
                 if self.p.pr.is_none() {
                     for pr in pulls {
-                        self.on_pull(&PullAction::Opened, pr);
+                        self.on_pull(pr);
                     }
                 }
             }

@@ -797,6 +797,20 @@ pub(super) fn staging_dispatched(w: &mut World) -> String {
         ReviewState::Approved,
         "aaa111",
     );
+    let correlation = staging_deployment_created(w, &effects);
+    w.go(Input::EffectDone {
+        key: "dispatched-77".into(),
+        result: EffectResult::Dispatched {
+            correlation: correlation.clone(),
+            run_id: 77,
+            url: "https://github.test/runs/77".into(),
+        },
+    });
+    correlation
+}
+
+/// GitHub created the staging Deployment (9) the effects asked for; returns its correlation.
+pub(super) fn staging_deployment_created(w: &mut World, effects: &[Effect]) -> String {
     let correlation = effects
         .iter()
         .find_map(|e| match &e.action {
@@ -809,14 +823,6 @@ pub(super) fn staging_dispatched(w: &mut World) -> String {
         result: EffectResult::DeploymentCreated {
             correlation: correlation.clone(),
             deployment_id: 9,
-        },
-    });
-    w.go(Input::EffectDone {
-        key: "dispatched-77".into(),
-        result: EffectResult::Dispatched {
-            correlation: correlation.clone(),
-            run_id: 77,
-            url: "https://github.test/runs/77".into(),
         },
     });
     correlation

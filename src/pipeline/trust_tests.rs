@@ -354,20 +354,7 @@ fn a_pull_request_into_another_branch_is_said_and_never_approved_for_production(
         ReviewState::Approved,
         "aaa111",
     );
-    let correlation = actions(&effects)
-        .into_iter()
-        .find_map(|a| match a {
-            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
-            _ => None,
-        })
-        .expect("staging");
-    w.go(Input::EffectDone {
-        key: "cd".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 9,
-        },
-    });
+    let correlation = staging_deployment_created(&mut w, &effects);
     w.run_done(&correlation, 77, "success");
     assert_eq!(w.p.phase, Phase::Readiness);
     let effects = w.comment(actor("releaser", Access::Write), "/approve production");
@@ -540,20 +527,7 @@ fn whoever_wrote_the_commits_cannot_approve_them_even_when_a_bot_opened_the_pr()
         ReviewState::Approved,
         "aaa111",
     );
-    let correlation = actions(&effects)
-        .into_iter()
-        .find_map(|a| match a {
-            Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
-            _ => None,
-        })
-        .expect("staging");
-    w.go(Input::EffectDone {
-        key: "cd".into(),
-        result: EffectResult::DeploymentCreated {
-            correlation: correlation.clone(),
-            deployment_id: 9,
-        },
-    });
+    let correlation = staging_deployment_created(&mut w, &effects);
     w.run_done(&correlation, 77, "success");
     let effects = w.comment(actor("dev", Access::Admin), "/approve production");
     assert!(
