@@ -315,6 +315,50 @@ async fn the_teams_pull_request_displaces_a_forks(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// The example's second half: after `/skip tests` and a review, a fork's head went to
+/// staging. It never does, by any path: skip, review, `/deploy staging`.
+async fn a_forks_head_never_reaches_staging(backend: Backend) {
+    let url = endpoint(Arc::new(AtomicBool::new(true))).await;
+    let w = setup(backend, &url, &url).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = w.planned_feature().await;
+    sim.add_repo("stranger/widgets");
+    let closes = format!("Closes #{n}");
+    let fork = sim
+        .open_pull_with(
+            REPO,
+            NewPull {
+                author: "stranger",
+                head_repo: Some("stranger/widgets"),
+                branch: "patch-1",
+                title: "Export invoices, my way",
+                body: &closes,
+                ..NewPull::default()
+            },
+        )
+        .await;
+    sg.settle(sim).await;
+    sim.comment(REPO, fork, "owner", "/skip tests no runner for forks")
+        .await;
+    sim.review(REPO, fork, "reviewer", "APPROVED").await;
+    sim.comment(REPO, fork, "lead", "/deploy staging").await;
+    sg.settle(sim).await;
+    let answers = w.answers(n, fork);
+    for who in ["@owner:", "@lead:"] {
+        assert!(
+            answers
+                .iter()
+                .any(|r| r.starts_with(who) && r.contains("comes from a fork")),
+            "{who} {answers:?}"
+        );
+    }
+    assert!(w.shipgates_run(None).is_none(), "never tested");
+    assert!(w.newest_run(Some("staging")).is_none(), "never deployed");
+    assert!(w.deployments("staging").is_empty());
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 /// A fork's head someone deployed to production by hand is never a rollback target: a
 /// rollback runs on the default branch, and production goes back only to a commit on it.
 async fn a_rollback_never_deploys_a_forks_head(backend: Backend) {
@@ -602,6 +646,7 @@ on_both_backends!(
     the_protection_rule_approves_only_the_deploy_shipgate_started,
     the_teams_pull_request_displaces_a_forks,
     a_rollback_never_deploys_a_forks_head,
+    a_forks_head_never_reaches_staging,
     a_pull_request_into_another_branch_never_reaches_production,
     a_re_sent_stale_push_never_rewinds_the_head,
     whoever_wrote_the_commits_and_bots_never_approve,
