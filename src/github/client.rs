@@ -357,7 +357,8 @@ pub trait GitHub: Send + Sync {
         deployment_id: u64,
         status: &DeploymentStatusRequest,
     ) -> Result<(), GitHubError>;
-    /// The newest deployments to `environment` (newest first, up to 30).
+    /// The newest deployments to `environment` (newest first, up to 100: others' deployments
+    /// are passed over on the way to one of shipgate's).
     async fn environment_deployments(
         &self,
         repo: &RepoRef,

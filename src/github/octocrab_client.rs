@@ -729,7 +729,7 @@ impl GitHub for OctocrabGitHub {
         const OP: &str = "list deployments";
         let path = repo_path(
             repo,
-            &format!("/deployments?environment={}&per_page=30", enc(environment)),
+            &format!("/deployments?environment={}&per_page=100", enc(environment)),
         );
         self.call::<()>(repo, OP, Method::GET, &path, None)
             .await?

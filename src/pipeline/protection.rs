@@ -47,10 +47,17 @@ impl Step<'_> {
             }
         }
         let verdict = match (index, foreign) {
-            (Some(i), _) => self.rerun_by_someone_else(run_id, run).map_or_else(
-                || self.protection_verdict(&self.p.deploys[i], environment),
-                Err,
-            ),
+            (Some(i), _) => match (
+                self.rerun_by_someone_else(run_id, run),
+                run.and_then(|r| self.ran_elsewhere(&Claim::Deploy(i), r)),
+            ) {
+                (Some(why), _) => Err(why),
+                // Its branch moved before GitHub started it: another commit's workflow.
+                (None, Some(ran)) => Err(format!(
+                    "run {run_id} {ran}: its branch moved before it started"
+                )),
+                (None, None) => self.protection_verdict(&self.p.deploys[i], environment),
+            },
             (None, Some(text)) => Err(text),
             (None, None) => Err(format!("run {run_id} is not a deploy shipgate dispatched")),
         };
@@ -95,21 +102,30 @@ impl Step<'_> {
     /// shipgate rejected its own deploy run: the deploy fails without deploying anything,
     /// and its stage fails if the pipeline was waiting for it.
     fn deploy_rejected(&mut self, i: usize, comment: &str) {
-        let d = self.finish_deploy(i, DeployState::Failed("rejected".into()));
-        let (environment, sha, deployment_id) = (d.environment, d.sha, d.deployment_id);
+        let d = &self.p.deploys[i];
+        let why = format!(
+            "the {} deployment of `{}` was rejected by the protection rule: {comment}",
+            d.environment,
+            short(&d.sha)
+        );
+        self.deploy_void(i, "rejected", why);
+    }
+
+    /// Deploy `i` ends as `conclusion` without having deployed what shipgate decided, so it
+    /// is no rollback trigger: its stage fails if the pipeline was waiting for it, saying
+    /// `why`.
+    pub(super) fn deploy_void(&mut self, i: usize, conclusion: &str, why: String) {
+        let d = self.finish_deploy(i, DeployState::Failed(conclusion.into()));
+        let (environment, deployment_id) = (d.environment, d.deployment_id);
         if let Some(deployment_id) = deployment_id {
             self.emit(Action::DeploymentStatus {
                 deployment_id,
                 state: "failure".into(),
                 log_url: None,
                 environment_url: None,
-                description: "rejected by shipgate's protection rule".into(),
+                description: format!("{conclusion} by shipgate"),
             });
         }
-        let why = format!(
-            "the {environment} deployment of `{}` was rejected by the protection rule: {comment}",
-            short(&sha)
-        );
         let waiting = matches!(
             (environment.as_str(), self.p.phase),
             ("staging", Phase::Staging) | ("production", Phase::Production)

@@ -141,13 +141,31 @@ impl Step<'_> {
     pub(super) fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
         let claim = self.claim(report, by_correlation);
         // shipgate's run, but its branch had moved before GitHub started it: it ran another
-        // commit's workflow, which proves nothing about the SHA it was sent for.
-        let elsewhere = self.ran_elsewhere(&claim, report).map(|ran| RunReport {
-            status: "completed".into(),
-            conclusion: Some(ran),
-            ..report.clone()
-        });
-        let report = elsewhere.as_ref().unwrap_or(report);
+        // commit's workflow, which proves nothing about the SHA it was sent for. A deploy of
+        // it fails its stage, without a rollback (what it deployed was no decision of
+        // shipgate's); a tests run fails.
+        if let Some(ran) = self.ran_elsewhere(&claim, report) {
+            match claim {
+                Claim::Deploy(i) if !self.p.deploys[i].state.is_finished() => {
+                    let d = &self.p.deploys[i];
+                    let why = format!(
+                        "the {} deploy run {} {ran}: its branch moved before GitHub started it; `/retry` deploys again",
+                        d.environment, report.run_id
+                    );
+                    self.deploy_void(i, "ran another commit", why);
+                }
+                Claim::Test(i) => {
+                    let failed = RunReport {
+                        status: "completed".into(),
+                        conclusion: Some(ran),
+                        ..report.clone()
+                    };
+                    self.on_test_report(i, &failed);
+                }
+                _ => {}
+            }
+            return;
+        }
         match claim {
             Claim::Deploy(i) => self.on_deploy_report(i, report),
             Claim::Test(i) => self.on_test_report(i, report),
@@ -157,7 +175,7 @@ impl Step<'_> {
     }
 
     /// `ran <sha>, not <sha>` when a claimed run's head is not the commit it was sent for.
-    fn ran_elsewhere(&self, claim: &Claim, report: &RunReport) -> Option<String> {
+    pub(super) fn ran_elsewhere(&self, claim: &Claim, report: &RunReport) -> Option<String> {
         let origin = report.origin.as_ref()?;
         let sent = match claim {
             Claim::Deploy(i) => deploy_sent(

@@ -29,6 +29,10 @@ fn provenance(pr: &PullRequest, own_branch: &str) -> String {
     format!("{place}, by @{} ({})", pr.author, pr.author_access.name())
 }
 
+/// The trust of a PR from this repository by someone with write access (see
+/// [`PullRequest::trust`]): enough to replace a closed PR from the pipeline's own branch.
+const WRITERS: u8 = 2;
+
 /// The record of a PR as GitHub reports it now.
 fn record(pr: &PullSnapshot) -> PullRequest {
     PullRequest {
@@ -71,8 +75,11 @@ impl Step<'_> {
         }
         // More trusted than the linked PR, or as trusted as a linked PR that was closed:
         // it takes the pipeline. A less trusted one never does, open or closed.
+        // Never once merged, or while shipgate merges it: that PR is what goes out.
+        let settled = linked.merged || self.p.merge.is_some();
         let (theirs, ours) = (candidate.trust(&own), linked.trust(&own));
-        if theirs > ours || (theirs == ours && !linked.open && !linked.merged) {
+        let closed = !linked.open && !linked.merged;
+        if !settled && (theirs > ours || (closed && (theirs >= ours || theirs >= WRITERS))) {
             if linked.open {
                 let why = format!(
                     "#{} drives it instead: it is {}, and #{} is {}",

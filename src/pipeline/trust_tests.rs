@@ -633,3 +633,90 @@ fn whoever_pushed_the_code_cannot_approve_it_whatever_the_commits_say() {
     assert!(render::changed_the_code(&w.p, "late-fixer"));
     assert!(!render::changed_the_code(&w.p, "reviewer"));
 }
+
+/// A push lands between shipgate's choice of head and GitHub resolving the branch: the staging
+/// deploy run executes the new commit's workflow. The protection rule rejects it, and its
+/// report fails the stage without a rollback (nothing shipgate decided was deployed).
+#[test]
+fn a_deploy_run_of_another_commit_is_rejected_and_fails_without_a_rollback() {
+    let (mut w, _) = World::new(COMPLETE);
+    let correlation = staging_dispatched(&mut w);
+    let mut moved = w.own_run(&correlation, 77, "waiting", None);
+    if let Some(o) = moved.origin.as_mut() {
+        o.head_sha = "bbb222".into();
+    }
+    let effects = w.go(Input::ProtectionRule {
+        delivery: "rule-moved".into(),
+        run_id: 77,
+        environment: "staging".into(),
+        sha: "aaa111".into(),
+        run: Some(moved.clone()),
+    });
+    let answer = actions(&effects).into_iter().find_map(|a| match a {
+        Action::ReviewProtection {
+            approved, comment, ..
+        } => Some((*approved, comment.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        answer,
+        Some((
+            false,
+            "REQ-12: run 77 ran bbb222, not aaa111: its branch moved before it started".into()
+        ))
+    );
+    // Without the rule, its report does the same: the stage fails, no rollback.
+    let (mut w, _) = World::new(COMPLETE);
+    let correlation = staging_dispatched(&mut w);
+    let mut report = w.own_run(&correlation, 77, "completed", Some("success"));
+    if let Some(o) = report.origin.as_mut() {
+        o.head_sha = "bbb222".into();
+    }
+    let effects = w.go(Input::WorkflowRun(report));
+    assert_eq!(w.p.phase, Phase::Failed);
+    assert!(
+        w.p.failure
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("ran bbb222, not aaa111"),
+        "{:?}",
+        w.p.failure
+    );
+    assert!(w.p.rollback.is_none());
+    assert!(
+        !actions(&effects)
+            .iter()
+            .any(|a| matches!(a, Action::FindRollbackTarget { .. }))
+    );
+}
+
+#[test]
+fn a_merged_pr_is_never_replaced_and_a_closed_one_by_any_writers() {
+    // Merged (here by a person, before approval): a new PR does not take its place.
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let mut team = pull(30, "aaa111");
+    w.pull(PullAction::Opened, team.clone());
+    team.open = false;
+    team.merged = true;
+    team.merge_commit_sha = Some("m1".into());
+    w.pull(PullAction::Closed, team);
+    let mut other = pull(31, "ccc333");
+    other.head_branch = "feature/REQ-12-export-invoices".into();
+    let effects = w.pull(PullAction::Opened, other);
+    assert_eq!(w.p.pr.as_ref().map(|p| p.number), Some(30));
+    assert!(replies(&effects)[0].contains("does not drive REQ-12"));
+
+    // Closed without a merge: a writer's PR from another branch takes over.
+    let (mut w, _) = World::new(COMPLETE);
+    w.advance_to_development();
+    let mut team = pull(30, "aaa111");
+    w.pull(PullAction::Opened, team.clone());
+    team.open = false;
+    w.pull(PullAction::Closed, team);
+    let mut other = pull(31, "ccc333");
+    other.head_branch = "export-v2".into();
+    w.pull(PullAction::Opened, other);
+    assert_eq!(w.p.pr.as_ref().map(|p| p.number), Some(31));
+}
