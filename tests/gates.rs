@@ -75,6 +75,29 @@ impl World {
         self.wait_for_phase(n, "readiness").await;
     }
 
+    /// Someone without write access opens a PR that closes #`n` from a fork; returns its
+    /// number.
+    async fn forks_pull(&self, n: u64) -> u64 {
+        self.sim.add_repo("stranger/widgets");
+        let closes = format!("Closes #{n}");
+        let fork = self
+            .sim
+            .open_pull_with(
+                REPO,
+                NewPull {
+                    author: "stranger",
+                    head_repo: Some("stranger/widgets"),
+                    branch: "patch-1",
+                    title: "Export invoices, my way",
+                    body: &closes,
+                    ..NewPull::default()
+                },
+            )
+            .await;
+        self.sg.settle(&self.sim).await;
+        fork
+    }
+
     /// Opens a feature issue and approves its requirement and plan; returns its number.
     async fn planned_feature(&self) -> u64 {
         let n = self
@@ -263,29 +286,14 @@ async fn the_teams_pull_request_displaces_a_forks(backend: Backend) {
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
     let n = w.planned_feature().await;
-    sim.add_repo("stranger/widgets");
-    let closes = format!("Closes #{n}");
-    let fork = sim
-        .open_pull_with(
-            REPO,
-            NewPull {
-                author: "stranger",
-                head_repo: Some("stranger/widgets"),
-                branch: "patch-1",
-                title: "Export invoices, my way",
-                body: &closes,
-                ..NewPull::default()
-            },
-        )
-        .await;
-    sg.settle(sim).await;
+    let fork = w.forks_pull(n).await;
     let team = sim
         .open_pull(
             REPO,
             "dev",
             &format!("feature/REQ-{n}-export-invoices"),
             "Add invoice export",
-            &closes,
+            &format!("Closes #{n}"),
         )
         .await;
     sg.settle(sim).await;
@@ -322,22 +330,7 @@ async fn a_forks_head_never_reaches_staging(backend: Backend) {
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
     let n = w.planned_feature().await;
-    sim.add_repo("stranger/widgets");
-    let closes = format!("Closes #{n}");
-    let fork = sim
-        .open_pull_with(
-            REPO,
-            NewPull {
-                author: "stranger",
-                head_repo: Some("stranger/widgets"),
-                branch: "patch-1",
-                title: "Export invoices, my way",
-                body: &closes,
-                ..NewPull::default()
-            },
-        )
-        .await;
-    sg.settle(sim).await;
+    let fork = w.forks_pull(n).await;
     sim.comment(REPO, fork, "owner", "/skip tests no runner for forks")
         .await;
     sim.review(REPO, fork, "reviewer", "APPROVED").await;

@@ -37,6 +37,16 @@ fn hand_run(run_id: u64, correlation: &str, workflow: &str, branch: &str) -> Run
     }
 }
 
+/// The protection rule's answer among the effects: (approved, comment).
+fn protection_answer(effects: &[Effect]) -> Option<(bool, String)> {
+    actions(effects).into_iter().find_map(|a| match a {
+        Action::ReviewProtection {
+            approved, comment, ..
+        } => Some((*approved, comment.clone())),
+        _ => None,
+    })
+}
+
 fn audited<'a>(effects: &'a [Effect], what: &str) -> Vec<&'a str> {
     effects
         .iter()
@@ -206,12 +216,7 @@ fn the_protection_rule_rejects_a_run_made_to_look_like_shipgates_deploy() {
         sha: "merge1".into(),
         run: Some(forged),
     });
-    let answer = actions(&effects).into_iter().find_map(|a| match a {
-        Action::ReviewProtection {
-            approved, comment, ..
-        } => Some((*approved, comment.clone())),
-        _ => None,
-    });
+    let answer = protection_answer(&effects);
     assert_eq!(
         answer,
         Some((
@@ -652,12 +657,7 @@ fn a_deploy_run_of_another_commit_is_rejected_and_fails_without_a_rollback() {
         sha: "aaa111".into(),
         run: Some(moved.clone()),
     });
-    let answer = actions(&effects).into_iter().find_map(|a| match a {
-        Action::ReviewProtection {
-            approved, comment, ..
-        } => Some((*approved, comment.clone())),
-        _ => None,
-    });
+    let answer = protection_answer(&effects);
     assert_eq!(
         answer,
         Some((
