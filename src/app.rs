@@ -140,8 +140,17 @@ pub async fn start_on(
         notify: settings.notify.is_some(),
     };
     let timers_task = tokio::spawn(timers.run(engine_stop.clone()));
+    let holder = holder_name(addr);
+    let reconciler = crate::engine::reconciler::Reconciler {
+        store: store.clone(),
+        github: resolver.github().clone(),
+        clock: clock.clone(),
+        holder: holder.clone(),
+    };
+    let reconciler_task = tokio::spawn(reconciler.run(engine_stop.clone()));
     let executor = Executor::new(
         store.clone(),
+        holder,
         resolver,
         clock.clone(),
         effects_wake,
@@ -189,6 +198,7 @@ pub async fn start_on(
         engine_stop.cancel();
         worker_task.await.context("the delivery worker panicked")?;
         timers_task.await.context("the timers panicked")?;
+        reconciler_task.await.context("the reconciler panicked")?;
         executor_task
             .await
             .context("the effect executor panicked")?;
@@ -208,4 +218,19 @@ pub async fn start_on(
         stop,
         task,
     })
+}
+
+/// This process's name as a holder of claims: `<host>:<address>`. Only one live process can
+/// listen on an address of a host, so a process that finds claims under its own name knows
+/// their holder died.
+fn holder_name(addr: SocketAddr) -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let host = match std::str::from_utf8(&buf[..end]) {
+        Ok(h) if ok && !h.is_empty() => h,
+        _ => "localhost",
+    };
+    format!("{host}:{addr}")
 }

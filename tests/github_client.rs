@@ -572,7 +572,7 @@ async fn dispatched_runs_report_back_to_shipgate(backend: Backend) {
 
     // The App's deliveries can be listed, and a redelivery keeps its GUID: shipgate accepts
     // it and does not process it twice.
-    let listed = client.hook_deliveries(50).await.unwrap();
+    let listed = client.hook_deliveries(None).await.unwrap().deliveries;
     let item = listed
         .iter()
         .find(|d| d.guid == completed.guid)

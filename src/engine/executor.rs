@@ -34,15 +34,20 @@ use crate::store::{Store, StoreError, millis};
 
 /// Effects claimed per round (run one after another, so each lease covers a few calls).
 const CLAIM: i64 = 4;
-/// A claimed effect is not claimed again for this long (a crashed executor's claims expire);
-/// finishing checks the lease is still this executor's, so an expired one cannot finish twice.
-const LEASE_MS: i64 = 5 * 60_000;
+/// A claimed effect is not claimed again for this long unless its holder renews the lease,
+/// which it does every RENEW_EVERY while it runs: a killed executor's claims expire within
+/// LEASE_MS, a live one's never do. Finishing checks the claim is still this executor's, so
+/// an effect taken over after a lapse cannot finish twice.
+pub const LEASE_MS: i64 = 15_000;
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// Transient failures are retried this often before the effect fails for good.
 const MAX_ATTEMPTS: i32 = 8;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub struct Executor {
     pub store: Store,
+    /// Who claims effects: `<host>:<address>`, which only one live process can be.
+    pub holder: String,
     pub resolver: Arc<Resolver>,
     pub clock: Arc<dyn Clock>,
     /// Notified when the worker adds effects.
@@ -61,6 +66,7 @@ enum Failed {
 impl Executor {
     pub fn new(
         store: Store,
+        holder: String,
         resolver: Arc<Resolver>,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
@@ -69,6 +75,7 @@ impl Executor {
     ) -> Self {
         Self {
             store,
+            holder,
             resolver,
             clock,
             wake,
@@ -85,6 +92,35 @@ impl Executor {
     }
 
     pub async fn run(self, stop: CancellationToken) {
+        // A process with this address that held claims is dead (this one holds the address
+        // now): what it held continues at once.
+        match self.store.release_claims(&self.holder).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                "effects claimed by this address's previous process released"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not release earlier claims"),
+        }
+        tokio::join!(self.work(&stop), self.renew(&stop));
+        tracing::debug!("effect executor stopped");
+    }
+
+    /// Keeps this executor's leases from running out while it works.
+    async fn renew(&self, stop: &CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(RENEW_EVERY) => {}
+            }
+            let until = self.now() + LEASE_MS;
+            if let Err(e) = self.store.renew_claims(&self.holder, until).await {
+                tracing::warn!(error = %e, "could not renew effect leases");
+            }
+        }
+    }
+
+    async fn work(&self, stop: &CancellationToken) {
         loop {
             if stop.is_cancelled() {
                 break;
@@ -104,13 +140,15 @@ impl Executor {
                 }
             }
         }
-        tracing::debug!("effect executor stopped");
     }
 
     /// Claims and runs one round of effects; returns how many ran.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = millis(self.clock.now());
-        let rows = self.store.claim_effects(now, LEASE_MS, CLAIM).await?;
+        let rows = self
+            .store
+            .claim_effects(&self.holder, now, LEASE_MS, CLAIM)
+            .await?;
         let n = rows.len();
         for row in rows {
             let span = tracing::info_span!("effect", key = %row.effect_key, action = %row.action);
@@ -126,14 +164,18 @@ impl Executor {
             if let super::repo_jobs::RepoJob::Notify(n) = &job {
                 let outcome = match &self.notifier {
                     None => Ok(None), // no receiver configured
-                    Some(notifier) => notifier.send(n).await.map(|()| None).map_err(|e| {
-                        classify(&e.message, e.transient, None, row.attempts, self.now())
-                    }),
+                    Some(notifier) => notifier
+                        .send(n, &row.effect_key)
+                        .await
+                        .map(|()| None)
+                        .map_err(|e| {
+                            classify(&e.message, e.transient, None, row.attempts, self.now())
+                        }),
                 };
                 return self.finish_with(&row, outcome, None, None).await;
             }
             let outcome = job
-                .run(&self.resolver)
+                .run(&self.resolver, row.attempts > 1)
                 .await
                 .map(|()| None)
                 .map_err(|e| classify_github(&e, row.attempts, self.now()));
@@ -195,10 +237,7 @@ impl Executor {
         let feedback = match outcome {
             Err(Failed::Retry { at, error }) => {
                 tracing::info!(key = %row.effect_key, %error, retry_in_ms = at - now, "effect will be retried");
-                return self
-                    .store
-                    .retry_effect(row.id, row.lease_until, at, &error)
-                    .await;
+                return self.store.retry_effect(row, at, &error).await;
             }
             Ok(result) => result.map(|result| Input::EffectDone {
                 key: row.effect_key.clone(),
@@ -219,7 +258,7 @@ impl Executor {
         };
         let mut tx = self.store.begin().await?;
         if !tx
-            .finish_effect(row.id, row.lease_until, status, permanent.as_deref(), now)
+            .finish_effect(row, status, permanent.as_deref(), now)
             .await?
         {
             // The lease ran out and another executor took the effect: its outcome counts.
@@ -518,6 +557,18 @@ impl Executor {
                 environment_url,
                 description,
             } => {
+                // shipgate posts each state at most once per deployment: one of its own with
+                // this state means an earlier attempt posted it.
+                if may_have_run {
+                    let bot = self.bot_login().await?;
+                    let posted = gh.deployment_states(repo, *deployment_id).await?;
+                    if posted
+                        .iter()
+                        .any(|(s, by)| s == state && by.eq_ignore_ascii_case(&bot))
+                    {
+                        return Ok(None);
+                    }
+                }
                 let status = DeploymentStatusRequest {
                     state: state.clone(),
                     log_url: log_url.clone(),
@@ -605,7 +656,7 @@ impl Executor {
                     state: if *approved { "approved" } else { "rejected" }.into(),
                     comment: comment.clone(),
                 };
-                gh.review_protection_rule(repo, *run_id, &review).await?;
+                answer_protection_rule(gh.as_ref(), repo, *run_id, &review, may_have_run).await?;
                 Ok(None)
             }
             Action::OpenIncident {
@@ -830,6 +881,21 @@ impl Executor {
             .await?;
         self.labels.lock().expect("label cache").insert(key);
         Ok(())
+    }
+}
+
+/// Answers a deployment protection rule. GitHub refuses (422) an answer to a rule that no
+/// longer waits: after an attempt that may have answered it, that refusal means it did.
+pub async fn answer_protection_rule(
+    gh: &dyn GitHub,
+    repo: &RepoRef,
+    run_id: u64,
+    review: &ProtectionReview,
+    may_have_answered: bool,
+) -> Result<(), GitHubError> {
+    match gh.review_protection_rule(repo, run_id, review).await {
+        Err(GitHubError::Status { status: 422, .. }) if may_have_answered => Ok(()),
+        other => other,
     }
 }
 

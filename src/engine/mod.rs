@@ -1,5 +1,6 @@
-//! The shell around the core: the worker that turns stored deliveries into state changes
-//! (later also the effect executor, timers and the reconciler).
+//! The shell around the core: the worker that turns stored deliveries into state changes,
+//! the effect executor, durable timers, health probes, notifications, and the reconciler
+//! that recovers what GitHub could not deliver.
 //!
 //! Must not: answer HTTP requests or hold lifecycle rules.
 
@@ -9,6 +10,7 @@ pub mod executor;
 pub mod health;
 pub mod mapping;
 pub mod notify;
+pub mod reconciler;
 pub mod repo_jobs;
 pub mod resolver;
 pub mod timers;

@@ -67,13 +67,17 @@ impl Notifier {
         serde_json::to_vec(&value).expect("JSON")
     }
 
-    pub async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
+    /// Posts `n`. `delivery` names this notification the same way on every attempt
+    /// (`X-Shipgate-Delivery`): a receiver that got it before, from an attempt whose answer
+    /// was lost, drops the repeat by it.
+    pub async fn send(&self, n: &Notification, delivery: &str) -> Result<(), NotifyError> {
         let body = Self::body(&self.url, n);
         let mut request = self
             .client
             .post(self.url.clone())
             .header("content-type", "application/json")
-            .header("x-shipgate-event", &n.event);
+            .header("x-shipgate-event", &n.event)
+            .header("x-shipgate-delivery", delivery);
         if let Some(secret) = &self.secret {
             request = request.header(
                 "x-shipgate-signature-256",

@@ -31,7 +31,8 @@ pub enum RepoJob {
 pub const CONFIG_CHECK_NAME: &str = "shipgate / config";
 
 impl RepoJob {
-    pub async fn run(&self, resolver: &Resolver) -> Result<(), GitHubError> {
+    /// Runs the job; `may_have_run`: an earlier attempt may have done it (its answer lost).
+    pub async fn run(&self, resolver: &Resolver, may_have_run: bool) -> Result<(), GitHubError> {
         match self {
             // Sent by the executor, which holds the notifier.
             RepoJob::Notify(_) => Ok(()),
@@ -51,10 +52,14 @@ impl RepoJob {
                         "shipgate deploys to `{environment}` only from a feature's pipeline; no pipeline dispatched run {run_id}"
                     ),
                 };
-                resolver
-                    .github()
-                    .review_protection_rule(&repo, *run_id, &review)
-                    .await
+                super::executor::answer_protection_rule(
+                    resolver.github().as_ref(),
+                    &repo,
+                    *run_id,
+                    &review,
+                    may_have_run,
+                )
+                .await
             }
             RepoJob::ConfigCheck {
                 installation_id,

@@ -177,7 +177,9 @@ pub struct MergeRequest {
     pub merge_method: String,
 }
 
-/// One of the App's recent webhook deliveries, as GitHub recorded it.
+/// One of the App's recent webhook deliveries, as GitHub recorded it
+/// (`GET /app/hook/deliveries`, "List deliveries for an app webhook"). `status_code` is the
+/// answer's HTTP status, 0 when no answer came (shipgate down, connection refused).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct HookDeliveryInfo {
     pub id: u64,
@@ -188,6 +190,14 @@ pub struct HookDeliveryInfo {
     pub action: Option<String>,
     pub redelivery: bool,
     pub delivered_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of the App's webhook deliveries, newest first, and the cursor of the next (older)
+/// page, from the `Link: <…&cursor=…>; rel="next"` header.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HookDeliveryPage {
+    pub deliveries: Vec<HookDeliveryInfo>,
+    pub next_cursor: Option<String>,
 }
 
 /// A pull request as the REST API gives it (`GET /repos/{owner}/{repo}/pulls[/{n}]`): the
@@ -406,7 +416,10 @@ pub trait GitHub: Send + Sync {
         run_id: u64,
         review: &ProtectionReview,
     ) -> Result<(), GitHubError>;
-    /// The App's recent webhook deliveries, newest first (App JWT).
-    async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDeliveryInfo>, GitHubError>;
+    /// A page of up to 100 of the App's webhook deliveries, newest first, from `cursor`
+    /// (App JWT; `GET /app/hook/deliveries`). GitHub keeps them for 3 days.
+    async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError>;
+    /// Asks GitHub to send a delivery again, with its GUID (App JWT;
+    /// `POST /app/hook/deliveries/{delivery_id}/attempts`).
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError>;
 }

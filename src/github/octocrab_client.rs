@@ -18,7 +18,7 @@ use super::LiveApp;
 use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
-    DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryInfo, IssueComment,
+    DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryPage, IssueComment,
     IssueInfo, MergeRequest, NewIssue, ProtectionReview, PullInfo, RepoRef, SubIssue, UserRef,
     WorkflowRunInfo,
 };
@@ -877,17 +877,26 @@ impl GitHub for OctocrabGitHub {
         Ok(())
     }
 
-    async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDeliveryInfo>, GitHubError> {
+    async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
         const OP: &str = "list webhook deliveries";
-        self.app()?
-            .as_app::<()>(
-                OP,
-                Method::GET,
-                &format!("/app/hook/deliveries?per_page={per_page}"),
-                None,
-            )
-            .await?
-            .json(OP)
+        let mut path = "/app/hook/deliveries?per_page=100".to_owned();
+        if let Some(cursor) = cursor {
+            path.push_str("&cursor=");
+            path.extend(url::form_urlencoded::byte_serialize(cursor.as_bytes()));
+        }
+        let answer = self
+            .app()?
+            .as_app::<()>(OP, Method::GET, &path, None)
+            .await?;
+        Ok(HookDeliveryPage {
+            deliveries: answer.json(OP)?,
+            next_cursor: answer
+                .headers
+                .get_all(http::header::LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(next_cursor),
+        })
     }
 
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError> {
@@ -901,4 +910,21 @@ impl GitHub for OctocrabGitHub {
             .await?;
         Ok(())
     }
+}
+
+/// The `cursor` of the `rel="next"` link in a `Link` header value
+/// (`<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_123>; rel="next"`).
+fn next_cursor(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        if !params.split(';').any(|p| p.trim() == "rel=\"next\"") {
+            return None;
+        }
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        url::Url::parse(target)
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == "cursor")
+            .map(|(_, v)| v.into_owned())
+    })
 }

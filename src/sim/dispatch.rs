@@ -50,6 +50,8 @@ struct Received {
     query: String,
     operation: Option<String>,
     body: Option<Value>,
+    /// Carried out, and never to be answered (see `Simulator::hang_after`).
+    hang: bool,
 }
 
 impl Received {
@@ -83,13 +85,19 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         query: query_text,
         operation: None,
         body: None,
+        hang: false,
     };
     let authorization = parts
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let (reply, violations) = serve(&inner, &mut received, &bytes, authorization);
+    let hang = received.hang;
     record(&inner, received, &reply, violations);
+    if hang {
+        // Until the caller hangs up (hyper drops this future with the connection).
+        std::future::pending::<()>().await;
+    }
     answer(reply)
 }
 
@@ -208,6 +216,7 @@ fn serve(
         .position(|f| f.operation == op.id && f.after)
     {
         let fault = state.faults.remove(i);
+        received.hang = fault.hang;
         reply = Reply::error(
             fault.status,
             "injected failure after the request was carried out",

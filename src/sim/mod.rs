@@ -357,6 +357,7 @@ impl Simulator {
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
                 after: false,
+                hang: false,
             })
         });
     }
@@ -370,8 +371,41 @@ impl Simulator {
                 status,
                 headers: Vec::new(),
                 after: true,
+                hang: false,
             })
         });
+    }
+
+    /// Makes the next request to `operation` be carried out and then never answered: the
+    /// caller waits until it gives up or is killed (crash tests kill shipgate then).
+    pub fn hang_after(&self, operation: &str) {
+        self.with(|s| {
+            s.faults.push(state::Fault {
+                operation: operation.to_owned(),
+                status: 504,
+                headers: Vec::new(),
+                after: true,
+                hang: true,
+            })
+        });
+    }
+
+    /// Waits (up to 30 s) until the simulator has received `n` requests to `operation`;
+    /// panics if it has not.
+    pub async fn wait_for_requests(&self, operation: &str, n: usize) {
+        for _ in 0..3000 {
+            let seen = self.with(|s| {
+                s.requests
+                    .iter()
+                    .filter(|r| r.operation.as_deref() == Some(operation))
+                    .count()
+            });
+            if seen >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the simulator never received {n} request(s) to {operation}");
     }
 
     /// Branch protection on `branch`: a PR merges only once each named check run concluded

@@ -324,6 +324,8 @@ pub struct Repo {
     pub collaborators: BTreeMap<String, Permission>,
     /// Answers of custom deployment protection rules: (run id, environment, state, comment).
     pub protection_reviews: Vec<(u64, String, String, String)>,
+    /// Custom protection rules waiting for the App's answer: (run id, environment).
+    pub protection_waiting: std::collections::BTreeSet<(u64, String)>,
     /// Branch protection: per branch, the check runs that must have concluded `success` on
     /// a PR's head before it merges.
     pub required_checks: BTreeMap<String, Vec<String>>,
@@ -447,6 +449,9 @@ pub struct Fault {
     pub headers: Vec<(String, String)>,
     /// The request is carried out, and only its answer is lost (a 502 after the write).
     pub after: bool,
+    /// With `after`: no answer comes at all; the request hangs until its caller gives up or
+    /// dies (a process killed right after GitHub did the work).
+    pub hang: bool,
 }
 
 /// A manifest posted to the new-App page, waiting for its code to be converted.

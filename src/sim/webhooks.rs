@@ -361,6 +361,8 @@ pub fn deployment_protection_rule(
             created_at: now,
         },
     );
+    r.protection_waiting
+        .insert((run_id, environment.to_owned()));
     let r = &s.repos[full_name];
     let callback = s.api_url(&format!(
         "repos/{full_name}/actions/runs/{run_id}/deployment_protection_rule"

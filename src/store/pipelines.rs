@@ -42,10 +42,11 @@ pub struct EffectRow {
     pub action: String,
     pub body: String,
     pub cause: String,
-    /// Including this claim: more than 1 means it may have run before.
+    /// Including this claim: more than 1 means it may have run before. With the holder it
+    /// names the claim: finishing checks both are still the row's (fencing).
     pub attempts: i32,
-    /// This claim's lease; finishing checks it is still the row's (fencing).
-    pub lease_until: i64,
+    /// The executor holding the claim (`<host>:<address>`).
+    pub claimed_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -216,19 +217,19 @@ impl Tx {
         Ok(n > 0)
     }
 
-    /// Marks an effect done or failed, if the caller's lease still holds; returns whether
-    /// it did.
+    /// Marks an effect done or failed, if the caller's claim still holds (no one claimed it
+    /// since); returns whether it did.
     pub async fn finish_effect(
         &mut self,
-        id: i64,
-        lease: i64,
+        claim: &EffectRow,
         status: &str,
         error: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE effects SET status = $1, last_error = $2, finished_at = $3, lease_until = 0 \
-                   WHERE id = $4 AND lease_until = $5 AND status = 'pending'";
-        let n = with_tx!(self, conn => sqlx::query(sql).bind(status).bind(error).bind(now).bind(id).bind(lease)
+                   WHERE id = $4 AND claimed_by = $5 AND attempts = $6 AND status = 'pending'";
+        let n = with_tx!(self, conn => sqlx::query(sql).bind(status).bind(error).bind(now)
+            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts)
             .execute(conn).await?.rows_affected());
         Ok(n == 1)
     }
@@ -253,11 +254,13 @@ impl Tx {
 }
 
 impl Store {
-    /// Claims up to `limit` runnable effects: pending, due, not leased, and the oldest
-    /// pending one of their pipeline (effects of one pipeline run in order). Each claim
-    /// counts an attempt and leases the row until `now + lease_ms`.
+    /// Claims up to `limit` runnable effects for `holder`: pending, due, not leased, and the
+    /// oldest pending one of their pipeline (effects of one pipeline run in order). Each
+    /// claim counts an attempt and leases the row until `now + lease_ms` (ms since the epoch;
+    /// the holder renews it while it works, see [`Store::renew_claims`]).
     pub async fn claim_effects(
         &self,
+        holder: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
@@ -282,28 +285,50 @@ impl Store {
         );
         let ids: Vec<i64> = with_tx!(&mut tx, conn => sqlx::query_scalar(sqlx::AssertSqlSafe(select.as_str())).bind(now).bind(limit).fetch_all(conn).await?);
         let mut rows = Vec::with_capacity(ids.len());
-        let claim = "UPDATE effects SET lease_until = $1, attempts = attempts + 1 WHERE id = $2 \
-                     RETURNING id, pipeline_id, effect_key, action, body, cause, attempts, lease_until";
+        let claim = "UPDATE effects SET lease_until = $1, attempts = attempts + 1, claimed_by = $2 WHERE id = $3 \
+                     RETURNING id, pipeline_id, effect_key, action, body, cause, attempts, claimed_by";
         for id in ids {
-            let row: EffectRow = with_tx!(&mut tx, conn => sqlx::query_as(claim).bind(now + lease_ms).bind(id).fetch_one(conn).await?);
+            let row: EffectRow = with_tx!(&mut tx, conn => sqlx::query_as(claim).bind(now + lease_ms).bind(holder).bind(id).fetch_one(conn).await?);
             rows.push(row);
         }
         tx.commit().await?;
         Ok(rows)
     }
 
-    /// Puts a claimed effect back for a later attempt (if the caller's lease still holds).
+    /// Puts a claimed effect back for a later attempt (if the caller's claim still holds).
     pub async fn retry_effect(
         &self,
-        id: i64,
-        lease: i64,
+        claim: &EffectRow,
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2 \
-                   WHERE id = $3 AND lease_until = $4 AND status = 'pending'";
-        with_pool!(self, pool => sqlx::query(sql).bind(next_attempt_at).bind(error).bind(id).bind(lease).execute(pool).await?.rows_affected());
+                   WHERE id = $3 AND claimed_by = $4 AND attempts = $5 AND status = 'pending'";
+        with_pool!(self, pool => sqlx::query(sql).bind(next_attempt_at).bind(error)
+            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts)
+            .execute(pool).await?.rows_affected());
         Ok(())
+    }
+
+    /// Extends every lease `holder` holds to `lease_until` (ms since the epoch) while its
+    /// work runs; returns how many it renewed.
+    pub async fn renew_claims(&self, holder: &str, lease_until: i64) -> Result<u64, StoreError> {
+        let sql = "UPDATE effects SET lease_until = $1 \
+                   WHERE claimed_by = $2 AND status = 'pending' AND lease_until > 0";
+        Ok(
+            with_pool!(self, pool => sqlx::query(sql).bind(lease_until).bind(holder)
+            .execute(pool).await?.rows_affected()),
+        )
+    }
+
+    /// Releases every claim `holder` holds (a restarted process releases what it held
+    /// before it died: the work continues at once instead of when the lease runs out);
+    /// returns how many it released.
+    pub async fn release_claims(&self, holder: &str) -> Result<u64, StoreError> {
+        let sql = "UPDATE effects SET lease_until = 0 \
+                   WHERE claimed_by = $1 AND status = 'pending' AND lease_until > 0";
+        Ok(with_pool!(self, pool => sqlx::query(sql).bind(holder)
+            .execute(pool).await?.rows_affected()))
     }
 
     /// A pipeline's state without locking it (the executor renders from it).

@@ -143,9 +143,10 @@ pub fn app_settings_with(db: &TestDb, sim: &Simulator, allow_private_health: boo
     settings(db, &pairs)
 }
 
-/// shipgate running in-process.
+/// shipgate running in-process, or as a child process of the `shipgate` binary.
 pub struct Shipgate {
     pub running: Option<Running>,
+    pub process: Option<Process>,
     pub url: url::Url,
     pub store: Store,
     pub secret: String,
@@ -174,6 +175,7 @@ impl Shipgate {
         let store = running.store.clone();
         Self {
             running: Some(running),
+            process: None,
             url,
             store,
             secret,
@@ -209,6 +211,7 @@ impl Shipgate {
                 .expect("shipgate starts without an App");
         Self {
             running: Some(running),
+            process: None,
             url: url::Url::parse(&format!("http://{addr}/")).expect("URL"),
             store,
             secret: String::new(),
@@ -288,6 +291,137 @@ impl Shipgate {
         if let Some(running) = self.running.take() {
             running.shutdown();
             running.wait().await.expect("clean shutdown");
+        }
+        if let Some(mut process) = self.process.take() {
+            process.terminate();
+        }
+    }
+
+    /// Starts the `shipgate serve` binary as the simulator's App on `addr` (a free loopback
+    /// port if `None`), with `extra` settings, and waits until it answers `/healthz`. Its log
+    /// goes to `log` (a file the test keeps).
+    pub async fn spawn(
+        db: &TestDb,
+        sim: &Simulator,
+        addr: Option<std::net::SocketAddr>,
+        extra: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Self {
+        let addr = addr.unwrap_or_else(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            l.local_addr().expect("address")
+        });
+        let mut env: Vec<(String, String)> = sim
+            .app_env()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        env.extend(
+            [
+                ("DATABASE_URL", db.url.as_str()),
+                ("SHIPGATE_BIND", &addr.to_string()),
+                ("SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS", "true"),
+                ("RUST_LOG", "info"),
+            ]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let log = log.to_owned();
+        let start = Arc::new(move || {
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .expect("log file");
+            std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+                .env_clear()
+                .current_dir(log.parent().expect("log directory"))
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .arg("serve")
+                .stdin(std::process::Stdio::null())
+                .stdout(out.try_clone().expect("log file"))
+                .stderr(out)
+                .spawn()
+                .expect("the shipgate binary starts")
+        });
+        let process = Process {
+            child: Arc::new(std::sync::Mutex::new(start())),
+            addr,
+            start,
+        };
+        let url = url::Url::parse(&format!("http://{addr}/")).expect("URL");
+        process.wait_until_up().await;
+        sim.set_webhook_url(url.join("api/github/webhooks").expect("joins"));
+        Self {
+            running: None,
+            process: Some(process),
+            url,
+            store: db.store().await,
+            secret: sim.with(|s| s.app.webhook_secret.clone()),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+/// A `shipgate serve` child process that a test can kill and start again on the same
+/// address; SIGTERMed when dropped.
+#[derive(Clone)]
+pub struct Process {
+    pub child: Arc<std::sync::Mutex<std::process::Child>>,
+    pub addr: std::net::SocketAddr,
+    start: Arc<dyn Fn() -> std::process::Child + Send + Sync>,
+}
+
+impl Process {
+    /// Waits (up to 15 s) until the process answers `/healthz`.
+    pub async fn wait_until_up(&self) {
+        let url = format!("http://{}/healthz", self.addr);
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("shipgate did not start on {}", self.addr);
+    }
+
+    /// SIGKILLs the process: no shutdown, no cleanup; whatever it was doing is cut off.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().expect("child");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+
+    /// SIGKILLs the process and starts it again on the same address and database.
+    pub async fn kill_and_restart(&self) {
+        {
+            let mut child = self.child.lock().expect("child");
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+            *child = (self.start)();
+        }
+        self.wait_until_up().await;
+    }
+
+    /// SIGTERM, then waits for it to exit.
+    pub fn terminate(&mut self) {
+        let mut child = self.child.lock().expect("child");
+        if let Ok(None) = child.try_wait() {
+            // SAFETY: kill(2) with a pid this test started and has not reaped.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Shipgate {
+    fn drop(&mut self) {
+        if let Some(process) = self.process.as_mut() {
+            process.terminate();
         }
     }
 }

@@ -26,9 +26,11 @@ pub async fn endpoint(healthy: Arc<AtomicBool>) -> String {
 pub type SeenDeployment = (String, String, bool, Vec<(String, String)>);
 
 pub struct World {
-    pub _db: TestDb,
-    pub sim: Simulator,
     pub sg: Shipgate,
+    pub sim: Simulator,
+    pub _db: TestDb,
+    /// Where a shipgate process writes its log (see [`setup_process`]).
+    pub logs: Option<tempfile::TempDir>,
 }
 
 /// A repository with staging and production health URLs, `releaser` as the only
@@ -48,6 +50,40 @@ pub async fn setup(backend: Backend, staging: &str, production: &str) -> World {
 /// The same people and branch protection with `config` as `.github/shipgate.yml`; `owner`
 /// is the repository's admin.
 pub async fn setup_with(backend: Backend, config: &str) -> World {
+    let (db, sim) = repository(backend, config).await;
+    let settings = app_settings_with(&db, &sim, true);
+    let secret = sim.with(|s| s.app.webhook_secret.clone());
+    let sg = Shipgate::start_settings(settings, Arc::new(SystemClock), secret).await;
+    sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
+    sim.install("acme", &[REPO]).await;
+    sg.settle(&sim).await;
+    World {
+        _db: db,
+        sim,
+        sg,
+        logs: None,
+    }
+}
+
+/// Like [`setup_with`], with shipgate running as a `shipgate serve` process (which a test
+/// may kill) with `extra` settings; its log is `shipgate.log` in `logs`.
+pub async fn setup_process(backend: Backend, config: &str, extra: &[(&str, &str)]) -> World {
+    let (db, sim) = repository(backend, config).await;
+    let logs = tempfile::tempdir().expect("a log directory");
+    let sg = Shipgate::spawn(&db, &sim, None, extra, &logs.path().join("shipgate.log")).await;
+    sim.install("acme", &[REPO]).await;
+    sg.settle(&sim).await;
+    World {
+        _db: db,
+        sim,
+        sg,
+        logs: Some(logs),
+    }
+}
+
+/// A database and a simulator with the repository, its people, `config` as
+/// `.github/shipgate.yml` and `main` protected by shipgate's check run.
+async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
     let db = TestDb::new(backend).await;
     let sim = Simulator::start().await;
     sim.add_shipgate_repo(
@@ -71,13 +107,7 @@ pub async fn setup_with(backend: Backend, config: &str) -> World {
         )
     });
     sim.require_checks(REPO, "main", &["shipgate"]);
-    let settings = app_settings_with(&db, &sim, true);
-    let secret = sim.with(|s| s.app.webhook_secret.clone());
-    let sg = Shipgate::start_settings(settings, Arc::new(SystemClock), secret).await;
-    sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
-    sim.install("acme", &[REPO]).await;
-    sg.settle(&sim).await;
-    World { _db: db, sim, sg }
+    (db, sim)
 }
 
 impl World {

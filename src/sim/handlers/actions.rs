@@ -198,6 +198,14 @@ pub fn review_custom_gates(s: &mut SimState, c: &Call) -> Outcome {
         return Err(Reply::not_found());
     }
     let state = c.text("state").unwrap_or_default().to_owned();
+    let environment = c.text("environment_name").unwrap_or_default().to_owned();
+    // A rule answers once; GitHub refuses an answer for a gate that no longer waits.
+    if !r.protection_waiting.remove(&(id, environment)) {
+        return Err(Reply::new(
+            422,
+            json!({"message": "No pending deployment protection rule for this run and environment.", "documentation_url": "https://docs.github.com/rest/actions/workflow-runs#review-custom-deployment-protection-rules-for-a-workflow-run"}),
+        ));
+    }
     r.protection_reviews.push((
         id,
         c.text("environment_name").unwrap_or_default().to_owned(),

@@ -1,0 +1,27 @@
+-- Recovery: who holds an effect's claim, so a claim is renewed while its work runs and
+-- released when its holder restarts; and the reconciler's record of the App's failed webhook
+-- deliveries it asked GitHub to send again.
+
+-- The executor that claimed a pending effect (`<host>:<address>` of a running shipgate).
+ALTER TABLE effects ADD COLUMN claimed_by TEXT;
+
+-- One row per failed delivery (GUID) the reconciler asked GitHub to redeliver: asked once.
+CREATE TABLE redeliveries (
+    guid         TEXT    PRIMARY KEY,
+    -- the id of the failed attempt in GET /app/hook/deliveries
+    hook_delivery_id BIGINT NOT NULL,
+    event        TEXT    NOT NULL,
+    delivered_at BIGINT  NOT NULL,
+    asked_at     BIGINT  NOT NULL,
+    -- requested, or the error GitHub answered with
+    outcome      TEXT    NOT NULL
+);
+
+-- Singleton rows naming which replica runs a periodic job, and until when (a lease).
+CREATE TABLE job_leases (
+    job          TEXT    PRIMARY KEY,
+    holder       TEXT    NOT NULL,
+    lease_until  BIGINT  NOT NULL,
+    -- the job's own progress (the reconciler: the newest delivery id it has looked at)
+    progress     BIGINT  NOT NULL DEFAULT 0
+);

@@ -1,0 +1,104 @@
+//! What recovery keeps: leases naming which replica runs a periodic job (and the job's
+//! progress), and the failed webhook deliveries the reconciler asked GitHub to send again.
+//!
+//! Owns: the `job_leases` and `redeliveries` tables, and whether a delivery GUID is stored.
+//! Must not: call GitHub (the reconciler does, outside any transaction).
+
+use super::{Store, StoreError, with_pool};
+
+/// A redelivery the reconciler asked for, for the API and tests.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RedeliveryRow {
+    pub guid: String,
+    pub hook_delivery_id: i64,
+    pub event: String,
+    /// When GitHub's failed attempt was made (ms since the epoch).
+    pub delivered_at: i64,
+    /// When shipgate asked (ms since the epoch).
+    pub asked_at: i64,
+    /// `requested`, or the error GitHub answered with.
+    pub outcome: String,
+}
+
+impl Store {
+    /// Takes (or renews) the lease on `job` for `holder` until `lease_until` (ms since the
+    /// epoch), if no one else holds an unexpired one at `now`; returns the job's progress,
+    /// or `None` if another replica holds it.
+    pub async fn take_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let sql = "INSERT INTO job_leases (job, holder, lease_until, progress) VALUES ($1, $2, $3, 0) \
+                   ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until \
+                   WHERE job_leases.lease_until <= $4 OR job_leases.holder = excluded.holder \
+                   RETURNING progress";
+        Ok(with_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(job).bind(holder).bind(lease_until).bind(now)
+            .fetch_optional(pool).await?))
+    }
+
+    /// Records `holder`'s progress on `job` and releases its lease (if it still holds it).
+    pub async fn finish_job(
+        &self,
+        job: &str,
+        holder: &str,
+        progress: i64,
+    ) -> Result<(), StoreError> {
+        let sql =
+            "UPDATE job_leases SET progress = $1, lease_until = 0 WHERE job = $2 AND holder = $3";
+        with_pool!(self, pool => sqlx::query(sql).bind(progress).bind(job).bind(holder)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Whether a delivery with this GUID is stored: processed (its GUID taken) or queued.
+    pub async fn delivery_stored(&self, guid: &str) -> Result<bool, StoreError> {
+        let taken = "SELECT COUNT(*) FROM delivery_guids WHERE delivery_id = $1";
+        let n: i64 =
+            with_pool!(self, pool => sqlx::query_scalar(taken).bind(guid).fetch_one(pool).await?);
+        if n > 0 {
+            return Ok(true);
+        }
+        // The queue is short: look among the deliveries still in it.
+        let queued = "SELECT COUNT(*) FROM delivery_queue q JOIN deliveries d ON d.id = q.id \
+                      WHERE d.delivery_id = $1";
+        let n: i64 =
+            with_pool!(self, pool => sqlx::query_scalar(queued).bind(guid).fetch_one(pool).await?);
+        Ok(n > 0)
+    }
+
+    /// Records that a redelivery of `guid` is being asked for; returns false if one was
+    /// asked for before (by this or another replica): a GUID is asked for once.
+    pub async fn note_redelivery(
+        &self,
+        guid: &str,
+        hook_delivery_id: i64,
+        event: &str,
+        delivered_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO redeliveries (guid, hook_delivery_id, event, delivered_at, asked_at, outcome) \
+                   VALUES ($1, $2, $3, $4, $5, 'asking') ON CONFLICT (guid) DO NOTHING";
+        let n = with_pool!(self, pool => sqlx::query(sql).bind(guid).bind(hook_delivery_id)
+            .bind(event).bind(delivered_at).bind(now).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Records what GitHub answered to a redelivery request.
+    pub async fn redelivery_outcome(&self, guid: &str, outcome: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE redeliveries SET outcome = $1 WHERE guid = $2";
+        with_pool!(self, pool => sqlx::query(sql).bind(outcome).bind(guid)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Every redelivery asked for, oldest first.
+    pub async fn redeliveries(&self) -> Result<Vec<RedeliveryRow>, StoreError> {
+        let sql = "SELECT guid, hook_delivery_id, event, delivered_at, asked_at, outcome \
+                   FROM redeliveries ORDER BY asked_at, hook_delivery_id";
+        Ok(with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?))
+    }
+}

@@ -1,0 +1,380 @@
+//! Recovery (DESIGN §5), as an operator would try it: `shipgate serve` killed with SIGKILL
+//! right after GitHub carried out an effect and before shipgate recorded the answer. The
+//! process started again on the same address continues at once (it releases the claims of
+//! the process that held its address), finds out from GitHub what was already done, and does
+//! nothing twice — one test per effect kind, on SQLite and PostgreSQL. Webhooks GitHub could
+//! not deliver while shipgate was down are asked for again by the reconciler.
+
+#[macro_use]
+mod common;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use common::Backend;
+use common::world::{REPO, World, setup_process};
+use serde_json::Value;
+
+/// No health URLs (an environment is healthy when its deploy run succeeds), so a lifecycle
+/// takes seconds; `releaser` approves production.
+const CONFIG: &str = "approvers:\n  production: [releaser]\n";
+
+async fn world(backend: Backend) -> World {
+    setup_process(backend, CONFIG, &[]).await
+}
+
+/// Runs `scenario` while the next request to `operation` is carried out by the simulator
+/// and never answered: shipgate is SIGKILLed as soon as GitHub has done the work, and
+/// started again on the same address. Prints how long after the kill the interrupted effect
+/// was finished by the new process.
+async fn killed_after<T>(w: &World, operation: &str, scenario: impl Future<Output = T>) -> T {
+    let before = requests(w, operation);
+    w.sim.hang_after(operation);
+    let process = w.sg.process.clone().expect("shipgate runs as a process");
+    let crash = async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while requests(w, operation) == before {
+            assert!(
+                Instant::now() < deadline,
+                "the scenario never reached {operation}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let killed = Instant::now();
+        process.kill_and_restart().await;
+        while !retried_effect_done(w).await {
+            assert!(killed.elapsed() < Duration::from_secs(60), "never resumed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!(
+            "{operation}: the interrupted effect was finished {} ms after SIGKILL",
+            killed.elapsed().as_millis()
+        );
+    };
+    let ((), out) = tokio::join!(crash, scenario);
+    out
+}
+
+fn requests(w: &World, operation: &str) -> usize {
+    w.sim
+        .requests()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some(operation))
+        .count()
+}
+
+/// Whether an effect that ran more than once (the interrupted one) is done.
+async fn retried_effect_done(w: &World) -> bool {
+    let store = &w.sg.store;
+    for p in store.pipelines_of(REPO).await.unwrap_or_default() {
+        let effects = store.effects_of(p.id).await.unwrap_or_default();
+        if effects.iter().any(|e| e.attempts > 1 && e.status == "done") {
+            return true;
+        }
+    }
+    false
+}
+
+/// Everything shipgate made on GitHub exists once: its status comment per issue, each
+/// reply, each check run per commit, each dispatched run, each deployment, each deployment
+/// status, each protection-rule answer, each incident issue; and GitHub refused nothing.
+fn assert_nothing_doubled(w: &World) {
+    w.sim.with(|s| {
+        let r = &s.repos[REPO];
+        let bot = s.app.bot_login();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut count = |key: String| *seen.entry(key).or_default() += 1;
+        for c in r.comments.values().filter(|c| c.user == bot) {
+            let first = c.body.lines().next().unwrap_or("");
+            let marker = if first.starts_with("<!-- shipgate:status") {
+                first.to_owned()
+            } else {
+                // A reply names its effect in a marker at its end.
+                c.body.lines().last().unwrap_or("").to_owned()
+            };
+            count(format!("comment on #{}: {marker}", c.issue_number));
+        }
+        for c in r.check_runs.values() {
+            count(format!(
+                "check run {} on {} ({:?})",
+                c.name, c.head_sha, c.external_id
+            ));
+        }
+        for run in r.runs.values() {
+            let input = |k: &str| run.inputs.get(k).and_then(Value::as_str).unwrap_or("");
+            count(format!(
+                "run of workflow {} for {} {} rollback={}",
+                run.workflow_id,
+                input("environment"),
+                input("sha"),
+                input("rollback")
+            ));
+        }
+        for d in r.deployments.values().filter(|d| d.creator == bot) {
+            count(format!(
+                "deployment of {} to {} for {}",
+                d.sha, d.environment, d.payload["pipeline"]
+            ));
+        }
+        for st in r.deployment_statuses.values().filter(|x| x.creator == bot) {
+            count(format!(
+                "status {} of deployment {}",
+                st.state, st.deployment_id
+            ));
+        }
+        for (run, environment, _, _) in &r.protection_reviews {
+            count(format!("answer for run {run} in {environment}"));
+        }
+        for i in r.issues.values().filter(|i| i.user == bot) {
+            count(format!("issue {}", i.title));
+        }
+        let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(doubled.is_empty(), "made twice: {doubled:?}");
+    });
+    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+}
+
+/// The lifecycle from the label to `done`, with the kill at `operation`; checks the
+/// feature was merged and deployed to production once, and nothing was made twice.
+async fn lifecycle_killed_after(backend: Backend, operation: &str) {
+    let w = world(backend).await;
+    let (n, merge_sha) = killed_after(&w, operation, w.to_done()).await;
+    assert!(w.status(n).contains("phase **done**"), "{}", w.status(n));
+    let production = w.deployments("production");
+    assert_eq!(production.len(), 1, "{production:?}");
+    assert_eq!(production[0].0, merge_sha);
+    assert_nothing_doubled(&w);
+    w.sg.stop().await;
+}
+
+/// Comments: the status comment is created when the label is added.
+async fn comments(backend: Backend) {
+    lifecycle_killed_after(backend, "issues/create-comment").await;
+}
+
+/// Reactions: 👀 on `/approve`.
+async fn reactions(backend: Backend) {
+    lifecycle_killed_after(backend, "reactions/create-for-issue-comment").await;
+}
+
+/// Labels: the first phase label.
+async fn labels(backend: Backend) {
+    lifecycle_killed_after(backend, "issues/add-labels").await;
+}
+
+/// Refs: the feature branch, created when the plan is approved.
+async fn refs(backend: Backend) {
+    lifecycle_killed_after(backend, "git/create-ref").await;
+}
+
+/// Check runs: `shipgate` on the PR's head.
+async fn check_runs(backend: Backend) {
+    lifecycle_killed_after(backend, "checks/create").await;
+}
+
+/// Dispatches: the tests run on the PR's head.
+async fn dispatches(backend: Backend) {
+    lifecycle_killed_after(backend, "actions/create-workflow-dispatch").await;
+}
+
+/// Deployments: the staging Deployment.
+async fn deployments(backend: Backend) {
+    lifecycle_killed_after(backend, "repos/create-deployment").await;
+}
+
+/// Deployment statuses: staging's `in_progress`.
+async fn deployment_statuses(backend: Backend) {
+    lifecycle_killed_after(backend, "repos/create-deployment-status").await;
+}
+
+/// Merges: the squash merge of the approved head; production is deployed from it.
+async fn merges(backend: Backend) {
+    lifecycle_killed_after(backend, "pulls/merge").await;
+}
+
+/// Issue updates: the feature issue closed at `done`.
+async fn issue_updates(backend: Backend) {
+    lifecycle_killed_after(backend, "issues/update").await;
+}
+
+/// Sub-issue calls: the plan's sub-issues, read when planning starts.
+async fn sub_issue_calls(backend: Backend) {
+    lifecycle_killed_after(backend, "issues/list-sub-issues").await;
+}
+
+/// Protection-rule answers: GitHub asks about staging's deploy job; shipgate's approval is
+/// carried out, and the process answering it dies.
+async fn protection_rule_answers(backend: Backend) {
+    let w = world(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (n, pr) = w
+        .feature_in_review("Export invoices", "Add invoice export")
+        .await;
+    let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
+    sim.complete_workflow_run(REPO, tests, "success").await;
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    sg.settle(sim).await;
+    let (staging, _, _) = w.newest_run(Some("staging")).expect("staging deploy");
+    killed_after(&w, "actions/review-custom-gates-for-run", async {
+        sim.request_deployment_protection(REPO, staging, "staging")
+            .await;
+        sg.settle(sim).await;
+    })
+    .await;
+    sg.settle(sim).await;
+    let reviews = sim.with(|s| s.repos[REPO].protection_reviews.clone());
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    assert_eq!(reviews[0].2, "approved");
+    sim.complete_workflow_run(REPO, staging, "success").await;
+    w.wait_for_phase(n, "readiness").await;
+    assert_nothing_doubled(&w);
+    w.sg.stop().await;
+}
+
+/// Incident issues: `/rollback` after a second feature is `done` dispatches the rollback and
+/// opens an incident issue; the kill comes right after the issue was opened.
+async fn incident_issues(backend: Backend) {
+    let w = world(backend).await;
+    w.to_done().await;
+    let (n, _) = w.to_done().await;
+    killed_after(&w, "issues/create", async {
+        w.sim
+            .comment(REPO, n, "releaser", "/rollback the export is wrong")
+            .await;
+        w.sg.settle(&w.sim).await;
+    })
+    .await;
+    w.sg.settle(&w.sim).await;
+    let incidents = w.sim.with(|s| {
+        s.repos[REPO]
+            .issues
+            .values()
+            .filter(|i| i.labels.iter().any(|l| l == "shipgate:incident"))
+            .count()
+    });
+    assert_eq!(incidents, 1);
+    assert_nothing_doubled(&w);
+    w.sg.stop().await;
+}
+
+/// `/stop` during review cancels the tests run; the process dies right after GitHub
+/// cancelled it (GitHub refuses to cancel a finished run: 409), and the pipeline stops.
+async fn cancellations(backend: Backend) {
+    let w = world(backend).await;
+    let (n, _) = w
+        .feature_in_review("Export invoices", "Add invoice export")
+        .await;
+    killed_after(&w, "actions/cancel-workflow-run", async {
+        w.sim.comment(REPO, n, "lead", "/stop").await;
+        w.sg.settle(&w.sim).await;
+    })
+    .await;
+    w.sg.settle(&w.sim).await;
+    assert!(w.status(n).contains("phase **stopped**"), "{}", w.status(n));
+    assert_nothing_doubled(&w);
+    w.sg.stop().await;
+}
+
+on_both_backends!(
+    comments,
+    reactions,
+    labels,
+    refs,
+    check_runs,
+    dispatches,
+    deployments,
+    deployment_statuses,
+    merges,
+    issue_updates,
+    sub_issue_calls,
+    protection_rule_answers,
+    incident_issues,
+    cancellations,
+);
+
+/// shipgate is stopped while people keep working: the requirement and plan are approved,
+/// the PR is opened and the tests run finishes. Started again, it asks GitHub to redeliver
+/// what failed, once each, and the pipeline catches up with nothing done twice.
+async fn deliveries_missed_while_down_are_redelivered(backend: Backend) {
+    let w = world(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(
+            REPO,
+            "pm",
+            "Export invoices",
+            common::world::BODY,
+            &["feature"],
+        )
+        .await;
+    sg.settle(sim).await;
+    let process = sg.process.clone().expect("a process");
+    process.kill();
+
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = sim
+        .open_pull(
+            REPO,
+            "dev",
+            &branch,
+            "Add invoice export",
+            &format!("Closes #{n}"),
+        )
+        .await;
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    sim.settle().await;
+    let failed = sim.with(|s| {
+        s.hook_deliveries
+            .iter()
+            .filter(|d| d.status_code == 0)
+            .count()
+    });
+    assert!(failed >= 4, "GitHub could not deliver {failed} webhooks");
+
+    let started = Instant::now();
+    process.kill_and_restart().await;
+    // The requirement and plan approvals, the PR and the review arrive again: tests run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while w.newest_run(None).is_none() {
+        assert!(Instant::now() < deadline, "{}", w.status(n));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "caught up (tests dispatched) {} ms after the restart",
+        started.elapsed().as_millis()
+    );
+    sg.settle(sim).await;
+    let (tests, _, _) = w.newest_run(None).unwrap();
+    sim.complete_workflow_run(REPO, tests, "success").await;
+    sg.settle(sim).await;
+    let (staging, _, _) = w.newest_run(Some("staging")).expect("staging deploy");
+    sim.complete_workflow_run(REPO, staging, "success").await;
+    w.wait_for_phase(n, "readiness").await;
+
+    let asked = sg.store.redeliveries().await.unwrap();
+    assert_eq!(asked.len(), failed, "{asked:?}");
+    assert!(asked.iter().all(|r| r.outcome == "requested"), "{asked:?}");
+    let guids: std::collections::HashSet<_> = asked.iter().map(|r| r.guid.clone()).collect();
+    assert_eq!(guids.len(), asked.len(), "each GUID asked for once");
+    // Redelivered with their GUIDs, each stored and taken once.
+    let redelivered = sim.with(|s| {
+        s.hook_deliveries
+            .iter()
+            .filter(|d| d.redelivery)
+            .map(|d| (d.guid.clone(), d.status_code))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(redelivered.len(), failed, "{redelivered:?}");
+    assert!(redelivered.iter().all(|(_, code)| *code == 202));
+    // Started again, it asks for nothing twice.
+    process.kill_and_restart().await;
+    sg.settle(sim).await;
+    assert_eq!(sg.store.redeliveries().await.unwrap().len(), failed);
+    assert_nothing_doubled(&w);
+    w.sg.stop().await;
+}
+
+on_both_backends!(deliveries_missed_while_down_are_redelivered);
