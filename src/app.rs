@@ -148,6 +148,16 @@ pub async fn start_on(
         holder: holder.clone(),
     };
     let reconciler_task = tokio::spawn(reconciler.run(engine_stop.clone()));
+    let resync = crate::engine::resync::Resync {
+        store: store.clone(),
+        resolver: resolver.clone(),
+        clock: clock.clone(),
+        holder: holder.clone(),
+        quiet: settings.resync_after,
+        effects_wake: effects_wake.clone(),
+        notify: settings.notify.is_some(),
+    };
+    let resync_task = tokio::spawn(resync.run(engine_stop.clone()));
     let executor = Executor::new(
         store.clone(),
         holder,
@@ -199,6 +209,7 @@ pub async fn start_on(
         worker_task.await.context("the delivery worker panicked")?;
         timers_task.await.context("the timers panicked")?;
         reconciler_task.await.context("the reconciler panicked")?;
+        resync_task.await.context("the resync watchdog panicked")?;
         executor_task
             .await
             .context("the effect executor panicked")?;

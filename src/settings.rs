@@ -20,6 +20,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
 pub const DEFAULT_ENV_FILE: &str = ".env";
+pub const DEFAULT_RESYNC_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A setting that could not be used. Its `Display` names the setting and the problem, never
 /// the value.
@@ -107,6 +108,9 @@ pub struct Settings {
     /// `SHIPGATE_NOTIFY_URL` and `SHIPGATE_NOTIFY_SECRET`: where notifications go, and the
     /// key that signs them (required unless the URL is a Slack incoming webhook).
     pub notify: Option<(Url, Option<SecretString>)>,
+    /// How long a pipeline waiting on GitHub may hear nothing before shipgate reads its pull
+    /// request and reviews again (`SHIPGATE_RESYNC_AFTER`, default 10m).
+    pub resync_after: std::time::Duration,
 }
 
 impl Settings {
@@ -185,7 +189,20 @@ impl Settings {
                 Some((url, secret))
             }
         };
+        let resync_after = match get("SHIPGATE_RESYNC_AFTER") {
+            None => DEFAULT_RESYNC_AFTER,
+            Some(text) => crate::pipeline::config::parse_duration(&text)
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    bad(
+                        "SHIPGATE_RESYNC_AFTER",
+                        "must be a duration such as 10m, 1h or 30s",
+                    )
+                })?,
+        };
         Ok(Self {
+            resync_after,
             notify,
             database,
             bind,

@@ -8,13 +8,11 @@
 #[macro_use]
 mod common;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::Backend;
 use common::world::{REPO, World, setup_process};
-use serde_json::Value;
 
 /// No health URLs (an environment is healthy when its deploy run succeeds), so a lifecycle
 /// takes seconds; `releaser` approves production.
@@ -29,21 +27,11 @@ async fn world(backend: Backend) -> World {
 /// started again on the same address. Prints how long after the kill the interrupted effect
 /// was finished by the new process.
 async fn killed_after<T>(w: &World, operation: &str, scenario: impl Future<Output = T>) -> T {
-    let before = requests(w, operation);
-    w.sim.hang_after(operation);
     let process = w.sg.process.clone().expect("shipgate runs as a process");
-    let crash = async {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while requests(w, operation) == before {
-            assert!(
-                Instant::now() < deadline,
-                "the scenario never reached {operation}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    let crash = |_| async move {
         let killed = Instant::now();
         process.kill_and_restart().await;
-        while !retried_effect_done(w).await {
+        while !w.retried_effect_done().await {
             assert!(killed.elapsed() < Duration::from_secs(60), "never resumed");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -52,87 +40,7 @@ async fn killed_after<T>(w: &World, operation: &str, scenario: impl Future<Outpu
             killed.elapsed().as_millis()
         );
     };
-    let ((), out) = tokio::join!(crash, scenario);
-    out
-}
-
-fn requests(w: &World, operation: &str) -> usize {
-    w.sim
-        .requests()
-        .iter()
-        .filter(|r| r.operation.as_deref() == Some(operation))
-        .count()
-}
-
-/// Whether an effect that ran more than once (the interrupted one) is done.
-async fn retried_effect_done(w: &World) -> bool {
-    let store = &w.sg.store;
-    for p in store.pipelines_of(REPO).await.unwrap_or_default() {
-        let effects = store.effects_of(p.id).await.unwrap_or_default();
-        if effects.iter().any(|e| e.attempts > 1 && e.status == "done") {
-            return true;
-        }
-    }
-    false
-}
-
-/// Everything shipgate made on GitHub exists once: its status comment per issue, each
-/// reply, each check run per commit, each dispatched run, each deployment, each deployment
-/// status, each protection-rule answer, each incident issue; and GitHub refused nothing.
-fn assert_nothing_doubled(w: &World) {
-    w.sim.with(|s| {
-        let r = &s.repos[REPO];
-        let bot = s.app.bot_login();
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut count = |key: String| *seen.entry(key).or_default() += 1;
-        for c in r.comments.values().filter(|c| c.user == bot) {
-            let first = c.body.lines().next().unwrap_or("");
-            let marker = if first.starts_with("<!-- shipgate:status") {
-                first.to_owned()
-            } else {
-                // A reply names its effect in a marker at its end.
-                c.body.lines().last().unwrap_or("").to_owned()
-            };
-            count(format!("comment on #{}: {marker}", c.issue_number));
-        }
-        for c in r.check_runs.values() {
-            count(format!(
-                "check run {} on {} ({:?})",
-                c.name, c.head_sha, c.external_id
-            ));
-        }
-        for run in r.runs.values() {
-            let input = |k: &str| run.inputs.get(k).and_then(Value::as_str).unwrap_or("");
-            count(format!(
-                "run of workflow {} for {} {} rollback={}",
-                run.workflow_id,
-                input("environment"),
-                input("sha"),
-                input("rollback")
-            ));
-        }
-        for d in r.deployments.values().filter(|d| d.creator == bot) {
-            count(format!(
-                "deployment of {} to {} for {}",
-                d.sha, d.environment, d.payload["pipeline"]
-            ));
-        }
-        for st in r.deployment_statuses.values().filter(|x| x.creator == bot) {
-            count(format!(
-                "status {} of deployment {}",
-                st.state, st.deployment_id
-            ));
-        }
-        for (run, environment, _, _) in &r.protection_reviews {
-            count(format!("answer for run {run} in {environment}"));
-        }
-        for i in r.issues.values().filter(|i| i.user == bot) {
-            count(format!("issue {}", i.title));
-        }
-        let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(doubled.is_empty(), "made twice: {doubled:?}");
-    });
-    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+    common::crash_at(&w.sim, operation, crash, scenario).await
 }
 
 /// The lifecycle from the label to `done`, with the kill at `operation`; checks the
@@ -144,7 +52,7 @@ async fn lifecycle_killed_after(backend: Backend, operation: &str) {
     let production = w.deployments("production");
     assert_eq!(production.len(), 1, "{production:?}");
     assert_eq!(production[0].0, merge_sha);
-    assert_nothing_doubled(&w);
+    w.assert_nothing_doubled();
     w.sg.stop().await;
 }
 
@@ -228,7 +136,7 @@ async fn protection_rule_answers(backend: Backend) {
     assert_eq!(reviews[0].2, "approved");
     sim.complete_workflow_run(REPO, staging, "success").await;
     w.wait_for_phase(n, "readiness").await;
-    assert_nothing_doubled(&w);
+    w.assert_nothing_doubled();
     w.sg.stop().await;
 }
 
@@ -254,7 +162,7 @@ async fn incident_issues(backend: Backend) {
             .count()
     });
     assert_eq!(incidents, 1);
-    assert_nothing_doubled(&w);
+    w.assert_nothing_doubled();
     w.sg.stop().await;
 }
 
@@ -272,7 +180,7 @@ async fn cancellations(backend: Backend) {
     .await;
     w.sg.settle(&w.sim).await;
     assert!(w.status(n).contains("phase **stopped**"), "{}", w.status(n));
-    assert_nothing_doubled(&w);
+    w.assert_nothing_doubled();
     w.sg.stop().await;
 }
 
@@ -373,8 +281,73 @@ async fn deliveries_missed_while_down_are_redelivered(backend: Backend) {
     process.kill_and_restart().await;
     sg.settle(sim).await;
     assert_eq!(sg.store.redeliveries().await.unwrap().len(), failed);
-    assert_nothing_doubled(&w);
+    w.assert_nothing_doubled();
     w.sg.stop().await;
 }
 
 on_both_backends!(deliveries_missed_while_down_are_redelivered);
+
+/// Webhooks GitHub never sends (not even as failed deliveries the reconciler could ask for
+/// again): the PR's opening and its approving review. A pipeline that hears nothing for
+/// `SHIPGATE_RESYNC_AFTER` reads its PR and reviews from GitHub and moves on.
+async fn a_quiet_pipeline_reads_its_pull_request_and_reviews_again(backend: Backend) {
+    let w = setup_process(backend, CONFIG, &[("SHIPGATE_RESYNC_AFTER", "1s")]).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(
+            REPO,
+            "pm",
+            "Export invoices",
+            common::world::BODY,
+            &["feature"],
+        )
+        .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    sg.settle(sim).await;
+    sim.hold_webhooks("pull_request");
+    sim.hold_webhooks("pull_request_review");
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = sim
+        .open_pull(
+            REPO,
+            "dev",
+            &branch,
+            "Add invoice export",
+            &format!("Closes #{n}"),
+        )
+        .await;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    while w.newest_run(None).is_none() {
+        assert!(Instant::now() < deadline, "{}", w.status(n));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "the PR was found {} ms after it was opened",
+        started.elapsed().as_millis()
+    );
+    sg.settle(sim).await;
+    let (tests, _, _) = w.newest_run(None).unwrap();
+    sim.complete_workflow_run(REPO, tests, "success").await;
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    while w.newest_run(Some("staging")).is_none() {
+        assert!(Instant::now() < deadline, "{}", w.status(n));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sg.settle(sim).await;
+    let held = sim.with(|s| s.held.len());
+    assert!(
+        held >= 2,
+        "the PR's and the review's webhooks were never sent"
+    );
+    assert!(
+        w.status(n).contains("@reviewer"),
+        "the approval is shown: {}",
+        w.status(n)
+    );
+    w.assert_nothing_doubled();
+    w.sg.stop().await;
+}
+
+on_both_backends!(a_quiet_pipeline_reads_its_pull_request_and_reviews_again);

@@ -373,13 +373,14 @@ async fn runs_deployments_and_protection_rules() {
             "re-run"
         );
     });
-    s.call(
-        Method::POST,
-        &format!("/repos/acme/widgets/actions/runs/{run_id}/deployment_protection_rule"),
-        Some(json!({"environment_name": "production", "state": "rejected", "comment": "production is not approved"})),
-    )
-    .await
-    .unwrap();
+    s.sim
+        .request_deployment_protection(REPO, run_id, "production")
+        .await;
+    let answer = json!({"environment_name": "production", "state": "rejected", "comment": "production is not approved"});
+    let path = format!("/repos/acme/widgets/actions/runs/{run_id}/deployment_protection_rule");
+    s.call(Method::POST, &path, Some(answer.clone()))
+        .await
+        .unwrap();
     s.sim.with(|st| {
         let r = st.repo(REPO).unwrap();
         // A rejected protection rule fails the job waiting on it, and with it the run.
@@ -387,6 +388,9 @@ async fn runs_deployments_and_protection_rules() {
         assert_eq!(r.runs[&run_id].conclusion.as_deref(), Some("failure"));
         assert_eq!(r.protection_reviews[0].2, "rejected");
     });
+    // A rule is answered once: it no longer waits.
+    let again = s.call(Method::POST, &path, Some(answer)).await.unwrap_err();
+    assert_eq!(again.status(), Some(422));
 
     // Two successful deployments to one environment: the older becomes inactive.
     let mut ids = Vec::new();

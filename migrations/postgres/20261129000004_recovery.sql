@@ -1,9 +1,14 @@
 -- Recovery: who holds an effect's claim, so a claim is renewed while its work runs and
--- released when its holder restarts; and the reconciler's record of the App's failed webhook
--- deliveries it asked GitHub to send again.
+-- released when its holder restarts; when a quiet pipeline was last read again from GitHub;
+-- the reconciler's record of the App's failed webhook deliveries it asked GitHub to send
+-- again; and which replica runs a periodic job.
 
 -- The executor that claimed a pending effect (`<host>:<address>` of a running shipgate).
 ALTER TABLE effects ADD COLUMN claimed_by TEXT;
+
+-- When the resync watchdog last read a quiet pipeline's pull request and reviews from GitHub
+-- (ms since the epoch; 0: never).
+ALTER TABLE pipelines ADD COLUMN resynced_at BIGINT NOT NULL DEFAULT 0;
 
 -- One row per failed delivery (GUID) the reconciler asked GitHub to redeliver: asked once.
 CREATE TABLE redeliveries (

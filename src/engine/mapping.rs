@@ -59,7 +59,8 @@ pub enum Routing {
     Nothing,
 }
 
-fn actor(account: &Account, bot_login: &str) -> Actor {
+/// The actor an account is; its access and teams are resolved before the step.
+pub fn actor(account: &Account, bot_login: &str) -> Actor {
     Actor {
         login: account.login.clone(),
         access: Access::None,
@@ -158,6 +159,16 @@ pub fn prove_dispatch(report: &mut RunReport, nonce: impl Fn(&str) -> Option<Str
 }
 
 /// Maps a webhook to what the engine does with it. `bot_login` is `<app-slug>[bot]`.
+/// A review's state, from a webhook (lower case) or the REST API (upper case); a dismissed
+/// or commented review neither approves nor blocks.
+pub fn review_state(state: &str) -> ReviewState {
+    match state.to_ascii_lowercase().as_str() {
+        "approved" => ReviewState::Approved,
+        "changes_requested" => ReviewState::ChangesRequested,
+        _ => ReviewState::Commented,
+    }
+}
+
 pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
     let ctx = match event {
         Event::Issues(e) => &e.context,
@@ -294,11 +305,7 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
                 "dismissed" => ReviewAction::Dismissed,
                 _ => return Routing::Nothing,
             };
-            let state = match e.review.state.to_ascii_lowercase().as_str() {
-                "approved" => ReviewState::Approved,
-                "changes_requested" => ReviewState::ChangesRequested,
-                _ => ReviewState::Commented,
-            };
+            let state = review_state(&e.review.state);
             let reviewer = actor(&e.review.user, bot_login);
             let needs = (state != ReviewState::Commented).then(|| reviewer.login.clone());
             let pr = &e.pull_request;

@@ -13,5 +13,6 @@ pub mod notify;
 pub mod reconciler;
 pub mod repo_jobs;
 pub mod resolver;
+pub mod resync;
 pub mod timers;
 pub mod worker;

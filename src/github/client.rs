@@ -232,6 +232,14 @@ pub trait GitHub: Send + Sync {
         repo: &RepoRef,
         number: u64,
     ) -> Result<Vec<String>, GitHubError>;
+    /// A pull request's reviews, oldest first, at most 100 (`GET /repos/{o}/{r}/pulls/{n}/
+    /// reviews`, "List reviews for a pull request"); REST states are upper case (`APPROVED`,
+    /// `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED`).
+    async fn pull_reviews(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Vec<super::events::Review>, GitHubError>;
     /// The unguessable part of a dispatch's `pipeline` input, for `token` (`REQ-<n>-t<k>`) in
     /// `repo`: 24 hex digits of an HMAC-SHA256 keyed by the App's webhook secret, so only this
     /// App can make it, and the same after a restart. `None` while no App is configured.

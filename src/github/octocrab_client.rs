@@ -125,6 +125,18 @@ impl GitHub for OctocrabGitHub {
         }
     }
 
+    async fn pull_reviews(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Vec<super::events::Review>, GitHubError> {
+        const OP: &str = "list a pull request's reviews";
+        let path = repo_path(repo, &format!("/pulls/{number}/reviews?per_page=100"));
+        self.call::<()>(repo, OP, Method::GET, &path, None)
+            .await?
+            .json(OP)
+    }
+
     async fn pull_contributors(
         &self,
         repo: &RepoRef,

@@ -52,6 +52,7 @@ struct Received {
     body: Option<Value>,
     /// Carried out, and never to be answered (see `Simulator::hang_after`).
     hang: bool,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl Received {
@@ -86,6 +87,10 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         operation: None,
         body: None,
         hang: false,
+        peer: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0),
     };
     let authorization = parts
         .headers
@@ -310,5 +315,6 @@ fn record(inner: &Inner, received: Received, reply: &Reply, violations: Vec<Stri
         status: reply.status,
         body: received.body,
         at,
+        peer: received.peer,
     });
 }

@@ -109,7 +109,11 @@ impl Simulator {
         });
         let router = dispatch::router(inner.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await;
         });
         Self {
             inner,

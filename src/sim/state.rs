@@ -439,6 +439,8 @@ pub struct RecordedRequest {
     pub status: u16,
     pub body: Option<Value>,
     pub at: DateTime<Utc>,
+    /// The caller's address (which of several shipgate processes sent it).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// A failure the next matching request gets instead of its answer (retry tests).

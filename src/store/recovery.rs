@@ -102,3 +102,33 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?))
     }
 }
+
+impl Store {
+    /// Up to `limit` pipelines in `phases` with no change and no resync since `quiet_since`
+    /// (ms since the epoch), least recently resynced first.
+    pub async fn quiet_pipelines(
+        &self,
+        phases: &[&str],
+        quiet_since: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let list: Vec<String> = phases.iter().map(|p| format!("'{p}'")).collect();
+        let sql = format!(
+            "SELECT id FROM pipelines WHERE phase IN ({}) AND updated_at < $1 AND resynced_at < $1 \
+             ORDER BY resynced_at, id LIMIT $2",
+            list.join(", ")
+        );
+        Ok(
+            with_pool!(self, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(quiet_since).bind(limit).fetch_all(pool).await?),
+        )
+    }
+
+    /// Records that a pipeline was resynced at `now` (ms since the epoch).
+    pub async fn mark_resynced(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        let sql = "UPDATE pipelines SET resynced_at = $1 WHERE id = $2";
+        with_pool!(self, pool => sqlx::query(sql).bind(now).bind(id)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+}

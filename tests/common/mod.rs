@@ -252,9 +252,11 @@ impl Shipgate {
     }
 
     /// Waits until shipgate has taken every delivery and run every due effect, and the
-    /// simulator has sent every webhook those effects caused.
+    /// simulator has sent every webhook those effects caused (at most 45 s: long enough for
+    /// a dead replica's lease to run out and another to take its work over).
     pub async fn settle(&self, sim: &Simulator) {
-        for _ in 0..400 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(45);
+        while std::time::Instant::now() < deadline {
             sim.settle().await;
             self.drain().await;
             if self.store.pending_effects().await.unwrap() == 0 {
@@ -424,6 +426,101 @@ impl Drop for Shipgate {
             process.terminate();
         }
     }
+}
+
+/// Runs `scenario` while the next request to `operation` is carried out by the simulator
+/// and never answered; as soon as GitHub has done the work, runs `crash` with that request
+/// (its `peer` names the process that sent it). Returns the scenario's output.
+pub async fn crash_at<T, C: std::future::Future<Output = ()>>(
+    sim: &Simulator,
+    operation: &str,
+    crash: impl FnOnce(shipgate::sim::state::RecordedRequest) -> C,
+    scenario: impl std::future::Future<Output = T>,
+) -> T {
+    let sent = |sim: &Simulator| {
+        sim.requests()
+            .into_iter()
+            .filter(|r| r.operation.as_deref() == Some(operation))
+            .collect::<Vec<_>>()
+    };
+    let before = sent(sim).len();
+    sim.hang_after(operation);
+    let watch = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(hung) = sent(sim).into_iter().nth(before) {
+                crash(hung).await;
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the scenario never reached {operation}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let ((), out) = tokio::join!(watch, scenario);
+    out
+}
+
+/// The process among `pids` that owns the loopback TCP connection whose local end is
+/// `peer` (Linux: the socket's inode in /proc/net/tcp, then among each process's fds).
+pub fn pid_of_peer(peer: std::net::SocketAddr, pids: &[u32]) -> Option<u32> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?
+        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    let port = format!(":{:04X}", peer.port());
+    let inode = table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        (cols.len() > 9 && cols[1].ends_with(&port)).then(|| cols[9].to_owned())
+    })?;
+    let wanted = format!("socket:[{inode}]");
+    pids.iter().copied().find(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|target| target.to_string_lossy() == wanted)
+            })
+    })
+}
+
+/// A round-robin HTTP load balancer on loopback in front of `targets`: each request goes to
+/// the next target, or the one after if that one refuses the connection (a dead replica).
+pub async fn balancer(targets: Vec<std::net::SocketAddr>) -> std::net::SocketAddr {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (next, client, targets) = (next.clone(), client.clone(), targets.clone());
+        async move {
+            use axum::response::IntoResponse;
+            let (parts, body) = request.into_parts();
+            let Ok(body) = axum::body::to_bytes(body, 30 << 20).await else {
+                return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+            };
+            let start = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for i in 0..targets.len() {
+                let target = targets[(start + i) % targets.len()];
+                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut forward = client
+                    .request(parts.method.clone(), format!("http://{target}{path}"))
+                    .body(body.clone());
+                for (k, v) in &parts.headers {
+                    if k != axum::http::header::HOST {
+                        forward = forward.header(k, v);
+                    }
+                }
+                let Ok(answer) = forward.send().await else {
+                    continue;
+                };
+                let status = answer.status();
+                let bytes = answer.bytes().await.unwrap_or_default();
+                return (status, bytes).into_response();
+            }
+            axum::http::StatusCode::BAD_GATEWAY.into_response()
+        }
+    });
+    serve_local(app).await
 }
 
 /// Defines `sqlite` and `postgres` tests running the same async test body.

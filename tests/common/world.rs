@@ -2,6 +2,7 @@
 //! governance): shipgate on a fresh database, the simulator, and helpers that take a
 //! feature to readiness or to done the way people would.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -83,7 +84,7 @@ pub async fn setup_process(backend: Backend, config: &str, extra: &[(&str, &str)
 
 /// A database and a simulator with the repository, its people, `config` as
 /// `.github/shipgate.yml` and `main` protected by shipgate's check run.
-async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
+pub async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
     let db = TestDb::new(backend).await;
     let sim = Simulator::start().await;
     sim.add_shipgate_repo(
@@ -111,6 +112,81 @@ async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
 }
 
 impl World {
+    /// Whether an effect that ran more than once (the interrupted one) is done.
+    pub async fn retried_effect_done(&self) -> bool {
+        let store = &self.sg.store;
+        for p in store.pipelines_of(REPO).await.unwrap_or_default() {
+            let effects = store.effects_of(p.id).await.unwrap_or_default();
+            if effects.iter().any(|e| e.attempts > 1 && e.status == "done") {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Everything shipgate made on GitHub exists once: its status comment per issue, each
+    /// reply, each check run per commit, each dispatched run, each deployment, each deployment
+    /// status, each protection-rule answer, each incident issue; and GitHub refused nothing.
+    pub fn assert_nothing_doubled(&self) {
+        self.sim.with(|s| {
+            let r = &s.repos[REPO];
+            let bot = s.app.bot_login();
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            let mut count = |key: String| *seen.entry(key).or_default() += 1;
+            for c in r.comments.values().filter(|c| c.user == bot) {
+                let first = c.body.lines().next().unwrap_or("");
+                let marker = if first.starts_with("<!-- shipgate:status") {
+                    first.to_owned()
+                } else {
+                    // A reply names its effect in a marker at its end.
+                    c.body.lines().last().unwrap_or("").to_owned()
+                };
+                count(format!("comment on #{}: {marker}", c.issue_number));
+            }
+            for c in r.check_runs.values() {
+                count(format!(
+                    "check run {} on {} ({:?})",
+                    c.name, c.head_sha, c.external_id
+                ));
+            }
+            for run in r.runs.values() {
+                let input = |k: &str| run.inputs.get(k).and_then(Value::as_str).unwrap_or("");
+                count(format!(
+                    "run of workflow {} for {} {} rollback={}",
+                    run.workflow_id,
+                    input("environment"),
+                    input("sha"),
+                    input("rollback")
+                ));
+            }
+            for d in r.deployments.values().filter(|d| d.creator == bot) {
+                count(format!(
+                    "deployment of {} to {} for {}",
+                    d.sha, d.environment, d.payload["pipeline"]
+                ));
+            }
+            for st in r.deployment_statuses.values().filter(|x| x.creator == bot) {
+                count(format!(
+                    "status {} of deployment {}",
+                    st.state, st.deployment_id
+                ));
+            }
+            for (run, environment, _, _) in &r.protection_reviews {
+                count(format!("answer for run {run} in {environment}"));
+            }
+            for i in r.issues.values().filter(|i| i.user == bot) {
+                count(format!("issue {}", i.title));
+            }
+            let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+            assert!(doubled.is_empty(), "made twice: {doubled:?}");
+        });
+        assert!(
+            self.sim.violations().is_empty(),
+            "{:?}",
+            self.sim.violations()
+        );
+    }
+
     pub fn status(&self, n: u64) -> String {
         super::status_comment(&self.sim, REPO, n)
     }
