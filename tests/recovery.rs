@@ -71,6 +71,21 @@ async fn labels(backend: Backend) {
     lifecycle_killed_after(backend, "issues/add-labels").await;
 }
 
+/// Status comment edits: the first edit, when the requirement is approved.
+async fn comment_edits(backend: Backend) {
+    lifecycle_killed_after(backend, "issues/update-comment").await;
+}
+
+/// Labels taken off: the `shipgate:intake` label when planning starts.
+async fn label_removals(backend: Backend) {
+    lifecycle_killed_after(backend, "issues/remove-label").await;
+}
+
+/// Check run updates: the first update of `shipgate` on the PR's head.
+async fn check_run_updates(backend: Backend) {
+    lifecycle_killed_after(backend, "checks/update").await;
+}
+
 /// Refs: the feature branch, created when the plan is approved.
 async fn refs(backend: Backend) {
     lifecycle_killed_after(backend, "git/create-ref").await;
@@ -186,10 +201,13 @@ async fn cancellations(backend: Backend) {
 
 on_both_backends!(
     comments,
+    comment_edits,
     reactions,
     labels,
+    label_removals,
     refs,
     check_runs,
+    check_run_updates,
     dispatches,
     deployments,
     deployment_statuses,

@@ -27,6 +27,7 @@ CREATE TABLE job_leases (
     job          TEXT    PRIMARY KEY,
     holder       TEXT    NOT NULL,
     lease_until  BIGINT  NOT NULL,
-    -- the job's own progress (the reconciler: the newest delivery id it has looked at)
+    -- the job's own progress (the reconciler: the time, ms since the epoch, from which the
+    -- next scan looks at deliveries)
     progress     BIGINT  NOT NULL DEFAULT 0
 );

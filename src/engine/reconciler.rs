@@ -5,7 +5,9 @@
 //! `reconciler` job lease) lists the App's deliveries newest first, stopping at those an
 //! earlier scan looked at, and asks GitHub to send again, oldest first, each failed delivery
 //! whose GUID shipgate has not stored: once per GUID, at most [`REDELIVERIES_PER_SECOND`],
-//! each request recorded in `redeliveries`.
+//! each request recorded in `redeliveries`. Each scan looks again at the last [`OVERLAP_MS`]
+//! of the one before (a delivery still being attempted is listed late); what it saw before
+//! it finds stored or asked for already.
 //!
 //! Must not: process a delivery itself (a redelivery arrives at the webhook like any other,
 //! and is deduplicated by its GUID there).
@@ -33,6 +35,8 @@ const MAX_PAGES: usize = 50;
 /// Redelivery requests are paced: GitHub limits them, and each one is a webhook to take.
 pub const REDELIVERIES_PER_SECOND: u32 = 5;
 const JOB: &str = "reconciler";
+/// How far back before the newest delivery an earlier scan saw the next scan looks again.
+const OVERLAP_MS: i64 = 120_000;
 /// A scan holds the job this long unless it renews (it does, page by page).
 const LEASE_MS: i64 = 60_000;
 
@@ -98,7 +102,8 @@ impl Reconciler {
         outcome.map(|(_, scan)| scan)
     }
 
-    /// Takes or renews the job's lease; its progress (the newest delivery id looked at), or
+    /// Takes or renews the job's lease; its progress (when the deliveries the next scan must
+    /// look at begin, ms since the epoch), or
     /// `None` if another replica holds it.
     async fn lease(&self) -> Result<Option<i64>, StoreError> {
         let now = millis(self.clock.now());
@@ -120,9 +125,9 @@ impl Reconciler {
             let before = seen.len();
             let total = page.deliveries.len();
             seen.extend(
-                page.deliveries.into_iter().filter(|d| {
-                    d.id as i64 > progress && millis(d.delivered_at) >= now - WINDOW_MS
-                }),
+                page.deliveries
+                    .into_iter()
+                    .filter(|d| millis(d.delivered_at) >= progress.max(now - WINDOW_MS)),
             );
             // Newest first: a page that reached older deliveries is the last one needed.
             if seen.len() - before < total {
@@ -136,7 +141,12 @@ impl Reconciler {
                 return Ok((progress, Scan::default())); // another replica took over
             }
         }
-        let newest = seen.iter().map(|d| d.id as i64).max().unwrap_or(progress);
+        let newest = seen
+            .iter()
+            .map(|d| millis(d.delivered_at) - OVERLAP_MS)
+            .max()
+            .unwrap_or(progress)
+            .max(progress);
         let mut scan = Scan {
             looked_at: seen.len(),
             asked: 0,
