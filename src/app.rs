@@ -81,6 +81,12 @@ pub async fn start_on(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    // The address names this process's effect claims, and a process that starts on it
+    // releases the claims left under it: so the address stays taken (a second handle on the
+    // listening socket) until the executor has stopped, after the server has.
+    let listener = listener.into_std()?;
+    let address_held = listener.try_clone()?;
+    let listener = TcpListener::from_std(listener)?;
     let app = match settings.app.clone() {
         Some(credentials) => Some(Arc::new(GitHubApp::new(
             credentials,
@@ -213,6 +219,7 @@ pub async fn start_on(
         executor_task
             .await
             .context("the effect executor panicked")?;
+        drop(address_held);
         tokio::task::spawn_blocking(move || background.join())
             .await
             .context("waiting for the background thread")?

@@ -161,15 +161,14 @@ async fn an_unapproved_requirement_escalates_and_is_rejected_across_a_restart(ba
     sg.stop().await;
 }
 
+/// One request a notification receiver got: event, body, signature valid, delivery.
+type Received = (String, serde_json::Value, bool, String);
+
 /// A notification receiver: checks each request's signature, answers 500 to the first one
-/// (shipgate must retry it), and keeps (event, body, signature valid) of every request.
-async fn receiver(
-    secret: &'static str,
-) -> (
-    String,
-    Arc<std::sync::Mutex<Vec<(String, serde_json::Value, bool)>>>,
-) {
-    let seen: Arc<std::sync::Mutex<Vec<(String, serde_json::Value, bool)>>> = Arc::default();
+/// (shipgate must retry it), and keeps (event, body, signature valid, delivery) of every
+/// request.
+async fn receiver(secret: &'static str) -> (String, Arc<std::sync::Mutex<Vec<Received>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
     let kept = seen.clone();
     let app = axum::Router::new().route(
         "/hook",
@@ -188,9 +187,14 @@ async fn receiver(
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("")
                         .to_owned();
+                    let delivery = headers
+                        .get("x-shipgate-delivery")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
                     let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
                     let mut seen = kept.lock().unwrap();
-                    seen.push((event, json, valid));
+                    seen.push((event, json, valid, delivery));
                     if seen.len() == 1 {
                         axum::http::StatusCode::INTERNAL_SERVER_ERROR
                     } else {
@@ -235,12 +239,13 @@ async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(bac
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, body, _)| body["text"].as_str().is_some())
-            .map(|(event, body, valid)| {
+            .filter(|(_, body, _, _)| body["text"].as_str().is_some())
+            .map(|(event, body, valid, delivery)| {
                 (
                     event.clone(),
                     body["text"].as_str().unwrap().to_owned(),
                     *valid,
+                    delivery.clone(),
                 )
             })
             .collect::<Vec<_>>();
@@ -252,7 +257,7 @@ async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(bac
     assert!(
         delivered
             .iter()
-            .all(|(event, _, valid)| *valid && (event == "phase" || event == "approval")),
+            .all(|(event, _, valid, _)| *valid && (event == "phase" || event == "approval")),
         "every notification is signed: {delivered:?}"
     );
     // Each is delivered; the one the receiver refused came again.
@@ -262,6 +267,14 @@ async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(bac
         delivered.iter().filter(|d| &d.1 == first).count(),
         2,
         "{delivered:?}"
+    );
+    // The retry carries the first attempt's `X-Shipgate-Delivery`, by which a receiver drops
+    // a repeat; different notifications carry different ones.
+    let named: std::collections::BTreeSet<_> = delivered.iter().map(|d| d.3.clone()).collect();
+    assert_eq!(named.len(), 3, "{delivered:?}");
+    assert!(
+        named.iter().all(|d| d.starts_with(&format!("{REPO}#{n}/"))),
+        "{named:?}"
     );
     assert!(
         delivered

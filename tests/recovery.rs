@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::Backend;
 use common::world::{REPO, World, setup_process};
+use shipgate::engine::executor::LEASE_MS;
 
 /// No health URLs (an environment is healthy when its deploy run succeeds), so a lifecycle
 /// takes seconds; `releaser` approves production.
@@ -28,16 +29,24 @@ async fn world(backend: Backend) -> World {
 /// was finished by the new process.
 async fn killed_after<T>(w: &World, operation: &str, scenario: impl Future<Output = T>) -> T {
     let process = w.sg.process.clone().expect("shipgate runs as a process");
+    let before = w.retried_effects_done().await;
     let crash = |_| async move {
         let killed = Instant::now();
         process.kill_and_restart().await;
-        while !w.retried_effect_done().await {
+        while w.retried_effects_done().await == before {
             assert!(killed.elapsed() < Duration::from_secs(60), "never resumed");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Released by the restart, not waited out: well before the dead process's lease
+        // would have run out.
+        let resumed = killed.elapsed();
+        assert!(
+            resumed < Duration::from_millis(LEASE_MS as u64),
+            "resumed after {resumed:?}: the lease ran out instead"
+        );
         eprintln!(
             "{operation}: the interrupted effect was finished {} ms after SIGKILL",
-            killed.elapsed().as_millis()
+            resumed.as_millis()
         );
     };
     common::crash_at(&w.sim, operation, crash, scenario).await
@@ -149,6 +158,23 @@ async fn protection_rule_answers(backend: Backend) {
     let reviews = sim.with(|s| s.repos[REPO].protection_reviews.clone());
     assert_eq!(reviews.len(), 1, "{reviews:?}");
     assert_eq!(reviews[0].2, "approved");
+    // The retry was refused (the rule no longer waited), which counts as answered.
+    let answers: Vec<u16> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("actions/review-custom-gates-for-run"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answers.last(), Some(&422), "{answers:?}");
+    let pipeline = sg.store.pipelines_of(REPO).await.unwrap()[0].id;
+    let effects = sg.store.effects_of(pipeline).await.unwrap();
+    assert!(
+        effects
+            .iter()
+            .filter(|e| e.action == "review_protection")
+            .all(|e| e.status == "done"),
+        "{effects:?}"
+    );
     sim.complete_workflow_run(REPO, staging, "success").await;
     w.wait_for_phase(n, "readiness").await;
     w.assert_nothing_doubled();
@@ -295,9 +321,27 @@ async fn deliveries_missed_while_down_are_redelivered(backend: Backend) {
     });
     assert_eq!(redelivered.len(), failed, "{redelivered:?}");
     assert!(redelivered.iter().all(|(_, code)| *code == 202));
-    // Started again, it asks for nothing twice.
+    // Started again, its first scan asks for nothing twice.
+    let count = |op: &str| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.operation.as_deref() == Some(op))
+            .count()
+    };
+    let (scans, asks) = (
+        count("apps/list-webhook-deliveries"),
+        count("apps/redeliver-webhook-delivery"),
+    );
+    assert_eq!(asks, failed);
     process.kill_and_restart().await;
-    sg.settle(sim).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count("apps/list-webhook-deliveries") == scans
+        || sg.store.job_lease("reconciler").await.unwrap().1 != 0
+    {
+        assert!(Instant::now() < deadline, "no scan finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count("apps/redeliver-webhook-delivery"), asks);
     assert_eq!(sg.store.redeliveries().await.unwrap().len(), failed);
     w.assert_nothing_doubled();
     w.sg.stop().await;

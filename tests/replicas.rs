@@ -46,6 +46,7 @@ async fn three_replicas_share_the_work_and_survive_a_kill(backend: Backend) {
         .iter()
         .map(|p| p.child.lock().unwrap().id())
         .collect();
+    let before = w.retried_effects_done().await;
     let kill_the_sender = |hung: shipgate::sim::state::RecordedRequest| {
         let (w, processes, pids) = (&w, &processes, &pids);
         async move {
@@ -54,7 +55,7 @@ async fn three_replicas_share_the_work_and_survive_a_kill(backend: Backend) {
             let victim = &processes[pids.iter().position(|p| *p == pid).unwrap()];
             let killed = Instant::now();
             victim.kill();
-            while !w.retried_effect_done().await {
+            while w.retried_effects_done().await == before {
                 assert!(killed.elapsed() < Duration::from_secs(90), "never resumed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

@@ -10,7 +10,8 @@ ALTER TABLE effects ADD COLUMN claimed_by TEXT;
 -- (ms since the epoch; 0: never).
 ALTER TABLE pipelines ADD COLUMN resynced_at BIGINT NOT NULL DEFAULT 0;
 
--- One row per failed delivery (GUID) the reconciler asked GitHub to redeliver: asked once.
+-- One row per failed delivery (GUID) the reconciler asked GitHub to redeliver: asked once,
+-- or again (up to 3 times, 5 minutes apart) while GitHub has not accepted the request.
 CREATE TABLE redeliveries (
     guid         TEXT    PRIMARY KEY,
     -- the id of the failed attempt in GET /app/hook/deliveries
@@ -18,8 +19,9 @@ CREATE TABLE redeliveries (
     event        TEXT    NOT NULL,
     delivered_at BIGINT  NOT NULL,
     asked_at     BIGINT  NOT NULL,
-    -- requested, or the error GitHub answered with
-    outcome      TEXT    NOT NULL
+    -- asking, requested, or the error GitHub answered with
+    outcome      TEXT    NOT NULL,
+    tries        INTEGER NOT NULL DEFAULT 1
 );
 
 -- Singleton rows naming which replica runs a periodic job, and until when (a lease).

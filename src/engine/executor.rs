@@ -54,6 +54,8 @@ pub struct Executor {
     pub wake: Arc<Notify>,
     /// Labels known to exist, per repository.
     labels: Mutex<HashSet<(String, String)>>,
+    /// The claims of the current round not yet finished (their leases are renewed).
+    in_flight: Mutex<Vec<EffectRow>>,
     prober: super::health::Prober,
     notifier: Option<super::notify::Notifier>,
 }
@@ -80,6 +82,7 @@ impl Executor {
             clock,
             wake,
             labels: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(Vec::new()),
             notifier,
             prober: super::health::Prober {
                 allow_private: allow_private_health_urls,
@@ -102,20 +105,30 @@ impl Executor {
             ),
             Err(e) => tracing::warn!(error = %e, "could not release earlier claims"),
         }
-        tokio::join!(self.work(&stop), self.renew(&stop));
+        // Leases are renewed until the work has stopped, not merely been asked to.
+        let worked = CancellationToken::new();
+        let work = async {
+            self.work(&stop).await;
+            worked.cancel();
+        };
+        tokio::join!(work, self.renew(&worked));
         tracing::debug!("effect executor stopped");
     }
 
-    /// Keeps this executor's leases from running out while it works.
-    async fn renew(&self, stop: &CancellationToken) {
+    /// Keeps the leases of the effects this executor has claimed and not yet finished (its
+    /// current round) from running out while it works on them.
+    async fn renew(&self, until_done: &CancellationToken) {
         loop {
             tokio::select! {
-                _ = stop.cancelled() => break,
+                _ = until_done.cancelled() => break,
                 _ = tokio::time::sleep(RENEW_EVERY) => {}
             }
+            let claims = self.in_flight.lock().expect("claims").clone();
             let until = self.now() + LEASE_MS;
-            if let Err(e) = self.store.renew_claims(&self.holder, until).await {
-                tracing::warn!(error = %e, "could not renew effect leases");
+            for claim in &claims {
+                if let Err(e) = self.store.renew_claim(claim, until).await {
+                    tracing::warn!(error = %e, "could not renew an effect's lease");
+                }
             }
         }
     }
@@ -125,7 +138,7 @@ impl Executor {
             if stop.is_cancelled() {
                 break;
             }
-            let ran = match self.run_once().await {
+            let ran = match self.run_once(stop).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "effect executor error");
@@ -142,19 +155,40 @@ impl Executor {
         }
     }
 
-    /// Claims and runs one round of effects; returns how many ran.
-    pub async fn run_once(&self) -> Result<usize, StoreError> {
+    /// Claims and runs one round of effects; returns how many it claimed. Stops after the
+    /// effect under way when `stop` is cancelled; the claims it did not get to (and, after a
+    /// database error, the one that failed) are released at once for any executor to take.
+    async fn run_once(&self, stop: &CancellationToken) -> Result<usize, StoreError> {
         let now = millis(self.clock.now());
         let rows = self
             .store
             .claim_effects(&self.holder, now, LEASE_MS, CLAIM)
             .await?;
         let n = rows.len();
-        for row in rows {
+        *self.in_flight.lock().expect("claims") = rows.clone();
+        let mut outcome = Ok(n);
+        let mut left = rows.into_iter();
+        for row in left.by_ref() {
+            if stop.is_cancelled() {
+                self.store.release_claim(&row, false).await?;
+                break;
+            }
             let span = tracing::info_span!("effect", key = %row.effect_key, action = %row.action);
-            self.execute(row).instrument(span).await?;
+            if let Err(e) = self.execute(row.clone()).instrument(span).await {
+                let _ = self.store.release_claim(&row, true).await;
+                outcome = Err(e);
+                break;
+            }
+            self.in_flight
+                .lock()
+                .expect("claims")
+                .retain(|c| c.id != row.id);
         }
-        Ok(n)
+        for row in left {
+            let _ = self.store.release_claim(&row, false).await;
+        }
+        self.in_flight.lock().expect("claims").clear();
+        outcome
     }
 
     async fn execute(&self, row: EffectRow) -> Result<(), StoreError> {
@@ -164,8 +198,10 @@ impl Executor {
             if let super::repo_jobs::RepoJob::Notify(n) = &job {
                 let outcome = match &self.notifier {
                     None => Ok(None), // no receiver configured
+                    // Named the same on every attempt, and apart from other installations'
+                    // notifications: `<repo>#<issue>/<effect key>`.
                     Some(notifier) => notifier
-                        .send(n, &row.effect_key)
+                        .send(n, &format!("{}#{}/{}", n.repo, n.issue, row.effect_key))
                         .await
                         .map(|()| None)
                         .map_err(|e| {

@@ -4,7 +4,8 @@
 //! its GUID. At start-up and then every [`SCAN_EVERY`], one replica (the holder of the
 //! `reconciler` job lease) lists the App's deliveries newest first, stopping at those an
 //! earlier scan looked at, and asks GitHub to send again, oldest first, each failed delivery
-//! whose GUID shipgate has not stored: once per GUID, at most [`REDELIVERIES_PER_SECOND`],
+//! whose GUID shipgate has not stored: once per GUID (again, 5 minutes later and at most 3
+//! times, while GitHub has not accepted the request), at most [`REDELIVERIES_PER_SECOND`],
 //! each request recorded in `redeliveries`. Each scan looks again at the last [`OVERLAP_MS`]
 //! of the one before (a delivery still being attempted is listed late); what it saw before
 //! it finds stored or asked for already.
@@ -37,6 +38,10 @@ pub const REDELIVERIES_PER_SECOND: u32 = 5;
 const JOB: &str = "reconciler";
 /// How far back before the newest delivery an earlier scan saw the next scan looks again.
 const OVERLAP_MS: i64 = 120_000;
+/// A redelivery GitHub did not accept (a 5xx, a rate limit, a crash before the request) is
+/// asked for again this much later, up to MAX_TRIES times in all.
+const RETRY_AFTER_MS: i64 = 5 * 60_000;
+const MAX_TRIES: i32 = 3;
 /// A scan holds the job this long unless it renews (it does, page by page).
 const LEASE_MS: i64 = 60_000;
 
@@ -120,6 +125,7 @@ impl Reconciler {
         let now = millis(self.clock.now());
         let mut seen: Vec<HookDeliveryInfo> = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut complete = false;
         for _ in 0..MAX_PAGES {
             let page = self.github.hook_deliveries(cursor.as_deref()).await?;
             let before = seen.len();
@@ -131,29 +137,43 @@ impl Reconciler {
             );
             // Newest first: a page that reached older deliveries is the last one needed.
             if seen.len() - before < total {
+                complete = true;
                 break;
             }
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
-                None => break,
+                None => {
+                    complete = true;
+                    break;
+                }
             }
             if self.lease().await?.is_none() {
                 return Ok((progress, Scan::default())); // another replica took over
             }
         }
-        let newest = seen
-            .iter()
-            .map(|d| millis(d.delivered_at) - OVERLAP_MS)
-            .max()
-            .unwrap_or(progress)
-            .max(progress);
+        // A scan cut short by MAX_PAGES leaves progress where it was: older failures stay
+        // in reach of the next scan (as long as they are among the newest it lists).
+        let newest = if complete {
+            seen.iter()
+                .map(|d| millis(d.delivered_at) - OVERLAP_MS)
+                .max()
+                .unwrap_or(progress)
+                .max(progress)
+        } else {
+            tracing::warn!(
+                pages = MAX_PAGES,
+                "more webhook deliveries than one scan reads; the next scan starts from the newest again"
+            );
+            progress
+        };
         let mut scan = Scan {
             looked_at: seen.len(),
             asked: 0,
         };
         for d in failed_deliveries(&seen) {
-            if stop.is_cancelled() {
-                // The rest waits for the next scan (progress stays where it was).
+            // The rest waits for the next scan (progress stays where it was) when shipgate
+            // stops or another replica took the job over.
+            if stop.is_cancelled() || self.lease().await?.is_none() {
                 return Ok((progress, scan));
             }
             if self.store.delivery_stored(&d.guid).await? {
@@ -167,6 +187,8 @@ impl Reconciler {
                     &d.event,
                     millis(d.delivered_at),
                     millis(self.clock.now()),
+                    millis(self.clock.now()) - RETRY_AFTER_MS,
+                    MAX_TRIES,
                 )
                 .await?
             {

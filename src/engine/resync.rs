@@ -15,6 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::Digest as _;
+
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +84,15 @@ impl Resync {
         {
             return Ok(0);
         }
+        let outcome = self.resync_quiet(now).await;
+        self.store.finish_job(JOB, &self.holder, 0).await?;
+        if matches!(outcome, Ok(n) if n > 0) {
+            self.effects_wake.notify_one();
+        }
+        outcome
+    }
+
+    async fn resync_quiet(&self, now: i64) -> Result<usize, StoreError> {
         let phases: Vec<&str> = WAITING.iter().map(|p| p.name()).collect();
         let quiet_since = now - self.quiet.as_millis() as i64;
         let ids = self
@@ -93,10 +104,6 @@ impl Resync {
             if let Err(e) = self.resync(*id).await {
                 tracing::warn!(pipeline = id, error = %e, "could not read a quiet pipeline again");
             }
-        }
-        self.store.finish_job(JOB, &self.holder, 0).await?;
-        if !ids.is_empty() {
-            self.effects_wake.notify_one();
         }
         Ok(ids.len())
     }
@@ -119,13 +126,19 @@ impl Resync {
         }
         let now = millis(self.clock.now());
         let mut tx = self.store.begin().await?;
-        if let Some(record) = tx.pipeline_by_id(id).await? {
-            let mut current = decode(&record)?;
-            for input in &inputs {
-                current = advance(&mut tx, &current, input, &cfg, now, None, self.notify).await?;
+        // What GitHub said is applied only to the state it was read beside: a webhook that
+        // moved the pipeline meanwhile is newer than this reading (the next round reads again).
+        match tx.pipeline_by_id(id).await? {
+            Some(locked) if locked.state == record.state => {
+                let mut current = pipeline;
+                for input in &inputs {
+                    current =
+                        advance(&mut tx, &current, input, &cfg, now, None, self.notify).await?;
+                }
+                tx.commit().await?;
             }
+            _ => tx.rollback().await?,
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -138,7 +151,6 @@ impl Resync {
     ) -> Result<Vec<Input>, ResolveError> {
         let gh = self.resolver.github();
         let bot = self.resolver.bot_login().await?;
-        let now = millis(self.clock.now());
         let pulls = match &p.pr {
             Some(linked) => gh.pull(repo, linked.number).await?.into_iter().collect(),
             None => gh
@@ -167,9 +179,12 @@ impl Resync {
             };
             let number = pr.number;
             let linked = p.pr.as_ref().is_some_and(|l| l.number == number);
+            // Named by what GitHub said: the same reading again is the same one-shot input,
+            // which the core drops (and does not remember twice).
+            let reading = serde_json::to_vec(&pr).expect("snapshots serialise");
+            let digest = hex::encode(&sha2::Sha256::digest(&reading)[..8]);
             inputs.push(Input::PullRequest {
-                // One-shot: this reading of GitHub, never taken for a delivery.
-                delivery: format!("resync:{}:{number}:{now}", p.id),
+                delivery: format!("resync:{}:{number}:{digest}", p.id),
                 action,
                 pr,
                 actor: mapping::actor(&info.user, &bot),

@@ -310,15 +310,30 @@ impl Store {
         Ok(())
     }
 
-    /// Extends every lease `holder` holds to `lease_until` (ms since the epoch) while its
-    /// work runs; returns how many it renewed.
-    pub async fn renew_claims(&self, holder: &str, lease_until: i64) -> Result<u64, StoreError> {
+    /// Extends a claim's lease to `lease_until` (ms since the epoch) while its holder works
+    /// on it, if the claim is still the holder's; returns whether it did.
+    pub async fn renew_claim(
+        &self,
+        claim: &EffectRow,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
         let sql = "UPDATE effects SET lease_until = $1 \
-                   WHERE claimed_by = $2 AND status = 'pending' AND lease_until > 0";
-        Ok(
-            with_pool!(self, pool => sqlx::query(sql).bind(lease_until).bind(holder)
-            .execute(pool).await?.rows_affected()),
-        )
+                   WHERE id = $2 AND claimed_by = $3 AND attempts = $4 AND status = 'pending' AND lease_until > 0";
+        let n = with_pool!(self, pool => sqlx::query(sql).bind(lease_until)
+            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts)
+            .execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Gives a claim back (if it is still the holder's): any executor may take it now. One
+    /// that never `started` does not count as an attempt.
+    pub async fn release_claim(&self, claim: &EffectRow, started: bool) -> Result<(), StoreError> {
+        let sql = "UPDATE effects SET lease_until = 0, attempts = attempts - $4 \
+                   WHERE id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'pending'";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts).bind(i32::from(!started))
+            .execute(pool).await?.rows_affected());
+        Ok(())
     }
 
     /// Releases every claim `holder` holds (a restarted process releases what it held

@@ -16,8 +16,10 @@ pub struct RedeliveryRow {
     pub delivered_at: i64,
     /// When shipgate asked (ms since the epoch).
     pub asked_at: i64,
-    /// `requested`, or the error GitHub answered with.
+    /// `asking`, `requested`, or the error GitHub answered with.
     pub outcome: String,
+    /// How many times it was asked for.
+    pub tries: i32,
 }
 
 impl Store {
@@ -54,24 +56,30 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a delivery with this GUID is stored: processed (its GUID taken) or queued.
+    /// A job's lease: (holder, lease until, progress); `("", 0, 0)` if it never ran.
+    pub async fn job_lease(&self, job: &str) -> Result<(String, i64, i64), StoreError> {
+        let sql = "SELECT holder, lease_until, progress FROM job_leases WHERE job = $1";
+        let row: Option<(String, i64, i64)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(job).fetch_optional(pool).await?);
+        Ok(row.unwrap_or_default())
+    }
+
+    /// Whether a delivery with this GUID is stored: processed (its GUID taken) or queued
+    /// (one statement, so a delivery the worker takes meanwhile is seen in one place or the
+    /// other).
     pub async fn delivery_stored(&self, guid: &str) -> Result<bool, StoreError> {
-        let taken = "SELECT COUNT(*) FROM delivery_guids WHERE delivery_id = $1";
+        let sql = "SELECT COUNT(*) FROM (SELECT 1 AS x FROM delivery_guids WHERE delivery_id = $1 \
+                   UNION ALL SELECT 1 AS x FROM delivery_queue q JOIN deliveries d ON d.id = q.id \
+                   WHERE d.delivery_id = $1) found";
         let n: i64 =
-            with_pool!(self, pool => sqlx::query_scalar(taken).bind(guid).fetch_one(pool).await?);
-        if n > 0 {
-            return Ok(true);
-        }
-        // The queue is short: look among the deliveries still in it.
-        let queued = "SELECT COUNT(*) FROM delivery_queue q JOIN deliveries d ON d.id = q.id \
-                      WHERE d.delivery_id = $1";
-        let n: i64 =
-            with_pool!(self, pool => sqlx::query_scalar(queued).bind(guid).fetch_one(pool).await?);
+            with_pool!(self, pool => sqlx::query_scalar(sql).bind(guid).fetch_one(pool).await?);
         Ok(n > 0)
     }
 
-    /// Records that a redelivery of `guid` is being asked for; returns false if one was
-    /// asked for before (by this or another replica): a GUID is asked for once.
+    /// Records that a redelivery of `guid` is being asked for; returns false if it was asked
+    /// for before (by this or another replica) and GitHub accepted, or the last request is
+    /// more recent than `retry_before`, or it was tried `max_tries` times.
+    #[allow(clippy::too_many_arguments)]
     pub async fn note_redelivery(
         &self,
         guid: &str,
@@ -79,11 +87,17 @@ impl Store {
         event: &str,
         delivered_at: i64,
         now: i64,
+        retry_before: i64,
+        max_tries: i32,
     ) -> Result<bool, StoreError> {
         let sql = "INSERT INTO redeliveries (guid, hook_delivery_id, event, delivered_at, asked_at, outcome) \
-                   VALUES ($1, $2, $3, $4, $5, 'asking') ON CONFLICT (guid) DO NOTHING";
+                   VALUES ($1, $2, $3, $4, $5, 'asking') ON CONFLICT (guid) DO UPDATE \
+                   SET asked_at = excluded.asked_at, outcome = 'asking', tries = redeliveries.tries + 1 \
+                   WHERE redeliveries.outcome <> 'requested' AND redeliveries.asked_at < $6 \
+                   AND redeliveries.tries < $7";
         let n = with_pool!(self, pool => sqlx::query(sql).bind(guid).bind(hook_delivery_id)
-            .bind(event).bind(delivered_at).bind(now).execute(pool).await?.rows_affected());
+            .bind(event).bind(delivered_at).bind(now).bind(retry_before).bind(max_tries)
+            .execute(pool).await?.rows_affected());
         Ok(n == 1)
     }
 
@@ -97,7 +111,7 @@ impl Store {
 
     /// Every redelivery asked for, oldest first.
     pub async fn redeliveries(&self) -> Result<Vec<RedeliveryRow>, StoreError> {
-        let sql = "SELECT guid, hook_delivery_id, event, delivered_at, asked_at, outcome \
+        let sql = "SELECT guid, hook_delivery_id, event, delivered_at, asked_at, outcome, tries \
                    FROM redeliveries ORDER BY asked_at, hook_delivery_id";
         Ok(with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?))
     }
