@@ -21,8 +21,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::world::{REPO, World, repository, setup_process};
-use common::{Backend, Shipgate, balancer, crash_at, pid_of_peer};
+use common::world::{REPO, setup_process, setup_replicas};
+use common::{Backend, crash_at, pid_of_peer};
 use serde_json::Value;
 use shipgate::sim::Simulator;
 
@@ -45,22 +45,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Effects that ran more than once and are done (each kill adds one).
-async fn retried_done(w: &World) -> usize {
-    let store = &w.sg.store;
-    let mut n = 0;
-    for p in store.pipelines_of(REPO).await.unwrap_or_default() {
-        n += store
-            .effects_of(p.id)
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|e| e.attempts > 1 && e.status == "done")
-            .count();
-    }
-    n
-}
-
 fn summary(mut ms: Vec<u128>) -> String {
     ms.sort();
     let p = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
@@ -78,13 +62,13 @@ async fn restarted(backend: Backend, samples: usize) -> Vec<u128> {
     let process = w.sg.process.clone().unwrap();
     let mut out = Vec::new();
     for i in 0..samples {
-        let before = retried_done(&w).await;
+        let before = w.retried_effects_done().await;
         let (w, process) = (&w, &process);
         let measured = std::cell::Cell::new(0);
         let crash = |_| async {
             let killed = Instant::now();
             process.kill_and_restart().await;
-            while retried_done(w).await <= before {
+            while w.retried_effects_done().await <= before {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             measured.set(killed.elapsed().as_millis());
@@ -98,7 +82,7 @@ async fn restarted(backend: Backend, samples: usize) -> Vec<u128> {
 
 /// Three replicas; whichever one runs the effect is SIGKILLed right after GitHub did it.
 async fn taken_over(samples: usize) -> Vec<u128> {
-    let (w, _others, processes) = replicas(3).await;
+    let (w, _others, processes) = setup_replicas(Backend::Postgres, CONFIG, 3).await;
     let pids: Vec<u32> = processes
         .iter()
         .map(|p| p.child.lock().unwrap().id())
@@ -106,7 +90,7 @@ async fn taken_over(samples: usize) -> Vec<u128> {
     let mut out = Vec::new();
     let mut alive = processes.len();
     for i in 0..samples.min(2) {
-        let before = retried_done(&w).await;
+        let before = w.retried_effects_done().await;
         let measured = std::cell::Cell::new(0);
         let (w, processes, pids) = (&w, &processes, &pids);
         let crash = |hung: shipgate::sim::state::RecordedRequest| {
@@ -116,7 +100,7 @@ async fn taken_over(samples: usize) -> Vec<u128> {
                 let pid = pid_of_peer(peer, pids).expect("a replica sent it");
                 let killed = Instant::now();
                 processes[pids.iter().position(|p| *p == pid).unwrap()].kill();
-                while retried_done(w).await <= before {
+                while w.retried_effects_done().await <= before {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 measured.set(killed.elapsed().as_millis());
@@ -128,31 +112,6 @@ async fn taken_over(samples: usize) -> Vec<u128> {
     }
     assert!(alive >= 1);
     out
-}
-
-/// `n` replicas behind a round-robin balancer on a fresh PostgreSQL database: the world
-/// (watching through the first), the others (stopped when dropped), and all their processes.
-async fn replicas(n: usize) -> (World, Vec<Shipgate>, Vec<common::Process>) {
-    let (db, sim) = repository(Backend::Postgres, CONFIG).await;
-    let logs = tempfile::tempdir().unwrap();
-    let mut started = Vec::new();
-    for i in 0..n {
-        let log = logs.path().join(format!("replica-{i}.log"));
-        started.push(Shipgate::spawn(&db, &sim, None, &[], &log).await);
-    }
-    let processes: Vec<_> = started.iter().map(|r| r.process.clone().unwrap()).collect();
-    let lb = balancer(processes.iter().map(|p| p.addr).collect()).await;
-    sim.set_webhook_url(format!("http://{lb}/api/github/webhooks").parse().unwrap());
-    sim.install("acme", &[REPO]).await;
-    let sg = started.remove(0);
-    let w = World {
-        sg,
-        sim,
-        _db: db,
-        logs: Some(logs),
-    };
-    w.sg.settle(&w.sim).await;
-    (w, started, processes)
 }
 
 /// Features opened and approved while shipgate is down.
@@ -245,7 +204,7 @@ async fn lifecycle(sim: &Simulator, i: usize) {
 
 /// Features per minute with `n` replicas, `drivers` features at a time.
 async fn throughput(n: usize, features: usize, drivers: usize) -> (f64, usize) {
-    let (w, _others, _) = replicas(n).await;
+    let (w, _others, _) = setup_replicas(Backend::Postgres, CONFIG, n).await;
     let hooks_before = w.sim.with(|s| s.hook_deliveries.len());
     let started = Instant::now();
     let mut next = 0;

@@ -289,20 +289,14 @@ async fn deliveries_missed_while_down_are_redelivered(backend: Backend) {
     let started = Instant::now();
     process.kill_and_restart().await;
     // The requirement and plan approvals, the PR and the review arrive again: tests run.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while w.newest_run(None).is_none() {
-        assert!(Instant::now() < deadline, "{}", w.status(n));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let tests = w.wait_for_run(None).await;
     eprintln!(
         "caught up (tests dispatched) {} ms after the restart",
         started.elapsed().as_millis()
     );
     sg.settle(sim).await;
-    let (tests, _, _) = w.newest_run(None).unwrap();
     sim.complete_workflow_run(REPO, tests, "success").await;
-    sg.settle(sim).await;
-    let (staging, _, _) = w.newest_run(Some("staging")).expect("staging deploy");
+    let staging = w.wait_for_run(Some("staging")).await;
     sim.complete_workflow_run(REPO, staging, "success").await;
     w.wait_for_phase(n, "readiness").await;
 
@@ -380,23 +374,15 @@ async fn a_quiet_pipeline_reads_its_pull_request_and_reviews_again(backend: Back
         )
         .await;
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(60);
-    while w.newest_run(None).is_none() {
-        assert!(Instant::now() < deadline, "{}", w.status(n));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let tests = w.wait_for_run(None).await;
     eprintln!(
         "the PR was found {} ms after it was opened",
         started.elapsed().as_millis()
     );
     sg.settle(sim).await;
-    let (tests, _, _) = w.newest_run(None).unwrap();
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
-    while w.newest_run(Some("staging")).is_none() {
-        assert!(Instant::now() < deadline, "{}", w.status(n));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    w.wait_for_run(Some("staging")).await;
     sg.settle(sim).await;
     let held = sim.with(|s| s.held.len());
     assert!(

@@ -10,36 +10,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::world::{REPO, World, repository};
-use common::{Backend, Shipgate, balancer, crash_at, pid_of_peer};
+use common::world::setup_replicas;
+use common::{Backend, crash_at, pid_of_peer};
 use shipgate::store::deliveries::DeliveryStatus;
 
 const CONFIG: &str = "approvers:\n  production: [releaser]\n";
 
 async fn three_replicas_share_the_work_and_survive_a_kill(backend: Backend) {
-    let (db, sim) = repository(backend, CONFIG).await;
-    let logs = tempfile::tempdir().unwrap();
-    let mut replicas = Vec::new();
-    for name in ["a", "b", "c"] {
-        let log = logs.path().join(format!("{name}.log"));
-        replicas.push(Shipgate::spawn(&db, &sim, None, &[], &log).await);
-    }
-    let processes: Vec<_> = replicas
-        .iter()
-        .map(|r| r.process.clone().unwrap())
-        .collect();
-    let lb = balancer(processes.iter().map(|p| p.addr).collect()).await;
-    sim.set_webhook_url(format!("http://{lb}/api/github/webhooks").parse().unwrap());
-    sim.install("acme", &[REPO]).await;
-    // The test watches the shared database through the first replica's handle.
-    let sg = replicas.remove(0);
-    let w = World {
-        sg,
-        sim,
-        _db: db,
-        logs: Some(logs),
-    };
-    w.sg.settle(&w.sim).await;
+    let (w, _others, processes) = setup_replicas(backend, CONFIG, 3).await;
 
     // Whichever replica merges the first feature dies right after GitHub merged it.
     let pids: Vec<u32> = processes

@@ -82,6 +82,39 @@ pub async fn setup_process(backend: Backend, config: &str, extra: &[(&str, &str)
     }
 }
 
+/// Like [`setup_process`] with `n` `shipgate serve` processes on one database behind a
+/// round-robin load balancer: the world (watching through the first), the other replicas
+/// (stopped when dropped), and every replica's process (to kill one).
+pub async fn setup_replicas(
+    backend: Backend,
+    config: &str,
+    n: usize,
+) -> (World, Vec<Shipgate>, Vec<super::Process>) {
+    let (db, sim) = repository(backend, config).await;
+    let logs = tempfile::tempdir().expect("a log directory");
+    let mut replicas = Vec::new();
+    for i in 0..n {
+        let log = logs.path().join(format!("replica-{i}.log"));
+        replicas.push(Shipgate::spawn(&db, &sim, None, &[], &log).await);
+    }
+    let processes: Vec<_> = replicas
+        .iter()
+        .map(|r| r.process.clone().expect("a process"))
+        .collect();
+    let lb = super::balancer(processes.iter().map(|p| p.addr).collect()).await;
+    sim.set_webhook_url(format!("http://{lb}/api/github/webhooks").parse().unwrap());
+    sim.install("acme", &[REPO]).await;
+    let sg = replicas.remove(0);
+    sg.settle(&sim).await;
+    let w = World {
+        _db: db,
+        sim,
+        sg,
+        logs: Some(logs),
+    };
+    (w, replicas, processes)
+}
+
 /// A database and a simulator with the repository, its people, `config` as
 /// `.github/shipgate.yml` and `main` protected by shipgate's check run.
 pub async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
@@ -211,6 +244,22 @@ impl World {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         panic!("never reached {phase}: {}", self.status(n));
+    }
+
+    /// Waits (up to 60 s) for a workflow run dispatched with `environment` (None: a tests
+    /// run) and returns the newest one's id.
+    pub async fn wait_for_run(&self, environment: Option<&str>) -> u64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some((id, _, _)) = self.newest_run(environment) {
+                return id;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {environment:?} run was dispatched"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The newest workflow run dispatched with `environment` (None: a tests run).
