@@ -2,9 +2,11 @@
 //! worker, and the low-priority background thread (decoding, database upkeep); and an
 //! orderly shutdown.
 //!
-//! Shutdown order matters for "every 202 stays stored": stop accepting connections, let
-//! in-flight requests finish (each waits for its commit), let the writer drain its queue,
-//! then stop the worker and the background thread and close the database.
+//! Shutdown order matters. The effect executor stops first (after the effect under way) while
+//! the server still holds the listening address, which names the executor's claims. Then,
+//! for "every 202 stays stored": stop accepting connections, let in-flight requests finish
+//! (each waits for its commit), let the writer drain its queue, then stop the worker and the
+//! background thread and close the database.
 //! Must not: hold behaviour of its own — it only connects parts.
 
 pub mod demo;
@@ -81,12 +83,6 @@ pub async fn start_on(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    // The address names this process's effect claims, and a process that starts on it
-    // releases the claims left under it: so the address stays taken (a second handle on the
-    // listening socket) until the executor has stopped, after the server has.
-    let listener = listener.into_std()?;
-    let address_held = listener.try_clone()?;
-    let listener = TcpListener::from_std(listener)?;
     let app = match settings.app.clone() {
         Some(credentials) => Some(Arc::new(GitHubApp::new(
             credentials,
@@ -147,12 +143,12 @@ pub async fn start_on(
     };
     let timers_task = tokio::spawn(timers.run(engine_stop.clone()));
     let holder = holder_name(addr);
-    let reconciler = crate::engine::reconciler::Reconciler {
-        store: store.clone(),
-        github: resolver.github().clone(),
-        clock: clock.clone(),
-        holder: holder.clone(),
-    };
+    let reconciler = crate::engine::reconciler::Reconciler::new(
+        store.clone(),
+        resolver.github().clone(),
+        clock.clone(),
+        holder.clone(),
+    );
     let reconciler_task = tokio::spawn(reconciler.run(engine_stop.clone()));
     let resync = crate::engine::resync::Resync {
         store: store.clone(),
@@ -176,7 +172,19 @@ pub async fn start_on(
             .clone()
             .map(|(url, secret)| crate::engine::notify::Notifier::new(url, secret)),
     );
-    let executor_task = tokio::spawn(executor.run(engine_stop.clone()));
+    // The address names this process's effect claims, and a process that starts on it
+    // releases the claims left under it: so the executor stops first (after the effect under
+    // way, giving back the claims it will not run), while the server still holds the address
+    // and answers webhooks.
+    let executor_stop = CancellationToken::new();
+    let executor_stopped = CancellationToken::new();
+    let executor_task = {
+        let (stop, stopped) = (executor_stop.clone(), executor_stopped.clone());
+        tokio::spawn(async move {
+            executor.run(stop).await;
+            stopped.cancel();
+        })
+    };
 
     let state = AppState {
         store: store.clone(),
@@ -194,8 +202,14 @@ pub async fn start_on(
     let task_store = store.clone();
     let task = tokio::spawn(async move {
         tracing::info!(%addr, "shipgate listening");
-        let graceful = axum::serve(listener, router)
-            .with_graceful_shutdown(serve_stop.clone().cancelled_owned());
+        let graceful = axum::serve(listener, router).with_graceful_shutdown({
+            let (serve_stop, executor_stop) = (serve_stop.clone(), executor_stop.clone());
+            async move {
+                serve_stop.cancelled().await;
+                executor_stop.cancel();
+                executor_stopped.cancelled().await;
+            }
+        });
         // A client that keeps a request open cannot hold shutdown forever.
         let deadline = async {
             serve_stop.cancelled().await;
@@ -216,10 +230,10 @@ pub async fn start_on(
         timers_task.await.context("the timers panicked")?;
         reconciler_task.await.context("the reconciler panicked")?;
         resync_task.await.context("the resync watchdog panicked")?;
+        executor_stop.cancel();
         executor_task
             .await
             .context("the effect executor panicked")?;
-        drop(address_held);
         tokio::task::spawn_blocking(move || background.join())
             .await
             .context("waiting for the background thread")?

@@ -399,3 +399,88 @@ async fn a_quiet_pipeline_reads_its_pull_request_and_reviews_again(backend: Back
 }
 
 on_both_backends!(a_quiet_pipeline_reads_its_pull_request_and_reviews_again);
+
+/// The reconciler pages through GitHub's list (more than one page of deliveries), asks once
+/// for each failed one, and asks again 5 minutes later for one GitHub did not accept — and
+/// for nothing else.
+async fn a_redelivery_github_did_not_accept_is_asked_for_again(backend: Backend) {
+    use shipgate::clock::{Clock, ManualClock};
+    use std::sync::Arc;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let sim = shipgate::sim::Simulator::start_with_clock(clock.clone()).await;
+    let db = common::TestDb::new(backend).await;
+    // Over a page of deliveries that came through, then three that failed (connection
+    // refused: GitHub records status 0).
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }),
+    );
+    let receiver = common::serve_local(receiver).await;
+    sim.set_webhook_url(format!("http://{receiver}/hook").parse().unwrap());
+    sim.add_repo(REPO);
+    sim.add_installation("acme", &[REPO]);
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", common::world::BODY, &[])
+        .await;
+    for i in 0..105 {
+        sim.comment(REPO, n, "pm", &format!("note {i}")).await;
+    }
+    sim.settle().await;
+    sim.set_webhook_url("http://127.0.0.1:9/hook".parse().unwrap());
+    for i in 0..3 {
+        sim.comment(REPO, n, "pm", &format!("late note {i}")).await;
+    }
+    sim.settle().await;
+    let (listed, failed) = sim.with(|s| {
+        let d = &s.hook_deliveries;
+        (d.len(), d.iter().filter(|d| d.status_code == 0).count())
+    });
+    assert!(listed > 100 && failed == 3, "{listed} {failed}");
+    let app =
+        shipgate::github::app::GitHubApp::new(sim.app_credentials(), &sim.api_url(), clock.clone())
+            .unwrap();
+    let reconciler = shipgate::engine::reconciler::Reconciler::new(
+        db.store().await,
+        Arc::new(shipgate::github::octocrab_client::OctocrabGitHub::new(
+            Arc::new(shipgate::github::LiveApp::new(Some(Arc::new(app)))),
+        )),
+        clock.clone() as Arc<dyn Clock>,
+        "test".into(),
+    );
+    sim.inject_fault("apps/redeliver-webhook-delivery", 503, &[]);
+    let first = reconciler.scan().await.unwrap();
+    assert_eq!((first.looked_at, first.asked), (listed, failed));
+    let refused: Vec<_> = reconciler
+        .redeliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.outcome != "requested")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    // Too soon to ask again; the redeliveries themselves failed too, and are not asked for.
+    sim.settle().await;
+    assert_eq!(reconciler.scan().await.unwrap().asked, 0);
+    // Newer deliveries come through: the refused one falls out of what a scan lists...
+    clock.advance(chrono::Duration::minutes(3));
+    sim.set_webhook_url(format!("http://{receiver}/hook").parse().unwrap());
+    sim.comment(REPO, n, "pm", "a newer note").await;
+    assert_eq!(reconciler.scan().await.unwrap().asked, 0, "not yet time");
+    // ... and is asked for again from the record, once it is time.
+    clock.advance(chrono::Duration::minutes(3));
+    let last = reconciler.scan().await.unwrap();
+    assert_eq!((last.looked_at, last.asked), (1, 1));
+    let rows = reconciler.redeliveries().await.unwrap();
+    assert!(rows.iter().all(|r| r.outcome == "requested"), "{rows:?}");
+    let again = rows.iter().find(|r| r.guid == refused[0].guid).unwrap();
+    assert_eq!(again.tries, 2);
+    let asked = sim
+        .requests()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("apps/redeliver-webhook-delivery"))
+        .count();
+    assert_eq!(asked, failed + 1);
+    assert!(sim.take_violations().is_empty());
+}
+
+on_both_backends!(a_redelivery_github_did_not_accept_is_asked_for_again);

@@ -170,14 +170,25 @@ impl Executor {
         let mut left = rows.into_iter();
         for row in left.by_ref() {
             if stop.is_cancelled() {
-                self.store.release_claim(&row, false).await?;
+                let _ = self.store.release_claim(&row, false).await;
                 break;
             }
             let span = tracing::info_span!("effect", key = %row.effect_key, action = %row.action);
-            if let Err(e) = self.execute(row.clone()).instrument(span).await {
-                let _ = self.store.release_claim(&row, true).await;
-                outcome = Err(e);
-                break;
+            match self.execute(row.clone()).instrument(span).await {
+                Ok(()) => {}
+                // Damaged data fails the same way every time: recorded as failed, not retried.
+                Err(StoreError::Corrupt(why)) => {
+                    tracing::error!(key = %row.effect_key, %why, "effect cannot be run");
+                    if let Err(e) = self.fail_effect(&row, &why).await {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = self.store.release_claim(&row, true).await;
+                    outcome = Err(e);
+                    break;
+                }
             }
             self.in_flight
                 .lock()
@@ -189,6 +200,15 @@ impl Executor {
         }
         self.in_flight.lock().expect("claims").clear();
         outcome
+    }
+
+    /// Records an effect as failed for good (without telling its pipeline: what it would be
+    /// told about cannot be read).
+    async fn fail_effect(&self, row: &EffectRow, why: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        tx.finish_effect(row, "failed", Some(why), self.now())
+            .await?;
+        tx.commit().await
     }
 
     async fn execute(&self, row: EffectRow) -> Result<(), StoreError> {

@@ -63,14 +63,40 @@ pub struct Scan {
 }
 
 pub struct Reconciler {
-    pub store: Store,
-    pub github: Arc<dyn GitHub>,
-    pub clock: Arc<dyn Clock>,
+    store: Store,
+    github: Arc<dyn GitHub>,
+    clock: Arc<dyn Clock>,
     /// This process's name as a lease holder (`<host>:<address>`).
-    pub holder: String,
+    holder: String,
+    /// The pace of redelivery requests, across scans.
+    pace: governor::DefaultDirectRateLimiter,
 }
 
 impl Reconciler {
+    pub fn new(
+        store: Store,
+        github: Arc<dyn GitHub>,
+        clock: Arc<dyn Clock>,
+        holder: String,
+    ) -> Self {
+        Self {
+            store,
+            github,
+            clock,
+            holder,
+            pace: RateLimiter::direct(Quota::per_second(
+                NonZeroU32::new(REDELIVERIES_PER_SECOND).expect("non-zero"),
+            )),
+        }
+    }
+
+    /// The redeliveries asked for, oldest first (tests, the API).
+    pub async fn redeliveries(
+        &self,
+    ) -> Result<Vec<crate::store::recovery::RedeliveryRow>, StoreError> {
+        self.store.redeliveries().await
+    }
+
     pub async fn run(self, stop: CancellationToken) {
         loop {
             match self.scan_until(&stop).await {
@@ -170,42 +196,82 @@ impl Reconciler {
             looked_at: seen.len(),
             asked: 0,
         };
-        for d in failed_deliveries(&seen) {
+        // Requests GitHub did not accept before, wherever their deliveries are in the list
+        // now, then the failures this scan found.
+        let retries = self
+            .store
+            .redeliveries_to_retry(now - RETRY_AFTER_MS, MAX_TRIES, now - WINDOW_MS)
+            .await?;
+        let wanted = retries
+            .iter()
+            .map(|r| {
+                (
+                    r.hook_delivery_id as u64,
+                    r.guid.as_str(),
+                    r.event.as_str(),
+                    r.delivered_at,
+                )
+            })
+            .chain(failed_deliveries(&seen).into_iter().map(|d| {
+                (
+                    d.id,
+                    d.guid.as_str(),
+                    d.event.as_str(),
+                    millis(d.delivered_at),
+                )
+            }));
+        for (id, guid, event, delivered_at) in wanted {
             // The rest waits for the next scan (progress stays where it was) when shipgate
             // stops or another replica took the job over.
             if stop.is_cancelled() || self.lease().await?.is_none() {
                 return Ok((progress, scan));
             }
-            if self.store.delivery_stored(&d.guid).await? {
-                continue; // it came through (GitHub gave up waiting for the answer)
+            if self.ask(id, guid, event, delivered_at).await? {
+                scan.asked += 1;
             }
-            if !self
-                .store
-                .note_redelivery(
-                    &d.guid,
-                    d.id as i64,
-                    &d.event,
-                    millis(d.delivered_at),
-                    millis(self.clock.now()),
-                    millis(self.clock.now()) - RETRY_AFTER_MS,
-                    MAX_TRIES,
-                )
-                .await?
-            {
-                continue; // asked for before
-            }
-            pace().until_ready().await;
-            let outcome = match self.github.redeliver(d.id).await {
-                Ok(()) => "requested".to_owned(),
-                Err(e) => {
-                    tracing::warn!(guid = %d.guid, error = %e, "GitHub refused a redelivery");
-                    e.to_string()
-                }
-            };
-            self.store.redelivery_outcome(&d.guid, &outcome).await?;
-            scan.asked += 1;
         }
         Ok((newest, scan))
+    }
+
+    /// Asks GitHub to redeliver delivery `id` unless its GUID is stored or was asked for
+    /// already (and GitHub accepted, or it is not yet time to ask again); returns whether
+    /// it asked.
+    async fn ask(
+        &self,
+        id: u64,
+        guid: &str,
+        event: &str,
+        delivered_at: i64,
+    ) -> Result<bool, StoreError> {
+        if self.store.delivery_stored(guid).await? {
+            return Ok(false); // it came through (GitHub gave up waiting for the answer)
+        }
+        let now = millis(self.clock.now());
+        let noted = self
+            .store
+            .note_redelivery(
+                guid,
+                id as i64,
+                event,
+                delivered_at,
+                now,
+                now - RETRY_AFTER_MS,
+                MAX_TRIES,
+            )
+            .await?;
+        if !noted {
+            return Ok(false);
+        }
+        self.pace.until_ready().await;
+        let outcome = match self.github.redeliver(id).await {
+            Ok(()) => "requested".to_owned(),
+            Err(e) => {
+                tracing::warn!(%guid, error = %e, "GitHub refused a redelivery");
+                e.to_string()
+            }
+        };
+        self.store.redelivery_outcome(guid, &outcome).await?;
+        Ok(true)
     }
 }
 
@@ -226,17 +292,6 @@ fn failed_deliveries(seen: &[HookDeliveryInfo]) -> Vec<&HookDeliveryInfo> {
     let mut asked = HashSet::new();
     failed.retain(|d| asked.insert(d.guid.as_str()));
     failed
-}
-
-/// The pace of redelivery requests, shared by every scan of this process.
-fn pace() -> &'static governor::DefaultDirectRateLimiter {
-    static PACE: std::sync::OnceLock<governor::DefaultDirectRateLimiter> =
-        std::sync::OnceLock::new();
-    PACE.get_or_init(|| {
-        RateLimiter::direct(Quota::per_second(
-            NonZeroU32::new(REDELIVERIES_PER_SECOND).expect("non-zero"),
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -100,6 +100,13 @@ impl Resync {
             .quiet_pipelines(&phases, quiet_since, BATCH)
             .await?;
         for id in &ids {
+            let renewed = self
+                .store
+                .take_job_lease(JOB, &self.holder, now, millis(self.clock.now()) + LEASE_MS)
+                .await?;
+            if renewed.is_none() {
+                break; // another replica took the job over
+            }
             self.store.mark_resynced(*id, now).await?;
             if let Err(e) = self.resync(*id).await {
                 tracing::warn!(pipeline = id, error = %e, "could not read a quiet pipeline again");
@@ -179,12 +186,14 @@ impl Resync {
             };
             let number = pr.number;
             let linked = p.pr.as_ref().is_some_and(|l| l.number == number);
-            // Named by what GitHub said: the same reading again is the same one-shot input,
-            // which the core drops (and does not remember twice).
+            // Named by what GitHub said and what the pipeline had done (`seq` counts its
+            // effects): the same reading of an unchanged pipeline is the same one-shot input,
+            // which the core drops (and does not remember twice); a PR back in an earlier
+            // state after the pipeline moved on is a new one.
             let reading = serde_json::to_vec(&pr).expect("snapshots serialise");
             let digest = hex::encode(&sha2::Sha256::digest(&reading)[..8]);
             inputs.push(Input::PullRequest {
-                delivery: format!("resync:{}:{number}:{digest}", p.id),
+                delivery: format!("resync:{}:{}:{number}:{digest}", p.id, p.seq),
                 action,
                 pr,
                 actor: mapping::actor(&info.user, &bot),

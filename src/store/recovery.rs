@@ -109,6 +109,24 @@ impl Store {
         Ok(())
     }
 
+    /// Redeliveries GitHub has not accepted (yet) that may be asked for again: asked before
+    /// `retry_before`, fewer than `max_tries` times, for a delivery made after `window_start`
+    /// (ms since the epoch), oldest first.
+    pub async fn redeliveries_to_retry(
+        &self,
+        retry_before: i64,
+        max_tries: i32,
+        window_start: i64,
+    ) -> Result<Vec<RedeliveryRow>, StoreError> {
+        let sql = "SELECT guid, hook_delivery_id, event, delivered_at, asked_at, outcome, tries \
+                   FROM redeliveries WHERE outcome <> 'requested' AND asked_at < $1 AND tries < $2 \
+                   AND delivered_at >= $3 ORDER BY hook_delivery_id";
+        Ok(
+            with_pool!(self, pool => sqlx::query_as(sql).bind(retry_before).bind(max_tries)
+            .bind(window_start).fetch_all(pool).await?),
+        )
+    }
+
     /// Every redelivery asked for, oldest first.
     pub async fn redeliveries(&self) -> Result<Vec<RedeliveryRow>, StoreError> {
         let sql = "SELECT guid, hook_delivery_id, event, delivered_at, asked_at, outcome, tries \
