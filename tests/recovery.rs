@@ -484,3 +484,46 @@ async fn a_redelivery_github_did_not_accept_is_asked_for_again(backend: Backend)
 }
 
 on_both_backends!(a_redelivery_github_did_not_accept_is_asked_for_again);
+
+/// A PR merged by a person while every webhook about it was lost: the quiet pipeline reads
+/// the PR again and says it was merged outside shipgate — once.
+async fn a_pull_request_merged_while_its_webhooks_were_lost_is_noticed(backend: Backend) {
+    let w = setup_process(backend, CONFIG, &[("SHIPGATE_RESYNC_AFTER", "1s")]).await;
+    let (n, pr, _) = w.to_readiness().await;
+    for event in ["pull_request", "issues", "push"] {
+        w.sim.hold_webhooks(event);
+    }
+    w.sim
+        .with(|s| s.repo_mut(REPO).unwrap().required_checks.clear());
+    w.sim.merge_by_hand(REPO, pr, "lead").await;
+    let said = |w: &World| {
+        w.replies(n)
+            .iter()
+            .filter(|r| r.contains(&format!("#{pr} was merged outside shipgate")))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while said(&w) == 0 {
+        assert!(Instant::now() < deadline, "{:?}", w.replies(n));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Later rounds read the same PR again: nothing new, nothing said twice.
+    let reads = || {
+        w.sim
+            .requests()
+            .iter()
+            .filter(|r| r.operation.as_deref() == Some("pulls/get"))
+            .count()
+    };
+    let before = reads();
+    while reads() < before + 2 {
+        assert!(Instant::now() < deadline, "no later resync rounds");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.sg.settle(&w.sim).await;
+    assert_eq!(said(&w), 1, "{:?}", w.replies(n));
+    w.assert_nothing_doubled();
+    w.sg.stop().await;
+}
+
+on_both_backends!(a_pull_request_merged_while_its_webhooks_were_lost_is_noticed);

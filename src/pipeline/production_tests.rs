@@ -261,8 +261,8 @@ fn a_silent_deploy_run_is_polled_then_fails_the_stage() {
 fn a_pull_request_merged_by_a_person_still_waits_for_production_approval() {
     let mut w = ready();
     w.ids += 1;
-    let effects = w.go(Input::PullRequest {
-        delivery: "merged".into(),
+    let merged = |delivery: &str| Input::PullRequest {
+        delivery: delivery.into(),
         action: PullAction::Closed,
         pr: PullSnapshot {
             number: 30,
@@ -282,9 +282,13 @@ fn a_pull_request_merged_by_a_person_still_waits_for_production_approval() {
             url: "https://github.test/acme/widgets/pull/30".into(),
         },
         actor: actor("dev", Access::Write),
-    });
+    };
+    let effects = w.go(merged("merged"));
     assert_eq!(w.p.phase, Phase::Readiness, "merging is not approving");
     assert!(replies(&effects)[0].contains("merged outside shipgate"));
+    // Told again (another delivery, or GitHub read again), it is not said again.
+    let effects = w.go(merged("read again"));
+    assert!(replies(&effects).is_empty(), "{effects:?}");
     let effects = w.comment(approver(), "/approve production");
     assert!(
         find(&effects, |a| matches!(a, Action::Merge { .. })

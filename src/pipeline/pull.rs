@@ -138,7 +138,7 @@ impl Step<'_> {
             self.reply(linked.number, format!("⚠️ {problem}. Change its base."));
         }
         self.p.pr = Some(linked);
-        self.after_pull_change(pr);
+        self.after_pull_change(pr, false);
     }
 
     /// The linked PR as GitHub reports it now.
@@ -164,11 +164,14 @@ impl Step<'_> {
         if old.head_sha != pr.head_sha {
             self.on_new_head(&old.head_sha, &pr.head_sha);
         }
-        self.after_pull_change(pr);
+        self.after_pull_change(pr, old.merged);
     }
 
-    fn after_pull_change(&mut self, pr: &PullSnapshot) {
+    /// What the linked PR's state means now; `was_merged`: it was known merged before (so
+    /// a merge outside shipgate has been said already).
+    fn after_pull_change(&mut self, pr: &PullSnapshot, was_merged: bool) {
         if pr.merged
+            && !was_merged
             && self.p.merge.is_none()
             && matches!(
                 self.p.phase,

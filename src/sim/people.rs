@@ -450,6 +450,22 @@ impl Simulator {
         id
     }
 
+    /// `who` merges PR `number` on the web (a merge commit), with the checks GitHub makes
+    /// and the webhooks it sends; returns the merge commit's SHA.
+    pub async fn merge_by_hand(&self, repo: &str, number: u64, who: &str) -> String {
+        let how = crate::sim::handlers::pulls::Merge {
+            method: "merge",
+            title: None,
+            message: None,
+            head: None,
+        };
+        let sha = self
+            .with(|s| crate::sim::handlers::pulls::merge_as(s, repo, number, who, &how))
+            .unwrap_or_else(|refused| panic!("GitHub refuses the merge: {:?}", refused.body));
+        self.settle().await;
+        sha
+    }
+
     /// `who` presses a button on a check run: `check_run.requested_action`.
     pub async fn press_button(&self, repo: &str, check_run_id: u64, who: &str, identifier: &str) {
         self.with(|s| {

@@ -469,9 +469,11 @@ pub fn pid_of_peer(peer: std::net::SocketAddr, pids: &[u32]) -> Option<u32> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?
         + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
     let port = format!(":{:04X}", peer.port());
+    // An earlier connection from the same port may linger in TIME_WAIT (owned by no
+    // process: inode 0).
     let inode = table.lines().skip(1).find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        (cols.len() > 9 && cols[1].ends_with(&port)).then(|| cols[9].to_owned())
+        (cols.len() > 9 && cols[1].ends_with(&port) && cols[9] != "0").then(|| cols[9].to_owned())
     })?;
     let wanted = format!("socket:[{inode}]");
     pids.iter().copied().find(|pid| {

@@ -11,7 +11,7 @@ mod apps;
 mod checks;
 mod deployments;
 mod issues;
-mod pulls;
+pub(crate) mod pulls;
 mod repos;
 
 use std::collections::HashMap;

@@ -108,9 +108,41 @@ pub fn closing_references(body: &str) -> Vec<u64> {
 
 pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
     let n = pull_number(s, c)?;
-    let key = c.repo_key();
-    let (now, actor) = (s.now(), c.actor(s));
-    let r = repo(s, c)?;
+    let (key, actor) = (c.repo_key(), c.actor(s));
+    let how = Merge {
+        method: c.text("merge_method").unwrap_or("merge"),
+        title: c.text("commit_title"),
+        message: c.text("commit_message"),
+        head: c.text("sha"),
+    };
+    let sha = merge_as(s, &key, n, &actor, &how)?;
+    Ok(Reply::ok(
+        json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
+    ))
+}
+
+/// How a pull request is merged (`PUT …/pulls/{n}/merge`'s body).
+pub struct Merge<'a> {
+    /// `merge`, `squash` or `rebase`.
+    pub method: &'a str,
+    pub title: Option<&'a str>,
+    pub message: Option<&'a str>,
+    /// The head SHA the merge is for (409 if the head moved).
+    pub head: Option<&'a str>,
+}
+
+/// Merges PR `n` of `key` as `actor` (through the API, or a person on the web), with what
+/// GitHub checks first and the webhooks it sends; returns the merge commit's SHA.
+pub fn merge_as(
+    s: &mut SimState,
+    key: &str,
+    n: u64,
+    actor: &str,
+    how: &Merge,
+) -> Result<String, Reply> {
+    let (key, actor) = (key.to_owned(), actor.to_owned());
+    let now = s.now();
+    let r = s.repo(&key).ok_or_else(Reply::not_found)?;
     let pull = r.pulls[&n].clone();
     let issue = r.issues[&n].clone();
     if pull.merged || issue.state != "open" {
@@ -119,7 +151,7 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
     if pull.draft {
         return Err(Reply::error(405, "Pull Request is still a draft"));
     }
-    if c.text("sha").is_some_and(|sha| sha != pull.head_sha) {
+    if how.head.is_some_and(|sha| sha != pull.head_sha) {
         return Err(Reply::error(
             409,
             "Head branch was modified. Review and try the merge again.",
@@ -139,12 +171,12 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
             ));
         }
     }
-    let method = c.text("merge_method").unwrap_or("merge");
-    let title = c
-        .text("commit_title")
+    let method = how.method;
+    let title = how
+        .title
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{} (#{n})", issue.title));
-    let message = match c.text("commit_message") {
+    let message = match how.message {
         Some(m) if !m.is_empty() => format!("{title}\n\n{m}"),
         _ => title,
     };
@@ -213,9 +245,7 @@ pub fn merge(s: &mut SimState, c: &Call) -> Outcome {
     for number in closed.into_iter().filter(|x| *x != n) {
         crate::sim::people::issue_event(s, &key, number, "closed", &actor);
     }
-    Ok(Reply::ok(
-        json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
-    ))
+    Ok(sha)
 }
 
 pub fn list_reviews(s: &mut SimState, c: &Call) -> Outcome {
