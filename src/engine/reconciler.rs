@@ -42,7 +42,8 @@ const OVERLAP_MS: i64 = 120_000;
 /// asked for again this much later, up to MAX_TRIES times in all.
 const RETRY_AFTER_MS: i64 = 5 * 60_000;
 const MAX_TRIES: i32 = 3;
-/// A scan holds the job this long unless it renews (it does, page by page).
+/// A scan holds the job this long unless it renews (it does, page by page and before each
+/// request).
 const LEASE_MS: i64 = 60_000;
 
 #[derive(Debug, thiserror::Error)]
