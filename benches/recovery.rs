@@ -47,7 +47,7 @@ fn env_or(name: &str, default: usize) -> usize {
 
 fn summary(mut ms: Vec<u128>) -> String {
     ms.sort();
-    let p = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    let p = |q: f64| ms[((ms.len() as f64 - 1.0) * q).floor() as usize];
     format!(
         "p50 {} ms, max {} ms ({} kills)",
         p(0.5),

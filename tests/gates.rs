@@ -99,17 +99,6 @@ impl World {
     }
 
     /// Opens a feature issue and approves its requirement and plan; returns its number.
-    async fn planned_feature(&self) -> u64 {
-        let n = self
-            .sim
-            .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
-            .await;
-        self.sim.comment(REPO, n, "lead", "/approve").await;
-        self.sim.comment(REPO, n, "lead", "/approve plan").await;
-        self.sg.settle(&self.sim).await;
-        n
-    }
-
     fn audited(&self, action: &str) -> impl std::future::Future<Output = Vec<String>> + '_ {
         let action = action.to_owned();
         async move {
@@ -142,7 +131,7 @@ async fn a_run_started_by_hand_under_shipgates_run_name_counts_for_nothing(backe
     let url = endpoint(Arc::new(AtomicBool::new(true))).await;
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = w.planned_feature().await;
+    let n = w.planned_feature("Export invoices").await;
     rate_limit_next_dispatch(&w);
     let pr = sim
         .open_pull(
@@ -285,7 +274,7 @@ async fn the_teams_pull_request_displaces_a_forks(backend: Backend) {
     let url = endpoint(Arc::new(AtomicBool::new(true))).await;
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = w.planned_feature().await;
+    let n = w.planned_feature("Export invoices").await;
     let fork = w.forks_pull(n).await;
     let team = sim
         .open_pull(
@@ -329,7 +318,7 @@ async fn a_forks_head_never_reaches_staging(backend: Backend) {
     let url = endpoint(Arc::new(AtomicBool::new(true))).await;
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = w.planned_feature().await;
+    let n = w.planned_feature("Export invoices").await;
     let fork = w.forks_pull(n).await;
     sim.comment(REPO, fork, "owner", "/skip tests no runner for forks")
         .await;
@@ -417,7 +406,7 @@ async fn a_rollback_never_deploys_a_forks_head(backend: Backend) {
 async fn a_pull_request_into_another_branch_never_reaches_production(backend: Backend) {
     let w = setup_with(backend, "approvers:\n  production: [releaser]\n").await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = w.planned_feature().await;
+    let n = w.planned_feature("Export invoices").await;
     sim.with(|s| s.commit(REPO, "release", "release line", "lead", &[]));
     let closes = format!("Closes #{n}");
     let branch = format!("feature/REQ-{n}-export-invoices");
@@ -522,7 +511,7 @@ async fn whoever_wrote_the_commits_and_bots_never_approve(backend: Backend) {
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
     sim.set_permission(REPO, "ci-helper[bot]", Permission::Admin);
-    let n = w.planned_feature().await;
+    let n = w.planned_feature("Export invoices").await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     let closes = format!("Closes #{n}");
     let pr = sim

@@ -246,7 +246,7 @@ on_both_backends!(
 );
 
 /// shipgate is stopped while people keep working: the requirement and plan are approved,
-/// the PR is opened and the tests run finishes. Started again, it asks GitHub to redeliver
+/// the PR is opened and approved. Started again, it asks GitHub to redeliver
 /// what failed, once each, and the pipeline catches up with nothing done twice.
 async fn deliveries_missed_while_down_are_redelivered(backend: Backend) {
     let w = world(backend).await;
@@ -349,18 +349,7 @@ on_both_backends!(deliveries_missed_while_down_are_redelivered);
 async fn a_quiet_pipeline_reads_its_pull_request_and_reviews_again(backend: Backend) {
     let w = setup_process(backend, CONFIG, &[("SHIPGATE_RESYNC_AFTER", "1s")]).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = sim
-        .open_issue(
-            REPO,
-            "pm",
-            "Export invoices",
-            common::world::BODY,
-            &["feature"],
-        )
-        .await;
-    sim.comment(REPO, n, "lead", "/approve").await;
-    sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(sim).await;
+    let n = w.planned_feature("Export invoices").await;
     sim.hold_webhooks("pull_request");
     sim.hold_webhooks("pull_request_review");
     let branch = format!("feature/REQ-{n}-export-invoices");

@@ -325,14 +325,22 @@ impl World {
         })
     }
 
-    /// Opens a feature issue, approves its requirement and plan, and opens its PR (by `dev`,
-    /// from shipgate's branch); returns (issue, PR) with the tests run dispatched.
-    pub async fn feature_in_review(&self, title: &str, pr_title: &str) -> (u64, u64) {
+    /// Opens a feature issue and approves its requirement and plan (it is in development);
+    /// returns the issue.
+    pub async fn planned_feature(&self, title: &str) -> u64 {
         let (sim, sg) = (&self.sim, &self.sg);
         let n = sim.open_issue(REPO, "pm", title, BODY, &["feature"]).await;
         sim.comment(REPO, n, "lead", "/approve").await;
         sim.comment(REPO, n, "lead", "/approve plan").await;
         sg.settle(sim).await;
+        n
+    }
+
+    /// Opens a feature issue, approves its requirement and plan, and opens its PR (by `dev`,
+    /// from shipgate's branch); returns (issue, PR) with the tests run dispatched.
+    pub async fn feature_in_review(&self, title: &str, pr_title: &str) -> (u64, u64) {
+        let (sim, sg) = (&self.sim, &self.sg);
+        let n = self.planned_feature(title).await;
         let slug = title.to_lowercase().replace(' ', "-");
         let pr = sim
             .open_pull(
