@@ -97,7 +97,12 @@ async fn taken_over(samples: usize) -> Vec<u128> {
             let peer = hung.peer.expect("the simulator records the caller");
             let measured = &measured;
             async move {
-                let pid = pid_of_peer(peer, pids).expect("a replica sent it");
+                let pid = pid_of_peer(
+                    peer,
+                    w.sim.api_url().port().expect("the simulator's port"),
+                    pids,
+                )
+                .expect("a replica sent it");
                 let killed = Instant::now();
                 processes[pids.iter().position(|p| *p == pid).unwrap()].kill();
                 while w.retried_effects_done().await <= before {

@@ -29,7 +29,12 @@ async fn three_replicas_share_the_work_and_survive_a_kill(backend: Backend) {
         let (w, processes, pids) = (&w, &processes, &pids);
         async move {
             let peer = hung.peer.expect("the simulator records the caller");
-            let pid = pid_of_peer(peer, pids).expect("one of the replicas sent it");
+            let pid = pid_of_peer(
+                peer,
+                w.sim.api_url().port().expect("the simulator's port"),
+                pids,
+            )
+            .expect("one of the replicas sent it");
             let victim = &processes[pids.iter().position(|p| *p == pid).unwrap()];
             let killed = Instant::now();
             victim.kill();

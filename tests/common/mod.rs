@@ -463,17 +463,21 @@ pub async fn crash_at<T, C: std::future::Future<Output = ()>>(
     out
 }
 
-/// The process among `pids` that owns the loopback TCP connection whose local end is
-/// `peer` (Linux: the socket's inode in /proc/net/tcp, then among each process's fds).
-pub fn pid_of_peer(peer: std::net::SocketAddr, pids: &[u32]) -> Option<u32> {
+/// The process among `pids` that owns the loopback TCP connection from `peer` to port
+/// `server` (Linux: the socket's inode in /proc/net/tcp, then among each process's fds).
+pub fn pid_of_peer(peer: std::net::SocketAddr, server: u16, pids: &[u32]) -> Option<u32> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?
         + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
-    let port = format!(":{:04X}", peer.port());
-    // An earlier connection from the same port may linger in TIME_WAIT (owned by no
-    // process: inode 0).
+    let (local, remote) = (format!(":{:04X}", peer.port()), format!(":{server:04X}"));
+    // One ephemeral port can serve connections to different servers at once, and an earlier
+    // connection may linger in TIME_WAIT (owned by no process: inode 0).
     let inode = table.lines().skip(1).find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        (cols.len() > 9 && cols[1].ends_with(&port) && cols[9] != "0").then(|| cols[9].to_owned())
+        (cols.len() > 9
+            && cols[1].ends_with(&local)
+            && cols[2].ends_with(&remote)
+            && cols[9] != "0")
+            .then(|| cols[9].to_owned())
     })?;
     let wanted = format!("socket:[{inode}]");
     pids.iter().copied().find(|pid| {
