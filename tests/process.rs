@@ -121,6 +121,20 @@ fn free_port() -> u16 {
 struct Served {
     child: tokio::process::Child,
     base: String,
+    /// Everything the process writes to stdout and stderr, read as it comes (a pipe nobody
+    /// reads fills up, and then the process blocks on its next log line).
+    output: tokio::task::JoinHandle<String>,
+}
+
+/// Reads a child's stdout and stderr to their ends, concurrently.
+fn drain(child: &mut tokio::process::Child) -> tokio::task::JoinHandle<String> {
+    use tokio::io::AsyncReadExt;
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    tokio::spawn(async move {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let _ = tokio::join!(out.read_to_end(&mut a), err.read_to_end(&mut b));
+        String::from_utf8_lossy(&a).into_owned() + &String::from_utf8_lossy(&b)
+    })
 }
 
 /// Starts `shipgate serve` in `dir` (SQLite there, JSON logs) and waits for `/healthz`.
@@ -128,7 +142,7 @@ async fn serve(dir: &Path) -> Served {
     let key_path = dir.join("app.pem");
     std::fs::write(&key_path, shipgate::sim::keys::app_key_pair(0).private_pem).unwrap();
     let port = free_port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
         .env_clear()
         .current_dir(dir)
         .env("RUST_LOG", "info")
@@ -142,6 +156,7 @@ async fn serve(dir: &Path) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let output = drain(&mut child);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..200 {
@@ -151,7 +166,11 @@ async fn serve(dir: &Path) -> Served {
             .await
             .is_ok_and(|r| r.status() == 200)
         {
-            return Served { child, base };
+            return Served {
+                child,
+                base,
+                output,
+            };
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -174,9 +193,7 @@ impl Served {
             .expect("exits")
             .unwrap();
         assert_eq!(status.code(), Some(0), "a clean exit after SIGTERM");
-        let output = self.child.wait_with_output().await.unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr)
+        self.output.await.unwrap()
     }
 }
 
