@@ -143,7 +143,7 @@ async fn protection_rule_answers(backend: Backend) {
     let (n, pr) = w
         .feature_in_review("Export invoices", "Add invoice export")
         .await;
-    let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
+    let tests = w.wait_for_run(None).await;
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     sg.settle(sim).await;
@@ -478,7 +478,20 @@ on_both_backends!(a_redelivery_github_did_not_accept_is_asked_for_again);
 /// the PR again and says it was merged outside shipgate — once.
 async fn a_pull_request_merged_while_its_webhooks_were_lost_is_noticed(backend: Backend) {
     let w = setup_process(backend, CONFIG, &[("SHIPGATE_RESYNC_AFTER", "1s")]).await;
-    let (n, pr, _) = w.to_readiness().await;
+    let n = w.planned_feature("Export invoices").await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pr = w
+        .sim
+        .open_pull(
+            REPO,
+            "dev",
+            &branch,
+            "Add invoice export",
+            &format!("Closes #{n}"),
+        )
+        .await;
+    w.wait_for_run(None).await; // in review, its tests running
+    w.sg.settle(&w.sim).await;
     for event in ["pull_request", "issues", "push"] {
         w.sim.hold_webhooks(event);
     }

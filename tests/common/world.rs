@@ -32,6 +32,8 @@ pub struct World {
     pub _db: TestDb,
     /// Where a shipgate process writes its log (see [`setup_process`]).
     pub logs: Option<tempfile::TempDir>,
+    /// A place among the processes allowed at once.
+    pub _permit: Option<tokio::sync::SemaphorePermit<'static>>,
 }
 
 /// A repository with staging and production health URLs, `releaser` as the only
@@ -63,12 +65,14 @@ pub async fn setup_with(backend: Backend, config: &str) -> World {
         sim,
         sg,
         logs: None,
+        _permit: None,
     }
 }
 
 /// Like [`setup_with`], with shipgate running as a `shipgate serve` process (which a test
 /// may kill) with `extra` settings; its log is `shipgate.log` in `logs`.
 pub async fn setup_process(backend: Backend, config: &str, extra: &[(&str, &str)]) -> World {
+    let permit = PROCESSES.acquire().await.expect("open");
     let (db, sim) = repository(backend, config).await;
     let logs = tempfile::tempdir().expect("a log directory");
     let sg = Shipgate::spawn(&db, &sim, None, extra, &logs.path().join("shipgate.log")).await;
@@ -79,8 +83,13 @@ pub async fn setup_process(backend: Backend, config: &str, extra: &[(&str, &str)
         sim,
         sg,
         logs: Some(logs),
+        _permit: Some(permit),
     }
 }
+
+/// At most this many shipgate processes run at once per test binary: on two cores, a
+/// suite of dozens of lifecycles at once only measures the machine's patience.
+static PROCESSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(6);
 
 /// Like [`setup_process`] with `n` `shipgate serve` processes on one database behind a
 /// round-robin load balancer: the world (watching through the first), the other replicas
@@ -111,6 +120,7 @@ pub async fn setup_replicas(
         sim,
         sg,
         logs: Some(logs),
+        _permit: None,
     };
     (w, replicas, processes)
 }
@@ -361,7 +371,7 @@ impl World {
         let (n, pr) = self
             .feature_in_review("Export invoices", "Add invoice export")
             .await;
-        let (tests, _, _) = self.newest_run(None).expect("tests dispatched");
+        let tests = self.wait_for_run(None).await;
         sim.complete_workflow_run(REPO, tests, "success").await;
         sim.review(REPO, pr, "reviewer", "APPROVED").await;
         sg.settle(sim).await;
