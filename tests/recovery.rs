@@ -266,15 +266,8 @@ async fn deliveries_missed_while_down_are_redelivered(backend: Backend) {
 
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    let branch = format!("feature/REQ-{n}-export-invoices");
-    let pr = sim
-        .open_pull(
-            REPO,
-            "dev",
-            &branch,
-            "Add invoice export",
-            &format!("Closes #{n}"),
-        )
+    let pr = w
+        .open_feature_pull(n, "Export invoices", "Add invoice export")
         .await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     sim.settle().await;
@@ -352,15 +345,8 @@ async fn a_quiet_pipeline_reads_its_pull_request_and_reviews_again(backend: Back
     let n = w.planned_feature("Export invoices").await;
     sim.hold_webhooks("pull_request");
     sim.hold_webhooks("pull_request_review");
-    let branch = format!("feature/REQ-{n}-export-invoices");
-    let pr = sim
-        .open_pull(
-            REPO,
-            "dev",
-            &branch,
-            "Add invoice export",
-            &format!("Closes #{n}"),
-        )
+    let pr = w
+        .open_feature_pull(n, "Export invoices", "Add invoice export")
         .await;
     let started = Instant::now();
     let tests = w.wait_for_run(None).await;
@@ -479,16 +465,8 @@ on_both_backends!(a_redelivery_github_did_not_accept_is_asked_for_again);
 async fn a_pull_request_merged_while_its_webhooks_were_lost_is_noticed(backend: Backend) {
     let w = setup_process(backend, CONFIG, &[("SHIPGATE_RESYNC_AFTER", "1s")]).await;
     let n = w.planned_feature("Export invoices").await;
-    let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = w
-        .sim
-        .open_pull(
-            REPO,
-            "dev",
-            &branch,
-            "Add invoice export",
-            &format!("Closes #{n}"),
-        )
+        .open_feature_pull(n, "Export invoices", "Add invoice export")
         .await;
     w.wait_for_run(None).await; // in review, its tests running
     w.sg.settle(&w.sim).await;

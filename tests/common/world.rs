@@ -346,13 +346,11 @@ impl World {
         n
     }
 
-    /// Opens a feature issue, approves its requirement and plan, and opens its PR (by `dev`,
-    /// from shipgate's branch); returns (issue, PR) with the tests run dispatched.
-    pub async fn feature_in_review(&self, title: &str, pr_title: &str) -> (u64, u64) {
-        let (sim, sg) = (&self.sim, &self.sg);
-        let n = self.planned_feature(title).await;
+    /// `dev` opens the PR of feature `n` (titled `title`) from shipgate's branch, closing the
+    /// issue; returns the PR. Its webhooks are sent; shipgate may not have taken them yet.
+    pub async fn open_feature_pull(&self, n: u64, title: &str, pr_title: &str) -> u64 {
         let slug = title.to_lowercase().replace(' ', "-");
-        let pr = sim
+        self.sim
             .open_pull(
                 REPO,
                 "dev",
@@ -360,8 +358,15 @@ impl World {
                 pr_title,
                 &format!("Closes #{n}"),
             )
-            .await;
-        sg.settle(sim).await;
+            .await
+    }
+
+    /// Opens a feature issue, approves its requirement and plan, and opens its PR (by `dev`,
+    /// from shipgate's branch); returns (issue, PR) with the tests run dispatched.
+    pub async fn feature_in_review(&self, title: &str, pr_title: &str) -> (u64, u64) {
+        let n = self.planned_feature(title).await;
+        let pr = self.open_feature_pull(n, title, pr_title).await;
+        self.sg.settle(&self.sim).await;
         (n, pr)
     }
 
