@@ -28,7 +28,8 @@ use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::linking;
 use crate::pipeline::model::{EffectResult, Task};
-use crate::pipeline::{Action, Input, Pipeline, render};
+use crate::pipeline::views::incident::INCIDENT_LABEL;
+use crate::pipeline::{Action, Input, Pipeline, views};
 use crate::store::pipelines::EffectRow;
 use crate::store::{Store, StoreError, millis};
 
@@ -358,7 +359,7 @@ impl Executor {
         let may_have_run = row.attempts > 1;
         match action {
             Action::SyncStatusComment => {
-                let body = render::status_comment(p, cfg);
+                let body = views::status_comment(p, cfg);
                 if let Some(id) = p.status_comment {
                     match gh.update_issue_comment(repo, id, &body).await {
                         Ok(_) => return Ok(None),
@@ -367,7 +368,7 @@ impl Executor {
                     }
                 }
                 // Only shipgate's own comment counts: anyone can paste the marker.
-                let marker = render::status_marker(p.id);
+                let marker = views::status_marker(p.id);
                 let bot = self.resolver.bot_login().await.ok();
                 let found = gh
                     .list_issue_comments(repo, p.issue)
@@ -722,7 +723,7 @@ impl Executor {
                 assignee,
             } => {
                 // Found before created: a retry after a crash finds the issue it opened.
-                let label = crate::pipeline::incident::INCIDENT_LABEL;
+                let label = INCIDENT_LABEL;
                 let found = gh
                     .issues_labelled(repo, label)
                     .await?
@@ -775,7 +776,7 @@ impl Executor {
         may_have_run: bool,
     ) -> Result<Option<EffectResult>, GitHubError> {
         let gh = self.github();
-        let view = render::check_run(p, cfg, sha);
+        let view = views::check_run(p, cfg, sha);
         let known = p.check_runs.get(sha);
         let is_head = p.head_sha() == Some(sha) || p.check_run_sha() == Some(sha);
         if known.is_none() && !is_head {
@@ -792,10 +793,10 @@ impl Executor {
             actions: Some(
                 view.actions
                     .iter()
-                    .map(|(label, description, identifier)| CheckAction {
-                        label: (*label).into(),
-                        description: (*description).into(),
-                        identifier: (*identifier).into(),
+                    .map(|b| CheckAction {
+                        label: b.label().into(),
+                        description: b.description().into(),
+                        identifier: b.identifier().into(),
                     })
                     .collect(),
             ),
@@ -921,7 +922,7 @@ impl Executor {
         if self.labels.lock().expect("label cache").contains(&key) {
             return Ok(());
         }
-        let (color, description) = if name == crate::pipeline::incident::INCIDENT_LABEL {
+        let (color, description) = if name == INCIDENT_LABEL {
             (
                 "b60205",
                 "shipgate: a production rollback to look into".to_owned(),

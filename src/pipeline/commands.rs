@@ -207,24 +207,172 @@ fn parse_line(line: &str) -> Option<CommandLine> {
     })
 }
 
-/// The `/help` answer.
-pub const HELP: &str = "\
-| command | what it does |
-|---|---|
-| `/approve [requirement\\|plan\\|production]` | approve the gate the pipeline waits for (write access; production: a release approver who did not open the PR) |
-| `/reject [reason]` | reject the feature; the pipeline stops |
-| `/pause` · `/resume` | hold or release the pipeline: nothing is dispatched while paused |
-| `/retry [tests\\|staging\\|merge\\|production]` | run what failed again |
-| `/deploy staging` | deploy the PR's head to staging now |
-| `/rollback [reason]` | redeploy the environment's last good version |
-| `/stop` | cancel the runs in flight (and roll production back during its deploy) |
-| `/block <reason>` · `/unblock` | hold the pipeline where it is, or let it go on |
-| `/skip <gate> <reason>` | admin only: let an open gate (`requirement`, `plan`, `review`, `tests`, `staging`) through, on the record; the skipper cannot approve production |
-| `/priority low\\|medium\\|high\\|critical` | record the feature's priority |
-| `/status` | answer with where the pipeline stands |
-| `/help` | this list |
+/// One command as `/help`, the status comment's footer and the README list it.
+pub struct CommandDoc {
+    /// The syntax, as Markdown code: `` `/approve [requirement\\|plan\\|production]` ``.
+    pub usage: &'static str,
+    /// The forms the status comment's footer names.
+    pub short: &'static [&'static str],
+    pub does: &'static str,
+}
 
-Commands go one per line, outside code blocks and quotes.";
+/// Every command, in the order `/help` lists them: the one list the `/help` answer, the
+/// status comment's footer and the README's command table are made from.
+pub const COMMANDS: &[CommandDoc] = &[
+    CommandDoc {
+        usage: "`/approve [requirement\\|plan\\|production]`",
+        short: &["/approve", "/approve production"],
+        does: "approves what the pipeline waits for (write access, never a bot; production: not the PR's author nor anyone who changed its code or skipped a gate)",
+    },
+    CommandDoc {
+        usage: "`/reject [reason]`",
+        short: &["/reject"],
+        does: "rejects the feature; nothing more is dispatched",
+    },
+    CommandDoc {
+        usage: "`/pause`, `/resume`",
+        short: &["/pause", "/resume"],
+        does: "holds / releases dispatches",
+    },
+    CommandDoc {
+        usage: "`/retry [tests\\|staging\\|merge\\|production]`",
+        short: &["/retry"],
+        does: "re-runs failed tests on the head SHA, or a failed stage",
+    },
+    CommandDoc {
+        usage: "`/deploy staging`",
+        short: &["/deploy staging"],
+        does: "deploys the PR's head to staging now (write access)",
+    },
+    CommandDoc {
+        usage: "`/rollback [reason]`",
+        short: &["/rollback"],
+        does: "redeploys the environment's last good SHA (production: `approvers.production` if set)",
+    },
+    CommandDoc {
+        usage: "`/stop`",
+        short: &["/stop"],
+        does: "cancels the pipeline's runs in flight; during a production deploy or its monitoring also rolls production back (so it takes `approvers.production`, as `/rollback` does), otherwise the pipeline is `stopped`",
+    },
+    CommandDoc {
+        usage: "`/block <reason>`, `/unblock`",
+        short: &["/block", "/unblock"],
+        does: "nothing advances while blocked; the status comment lists each blocker",
+    },
+    CommandDoc {
+        usage: "`/skip <gate> <reason>`",
+        short: &["/skip"],
+        does: "admins only: lets an open `requirement`, `plan`, `review`, `tests` or `staging` gate through, on the record; the skipper cannot approve production",
+    },
+    CommandDoc {
+        usage: "`/priority low\\|medium\\|high\\|critical`",
+        short: &["/priority"],
+        does: "recorded, shown in the status comment and check run",
+    },
+    CommandDoc {
+        usage: "`/status`, `/help`",
+        short: &["/status", "/help"],
+        does: "answers with the gates / the command list",
+    },
+];
+
+/// The command table (Markdown), as `/help` answers and the README shows it.
+pub fn command_table() -> String {
+    let mut t = String::from("| command | effect |\n|---|---|\n");
+    for c in COMMANDS {
+        t.push_str(&format!("| {} | {} |\n", c.usage, c.does));
+    }
+    t
+}
+
+/// The `/help` answer.
+pub fn help() -> String {
+    format!(
+        "{}\nCommands go one per line, outside code blocks and quotes; check-run buttons do what their command does.",
+        command_table()
+    )
+}
+
+/// The status comment's last line: every command by name.
+pub fn footer() -> String {
+    let names: Vec<String> = COMMANDS
+        .iter()
+        .flat_map(|c| c.short)
+        .map(|s| format!("`{s}`"))
+        .collect();
+    format!("<sub>Commands: {}.</sub>", names.join(", "))
+}
+
+/// A check-run button (GitHub's `actions` of `checks/create`: label ≤ 20 characters,
+/// description ≤ 40, identifier ≤ 20). A button is a command by another route: pressing it
+/// runs [`Button::command`] with the same authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Button {
+    ApproveProduction,
+    Retry,
+    Rollback,
+    Resume,
+    DeployStaging,
+}
+
+impl Button {
+    pub const ALL: [Button; 5] = [
+        Button::ApproveProduction,
+        Button::Retry,
+        Button::Rollback,
+        Button::Resume,
+        Button::DeployStaging,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Button::ApproveProduction => "Approve prod",
+            Button::Retry => "Retry",
+            Button::Rollback => "Rollback",
+            Button::Resume => "Resume",
+            Button::DeployStaging => "Deploy staging",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Button::ApproveProduction => "Merge, then deploy to production",
+            Button::Retry => "Retry the stage that failed",
+            Button::Rollback => "Redeploy the last good version",
+            Button::Resume => "Resume the paused pipeline",
+            Button::DeployStaging => "Deploy the PR's head to staging now",
+        }
+    }
+
+    /// What GitHub sends back in `check_run.requested_action.identifier`.
+    pub fn identifier(self) -> &'static str {
+        match self {
+            Button::ApproveProduction => "approve_prod",
+            Button::Retry => "retry",
+            Button::Rollback => "rollback",
+            Button::Resume => "resume",
+            Button::DeployStaging => "deploy_staging",
+        }
+    }
+
+    /// The button a `check_run.requested_action` names, by identifier.
+    pub fn from_identifier(identifier: &str) -> Option<Button> {
+        Button::ALL
+            .into_iter()
+            .find(|b| b.identifier() == identifier)
+    }
+
+    /// The command the button stands for.
+    pub fn command(self) -> Command {
+        match self {
+            Button::ApproveProduction => Command::Approve(ApproveTarget::Production),
+            Button::Retry => Command::Retry(None),
+            Button::Rollback => Command::Rollback(None),
+            Button::Resume => Command::Resume,
+            Button::DeployStaging => Command::Deploy("staging".into()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,10 @@
 //! Core tests for `/skip` (admin only, on the record, separation of duties), the latency
 //! trigger, automatic staging rollback and incident issues.
 
+use super::gates;
 use super::model::*;
-use super::render;
 use super::tests::*;
+use super::views;
 
 fn admin() -> Actor {
     actor("owner", Access::Admin)
@@ -58,7 +59,7 @@ fn an_admin_skips_failed_tests_on_the_record_and_cannot_then_approve_production(
         creates_deployment(&r),
         "staging is deployed once tests are skipped"
     );
-    let view = render::check_run(&w.p, &w.cfg, "aaa111");
+    let view = views::check_run(&w.p, &w.cfg, "aaa111");
     assert!(
         view.summary
             .contains("⏭️ skipped by @owner: flaky runner (was: `tests.yml` ❌ failure"),
@@ -66,7 +67,7 @@ fn an_admin_skips_failed_tests_on_the_record_and_cannot_then_approve_production(
         view.summary
     );
     assert_ne!(view.conclusion, Some("failure"));
-    let status = render::status_comment(&w.p, &w.cfg);
+    let status = views::status_comment(&w.p, &w.cfg);
     assert!(status.contains("⏭️ 1 skipped"), "{status}");
     assert!(
         status.contains("⏭️ `tests` skipped at `aaa111` by @owner: flaky runner"),
@@ -103,16 +104,16 @@ fn a_push_voids_a_tests_skip_and_requirement_skips_hold() {
     let c = dispatches(&effects)[0].2.clone();
     w.run_done(&c, 501, "failure");
     w.comment(admin(), "/skip tests flaky runner");
-    assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").passed);
+    assert!(gates::tests_gate(&w.p, &w.cfg, "aaa111").passed);
     let effects = w.pr(PullAction::Synchronize, "bbb222");
     assert_eq!(dispatches(&effects).len(), 1, "the new head is tested");
-    let gate = render::tests_gate(&w.p, &w.cfg, "bbb222");
+    let gate = gates::tests_gate(&w.p, &w.cfg, "bbb222");
     assert!(
         !gate.passed && !gate.state.contains("skipped"),
         "{}",
         gate.state
     );
-    let summary = render::status_comment(&w.p, &w.cfg);
+    let summary = views::status_comment(&w.p, &w.cfg);
     assert!(summary.contains("`requirement` skipped by @owner: hotfix for an outage"));
 }
 
@@ -250,8 +251,8 @@ fn staging_rolls_back_to_the_last_good_deploy_and_retry_deploys_the_feature_agai
         "{said}"
     );
     assert_eq!(
-        render::check_run(&w.p, &w.cfg, "aaa111").actions,
-        vec![super::production::RETRY]
+        views::check_run(&w.p, &w.cfg, "aaa111").actions,
+        vec![super::commands::Button::Retry]
     );
     // Other commands still say the pipeline is over; /retry brings the feature back.
     let r = w.comment(lead(), "/pause");
@@ -358,7 +359,7 @@ fn a_production_rollback_opens_one_incident_issue_and_reports_the_outcome_on_it(
             .iter()
             .any(|a| matches!(a, Action::Notify { event, .. } if event == "incident"))
     );
-    assert!(render::status_comment(&w.p, &w.cfg).contains("🚨 Incident #99"));
+    assert!(views::status_comment(&w.p, &w.cfg).contains("🚨 Incident #99"));
     // The same result again (a redelivered effect) links nothing twice.
     let again = w.go(Input::EffectDone {
         key: "incident-again".into(),

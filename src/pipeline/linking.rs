@@ -7,8 +7,16 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
-use super::model::Task;
+/// One task of the plan: a task-list line of the issue, or a sub-issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub text: String,
+    pub done: bool,
+    /// A sub-issue's number; `None` for a task-list line.
+    pub issue: Option<u64>,
+}
 
 /// `feature/REQ-<n>-<slug>` from the issue's number and title.
 pub fn branch_name(issue: u64, title: &str) -> String {

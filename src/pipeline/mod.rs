@@ -1,27 +1,40 @@
-//! THE PURE CORE: the pipeline model, `step`, gates, the command parser, the repository
-//! configuration and the rendering of comments and check-run summaries.
+//! THE PURE CORE: the pipeline model, `step`, the gates, the command parser, the repository
+//! configuration and what people read (status comment, check runs, replies).
+//!
+//! **How to drive it.** The shell hands [`step`] the pipeline as stored, one [`Input`] (a
+//! webhook mapped to the core's terms, a fired timer, or an effect's result), the
+//! repository's [`LoadedConfig`](config::LoadedConfig) and the time in ms; it gets back the
+//! next pipeline and the [`Effect`]s to carry out, and stores both in one transaction
+//! (`engine::advance`). The core never waits: what GitHub does with an effect comes back
+//! later as another input. [`starts_pipeline`] says whether an issue event creates one.
+//!
+//! **Layers**, each importing only those before it (no circle; `core_shape.py` checks):
+//!
+//! | layer | module | what it holds |
+//! |---|---|---|
+//! | text | `text` | short SHAs, plurals, lists of people, times and durations |
+//! | commands | `commands` | the slash-command parser, the command list, check-run buttons |
+//! | reading | `linking`, `config` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` |
+//! | state | `model` | the pipeline, its inputs and the actions it asks for |
+//! | rules over state | `provenance` | whether a workflow run is the one shipgate dispatched |
+//! | gates | `gates` | every gate evaluated once: kind, state, evidence, readiness, what it waits for |
+//! | views | `views` | status comment, `/status`, check runs, closing summary, incident issue, replies |
+//! | step | `step` | applies an input, drives the phases through the gates, asks for effects |
 //!
 //! Must not: import `engine`, `store`, `http`, the GitHub client or `sim`; touch a clock, a
 //! socket or a database. Everything it needs comes in as arguments.
 
 pub mod commands;
 pub mod config;
-mod deploys;
-pub mod incident;
+pub mod gates;
 pub mod linking;
 pub mod model;
-pub mod production;
-mod production_view;
-mod protection;
 pub mod provenance;
-pub mod pull;
-pub mod render;
-mod rollback;
-pub mod skip;
 pub mod step;
-pub mod summary;
-mod timeouts;
+pub mod text;
+pub mod views;
 
+pub use gates::skip_of;
 pub use model::{Access, Action, Effect, Input, Pipeline};
 pub use step::{starts_pipeline, step};
 

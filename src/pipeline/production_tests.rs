@@ -3,9 +3,9 @@
 //! merged by a person before the approval.
 
 use super::model::*;
-use super::production::merge_title;
-use super::render;
 use super::tests::*;
+use super::views;
+use super::views::replies::merge_title;
 
 fn approver() -> Actor {
     actor("releaser", Access::Write)
@@ -84,7 +84,7 @@ fn approval_concludes_the_head_check_then_merges_then_deploys_the_merge_commit()
         "the head's check run concludes first: {kinds:?}"
     );
     assert_eq!(
-        render::check_run(&w.p, &w.cfg, "aaa111").conclusion,
+        views::check_run(&w.p, &w.cfg, "aaa111").conclusion,
         Some("success")
     );
     let (title, message, sha, method) = find(&effects, |a| match a {
@@ -157,7 +157,7 @@ fn approval_concludes_the_head_check_then_merges_then_deploys_the_merge_commit()
             .iter()
             .any(|a| matches!(a, Action::SyncCheckRun { sha } if sha == "merge999"))
     );
-    let view = render::check_run(&w.p, &w.cfg, "merge999");
+    let view = views::check_run(&w.p, &w.cfg, "merge999");
     assert_eq!(
         (view.status, view.conclusion),
         ("completed", Some("success"))
@@ -182,8 +182,8 @@ fn a_refused_merge_fails_and_retry_merges_again() {
     });
     assert_eq!(w.p.phase, Phase::Failed);
     assert_eq!(
-        render::check_run(&w.p, &w.cfg, "aaa111").actions,
-        vec![super::production::RETRY]
+        views::check_run(&w.p, &w.cfg, "aaa111").actions,
+        vec![super::commands::Button::Retry]
     );
     let effects = w.comment(lead(), "/retry merge");
     assert_eq!(w.p.phase, Phase::Production);
@@ -685,7 +685,7 @@ fn a_blocked_pipeline_does_not_advance_until_unblocked() {
             .then_some(()))
         .is_none()
     );
-    let status = render::status_comment(&w.p, &w.cfg);
+    let status = views::status_comment(&w.p, &w.cfg);
     assert!(
         status.contains("🚧 Blocked by @lead: waiting on legal"),
         "{status}"

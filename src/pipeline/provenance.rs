@@ -6,12 +6,14 @@
 //! other run that names one of the pipeline's dispatches is reported once, audited and
 //! ignored.
 //!
+//! This module is the rule (what a dispatch sent, and how a run's origin must match it);
+//! `step/runs.rs` applies it to the pipeline's runs and deploys.
+//!
 //! Must not: trust a run's name alone — anyone with write access can choose it, and the
 //! `pipeline` token is public in the Deployment's payload.
 
-use super::linking::contains_token;
 use super::model::*;
-use super::step::{Step, short};
+use super::text::short;
 
 /// Runs not shipgate's that a pipeline reports (once each) before it stops saying so: anyone
 /// can name a run after a pipeline, and each must not cost a comment forever.
@@ -81,7 +83,7 @@ pub fn mismatch(origin: &RunOrigin, sent: &Sent<'_>) -> Option<String> {
 /// What shipgate sent for a deploy, dispatched as `workflow`. A deploy on the default branch
 /// (production, rollbacks) runs whatever its head is and deploys its `sha` input, which is
 /// on that branch; a staging deploy runs the PR's head, which is what it deploys.
-fn deploy_sent<'a>(p: &Pipeline, d: &'a Deploy, workflow: &'a str) -> Sent<'a> {
+pub fn deploy_sent<'a>(p: &Pipeline, d: &'a Deploy, workflow: &'a str) -> Sent<'a> {
     Sent {
         workflow,
         git_ref: &d.git_ref,
@@ -92,7 +94,7 @@ fn deploy_sent<'a>(p: &Pipeline, d: &'a Deploy, workflow: &'a str) -> Sent<'a> {
 }
 
 /// What shipgate sent for a test run.
-fn test_sent(r: &TestRun) -> Sent<'_> {
+pub fn test_sent(r: &TestRun) -> Sent<'_> {
     Sent {
         workflow: &r.workflow,
         git_ref: &r.git_ref,
@@ -121,152 +123,9 @@ pub fn dispatch_sent<'a>(
         })
 }
 
-/// Which of the pipeline's dispatches a run report belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Claim {
-    /// Deploy `i`.
-    Deploy(usize),
-    /// Test run `i`.
-    Test(usize),
-    /// Names one of this pipeline's dispatches but is not the run shipgate started: why.
-    Foreign(String),
-    /// Nothing of this pipeline's.
-    Unrelated,
-}
-
-impl Step<'_> {
-    /// A workflow run reported (by webhook, or a poll of `by_correlation`'s known run): it
-    /// goes to the deploy or test run shipgate started it as, or is reported as not
-    /// shipgate's.
-    pub(super) fn on_run_report(&mut self, report: &RunReport, by_correlation: Option<&str>) {
-        let claim = self.claim(report, by_correlation);
-        // shipgate's run, but its branch had moved before GitHub started it: it ran another
-        // commit's workflow, which proves nothing about the SHA it was sent for. A deploy of
-        // it fails its stage, without a rollback (what it deployed was no decision of
-        // shipgate's); a tests run fails.
-        if let Some(ran) = self.ran_elsewhere(&claim, report) {
-            match claim {
-                Claim::Deploy(i) if !self.p.deploys[i].state.is_finished() => {
-                    let d = &self.p.deploys[i];
-                    let why = format!(
-                        "the {} deploy run {} {ran}: its branch moved before GitHub started it; `/retry` deploys again",
-                        d.environment, report.run_id
-                    );
-                    self.deploy_void(i, "ran another commit", why);
-                }
-                Claim::Test(i) => {
-                    let failed = RunReport {
-                        status: "completed".into(),
-                        conclusion: Some(ran),
-                        ..report.clone()
-                    };
-                    self.on_test_report(i, &failed);
-                }
-                _ => {}
-            }
-            return;
-        }
-        match claim {
-            Claim::Deploy(i) => self.on_deploy_report(i, report),
-            Claim::Test(i) => self.on_test_report(i, report),
-            Claim::Foreign(why) => self.foreign_run(report, &why),
-            Claim::Unrelated => {}
-        }
-    }
-
-    /// `ran <sha>, not <sha>` when a claimed run's head is not the commit it was sent for.
-    pub(super) fn ran_elsewhere(&self, claim: &Claim, report: &RunReport) -> Option<String> {
-        let origin = report.origin.as_ref()?;
-        let sent = match claim {
-            Claim::Deploy(i) => deploy_sent(
-                &self.p,
-                &self.p.deploys[*i],
-                &self.cfg.config.deploy.workflow,
-            ),
-            Claim::Test(i) => test_sent(&self.p.runs[*i]),
-            _ => return None,
-        };
-        let sha = sent.sha?;
-        (!origin.head_sha.is_empty() && origin.head_sha != sha)
-            .then(|| format!("ran {}, not {}", short(&origin.head_sha), short(sha)))
-    }
-
-    /// The dispatch `report` is the run of: by run id (or the correlation of a poll of a
-    /// known run), else adopted by its origin when the dispatch's answer never came.
-    pub(super) fn claim(&self, report: &RunReport, by_correlation: Option<&str>) -> Claim {
-        let p = &self.p;
-        let known = |run_id: Option<u64>, correlation: &str| {
-            run_id == Some(report.run_id) || by_correlation == Some(correlation)
-        };
-        if let Some(i) = p
-            .deploys
-            .iter()
-            .position(|d| known(d.run_id, &d.correlation))
-        {
-            return Claim::Deploy(i);
-        }
-        if let Some(i) = p.runs.iter().position(|r| known(r.run_id, &r.correlation)) {
-            return Claim::Test(i);
-        }
-        let title = report.display_title.as_deref().unwrap_or_default();
-        let deploy = p
-            .deploys
-            .iter()
-            .rposition(|d| contains_token(title, &d.correlation));
-        let test = p
-            .runs
-            .iter()
-            .rposition(|r| contains_token(title, &r.correlation));
-        let workflow = &self.cfg.config.deploy.workflow;
-        if report
-            .origin
-            .as_ref()
-            .is_some_and(|o| o.event != "workflow_dispatch")
-        {
-            // A push or pull-request run that borrowed the name: plainly no dispatch of
-            // shipgate's, and not worth a word.
-            return Claim::Unrelated;
-        }
-        let (claim, run_id, sent) = match (deploy, test) {
-            (Some(i), _) => (
-                Claim::Deploy(i),
-                p.deploys[i].run_id,
-                deploy_sent(p, &p.deploys[i], workflow),
-            ),
-            (None, Some(i)) => (Claim::Test(i), p.runs[i].run_id, test_sent(&p.runs[i])),
-            (None, None) => return Claim::Unrelated,
-        };
-        if let Some(ours) = run_id {
-            return Claim::Foreign(format!(
-                "shipgate's run for `{}` is {ours}",
-                sent.correlation
-            ));
-        }
-        match report.origin.as_ref().map(|o| mismatch(o, &sent)) {
-            Some(None) => claim,
-            Some(Some(why)) => Claim::Foreign(why),
-            None => Claim::Foreign("GitHub did not say who started it".into()),
-        }
-    }
-
-    /// A run that names this pipeline but that shipgate did not start: said once on the
-    /// issue, audited, and otherwise ignored.
-    pub(super) fn foreign_run(&mut self, report: &RunReport, why: &str) {
-        if self.p.foreign_runs.len() >= MAX_FOREIGN_RUNS
-            || !self.p.foreign_runs.insert(report.run_id)
-        {
-            return; // said once; and past the limit, nothing more is said or kept
-        }
-        let what = foreign_run_text(report, why);
-        self.audit("shipgate", "run ignored", what.clone());
-        let issue = self.p.issue;
-        self.reply(issue, format!("⚠️ {what}"));
-    }
-}
-
 /// `run 123 of tests.yml was not started by shipgate; ignored (@mallory started it, not
 /// shipgate)`.
-pub(super) fn foreign_run_text(report: &RunReport, why: &str) -> String {
+pub fn foreign_run_text(report: &RunReport, why: &str) -> String {
     let workflow = report
         .origin
         .as_ref()

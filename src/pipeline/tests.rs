@@ -4,9 +4,10 @@ use proptest::prelude::*;
 
 use super::commands::parse;
 use super::config::LoadedConfig;
+use super::gates;
 use super::model::*;
-use super::render;
 use super::step::{starts_pipeline, step};
+use super::views;
 
 pub(super) const COMPLETE: &str =
     "Export invoices.\n\n## Acceptance criteria\n- a CSV per month\n\n- [ ] parse\n- [ ] route\n";
@@ -229,15 +230,15 @@ pub(super) fn dispatches(effects: &[Effect]) -> Vec<(String, String, String)> {
 #[test]
 fn the_readiness_score_counts_passed_gates_only() {
     let (mut w, _) = World::new(COMPLETE);
-    assert_eq!(render::readiness(&w.p, &w.cfg).0, 0);
+    assert_eq!(gates::evaluate(&w.p, &w.cfg).readiness.score, 0);
     w.comment(lead(), "/approve");
-    assert_eq!(render::readiness(&w.p, &w.cfg).0, 10);
+    assert_eq!(gates::evaluate(&w.p, &w.cfg).readiness.score, 10);
     w.comment(lead(), "/approve plan");
     let effects = w.pr(PullAction::Opened, "aaa111");
     let c = dispatches(&effects)[0].2.clone();
     w.run_done(&c, 501, "failure");
     assert_eq!(
-        render::readiness(&w.p, &w.cfg).0,
+        gates::evaluate(&w.p, &w.cfg).readiness.score,
         20,
         "failed tests score nothing"
     );
@@ -246,7 +247,7 @@ fn the_readiness_score_counts_passed_gates_only() {
         ReviewState::Approved,
         "aaa111",
     );
-    let (score, missing) = render::readiness(&w.p, &w.cfg);
+    let gates::Readiness { score, missing } = gates::evaluate(&w.p, &w.cfg).readiness;
     assert_eq!(score, 45);
     assert!(missing.contains(&"tests −25".to_owned()), "{missing:?}");
 }
@@ -261,7 +262,7 @@ fn intake_lists_missing_sections_and_labels_the_phase() {
         add: "shipgate:intake".into(),
         remove: vec![]
     }));
-    let status = render::status_comment(&w.p, &w.cfg);
+    let status = views::status_comment(&w.p, &w.cfg);
     assert!(status.starts_with("<!-- shipgate:status pipeline=7 -->"));
     assert!(
         status.contains("missing section: `Acceptance criteria`"),
@@ -359,7 +360,7 @@ fn from_approval_to_a_tested_reviewed_pull_request() {
         add: "shipgate:staging".into(),
         remove: vec!["shipgate:review".into()]
     }));
-    let view = render::check_run(&w.p, &w.cfg, "aaa111");
+    let view = views::check_run(&w.p, &w.cfg, "aaa111");
     assert_eq!(view.status, "in_progress");
     assert!(
         view.summary
@@ -382,7 +383,7 @@ fn the_authors_review_and_unauthorised_reviews_never_count() {
     assert_eq!(w.p.phase, Phase::Review);
     assert!(replies(&effects)[0].contains("does not count"));
     assert!(
-        render::review_gate(&w.p, &w.cfg, "aaa111")
+        gates::review_gate(&w.p, &w.cfg, "aaa111")
             .state
             .starts_with("0/1")
     );
@@ -471,7 +472,7 @@ fn a_rerun_in_github_replaces_the_failed_result() {
     let effects = w.pr(PullAction::Opened, "aaa111");
     let c = dispatches(&effects)[0].2.clone();
     w.run_done(&c, 501, "failure");
-    assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").failed);
+    assert!(gates::tests_gate(&w.p, &w.cfg, "aaa111").failed);
     w.go(Input::WorkflowRun(RunReport {
         run_id: 501,
         status: "completed".into(),
@@ -481,7 +482,7 @@ fn a_rerun_in_github_replaces_the_failed_result() {
         attempt: 2,
         origin: None,
     }));
-    assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").passed);
+    assert!(gates::tests_gate(&w.p, &w.cfg, "aaa111").passed);
 }
 
 #[test]
@@ -491,7 +492,7 @@ fn a_failing_run_fails_the_check_and_retry_dispatches_again() {
     let effects = w.pr(PullAction::Opened, "aaa111");
     let c = dispatches(&effects)[0].2.clone();
     w.run_done(&c, 501, "failure");
-    let view = render::check_run(&w.p, &w.cfg, "aaa111");
+    let view = views::check_run(&w.p, &w.cfg, "aaa111");
     assert_eq!(
         (view.status, view.conclusion),
         ("completed", Some("failure"))
@@ -506,7 +507,7 @@ fn a_failing_run_fails_the_check_and_retry_dispatches_again() {
     let effects = w.comment(lead(), "/retry tests");
     assert_eq!(dispatches(&effects).len(), 1);
     assert_eq!(
-        render::check_run(&w.p, &w.cfg, "aaa111").status,
+        views::check_run(&w.p, &w.cfg, "aaa111").status,
         "in_progress"
     );
     let effects = w.comment(lead(), "/retry");
@@ -576,7 +577,7 @@ fn a_broken_configuration_holds_every_gate() {
     let effects = w.comment(lead(), "/approve");
     assert_eq!(w.p.phase, Phase::Intake);
     assert!(replies(&effects)[0].contains("has errors"));
-    let status = render::status_comment(&w.p, &w.cfg);
+    let status = views::status_comment(&w.p, &w.cfg);
     assert!(
         status.contains("line 2, `review.required_approvals`"),
         "{status}"
@@ -627,7 +628,7 @@ fn a_silent_run_is_polled_then_timed_out() {
         },
     });
     assert!(
-        render::tests_gate(&w.p, &w.cfg, "aaa111")
+        gates::tests_gate(&w.p, &w.cfg, "aaa111")
             .state
             .contains("no result after 1h")
     );
@@ -718,7 +719,7 @@ fn plan_approval_auto_moves_straight_to_development() {
             .any(|a| matches!(a, Action::CreateBranch { .. }))
     );
     assert!(
-        render::status_comment(&w.p, &w.cfg).contains("approved by shipgate (plan.approval: auto)")
+        views::status_comment(&w.p, &w.cfg).contains("approved by shipgate (plan.approval: auto)")
     );
 }
 
@@ -769,13 +770,13 @@ fn green_gates_deploy_to_staging_then_readiness() {
     let effects = w.run_done(&correlation, 77, "success");
     assert!(actions(&effects).iter().any(|a| matches!(a, Action::DeploymentStatus { state, log_url: Some(u), .. } if state == "success" && u.contains("77"))));
     assert_eq!(w.p.phase, Phase::Readiness);
-    assert!(render::status_comment(&w.p, &w.cfg).contains("no health check configured"));
+    assert!(views::status_comment(&w.p, &w.cfg).contains("no health check configured"));
     assert_eq!(
-        render::readiness(&w.p, &w.cfg),
-        (
-            85,
-            vec!["staging health −15 (no health check configured)".to_owned()]
-        )
+        gates::evaluate(&w.p, &w.cfg).readiness,
+        gates::Readiness {
+            score: 85,
+            missing: vec!["staging health −15 (no health check configured)".to_owned()]
+        }
     );
 }
 
@@ -870,9 +871,9 @@ fn staging_health_holds_for_the_window_then_readiness() {
     probed(&mut w, true, "p4");
     assert_eq!(w.p.phase, Phase::Readiness);
     assert!(
-        render::status_comment(&w.p, &w.cfg).contains("healthy for 1m: 3 of 4 probes"),
+        views::status_comment(&w.p, &w.cfg).contains("healthy for 1m: 3 of 4 probes"),
         "{}",
-        render::status_comment(&w.p, &w.cfg)
+        views::status_comment(&w.p, &w.cfg)
     );
 }
 
@@ -1105,7 +1106,7 @@ fn arb_input() -> impl Strategy<Value = Input> {
 
 fn passed_review_and_tests(p: &Pipeline, cfg: &LoadedConfig) -> bool {
     p.head_sha().is_some_and(|sha| {
-        render::review_gate(p, cfg, sha).passed && render::tests_gate(p, cfg, sha).passed
+        gates::review_gate(p, cfg, sha).passed && gates::tests_gate(p, cfg, sha).passed
     })
 }
 

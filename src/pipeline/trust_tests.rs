@@ -2,11 +2,12 @@
 //! shipgate started them, untrusted pull requests never take a pipeline, the PR must target
 //! the default branch, GitHub's newest state wins, the people rules have no side doors.
 
+use super::gates;
 use super::governance_tests::production_dispatched;
 use super::model::*;
 use super::provenance::{CLOCK_SKEW_MS, Sent, mismatch};
-use super::render;
 use super::tests::*;
+use super::views;
 
 fn bot(login: &str, access: Access) -> Actor {
     Actor {
@@ -162,7 +163,7 @@ fn a_hand_started_run_under_shipgates_run_name_is_not_evidence() {
         "tests.yml",
         "no-tests",
     )));
-    assert!(!render::tests_gate(&w.p, &w.cfg, "aaa111").passed);
+    assert!(!gates::tests_gate(&w.p, &w.cfg, "aaa111").passed);
     assert_eq!(w.p.phase, Phase::Review, "no staging on a forged result");
     assert_eq!(
         replies(&effects),
@@ -189,7 +190,7 @@ fn a_hand_started_run_under_shipgates_run_name_is_not_evidence() {
         },
     });
     w.run_done(&c, 501, "failure");
-    assert!(render::tests_gate(&w.p, &w.cfg, "aaa111").failed);
+    assert!(gates::tests_gate(&w.p, &w.cfg, "aaa111").failed);
     assert!(w.p.deploys.is_empty(), "staging does not go ahead");
     // Once shipgate has its run, no other run with that name counts either.
     let late = w.go(Input::WorkflowRun(hand_run(
@@ -286,7 +287,7 @@ fn the_teams_pull_request_displaces_a_fork_that_came_first() {
         told[0].starts_with("This pull request no longer drives REQ-12: #30 drives it instead"),
         "{told:?}"
     );
-    let status = render::status_comment(&w.p, &w.cfg);
+    let status = views::status_comment(&w.p, &w.cfg);
     assert!(
         status.contains("🔀 #30 drives this pipeline. #40 does not: #30 drives it instead: it is from this repository's branch `feature/REQ-12-export-invoices`, by @dev (write access), and #40 is from a fork."),
         "{status}"
@@ -331,9 +332,10 @@ fn a_forks_head_is_never_deployed_by_any_path() {
     w.comment(lead(), "/status");
     assert!(w.p.deploys.is_empty(), "{:?}", w.p.deploys);
     assert!(
-        !render::gates(&w.p, &w.cfg)
+        !gates::evaluate(&w.p, &w.cfg)
+            .gates
             .iter()
-            .any(|g| g.name == "Pull request" && g.passed)
+            .any(|g| g.kind == gates::GateKind::PullRequest && g.passed)
     );
 }
 
@@ -444,7 +446,7 @@ fn an_older_review_never_replaces_a_newer_one_and_a_dismissed_one_never_returns(
         ReviewState::Approved,
         10,
     ));
-    assert!(!render::review_gate(&w.p, &w.cfg, "aaa111").passed);
+    assert!(!gates::review_gate(&w.p, &w.cfg, "aaa111").passed);
     assert_eq!(w.p.phase, Phase::Review);
     // A dismissal delivered before the review it dismisses: the review never counts.
     w.go(review(
@@ -459,7 +461,7 @@ fn an_older_review_never_replaces_a_newer_one_and_a_dismissed_one_never_returns(
         ReviewState::Approved,
         30,
     ));
-    assert!(!render::review_gate(&w.p, &w.cfg, "aaa111").passed);
+    assert!(!gates::review_gate(&w.p, &w.cfg, "aaa111").passed);
     // A newer approval counts.
     w.go(review(
         10,
@@ -467,7 +469,7 @@ fn an_older_review_never_replaces_a_newer_one_and_a_dismissed_one_never_returns(
         ReviewState::Approved,
         40,
     ));
-    assert!(render::review_gate(&w.p, &w.cfg, "aaa111").passed);
+    assert!(gates::review_gate(&w.p, &w.cfg, "aaa111").passed);
 }
 
 #[test]
@@ -525,7 +527,7 @@ fn whoever_wrote_the_commits_cannot_approve_them_even_when_a_bot_opened_the_pr()
             "This approval does not count toward the review gate: @dev authored, committed or pushed commits of #30; whoever changed the code cannot approve it."
         ]
     );
-    assert!(!render::review_gate(&w.p, &w.cfg, "aaa111").passed);
+    assert!(!gates::review_gate(&w.p, &w.cfg, "aaa111").passed);
     // Someone else reviews; staging goes green; dev still cannot release it.
     let effects = w.review(
         actor("reviewer", Access::Write),
@@ -635,8 +637,8 @@ fn whoever_pushed_the_code_cannot_approve_it_whatever_the_commits_say() {
             replies(&effects)
         );
     }
-    assert!(render::changed_the_code(&w.p, "late-fixer"));
-    assert!(!render::changed_the_code(&w.p, "reviewer"));
+    assert!(gates::changed_the_code(&w.p, "late-fixer"));
+    assert!(!gates::changed_the_code(&w.p, "reviewer"));
 }
 
 /// A push lands between shipgate's choice of head and GitHub resolving the branch: the staging

@@ -10,10 +10,12 @@
 //! Must not: approve a run this pipeline did not dispatch, or anything while it is blocked
 //! or over (rollbacks excepted).
 
-use super::model::*;
-use super::provenance::{Claim, foreign_run_text};
-use super::render;
-use super::step::{Step, short};
+use super::Step;
+use super::runs::Claim;
+use crate::pipeline::gates;
+use crate::pipeline::model::*;
+use crate::pipeline::provenance::foreign_run_text;
+use crate::pipeline::text::short;
 
 impl Step<'_> {
     pub(super) fn on_protection_rule(
@@ -176,7 +178,7 @@ impl Step<'_> {
         if !self.cfg.is_valid() {
             return Err(format!(
                 "`{}` has errors; the gates hold until they are fixed",
-                super::config::CONFIG_PATH
+                crate::pipeline::config::CONFIG_PATH
             ));
         }
         if self.p.phase.is_terminal() || self.p.phase == Phase::Failed {
@@ -198,12 +200,12 @@ impl Step<'_> {
                     ));
                 }
                 let open: Vec<String> = [
-                    render::review_gate(&self.p, self.cfg, &deploy.sha),
-                    render::tests_gate(&self.p, self.cfg, &deploy.sha),
+                    gates::review_gate(&self.p, self.cfg, &deploy.sha),
+                    gates::tests_gate(&self.p, self.cfg, &deploy.sha),
                 ]
                 .into_iter()
                 .filter(|g| !g.passed)
-                .map(|g| format!("{}: {}", g.name, g.waiting.unwrap_or(g.state)))
+                .map(|g| format!("{}: {}", g.name(), g.waiting.unwrap_or(g.state)))
                 .collect();
                 if open.is_empty() {
                     Ok(format!(

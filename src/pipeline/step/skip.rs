@@ -7,81 +7,21 @@
 //! Must not: let anyone below admin skip, skip a gate that has passed, or skip anything
 //! after production approval (there is nothing left before it).
 
-use super::model::*;
-use super::render::{self, Gate};
-use super::step::{Step, short};
-
-/// The gates `/skip` can let through.
-pub const SKIPPABLE: [&str; 5] = ["requirement", "plan", "review", "tests", "staging"];
-
-/// Whether a skip of this gate is tied to a head SHA.
-fn per_sha(gate: &str) -> bool {
-    matches!(gate, "review" | "tests" | "staging")
-}
-
-/// The skip that lets `gate` through at `sha` (the PR head for review, tests and staging).
-pub fn skip_of<'a>(p: &'a Pipeline, gate: &str, sha: Option<&str>) -> Option<&'a SkipRecord> {
-    p.skips
-        .iter()
-        .rev()
-        .find(|s| s.gate == gate && (!per_sha(gate) || s.sha.as_deref() == sha))
-}
-
-/// `gate` as shown once skipped: passed, saying by whom and why, and what it was.
-pub fn as_skipped(gate: Gate, skip: &SkipRecord) -> Gate {
-    Gate {
-        passed: true,
-        failed: false,
-        state: format!(
-            "⏭️ skipped by @{}: {} (was: {})",
-            skip.by, skip.reason, gate.state
-        ),
-        waiting: None,
-        ..gate
-    }
-}
-
-/// Shows every skipped gate in `gates` as skipped.
-pub fn mark_skipped(p: &Pipeline, gates: Vec<Gate>) -> Vec<Gate> {
-    let head = p.pr_head_sha();
-    gates
-        .into_iter()
-        .map(|g| {
-            let key = g.name.to_lowercase();
-            match skip_of(p, &key, head) {
-                Some(s) if !g.passed => as_skipped(g, s),
-                _ => g,
-            }
-        })
-        .collect()
-}
-
-/// One line per skip, for the status comment and the closing summary.
-pub fn skip_lines(p: &Pipeline) -> String {
-    p.skips
-        .iter()
-        .map(|s| {
-            let at = s
-                .sha
-                .as_deref()
-                .map(|sha| format!(" at `{}`", short(sha)))
-                .unwrap_or_default();
-            format!("⏭️ `{}` skipped{at} by @{}: {}\n\n", s.gate, s.by, s.reason)
-        })
-        .collect()
-}
+use super::Step;
+use crate::pipeline::gates::{self, GateKind, skip_of};
+use crate::pipeline::model::*;
+use crate::pipeline::text::short;
 
 impl Step<'_> {
     /// Whether `gate` holds right now without a skip.
-    fn gate_passed(&self, gate: &str, sha: Option<&str>) -> bool {
+    fn gate_passed(&self, gate: GateKind, sha: Option<&str>) -> bool {
+        let (p, cfg) = (&self.p, self.cfg);
         match (gate, sha) {
-            ("requirement", _) => {
-                self.p.requirement.is_some() && self.p.missing_sections.is_empty()
-            }
-            ("plan", _) => self.p.plan.is_some(),
-            ("review", Some(sha)) => render::review_gate_unskipped(&self.p, self.cfg, sha).passed,
-            ("tests", Some(sha)) => render::tests_gate_unskipped(&self.p, self.cfg, sha).passed,
-            ("staging", Some(sha)) => self.staging_healthy_unskipped(sha),
+            (GateKind::Requirement, _) => p.requirement.is_some() && p.missing_sections.is_empty(),
+            (GateKind::Plan, _) => p.plan.is_some(),
+            (GateKind::Review, Some(sha)) => gates::review_gate_unskipped(p, cfg, sha).passed,
+            (GateKind::Tests, Some(sha)) => gates::tests_gate_unskipped(p, cfg, sha).passed,
+            (GateKind::Staging, Some(sha)) => gates::staging_healthy_unskipped(p, cfg, sha),
             _ => false,
         }
     }
@@ -107,22 +47,23 @@ impl Step<'_> {
             ));
         }
         let gate = gate.to_lowercase();
-        if !SKIPPABLE.contains(&gate.as_str()) {
+        let Some(kind) = GateKind::from_skip_name(&gate) else {
             return Err(format!(
                 "there is no gate `{gate}` to skip (try {})",
-                SKIPPABLE
+                GateKind::SKIPPABLE
                     .iter()
+                    .filter_map(|g| g.skip_name())
                     .map(|g| format!("`{g}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-        }
+        };
         if self.p.production.is_some() || matches!(self.p.phase, Phase::Production | Phase::Done) {
             return Err(
                 "production is approved; there is no gate before it left to skip".to_owned(),
             );
         }
-        if gate == "staging"
+        if kind == GateKind::Staging
             && self
                 .p
                 .rollback
@@ -135,14 +76,14 @@ impl Step<'_> {
             .p
             .pr
             .as_ref()
-            .filter(|pr| pr.from_fork && per_sha(&gate))
+            .filter(|pr| pr.from_fork && kind.skipped_per_sha())
         {
             return Err(format!(
                 "#{} comes from a fork: its head is never tested or deployed, so skipping its `{gate}` gate leads nowhere",
                 pr.number
             ));
         }
-        let sha = if per_sha(&gate) {
+        let sha = if kind.skipped_per_sha() {
             match self.p.pr_head_sha() {
                 Some(sha) => Some(sha.to_owned()),
                 None => return Err(format!("there is no pull request whose `{gate}` to skip")),
@@ -150,10 +91,10 @@ impl Step<'_> {
         } else {
             None
         };
-        if skip_of(&self.p, &gate, sha.as_deref()).is_some() {
+        if skip_of(&self.p, kind, sha.as_deref()).is_some() {
             return Err(format!("`{gate}` is already skipped"));
         }
-        if self.gate_passed(&gate, sha.as_deref()) {
+        if self.gate_passed(kind, sha.as_deref()) {
             return Err(format!(
                 "the `{gate}` gate has passed; there is nothing to skip"
             ));
@@ -170,7 +111,7 @@ impl Step<'_> {
             .map(|s| format!(" at `{}`", short(s)))
             .unwrap_or_default();
         self.audit(&actor.login, "skip", format!("{gate}{at}: {reason}"));
-        if gate == "staging" {
+        if kind == GateKind::Staging {
             // A staging deploy still in flight no longer counts, whatever it does.
             self.supersede_deploys("staging");
         }

@@ -4,29 +4,10 @@
 //!
 //! Must not: read a clock (times come from the pipeline's timeline).
 
-use chrono::{DateTime, Utc};
-
-use super::config::{LoadedConfig, format_duration};
-use super::model::*;
-use super::step::short;
-
-pub(super) fn at(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-/// A span of milliseconds, as `2h 5m`, `3m 20s` or `12s`.
-pub fn span(ms: i64) -> String {
-    let s = (ms.max(0) + 500) / 1000;
-    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{sec}s"),
-        (0, 0, _) => format!("{m}m {sec}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
-}
+use super::skip_lines;
+use crate::pipeline::config::{LoadedConfig, format_duration};
+use crate::pipeline::model::*;
+use crate::pipeline::text::{at, short, span};
 
 /// The repository's web address, from the PR's (`…/owner/repo/pull/12`).
 fn repo_web(p: &Pipeline) -> Option<String> {
@@ -91,7 +72,7 @@ pub fn closing_summary(p: &Pipeline, cfg: &LoadedConfig) -> String {
     }
     if !p.skips.is_empty() {
         s.push_str("\n**Skipped gates**\n\n");
-        s.push_str(&super::skip::skip_lines(p));
+        s.push_str(&skip_lines(p));
     }
     s.push_str(&format!("\n**Runs and deployments** (#{pr})\n"));
     let head = p.pr_head_sha().unwrap_or_default();
@@ -126,7 +107,7 @@ pub fn closing_summary(p: &Pipeline, cfg: &LoadedConfig) -> String {
 }
 
 /// One line per deploy: environment, SHA, result, run and deployment links.
-pub(super) fn deploy_lines(p: &Pipeline) -> String {
+pub fn deploy_lines(p: &Pipeline) -> String {
     let mut s = String::new();
     let web = repo_web(p);
     for d in &p.deploys {

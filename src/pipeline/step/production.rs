@@ -5,72 +5,12 @@
 //! Must not: deploy or merge anything a gate has not let through; read anything but the
 //! pipeline, the configuration and `now`.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-use super::commands::{ApproveTarget, Command};
-use super::config::MergeMethod;
-use super::model::*;
-use super::render;
-use super::step::{Step, short};
-
-/// A check-run button: label (≤ 20 characters), description (≤ 40), identifier (≤ 20).
-pub type Button = (&'static str, &'static str, &'static str);
-
-pub const APPROVE_PROD: Button = (
-    "Approve prod",
-    "Merge, then deploy to production",
-    "approve_prod",
-);
-pub const RETRY: Button = ("Retry", "Retry the stage that failed", "retry");
-pub const ROLLBACK: Button = ("Rollback", "Redeploy the last good version", "rollback");
-pub const RESUME: Button = ("Resume", "Resume the paused pipeline", "resume");
-pub const DEPLOY_STAGING: Button = (
-    "Deploy staging",
-    "Deploy the PR's head to staging now",
-    "deploy_staging",
-);
-
-/// The command a check-run button stands for.
-pub fn button_command(identifier: &str) -> Option<Command> {
-    match identifier {
-        "approve_prod" => Some(Command::Approve(ApproveTarget::Production)),
-        "retry" => Some(Command::Retry(None)),
-        "resume" => Some(Command::Resume),
-        "deploy_staging" => Some(Command::Deploy("staging".into())),
-        "rollback" => Some(Command::Rollback(None)),
-        _ => None,
-    }
-}
-
-/// The gates a production approval needs passed (the branch is only how work starts).
-const CRITICAL_GATES: [&str; 6] = [
-    "Requirement",
-    "Plan",
-    "Pull request",
-    "Review",
-    "Tests",
-    "Staging",
-];
-
-static CONVENTIONAL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^([a-z]+)(?:\(([^)\s]+)\))?!?:\s*\S").expect("valid regex"));
-
-/// The merge commit's title, `<type>(<scope>): <issue title> (#<pr>)`: type and scope from
-/// the PR title's conventional-commit prefix when it has one, else `feat` and `REQ-<n>`.
-pub fn merge_title(p: &Pipeline, pr: &PullRequest) -> String {
-    let (kind, scope) = match CONVENTIONAL.captures(&pr.title) {
-        Some(c) => (
-            c[1].to_owned(),
-            c.get(2)
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|| p.name()),
-        ),
-        None => ("feat".to_owned(), p.name()),
-    };
-    format!("{kind}({scope}): {} (#{})", p.title.trim(), pr.number)
-}
+use super::Step;
+use crate::pipeline::config::MergeMethod;
+use crate::pipeline::gates::{self, GateKind};
+use crate::pipeline::model::*;
+use crate::pipeline::text::short;
+use crate::pipeline::views::{self, replies::merge_title};
 
 impl Step<'_> {
     /// `/approve production` or the button: an authorised release approver who did not
@@ -82,13 +22,12 @@ impl Step<'_> {
         if !self.cfg.is_valid() {
             return Err(format!(
                 "`{}` has errors; the gates hold until they are fixed",
-                super::config::CONFIG_PATH
+                crate::pipeline::config::CONFIG_PATH
             ));
         }
-        let open: Vec<String> = render::gates(&self.p, self.cfg)
-            .into_iter()
-            .filter(|g| !g.passed && CRITICAL_GATES.contains(&g.name))
-            .map(|g| format!("{} ({})", g.name, g.state.trim_start_matches("✅ ")))
+        let open: Vec<String> = gates::evaluate(&self.p, self.cfg)
+            .open_for_production()
+            .map(|g| format!("{} ({})", g.name(), g.state))
             .collect();
         if self.p.phase != Phase::Readiness {
             let open = if open.is_empty() {
@@ -110,7 +49,7 @@ impl Step<'_> {
                 actor.login, pr.number
             ));
         }
-        if render::changed_the_code(&self.p, &actor.login) {
+        if gates::changed_the_code(&self.p, &actor.login) {
             return Err(format!(
                 "@{} authored, committed or pushed commits of #{}; whoever changed the code cannot approve its production deploy",
                 actor.login, pr.number
@@ -127,7 +66,11 @@ impl Step<'_> {
                 actor.login, skip.gate
             ));
         }
-        self.authorise(actor, "production", "approve production")?;
+        self.authorise(
+            actor,
+            Some(GateKind::ProductionApproval),
+            "approve production",
+        )?;
         if !open.is_empty() {
             return Err(format!(
                 "{} must pass first: {}",
@@ -225,7 +168,7 @@ impl Step<'_> {
                     self.set_phase(Phase::Review);
                     return;
                 }
-                if let Some(problem) = render::base_problem(&self.p, &pr) {
+                if let Some(problem) = gates::base_problem(&self.p, &pr) {
                     // Its base moved since the approval (it may even be merged there).
                     return self.fail("merge", problem);
                 }
@@ -322,7 +265,7 @@ impl Step<'_> {
             "production healthy",
             format!("`{}` is in production", short(&sha)),
         );
-        let summary = super::summary::closing_summary(&self.p, self.cfg);
+        let summary = views::closing_summary(&self.p, self.cfg);
         let issue = self.p.issue;
         self.reply(issue, summary);
         self.emit(Action::CloseIssue);

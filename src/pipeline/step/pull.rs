@@ -10,10 +10,11 @@
 //!
 //! Must not: link a PR that does not name the issue, or let a bot's review approve.
 
-use super::linking;
-use super::model::*;
-use super::render::{base_problem, changed_the_code};
-use super::step::{Step, short};
+use super::Step;
+use crate::pipeline::gates::{GateKind, base_problem, changed_the_code};
+use crate::pipeline::linking;
+use crate::pipeline::model::*;
+use crate::pipeline::text::{plural, short};
 
 /// Why a PR is trusted as much as it is, for people: `from this repository's branch
 /// feature/REQ-1-x, by @dev (write access)`.
@@ -223,7 +224,7 @@ impl Step<'_> {
                     format!(
                         "New commits (`{}`): the approval{} by {} no longer count{} — a new review of the current head is needed.",
                         short(new),
-                        if stale.len() == 1 { "" } else { "s" },
+                        plural(stale.len()),
                         stale.join(", "),
                         if stale.len() == 1 { "s" } else { "" },
                     ),
@@ -299,7 +300,11 @@ impl Step<'_> {
                             reviewer.login
                         ))
                     } else {
-                        self.authorise(reviewer, "review", "approve this pull request")
+                        self.authorise(
+                            reviewer,
+                            Some(GateKind::Review),
+                            "approve this pull request",
+                        )
                     };
                     if let Err(why) = allowed {
                         self.audit(
@@ -324,6 +329,13 @@ impl Step<'_> {
                 }
                 self.p.reviews.insert(reviewer.login.clone(), record(state));
             }
+        }
+    }
+
+    /// Remembers who pushed to the linked PR: they may not approve it.
+    pub(super) fn note_pusher(&mut self, number: u64, login: &str) {
+        if let Some(pr) = self.p.pr.as_mut().filter(|p| p.number == number) {
+            pr.pushers.insert(login.to_owned());
         }
     }
 }

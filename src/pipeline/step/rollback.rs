@@ -7,8 +7,10 @@
 //! Must not: roll back to a SHA this pipeline saw fail, or start a second rollback while one
 //! is under way.
 
-use super::model::*;
-use super::step::{Step, short};
+use super::Step;
+use crate::pipeline::gates::GateKind;
+use crate::pipeline::model::*;
+use crate::pipeline::text::short;
 
 impl Step<'_> {
     /// The environment `/rollback` acts on in the current phase.
@@ -38,11 +40,7 @@ impl Step<'_> {
                 self.p.phase.name()
             ));
         };
-        let gate = if environment == "production" {
-            "production"
-        } else {
-            ""
-        };
+        let gate = (environment == "production").then_some(GateKind::ProductionApproval);
         self.authorise(actor, gate, "roll back")?;
         let reason = reason
             .map(str::to_owned)

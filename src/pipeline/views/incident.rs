@@ -1,15 +1,12 @@
-//! Incident issues (`rollback.open_incident`, on by default): a production rollback opens an
-//! issue with the trigger, the timeline, and links to the runs and deployments, assigned to
-//! the PR's author and cross-linked from the feature issue; the rollback's outcome is added
-//! to it when it is known.
+//! The incident issue a production rollback opens: its label, its hidden marker, and its
+//! body (trigger, timeline, runs and deployments).
 //!
-//! Must not: open one for a staging rollback, or two for one rollback (the executor finds
-//! an issue carrying the rollback's marker before it creates one).
+//! Must not: read a clock (times come from the pipeline).
 
-use super::deploys::probe_evidence;
-use super::model::*;
-use super::step::{Step, short};
-use super::summary::{at, deploy_lines};
+use super::deploy_lines;
+use crate::pipeline::gates::probe_evidence;
+use crate::pipeline::model::*;
+use crate::pipeline::text::{at, short};
 
 /// The label incident issues carry (the executor finds them by it).
 pub const INCIDENT_LABEL: &str = "shipgate:incident";
@@ -19,7 +16,8 @@ pub fn incident_marker(pipeline_id: i64, rollback_at: i64) -> String {
     format!("<!-- shipgate:incident pipeline={pipeline_id} rollback={rollback_at} -->")
 }
 
-fn incident_body(p: &Pipeline, r: &RollbackRecord) -> String {
+/// The incident issue's body: the trigger, the timeline and the runs and deployments.
+pub fn incident_body(p: &Pipeline, r: &RollbackRecord) -> String {
     let mut s = incident_marker(p.id, r.at);
     s.push_str(&format!(
         "\n## {} rolled back: {} “{}”\n\n",
@@ -91,52 +89,4 @@ fn incident_body(p: &Pipeline, r: &RollbackRecord) -> String {
     s.push_str("\n### Runs and deployments\n\n");
     s.push_str(&deploy_lines(p));
     s
-}
-
-impl Step<'_> {
-    /// A production rollback is under way (or found nothing to restore): open its
-    /// incident issue, if configured.
-    pub(super) fn open_incident(&mut self, r: &RollbackRecord) {
-        if r.environment != "production" || !self.cfg.config.rollback.open_incident {
-            return;
-        }
-        self.emit(Action::OpenIncident {
-            marker: incident_marker(self.p.id, r.at),
-            title: format!(
-                "Incident: production rolled back — {} {}",
-                self.p.name(),
-                self.p.title
-            ),
-            body: incident_body(&self.p, r),
-            assignee: self.p.pr.as_ref().map(|pr| pr.author.clone()),
-        });
-    }
-
-    /// GitHub has the incident issue: link it from the feature issue and tell the operators.
-    pub(super) fn on_incident_opened(&mut self, number: u64) {
-        if self.p.incidents.contains(&number) {
-            return;
-        }
-        self.p.incidents.push(number);
-        let issue = self.p.issue;
-        self.reply(
-            issue,
-            format!("🚨 Incident #{number} is open for this production rollback."),
-        );
-        self.emit(Action::Notify {
-            event: "incident".into(),
-            text: format!(
-                "Incident #{number}: production rolled back for {} “{}”",
-                self.p.name(),
-                self.p.title
-            ),
-        });
-    }
-
-    /// Adds the rollback's outcome to its incident issue, when there is one.
-    pub(super) fn tell_incident(&mut self, text: String) {
-        if let Some(&number) = self.p.incidents.last() {
-            self.reply(number, text);
-        }
-    }
 }

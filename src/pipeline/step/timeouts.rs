@@ -6,9 +6,9 @@
 //!
 //! Must not: act on a gate the pipeline has already left.
 
-use super::config::{PlanApproval, format_duration};
-use super::model::*;
-use super::step::Step;
+use super::{Step, watchdog_key};
+use crate::pipeline::config::{PlanApproval, format_duration};
+use crate::pipeline::model::*;
 
 /// Which gate a timeout belongs to, and the phase that gate is decided in.
 fn gate_phase(gate: &str) -> Option<Phase> {
@@ -146,6 +146,54 @@ impl Step<'_> {
                 let issue = self.p.issue;
                 self.reply(issue, format!("❌ Rejected: {reason}."));
             }
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, kind: &TimerKind) {
+        match kind {
+            TimerKind::GateTimeout { gate, action } => self.on_gate_timeout(gate, action),
+            TimerKind::HealthTick { environment, since } => {
+                self.on_health_tick(environment, *since)
+            }
+            TimerKind::RunWatchdog { correlation }
+                if self.p.deploys.iter().any(|d| &d.correlation == correlation) =>
+            {
+                self.on_deploy_watchdog(correlation)
+            }
+            TimerKind::RunWatchdog { correlation } => {
+                let Some(run) = self.p.run_mut(correlation) else {
+                    return;
+                };
+                if run.state.is_finished() {
+                    return;
+                }
+                match run.run_id {
+                    Some(run_id) => {
+                        let correlation = correlation.clone();
+                        self.emit(Action::PollRun {
+                            run_id,
+                            correlation,
+                        });
+                    }
+                    None => {
+                        run.state = RunState::TimedOut;
+                        run.finished_at = Some(self.now);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn cancel_watchdogs(&mut self, which: impl Fn(&TestRun) -> bool) {
+        let keys: Vec<String> = self
+            .p
+            .runs
+            .iter()
+            .filter(|r| !r.state.is_finished() && which(r))
+            .map(|r| watchdog_key(&r.correlation))
+            .collect();
+        for key in keys {
+            self.emit(Action::CancelTimer { key });
         }
     }
 }

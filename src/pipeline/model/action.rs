@@ -1,0 +1,196 @@
+//! What a pipeline asks the shell to do: effects on GitHub (comments, labels, check runs,
+//! dispatches, deployments, merges, issues), notifications, audit entries and timers.
+//!
+//! Must not: describe how to do it (the executor knows GitHub; an action says what).
+
+use serde::{Deserialize, Serialize};
+
+/// Timers a pipeline sets; they come back as [`Input::Timer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimerKind {
+    /// A test run silent this long is polled.
+    RunWatchdog { correlation: String },
+    /// Time for the next health probe of an environment.
+    /// A gate's clock ran out (escalate, reject, auto-approve).
+    GateTimeout { gate: String, action: String },
+    HealthTick {
+        environment: String,
+        /// The watch this tick belongs to (its start); a tick of an earlier watch of the
+        /// same environment does nothing.
+        #[serde(default)]
+        since: i64,
+    },
+}
+
+/// What the pipeline asks the shell to do. `SetTimer`/`CancelTimer` go to the timer table;
+/// the rest to the outbox, run in order per pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Create or edit the one status comment (rendered from the state when it runs).
+    SyncStatusComment,
+    /// Create or update the `shipgate` check run on a SHA.
+    SyncCheckRun {
+        sha: String,
+    },
+    SetPhaseLabel {
+        add: String,
+        remove: Vec<String>,
+    },
+    RemoveLabel {
+        label: String,
+    },
+    React {
+        comment_id: u64,
+    },
+    Reply {
+        on: u64,
+        body: String,
+    },
+    CreateBranch {
+        branch: String,
+        from: String,
+    },
+    FetchSubIssues,
+    /// Look for an open PR that already links the issue.
+    FindPullRequest,
+    /// Create a GitHub Deployment of `sha` to `environment` (shipgate is the gate:
+    /// no required contexts).
+    CreateDeployment {
+        environment: String,
+        sha: String,
+        correlation: String,
+    },
+    /// Dispatch `deploy.workflow` with inputs `environment`, `sha`, `pipeline`, `rollback`.
+    DispatchDeploy {
+        workflow: String,
+        git_ref: String,
+        environment: String,
+        sha: String,
+        correlation: String,
+        /// Set for a rollback: inputs `rollback=true` and `reason`.
+        #[serde(default)]
+        rollback_reason: Option<String>,
+    },
+    /// Finds the last successful deployment of `environment` whose SHA is not `current_sha`
+    /// (nor one of `bad_shas`), from GitHub's Deployments API.
+    FindRollbackTarget {
+        environment: String,
+        current_sha: String,
+        bad_shas: Vec<String>,
+    },
+    /// Answer a custom deployment protection rule: `approved` or `rejected`, with why.
+    ReviewProtection {
+        run_id: u64,
+        environment: String,
+        approved: bool,
+        comment: String,
+    },
+    /// Find the issue carrying `marker` (label `shipgate:incident`), else open it.
+    OpenIncident {
+        marker: String,
+        title: String,
+        body: String,
+        assignee: Option<String>,
+    },
+    /// Probe an environment's health URL once.
+    Probe {
+        environment: String,
+        url: String,
+    },
+    /// Report a deploy's progress on its GitHub Deployment.
+    DeploymentStatus {
+        deployment_id: u64,
+        state: String,
+        log_url: Option<String>,
+        environment_url: Option<String>,
+        description: String,
+    },
+    Dispatch {
+        workflow: String,
+        git_ref: String,
+        sha: String,
+        correlation: String,
+    },
+    PollRun {
+        run_id: u64,
+        correlation: String,
+    },
+    /// Merges the PR at `sha` (refused by GitHub if the head moved) into `base` (refused by
+    /// the executor if the PR's base is no longer `base`).
+    Merge {
+        number: u64,
+        sha: String,
+        #[serde(default)]
+        base: String,
+        title: String,
+        message: String,
+        method: String,
+    },
+    /// Closes the feature issue as completed.
+    CloseIssue,
+    /// A notification for the operator's webhook (sent from the repository-level lane, so it
+    /// never holds up the pipeline).
+    Notify {
+        event: String,
+        text: String,
+    },
+    /// Cancels a workflow run (`/stop`).
+    CancelRun {
+        run_id: u64,
+    },
+    /// An entry for the audit log (written with the state, not run against GitHub).
+    Audit {
+        actor: String,
+        action: String,
+        detail: String,
+    },
+    SetTimer {
+        key: String,
+        due_at: i64,
+        kind: TimerKind,
+    },
+    CancelTimer {
+        key: String,
+    },
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::SyncStatusComment => "sync_status_comment",
+            Action::SyncCheckRun { .. } => "sync_check_run",
+            Action::SetPhaseLabel { .. } => "set_phase_label",
+            Action::RemoveLabel { .. } => "remove_label",
+            Action::React { .. } => "react",
+            Action::Reply { .. } => "reply",
+            Action::CreateBranch { .. } => "create_branch",
+            Action::FetchSubIssues => "fetch_sub_issues",
+            Action::FindPullRequest => "find_pull_request",
+            Action::CreateDeployment { .. } => "create_deployment",
+            Action::DispatchDeploy { .. } => "dispatch_deploy",
+            Action::FindRollbackTarget { .. } => "find_rollback_target",
+            Action::DeploymentStatus { .. } => "deployment_status",
+            Action::Probe { .. } => "probe",
+            Action::OpenIncident { .. } => "open_incident",
+            Action::ReviewProtection { .. } => "review_protection",
+            Action::Dispatch { .. } => "dispatch",
+            Action::PollRun { .. } => "poll_run",
+            Action::Merge { .. } => "merge",
+            Action::CloseIssue => "close_issue",
+            Action::CancelRun { .. } => "cancel_run",
+            Action::Notify { .. } => "notify",
+            Action::Audit { .. } => "audit",
+            Action::SetTimer { .. } => "set_timer",
+            Action::CancelTimer { .. } => "cancel_timer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effect {
+    /// Unique per pipeline: `p<id>.e<seq>`; the executor's idempotency key.
+    pub key: String,
+    /// The input that caused it ([`Input::cause`]).
+    pub cause: String,
+    pub action: Action,
+}

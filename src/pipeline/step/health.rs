@@ -1,0 +1,245 @@
+//! Health watches: after a deploy succeeds, the environment's health URL is probed on durable
+//! timers for its window; `failures` failed (or, in production, too slow against the staging
+//! baseline) probes in a row roll back or fail the stage, a window that holds makes the
+//! environment healthy.
+//!
+//! Must not: probe anything but the configured URL (the shell refuses private addresses).
+
+use super::Step;
+use crate::pipeline::config::HealthConfig;
+use crate::pipeline::gates::probe_evidence;
+use crate::pipeline::model::*;
+
+impl Step<'_> {
+    /// The environment's current deploy held: staging moves to readiness, production is done.
+    pub(super) fn environment_healthy(&mut self, environment: &str) {
+        match (environment, self.p.phase) {
+            ("staging", Phase::Staging) => self.set_phase(Phase::Readiness),
+            ("production", Phase::Production) => self.finish_production(),
+            _ => {}
+        }
+    }
+
+    /// Starts probing an environment after a successful deploy: one probe now, then one
+    /// every `interval` until `window` has passed.
+    pub(super) fn start_health_watch(&mut self, environment: &str, sha: &str, url: String) {
+        let health = &self.cfg.config.deploy.environment(environment).health;
+        let until = self.now + health.window as i64 * 1000;
+        for w in self.p.health.iter_mut() {
+            if w.environment == environment && w.outcome.is_none() {
+                w.outcome = Some(false); // an earlier watch ends with its deploy
+            }
+        }
+        self.p.health.push(HealthWatch {
+            environment: environment.to_owned(),
+            sha: sha.to_owned(),
+            url: url.clone(),
+            started_at: self.now,
+            until,
+            recent: vec![],
+            total: 0,
+            failed: 0,
+            consecutive_failures: 0,
+            consecutive_slow: 0,
+            outcome: None,
+        });
+        self.emit(Action::Probe {
+            environment: environment.to_owned(),
+            url,
+        });
+    }
+
+    /// The watch of the environment's current deploy, if it is still running.
+    fn active_watch(&mut self, environment: &str) -> Option<&mut HealthWatch> {
+        let sha = self.p.current_deploy(environment)?.sha.clone();
+        self.p
+            .health
+            .iter_mut()
+            .rev()
+            .find(|w| w.environment == environment && w.sha == sha && w.outcome.is_none())
+    }
+
+    pub(super) fn on_probed(
+        &mut self,
+        environment: &str,
+        record: ProbeRecord,
+        refused: Option<String>,
+    ) {
+        let health = self
+            .cfg
+            .config
+            .deploy
+            .environment(environment)
+            .health
+            .clone();
+        let now = self.now;
+        let baseline = self.p.staging_baseline_ms;
+        let Some(watch) = self.active_watch(environment) else {
+            return;
+        };
+        if let Some(why) = refused {
+            watch.outcome = Some(false);
+            let url = watch.url.clone();
+            self.fail(
+                environment,
+                format!("the health URL {url} is refused: {why}"),
+            );
+            return;
+        }
+        watch.total += 1;
+        let limit = latency_limit(&health, environment, baseline);
+        if record.ok {
+            watch.consecutive_failures = 0;
+        } else {
+            watch.failed += 1;
+            watch.consecutive_failures += 1;
+        }
+        let slow = record.ok && limit.is_some_and(|l| record.latency_ms > l);
+        watch.consecutive_slow = if slow { watch.consecutive_slow + 1 } else { 0 };
+        watch.recent.push(record);
+        if watch.recent.len() > 20 {
+            watch.recent.remove(0);
+        }
+        let evidence = |n: u32, recent: &[ProbeRecord]| {
+            recent[recent.len().saturating_sub(n as usize)..]
+                .iter()
+                .map(probe_evidence)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let why = if watch.consecutive_failures >= health.failures {
+            let n = watch.consecutive_failures;
+            Some(format!(
+                "{n} health probes of {} failed in a row: {}",
+                watch.url,
+                evidence(n, &watch.recent)
+            ))
+        } else if watch.consecutive_slow >= health.failures {
+            let n = watch.consecutive_slow;
+            let baseline = baseline.unwrap_or_default();
+            let floored = if baseline < BASELINE_FLOOR_MS {
+                format!(", counted as {BASELINE_FLOOR_MS} ms")
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "{n} health probes of {} in a row were slower than {} ms ({}× the staging baseline of {baseline} ms{floored}): {}",
+                watch.url,
+                limit.unwrap_or_default(),
+                health.max_latency_factor.unwrap_or_default(),
+                evidence(n, &watch.recent)
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            watch.outcome = Some(false);
+            if self
+                .cfg
+                .config
+                .deploy
+                .environment(environment)
+                .auto_rollback
+            {
+                self.roll_back_automatically(environment, why);
+            } else {
+                self.fail(environment, why);
+            }
+        } else if now >= watch.until {
+            watch.outcome = Some(true);
+            if environment == "staging" {
+                self.p.staging_baseline_ms = median_latency(&watch_recent(&self.p, environment));
+            }
+            self.environment_healthy(environment);
+        } else {
+            let since = watch.started_at;
+            let due_at = (now + health.interval as i64 * 1000).min(watch.until.max(now));
+            // One key per tick: a fired timer is a one-shot input, so keys never repeat.
+            let key = format!("health:{environment}:{due_at}");
+            self.emit(Action::SetTimer {
+                key,
+                due_at,
+                kind: TimerKind::HealthTick {
+                    environment: environment.to_owned(),
+                    since,
+                },
+            });
+        }
+    }
+
+    /// A health tick: probe again (or, while paused, look again an interval later).
+    pub(super) fn on_health_tick(&mut self, environment: &str, since: i64) {
+        let paused = self.p.paused;
+        let interval = self
+            .cfg
+            .config
+            .deploy
+            .environment(environment)
+            .health
+            .interval as i64
+            * 1000;
+        let now = self.now;
+        let Some(watch) = self.active_watch(environment) else {
+            return;
+        };
+        if since != 0 && watch.started_at != since {
+            return; // a tick of a watch that has ended
+        }
+        let url = watch.url.clone();
+        if paused {
+            // The window holds too: it is extended by the time spent paused.
+            watch.until += interval;
+            self.emit(Action::SetTimer {
+                key: format!("health:{environment}:{}", now + interval),
+                due_at: now + interval,
+                kind: TimerKind::HealthTick {
+                    environment: environment.to_owned(),
+                    since,
+                },
+            });
+        } else {
+            self.emit(Action::Probe {
+                environment: environment.to_owned(),
+                url,
+            });
+        }
+    }
+}
+
+/// Latencies under this count as this much: a fast local endpoint's jitter is not a trend.
+pub const BASELINE_FLOOR_MS: u64 = 20;
+
+/// The latency a probe of `environment` must stay under: `max_latency_factor` × the staging
+/// baseline (at least `BASELINE_FLOOR_MS`); none without a factor or a baseline.
+fn latency_limit(health: &HealthConfig, environment: &str, baseline: Option<u64>) -> Option<u64> {
+    let factor = health.max_latency_factor?;
+    if environment == "staging" {
+        return None;
+    }
+    let baseline = baseline?.max(BASELINE_FLOOR_MS);
+    Some((factor * baseline as f64).round() as u64)
+}
+
+/// The latest probes of the environment's newest watch.
+fn watch_recent(p: &Pipeline, environment: &str) -> Vec<ProbeRecord> {
+    p.health
+        .iter()
+        .rev()
+        .find(|w| w.environment == environment)
+        .map(|w| w.recent.clone())
+        .unwrap_or_default()
+}
+
+/// The median latency of the successful probes.
+fn median_latency(recent: &[ProbeRecord]) -> Option<u64> {
+    let mut ok: Vec<u64> = recent
+        .iter()
+        .filter(|r| r.ok)
+        .map(|r| r.latency_ms)
+        .collect();
+    if ok.is_empty() {
+        return None;
+    }
+    ok.sort_unstable();
+    Some(ok[ok.len() / 2])
+}

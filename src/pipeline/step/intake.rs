@@ -1,0 +1,151 @@
+//! Intake and planning: the issue's snapshot (title, labels, required sections, task list),
+//! the requirement's approval (`/approve` or the approval label) and the plan's, and the
+//! notification asking an approver when a phase waits for one.
+//!
+//! Must not: approve anything for an actor `authorise` refuses, or while the configuration
+//! has errors.
+
+use super::Step;
+use crate::pipeline::config::PlanApproval;
+use crate::pipeline::gates::{GateKind, skip_of};
+use crate::pipeline::linking;
+use crate::pipeline::model::*;
+
+impl Step<'_> {
+    pub(super) fn on_issue(&mut self, action: &IssueAction, issue: &IssueSnapshot, actor: &Actor) {
+        if issue.number != self.p.issue {
+            return;
+        }
+        // A snapshot older than one already applied (a late or re-sent delivery) changes
+        // nothing: the newer one holds everything it says.
+        if issue.updated_at >= self.p.issue_updated_at {
+            self.p.issue_updated_at = issue.updated_at;
+            self.p.issue_labels = issue.labels.clone();
+            self.p.title = issue.title.clone();
+            if matches!(self.p.phase, Phase::Intake) {
+                self.p.missing_sections = linking::missing_sections(
+                    &issue.body,
+                    &self.cfg.config.requirement.required_sections,
+                );
+            }
+            if matches!(self.p.phase, Phase::Intake | Phase::Planning) {
+                self.p.tasks = linking::task_list(&issue.body);
+            }
+        }
+        // A label approves only while GitHub's newest word has it on the issue.
+        let approval_label = &self.cfg.config.requirement.approval_label;
+        if let IssueAction::Labeled(label) = action
+            && label == approval_label
+            && self.p.issue_labels.contains(label)
+            && !actor.is_self
+            && self.p.requirement.is_none()
+            && let Err(why) = self.approve_requirement(actor, "the approval label")
+        {
+            let label = label.clone();
+            self.emit(Action::RemoveLabel {
+                label: label.clone(),
+            });
+            let issue = self.p.issue;
+            self.audit(
+                &actor.login,
+                "refused",
+                format!("the `{label}` label: {why}"),
+            );
+            self.reply(issue, format!("Removed the `{label}` label: {why}."));
+        }
+    }
+
+    pub(super) fn approve_requirement(&mut self, actor: &Actor, via: &str) -> Result<(), String> {
+        if self.p.requirement.is_some() {
+            return Err("the requirement is already approved".into());
+        }
+        if self.p.phase != Phase::Intake {
+            return Err(format!("the pipeline is {}", self.p.phase.name()));
+        }
+        if !self.cfg.is_valid() {
+            return Err(format!(
+                "`{}` has errors; the gates hold until they are fixed",
+                crate::pipeline::config::CONFIG_PATH
+            ));
+        }
+        self.authorise(
+            actor,
+            Some(GateKind::Requirement),
+            "approve the requirement",
+        )?;
+        if !self.p.missing_sections.is_empty() {
+            return Err(format!(
+                "the requirement is incomplete: add the {} section{} first",
+                self.p
+                    .missing_sections
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if self.p.missing_sections.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+        }
+        self.p.requirement = Some(Approval {
+            by: actor.login.clone(),
+            at: self.now,
+            via: via.into(),
+        });
+        self.audit(&actor.login, "approve requirement", via.to_owned());
+        Ok(())
+    }
+
+    pub(super) fn approve_plan(&mut self, actor: &Actor) -> Result<(), String> {
+        match self.p.phase {
+            Phase::Intake => return Err("approve the requirement first".into()),
+            Phase::Planning => {}
+            _ => return Err("the plan is already approved".into()),
+        }
+        if !self.cfg.is_valid() {
+            return Err("the configuration has errors; the gates hold until they are fixed".into());
+        }
+        self.authorise(actor, Some(GateKind::Plan), "approve the plan")?;
+        self.p.plan = Some(Approval {
+            by: actor.login.clone(),
+            at: self.now,
+            via: "/approve plan".into(),
+        });
+        self.audit(&actor.login, "approve plan", "/approve plan".into());
+        Ok(())
+    }
+
+    /// Entering a phase that waits for a person's approval asks for it.
+    pub(super) fn notify_approval_request(&mut self, phase: Phase) {
+        let approvers = &self.cfg.config.approvers;
+        let (gate, list) = match phase {
+            Phase::Planning
+                if self.cfg.config.plan.approval != PlanApproval::Auto
+                    && self.p.plan.is_none()
+                    && skip_of(&self.p, GateKind::Plan, None).is_none() =>
+            {
+                ("the plan (`/approve plan`)", &approvers.plan)
+            }
+            Phase::Readiness if self.p.production.is_none() => {
+                ("production (`/approve production`)", &approvers.production)
+            }
+            _ => return,
+        };
+        let from = if list.is_empty() {
+            "someone with write access".to_owned()
+        } else {
+            list.join(", ")
+        };
+        let text = format!(
+            "{} “{}” waits for approval of {gate} from {from}",
+            self.p.name(),
+            self.p.title
+        );
+        self.emit(Action::Notify {
+            event: "approval".into(),
+            text,
+        });
+    }
+}
