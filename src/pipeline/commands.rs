@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::domain::Environment;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApproveTarget {
     /// `/approve` alone: whatever the pipeline waits for now (requirement or plan).
@@ -38,7 +40,7 @@ pub enum Command {
     Unblock,
     Skip { gate: String, reason: String },
     Priority(Priority),
-    Deploy(String),
+    Deploy(Environment),
     Rollback(Option<String>),
     Status,
     Help,
@@ -71,7 +73,8 @@ impl fmt::Display for Command {
         match self {
             Command::Approve(ApproveTarget::Current) => Ok(()),
             Command::Approve(t) => write!(f, " {}", format!("{t:?}").to_lowercase()),
-            Command::Retry(Some(s)) | Command::Deploy(s) => write!(f, " {s}"),
+            Command::Retry(Some(s)) => write!(f, " {s}"),
+            Command::Deploy(e) => write!(f, " {e}"),
             Command::Skip { gate, .. } => write!(f, " {gate}"),
             Command::Priority(p) => write!(f, " {}", format!("{p:?}").to_lowercase()),
             _ => Ok(()),
@@ -198,7 +201,7 @@ fn parse_line(line: &str) -> Option<CommandLine> {
         },
         "deploy" => match words.as_slice() {
             [env] if env.eq_ignore_ascii_case("staging") => {
-                CommandLine::Command(Command::Deploy("staging".into()))
+                CommandLine::Command(Command::Deploy(Environment::Staging))
             }
             _ => malformed("only `/deploy staging` exists; production needs `/approve production`"),
         },
@@ -369,7 +372,7 @@ impl Button {
             Button::Retry => Command::Retry(None),
             Button::Rollback => Command::Rollback(None),
             Button::Resume => Command::Resume,
-            Button::DeployStaging => Command::Deploy("staging".into()),
+            Button::DeployStaging => Command::Deploy(Environment::Staging),
         }
     }
 }

@@ -121,7 +121,7 @@ fn production_probe(w: &mut World, ok: bool, latency_ms: u64, key: &str) -> Vec<
     w.go(Input::EffectDone {
         key: key.into(),
         result: EffectResult::Probed {
-            environment: "production".into(),
+            environment: Environment::Production,
             ok,
             status: Some(if ok { 200 } else { 502 }),
             latency_ms,
@@ -133,7 +133,7 @@ fn production_probe(w: &mut World, ok: bool, latency_ms: u64, key: &str) -> Vec<
 
 fn rollback_target(effects: &[Effect]) -> Option<String> {
     actions(effects).iter().find_map(|a| match a {
-        Action::FindRollbackTarget { environment, .. } => Some(environment.clone()),
+        Action::FindRollbackTarget { environment, .. } => Some(environment.name().to_owned()),
         _ => None,
     })
 }
@@ -157,7 +157,7 @@ fn watching_production(staging_ms: u64) -> World {
         w.go(Input::EffectDone {
             key: format!("s{i}"),
             result: EffectResult::Probed {
-                environment: "staging".into(),
+                environment: Environment::Staging,
                 ok: true,
                 status: Some(200),
                 latency_ms: staging_ms,
@@ -739,7 +739,7 @@ fn rollback_target_is(w: &mut World, environment: &str, sha: Option<&str>) -> Ve
     w.go(Input::EffectDone {
         key: "target".into(),
         result: EffectResult::RollbackTarget {
-            environment: environment.into(),
+            environment: Environment::parse(environment).expect("an environment"),
             sha: sha.map(str::to_owned),
         },
     })

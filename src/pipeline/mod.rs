@@ -13,6 +13,7 @@
 //! | layer | module | what it holds |
 //! |---|---|---|
 //! | text | `text` | short SHAs, plurals, lists of people, times and durations |
+//! | nouns | `domain` | `Environment`, `Stage`, `GateKind`: parsed once where text comes in |
 //! | commands | `commands` | the slash-command parser, the command list, check-run buttons |
 //! | reading | `linking`, `config` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` |
 //! | state | `model` | the pipeline, its inputs and the actions it asks for |
@@ -26,6 +27,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod domain;
 pub mod gates;
 pub mod linking;
 pub mod model;
@@ -42,6 +44,8 @@ pub use step::{starts_pipeline, step};
 mod governance_tests;
 #[cfg(test)]
 mod production_tests;
+#[cfg(test)]
+mod stored_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -113,12 +113,12 @@ fn approval_concludes_the_head_check_then_merges_then_deploys_the_merge_commit()
             environment,
             sha,
             correlation,
-        } => Some((environment.clone(), sha.clone(), correlation.clone())),
+        } => Some((*environment, sha.clone(), correlation.clone())),
         _ => None,
     })
     .expect("the production deployment");
     assert_eq!(
-        (environment.as_str(), sha.as_str()),
+        (environment.name(), sha.as_str()),
         ("production", "merge999")
     );
     let effects = w.go(Input::EffectDone {
@@ -402,7 +402,7 @@ fn retry_after_unhealthy_production_deploys_again() {
     let probe = w.go(Input::EffectDone {
         key: "probe".into(),
         result: EffectResult::Probed {
-            environment: "production".into(),
+            environment: Environment::Production,
             ok: false,
             status: Some(500),
             latency_ms: 3,
@@ -416,14 +416,14 @@ fn retry_after_unhealthy_production_deploys_again() {
             environment,
             current_sha,
             ..
-        } => Some((environment.clone(), current_sha.clone())),
+        } => Some((environment.name().to_owned(), current_sha.clone())),
         _ => None,
     });
     assert_eq!(target, Some(("production".into(), "m1".into())));
     w.go(Input::EffectDone {
         key: "target".into(),
         result: EffectResult::RollbackTarget {
-            environment: "production".into(),
+            environment: Environment::Production,
             sha: None,
         },
     });
@@ -442,7 +442,7 @@ fn retry_after_unhealthy_production_deploys_again() {
     let again = find(&effects, |a| match a {
         Action::CreateDeployment {
             environment, sha, ..
-        } => Some((environment.clone(), sha.clone())),
+        } => Some((environment.name().to_owned(), sha.clone())),
         _ => None,
     });
     assert_eq!(again, Some(("production".into(), "m1".into())));

@@ -747,7 +747,7 @@ fn green_gates_deploy_to_staging_then_readiness() {
     else {
         panic!("a deployment is created: {effects:?}");
     };
-    assert_eq!((environment.as_str(), sha.as_str()), ("staging", "aaa111"));
+    assert_eq!((environment.name(), sha.as_str()), ("staging", "aaa111"));
     let effects = w.go(Input::EffectDone {
         key: "cd".into(),
         result: EffectResult::DeploymentCreated {
@@ -756,7 +756,7 @@ fn green_gates_deploy_to_staging_then_readiness() {
         },
     });
     assert!(actions(&effects).iter().any(
-        |a| matches!(a, Action::DispatchDeploy { environment, .. } if environment == "staging")
+        |a| matches!(a, Action::DispatchDeploy { environment, .. } if environment.name() == "staging")
     ));
     let effects = w.go(Input::EffectDone {
         key: "dd".into(),
@@ -833,7 +833,7 @@ pub(super) fn probed(w: &mut World, ok: bool, key: &str) -> Vec<Effect> {
     w.go(Input::EffectDone {
         key: key.into(),
         result: EffectResult::Probed {
-            environment: "staging".into(),
+            environment: Environment::Staging,
             ok,
             status: Some(if ok { 200 } else { 503 }),
             latency_ms: 12,
@@ -855,7 +855,7 @@ fn staging_health_holds_for_the_window_then_readiness() {
     let effects = deployed_to_staging(&mut w);
     assert_eq!(w.p.phase, Phase::Staging, "not ready until health held");
     assert!(actions(&effects).contains(&&Action::Probe {
-        environment: "staging".into(),
+        environment: Environment::Staging,
         url: "https://s.example.com/h".into()
     }));
     let effects = probed(&mut w, true, "p1");
@@ -893,14 +893,14 @@ fn consecutive_failed_probes_fail_staging() {
     assert!(
         actions(&effects)
             .iter()
-            .any(|a| matches!(a, Action::FindRollbackTarget { environment, .. } if environment == "staging")),
+            .any(|a| matches!(a, Action::FindRollbackTarget { environment, .. } if environment.name() == "staging")),
         "staging rolls back on its own when it can"
     );
     // With no earlier good staging deployment there is nothing to restore: the stage fails.
     let effects = w.go(Input::EffectDone {
         key: "target".into(),
         result: EffectResult::RollbackTarget {
-            environment: "staging".into(),
+            environment: Environment::Staging,
             sha: None,
         },
     });

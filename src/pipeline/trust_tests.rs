@@ -249,7 +249,8 @@ fn the_protection_rule_rejects_a_run_made_to_look_like_shipgates_deploy() {
     )));
     w.run_done(&correlation, 88, "success");
     assert_eq!(
-        w.p.current_deploy("production").map(|d| &d.state),
+        w.p.current_deploy(Environment::Production)
+            .map(|d| &d.state),
         Some(&DeployState::Succeeded)
     );
 }
@@ -323,7 +324,7 @@ fn a_forks_head_is_never_deployed_by_any_path() {
     assert!(w.p.deploys.is_empty());
     // Even if the gates were let through, the automatic deploy refuses it.
     w.p.skips.push(SkipRecord {
-        gate: "tests".into(),
+        gate: GateKind::Tests,
         by: "owner".into(),
         reason: "r".into(),
         at: 0,
@@ -412,7 +413,11 @@ fn a_merge_refused_because_the_base_moved_fails_the_merge_stage() {
         "{:?}",
         w.p.failure
     );
-    assert!(w.p.deploys.iter().all(|d| d.environment != "production"));
+    assert!(
+        w.p.deploys
+            .iter()
+            .all(|d| d.environment.name() != "production")
+    );
 }
 
 // ---- 4. GitHub's latest state wins over the last delivered event ----

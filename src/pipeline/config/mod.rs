@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::domain::Environment;
 pub use super::text::{format_duration, parse_duration};
 use walk::apply_file;
 
@@ -122,13 +123,11 @@ impl Approvers {
 }
 
 impl DeployConfig {
-    /// The settings of `staging` or `production` (anything else is production's stricter
-    /// settings).
-    pub fn environment(&self, name: &str) -> &EnvironmentConfig {
-        if name == "staging" {
-            &self.staging
-        } else {
-            &self.production
+    /// The settings of one environment.
+    pub fn environment(&self, environment: Environment) -> &EnvironmentConfig {
+        match environment {
+            Environment::Staging => &self.staging,
+            Environment::Production => &self.production,
         }
     }
 }

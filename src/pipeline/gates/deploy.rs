@@ -66,7 +66,7 @@ pub(super) fn after_staging(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
             },
         });
     }
-    if let Some(g) = deploy_gate(p, cfg, "production") {
+    if let Some(g) = deploy_gate(p, cfg, Environment::Production) {
         out.push(g);
     }
     if let Some(r) = &p.rollback {
@@ -98,8 +98,8 @@ pub(super) fn after_staging(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
 }
 
 /// An environment's current deploy and its health, once there is one.
-pub fn deploy_gate(p: &Pipeline, cfg: &LoadedConfig, environment: &str) -> Option<Gate> {
-    let kind = if environment == "staging" {
+pub fn deploy_gate(p: &Pipeline, cfg: &LoadedConfig, environment: Environment) -> Option<Gate> {
+    let kind = if environment == Environment::Staging {
         GateKind::Staging
     } else {
         GateKind::Production

@@ -17,91 +17,10 @@ mod review;
 pub use deploy::{deploy_gate, probe_evidence};
 pub use review::{review_gate, review_gate_unskipped, tests_gate, tests_gate_unskipped};
 
+pub use super::domain::GateKind;
+
 use super::config::LoadedConfig;
 use super::model::*;
-
-/// The gates of a pipeline, in the order they are passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GateKind {
-    Requirement,
-    Plan,
-    Branch,
-    PullRequest,
-    Review,
-    Tests,
-    Staging,
-    ProductionApproval,
-    Merge,
-    Production,
-    Rollback,
-}
-
-impl GateKind {
-    /// The gates `/skip` can let through, by the name `/skip` takes.
-    pub const SKIPPABLE: [GateKind; 5] = [
-        GateKind::Requirement,
-        GateKind::Plan,
-        GateKind::Review,
-        GateKind::Tests,
-        GateKind::Staging,
-    ];
-
-    /// The gate's name in the status comment and the check run.
-    pub fn name(self) -> &'static str {
-        match self {
-            GateKind::Requirement => "Requirement",
-            GateKind::Plan => "Plan",
-            GateKind::Branch => "Branch",
-            GateKind::PullRequest => "Pull request",
-            GateKind::Review => "Review",
-            GateKind::Tests => "Tests",
-            GateKind::Staging => "Staging",
-            GateKind::ProductionApproval => "Production approval",
-            GateKind::Merge => "Merge",
-            GateKind::Production => "Production",
-            GateKind::Rollback => "Rollback",
-        }
-    }
-
-    /// The name `/skip` takes and a skip is stored under, for a skippable gate.
-    pub fn skip_name(self) -> Option<&'static str> {
-        match self {
-            GateKind::Requirement => Some("requirement"),
-            GateKind::Plan => Some("plan"),
-            GateKind::Review => Some("review"),
-            GateKind::Tests => Some("tests"),
-            GateKind::Staging => Some("staging"),
-            _ => None,
-        }
-    }
-
-    /// The skippable gate `/skip <name>` names.
-    pub fn from_skip_name(name: &str) -> Option<GateKind> {
-        GateKind::SKIPPABLE
-            .into_iter()
-            .find(|g| g.skip_name() == Some(name))
-    }
-
-    /// Whether a skip of this gate holds only for the head SHA it was made on (a push voids
-    /// it, as it voids approvals); requirement and plan skips hold for the pipeline.
-    pub fn skipped_per_sha(self) -> bool {
-        matches!(self, GateKind::Review | GateKind::Tests | GateKind::Staging)
-    }
-
-    /// Whether production approval needs this gate passed (the branch is only how work
-    /// starts; the gates after approval follow from it).
-    pub fn needed_for_production(self) -> bool {
-        matches!(
-            self,
-            GateKind::Requirement
-                | GateKind::Plan
-                | GateKind::PullRequest
-                | GateKind::Review
-                | GateKind::Tests
-                | GateKind::Staging
-        )
-    }
-}
 
 /// One gate as shown and as enforced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +100,7 @@ fn all(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
         out.push(review_gate(p, cfg, sha));
         out.push(tests_gate(p, cfg, sha));
     }
-    if let Some(gate) = deploy_gate(p, cfg, "staging") {
+    if let Some(gate) = deploy_gate(p, cfg, Environment::Staging) {
         out.push(gate);
     }
     out.extend(deploy::after_staging(p, cfg));
@@ -196,14 +115,14 @@ pub fn staging_healthy(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> bool {
 
 /// [`staging_healthy`] without `/skip`.
 pub fn staging_healthy_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> bool {
-    let Some(d) = p.current_deploy("staging") else {
+    let Some(d) = p.current_deploy(Environment::Staging) else {
         return false;
     };
     d.sha == sha
         && d.state == DeployState::Succeeded
         && (cfg.config.deploy.staging.health.url.is_none()
             || p.health.iter().rev().any(|w| {
-                w.environment == "staging"
+                w.environment == Environment::Staging
                     && w.sha == sha
                     && w.started_at >= d.started_at
                     && w.outcome == Some(true)
@@ -212,11 +131,10 @@ pub fn staging_healthy_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) ->
 
 /// The skip that lets `gate` through at `sha` (the PR head for review, tests and staging).
 pub fn skip_of<'a>(p: &'a Pipeline, gate: GateKind, sha: Option<&str>) -> Option<&'a SkipRecord> {
-    let name = gate.skip_name()?;
     p.skips
         .iter()
         .rev()
-        .find(|s| s.gate == name && (!gate.skipped_per_sha() || s.sha.as_deref() == sha))
+        .find(|s| s.gate == gate && (!gate.skipped_per_sha() || s.sha.as_deref() == sha))
 }
 
 /// `gate` as shown once skipped: passed, saying by whom and why, and what it was.
@@ -284,12 +202,14 @@ fn waiting_for(p: &Pipeline, cfg: &LoadedConfig, gates: &[Gate]) -> String {
 /// nothing (no evidence), so such a pipeline tops out at 85.
 fn readiness(p: &Pipeline, cfg: &LoadedConfig, review: bool, tests: bool) -> Readiness {
     let deployed = p
-        .current_deploy("staging")
+        .current_deploy(Environment::Staging)
         .is_some_and(|d| d.state == DeployState::Succeeded);
     let healthy = deployed
         && p.health.iter().rev().any(|w| {
-            w.environment == "staging"
-                && Some(w.sha.as_str()) == p.current_deploy("staging").map(|d| d.sha.as_str())
+            w.environment == Environment::Staging
+                && Some(w.sha.as_str())
+                    == p.current_deploy(Environment::Staging)
+                        .map(|d| d.sha.as_str())
                 && w.outcome == Some(true)
         });
     let no_health_check = cfg.config.deploy.staging.health.url.is_none();

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::records::{Environment, GateKind};
+
 /// Timers a pipeline sets; they come back as [`Input::Timer`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimerKind {
@@ -12,14 +14,40 @@ pub enum TimerKind {
     RunWatchdog { correlation: String },
     /// Time for the next health probe of an environment.
     /// A gate's clock ran out (escalate, reject, auto-approve).
-    GateTimeout { gate: String, action: String },
+    GateTimeout {
+        gate: GateKind,
+        action: TimeoutAction,
+    },
     HealthTick {
-        environment: String,
+        environment: Environment,
         /// The watch this tick belongs to (its start); a tick of an earlier watch of the
         /// same environment does nothing.
         #[serde(default)]
         since: i64,
     },
+}
+
+/// What a gate's clock does when it runs out (`requirement.escalate_after`, `reject_after`,
+/// `plan.auto_approve_after`, `approval_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutAction {
+    /// Mention `requirement.escalate_to`.
+    Escalate,
+    Reject,
+    /// The plan is approved by shipgate, with a warning.
+    AutoApprove,
+}
+
+impl TimeoutAction {
+    /// `escalate`, `reject`, `auto_approve`: the stored name, also in timer keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeoutAction::Escalate => "escalate",
+            TimeoutAction::Reject => "reject",
+            TimeoutAction::AutoApprove => "auto_approve",
+        }
+    }
 }
 
 /// What the pipeline asks the shell to do. `SetTimer`/`CancelTimer` go to the timer table;
@@ -56,7 +84,7 @@ pub enum Action {
     /// Create a GitHub Deployment of `sha` to `environment` (shipgate is the gate:
     /// no required contexts).
     CreateDeployment {
-        environment: String,
+        environment: Environment,
         sha: String,
         correlation: String,
     },
@@ -64,7 +92,7 @@ pub enum Action {
     DispatchDeploy {
         workflow: String,
         git_ref: String,
-        environment: String,
+        environment: Environment,
         sha: String,
         correlation: String,
         /// Set for a rollback: inputs `rollback=true` and `reason`.
@@ -74,7 +102,7 @@ pub enum Action {
     /// Finds the last successful deployment of `environment` whose SHA is not `current_sha`
     /// (nor one of `bad_shas`), from GitHub's Deployments API.
     FindRollbackTarget {
-        environment: String,
+        environment: Environment,
         current_sha: String,
         bad_shas: Vec<String>,
     },
@@ -94,7 +122,7 @@ pub enum Action {
     },
     /// Probe an environment's health URL once.
     Probe {
-        environment: String,
+        environment: Environment,
         url: String,
     },
     /// Report a deploy's progress on its GitHub Deployment.

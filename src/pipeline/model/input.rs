@@ -161,7 +161,7 @@ pub enum EffectResult {
         deployment_id: u64,
     },
     Probed {
-        environment: String,
+        environment: Environment,
         ok: bool,
         status: Option<u16>,
         latency_ms: u64,
@@ -175,7 +175,7 @@ pub enum EffectResult {
     },
     /// The last good deployment of an environment before the current one, if any.
     RollbackTarget {
-        environment: String,
+        environment: Environment,
         sha: Option<String>,
     },
     /// The PR is merged (by this effect, or found already merged when it ran again).

@@ -197,7 +197,7 @@ impl Pipeline {
     }
 
     /// The latest deploy of an environment that was not superseded.
-    pub fn current_deploy(&self, environment: &str) -> Option<&Deploy> {
+    pub fn current_deploy(&self, environment: Environment) -> Option<&Deploy> {
         self.deploys
             .iter()
             .rev()

@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::pipeline::domain::{Environment, GateKind, Stage};
+
 /// A collaborator's access to the repository, from GitHub's `{permission, role_name}`.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -187,7 +189,7 @@ impl PullRequest {
 /// A rollback: what triggered it, what it replaces, and what it restores once found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollbackRecord {
-    pub environment: String,
+    pub environment: Environment,
     /// The SHA being rolled back (the environment's current deploy).
     pub from_sha: String,
     /// The deployment being rolled back, marked `inactive` once the rollback succeeds.
@@ -334,7 +336,7 @@ impl DeployState {
 /// One deploy of one SHA to one environment: a GitHub Deployment and the deploy run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deploy {
-    pub environment: String,
+    pub environment: Environment,
     pub sha: String,
     /// The branch the workflow is dispatched on.
     pub git_ref: String,
@@ -378,7 +380,7 @@ pub struct ProbeRecord {
 /// Health monitoring of one deploy: probes every `interval` until `until`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthWatch {
-    pub environment: String,
+    pub environment: Environment,
     pub sha: String,
     pub url: String,
     pub started_at: i64,
@@ -399,14 +401,14 @@ pub struct HealthWatch {
 pub struct Failure {
     /// The phase the pipeline was in; `/retry` goes back to it.
     pub phase: Phase,
-    pub stage: String,
+    pub stage: Stage,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkipRecord {
     /// `requirement`, `plan`, `review`, `tests` or `staging`.
-    pub gate: String,
+    pub gate: GateKind,
     pub by: String,
     pub reason: String,
     pub at: i64,

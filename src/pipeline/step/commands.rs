@@ -59,7 +59,7 @@ impl Step<'_> {
         }
         let rollback_after_done = matches!(c, Command::Rollback(_)) && self.p.phase == Phase::Done;
         let retry_after_staging_rollback = matches!(c, Command::Retry(stage)
-                if stage.as_deref().is_none_or(|s| s == "staging"))
+                if stage.as_deref().is_none_or(|s| Stage::parse(s) == Some(Stage::Staging)))
             && self.staging_rolled_back();
         if self.p.phase.is_terminal() && !rollback_after_done && !retry_after_staging_rollback {
             return Err(format!(
@@ -153,14 +153,22 @@ impl Step<'_> {
                 if let Err(why) = self.authorise(actor, None, "retry") {
                     return refused(why);
                 }
-                self.retry(stage.as_deref())
-                    .map_or_else(refused, |()| Ok(None))
+                let stage = match stage.as_deref().map(|s| Stage::parse(s).ok_or(s)) {
+                    None => None,
+                    Some(Ok(stage)) => Some(stage),
+                    Some(Err(s)) => {
+                        return refused(format!(
+                            "there is no stage `{s}` to retry (try `tests`, `staging`, `merge` or `production`)"
+                        ));
+                    }
+                };
+                self.retry(stage).map_or_else(refused, |()| Ok(None))
             }
             Command::Deploy(environment) => {
                 if let Err(why) = self.authorise(actor, None, "deploy") {
                     return refused(why);
                 }
-                match self.deploy_staging_now(environment, actor) {
+                match self.deploy_staging_now(*environment, actor) {
                     Ok(answer) => said(answer),
                     Err(why) => refused(why),
                 }
@@ -322,7 +330,7 @@ impl Step<'_> {
             let by = format!("@{}", actor.login);
             let issue = self.p.issue;
             if self
-                .start_rollback("production", reason, by, Some(issue))
+                .start_rollback(Environment::Production, reason, by, Some(issue))
                 .is_ok()
             {
                 return format!("⏹️ Stopped: {runs}; rolling production back.");
@@ -341,7 +349,7 @@ impl Step<'_> {
     /// under way.
     fn stop_rolls_back(&self) -> bool {
         self.p.phase == Phase::Production
-            && self.p.current_deploy("production").is_some()
+            && self.p.current_deploy(Environment::Production).is_some()
             && self.p.rollback.is_none()
     }
 
@@ -352,24 +360,17 @@ impl Step<'_> {
                 .p
                 .rollback
                 .as_ref()
-                .is_some_and(|r| r.environment == "staging")
+                .is_some_and(|r| r.environment == Environment::Staging)
     }
 
-    fn retry(&mut self, stage: Option<&str>) -> Result<(), String> {
-        if let Some(s) = stage
-            && !matches!(s, "tests" | "branch" | "staging" | "merge" | "production")
-        {
-            return Err(format!(
-                "there is no stage `{s}` to retry (try `tests`, `staging`, `merge` or `production`)"
-            ));
-        }
+    fn retry(&mut self, stage: Option<Stage>) -> Result<(), String> {
         let mut retried = false;
-        if self.staging_rolled_back() && stage.is_none_or(|s| s == "staging") {
+        if self.staging_rolled_back() && stage.is_none_or(|s| s == Stage::Staging) {
             // Staging was restored; the feature goes back to staging (a push meanwhile sends
             // it back to review first).
             self.p.rollback = None;
-            self.p.skips.retain(|s| s.gate != "staging");
-            self.supersede_deploys("staging");
+            self.p.skips.retain(|s| s.gate != GateKind::Staging);
+            self.supersede_deploys(Environment::Staging);
             self.set_phase(Phase::Staging);
             return Ok(());
         }
@@ -383,25 +384,25 @@ impl Step<'_> {
                 add: failure.phase.label(),
                 remove: vec![Phase::Failed.label()],
             });
-            if failure.stage == "branch" {
+            if failure.stage == Stage::Branch {
                 self.p.branch_state = BranchState::NotCreated;
             }
-            if failure.stage == "staging" || failure.stage == "production" {
+            if let Some(environment) = failure.stage.environment() {
                 // Deploy again: a failed deploy, or a good one whose health did not hold.
                 if self
                     .p
-                    .current_deploy(&failure.stage)
+                    .current_deploy(environment)
                     .is_some_and(|d| d.state.is_finished())
                 {
-                    self.supersede_deploys(&failure.stage);
+                    self.supersede_deploys(environment);
                 }
             }
-            if failure.stage == "merge" {
+            if failure.stage == Stage::Merge {
                 self.p.merge = None;
             }
             retried = true;
         }
-        if stage.is_none_or(|s| s == "tests")
+        if stage.is_none_or(|s| s == Stage::Tests)
             && let Some(sha) = self.p.head_sha().map(str::to_owned)
         {
             for run in self.p.runs.iter_mut() {

@@ -15,14 +15,14 @@ use crate::pipeline::views::replies;
 impl Step<'_> {
     /// Starts a deploy of `sha` to `environment`: the Deployment first, the workflow once
     /// GitHub has it (see `dispatch_deploys`).
-    pub(super) fn deploy_to(&mut self, environment: &str, sha: &str, git_ref: &str) {
+    pub(super) fn deploy_to(&mut self, environment: Environment, sha: &str, git_ref: &str) {
         self.deploy_with(environment, sha, git_ref, None);
     }
 
     /// Like `deploy_to`; with a reason, the deploy is a rollback.
     pub(super) fn deploy_with(
         &mut self,
-        environment: &str,
+        environment: Environment,
         sha: &str,
         git_ref: &str,
         rollback_reason: Option<String>,
@@ -56,13 +56,13 @@ impl Step<'_> {
             .p
             .rollback
             .as_ref()
-            .is_some_and(|r| !r.done && r.environment == "staging");
+            .is_some_and(|r| !r.done && r.environment == Environment::Staging);
         if self.p.paused || rolling_back {
             return; // a rollback holds the environment until it is over
         }
         if self
             .p
-            .current_deploy("staging")
+            .current_deploy(Environment::Staging)
             .is_some_and(|d| d.sha == sha)
         {
             return;
@@ -77,12 +77,12 @@ impl Step<'_> {
             }
             return;
         }
-        self.deploy_to("staging", sha, &pr.head_branch);
+        self.deploy_to(Environment::Staging, sha, &pr.head_branch);
     }
 
     /// Marks the environment's current deploy superseded (a new one replaces it) and ends
     /// its health watch.
-    pub(super) fn supersede_deploys(&mut self, environment: &str) {
+    pub(super) fn supersede_deploys(&mut self, environment: Environment) {
         for d in self.p.deploys.iter_mut() {
             if d.environment == environment && d.state != DeployState::Superseded {
                 d.state = DeployState::Superseded;
@@ -117,7 +117,7 @@ impl Step<'_> {
             self.emit(Action::DispatchDeploy {
                 workflow: self.cfg.config.deploy.workflow.clone(),
                 git_ref: d.git_ref.clone(),
-                environment: d.environment.clone(),
+                environment: d.environment,
                 sha: d.sha.clone(),
                 correlation: d.correlation.clone(),
                 rollback_reason: d.rollback_reason.clone(),
@@ -213,7 +213,7 @@ impl Step<'_> {
         let health_url = cfg
             .config
             .deploy
-            .environment(&environment)
+            .environment(environment)
             .health
             .url
             .clone();
@@ -233,7 +233,7 @@ impl Step<'_> {
         }
         let current = self
             .p
-            .current_deploy(&environment)
+            .current_deploy(environment)
             .map(|c| c.correlation.clone());
         if current.as_deref() != Some(correlation.as_str()) {
             return; // a superseded deploy's result is recorded, nothing more
@@ -248,16 +248,16 @@ impl Step<'_> {
                 short(&sha),
                 report.url
             );
-            if cfg.config.deploy.environment(&environment).auto_rollback {
-                self.roll_back_automatically(&environment, why);
+            if cfg.config.deploy.environment(environment).auto_rollback {
+                self.roll_back_automatically(environment, why);
             } else {
-                self.fail(&environment, why);
+                self.fail(environment, why);
             }
             return;
         }
         match health_url {
-            Some(url) => self.start_health_watch(&environment, &sha, url),
-            None => self.environment_healthy(&environment),
+            Some(url) => self.start_health_watch(environment, &sha, url),
+            None => self.environment_healthy(environment),
         }
     }
 
@@ -292,11 +292,11 @@ impl Step<'_> {
                 });
             }
             None => {
-                let environment = d.environment.clone();
+                let environment = d.environment;
                 d.state = DeployState::Failed("timed_out".into());
                 d.finished_at = Some(self.now);
                 self.fail(
-                    &environment,
+                    environment,
                     "the deploy run never started on GitHub".to_owned(),
                 );
             }
@@ -314,9 +314,9 @@ impl Step<'_> {
         }
         d.state = DeployState::Failed("timed_out".into());
         d.finished_at = Some(self.now);
-        let environment = d.environment.clone();
+        let environment = d.environment;
         self.fail(
-            &environment,
+            environment,
             format!(
                 "the {environment} deploy run has not finished after {} ([run]({url}))",
                 crate::pipeline::config::format_duration(timeout)

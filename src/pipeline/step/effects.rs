@@ -86,7 +86,7 @@ impl Step<'_> {
                     latency_ms: *latency_ms,
                     error: error.clone(),
                 };
-                self.on_probed(environment, record, refused.clone());
+                self.on_probed(*environment, record, refused.clone());
             }
             EffectResult::PullFound { pulls } => {
                 if self.p.pr.is_none() {
@@ -102,7 +102,7 @@ impl Step<'_> {
             )),
             EffectResult::IncidentOpened { number } => self.on_incident_opened(*number),
             EffectResult::RollbackTarget { environment, sha } => {
-                self.on_rollback_target(environment, sha.as_deref())
+                self.on_rollback_target(*environment, sha.as_deref())
             }
             EffectResult::RunPolled {
                 correlation,
@@ -135,7 +135,7 @@ impl Step<'_> {
                     run.finished_at = Some(self.now);
                 }
                 self.fail(
-                    "tests",
+                    Stage::Tests,
                     format!("could not dispatch `{workflow}`: {reason}"),
                 );
             }
@@ -158,10 +158,13 @@ impl Step<'_> {
                 } else {
                     "dispatch the deploy workflow"
                 };
-                self.fail(environment, format!("could not {what}: {reason}"));
+                self.fail(*environment, format!("could not {what}: {reason}"));
             }
             Action::CreateBranch { branch, .. } => {
-                self.fail("branch", format!("could not create `{branch}`: {reason}"));
+                self.fail(
+                    Stage::Branch,
+                    format!("could not create `{branch}`: {reason}"),
+                );
             }
             Action::Merge { number, .. } => {
                 self.on_merge_refused(format!("GitHub refused to merge #{number}: {reason}"))
@@ -169,7 +172,7 @@ impl Step<'_> {
             Action::FindRollbackTarget { environment, .. } => {
                 self.p.rollback = None;
                 self.fail(
-                    environment,
+                    *environment,
                     format!("could not look up the last good {environment} deployment: {reason}"),
                 );
             }

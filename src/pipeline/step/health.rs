@@ -12,17 +12,17 @@ use crate::pipeline::model::*;
 
 impl Step<'_> {
     /// The environment's current deploy held: staging moves to readiness, production is done.
-    pub(super) fn environment_healthy(&mut self, environment: &str) {
+    pub(super) fn environment_healthy(&mut self, environment: Environment) {
         match (environment, self.p.phase) {
-            ("staging", Phase::Staging) => self.set_phase(Phase::Readiness),
-            ("production", Phase::Production) => self.finish_production(),
+            (Environment::Staging, Phase::Staging) => self.set_phase(Phase::Readiness),
+            (Environment::Production, Phase::Production) => self.finish_production(),
             _ => {}
         }
     }
 
     /// Starts probing an environment after a successful deploy: one probe now, then one
     /// every `interval` until `window` has passed.
-    pub(super) fn start_health_watch(&mut self, environment: &str, sha: &str, url: String) {
+    pub(super) fn start_health_watch(&mut self, environment: Environment, sha: &str, url: String) {
         let health = &self.cfg.config.deploy.environment(environment).health;
         let until = self.now + health.window as i64 * 1000;
         for w in self.p.health.iter_mut() {
@@ -50,7 +50,7 @@ impl Step<'_> {
     }
 
     /// The watch of the environment's current deploy, if it is still running.
-    fn active_watch(&mut self, environment: &str) -> Option<&mut HealthWatch> {
+    fn active_watch(&mut self, environment: Environment) -> Option<&mut HealthWatch> {
         let sha = self.p.current_deploy(environment)?.sha.clone();
         self.p
             .health
@@ -61,7 +61,7 @@ impl Step<'_> {
 
     pub(super) fn on_probed(
         &mut self,
-        environment: &str,
+        environment: Environment,
         record: ProbeRecord,
         refused: Option<String>,
     ) {
@@ -147,7 +147,7 @@ impl Step<'_> {
             }
         } else if now >= watch.until {
             watch.outcome = Some(true);
-            if environment == "staging" {
+            if environment == Environment::Staging {
                 self.p.staging_baseline_ms = median_latency(&watch_recent(&self.p, environment));
             }
             self.environment_healthy(environment);
@@ -168,7 +168,7 @@ impl Step<'_> {
     }
 
     /// A health tick: probe again (or, while paused, look again an interval later).
-    pub(super) fn on_health_tick(&mut self, environment: &str, since: i64) {
+    pub(super) fn on_health_tick(&mut self, environment: Environment, since: i64) {
         let paused = self.p.paused;
         let interval = self
             .cfg
@@ -211,9 +211,13 @@ pub const BASELINE_FLOOR_MS: u64 = 20;
 
 /// The latency a probe of `environment` must stay under: `max_latency_factor` × the staging
 /// baseline (at least `BASELINE_FLOOR_MS`); none without a factor or a baseline.
-fn latency_limit(health: &HealthConfig, environment: &str, baseline: Option<u64>) -> Option<u64> {
+fn latency_limit(
+    health: &HealthConfig,
+    environment: Environment,
+    baseline: Option<u64>,
+) -> Option<u64> {
     let factor = health.max_latency_factor?;
-    if environment == "staging" {
+    if environment == Environment::Staging {
         return None;
     }
     let baseline = baseline?.max(BASELINE_FLOOR_MS);
@@ -221,7 +225,7 @@ fn latency_limit(health: &HealthConfig, environment: &str, baseline: Option<u64>
 }
 
 /// The latest probes of the environment's newest watch.
-fn watch_recent(p: &Pipeline, environment: &str) -> Vec<ProbeRecord> {
+fn watch_recent(p: &Pipeline, environment: Environment) -> Vec<ProbeRecord> {
     p.health
         .iter()
         .rev()

@@ -14,7 +14,7 @@ impl Step<'_> {
     /// A production rollback is under way (or found nothing to restore): open its
     /// incident issue, if configured.
     pub(super) fn open_incident(&mut self, r: &RollbackRecord) {
-        if r.environment != "production" || !self.cfg.config.rollback.open_incident {
+        if r.environment != Environment::Production || !self.cfg.config.rollback.open_incident {
             return;
         }
         self.emit(Action::OpenIncident {

@@ -150,7 +150,8 @@ impl Step<'_> {
         }
     }
 
-    pub(super) fn fail(&mut self, stage: &str, reason: String) {
+    pub(super) fn fail(&mut self, stage: impl Into<Stage>, reason: String) {
+        let stage = stage.into();
         if self.p.phase == Phase::Failed || self.p.phase.is_terminal() {
             return;
         }
@@ -158,7 +159,7 @@ impl Step<'_> {
             .p
             .rollback
             .as_ref()
-            .is_some_and(|r| !r.done && r.environment == stage)
+            .is_some_and(|r| !r.done && Stage::from(r.environment) == stage)
         {
             // The rollback itself failed (or could not start): it is over, and `/rollback`
             // or `/retry` may be tried again.
@@ -166,7 +167,7 @@ impl Step<'_> {
         }
         self.p.failure = Some(Failure {
             phase: self.p.phase,
-            stage: stage.to_owned(),
+            stage,
             reason: reason.clone(),
         });
         self.audit("shipgate", "stage failed", format!("{stage}: {reason}"));

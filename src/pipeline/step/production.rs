@@ -100,10 +100,10 @@ impl Step<'_> {
     /// review, staging or readiness.
     pub(super) fn deploy_staging_now(
         &mut self,
-        environment: &str,
+        environment: Environment,
         actor: &Actor,
     ) -> Result<String, String> {
-        if environment != "staging" {
+        if environment != Environment::Staging {
             return Err(format!(
                 "only `staging` is deployed by command; production follows `/approve production` (not `{environment}`)"
             ));
@@ -129,7 +129,7 @@ impl Step<'_> {
                 pr.number
             ));
         }
-        if let Some(d) = self.p.current_deploy("staging")
+        if let Some(d) = self.p.current_deploy(Environment::Staging)
             && !d.state.is_finished()
         {
             return Err(format!(
@@ -137,8 +137,8 @@ impl Step<'_> {
                 short(&d.sha)
             ));
         }
-        self.supersede_deploys("staging");
-        self.deploy_to("staging", &pr.head_sha, &pr.head_branch);
+        self.supersede_deploys(Environment::Staging);
+        self.deploy_to(Environment::Staging, &pr.head_sha, &pr.head_branch);
         if let Some(d) = self.p.deploys.last_mut() {
             d.requested_by = Some(actor.login.clone());
         }
@@ -170,7 +170,7 @@ impl Step<'_> {
                 }
                 if let Some(problem) = gates::base_problem(&self.p, &pr) {
                     // Its base moved since the approval (it may even be merged there).
-                    return self.fail("merge", problem);
+                    return self.fail(Stage::Merge, problem);
                 }
                 if let (true, Some(sha)) = (pr.merged, pr.merge_commit_sha.clone()) {
                     // Merged by a person before the approval: that commit goes out.
@@ -222,9 +222,9 @@ impl Step<'_> {
             }
             Some(None) => {} // the merge is under way
             Some(Some(sha)) => {
-                if self.p.current_deploy("production").is_none() {
+                if self.p.current_deploy(Environment::Production).is_none() {
                     let branch = self.p.default_branch.clone();
-                    self.deploy_to("production", &sha, &branch);
+                    self.deploy_to(Environment::Production, &sha, &branch);
                 }
             }
         }
@@ -253,7 +253,7 @@ impl Step<'_> {
             // The approval was withdrawn (a push) while the merge was on its way.
             _ => return,
         }
-        self.fail("merge", why);
+        self.fail(Stage::Merge, why);
     }
 
     /// Production held its window: done, the issue closed with a summary.

@@ -129,11 +129,11 @@ impl Step<'_> {
             });
         }
         let waiting = matches!(
-            (environment.as_str(), self.p.phase),
-            ("staging", Phase::Staging) | ("production", Phase::Production)
+            (environment, self.p.phase),
+            (Environment::Staging, Phase::Staging) | (Environment::Production, Phase::Production)
         );
         if waiting {
-            self.fail(&environment, why);
+            self.fail(environment, why);
         } else {
             let issue = self.p.issue;
             self.reply(issue, format!("🛑 {why}"));
@@ -155,8 +155,9 @@ impl Step<'_> {
     /// Why the deploy may go to `environment`, or what it still needs. (The run's commit is
     /// not compared: a rollback runs on the default branch's head and deploys its `sha`
     /// input. The run id, or its `pipeline` input, is what ties the run to the deploy.)
+    /// `environment` is GitHub's name for the environment the run deploys to.
     fn protection_verdict(&self, deploy: &Deploy, environment: &str) -> Result<String, String> {
-        if deploy.environment != environment {
+        if deploy.environment.name() != environment {
             return Err(format!(
                 "this run was dispatched for {}, not {environment}",
                 deploy.environment
@@ -191,8 +192,8 @@ impl Step<'_> {
                 b.reason.as_deref().unwrap_or("no reason given")
             ));
         }
-        match environment {
-            "staging" => {
+        match deploy.environment {
+            Environment::Staging => {
                 if let Some(who) = &deploy.requested_by {
                     return Ok(format!(
                         "`/deploy staging` by @{who} of `{}`",
@@ -216,7 +217,7 @@ impl Step<'_> {
                     Err(format!("not passed yet — {}", open.join("; ")))
                 }
             }
-            "production" => match &self.p.production {
+            Environment::Production => match &self.p.production {
                 Some(a) if self.p.merge_sha() == Some(deploy.sha.as_str()) => Ok(format!(
                     "production approved by @{} ({}), merged as `{}`",
                     a.by,
@@ -232,9 +233,6 @@ impl Step<'_> {
                         .into(),
                 ),
             },
-            other => Err(format!(
-                "shipgate guards `staging` and `production`; `{other}` is not one of them"
-            )),
         }
     }
 }

@@ -14,13 +14,13 @@ use crate::pipeline::text::short;
 
 impl Step<'_> {
     /// The environment `/rollback` acts on in the current phase.
-    fn rollback_environment(&self) -> Option<&'static str> {
+    fn rollback_environment(&self) -> Option<Environment> {
         match self.p.phase {
-            Phase::Production | Phase::Done => Some("production"),
-            Phase::Staging | Phase::Readiness => Some("staging"),
+            Phase::Production | Phase::Done => Some(Environment::Production),
+            Phase::Staging | Phase::Readiness => Some(Environment::Staging),
             Phase::Failed => match self.p.failure.as_ref().map(|f| f.phase) {
-                Some(Phase::Production) => Some("production"),
-                Some(Phase::Staging | Phase::Readiness) => Some("staging"),
+                Some(Phase::Production) => Some(Environment::Production),
+                Some(Phase::Staging | Phase::Readiness) => Some(Environment::Staging),
                 _ => None,
             },
             _ => None,
@@ -40,7 +40,7 @@ impl Step<'_> {
                 self.p.phase.name()
             ));
         };
-        let gate = (environment == "production").then_some(GateKind::ProductionApproval);
+        let gate = (environment == Environment::Production).then_some(GateKind::ProductionApproval);
         self.authorise(actor, gate, "roll back")?;
         let reason = reason
             .map(str::to_owned)
@@ -57,7 +57,7 @@ impl Step<'_> {
     }
 
     /// A failed production deploy or health window rolls back on its own.
-    pub(super) fn roll_back_automatically(&mut self, environment: &str, why: String) {
+    pub(super) fn roll_back_automatically(&mut self, environment: Environment, why: String) {
         if let Err(cannot) = self.start_rollback(environment, why.clone(), "shipgate".into(), None)
         {
             self.fail(environment, format!("{why}; {cannot}"));
@@ -66,7 +66,7 @@ impl Step<'_> {
 
     pub(super) fn start_rollback(
         &mut self,
-        environment: &str,
+        environment: Environment,
         reason: String,
         by: String,
         answer_on: Option<u64>,
@@ -109,7 +109,7 @@ impl Step<'_> {
     }
 
     /// GitHub answered with the last good deployment (or none).
-    pub(super) fn on_rollback_target(&mut self, environment: &str, sha: Option<&str>) {
+    pub(super) fn on_rollback_target(&mut self, environment: Environment, sha: Option<&str>) {
         let Some(record) = self
             .p
             .rollback
@@ -161,7 +161,7 @@ impl Step<'_> {
                 short(&record.from_sha)
             );
             self.tell_incident(format!("❌ {why}."));
-            self.fail(&record.environment, why);
+            self.fail(record.environment, why);
             return;
         }
         if let Some(r) = self.p.rollback.as_mut() {
@@ -185,7 +185,7 @@ impl Step<'_> {
             record.reason,
             record.by
         );
-        let text = if record.environment == "staging" {
+        let text = if record.environment == Environment::Staging {
             format!("{text}\n\n`/retry` deploys this feature to staging again once it is fixed.")
         } else {
             text

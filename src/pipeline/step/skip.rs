@@ -47,12 +47,11 @@ impl Step<'_> {
             ));
         }
         let gate = gate.to_lowercase();
-        let Some(kind) = GateKind::from_skip_name(&gate) else {
+        let Some(kind) = GateKind::skippable(&gate) else {
             return Err(format!(
                 "there is no gate `{gate}` to skip (try {})",
                 GateKind::SKIPPABLE
                     .iter()
-                    .filter_map(|g| g.skip_name())
                     .map(|g| format!("`{g}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -68,7 +67,7 @@ impl Step<'_> {
                 .p
                 .rollback
                 .as_ref()
-                .is_some_and(|r| !r.done && r.environment == "staging")
+                .is_some_and(|r| !r.done && r.environment == Environment::Staging)
         {
             return Err("staging is being rolled back; let the rollback finish first".into());
         }
@@ -100,7 +99,7 @@ impl Step<'_> {
             ));
         }
         self.p.skips.push(SkipRecord {
-            gate: gate.clone(),
+            gate: kind,
             by: actor.login.clone(),
             reason: reason.to_owned(),
             at: self.now,
@@ -113,10 +112,14 @@ impl Step<'_> {
         self.audit(&actor.login, "skip", format!("{gate}{at}: {reason}"));
         if kind == GateKind::Staging {
             // A staging deploy still in flight no longer counts, whatever it does.
-            self.supersede_deploys("staging");
+            self.supersede_deploys(Environment::Staging);
         }
         if self.p.phase == Phase::Failed
-            && let Some(f) = self.p.failure.clone().filter(|f| f.stage == gate)
+            && let Some(f) = self
+                .p
+                .failure
+                .clone()
+                .filter(|f| Some(f.stage) == kind.stage())
         {
             // The failed stage is the skipped gate: the pipeline goes on from where it was.
             self.p.failure = None;

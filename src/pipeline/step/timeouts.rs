@@ -3,19 +3,22 @@
 //! `reject_after`; the plan auto-approves with a warning after `plan.auto_approve_after`;
 //! production approval is rejected after `approval_timeout`. `/pause` holds these clocks: a
 //! timer that fires early (paused time does not count) is set again for what is left.
+//! Also every other timer as it fires: health ticks (`health.rs`) and run watchdogs (a run
+//! silent for `tests.timeout` is polled, or timed out when GitHub never gave its id).
 //!
 //! Must not: act on a gate the pipeline has already left.
 
 use super::{Step, watchdog_key};
 use crate::pipeline::config::{PlanApproval, format_duration};
+use crate::pipeline::model::TimeoutAction::{AutoApprove, Escalate, Reject};
 use crate::pipeline::model::*;
 
 /// Which gate a timeout belongs to, and the phase that gate is decided in.
-fn gate_phase(gate: &str) -> Option<Phase> {
+fn gate_phase(gate: GateKind) -> Option<Phase> {
     match gate {
-        "requirement" => Some(Phase::Intake),
-        "plan" => Some(Phase::Planning),
-        "production" => Some(Phase::Readiness),
+        GateKind::Requirement => Some(Phase::Intake),
+        GateKind::Plan => Some(Phase::Planning),
+        GateKind::ProductionApproval => Some(Phase::Readiness),
         _ => None,
     }
 }
@@ -30,19 +33,23 @@ impl Step<'_> {
     pub(super) fn start_gate_clocks(&mut self, phase: Phase) {
         self.p.phase_held_at_entry = self.held_ms();
         let c = &self.cfg.config;
-        let clocks: Vec<(&str, &str, u64)> = match phase {
+        let clocks: Vec<(GateKind, TimeoutAction, u64)> = match phase {
             Phase::Intake => vec![
-                ("requirement", "escalate", c.requirement.escalate_after),
-                ("requirement", "reject", c.requirement.reject_after),
+                (
+                    GateKind::Requirement,
+                    Escalate,
+                    c.requirement.escalate_after,
+                ),
+                (GateKind::Requirement, Reject, c.requirement.reject_after),
             ],
             Phase::Planning if c.plan.approval == PlanApproval::Required => {
-                vec![("plan", "auto_approve", c.plan.auto_approve_after)]
+                vec![(GateKind::Plan, AutoApprove, c.plan.auto_approve_after)]
             }
             Phase::Readiness => c
                 .deploy
                 .production
                 .approval_timeout
-                .map(|t| vec![("production", "reject", t)])
+                .map(|t| vec![(GateKind::ProductionApproval, Reject, t)])
                 .unwrap_or_default(),
             _ => vec![],
         };
@@ -53,28 +60,27 @@ impl Step<'_> {
         }
     }
 
-    fn set_gate_timer(&mut self, gate: &str, action: &str, due_at: i64) {
+    fn set_gate_timer(&mut self, gate: GateKind, action: TimeoutAction, due_at: i64) {
         self.emit(Action::SetTimer {
             // One key per due time: a fired timer is a one-shot input.
-            key: format!("gate:{gate}:{action}:{due_at}"),
+            key: format!("gate:{gate}:{}:{due_at}", action.name()),
             due_at,
-            kind: TimerKind::GateTimeout {
-                gate: gate.to_owned(),
-                action: action.to_owned(),
-            },
+            kind: TimerKind::GateTimeout { gate, action },
         });
     }
 
-    pub(super) fn on_gate_timeout(&mut self, gate: &str, action: &str) {
+    pub(super) fn on_gate_timeout(&mut self, gate: GateKind, action: TimeoutAction) {
         if gate_phase(gate) != Some(self.p.phase) {
             return; // the gate was decided (or the pipeline moved) meanwhile
         }
         let c = &self.cfg.config;
         let after = match (gate, action) {
-            ("requirement", "escalate") => c.requirement.escalate_after,
-            ("requirement", "reject") => c.requirement.reject_after,
-            ("plan", "auto_approve") => c.plan.auto_approve_after,
-            ("production", "reject") => c.deploy.production.approval_timeout.unwrap_or(0),
+            (GateKind::Requirement, Escalate) => c.requirement.escalate_after,
+            (GateKind::Requirement, Reject) => c.requirement.reject_after,
+            (GateKind::Plan, AutoApprove) => c.plan.auto_approve_after,
+            (GateKind::ProductionApproval, Reject) => {
+                c.deploy.production.approval_timeout.unwrap_or(0)
+            }
             _ => return,
         } as i64
             * 1000;
@@ -88,7 +94,7 @@ impl Step<'_> {
         }
         let waited_for = format_duration((after / 1000) as u64);
         match (gate, action) {
-            ("requirement", "escalate") => {
+            (GateKind::Requirement, Escalate) => {
                 let to = &self.cfg.config.requirement.escalate_to;
                 let mention = if to.is_empty() {
                     "Nobody is named in `requirement.escalate_to`.".to_owned()
@@ -115,7 +121,7 @@ impl Step<'_> {
                     format!("requirement after {waited_for}"),
                 );
             }
-            ("plan", "auto_approve") => {
+            (GateKind::Plan, AutoApprove) => {
                 self.p.plan = Some(Approval {
                     by: "shipgate".into(),
                     at: self.now,
@@ -151,9 +157,9 @@ impl Step<'_> {
 
     pub(super) fn on_timer(&mut self, kind: &TimerKind) {
         match kind {
-            TimerKind::GateTimeout { gate, action } => self.on_gate_timeout(gate, action),
+            TimerKind::GateTimeout { gate, action } => self.on_gate_timeout(*gate, *action),
             TimerKind::HealthTick { environment, since } => {
-                self.on_health_tick(environment, *since)
+                self.on_health_tick(*environment, *since)
             }
             TimerKind::RunWatchdog { correlation }
                 if self.p.deploys.iter().any(|d| &d.correlation == correlation) =>

@@ -81,11 +81,11 @@ pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
 
 /// The `shipgate` check run on the merge commit: the production deploy and its health.
 fn merge_check_run(p: &Pipeline, summary: String) -> CheckRunView {
-    let deploy = p.current_deploy("production");
+    let deploy = p.current_deploy(Environment::Production);
     let watching = p
         .health
         .iter()
-        .any(|w| w.environment == "production" && w.outcome.is_none());
+        .any(|w| w.environment == Environment::Production && w.outcome.is_none());
     let (status, conclusion, title) = match p.phase {
         Phase::RolledBack => (
             "completed",
@@ -160,7 +160,7 @@ pub fn buttons(p: &Pipeline) -> Vec<Button> {
     if p.phase == Phase::RolledBack
         && p.rollback
             .as_ref()
-            .is_some_and(|r| r.environment == "staging")
+            .is_some_and(|r| r.environment == Environment::Staging)
     {
         return vec![Button::Retry];
     }
@@ -172,7 +172,9 @@ pub fn buttons(p: &Pipeline) -> Vec<Button> {
     }
     match p.phase {
         Phase::Failed => out.push(Button::Retry),
-        Phase::Production if p.current_deploy("production").is_some() && p.rollback.is_none() => {
+        Phase::Production
+            if p.current_deploy(Environment::Production).is_some() && p.rollback.is_none() =>
+        {
             out.push(Button::Rollback)
         }
         Phase::Readiness if p.production.is_none() && !p.paused => {
@@ -181,7 +183,7 @@ pub fn buttons(p: &Pipeline) -> Vec<Button> {
         Phase::Review
             if !p.paused
                 && p.pr.as_ref().is_some_and(|pr| pr.open && !pr.from_fork)
-                && p.current_deploy("staging")
+                && p.current_deploy(Environment::Staging)
                     .is_none_or(|d| d.state.is_finished()) =>
         {
             out.push(Button::DeployStaging)

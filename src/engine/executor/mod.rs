@@ -26,6 +26,7 @@ use crate::github::client::{
 };
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
+use crate::pipeline::domain::Environment;
 use crate::pipeline::linking;
 use crate::pipeline::model::{EffectResult, Task};
 use crate::pipeline::views::incident::INCIDENT_LABEL;
@@ -499,7 +500,7 @@ impl Executor {
             } => {
                 if may_have_run {
                     let found = gh
-                        .deployments_for(repo, sha, environment)
+                        .deployments_for(repo, sha, environment.name())
                         .await?
                         .into_iter()
                         .find(|d| {
@@ -514,10 +515,10 @@ impl Executor {
                 }
                 let request = DeploymentRequest {
                     git_ref: sha.clone(),
-                    environment: environment.clone(),
+                    environment: environment.name().to_owned(),
                     description: format!("{} via shipgate", p.name()),
                     payload: serde_json::json!({ "pipeline": correlation, "issue": p.issue }),
-                    production_environment: environment == "production",
+                    production_environment: *environment == Environment::Production,
                 };
                 let d = gh.create_deployment(repo, &request).await?;
                 Ok(Some(EffectResult::DeploymentCreated {
@@ -534,7 +535,7 @@ impl Executor {
                 rollback_reason,
             } => {
                 let mut inputs = vec![
-                    ("environment", environment.as_str()),
+                    ("environment", environment.name()),
                     ("sha", sha.as_str()),
                     (
                         "rollback",
@@ -550,7 +551,7 @@ impl Executor {
                 }
                 // Production only ever deploys a commit on the branch it dispatches (a
                 // rollback's target was checked when it was found).
-                if environment == "production"
+                if *environment == Environment::Production
                     && rollback_reason.is_none()
                     && !gh.branch_contains(repo, git_ref, sha).await?
                 {
@@ -582,7 +583,7 @@ impl Executor {
                 // a rollback runs; staging also to a PR head shipgate deployed.
                 let bot = self.bot_login().await?;
                 let by_bot = |login: &str| login.eq_ignore_ascii_case(&bot);
-                for d in gh.environment_deployments(repo, environment).await? {
+                for d in gh.environment_deployments(repo, environment.name()).await? {
                     if d.sha == *current_sha
                         || bad_shas.contains(&d.sha)
                         || !d.creator.as_ref().is_some_and(|c| by_bot(&c.login))
@@ -593,17 +594,17 @@ impl Executor {
                     if !states.iter().any(|(s, by)| s == "success" && by_bot(by)) {
                         continue;
                     }
-                    if environment != "production"
+                    if *environment != Environment::Production
                         || gh.branch_contains(repo, &p.default_branch, &d.sha).await?
                     {
                         return Ok(Some(EffectResult::RollbackTarget {
-                            environment: environment.clone(),
+                            environment: *environment,
                             sha: Some(d.sha),
                         }));
                     }
                 }
                 Ok(Some(EffectResult::RollbackTarget {
-                    environment: environment.clone(),
+                    environment: *environment,
                     sha: None,
                 }))
             }
@@ -639,7 +640,7 @@ impl Executor {
             Action::Probe { environment, url } => {
                 let o = self.prober.probe(url).await;
                 Ok(Some(EffectResult::Probed {
-                    environment: environment.clone(),
+                    environment: *environment,
                     ok: o.ok,
                     status: o.status,
                     latency_ms: o.latency_ms,
