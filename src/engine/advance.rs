@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use super::notify::Notification;
 use super::repo_jobs::RepoJob;
 use crate::pipeline::config::LoadedConfig;
-use crate::pipeline::{Action, Input, Pipeline, step};
+use crate::pipeline::model::TimerChange;
+use crate::pipeline::{Input, Pipeline, step};
 use crate::store::audit::NewEntry;
 use crate::store::pipelines::{NewEffect, PipelineColumns, PipelineRecord};
 use crate::store::{StoreError, Tx};
@@ -33,8 +34,8 @@ pub async fn advance(
     delivery: Option<&str>,
     notify: bool,
 ) -> Result<Pipeline, StoreError> {
-    let (next, effects) = step(pipeline, input, cfg, now);
-    if &next == pipeline && effects.is_empty() {
+    let (next, out) = step(pipeline, input, cfg, now);
+    if &next == pipeline && out.is_empty() {
         return Ok(next);
     }
     let state = serde_json::to_string(&next).expect("pipeline state serialises");
@@ -44,66 +45,63 @@ pub async fn advance(
         updated_at: next.updated_at,
     };
     tx.save_pipeline(next.id, &columns, &state).await?;
-    let mut outbox = Vec::new();
-    let mut audit = Vec::new();
-    let mut notices = Vec::new();
-    let bodies: Vec<String> = effects
-        .iter()
-        .map(|e| serde_json::to_string(&e.action).expect("actions serialise"))
-        .collect();
-    for (effect, body) in effects.iter().zip(bodies) {
-        match &effect.action {
-            Action::SetTimer { key, due_at, kind } => {
+    for timer in &out.timers {
+        match timer {
+            TimerChange::Set { key, due_at, kind } => {
                 let kind = serde_json::to_string(kind).expect("timers serialise");
                 tx.set_timer(next.id, key, *due_at, &kind).await?;
             }
-            Action::CancelTimer { key } => {
+            TimerChange::Cancel { key } => {
                 tx.take_timer(next.id, key).await?;
             }
-            Action::Notify { .. } if !notify => {}
-            Action::Notify { event, text } => {
-                let job = RepoJob::Notify(Notification {
-                    event: event.clone(),
-                    repo: next.repo.clone(),
-                    issue: next.issue,
-                    pipeline: next.name(),
-                    text: text.clone(),
-                    at: now,
-                });
-                notices.push((effect, serde_json::to_string(&job).expect("jobs serialise")));
-            }
-            Action::Audit {
-                actor,
-                action,
-                detail,
-            } => audit.push(NewEntry {
-                at: now,
-                repo: &next.repo,
-                pipeline_id: Some(next.id),
-                delivery,
-                actor,
-                action,
-                detail,
-            }),
-            action => outbox.push(NewEffect {
-                key: &effect.key,
-                action: action.name(),
-                body,
-                cause: &effect.cause,
-            }),
         }
     }
+    let outbox: Vec<NewEffect> = out
+        .effects
+        .iter()
+        .map(|e| NewEffect {
+            key: &e.key,
+            action: e.action.name(),
+            body: serde_json::to_string(&e.action).expect("actions serialise"),
+            cause: &e.cause,
+        })
+        .collect();
     tx.add_effects(Some(next.id), &outbox, now).await?;
+    let audit: Vec<NewEntry> = out
+        .audit
+        .iter()
+        .map(|a| NewEntry {
+            at: now,
+            repo: &next.repo,
+            pipeline_id: Some(next.id),
+            delivery,
+            actor: &a.actor,
+            action: &a.action,
+            detail: &a.detail,
+        })
+        .collect();
     tx.append_audit(&audit).await?;
     // Notifications go in the repository-level lane: never behind, nor in front of, the
-    // pipeline's own effects.
-    let notices: Vec<NewEffect> = notices
+    // pipeline's own effects. Without a receiver they are not queued at all.
+    let notices: Vec<NewEffect> = out
+        .notifications
         .iter()
-        .map(|(effect, body)| NewEffect {
-            key: &effect.key,
-            action: "notify",
-            body: body.clone(),
-            cause: &effect.cause,
+        .filter(|_| notify)
+        .map(|n| {
+            let job = RepoJob::Notify(Notification {
+                event: n.event.clone(),
+                repo: next.repo.clone(),
+                issue: next.issue,
+                pipeline: next.name(),
+                text: n.text.clone(),
+                at: now,
+            });
+            NewEffect {
+                key: &n.key,
+                action: "notify",
+                body: serde_json::to_string(&job).expect("jobs serialise"),
+                cause: &n.cause,
+            }
         })
         .collect();
     tx.add_effects(None, &notices, now).await?;

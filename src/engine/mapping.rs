@@ -9,7 +9,11 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::github::client::RepoRef;
-use crate::github::events::{Account, Event, PullRequest, WorkflowRun};
+use crate::github::events::{
+    Account, CheckRunEvent, DeploymentProtectionRuleEvent, Event, IssueCommentEvent, IssuesEvent,
+    PullRequest, PullRequestEvent, PullRequestReviewEvent, PushEvent, WorkflowRun,
+    WorkflowRunEvent,
+};
 use crate::pipeline::commands;
 use crate::pipeline::config::CONFIG_PATH;
 use crate::pipeline::linking::pull_request_issues;
@@ -158,7 +162,6 @@ pub fn prove_dispatch(report: &mut RunReport, nonce: impl Fn(&str) -> Option<Str
     });
 }
 
-/// Maps a webhook to what the engine does with it. `bot_login` is `<app-slug>[bot]`.
 /// A review's state, from a webhook (lower case) or the REST API (upper case); a dismissed
 /// or commented review neither approves nor blocks.
 pub fn review_state(state: &str) -> ReviewState {
@@ -169,6 +172,7 @@ pub fn review_state(state: &str) -> ReviewState {
     }
 }
 
+/// Maps a webhook to what the engine does with it. `bot_login` is `<app-slug>[bot]`.
 pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
     let ctx = match event {
         Event::Issues(e) => &e.context,
@@ -187,257 +191,293 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
     let Some(repo) = RepoRef::new(installation.id, &ctx.repository.full_name) else {
         return Routing::Nothing;
     };
-    let default_branch = ctx
-        .repository
-        .default_branch
-        .clone()
-        .unwrap_or_else(|| "main".into());
-    let routed = |lookup, input, needs_access| {
+    let to = Destination {
+        repo,
+        default_branch: ctx
+            .repository
+            .default_branch
+            .clone()
+            .unwrap_or_else(|| "main".into()),
+        delivery,
+        bot_login,
+    };
+    match event {
+        Event::Issues(e) => issue(&to, e),
+        Event::IssueComment(e) => comment(&to, e),
+        Event::PullRequest(e) => pull_request(&to, e),
+        Event::PullRequestReview(e) => review(&to, e),
+        Event::WorkflowRun(e) => workflow_run(&to, e),
+        Event::DeploymentProtectionRule(e) => protection_rule(&to, e),
+        Event::CheckRun(e) => button(&to, e),
+        Event::Push(e) => push(to, e),
+        _ => Routing::Nothing,
+    }
+}
+
+/// The repository a webhook is for, and what every input from it carries.
+struct Destination<'a> {
+    repo: RepoRef,
+    default_branch: String,
+    delivery: &'a str,
+    bot_login: &'a str,
+}
+
+impl Destination<'_> {
+    fn pipeline(&self, lookup: Lookup, input: Input, needs_access: Option<String>) -> Routing {
         Routing::Pipeline(Box::new(Routed {
-            repo: repo.clone(),
-            default_branch: default_branch.clone(),
+            repo: self.repo.clone(),
+            default_branch: self.default_branch.clone(),
             lookup,
             input,
             needs_access,
         }))
-    };
-    match event {
-        Event::Issues(e) => {
-            if e.issue.is_pull_request() {
+    }
+
+    fn actor(&self, account: &Account) -> Actor {
+        actor(account, self.bot_login)
+    }
+}
+
+/// `issues`: opened, edited, reopened, labelled and unlabelled plain issues.
+fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
+    if e.issue.is_pull_request() {
+        return Routing::Nothing;
+    }
+    let action = match e.action.as_str() {
+        "opened" => IssueAction::Opened,
+        "edited" => IssueAction::Edited,
+        "reopened" => IssueAction::Reopened,
+        "labeled" | "unlabeled" => {
+            let Some(label) = &e.label else {
                 return Routing::Nothing;
-            }
-            let action = match e.action.as_str() {
-                "opened" => IssueAction::Opened,
-                "edited" => IssueAction::Edited,
-                "reopened" => IssueAction::Reopened,
-                "labeled" | "unlabeled" => {
-                    let Some(label) = &e.label else {
-                        return Routing::Nothing;
-                    };
-                    if e.action == "labeled" {
-                        IssueAction::Labeled(label.name.clone())
-                    } else {
-                        IssueAction::Unlabeled(label.name.clone())
-                    }
-                }
-                _ => return Routing::Nothing,
             };
-            let sender = actor(&e.context.sender, bot_login);
-            // Only a label can be a decision; its author's access is resolved then.
-            let needs = matches!(action, IssueAction::Labeled(_)).then(|| sender.login.clone());
-            let input = Input::Issue {
-                delivery: delivery.to_owned(),
-                action,
-                issue: IssueSnapshot {
-                    number: e.issue.number,
-                    title: e.issue.title.clone(),
-                    body: e.issue.body.clone().unwrap_or_default(),
-                    author: e.issue.user.login.clone(),
-                    labels: e.issue.labels.iter().map(|l| l.name.clone()).collect(),
-                    updated_at: ms(e.issue.updated_at),
-                },
-                actor: sender,
-            };
-            routed(Lookup::Issue(e.issue.number), input, needs)
-        }
-        Event::IssueComment(e) => {
-            if e.action != "created" {
-                return Routing::Nothing; // edits do not re-run commands
-            }
-            let author = actor(&e.comment.user, bot_login);
-            if author.is_self {
-                return Routing::Nothing;
-            }
-            let lines = commands::parse(e.comment.body.as_deref().unwrap_or(""));
-            if lines.is_empty() {
-                return Routing::Nothing;
-            }
-            let lookup = if e.issue.is_pull_request() {
-                Lookup::Pull {
-                    number: e.issue.number,
-                    issues: vec![],
-                }
+            if e.action == "labeled" {
+                IssueAction::Labeled(label.name.clone())
             } else {
-                Lookup::Issue(e.issue.number)
-            };
-            let needs = Some(author.login.clone());
-            let input = Input::Comment {
-                id: e.comment.id,
-                on: e.issue.number,
-                commands: lines,
-                actor: author,
-            };
-            routed(lookup, input, needs)
-        }
-        Event::PullRequest(e) => {
-            let action = match e.action.as_str() {
-                "opened" => PullAction::Opened,
-                "reopened" => PullAction::Reopened,
-                "edited" => PullAction::Edited,
-                "synchronize" => PullAction::Synchronize,
-                "ready_for_review" => PullAction::ReadyForReview,
-                "converted_to_draft" => PullAction::ConvertedToDraft,
-                "closed" => PullAction::Closed,
-                _ => return Routing::Nothing,
-            };
-            let pr = pull_snapshot(&e.pull_request);
-            let issues = pull_request_issues(&pr.body, &pr.head_branch, &repo.full_name());
-            // The author's access decides how far the PR is trusted.
-            let author = pr.author.clone();
-            let input = Input::PullRequest {
-                delivery: delivery.to_owned(),
-                action,
-                pr,
-                actor: actor(&e.context.sender, bot_login),
-            };
-            routed(
-                Lookup::Pull {
-                    number: e.pull_request.number,
-                    issues,
-                },
-                input,
-                Some(author),
-            )
-        }
-        Event::PullRequestReview(e) => {
-            let action = match e.action.as_str() {
-                "submitted" => ReviewAction::Submitted,
-                "dismissed" => ReviewAction::Dismissed,
-                _ => return Routing::Nothing,
-            };
-            let state = review_state(&e.review.state);
-            let reviewer = actor(&e.review.user, bot_login);
-            let needs = (state != ReviewState::Commented).then(|| reviewer.login.clone());
-            let pr = &e.pull_request;
-            let issues = pull_request_issues(
-                pr.body.as_deref().unwrap_or(""),
-                &pr.head.branch,
-                &repo.full_name(),
-            );
-            let input = Input::Review {
-                id: e.review.id,
-                action,
-                state,
-                commit_sha: e
-                    .review
-                    .commit_id
-                    .clone()
-                    .unwrap_or_else(|| pr.head.sha.clone()),
-                pr: pr.number,
-                reviewer,
-                submitted_at: ms(e.review.submitted_at),
-            };
-            routed(
-                Lookup::Pull {
-                    number: pr.number,
-                    issues,
-                },
-                input,
-                needs,
-            )
-        }
-        Event::WorkflowRun(e) => {
-            let run = &e.workflow_run;
-            let issue = run
-                .display_title
-                .as_deref()
-                .and_then(|t| RUN_ISSUE.captures(t))
-                .and_then(|c| c[1].parse().ok());
-            let input = Input::WorkflowRun(run_report(run, bot_login, &e.action));
-            routed(
-                Lookup::Run {
-                    run_id: run.id,
-                    issue,
-                },
-                input,
-                None,
-            )
-        }
-        Event::DeploymentProtectionRule(e) => {
-            let (Some(run_id), "requested") = (e.run_id(), e.action.as_str()) else {
-                return Routing::Nothing;
-            };
-            let sha = e
-                .deployment
-                .as_ref()
-                .map(|d| d.sha.clone())
-                .unwrap_or_default();
-            routed(
-                Lookup::Run {
-                    run_id,
-                    issue: None,
-                },
-                Input::ProtectionRule {
-                    delivery: delivery.to_owned(),
-                    run_id,
-                    environment: e.environment.clone(),
-                    sha,
-                    run: None,
-                },
-                None,
-            )
-        }
-        Event::CheckRun(e) => {
-            // Only a button on one of shipgate's own check runs (`external_id` = `p<id>:<sha>`).
-            let (Some(pressed), "requested_action") = (&e.requested_action, e.action.as_str())
-            else {
-                return Routing::Nothing;
-            };
-            let Some(id) = e
-                .check_run
-                .external_id
-                .as_deref()
-                .and_then(|x| x.strip_prefix('p'))
-                .and_then(|x| x.split_once(':'))
-                .and_then(|(id, _)| id.parse::<i64>().ok())
-            else {
-                return Routing::Nothing;
-            };
-            let sender = actor(&e.context.sender, bot_login);
-            let on = e
-                .check_run
-                .pull_requests
-                .first()
-                .map(|pr| pr.number)
-                .unwrap_or_default();
-            let needs = Some(sender.login.clone());
-            let input = Input::Button {
-                delivery: delivery.to_owned(),
-                identifier: pressed.identifier.clone(),
-                sha: e.check_run.head_sha.clone(),
-                on,
-                actor: sender,
-            };
-            routed(Lookup::Pipeline(id), input, needs)
-        }
-        Event::Push(e) => {
-            if e.deleted {
-                return Routing::Nothing;
-            }
-            if !e.touches(CONFIG_PATH) {
-                // A push to a pipeline's branch: its sender changed the code (separation of
-                // duties), whatever the commits say about their authors.
-                let Some(branch) = e.git_ref.strip_prefix("refs/heads/") else {
-                    return Routing::Nothing;
-                };
-                let Some(issue) = crate::pipeline::linking::branch_issue(branch) else {
-                    return Routing::Nothing;
-                };
-                let input = Input::Push {
-                    delivery: delivery.to_owned(),
-                    branch: branch.to_owned(),
-                    pusher: actor(&e.context.sender, bot_login),
-                };
-                return routed(Lookup::Issue(issue), input, None);
-            }
-            Routing::ConfigPush {
-                on_default_branch: e.git_ref == format!("refs/heads/{default_branch}"),
-                repo,
-                sha: e.after.clone(),
-                default_branch,
+                IssueAction::Unlabeled(label.name.clone())
             }
         }
-        _ => Routing::Nothing,
+        _ => return Routing::Nothing,
+    };
+    let sender = to.actor(&e.context.sender);
+    // Only a label can be a decision; its author's access is resolved then.
+    let needs = matches!(action, IssueAction::Labeled(_)).then(|| sender.login.clone());
+    let input = Input::Issue {
+        delivery: to.delivery.to_owned(),
+        action,
+        issue: IssueSnapshot {
+            number: e.issue.number,
+            title: e.issue.title.clone(),
+            body: e.issue.body.clone().unwrap_or_default(),
+            author: e.issue.user.login.clone(),
+            labels: e.issue.labels.iter().map(|l| l.name.clone()).collect(),
+            updated_at: ms(e.issue.updated_at),
+        },
+        actor: sender,
+    };
+    to.pipeline(Lookup::Issue(e.issue.number), input, needs)
+}
+
+/// `issue_comment` created with at least one command line, not by shipgate (edits do not
+/// re-run commands).
+fn comment(to: &Destination<'_>, e: &IssueCommentEvent) -> Routing {
+    if e.action != "created" {
+        return Routing::Nothing;
+    }
+    let author = to.actor(&e.comment.user);
+    if author.is_self {
+        return Routing::Nothing;
+    }
+    let lines = commands::parse(e.comment.body.as_deref().unwrap_or(""));
+    if lines.is_empty() {
+        return Routing::Nothing;
+    }
+    let lookup = if e.issue.is_pull_request() {
+        Lookup::Pull {
+            number: e.issue.number,
+            issues: vec![],
+        }
+    } else {
+        Lookup::Issue(e.issue.number)
+    };
+    let needs = Some(author.login.clone());
+    let input = Input::Comment {
+        id: e.comment.id,
+        on: e.issue.number,
+        commands: lines,
+        actor: author,
+    };
+    to.pipeline(lookup, input, needs)
+}
+
+/// `pull_request`: the PR as the webhook has it (the worker reads GitHub's current word
+/// before the step), found by number or by the issues it names.
+fn pull_request(to: &Destination<'_>, e: &PullRequestEvent) -> Routing {
+    let action = match e.action.as_str() {
+        "opened" => PullAction::Opened,
+        "reopened" => PullAction::Reopened,
+        "edited" => PullAction::Edited,
+        "synchronize" => PullAction::Synchronize,
+        "ready_for_review" => PullAction::ReadyForReview,
+        "converted_to_draft" => PullAction::ConvertedToDraft,
+        "closed" => PullAction::Closed,
+        _ => return Routing::Nothing,
+    };
+    let pr = pull_snapshot(&e.pull_request);
+    let issues = pull_request_issues(&pr.body, &pr.head_branch, &to.repo.full_name());
+    // The author's access decides how far the PR is trusted.
+    let author = pr.author.clone();
+    let input = Input::PullRequest {
+        delivery: to.delivery.to_owned(),
+        action,
+        pr,
+        actor: to.actor(&e.context.sender),
+    };
+    let lookup = Lookup::Pull {
+        number: e.pull_request.number,
+        issues,
+    };
+    to.pipeline(lookup, input, Some(author))
+}
+
+/// `pull_request_review` submitted or dismissed.
+fn review(to: &Destination<'_>, e: &PullRequestReviewEvent) -> Routing {
+    let action = match e.action.as_str() {
+        "submitted" => ReviewAction::Submitted,
+        "dismissed" => ReviewAction::Dismissed,
+        _ => return Routing::Nothing,
+    };
+    let state = review_state(&e.review.state);
+    let reviewer = to.actor(&e.review.user);
+    let needs = (state != ReviewState::Commented).then(|| reviewer.login.clone());
+    let pr = &e.pull_request;
+    let issues = pull_request_issues(
+        pr.body.as_deref().unwrap_or(""),
+        &pr.head.branch,
+        &to.repo.full_name(),
+    );
+    let input = Input::Review {
+        id: e.review.id,
+        action,
+        state,
+        commit_sha: e
+            .review
+            .commit_id
+            .clone()
+            .unwrap_or_else(|| pr.head.sha.clone()),
+        pr: pr.number,
+        reviewer,
+        submitted_at: ms(e.review.submitted_at),
+    };
+    let lookup = Lookup::Pull {
+        number: pr.number,
+        issues,
+    };
+    to.pipeline(lookup, input, needs)
+}
+
+/// `workflow_run`: found by its id, else by the pipeline in its run name (which only routes
+/// it: whether it counts is the core's call).
+fn workflow_run(to: &Destination<'_>, e: &WorkflowRunEvent) -> Routing {
+    let run = &e.workflow_run;
+    let issue = run
+        .display_title
+        .as_deref()
+        .and_then(|t| RUN_ISSUE.captures(t))
+        .and_then(|c| c[1].parse().ok());
+    let input = Input::WorkflowRun(run_report(run, to.bot_login, &e.action));
+    let lookup = Lookup::Run {
+        run_id: run.id,
+        issue,
+    };
+    to.pipeline(lookup, input, None)
+}
+
+/// `deployment_protection_rule` requested for a run.
+fn protection_rule(to: &Destination<'_>, e: &DeploymentProtectionRuleEvent) -> Routing {
+    let (Some(run_id), "requested") = (e.run_id(), e.action.as_str()) else {
+        return Routing::Nothing;
+    };
+    let sha = e
+        .deployment
+        .as_ref()
+        .map(|d| d.sha.clone())
+        .unwrap_or_default();
+    let input = Input::ProtectionRule {
+        delivery: to.delivery.to_owned(),
+        run_id,
+        environment: e.environment.clone(),
+        sha,
+        run: None,
+    };
+    let lookup = Lookup::Run {
+        run_id,
+        issue: None,
+    };
+    to.pipeline(lookup, input, None)
+}
+
+/// `check_run` `requested_action`: a button on one of shipgate's own check runs
+/// (`external_id` = `p<id>:<sha>`).
+fn button(to: &Destination<'_>, e: &CheckRunEvent) -> Routing {
+    let (Some(pressed), "requested_action") = (&e.requested_action, e.action.as_str()) else {
+        return Routing::Nothing;
+    };
+    let Some(id) = e
+        .check_run
+        .external_id
+        .as_deref()
+        .and_then(|x| x.strip_prefix('p'))
+        .and_then(|x| x.split_once(':'))
+        .and_then(|(id, _)| id.parse::<i64>().ok())
+    else {
+        return Routing::Nothing;
+    };
+    let sender = to.actor(&e.context.sender);
+    let on = e
+        .check_run
+        .pull_requests
+        .first()
+        .map(|pr| pr.number)
+        .unwrap_or_default();
+    let needs = Some(sender.login.clone());
+    let input = Input::Button {
+        delivery: to.delivery.to_owned(),
+        identifier: pressed.identifier.clone(),
+        sha: e.check_run.head_sha.clone(),
+        on,
+        actor: sender,
+    };
+    to.pipeline(Lookup::Pipeline(id), input, needs)
+}
+
+/// `push`: to a pipeline's branch (its sender changed the code), or one that changes
+/// `.github/shipgate.yml`.
+fn push(to: Destination<'_>, e: &PushEvent) -> Routing {
+    if e.deleted {
+        return Routing::Nothing;
+    }
+    if !e.touches(CONFIG_PATH) {
+        // A push to a pipeline's branch: its sender changed the code (separation of duties),
+        // whatever the commits say about their authors.
+        let Some(branch) = e.git_ref.strip_prefix("refs/heads/") else {
+            return Routing::Nothing;
+        };
+        let Some(issue) = crate::pipeline::linking::branch_issue(branch) else {
+            return Routing::Nothing;
+        };
+        let input = Input::Push {
+            delivery: to.delivery.to_owned(),
+            branch: branch.to_owned(),
+            pusher: to.actor(&e.context.sender),
+        };
+        return to.pipeline(Lookup::Issue(issue), input, None);
+    }
+    Routing::ConfigPush {
+        on_default_branch: e.git_ref == format!("refs/heads/{}", to.default_branch),
+        repo: to.repo,
+        sha: e.after.clone(),
+        default_branch: to.default_branch,
     }
 }
 
@@ -457,6 +497,29 @@ mod tests {
         v["installation"] = serde_json::json!({"id": 7});
         edit(&mut v);
         decode(event, v.to_string().as_bytes()).unwrap()
+    }
+
+    /// Every published example, decoded and routed as shipgate receives it (with an
+    /// installation): what each event becomes — an input for a pipeline and how it is found,
+    /// a configuration push, nothing, or (an event shipgate does not decode) acknowledged and
+    /// ignored before it gets here.
+    #[test]
+    fn every_published_example_routes_as_recorded() {
+        insta::glob!("../../tests/fixtures/github/webhooks", "*/*.json", |path| {
+            let event = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+                .expect("an event folder");
+            let mut v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            v["installation"] = serde_json::json!({"id": 7});
+            let routing = match decode(event, v.to_string().as_bytes()) {
+                Ok(e) => format!("{:#?}", route(&e, "delivery-1", "shipgate[bot]")),
+                Err(e) => format!("not decoded: {e}"),
+            };
+            insta::assert_snapshot!(routing);
+        });
     }
 
     #[test]

@@ -57,6 +57,64 @@ impl OctocrabGitHub {
         self.live.load_full().ok_or(GitHubError::NotConfigured)
     }
 
+    /// `GET path` as the repository's installation.
+    async fn get(
+        &self,
+        repo: &RepoRef,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<rest::Answer, GitHubError> {
+        self.call::<()>(repo, operation, Method::GET, path, None)
+            .await
+    }
+
+    /// `POST path` with a JSON body.
+    async fn post<B: Serialize + Sync + ?Sized>(
+        &self,
+        repo: &RepoRef,
+        operation: &'static str,
+        path: &str,
+        body: &B,
+    ) -> Result<rest::Answer, GitHubError> {
+        self.call(repo, operation, Method::POST, path, Some(body))
+            .await
+    }
+
+    /// `PATCH path` with a JSON body.
+    async fn patch<B: Serialize + Sync + ?Sized>(
+        &self,
+        repo: &RepoRef,
+        operation: &'static str,
+        path: &str,
+        body: &B,
+    ) -> Result<rest::Answer, GitHubError> {
+        self.call(repo, operation, Method::PATCH, path, Some(body))
+            .await
+    }
+
+    /// `PUT path` with a JSON body.
+    async fn put<B: Serialize + Sync + ?Sized>(
+        &self,
+        repo: &RepoRef,
+        operation: &'static str,
+        path: &str,
+        body: &B,
+    ) -> Result<rest::Answer, GitHubError> {
+        self.call(repo, operation, Method::PUT, path, Some(body))
+            .await
+    }
+
+    /// `DELETE path`.
+    async fn delete(
+        &self,
+        repo: &RepoRef,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<rest::Answer, GitHubError> {
+        self.call::<()>(repo, operation, Method::DELETE, path, None)
+            .await
+    }
+
     async fn call<B: Serialize + Sync + ?Sized>(
         &self,
         repo: &RepoRef,
@@ -88,12 +146,10 @@ impl GitHub for OctocrabGitHub {
 
     async fn sub_issues(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError> {
         const OP: &str = "list sub-issues";
-        self.call::<()>(
+        self.get(
             repo,
             OP,
-            Method::GET,
             &repo_path(repo, &format!("/issues/{issue}/sub_issues?per_page=100")),
-            None,
         )
         .await?
         .json(OP)
@@ -101,15 +157,13 @@ impl GitHub for OctocrabGitHub {
 
     async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError> {
         const OP: &str = "list open pull requests";
-        self.call::<()>(
+        self.get(
             repo,
             OP,
-            Method::GET,
             &repo_path(
                 repo,
                 "/pulls?state=open&sort=created&direction=asc&per_page=100",
             ),
-            None,
         )
         .await?
         .json(OP)
@@ -118,7 +172,7 @@ impl GitHub for OctocrabGitHub {
     async fn pull(&self, repo: &RepoRef, number: u64) -> Result<Option<PullInfo>, GitHubError> {
         const OP: &str = "read a pull request";
         let path = repo_path(repo, &format!("/pulls/{number}"));
-        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+        match self.get(repo, OP, &path).await {
             Ok(answer) => Ok(Some(answer.json(OP)?)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -132,9 +186,7 @@ impl GitHub for OctocrabGitHub {
     ) -> Result<Vec<super::events::Review>, GitHubError> {
         const OP: &str = "list a pull request's reviews";
         let path = repo_path(repo, &format!("/pulls/{number}/reviews?per_page=100"));
-        self.call::<()>(repo, OP, Method::GET, &path, None)
-            .await?
-            .json(OP)
+        self.get(repo, OP, &path).await?.json(OP)
     }
 
     async fn pull_contributors(
@@ -164,10 +216,7 @@ impl GitHub for OctocrabGitHub {
                 repo,
                 &format!("/pulls/{number}/commits?per_page={PER_PAGE}&page={page}"),
             );
-            let commits: Vec<Commit> = self
-                .call::<()>(repo, OP, Method::GET, &path, None)
-                .await?
-                .json(OP)?;
+            let commits: Vec<Commit> = self.get(repo, OP, &path).await?.json(OP)?;
             for c in &commits {
                 let by_github = c.committer.as_ref().is_some_and(|w| w.login == "web-flow");
                 if by_github && c.parents.len() > 1 {
@@ -208,10 +257,9 @@ impl GitHub for OctocrabGitHub {
         }
         const OP: &str = "list workflow runs";
         let runs: Runs = self
-            .call::<()>(
+            .get(
                 repo,
                 OP,
-                Method::GET,
                 &repo_path(
                     repo,
                     &format!(
@@ -219,7 +267,6 @@ impl GitHub for OctocrabGitHub {
                         enc(branch)
                     ),
                 ),
-                None,
             )
             .await?
             .json(OP)?;
@@ -266,12 +313,10 @@ impl GitHub for OctocrabGitHub {
         }
         const OP: &str = "read a collaborator's permission";
         match self
-            .call::<()>(
+            .get(
                 repo,
                 OP,
-                Method::GET,
                 &repo_path(repo, &format!("/collaborators/{}/permission", enc(login))),
-                None,
             )
             .await
         {
@@ -303,7 +348,7 @@ impl GitHub for OctocrabGitHub {
             enc(team_slug),
             enc(login)
         );
-        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+        match self.get(repo, OP, &path).await {
             Ok(answer) => Ok(answer.json::<Membership>(OP)?.state == "active"),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
@@ -322,10 +367,7 @@ impl GitHub for OctocrabGitHub {
                 repo,
                 &format!("/issues/{issue}/comments?per_page=100&page={page}"),
             );
-            let batch: Vec<IssueComment> = self
-                .call::<()>(repo, OP, Method::GET, &path, None)
-                .await?
-                .json(OP)?;
+            let batch: Vec<IssueComment> = self.get(repo, OP, &path).await?.json(OP)?;
             let done = batch.len() < 100;
             all.extend(batch);
             if done {
@@ -342,12 +384,11 @@ impl GitHub for OctocrabGitHub {
         body: &str,
     ) -> Result<IssueComment, GitHubError> {
         const OP: &str = "comment on an issue";
-        self.call(
+        self.post(
             repo,
             OP,
-            Method::POST,
             &repo_path(repo, &format!("/issues/{issue}/comments")),
-            Some(&json!({"body": body})),
+            &json!({"body": body}),
         )
         .await?
         .json(OP)
@@ -360,12 +401,11 @@ impl GitHub for OctocrabGitHub {
         body: &str,
     ) -> Result<IssueComment, GitHubError> {
         const OP: &str = "edit a comment";
-        self.call(
+        self.patch(
             repo,
             OP,
-            Method::PATCH,
             &repo_path(repo, &format!("/issues/comments/{comment_id}")),
-            Some(&json!({"body": body})),
+            &json!({"body": body}),
         )
         .await?
         .json(OP)
@@ -378,12 +418,11 @@ impl GitHub for OctocrabGitHub {
         content: &str,
     ) -> Result<(), GitHubError> {
         let path = repo_path(repo, &format!("/issues/comments/{comment_id}/reactions"));
-        self.call(
+        self.post(
             repo,
             "react to a comment",
-            Method::POST,
             &path,
-            Some(&json!({"content": content})),
+            &json!({"content": content}),
         )
         .await?;
         Ok(())
@@ -397,12 +436,10 @@ impl GitHub for OctocrabGitHub {
         description: &str,
     ) -> Result<(), GitHubError> {
         match self
-            .call::<()>(
+            .get(
                 repo,
                 "read a label",
-                Method::GET,
                 &repo_path(repo, &format!("/labels/{}", enc(name))),
-                None,
             )
             .await
         {
@@ -412,13 +449,7 @@ impl GitHub for OctocrabGitHub {
         }
         let body = json!({"name": name, "color": color, "description": description});
         match self
-            .call(
-                repo,
-                "create a label",
-                Method::POST,
-                &repo_path(repo, "/labels"),
-                Some(&body),
-            )
+            .post(repo, "create a label", &repo_path(repo, "/labels"), &body)
             .await
         {
             // Another replica created it in between.
@@ -434,14 +465,8 @@ impl GitHub for OctocrabGitHub {
         labels: &[String],
     ) -> Result<(), GitHubError> {
         let path = repo_path(repo, &format!("/issues/{issue}/labels"));
-        self.call(
-            repo,
-            "label an issue",
-            Method::POST,
-            &path,
-            Some(&json!({"labels": labels})),
-        )
-        .await?;
+        self.post(repo, "label an issue", &path, &json!({"labels": labels}))
+            .await?;
         Ok(())
     }
 
@@ -452,10 +477,7 @@ impl GitHub for OctocrabGitHub {
         label: &str,
     ) -> Result<(), GitHubError> {
         let path = repo_path(repo, &format!("/issues/{issue}/labels/{}", enc(label)));
-        match self
-            .call::<()>(repo, "remove a label", Method::DELETE, &path, None)
-            .await
-        {
+        match self.delete(repo, "remove a label", &path).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
@@ -486,7 +508,7 @@ impl GitHub for OctocrabGitHub {
             format!("?ref={}", enc(git_ref))
         };
         let url = repo_path(repo, &format!("/contents/{}{query}", enc_path(path)));
-        let answer = match self.call::<()>(repo, OP, Method::GET, &url, None).await {
+        let answer = match self.get(repo, OP, &url).await {
             Ok(a) => a,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
@@ -535,7 +557,7 @@ impl GitHub for OctocrabGitHub {
         }
         const OP: &str = "read a branch";
         let path = repo_path(repo, &format!("/git/ref/heads/{}", enc_path(branch)));
-        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+        match self.get(repo, OP, &path).await {
             Ok(answer) => Ok(Some(answer.json::<GitRef>(OP)?.object.sha)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -550,12 +572,11 @@ impl GitHub for OctocrabGitHub {
     ) -> Result<bool, GitHubError> {
         let body = json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
         match self
-            .call(
+            .post(
                 repo,
                 "create a branch",
-                Method::POST,
                 &repo_path(repo, "/git/refs"),
-                Some(&body),
+                &body,
             )
             .await
         {
@@ -582,9 +603,7 @@ impl GitHub for OctocrabGitHub {
             &format!("/actions/workflows/{}/dispatches", enc(workflow)),
         );
         let body = json!({"ref": git_ref, "inputs": inputs, "return_run_details": true});
-        let answer = self
-            .call(repo, OP, Method::POST, &path, Some(&body))
-            .await?;
+        let answer = self.post(repo, OP, &path, &body).await?;
         if answer.status == http::StatusCode::NO_CONTENT {
             return Err(GitHubError::Decode {
                 operation: OP,
@@ -601,12 +620,10 @@ impl GitHub for OctocrabGitHub {
         run_id: u64,
     ) -> Result<WorkflowRunInfo, GitHubError> {
         const OP: &str = "read a workflow run";
-        self.call::<()>(
+        self.get(
             repo,
             OP,
-            Method::GET,
             &repo_path(repo, &format!("/actions/runs/{run_id}")),
-            None,
         )
         .await?
         .json(OP)
@@ -618,15 +635,9 @@ impl GitHub for OctocrabGitHub {
         check: &CheckRunRequest,
     ) -> Result<CheckRunInfo, GitHubError> {
         const OP: &str = "create a check run";
-        self.call(
-            repo,
-            OP,
-            Method::POST,
-            &repo_path(repo, "/check-runs"),
-            Some(check),
-        )
-        .await?
-        .json(OP)
+        self.post(repo, OP, &repo_path(repo, "/check-runs"), check)
+            .await?
+            .json(OP)
     }
 
     async fn update_check_run(
@@ -636,12 +647,11 @@ impl GitHub for OctocrabGitHub {
         check: &CheckRunRequest,
     ) -> Result<CheckRunInfo, GitHubError> {
         const OP: &str = "update a check run";
-        self.call(
+        self.patch(
             repo,
             OP,
-            Method::PATCH,
             &repo_path(repo, &format!("/check-runs/{id}")),
-            Some(check),
+            check,
         )
         .await?
         .json(OP)
@@ -668,7 +678,7 @@ impl GitHub for OctocrabGitHub {
             ),
         );
         Ok(self
-            .call::<()>(repo, OP, Method::GET, &path, None)
+            .get(repo, OP, &path)
             .await?
             .json::<List>(OP)?
             .check_runs)
@@ -684,15 +694,9 @@ impl GitHub for OctocrabGitHub {
         let mut body = serde_json::to_value(d).expect("serialisable");
         body["required_contexts"] = json!([]);
         body["auto_merge"] = json!(false);
-        self.call(
-            repo,
-            OP,
-            Method::POST,
-            &repo_path(repo, "/deployments"),
-            Some(&body),
-        )
-        .await?
-        .json(OP)
+        self.post(repo, OP, &repo_path(repo, "/deployments"), &body)
+            .await?
+            .json(OP)
     }
 
     async fn deployments_for(
@@ -710,9 +714,7 @@ impl GitHub for OctocrabGitHub {
                 enc(environment)
             ),
         );
-        self.call::<()>(repo, OP, Method::GET, &path, None)
-            .await?
-            .json(OP)
+        self.get(repo, OP, &path).await?.json(OP)
     }
 
     async fn create_deployment_status(
@@ -722,14 +724,8 @@ impl GitHub for OctocrabGitHub {
         status: &DeploymentStatusRequest,
     ) -> Result<(), GitHubError> {
         let path = repo_path(repo, &format!("/deployments/{deployment_id}/statuses"));
-        self.call(
-            repo,
-            "report a deployment status",
-            Method::POST,
-            &path,
-            Some(status),
-        )
-        .await?;
+        self.post(repo, "report a deployment status", &path, status)
+            .await?;
         Ok(())
     }
 
@@ -743,9 +739,7 @@ impl GitHub for OctocrabGitHub {
             repo,
             &format!("/deployments?environment={}&per_page=100", enc(environment)),
         );
-        self.call::<()>(repo, OP, Method::GET, &path, None)
-            .await?
-            .json(OP)
+        self.get(repo, OP, &path).await?.json(OP)
     }
 
     async fn branch_contains(
@@ -760,7 +754,7 @@ impl GitHub for OctocrabGitHub {
             status: String,
         }
         let path = repo_path(repo, &format!("/compare/{}...{}", enc(branch), enc(sha)));
-        match self.call::<()>(repo, OP, Method::GET, &path, None).await {
+        match self.get(repo, OP, &path).await {
             Ok(answer) => {
                 let c: Comparison = answer.json(OP)?;
                 Ok(matches!(c.status.as_str(), "identical" | "behind"))
@@ -785,10 +779,7 @@ impl GitHub for OctocrabGitHub {
             repo,
             &format!("/deployments/{deployment_id}/statuses?per_page=100"),
         );
-        let statuses: Vec<Status> = self
-            .call::<()>(repo, OP, Method::GET, &path, None)
-            .await?
-            .json(OP)?;
+        let statuses: Vec<Status> = self.get(repo, OP, &path).await?.json(OP)?;
         Ok(statuses
             .into_iter()
             .map(|s| (s.state, s.creator.map(|c| c.login).unwrap_or_default()))
@@ -807,12 +798,11 @@ impl GitHub for OctocrabGitHub {
             sha: String,
         }
         let merged: Merged = self
-            .call(
+            .put(
                 repo,
                 OP,
-                Method::PUT,
                 &repo_path(repo, &format!("/pulls/{number}/merge")),
-                Some(merge),
+                merge,
             )
             .await?
             .json(OP)?;
@@ -832,12 +822,11 @@ impl GitHub for OctocrabGitHub {
 
     async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError> {
         const OP: &str = "close an issue";
-        self.call(
+        self.patch(
             repo,
             OP,
-            Method::PATCH,
             &repo_path(repo, &format!("/issues/{number}")),
-            Some(&json!({"state": "closed", "state_reason": "completed"})),
+            &json!({"state": "closed", "state_reason": "completed"}),
         )
         .await?;
         Ok(())
@@ -853,21 +842,13 @@ impl GitHub for OctocrabGitHub {
             repo,
             &format!("/issues?state=all&labels={}&per_page=100", enc(label)),
         );
-        self.call::<()>(repo, OP, Method::GET, &path, None)
-            .await?
-            .json(OP)
+        self.get(repo, OP, &path).await?.json(OP)
     }
 
     async fn create_issue(&self, repo: &RepoRef, issue: &NewIssue) -> Result<u64, GitHubError> {
         const OP: &str = "create an issue";
         let created: IssueInfo = self
-            .call(
-                repo,
-                OP,
-                Method::POST,
-                &repo_path(repo, "/issues"),
-                Some(issue),
-            )
+            .post(repo, OP, &repo_path(repo, "/issues"), issue)
             .await?
             .json(OP)?;
         Ok(created.number)
@@ -884,8 +865,7 @@ impl GitHub for OctocrabGitHub {
             repo,
             &format!("/actions/runs/{run_id}/deployment_protection_rule"),
         );
-        self.call(repo, OP, Method::POST, &path, Some(review))
-            .await?;
+        self.post(repo, OP, &path, review).await?;
         Ok(())
     }
 

@@ -290,8 +290,10 @@ pub fn command_table() -> String {
 
 /// The `/help` answer.
 pub fn help() -> String {
+    // The table starts on a line of its own: the reply's `@login: ` prefix would otherwise
+    // turn its header row into text.
     format!(
-        "{}\nCommands go one per line, outside code blocks and quotes; check-run buttons do what their command does.",
+        "shipgate's commands:\n\n{}\nOne per line, outside code blocks and quotes; the check run's buttons do what their command does.",
         command_table()
     )
 }
@@ -380,6 +382,16 @@ impl Button {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_lists_the_commands_help_gives() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&command_table()),
+            "README's command table differs from COMMANDS:\n{}",
+            command_table()
+        );
+    }
 
     fn commands(body: &str) -> Vec<CommandLine> {
         parse(body)

@@ -10,17 +10,11 @@ fn admin() -> Actor {
     actor("owner", Access::Admin)
 }
 
-fn audited_actions(effects: &[Effect]) -> Vec<String> {
-    actions(effects)
-        .iter()
-        .filter_map(|a| match a {
-            Action::Audit { action, .. } => Some(action.clone()),
-            _ => None,
-        })
-        .collect()
+fn audited_actions(effects: &Outputs) -> Vec<String> {
+    effects.audit.iter().map(|a| a.action.clone()).collect()
 }
 
-fn creates_deployment(effects: &[Effect]) -> bool {
+fn creates_deployment(effects: &Outputs) -> bool {
     actions(effects)
         .iter()
         .any(|a| matches!(a, Action::CreateDeployment { .. }))
@@ -117,7 +111,7 @@ fn a_push_voids_a_tests_skip_and_requirement_skips_hold() {
     assert!(summary.contains("`requirement` skipped by @owner: hotfix for an outage"));
 }
 
-fn production_probe(w: &mut World, ok: bool, latency_ms: u64, key: &str) -> Vec<Effect> {
+pub(super) fn production_probe(w: &mut World, ok: bool, latency_ms: u64, key: &str) -> Outputs {
     w.go(Input::EffectDone {
         key: key.into(),
         result: EffectResult::Probed {
@@ -131,7 +125,7 @@ fn production_probe(w: &mut World, ok: bool, latency_ms: u64, key: &str) -> Vec<
     })
 }
 
-fn rollback_target(effects: &[Effect]) -> Option<String> {
+fn rollback_target(effects: &Outputs) -> Option<String> {
     actions(effects).iter().find_map(|a| match a {
         Action::FindRollbackTarget { environment, .. } => Some(environment.name().to_owned()),
         _ => None,
@@ -140,7 +134,7 @@ fn rollback_target(effects: &[Effect]) -> Option<String> {
 
 /// Readiness with a staging baseline measured from probes of `staging_ms`, then production
 /// approved, merged and deployed; returns the world watching production health.
-fn watching_production(staging_ms: u64) -> World {
+pub(super) fn watching_production(staging_ms: u64) -> World {
     let cfg = super::config::LoadedConfig::load(
         None,
         Some(
@@ -354,11 +348,7 @@ fn a_production_rollback_opens_one_incident_issue_and_reports_the_outcome_on_it(
         result: EffectResult::IncidentOpened { number: 99 },
     });
     assert!(replies(&effects)[0].contains("Incident #99"));
-    assert!(
-        actions(&effects)
-            .iter()
-            .any(|a| matches!(a, Action::Notify { event, .. } if event == "incident"))
-    );
+    assert!(effects.notifications.iter().any(|n| n.event == "incident"));
     assert!(views::status_comment(&w.p, &w.cfg).contains("🚨 Incident #99"));
     // The same result again (a redelivered effect) links nothing twice.
     let again = w.go(Input::EffectDone {
@@ -390,7 +380,7 @@ fn a_staging_rollback_opens_no_incident() {
     );
 }
 
-fn protection(w: &mut World, run_id: u64, environment: &str) -> (bool, String, Vec<Effect>) {
+fn protection(w: &mut World, run_id: u64, environment: &str) -> (bool, String, Outputs) {
     let effects = w.go(Input::ProtectionRule {
         delivery: format!("d{run_id}{environment}{}", w.p.seq),
         run_id,
@@ -494,12 +484,10 @@ fn the_protection_rule_approves_production_only_for_the_approved_merge() {
 fn deploy_outcomes_and_approval_requests_are_notified() {
     let (mut w, _) = World::new(COMPLETE);
     let effects = deployed_to_staging(&mut w);
-    let notes: Vec<(String, String)> = actions(&effects)
+    let notes: Vec<(String, String)> = effects
+        .notifications
         .iter()
-        .filter_map(|a| match a {
-            Action::Notify { event, text } => Some((event.clone(), text.clone())),
-            _ => None,
-        })
+        .map(|n| (n.event.clone(), n.text.clone()))
         .collect();
     assert!(
         notes.iter().any(|(e, t)| e == "deploy"
@@ -524,7 +512,7 @@ fn production_in_flight() -> (World, String) {
     (w, correlation)
 }
 
-fn dispatches_rollback(effects: &[Effect]) -> bool {
+fn dispatches_rollback(effects: &Outputs) -> bool {
     actions(effects).iter().any(|a| {
         matches!(
             a,
@@ -735,7 +723,7 @@ pub(super) fn production_dispatched(w: &mut World) -> String {
 }
 
 /// GitHub's answer to the search for the environment's last good deployment.
-fn rollback_target_is(w: &mut World, environment: &str, sha: Option<&str>) -> Vec<Effect> {
+pub(super) fn rollback_target_is(w: &mut World, environment: &str, sha: Option<&str>) -> Outputs {
     w.go(Input::EffectDone {
         key: "target".into(),
         result: EffectResult::RollbackTarget {
@@ -746,7 +734,7 @@ fn rollback_target_is(w: &mut World, environment: &str, sha: Option<&str>) -> Ve
 }
 
 /// GitHub created the rollback's deployment; returns its correlation and the effects.
-fn rollback_created(w: &mut World, deployment_id: u64) -> (String, Vec<Effect>) {
+pub(super) fn rollback_created(w: &mut World, deployment_id: u64) -> (String, Outputs) {
     let correlation =
         w.p.deploys
             .iter()

@@ -45,6 +45,8 @@ mod governance_tests;
 #[cfg(test)]
 mod production_tests;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod stored_tests;
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,7 @@ fn ready() -> World {
 }
 
 /// GitHub created the deployment the effects asked for; returns its correlation.
-fn deployment_created(w: &mut World, effects: &[Effect], deployment_id: u64) -> String {
+fn deployment_created(w: &mut World, effects: &Outputs, deployment_id: u64) -> String {
     let correlation = find(effects, |a| match a {
         Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
         _ => None,
@@ -36,8 +36,8 @@ fn deployment_created(w: &mut World, effects: &[Effect], deployment_id: u64) -> 
     correlation
 }
 
-fn find<T>(effects: &[Effect], pick: impl Fn(&Action) -> Option<T>) -> Option<T> {
-    effects.iter().find_map(|e| pick(&e.action))
+fn find<T>(effects: &Outputs, pick: impl Fn(&Action) -> Option<T>) -> Option<T> {
+    effects.effects.iter().find_map(|e| pick(&e.action))
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn approval_concludes_the_head_check_then_merges_then_deploys_the_merge_commit()
     let mut w = ready();
     let effects = w.comment(approver(), "/approve production");
     assert_eq!(w.p.phase, Phase::Production, "{:?}", replies(&effects));
-    let kinds: Vec<&str> = effects.iter().map(|e| e.action.name()).collect();
+    let kinds: Vec<&str> = effects.effects.iter().map(|e| e.action.name()).collect();
     let check = kinds.iter().position(|k| *k == "sync_check_run").unwrap();
     let merge = kinds.iter().position(|k| *k == "merge").unwrap();
     assert!(
@@ -215,11 +215,14 @@ fn a_silent_deploy_run_is_polled_then_fails_the_stage() {
             url: "run77".into(),
         },
     });
-    let (key, due_at, kind) = find(&effects, |a| match a {
-        Action::SetTimer { key, due_at, kind } => Some((key.clone(), *due_at, kind.clone())),
-        _ => None,
-    })
-    .expect("a watchdog");
+    let (key, due_at, kind) = effects
+        .timers
+        .iter()
+        .find_map(|t| match t {
+            TimerChange::Set { key, due_at, kind } => Some((key.clone(), *due_at, kind.clone())),
+            TimerChange::Cancel { .. } => None,
+        })
+        .expect("a watchdog");
     assert_eq!(
         due_at,
         w.now + 60 * 60 * 1000,
@@ -470,9 +473,9 @@ fn the_deploy_watchdog_is_armed_when_the_run_webhook_comes_before_the_dispatch_a
         },
     });
     assert!(
-        actions(&effects).iter().any(|a| matches!(
-            a,
-            Action::SetTimer {
+        effects.timers.iter().any(|t| matches!(
+            t,
+            TimerChange::Set {
                 kind: TimerKind::RunWatchdog { .. },
                 ..
             }
@@ -498,6 +501,7 @@ fn buttons_answer_on_the_pr_and_refuse_a_stale_check_run() {
         actor: approver(),
     });
     let r = effects
+        .effects
         .iter()
         .find_map(|e| match &e.action {
             Action::Reply { on, body } => Some((*on, body.clone())),
@@ -524,17 +528,11 @@ fn buttons_answer_on_the_pr_and_refuse_a_stale_check_run() {
     );
 }
 
-fn audited(effects: &[Effect]) -> Vec<(String, String, String)> {
+fn audited(effects: &Outputs) -> Vec<(String, String, String)> {
     effects
+        .audit
         .iter()
-        .filter_map(|e| match &e.action {
-            Action::Audit {
-                actor,
-                action,
-                detail,
-            } => Some((actor.clone(), action.clone(), detail.clone())),
-            _ => None,
-        })
+        .map(|a| (a.actor.clone(), a.action.clone(), a.detail.clone()))
         .collect()
 }
 
@@ -706,11 +704,12 @@ fn a_blocked_pipeline_does_not_advance_until_unblocked() {
 }
 
 /// The gate timers among the effects: (key, due_at, kind).
-fn gate_timers(effects: &[Effect]) -> Vec<(String, i64, TimerKind)> {
+fn gate_timers(effects: &Outputs) -> Vec<(String, i64, TimerKind)> {
     effects
+        .timers
         .iter()
-        .filter_map(|e| match &e.action {
-            Action::SetTimer { key, due_at, kind }
+        .filter_map(|t| match t {
+            TimerChange::Set { key, due_at, kind }
                 if matches!(kind, TimerKind::GateTimeout { .. }) =>
             {
                 Some((key.clone(), *due_at, kind.clone()))
@@ -721,7 +720,7 @@ fn gate_timers(effects: &[Effect]) -> Vec<(String, i64, TimerKind)> {
 }
 
 /// Fires a timer at its due time.
-fn fire(w: &mut World, timer: &(String, i64, TimerKind)) -> Vec<Effect> {
+fn fire(w: &mut World, timer: &(String, i64, TimerKind)) -> Outputs {
     w.now = timer.1 - 1000; // `go` moves the clock 1 s
     w.go(Input::Timer {
         key: timer.0.clone(),

@@ -68,10 +68,10 @@ pub(super) struct World {
 }
 
 impl World {
-    pub(super) fn new(body: &str) -> (Self, Vec<Effect>) {
+    pub(super) fn new(body: &str) -> (Self, Outputs) {
         Self::with_config(body, LoadedConfig::default())
     }
-    pub(super) fn with_config(body: &str, cfg: LoadedConfig) -> (Self, Vec<Effect>) {
+    pub(super) fn with_config(body: &str, cfg: LoadedConfig) -> (Self, Outputs) {
         let snapshot = issue(body);
         let input = Input::Issue {
             delivery: "d0".into(),
@@ -90,16 +90,19 @@ impl World {
         let effects = w.go(input);
         (w, effects)
     }
-    pub(super) fn go(&mut self, input: Input) -> Vec<Effect> {
+    pub(super) fn go(&mut self, input: Input) -> Outputs {
         self.now += 1_000;
         let (p, effects) = step(&self.p, &input, &self.cfg, self.now);
-        for e in &effects {
+        for e in &effects.effects {
             assert_eq!(e.cause, input.cause(), "every effect names its cause");
+        }
+        for n in &effects.notifications {
+            assert_eq!(n.cause, input.cause(), "every notification names its cause");
         }
         self.p = p;
         effects
     }
-    pub(super) fn comment(&mut self, who: Actor, body: &str) -> Vec<Effect> {
+    pub(super) fn comment(&mut self, who: Actor, body: &str) -> Outputs {
         self.ids += 1;
         self.go(Input::Comment {
             id: self.ids,
@@ -108,7 +111,7 @@ impl World {
             actor: who,
         })
     }
-    pub(super) fn label(&mut self, who: Actor, label: &str) -> Vec<Effect> {
+    pub(super) fn label(&mut self, who: Actor, label: &str) -> Outputs {
         self.ids += 1;
         let mut snapshot = issue(COMPLETE);
         snapshot.labels.push(label.into());
@@ -119,16 +122,16 @@ impl World {
             actor: who,
         })
     }
-    pub(super) fn pr(&mut self, action: PullAction, sha: &str) -> Vec<Effect> {
+    pub(super) fn pr(&mut self, action: PullAction, sha: &str) -> Outputs {
         self.pr_with(action, sha, false)
     }
-    pub(super) fn pr_with(&mut self, action: PullAction, sha: &str, fork: bool) -> Vec<Effect> {
+    pub(super) fn pr_with(&mut self, action: PullAction, sha: &str, fork: bool) -> Outputs {
         let mut pr = pull(30, sha);
         pr.from_fork = fork;
         self.pull(action, pr)
     }
     /// A pull-request event, with the PR as GitHub reports it now.
-    pub(super) fn pull(&mut self, action: PullAction, pr: PullSnapshot) -> Vec<Effect> {
+    pub(super) fn pull(&mut self, action: PullAction, pr: PullSnapshot) -> Outputs {
         self.ids += 1;
         self.go(Input::PullRequest {
             delivery: format!("d{}", self.ids),
@@ -137,7 +140,7 @@ impl World {
             pr,
         })
     }
-    pub(super) fn review(&mut self, who: Actor, state: ReviewState, sha: &str) -> Vec<Effect> {
+    pub(super) fn review(&mut self, who: Actor, state: ReviewState, sha: &str) -> Outputs {
         self.ids += 1;
         self.go(Input::Review {
             id: self.ids,
@@ -149,12 +152,7 @@ impl World {
             submitted_at: 0,
         })
     }
-    pub(super) fn run_done(
-        &mut self,
-        correlation: &str,
-        run_id: u64,
-        conclusion: &str,
-    ) -> Vec<Effect> {
+    pub(super) fn run_done(&mut self, correlation: &str, run_id: u64, conclusion: &str) -> Outputs {
         let report = self.own_run(correlation, run_id, "completed", Some(conclusion));
         self.go(Input::WorkflowRun(report))
     }
@@ -200,11 +198,12 @@ impl World {
     }
 }
 
-pub(super) fn actions(effects: &[Effect]) -> Vec<&Action> {
-    effects.iter().map(|e| &e.action).collect()
+pub(super) fn actions(effects: &Outputs) -> Vec<&Action> {
+    effects.effects.iter().map(|e| &e.action).collect()
 }
-pub(super) fn replies(effects: &[Effect]) -> Vec<&str> {
+pub(super) fn replies(effects: &Outputs) -> Vec<&str> {
     effects
+        .effects
         .iter()
         .filter_map(|e| match &e.action {
             Action::Reply { body, .. } => Some(body.as_str()),
@@ -212,8 +211,9 @@ pub(super) fn replies(effects: &[Effect]) -> Vec<&str> {
         })
         .collect()
 }
-pub(super) fn dispatches(effects: &[Effect]) -> Vec<(String, String, String)> {
+pub(super) fn dispatches(effects: &Outputs) -> Vec<(String, String, String)> {
     effects
+        .effects
         .iter()
         .filter_map(|e| match &e.action {
             Action::Dispatch {
@@ -277,7 +277,7 @@ fn approving_an_incomplete_requirement_is_refused_with_the_reason() {
     assert_eq!(w.p.phase, Phase::Intake);
     assert!(replies(&effects)[0].contains("add the `Acceptance criteria` section"));
     assert!(
-        matches!(effects[0].action, Action::React { .. }),
+        matches!(effects.effects[0].action, Action::React { .. }),
         "👀 first"
     );
 }
@@ -325,9 +325,7 @@ fn from_approval_to_a_tested_reviewed_pull_request() {
         vec![("tests.yml".into(), "aaa111".into(), d[0].2.clone())]
     );
     assert!(
-        !actions(&effects)
-            .iter()
-            .any(|a| matches!(a, Action::SetTimer { .. })),
+        effects.timers.is_empty(),
         "no watchdog before GitHub has the run"
     );
     assert!(actions(&effects).contains(&&Action::SyncCheckRun {
@@ -343,9 +341,10 @@ fn from_approval_to_a_tested_reviewed_pull_request() {
         },
     });
     assert!(
-        actions(&effects)
+        effects
+            .timers
             .iter()
-            .any(|a| matches!(a, Action::SetTimer { due_at, .. } if *due_at == w.now + 3_600_000)),
+            .any(|t| matches!(t, TimerChange::Set { due_at, .. } if *due_at == w.now + 3_600_000)),
         "a watchdog once dispatched"
     );
     w.run_done(&correlation, 501, "success");
@@ -409,7 +408,7 @@ fn a_push_makes_approvals_stale_and_tests_run_again() {
     let d = dispatches(&effects);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].1, "bbb222");
-    assert!(actions(&effects).contains(&&Action::CancelTimer {
+    assert!(effects.timers.contains(&TimerChange::Cancel {
         key: format!("watch:{c}")
     }));
     assert!(
@@ -640,6 +639,7 @@ fn a_refused_dispatch_fails_the_pipeline_until_retry() {
     w.advance_to_development();
     let effects = w.pr(PullAction::Opened, "aaa111");
     let dispatch = effects
+        .effects
         .iter()
         .find(|e| matches!(e.action, Action::Dispatch { .. }))
         .unwrap()
@@ -781,7 +781,7 @@ fn green_gates_deploy_to_staging_then_readiness() {
 }
 
 /// Takes a pipeline to a successful staging deploy; returns the deploy's correlation.
-pub(super) fn deployed_to_staging(w: &mut World) -> Vec<Effect> {
+pub(super) fn deployed_to_staging(w: &mut World) -> Outputs {
     let correlation = staging_dispatched(w);
     w.run_done(&correlation, 77, "success")
 }
@@ -811,8 +811,9 @@ pub(super) fn staging_dispatched(w: &mut World) -> String {
 }
 
 /// GitHub created the staging Deployment (9) the effects asked for; returns its correlation.
-pub(super) fn staging_deployment_created(w: &mut World, effects: &[Effect]) -> String {
+pub(super) fn staging_deployment_created(w: &mut World, effects: &Outputs) -> String {
     let correlation = effects
+        .effects
         .iter()
         .find_map(|e| match &e.action {
             Action::CreateDeployment { correlation, .. } => Some(correlation.clone()),
@@ -829,7 +830,7 @@ pub(super) fn staging_deployment_created(w: &mut World, effects: &[Effect]) -> S
     correlation
 }
 
-pub(super) fn probed(w: &mut World, ok: bool, key: &str) -> Vec<Effect> {
+pub(super) fn probed(w: &mut World, ok: bool, key: &str) -> Outputs {
     w.go(Input::EffectDone {
         key: key.into(),
         result: EffectResult::Probed {
@@ -860,9 +861,10 @@ fn staging_health_holds_for_the_window_then_readiness() {
     }));
     let effects = probed(&mut w, true, "p1");
     assert!(
-        actions(&effects)
+        effects
+            .timers
             .iter()
-            .any(|a| matches!(a, Action::SetTimer { due_at, .. } if *due_at == w.now + 30_000))
+            .any(|t| matches!(t, TimerChange::Set { due_at, .. } if *due_at == w.now + 30_000))
     );
     // A flapping probe does not fail the stage; the window passing makes it healthy.
     probed(&mut w, false, "p2");
@@ -1122,7 +1124,11 @@ proptest! {
         for (i, input) in inputs.iter().enumerate() {
             let now = i as i64 * 1000;
             let (next, effects) = step(&p, input, &cfg, now);
-            for e in &effects {
+            for n in &effects.notifications {
+                prop_assert_eq!(&n.cause, &input.cause());
+                prop_assert!(keys.insert(n.key.clone()), "notification key reused: {}", n.key);
+            }
+            for e in &effects.effects {
                 // Every effect is traceable to the input that caused it, and keys never repeat.
                 prop_assert_eq!(&e.cause, &input.cause());
                 prop_assert!(keys.insert(e.key.clone()), "effect key reused: {}", e.key);

@@ -39,7 +39,7 @@ fn hand_run(run_id: u64, correlation: &str, workflow: &str, branch: &str) -> Run
 }
 
 /// The protection rule's answer among the effects: (approved, comment).
-fn protection_answer(effects: &[Effect]) -> Option<(bool, String)> {
+fn protection_answer(effects: &Outputs) -> Option<(bool, String)> {
     actions(effects).into_iter().find_map(|a| match a {
         Action::ReviewProtection {
             approved, comment, ..
@@ -48,13 +48,12 @@ fn protection_answer(effects: &[Effect]) -> Option<(bool, String)> {
     })
 }
 
-fn audited<'a>(effects: &'a [Effect], what: &str) -> Vec<&'a str> {
+fn audited<'a>(effects: &'a Outputs, what: &str) -> Vec<&'a str> {
     effects
+        .audit
         .iter()
-        .filter_map(|e| match &e.action {
-            Action::Audit { action, detail, .. } if action == what => Some(detail.as_str()),
-            _ => None,
-        })
+        .filter(|a| a.action == what)
+        .map(|a| a.detail.as_str())
         .collect()
 }
 

@@ -9,6 +9,15 @@
 //! transaction that marks the effect done.
 //! Must not: hold a transaction while calling GitHub.
 
+mod checks;
+mod deploys;
+
+use deploys::DeployDispatch;
+pub use deploys::answer_protection_rule;
+mod issues;
+mod pulls;
+mod runs;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,16 +30,13 @@ use super::advance::{advance, decode};
 use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::github::client::{
-    CheckAction, CheckOutput, CheckRunRequest, DeploymentRequest, DeploymentStatusRequest, GitHub,
-    MergeRequest, NewIssue, ProtectionReview, RepoRef,
+    DeploymentStatusRequest, GitHub, MergeRequest, ProtectionReview, RepoRef,
 };
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
-use crate::pipeline::domain::Environment;
-use crate::pipeline::linking;
-use crate::pipeline::model::{EffectResult, Task};
+use crate::pipeline::model::EffectResult;
 use crate::pipeline::views::incident::INCIDENT_LABEL;
-use crate::pipeline::{Action, Input, Pipeline, views};
+use crate::pipeline::{Action, Input, Pipeline};
 use crate::store::pipelines::EffectRow;
 use crate::store::{Store, StoreError, millis};
 
@@ -60,6 +66,17 @@ pub struct Executor {
     in_flight: Mutex<Vec<EffectRow>>,
     prober: super::health::Prober,
     notifier: Option<super::notify::Notifier>,
+}
+
+/// One attempt at one effect: the pipeline and configuration it runs for, and whether an
+/// earlier attempt may have done the work already (it was claimed before).
+struct Attempt<'a> {
+    p: &'a Pipeline,
+    cfg: &'a LoadedConfig,
+    repo: &'a RepoRef,
+    /// The effect's key, `p<id>.e<seq>`.
+    key: &'a str,
+    may_have_run: bool,
 }
 
 enum Failed {
@@ -348,6 +365,8 @@ impl Executor {
         Ok(())
     }
 
+    /// Carries out one effect on GitHub: one method per family of effects, each of which
+    /// finds out first, when the effect may have run before, whether the work is done.
     async fn perform(
         &self,
         p: &Pipeline,
@@ -356,114 +375,53 @@ impl Executor {
         action: &Action,
         row: &EffectRow,
     ) -> Result<Option<EffectResult>, GitHubError> {
-        let gh = self.github();
-        let may_have_run = row.attempts > 1;
+        let at = Attempt {
+            p,
+            cfg,
+            repo,
+            key: &row.effect_key,
+            may_have_run: row.attempts > 1,
+        };
         match action {
-            Action::SyncStatusComment => {
-                let body = views::status_comment(p, cfg);
-                if let Some(id) = p.status_comment {
-                    match gh.update_issue_comment(repo, id, &body).await {
-                        Ok(_) => return Ok(None),
-                        Err(e) if e.is_not_found() => {} // deleted by someone: write it again
-                        Err(e) => return Err(e),
-                    }
-                }
-                // Only shipgate's own comment counts: anyone can paste the marker.
-                let marker = views::status_marker(p.id);
-                let bot = self.resolver.bot_login().await.ok();
-                let found = gh
-                    .list_issue_comments(repo, p.issue)
-                    .await?
-                    .into_iter()
-                    .find(|c| {
-                        Some(&c.user.login) == bot.as_ref()
-                            && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
-                    });
-                let id = match found {
-                    Some(c) => gh.update_issue_comment(repo, c.id, &body).await?.id,
-                    None => gh.create_issue_comment(repo, p.issue, &body).await?.id,
+            // Issues and comments (`issues.rs`).
+            Action::SyncStatusComment => self.sync_status_comment(&at).await,
+            Action::Reply { on, body } => self.reply(&at, *on, body).await,
+            Action::React { comment_id } => self.react(&at, *comment_id).await,
+            Action::SetPhaseLabel { add, remove } => self.set_phase_label(&at, add, remove).await,
+            Action::RemoveLabel { label } => self.remove_label(&at, label).await,
+            Action::CloseIssue => self.close_issue(&at).await,
+            Action::OpenIncident {
+                marker,
+                title,
+                body,
+                assignee,
+            } => {
+                self.open_incident(&at, marker, title, body, assignee.as_deref())
+                    .await
+            }
+            // Check runs (`checks.rs`).
+            Action::SyncCheckRun { sha } => self.sync_check_run(&at, sha).await,
+            // Branches and pull requests (`pulls.rs`).
+            Action::CreateBranch { branch, from } => self.create_branch(&at, branch, from).await,
+            Action::FetchSubIssues => self.fetch_sub_issues(&at).await,
+            Action::FindPullRequest => self.find_pull_request(&at).await,
+            Action::Merge {
+                number,
+                sha,
+                base,
+                title,
+                message,
+                method,
+            } => {
+                let request = MergeRequest {
+                    sha: sha.clone(),
+                    commit_title: title.clone(),
+                    commit_message: message.clone(),
+                    merge_method: method.clone(),
                 };
-                Ok(Some(EffectResult::StatusComment { id }))
+                self.merge(&at, *number, base, request).await
             }
-            Action::SyncCheckRun { sha } => {
-                self.sync_check_run(p, cfg, repo, sha, may_have_run).await
-            }
-            Action::SetPhaseLabel { add, remove } => {
-                self.ensure_label(repo, add).await?;
-                gh.add_labels(repo, p.issue, std::slice::from_ref(add))
-                    .await?;
-                for old in remove.iter().filter(|r| *r != add) {
-                    gh.remove_label(repo, p.issue, old).await?;
-                }
-                Ok(None)
-            }
-            Action::RemoveLabel { label } => {
-                gh.remove_label(repo, p.issue, label).await?;
-                Ok(None)
-            }
-            Action::React { comment_id } => {
-                gh.add_reaction(repo, *comment_id, "eyes").await?;
-                Ok(None)
-            }
-            Action::Reply { on, body } => {
-                let marker = format!("<!-- shipgate:reply {} -->", row.effect_key);
-                if may_have_run {
-                    let comments = gh.list_issue_comments(repo, *on).await?;
-                    if comments
-                        .iter()
-                        .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&marker)))
-                    {
-                        return Ok(None);
-                    }
-                }
-                gh.create_issue_comment(repo, *on, &format!("{body}\n\n{marker}"))
-                    .await?;
-                Ok(None)
-            }
-            Action::CreateBranch { branch, from } => {
-                let Some(sha) = gh.branch_sha(repo, from).await? else {
-                    return Err(GitHubError::Status {
-                        operation: "read the default branch",
-                        status: 404,
-                        message: format!("branch `{from}` not found"),
-                        kind: FailureKind::Permanent,
-                    });
-                };
-                let created = gh.create_branch(repo, branch, &sha).await?;
-                Ok(Some(EffectResult::Branch { existed: !created }))
-            }
-            Action::FetchSubIssues => {
-                let tasks = gh
-                    .sub_issues(repo, p.issue)
-                    .await?
-                    .into_iter()
-                    .map(|s| Task {
-                        text: s.title,
-                        done: s.state == "closed",
-                        issue: Some(s.number),
-                    })
-                    .collect();
-                Ok(Some(EffectResult::SubIssues { tasks }))
-            }
-            Action::FindPullRequest => {
-                let mut pulls = Vec::new();
-                for pr in gh.open_pulls(repo).await? {
-                    let mut pr = super::mapping::pull_snapshot(&pr);
-                    if !linking::pull_request_issues(&pr.body, &pr.head_branch, &p.repo)
-                        .contains(&p.issue)
-                    {
-                        continue;
-                    }
-                    pr.author_access = self
-                        .resolver
-                        .access(repo, &pr.author)
-                        .await
-                        .unwrap_or_default();
-                    pr.contributors = gh.pull_contributors(repo, pr.number).await?;
-                    pulls.push(pr);
-                }
-                Ok(Some(EffectResult::PullFound { pulls }))
-            }
+            // Workflow runs (`runs.rs`).
             Action::Dispatch {
                 workflow,
                 git_ref,
@@ -471,60 +429,22 @@ impl Executor {
                 correlation,
             } => {
                 let inputs = [("sha", sha.as_str())];
-                self.dispatch_once(
-                    p,
-                    cfg,
-                    workflow,
-                    git_ref,
-                    correlation,
-                    &inputs,
-                    may_have_run,
-                )
-                .await
+                self.dispatch_once(&at, workflow, git_ref, correlation, &inputs)
+                    .await
             }
             Action::PollRun {
                 run_id,
                 correlation,
-            } => {
-                // Polled by the id the dispatch answered with: shipgate's own run.
-                let run = gh.workflow_run(repo, *run_id).await?;
-                Ok(Some(EffectResult::RunPolled {
-                    correlation: correlation.clone(),
-                    report: super::mapping::run_report(&run, "", ""),
-                }))
-            }
+            } => self.poll_run(&at, *run_id, correlation).await,
+            Action::CancelRun { run_id } => self.cancel_run(&at, *run_id).await,
+            // Deployments, health and protection rules (`deploys.rs`).
             Action::CreateDeployment {
                 environment,
                 sha,
                 correlation,
             } => {
-                if may_have_run {
-                    let found = gh
-                        .deployments_for(repo, sha, environment.name())
-                        .await?
-                        .into_iter()
-                        .find(|d| {
-                            d.payload.get("pipeline").and_then(|v| v.as_str()) == Some(correlation)
-                        });
-                    if let Some(d) = found {
-                        return Ok(Some(EffectResult::DeploymentCreated {
-                            correlation: correlation.clone(),
-                            deployment_id: d.id,
-                        }));
-                    }
-                }
-                let request = DeploymentRequest {
-                    git_ref: sha.clone(),
-                    environment: environment.name().to_owned(),
-                    description: format!("{} via shipgate", p.name()),
-                    payload: serde_json::json!({ "pipeline": correlation, "issue": p.issue }),
-                    production_environment: *environment == Environment::Production,
-                };
-                let d = gh.create_deployment(repo, &request).await?;
-                Ok(Some(EffectResult::DeploymentCreated {
-                    correlation: correlation.clone(),
-                    deployment_id: d.id,
-                }))
+                self.create_deployment(&at, *environment, sha, correlation)
+                    .await
             }
             Action::DispatchDeploy {
                 workflow,
@@ -534,79 +454,23 @@ impl Executor {
                 correlation,
                 rollback_reason,
             } => {
-                let mut inputs = vec![
-                    ("environment", environment.name()),
-                    ("sha", sha.as_str()),
-                    (
-                        "rollback",
-                        if rollback_reason.is_some() {
-                            "true"
-                        } else {
-                            "false"
-                        },
-                    ),
-                ];
-                if let Some(reason) = rollback_reason {
-                    inputs.push(("reason", reason.as_str()));
-                }
-                // Production only ever deploys a commit on the branch it dispatches (a
-                // rollback's target was checked when it was found).
-                if *environment == Environment::Production
-                    && rollback_reason.is_none()
-                    && !gh.branch_contains(repo, git_ref, sha).await?
-                {
-                    return Err(GitHubError::Refused {
-                        operation: "dispatch the production deploy",
-                        reason: format!("`{sha}` is not on `{git_ref}`"),
-                    });
-                }
-                self.dispatch_once(
-                    p,
-                    cfg,
+                let deploy = DeployDispatch {
                     workflow,
                     git_ref,
+                    environment: *environment,
+                    sha,
                     correlation,
-                    &inputs,
-                    may_have_run,
-                )
-                .await
+                    rollback_reason: rollback_reason.as_deref(),
+                };
+                self.dispatch_deploy(&at, deploy).await
             }
             Action::FindRollbackTarget {
                 environment,
                 current_sha,
                 bad_shas,
             } => {
-                // The newest deployment of another SHA that shipgate made and saw succeed
-                // (GitHub marks replaced deployments `inactive`, so any `success` of its in
-                // the history counts): a deployment or status anyone else created chooses
-                // nothing. Production goes back only to a commit on the default branch, where
-                // a rollback runs; staging also to a PR head shipgate deployed.
-                let bot = self.bot_login().await?;
-                let by_bot = |login: &str| login.eq_ignore_ascii_case(&bot);
-                for d in gh.environment_deployments(repo, environment.name()).await? {
-                    if d.sha == *current_sha
-                        || bad_shas.contains(&d.sha)
-                        || !d.creator.as_ref().is_some_and(|c| by_bot(&c.login))
-                    {
-                        continue;
-                    }
-                    let states = gh.deployment_states(repo, d.id).await?;
-                    if !states.iter().any(|(s, by)| s == "success" && by_bot(by)) {
-                        continue;
-                    }
-                    if *environment != Environment::Production
-                        || gh.branch_contains(repo, &p.default_branch, &d.sha).await?
-                    {
-                        return Ok(Some(EffectResult::RollbackTarget {
-                            environment: *environment,
-                            sha: Some(d.sha),
-                        }));
-                    }
-                }
-                Ok(Some(EffectResult::RollbackTarget {
-                    environment: *environment,
-                    sha: None,
-                }))
+                self.find_rollback_target(&at, *environment, current_sha, bad_shas)
+                    .await
             }
             Action::DeploymentStatus {
                 deployment_id,
@@ -615,94 +479,15 @@ impl Executor {
                 environment_url,
                 description,
             } => {
-                // shipgate posts each state at most once per deployment: one of its own with
-                // this state means an earlier attempt posted it.
-                if may_have_run {
-                    let bot = self.bot_login().await?;
-                    let posted = gh.deployment_states(repo, *deployment_id).await?;
-                    if posted
-                        .iter()
-                        .any(|(s, by)| s == state && by.eq_ignore_ascii_case(&bot))
-                    {
-                        return Ok(None);
-                    }
-                }
                 let status = DeploymentStatusRequest {
                     state: state.clone(),
                     log_url: log_url.clone(),
                     environment_url: environment_url.clone(),
                     description: description.clone(),
                 };
-                gh.create_deployment_status(repo, *deployment_id, &status)
-                    .await?;
-                Ok(None)
+                self.deployment_status(&at, *deployment_id, status).await
             }
-            Action::Probe { environment, url } => {
-                let o = self.prober.probe(url).await;
-                Ok(Some(EffectResult::Probed {
-                    environment: *environment,
-                    ok: o.ok,
-                    status: o.status,
-                    latency_ms: o.latency_ms,
-                    error: o.error,
-                    refused: o.refused,
-                }))
-            }
-            Action::Merge {
-                number,
-                sha,
-                base,
-                title,
-                message,
-                method,
-            } => {
-                // Only into the branch production runs (a base changed since is refused).
-                // Merged already (an earlier attempt whose answer was lost, or a person)? It
-                // counts only if the approved head is what was merged.
-                let merged_head = |pr: &Option<crate::github::client::PullInfo>| {
-                    pr.as_ref()
-                        .filter(|pr| pr.merged == Some(true) && pr.head.sha == *sha)
-                        .and_then(|pr| pr.merge_commit_sha.clone())
-                };
-                let now = gh.pull(repo, *number).await?;
-                if let Some(pr) = now
-                    .as_ref()
-                    .filter(|pr| !base.is_empty() && pr.base.branch != *base)
-                {
-                    // Not into the branch production runs (a person may have merged it there).
-                    return Ok(Some(EffectResult::NotMerged {
-                        number: *number,
-                        base: pr.base.branch.clone(),
-                    }));
-                }
-                if let Some(merge_sha) = merged_head(&now) {
-                    return Ok(Some(EffectResult::Merged { sha: merge_sha }));
-                }
-                let request = MergeRequest {
-                    sha: sha.clone(),
-                    commit_title: title.clone(),
-                    commit_message: message.clone(),
-                    merge_method: method.clone(),
-                };
-                match gh.merge_pull(repo, *number, &request).await {
-                    Ok(merged) => Ok(Some(EffectResult::Merged { sha: merged })),
-                    Err(e) if e.kind() == FailureKind::Permanent => {
-                        match merged_head(&gh.pull(repo, *number).await?) {
-                            Some(merge_sha) => Ok(Some(EffectResult::Merged { sha: merge_sha })),
-                            None => Err(e),
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Action::CancelRun { run_id } => {
-                gh.cancel_run(repo, *run_id).await?;
-                Ok(None)
-            }
-            Action::CloseIssue => {
-                gh.close_issue(repo, p.issue).await?;
-                Ok(None)
-            }
+            Action::Probe { environment, url } => Ok(Some(self.probe(*environment, url).await)),
             Action::ReviewProtection {
                 run_id,
                 environment,
@@ -714,142 +499,13 @@ impl Executor {
                     state: if *approved { "approved" } else { "rejected" }.into(),
                     comment: comment.clone(),
                 };
-                answer_protection_rule(gh.as_ref(), repo, *run_id, &review, may_have_run).await?;
-                Ok(None)
-            }
-            Action::OpenIncident {
-                marker,
-                title,
-                body,
-                assignee,
-            } => {
-                // Found before created: a retry after a crash finds the issue it opened.
-                let label = INCIDENT_LABEL;
-                let found = gh
-                    .issues_labelled(repo, label)
-                    .await?
-                    .into_iter()
-                    .find(|i| {
-                        i.body
-                            .as_deref()
-                            .is_some_and(|b| b.contains(marker.as_str()))
-                    });
-                let number = match found {
-                    Some(issue) => issue.number,
-                    None => {
-                        self.ensure_label(repo, label).await?;
-                        let mut issue = NewIssue {
-                            title: title.clone(),
-                            body: body.clone(),
-                            labels: vec![label.to_owned()],
-                            assignees: assignee.iter().cloned().collect(),
-                        };
-                        match gh.create_issue(repo, &issue).await {
-                            // GitHub refuses an assignee it cannot assign (a bot, someone
-                            // without access): the incident matters more than who has it.
-                            Err(GitHubError::Status { status: 422, .. })
-                                if !issue.assignees.is_empty() =>
-                            {
-                                issue.assignees.clear();
-                                gh.create_issue(repo, &issue).await?
-                            }
-                            other => other?,
-                        }
-                    }
-                };
-                Ok(Some(EffectResult::IncidentOpened { number }))
-            }
-            // Saved with the state, or queued in the repository lane, by `advance`; never in
-            // a pipeline's outbox.
-            Action::SetTimer { .. }
-            | Action::CancelTimer { .. }
-            | Action::Audit { .. }
-            | Action::Notify { .. } => Ok(None),
-        }
-    }
-
-    async fn sync_check_run(
-        &self,
-        p: &Pipeline,
-        cfg: &LoadedConfig,
-        repo: &RepoRef,
-        sha: &str,
-        may_have_run: bool,
-    ) -> Result<Option<EffectResult>, GitHubError> {
-        let gh = self.github();
-        let view = views::check_run(p, cfg, sha);
-        let known = p.check_runs.get(sha);
-        let is_head = p.head_sha() == Some(sha) || p.check_run_sha() == Some(sha);
-        if known.is_none() && !is_head {
-            return Ok(None); // nothing to mark superseded
-        }
-        let request = CheckRunRequest {
-            status: Some(view.status.into()),
-            conclusion: view.conclusion.map(Into::into),
-            output: Some(CheckOutput {
-                title: view.title.clone(),
-                summary: view.summary.clone(),
-                text: None,
-            }),
-            actions: Some(
-                view.actions
-                    .iter()
-                    .map(|b| CheckAction {
-                        label: b.label().into(),
-                        description: b.description().into(),
-                        identifier: b.identifier().into(),
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        let completed = view.status == "completed";
-        // A completed check run is not reopened: a retry gets a new one on the same SHA.
-        if let Some(known) = known.filter(|k| !k.completed || completed) {
-            let info = gh.update_check_run(repo, known.id, &request).await?;
-            return Ok(
-                (known.completed != completed).then_some(EffectResult::CheckRun {
-                    sha: sha.into(),
-                    id: info.id,
-                    completed,
-                }),
-            );
-        }
-        let external_id = format!("p{}:{sha}", p.id);
-        if may_have_run {
-            let existing = gh.check_runs_for(repo, sha, "shipgate").await?;
-            // The newest of ours on this SHA; a completed one is reused unless the pipeline
-            // needs it open again (a retry), which gets a new check run.
-            if let Some(found) = existing
-                .into_iter()
-                .filter(|c| c.external_id.as_deref() == Some(&external_id))
-                .max_by_key(|c| c.id)
-                .filter(|c| c.status != "completed" || completed)
-            {
-                let info = gh.update_check_run(repo, found.id, &request).await?;
-                return Ok(Some(EffectResult::CheckRun {
-                    sha: sha.into(),
-                    id: info.id,
-                    completed,
-                }));
+                self.review_protection(&at, *run_id, &review).await
             }
         }
-        let create = CheckRunRequest {
-            name: Some("shipgate".into()),
-            head_sha: Some(sha.into()),
-            external_id: Some(external_id),
-            ..request
-        };
-        let info = gh.create_check_run(repo, &create).await?;
-        Ok(Some(EffectResult::CheckRun {
-            sha: sha.into(),
-            id: info.id,
-            completed,
-        }))
     }
 
     /// `<app-slug>[bot]`, the login of shipgate's own runs and deployments.
-    async fn bot_login(&self) -> Result<String, GitHubError> {
+    pub(super) async fn bot_login(&self) -> Result<String, GitHubError> {
         self.resolver
             .bot_login()
             .await
@@ -859,65 +515,8 @@ impl Executor {
             })
     }
 
-    /// Dispatches a workflow with `inputs` and the `pipeline` input (`correlation` and the
-    /// dispatch's nonce), unless an earlier attempt may have dispatched it and GitHub has a
-    /// run that is, in every respect, the one it sent (`provenance::mismatch`).
-    #[allow(clippy::too_many_arguments)]
-    async fn dispatch_once(
-        &self,
-        p: &Pipeline,
-        cfg: &LoadedConfig,
-        workflow: &str,
-        git_ref: &str,
-        correlation: &str,
-        inputs: &[(&str, &str)],
-        may_have_run: bool,
-    ) -> Result<Option<EffectResult>, GitHubError> {
-        let gh = self.github();
-        let repo = &repo_of(p);
-        let nonce = gh
-            .dispatch_nonce(repo, correlation)
-            .ok_or(GitHubError::NotConfigured)?;
-        let pipeline = format!("{correlation}.{nonce}");
-        if may_have_run
-            && let Some(sent) = crate::pipeline::provenance::dispatch_sent(
-                p,
-                &cfg.config.deploy.workflow,
-                correlation,
-            )
-        {
-            let bot = self.bot_login().await?;
-            for run in gh.find_dispatched_runs(repo, git_ref, &pipeline).await? {
-                let mut report = super::mapping::run_report(&run, &bot, "");
-                super::mapping::prove_dispatch(&mut report, |token| gh.dispatch_nonce(repo, token));
-                let matches = report
-                    .origin
-                    .as_ref()
-                    .is_some_and(|o| crate::pipeline::provenance::mismatch(o, &sent).is_none());
-                if matches {
-                    return Ok(Some(EffectResult::Dispatched {
-                        correlation: correlation.to_owned(),
-                        run_id: run.id,
-                        url: run.html_url,
-                    }));
-                }
-            }
-        }
-        let inputs: serde_json::Map<String, serde_json::Value> = inputs
-            .iter()
-            .chain([&("pipeline", pipeline.as_str())])
-            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
-            .collect();
-        let run = gh
-            .dispatch_workflow(repo, workflow, git_ref, &inputs)
-            .await?;
-        Ok(Some(EffectResult::Dispatched {
-            correlation: correlation.to_owned(),
-            run_id: run.workflow_run_id,
-            url: run.html_url,
-        }))
-    }
-
+    /// Creates a label shipgate uses once per process and repository (phase labels,
+    /// `shipgate:incident`); an existing one counts. (`issues/create-label`)
     async fn ensure_label(&self, repo: &RepoRef, name: &str) -> Result<(), GitHubError> {
         let key = (repo.full_name(), name.to_owned());
         if self.labels.lock().expect("label cache").contains(&key) {
@@ -939,21 +538,6 @@ impl Executor {
             .await?;
         self.labels.lock().expect("label cache").insert(key);
         Ok(())
-    }
-}
-
-/// Answers a deployment protection rule. GitHub refuses (422) an answer to a rule that no
-/// longer waits: after an attempt that may have answered it, that refusal means it did.
-pub async fn answer_protection_rule(
-    gh: &dyn GitHub,
-    repo: &RepoRef,
-    run_id: u64,
-    review: &ProtectionReview,
-    may_have_answered: bool,
-) -> Result<(), GitHubError> {
-    match gh.review_protection_rule(repo, run_id, review).await {
-        Err(GitHubError::Status { status: 422, .. }) if may_have_answered => Ok(()),
-        other => other,
     }
 }
 

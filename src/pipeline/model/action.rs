@@ -1,5 +1,7 @@
-//! What a pipeline asks the shell to do: effects on GitHub (comments, labels, check runs,
-//! dispatches, deployments, merges, issues), notifications, audit entries and timers.
+//! What a pipeline asks the shell to do, typed by where it goes ([`Outputs`]): effects on
+//! GitHub (comments, labels, check runs, dispatches, deployments, merges, issues) for the
+//! pipeline's outbox, timer changes for the timer table, audit entries, and notifications
+//! for the repository's lane.
 //!
 //! Must not: describe how to do it (the executor knows GitHub; an action says what).
 
@@ -12,12 +14,12 @@ use super::records::{Environment, GateKind};
 pub enum TimerKind {
     /// A test run silent this long is polled.
     RunWatchdog { correlation: String },
-    /// Time for the next health probe of an environment.
     /// A gate's clock ran out (escalate, reject, auto-approve).
     GateTimeout {
         gate: GateKind,
         action: TimeoutAction,
     },
+    /// Time for the next health probe of an environment.
     HealthTick {
         environment: Environment,
         /// The watch this tick belongs to (its start); a tick of an earlier watch of the
@@ -50,8 +52,8 @@ impl TimeoutAction {
     }
 }
 
-/// What the pipeline asks the shell to do. `SetTimer`/`CancelTimer` go to the timer table;
-/// the rest to the outbox, run in order per pipeline.
+/// An effect on GitHub (or a health probe) the executor carries out, in order per pipeline,
+/// after the step commits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     /// Create or edit the one status comment (rendered from the state when it runs).
@@ -156,29 +158,9 @@ pub enum Action {
     },
     /// Closes the feature issue as completed.
     CloseIssue,
-    /// A notification for the operator's webhook (sent from the repository-level lane, so it
-    /// never holds up the pipeline).
-    Notify {
-        event: String,
-        text: String,
-    },
     /// Cancels a workflow run (`/stop`).
     CancelRun {
         run_id: u64,
-    },
-    /// An entry for the audit log (written with the state, not run against GitHub).
-    Audit {
-        actor: String,
-        action: String,
-        detail: String,
-    },
-    SetTimer {
-        key: String,
-        due_at: i64,
-        kind: TimerKind,
-    },
-    CancelTimer {
-        key: String,
     },
 }
 
@@ -206,10 +188,6 @@ impl Action {
             Action::Merge { .. } => "merge",
             Action::CloseIssue => "close_issue",
             Action::CancelRun { .. } => "cancel_run",
-            Action::Notify { .. } => "notify",
-            Action::Audit { .. } => "audit",
-            Action::SetTimer { .. } => "set_timer",
-            Action::CancelTimer { .. } => "cancel_timer",
         }
     }
 }
@@ -221,4 +199,63 @@ pub struct Effect {
     /// The input that caused it ([`Input::cause`]).
     pub cause: String,
     pub action: Action,
+}
+
+/// A durable timer set or cancelled; a set timer comes back as [`Input::Timer`] when due.
+///
+/// [`Input::Timer`]: super::Input::Timer
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimerChange {
+    Set {
+        /// Unique per pipeline; setting a key again moves the timer.
+        key: String,
+        /// ms since the Unix epoch.
+        due_at: i64,
+        kind: TimerKind,
+    },
+    Cancel {
+        key: String,
+    },
+}
+
+/// A decision for the audit log: who, what, and the detail (a refusal's reason, a skip's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// A notification for the operator's receiver (`SHIPGATE_NOTIFY_URL`): phase changes,
+/// approvals asked for, deploy outcomes, rollbacks, incidents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// `p<id>.e<seq>`, like an effect's: the receiver's idempotency key.
+    pub key: String,
+    /// The input that caused it.
+    pub cause: String,
+    /// `phase`, `approval`, `deploy`, `rollback`, `incident`.
+    pub event: String,
+    pub text: String,
+}
+
+/// What one step asks for, by where it goes. Each list keeps the order it was asked in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// Effects on GitHub: the pipeline's outbox.
+    pub effects: Vec<Effect>,
+    /// Timers set or cancelled.
+    pub timers: Vec<TimerChange>,
+    pub audit: Vec<AuditEntry>,
+    pub notifications: Vec<Notice>,
+}
+
+impl Outputs {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.effects.is_empty()
+            && self.timers.is_empty()
+            && self.audit.is_empty()
+            && self.notifications.is_empty()
+    }
 }

@@ -442,7 +442,7 @@ impl Step<'_> {
             };
             run.finished_at = Some(self.now);
             let key = watchdog_key(&run.correlation);
-            self.emit(Action::CancelTimer { key });
+            self.cancel_timer(key);
         } else {
             run.state = RunState::Running;
         }

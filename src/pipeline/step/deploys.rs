@@ -29,7 +29,7 @@ impl Step<'_> {
     ) {
         let correlation = format!("{}-d{}", self.p.name(), self.p.seq);
         self.p.deploys.push(Deploy {
-            environment: environment.to_owned(),
+            environment,
             sha: sha.to_owned(),
             git_ref: git_ref.to_owned(),
             correlation: correlation.clone(),
@@ -43,7 +43,7 @@ impl Step<'_> {
             requested_by: None,
         });
         self.emit(Action::CreateDeployment {
-            environment: environment.to_owned(),
+            environment,
             sha: sha.to_owned(),
             correlation,
         });
@@ -143,11 +143,11 @@ impl Step<'_> {
         // Armed here whichever came first, this answer or the run's webhook.
         if !d.state.is_finished() {
             let correlation = correlation.to_owned();
-            self.emit(Action::SetTimer {
-                key: watchdog_key(&correlation),
-                due_at: now + timeout,
-                kind: TimerKind::RunWatchdog { correlation },
-            });
+            self.set_timer(
+                watchdog_key(&correlation),
+                now + timeout,
+                TimerKind::RunWatchdog { correlation },
+            );
         }
     }
 
@@ -199,9 +199,9 @@ impl Step<'_> {
         );
         let (environment, sha, deployment_id, correlation) =
             (d.environment, d.sha, d.deployment_id, d.correlation);
-        self.emit(Action::Notify {
-            event: "deploy".into(),
-            text: format!(
+        self.notify(
+            "deploy",
+            format!(
                 "{}: the {environment} {} of `{}` {} ({})",
                 self.p.name(),
                 self.p.deploys[i].kind(),
@@ -209,7 +209,7 @@ impl Step<'_> {
                 self.p.deploys[i].state.describe(),
                 report.url
             ),
-        });
+        );
         let health_url = cfg
             .config
             .deploy
@@ -268,9 +268,7 @@ impl Step<'_> {
         d.state = state;
         d.finished_at = Some(self.now);
         let d = d.clone();
-        self.emit(Action::CancelTimer {
-            key: watchdog_key(&d.correlation),
-        });
+        self.cancel_timer(watchdog_key(&d.correlation));
         d
     }
 

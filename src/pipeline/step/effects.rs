@@ -43,11 +43,7 @@ impl Step<'_> {
                         // for (a dispatch can wait behind a rate limit).
                         let due_at = self.now + self.cfg.config.tests.timeout as i64 * 1000;
                         let correlation = correlation.clone();
-                        self.emit(Action::SetTimer {
-                            key: watchdog_key(&correlation),
-                            due_at,
-                            kind: TimerKind::RunWatchdog { correlation },
-                        });
+                        self.set_timer(watchdog_key(&correlation), due_at, TimerKind::RunWatchdog { correlation });
                     }
                 }
             }

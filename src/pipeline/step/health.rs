@@ -31,7 +31,7 @@ impl Step<'_> {
             }
         }
         self.p.health.push(HealthWatch {
-            environment: environment.to_owned(),
+            environment,
             sha: sha.to_owned(),
             url: url.clone(),
             started_at: self.now,
@@ -43,10 +43,7 @@ impl Step<'_> {
             consecutive_slow: 0,
             outcome: None,
         });
-        self.emit(Action::Probe {
-            environment: environment.to_owned(),
-            url,
-        });
+        self.emit(Action::Probe { environment, url });
     }
 
     /// The watch of the environment's current deploy, if it is still running.
@@ -156,14 +153,7 @@ impl Step<'_> {
             let due_at = (now + health.interval as i64 * 1000).min(watch.until.max(now));
             // One key per tick: a fired timer is a one-shot input, so keys never repeat.
             let key = format!("health:{environment}:{due_at}");
-            self.emit(Action::SetTimer {
-                key,
-                due_at,
-                kind: TimerKind::HealthTick {
-                    environment: environment.to_owned(),
-                    since,
-                },
-            });
+            self.set_timer(key, due_at, TimerKind::HealthTick { environment, since });
         }
     }
 
@@ -189,19 +179,14 @@ impl Step<'_> {
         if paused {
             // The window holds too: it is extended by the time spent paused.
             watch.until += interval;
-            self.emit(Action::SetTimer {
-                key: format!("health:{environment}:{}", now + interval),
-                due_at: now + interval,
-                kind: TimerKind::HealthTick {
-                    environment: environment.to_owned(),
-                    since,
-                },
-            });
+            let due_at = now + interval;
+            self.set_timer(
+                format!("health:{environment}:{due_at}"),
+                due_at,
+                TimerKind::HealthTick { environment, since },
+            );
         } else {
-            self.emit(Action::Probe {
-                environment: environment.to_owned(),
-                url,
-            });
+            self.emit(Action::Probe { environment, url });
         }
     }
 }

@@ -40,14 +40,14 @@ impl Step<'_> {
             issue,
             format!("🚨 Incident #{number} is open for this production rollback."),
         );
-        self.emit(Action::Notify {
-            event: "incident".into(),
-            text: format!(
+        self.notify(
+            "incident",
+            format!(
                 "Incident #{number}: production rolled back for {} “{}”",
                 self.p.name(),
                 self.p.title
             ),
-        });
+        );
     }
 
     /// Adds the rollback's outcome to its incident issue, when there is one.

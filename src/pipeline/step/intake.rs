@@ -143,9 +143,6 @@ impl Step<'_> {
             self.p.name(),
             self.p.title
         );
-        self.emit(Action::Notify {
-            event: "approval".into(),
-            text,
-        });
+        self.notify("approval", text);
     }
 }

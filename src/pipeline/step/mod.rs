@@ -48,18 +48,18 @@ use super::gates::{self, GateKind, skip_of};
 use super::model::*;
 
 /// Applies one input. A one-shot input seen before changes nothing.
-pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipeline, Vec<Effect>) {
+pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipeline, Outputs) {
     if let Some(id) = input.one_shot_id()
         && p.handled.contains(&id)
     {
-        return (p.clone(), vec![]);
+        return (p.clone(), Outputs::default());
     }
     let mut s = Step {
         p: p.clone(),
         cfg,
         now,
         cause: input.cause(),
-        effects: vec![],
+        out: Outputs::default(),
     };
     if let Some(id) = input.one_shot_id() {
         s.p.handled.insert(id);
@@ -75,7 +75,7 @@ pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipel
     s.apply(input);
     s.drive();
     s.finish(p, fresh || matches!(input, Input::ConfigChanged { .. }));
-    (s.p, s.effects)
+    (s.p, s.out)
 }
 
 /// Whether an issue event should create a pipeline (the trigger label is on a plain issue).
@@ -99,14 +99,21 @@ pub(super) struct Step<'a> {
     pub(super) cfg: &'a LoadedConfig,
     pub(super) now: i64,
     cause: String,
-    effects: Vec<Effect>,
+    out: Outputs,
 }
 
 impl Step<'_> {
-    pub(super) fn emit(&mut self, action: Action) {
+    /// The next output's key, `p<id>.e<seq>`: every output takes one, so keys never repeat.
+    fn next_key(&mut self) -> String {
         let key = format!("p{}.e{}", self.p.id, self.p.seq);
         self.p.seq += 1;
-        self.effects.push(Effect {
+        key
+    }
+
+    /// Asks for an effect on GitHub.
+    pub(super) fn emit(&mut self, action: Action) {
+        let key = self.next_key();
+        self.out.effects.push(Effect {
             key,
             cause: self.cause.clone(),
             action,
@@ -115,11 +122,34 @@ impl Step<'_> {
 
     /// Records a decision in the audit log.
     pub(super) fn audit(&mut self, actor: &str, action: &str, detail: String) {
-        self.emit(Action::Audit {
+        self.next_key();
+        self.out.audit.push(AuditEntry {
             actor: actor.to_owned(),
             action: action.to_owned(),
             detail,
         });
+    }
+
+    /// Tells the operator's receiver (`event`: `phase`, `approval`, `deploy`, …).
+    pub(super) fn notify(&mut self, event: &str, text: String) {
+        let key = self.next_key();
+        self.out.notifications.push(Notice {
+            key,
+            cause: self.cause.clone(),
+            event: event.to_owned(),
+            text,
+        });
+    }
+
+    /// Sets (or moves) the timer `key` to fire at `due_at` (ms).
+    pub(super) fn set_timer(&mut self, key: String, due_at: i64, kind: TimerKind) {
+        self.next_key();
+        self.out.timers.push(TimerChange::Set { key, due_at, kind });
+    }
+
+    pub(super) fn cancel_timer(&mut self, key: String) {
+        self.next_key();
+        self.out.timers.push(TimerChange::Cancel { key });
     }
 
     pub(super) fn reply(&mut self, on: u64, body: String) {
@@ -142,10 +172,7 @@ impl Step<'_> {
                 self.p.title,
                 phase.name()
             );
-            self.emit(Action::Notify {
-                event: "phase".into(),
-                text,
-            });
+            self.notify("phase", text);
             self.notify_approval_request(phase);
         }
     }

@@ -85,7 +85,7 @@ impl Step<'_> {
             .map(|d| d.sha.clone())
             .collect();
         self.p.rollback = Some(RollbackRecord {
-            environment: environment.to_owned(),
+            environment,
             from_sha: current.sha.clone(),
             from_deployment: current.deployment_id,
             to_sha: None,
@@ -101,7 +101,7 @@ impl Step<'_> {
             format!("{environment} from `{}`: {reason}", short(&current.sha)),
         );
         self.emit(Action::FindRollbackTarget {
-            environment: environment.to_owned(),
+            environment,
             current_sha: current.sha,
             bad_shas,
         });
@@ -191,9 +191,9 @@ impl Step<'_> {
             text
         };
         let issue = self.p.issue;
-        self.emit(Action::Notify {
-            event: "rollback".into(),
-            text: format!(
+        self.notify(
+            "rollback",
+            format!(
                 "{} rolled back from `{}` to `{}` by {}: {}",
                 record.environment,
                 short(&record.from_sha),
@@ -201,7 +201,7 @@ impl Step<'_> {
                 record.by,
                 record.reason
             ),
-        });
+        );
         self.tell_incident(text.clone());
         self.reply(issue, text);
         self.audit(

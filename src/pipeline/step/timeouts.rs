@@ -61,12 +61,9 @@ impl Step<'_> {
     }
 
     fn set_gate_timer(&mut self, gate: GateKind, action: TimeoutAction, due_at: i64) {
-        self.emit(Action::SetTimer {
-            // One key per due time: a fired timer is a one-shot input.
-            key: format!("gate:{gate}:{}:{due_at}", action.name()),
-            due_at,
-            kind: TimerKind::GateTimeout { gate, action },
-        });
+        // One key per due time: a fired timer is a one-shot input.
+        let key = format!("gate:{gate}:{}:{due_at}", action.name());
+        self.set_timer(key, due_at, TimerKind::GateTimeout { gate, action });
     }
 
     pub(super) fn on_gate_timeout(&mut self, gate: GateKind, action: TimeoutAction) {
@@ -199,7 +196,7 @@ impl Step<'_> {
             .map(|r| watchdog_key(&r.correlation))
             .collect();
         for key in keys {
-            self.emit(Action::CancelTimer { key });
+            self.cancel_timer(key);
         }
     }
 }

@@ -1,0 +1,139 @@
+//! Effects on the feature issue and its PR's conversation: the status comment, replies,
+//! reactions, phase labels, closing the issue, and incident issues.
+
+use super::{Attempt, Executor};
+use crate::github::client::NewIssue;
+use crate::github::rest::GitHubError;
+use crate::pipeline::model::EffectResult;
+use crate::pipeline::views;
+use crate::pipeline::views::incident::INCIDENT_LABEL;
+
+type Done = Result<Option<EffectResult>, GitHubError>;
+
+impl Executor {
+    /// The one status comment: edited by its id, else found by its hidden marker among the
+    /// bot's comments (anyone can paste the marker), else created. (`issues/update-comment`,
+    /// `issues/list-comments`, `issues/create-comment`)
+    pub(super) async fn sync_status_comment(&self, at: &Attempt<'_>) -> Done {
+        let (p, repo, gh) = (at.p, at.repo, self.github());
+        let body = views::status_comment(p, at.cfg);
+        if let Some(id) = p.status_comment {
+            match gh.update_issue_comment(repo, id, &body).await {
+                Ok(_) => return Ok(None),
+                Err(e) if e.is_not_found() => {} // deleted by someone: write it again
+                Err(e) => return Err(e),
+            }
+        }
+        let marker = views::status_marker(p.id);
+        let bot = self.resolver.bot_login().await.ok();
+        let found = gh
+            .list_issue_comments(repo, p.issue)
+            .await?
+            .into_iter()
+            .find(|c| {
+                Some(&c.user.login) == bot.as_ref()
+                    && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
+            });
+        let id = match found {
+            Some(c) => gh.update_issue_comment(repo, c.id, &body).await?.id,
+            None => gh.create_issue_comment(repo, p.issue, &body).await?.id,
+        };
+        Ok(Some(EffectResult::StatusComment { id }))
+    }
+
+    /// A reply, ending with a hidden marker naming the effect, by which a retry finds it.
+    pub(super) async fn reply(&self, at: &Attempt<'_>, on: u64, body: &str) -> Done {
+        let gh = self.github();
+        let marker = format!("<!-- shipgate:reply {} -->", at.key);
+        if at.may_have_run {
+            let comments = gh.list_issue_comments(at.repo, on).await?;
+            if comments
+                .iter()
+                .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&marker)))
+            {
+                return Ok(None);
+            }
+        }
+        gh.create_issue_comment(at.repo, on, &format!("{body}\n\n{marker}"))
+            .await?;
+        Ok(None)
+    }
+
+    /// 👀 on a comment whose commands were read (GitHub answers 200 with an existing one).
+    pub(super) async fn react(&self, at: &Attempt<'_>, comment_id: u64) -> Done {
+        self.github()
+            .add_reaction(at.repo, comment_id, "eyes")
+            .await?;
+        Ok(None)
+    }
+
+    /// The phase label: `add` (created first if missing), then each of `remove`.
+    pub(super) async fn set_phase_label(
+        &self,
+        at: &Attempt<'_>,
+        add: &str,
+        remove: &[String],
+    ) -> Done {
+        let gh = self.github();
+        self.ensure_label(at.repo, add).await?;
+        gh.add_labels(at.repo, at.p.issue, &[add.to_owned()])
+            .await?;
+        for old in remove.iter().filter(|r| *r != add) {
+            gh.remove_label(at.repo, at.p.issue, old).await?;
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn remove_label(&self, at: &Attempt<'_>, label: &str) -> Done {
+        self.github()
+            .remove_label(at.repo, at.p.issue, label)
+            .await?;
+        Ok(None)
+    }
+
+    pub(super) async fn close_issue(&self, at: &Attempt<'_>) -> Done {
+        self.github().close_issue(at.repo, at.p.issue).await?;
+        Ok(None)
+    }
+
+    /// An incident issue, found by its marker among `shipgate:incident` issues before one is
+    /// created: a retry after a crash finds the issue it opened.
+    pub(super) async fn open_incident(
+        &self,
+        at: &Attempt<'_>,
+        marker: &str,
+        title: &str,
+        body: &str,
+        assignee: Option<&str>,
+    ) -> Done {
+        let (repo, gh) = (at.repo, self.github());
+        let label = INCIDENT_LABEL;
+        let found = gh
+            .issues_labelled(repo, label)
+            .await?
+            .into_iter()
+            .find(|i| i.body.as_deref().is_some_and(|b| b.contains(marker)));
+        let number = match found {
+            Some(issue) => issue.number,
+            None => {
+                self.ensure_label(repo, label).await?;
+                let mut issue = NewIssue {
+                    title: title.to_owned(),
+                    body: body.to_owned(),
+                    labels: vec![label.to_owned()],
+                    assignees: assignee.iter().map(|a| (*a).to_owned()).collect(),
+                };
+                match gh.create_issue(repo, &issue).await {
+                    // GitHub refuses an assignee it cannot assign (a bot, someone without
+                    // access): the incident matters more than who has it.
+                    Err(GitHubError::Status { status: 422, .. }) if !issue.assignees.is_empty() => {
+                        issue.assignees.clear();
+                        gh.create_issue(repo, &issue).await?
+                    }
+                    other => other?,
+                }
+            }
+        };
+        Ok(Some(EffectResult::IncidentOpened { number }))
+    }
+}
