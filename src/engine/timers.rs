@@ -1,6 +1,6 @@
-//! Durable timers: rows with a due time (run watchdogs; later approval timeouts and health
-//! ticks). Fired by polling the table, so they survive restarts; the clock is injected so
-//! tests move time.
+//! Durable timers: rows with a due time (run watchdogs, gate timeouts, health ticks), each
+//! fired once as an `Input::Timer` to its pipeline, in the transaction that deletes it. Fired
+//! by polling the table, so they survive restarts; the clock is injected so tests move time.
 //!
 //! Must not: keep timers in memory.
 

@@ -4,9 +4,11 @@
 //! (a redelivery becomes `duplicate`), skips events shipgate does not handle (`ignored`) and
 //! applies the rest — the outcome committed together with the change.
 //!
-//! Today it keeps the installation records; the pipeline engine plugs in here. A payload that
-//! cannot be decoded is marked `failed` with the reason (it would fail the same way again); a
-//! database error rolls the whole batch back and it is retried.
+//! Applying means: installation events keep the installation records; the rest are routed
+//! (`mapping`) to a pipeline, whose config and actor's access are resolved first (outside the
+//! transaction), then stepped and saved (`advance`). A payload that cannot be decoded is
+//! marked `failed` with the reason (it would fail the same way again); a database error rolls
+//! the whole batch back and it is retried.
 //! Must not: call GitHub inside a transaction (effects go to an outbox).
 
 use std::sync::Arc;

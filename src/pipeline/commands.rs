@@ -1,6 +1,8 @@
 //! Slash-commands in comments (DESIGN.md §2): one per line, only outside fenced or indented
 //! code blocks and quotes, so quoting someone's `/approve` or pasting a shell session never
-//! triggers anything.
+//! triggers anything. Also the one list of commands (`/help`, the status comment's footer and
+//! the README's table are made from it) and the check-run buttons, each its command by
+//! another route.
 //!
 //! Must not: decide whether a command is allowed (that depends on the pipeline and the
 //! actor; `step` decides).

@@ -1,5 +1,5 @@
 //! Reading issue and PR text: the feature branch name, which issues a PR closes, the
-//! requirement's sections and its task list.
+//! requirement's sections and its task list (as [`Task`]s).
 //!
 //! Must not: do I/O. The worker uses these to find a PR's pipeline; `step` uses them to
 //! decide.
