@@ -287,7 +287,7 @@ async fn the_teams_pull_request_displaces_a_forks(backend: Backend) {
         .await;
     sg.settle(sim).await;
     let head = sim.with(|s| s.repos[REPO].pulls[&team].head_sha.clone());
-    let (_, status, _, _, _) = w.check_run(&head);
+    let CheckRunSeen { status, .. } = w.check_run(&head);
     assert_eq!(status, "in_progress", "the team's PR has its check run");
     let tests = w.shipgates_run(None).expect("the team's PR is tested");
     assert_eq!(
@@ -392,7 +392,11 @@ async fn a_rollback_never_deploys_a_forks_head(backend: Backend) {
     let run = w.shipgates_run(Some("production")).unwrap();
     sim.complete_workflow_run(REPO, run, "failure").await;
     sg.settle(sim).await;
-    let (rollback, git_ref, inputs) = w.newest_run(Some("production")).unwrap();
+    let RunSeen {
+        id: rollback,
+        branch: git_ref,
+        inputs,
+    } = w.newest_run(Some("production")).unwrap();
     assert_ne!(rollback, run);
     assert_eq!(git_ref, "main");
     assert_eq!(inputs["rollback"], "true");

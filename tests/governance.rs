@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Backend, Shipgate, TestDb};
+use common::world::{REPO, Setup};
+use common::{Backend, Shipgate};
 use shipgate::clock::ManualClock;
 use shipgate::sim::Simulator;
 use shipgate::sim::state::Permission;
 
-const REPO: &str = "acme/widgets";
 const BODY: &str = "## Acceptance criteria\n- works\n";
 
 fn replies(sim: &Simulator, n: u64) -> Vec<String> {
@@ -22,47 +22,32 @@ fn replies(sim: &Simulator, n: u64) -> Vec<String> {
 }
 
 async fn team_approvers_are_members_of_the_team(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let sim = Simulator::start().await;
-    sim.add_shipgate_repo(
-        REPO,
-        &[
-            ("lead", Permission::Maintain),
-            ("pm-lead", Permission::Write),
-        ],
-    );
+    let w = Setup::new(backend)
+        .config("approvers:\n  requirement: [\"@acme/product\"]\n")
+        .start()
+        .await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    sim.set_permission(REPO, "pm-lead", Permission::Write);
     sim.with(|s| {
         s.teams
             .entry(("acme".into(), "product".into()))
             .or_default()
             .insert("pm-lead".into(), "member".into());
-        s.commit(
-            REPO,
-            "main",
-            "shipgate config",
-            "lead",
-            &[(
-                ".github/shipgate.yml",
-                Some("approvers:\n  requirement: [\"@acme/product\"]\n"),
-            )],
-        );
     });
-    let sg = Shipgate::start(&db, &sim).await;
-    sim.install("acme", &[REPO]).await;
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
     // A maintainer outside the team is refused; a member of it approves.
     sim.comment(REPO, n, "lead", "/approve").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     assert!(
-        replies(&sim, n).iter().any(|r| r.contains("refused")
+        replies(sim, n).iter().any(|r| r.contains("refused")
             && r.contains("`approvers.requirement` allows only `@acme/product`")),
         "{:?}",
-        replies(&sim, n)
+        replies(sim, n)
     );
     sim.comment(REPO, n, "pm-lead", "/approve").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let audit = sg.store.audit_entries(0, 100).await.unwrap();
     assert!(
         audit
@@ -88,10 +73,10 @@ async fn team_approvers_are_members_of_the_team(backend: Backend) {
         "never for shipgate's own bot"
     );
     sim.comment(REPO, n, "pm-lead", "/status").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     assert_eq!(asked("pm-lead"), 1, "cached");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 /// Waits until shipgate has said something containing `text` on issue `n`.
@@ -107,58 +92,48 @@ async fn wait_for_reply(sim: &Simulator, sg: &Shipgate, n: u64, text: &str) {
 }
 
 async fn an_unapproved_requirement_escalates_and_is_rejected_across_a_restart(backend: Backend) {
-    let db = TestDb::new(backend).await;
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let sim = Simulator::start_with_clock(clock.clone()).await;
-    sim.add_shipgate_repo(REPO, &[("lead", Permission::Maintain)]);
-    sim.with(|s| {
-        s.commit(
-            REPO,
-            "main",
-            "shipgate config",
-            "lead",
-            &[(
-                ".github/shipgate.yml",
-                Some("requirement:\n  escalate_to: [\"@acme/product\", cto]\n"),
-            )],
-        );
-    });
-    let sg = Shipgate::start_with_clock(&db, &sim, clock.clone()).await;
-    sim.install("acme", &[REPO]).await;
+    let w = Setup::new(backend)
+        .config("requirement:\n  escalate_to: [\"@acme/product\", cto]\n")
+        .clock(clock.clone())
+        .start()
+        .await;
+    let (sim, sg) = (&w.sim, &w.sg);
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
     sim.comment(REPO, n, "lead", "/pause").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
 
     // Paused for a day: that day does not count.
     clock.advance(chrono::Duration::hours(24));
     sim.comment(REPO, n, "lead", "/resume").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     clock.advance(chrono::Duration::hours(23));
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     assert!(
-        !replies(&sim, n).iter().any(|r| r.contains("waited 1d")),
+        !replies(sim, n).iter().any(|r| r.contains("waited 1d")),
         "47 hours in, 23 of them unpaused: {:?}",
-        replies(&sim, n)
+        replies(sim, n)
     );
     clock.advance(chrono::Duration::hours(2));
-    wait_for_reply(&sim, &sg, n, "waited 1d for approval. @acme/product @cto").await;
-    sg.stop().await;
+    wait_for_reply(sim, sg, n, "waited 1d for approval. @acme/product @cto").await;
 
     // Two days of unpaused waiting, with shipgate restarted in between: rejected.
-    clock.advance(chrono::Duration::hours(25));
-    let sg = Shipgate::start_with_clock(&db, &sim, clock.clone()).await;
-    wait_for_reply(&sim, &sg, n, "requirement approval did not come within 2d").await;
+    let w = w
+        .restarted(|| clock.advance(chrono::Duration::hours(25)))
+        .await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    wait_for_reply(sim, sg, n, "requirement approval did not come within 2d").await;
     let labels = sim.with(|s| s.repos[REPO].issues[&n].labels.clone());
     assert!(
         labels.contains(&"shipgate:rejected".to_owned()),
         "{labels:?}"
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 /// One request a notification receiver got: event, body, signature valid, delivery.
@@ -211,27 +186,21 @@ async fn receiver(secret: &'static str) -> (String, Arc<std::sync::Mutex<Vec<Rec
 }
 
 async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let sim = Simulator::start().await;
-    sim.add_shipgate_repo(REPO, &[("lead", Permission::Maintain)]);
     let (url, seen) = receiver("notify-secret").await;
-    let mut pairs = sim.app_env();
-    pairs.push(("SHIPGATE_NOTIFY_URL", url));
-    pairs.push(("SHIPGATE_NOTIFY_SECRET", "notify-secret".into()));
-    let settings = common::settings(&db, &pairs);
-    let secret = sim.with(|s| s.app.webhook_secret.clone());
-    let sg =
-        Shipgate::start_settings(settings, Arc::new(shipgate::clock::SystemClock), secret).await;
-    sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
-    sim.install("acme", &[REPO]).await;
+    let w = Setup::new(backend)
+        .setting("SHIPGATE_NOTIFY_URL", url)
+        .setting("SHIPGATE_NOTIFY_SECRET", "notify-secret")
+        .start()
+        .await;
+    let (sim, sg) = (&w.sim, &w.sg);
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
     sim.comment(REPO, n, "lead", "/approve\n/approve plan")
         .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     // The receiver's failure holds nothing up: the pipeline is already in development.
-    let status = common::status_comment(&sim, REPO, n);
+    let status = common::status_comment(sim, REPO, n);
     assert!(status.contains("phase **development**"), "{status}");
     let mut delivered = vec![];
     for _ in 0..100 {
@@ -301,7 +270,7 @@ async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(bac
         (body["repo"].as_str(), body["issue"].as_u64()),
         (Some(REPO), Some(n))
     );
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 on_both_backends!(

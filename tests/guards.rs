@@ -33,10 +33,10 @@ impl World {
 
     /// Waits (probes run on the real clock) for a deploy run to `environment` other than
     /// `after`.
-    async fn next_deploy(&self, environment: &str, after: u64) -> (u64, String, serde_json::Value) {
+    async fn next_deploy(&self, environment: &str, after: u64) -> RunSeen {
         for _ in 0..60 {
             self.sg.settle(&self.sim).await;
-            if let Some(run) = self.newest_run(Some(environment)).filter(|r| r.0 != after) {
+            if let Some(run) = self.newest_run(Some(environment)).filter(|r| r.id != after) {
                 return run;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -56,7 +56,7 @@ async fn an_admin_skips_failing_tests_and_cannot_then_approve_production(backend
     let (n, pr) = w
         .feature_in_review("Export invoices", "Export invoices")
         .await;
-    let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
+    let tests = w.newest_run(None).expect("tests dispatched").id;
     sim.complete_workflow_run(REPO, tests, "failure").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     sg.settle(sim).await;
@@ -75,7 +75,7 @@ async fn an_admin_skips_failing_tests_and_cannot_then_approve_production(backend
 
     sim.comment(REPO, pr, "owner", "/skip tests flaky runner")
         .await;
-    let (deploy, _, _) = w.next_deploy("staging", 0).await;
+    let deploy = w.next_deploy("staging", 0).await.id;
     sim.complete_workflow_run(REPO, deploy, "success").await;
     w.wait_for_phase(n, "readiness").await;
     let status = w.status(n);
@@ -147,10 +147,14 @@ async fn slow_production_rolls_back_and_opens_one_incident_issue(backend: Backen
     sim.comment(REPO, pr, "releaser", "/approve production")
         .await;
     sg.settle(sim).await;
-    let (run, _, _) = w.newest_run(Some("production")).unwrap();
+    let run = w.newest_run(Some("production")).unwrap().id;
     let bad = sim.with(|s| s.repos[REPO].pulls[&pr].merge_commit_sha.clone().unwrap());
     sim.complete_workflow_run(REPO, run, "success").await;
-    let (rollback, _, inputs) = w.next_deploy("production", run).await;
+    let RunSeen {
+        id: rollback,
+        inputs,
+        ..
+    } = w.next_deploy("production", run).await;
     assert_eq!(inputs["sha"], good.as_str());
     assert_eq!(inputs["rollback"], "true");
     let reason = inputs["reason"].as_str().unwrap_or_default().to_owned();
@@ -222,18 +226,22 @@ async fn staging_rolls_itself_back_and_retry_brings_the_feature_back(backend: Ba
     let w = setup_with(backend, &config(&staging, &production, ", failures: 2", "")).await;
     let sim = &w.sim;
     let (_, _, good) = w.to_readiness().await;
-    let (first_deploy, _, _) = w.newest_run(Some("staging")).unwrap();
+    let first_deploy = w.newest_run(Some("staging")).unwrap().id;
 
     staging_mode.store(1, Ordering::SeqCst);
     let (n, pr) = w
         .feature_in_review("Import payments", "Import payments")
         .await;
-    let (tests, _, _) = w.newest_run(None).unwrap();
+    let tests = w.newest_run(None).unwrap().id;
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
-    let (deploy, _, _) = w.next_deploy("staging", first_deploy).await;
+    let deploy = w.next_deploy("staging", first_deploy).await.id;
     sim.complete_workflow_run(REPO, deploy, "success").await;
-    let (rollback, git_ref, inputs) = w.next_deploy("staging", deploy).await;
+    let RunSeen {
+        id: rollback,
+        branch: git_ref,
+        inputs,
+    } = w.next_deploy("staging", deploy).await;
     assert_eq!(git_ref, "main");
     assert_eq!(
         (inputs["sha"].as_str(), inputs["rollback"].as_str()),
@@ -265,7 +273,9 @@ async fn staging_rolls_itself_back_and_retry_brings_the_feature_back(backend: Ba
     assert!(no_incident, "a staging rollback is not an incident");
 
     sim.comment(REPO, n, "lead", "/retry").await;
-    let (again, _, inputs) = w.next_deploy("staging", rollback).await;
+    let RunSeen {
+        id: again, inputs, ..
+    } = w.next_deploy("staging", rollback).await;
     let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
     assert_eq!(inputs["sha"], head.as_str());
     sim.complete_workflow_run(REPO, again, "success").await;
@@ -282,11 +292,11 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     let (n, pr) = w
         .feature_in_review("Export invoices", "Add invoice export")
         .await;
-    let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
+    let tests = w.newest_run(None).expect("tests dispatched").id;
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     sg.settle(sim).await;
-    let (staging_run, _, _) = w.newest_run(Some("staging")).unwrap();
+    let staging_run = w.newest_run(Some("staging")).unwrap().id;
     sim.request_deployment_protection(REPO, staging_run, "staging")
         .await;
     sg.settle(sim).await;
@@ -305,7 +315,7 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     );
 
     // The tests run is the pipeline's, but not a deploy: rejected, and said on the issue.
-    let (tests_run, _, _) = w.newest_run(None).unwrap();
+    let tests_run = w.newest_run(None).unwrap().id;
     sim.request_deployment_protection(REPO, tests_run, "production")
         .await;
     sg.settle(sim).await;
@@ -344,7 +354,7 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     sim.comment(REPO, pr, "releaser", "/approve production")
         .await;
     sg.settle(sim).await;
-    let (held, _, _) = w.newest_run(Some("production")).unwrap();
+    let held = w.newest_run(Some("production")).unwrap().id;
     sim.comment(REPO, n, "lead", "/block legal hold").await;
     sg.settle(sim).await;
     sim.request_deployment_protection(REPO, held, "production")
@@ -359,7 +369,7 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
         "{status}"
     );
     assert_eq!(
-        w.newest_run(Some("production")).unwrap().0,
+        w.newest_run(Some("production")).unwrap().id,
         held,
         "no rollback"
     );
@@ -367,7 +377,7 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     // Unblocked and retried: the new run is approved and goes out.
     sim.comment(REPO, n, "lead", "/unblock\n/retry production")
         .await;
-    let (production_run, _, _) = w.next_deploy("production", held).await;
+    let production_run = w.next_deploy("production", held).await.id;
     sim.request_deployment_protection(REPO, production_run, "production")
         .await;
     sg.settle(sim).await;
@@ -432,7 +442,7 @@ async fn the_rule_finds_a_run_whose_dispatch_answer_was_lost(backend: Backend) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (run, _, _) = run.expect("the production run exists on GitHub");
+    let run = run.expect("the production run exists on GitHub").id;
     sim.request_deployment_protection(REPO, run, "production")
         .await;
     // The answer waits behind the dispatch, in the pipeline's order.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use shipgate::clock::ManualClock;
 
+use common::world::{Setup, World, setup_with};
 use common::{Backend, Shipgate, TestDb};
 use shipgate::sim::Simulator;
 use shipgate::sim::state::Permission;
@@ -64,22 +65,10 @@ fn current(seen: &Seen) -> &str {
     seen.status.last().map(String::as_str).unwrap_or("")
 }
 
-async fn setup(backend: Backend) -> (TestDb, Simulator, Shipgate) {
-    let db = TestDb::new(backend).await;
-    let sim = Simulator::start().await;
-    sim.add_shipgate_repo(
-        REPO,
-        &[
-            ("lead", Permission::Maintain),
-            ("reviewer", Permission::Write),
-            ("dev", Permission::Write),
-            ("visitor", Permission::Read),
-        ],
-    );
-    let sg = Shipgate::start(&db, &sim).await;
-    sim.install("acme", &[REPO]).await;
-    sg.settle(&sim).await;
-    (db, sim, sg)
+/// The common repository (`lead` maintains; `dev`, `reviewer` write; `visitor` reads) with
+/// the default configuration, and shipgate running.
+async fn setup(backend: Backend) -> World {
+    setup_with(backend, "").await
 }
 
 /// The run shipgate dispatched for tests on `sha`: its id and inputs.
@@ -113,7 +102,8 @@ fn check_run(sim: &Simulator, sha: &str) -> (String, Option<String>, String) {
 }
 
 async fn feature_to_tested_pull_request(backend: Backend) {
-    let (_db, sim, sg) = setup(backend).await;
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
     let before = sim.requests().len();
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
@@ -125,8 +115,8 @@ async fn feature_to_tested_pull_request(backend: Backend) {
         parent.sub_issues.push(sub);
         sub
     });
-    sg.settle(&sim).await;
-    let s = seen(&sim, n);
+    sg.settle(sim).await;
+    let s = seen(sim, n);
     assert!(current(&s).contains("phase **intake**"), "{}", current(&s));
     assert!(current(&s).contains("complete, waiting for approval"));
     assert!(
@@ -137,7 +127,7 @@ async fn feature_to_tested_pull_request(backend: Backend) {
 
     // Requirement and plan approval by a maintainer.
     let c = sim.comment(REPO, n, "lead", "/approve").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let eyes = sim.with(|st| {
         st.repos[REPO].comments[&c]
             .reactions
@@ -145,7 +135,7 @@ async fn feature_to_tested_pull_request(backend: Backend) {
             .any(|r| r.content == "eyes")
     });
     assert!(eyes, "👀 on receipt");
-    let s = seen(&sim, n);
+    let s = seen(sim, n);
     assert!(
         current(&s).contains("phase **planning**"),
         "{}",
@@ -163,13 +153,13 @@ async fn feature_to_tested_pull_request(backend: Backend) {
         current(&s)
     );
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     assert!(
         sim.with(|st| st.repos[REPO].branches.contains_key(&branch)),
         "shipgate created {branch}"
     );
-    let s = seen(&sim, n);
+    let s = seen(sim, n);
     assert!(current(&s).contains("phase **development**"));
     assert!(
         s.labels.contains(&"shipgate:development".to_owned())
@@ -188,9 +178,9 @@ async fn feature_to_tested_pull_request(backend: Backend) {
             &format!("Closes #{n}"),
         )
         .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
-    let runs = test_runs(&sim, &head);
+    let runs = test_runs(sim, &head);
     assert_eq!(runs.len(), 1, "one dispatch per workflow and head SHA");
     let (run_id, inputs) = &runs[0];
     assert_eq!(inputs["sha"], head.as_str());
@@ -200,19 +190,19 @@ async fn feature_to_tested_pull_request(backend: Backend) {
             .unwrap()
             .starts_with(&format!("REQ-{n}-t"))
     );
-    let (status, _, summary) = check_run(&sim, &head);
+    let (status, _, summary) = check_run(sim, &head);
     assert_eq!(status, "in_progress");
     assert!(summary.contains("0/1 approvals"), "{summary}");
 
     // Green tests and an approving review on the same head SHA.
     sim.complete_workflow_run(REPO, *run_id, "success").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
-    sg.settle(&sim).await;
-    let s = seen(&sim, n);
+    sg.settle(sim).await;
+    let s = seen(sim, n);
     assert!(current(&s).contains("phase **staging**"), "{}", current(&s));
     assert!(s.labels.contains(&"shipgate:staging".to_owned()));
-    let (status, _, summary) = check_run(&sim, &head);
+    let (status, _, summary) = check_run(sim, &head);
     assert_eq!(
         status, "in_progress",
         "staging and production are still open"
@@ -235,11 +225,12 @@ async fn feature_to_tested_pull_request(backend: Backend) {
         requests
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 async fn refusals_say_why(backend: Backend) {
-    let (_db, sim, sg) = setup(backend).await;
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
     let n = sim
         .open_issue(
             REPO,
@@ -249,15 +240,15 @@ async fn refusals_say_why(backend: Backend) {
             &["feature"],
         )
         .await;
-    sg.settle(&sim).await;
-    assert!(current(&seen(&sim, n)).contains("missing section: `Acceptance criteria`"));
+    sg.settle(sim).await;
+    assert!(current(&seen(sim, n)).contains("missing section: `Acceptance criteria`"));
 
     // Unauthorised /approve, an unauthorised label, an unknown command.
     sim.comment(REPO, n, "visitor", "/approve").await;
     sim.label(REPO, n, "visitor", "approved").await;
     sim.comment(REPO, n, "lead", "/frobnicate").await;
-    sg.settle(&sim).await;
-    let s = seen(&sim, n);
+    sg.settle(sim).await;
+    let s = seen(sim, n);
     assert!(
         s.replies
             .iter()
@@ -283,9 +274,9 @@ async fn refusals_say_why(backend: Backend) {
     );
     // An incomplete requirement cannot be approved, until it is completed.
     sim.comment(REPO, n, "lead", "/approve").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     assert!(
-        seen(&sim, n)
+        seen(sim, n)
             .replies
             .iter()
             .any(|r| r.contains("add the `Acceptance criteria` section"))
@@ -293,20 +284,20 @@ async fn refusals_say_why(backend: Backend) {
     sim.edit_issue(REPO, n, "pm", BODY).await;
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
 
     let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = sim
         .open_pull(REPO, "dev", &branch, "Export", &format!("Closes #{n}"))
         .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
     // The author's own approval does not count; a failing run fails the check.
     sim.review(REPO, pr, "dev", "APPROVED").await;
-    let (run_id, _) = test_runs(&sim, &head)[0].clone();
+    let (run_id, _) = test_runs(sim, &head)[0].clone();
     sim.complete_workflow_run(REPO, run_id, "failure").await;
-    sg.settle(&sim).await;
-    let (status, conclusion, summary) = check_run(&sim, &head);
+    sg.settle(sim).await;
+    let (status, conclusion, summary) = check_run(sim, &head);
     assert_eq!(
         (status.as_str(), conclusion.as_deref()),
         ("completed", Some("failure"))
@@ -320,8 +311,8 @@ async fn refusals_say_why(backend: Backend) {
     // Approval, then a push: the approval is stale and tests run on the new head.
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     let new_head = sim.push_to_pull(REPO, pr, "dev", "fix the writer").await;
-    sg.settle(&sim).await;
-    let replies = seen(&sim, pr).replies;
+    sg.settle(sim).await;
+    let replies = seen(sim, pr).replies;
     assert!(
         replies
             .iter()
@@ -329,23 +320,24 @@ async fn refusals_say_why(backend: Backend) {
         "{replies:?}"
     );
     assert_eq!(
-        test_runs(&sim, &new_head).len(),
+        test_runs(sim, &new_head).len(),
         1,
         "tests dispatched for the new head"
     );
-    let (status, _, summary) = check_run(&sim, &new_head);
+    let (status, _, summary) = check_run(sim, &new_head);
     assert_eq!(status, "in_progress", "a new check run for the new head");
     assert!(
         summary.contains("0/1 approvals") && summary.contains("stale: @reviewer"),
         "{summary}"
     );
-    assert!(current(&seen(&sim, n)).contains("phase **review**"));
+    assert!(current(&seen(sim, n)).contains("phase **review**"));
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backend: Backend) {
-    let (_db, sim, sg) = setup(backend).await;
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
     let sha = sim
         .push_file(
             REPO,
@@ -355,7 +347,7 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
             "review:\n  required_approvals: two\nteste:\n  workflows: [ci.yml]\n",
         )
         .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let check = sim.with(|s| {
         s.repos[REPO]
             .check_runs
@@ -379,8 +371,8 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
     sim.comment(REPO, n, "lead", "/approve").await;
-    sg.settle(&sim).await;
-    let s = seen(&sim, n);
+    sg.settle(sim).await;
+    let s = seen(sim, n);
     assert!(
         current(&s).contains("phase **intake**"),
         "gates hold: {}",
@@ -406,25 +398,26 @@ async fn a_configuration_error_holds_the_gates_and_fails_the_config_check(backen
         "review:\n  required_approvals: 2\n",
     )
     .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     assert!(
-        !current(&seen(&sim, n)).contains("Configuration errors"),
+        !current(&seen(sim, n)).contains("Configuration errors"),
         "{}",
-        current(&seen(&sim, n))
+        current(&seen(sim, n))
     );
     sim.comment(REPO, n, "lead", "/approve").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     assert!(
-        current(&seen(&sim, n)).contains("phase **planning**"),
+        current(&seen(sim, n)).contains("phase **planning**"),
         "{}",
-        current(&seen(&sim, n))
+        current(&seen(sim, n))
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 async fn a_pull_request_opened_first_is_linked_when_development_starts(backend: Backend) {
-    let (_db, sim, sg) = setup(backend).await;
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
     // The developer starts before anyone files the feature: no pipeline, nothing happens.
     // Issues and PRs share numbers: the PR takes the next one, the feature the one after.
     let n = sim.with(|s| s.repos[REPO].issues.len() as u64 + 2);
@@ -437,7 +430,7 @@ async fn a_pull_request_opened_first_is_linked_when_development_starts(backend: 
             &format!("Fixes #{n}"),
         )
         .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     assert!(
         sim.with(|s| s.repos[REPO].runs.is_empty()),
         "nothing dispatched without a pipeline"
@@ -448,14 +441,14 @@ async fn a_pull_request_opened_first_is_linked_when_development_starts(backend: 
     assert_eq!(issue, n);
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
     assert_eq!(
-        test_runs(&sim, &head).len(),
+        test_runs(sim, &head).len(),
         1,
         "the existing PR was found and tested"
     );
-    let s = seen(&sim, n);
+    let s = seen(sim, n);
     assert!(
         current(&s).contains(&format!("#{pr} by @dev")),
         "{}",
@@ -463,39 +456,35 @@ async fn a_pull_request_opened_first_is_linked_when_development_starts(backend: 
     );
     assert!(current(&s).contains("phase **review**"));
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend: Backend) {
-    let db = TestDb::new(backend).await;
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let sim = Simulator::start_with_clock(clock.clone()).await;
-    sim.add_repo(REPO);
-    sim.add_workflow(REPO, "tests.yml", &["sha", "pipeline"]);
-    sim.set_permission(REPO, "lead", Permission::Maintain);
-    let sg = Shipgate::start_with_clock(&db, &sim, clock.clone()).await;
-    sim.install("acme", &[REPO]).await;
+    let w = Setup::new(backend).clock(clock.clone()).start().await;
+    let (sim, sg) = (&w.sim, &w.sg);
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = sim
         .open_pull(REPO, "lead", &branch, "Export", &format!("Closes #{n}"))
         .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
-    let (run_id, _) = test_runs(&sim, &head)[0].clone();
-    sg.stop().await;
+    let (run_id, _) = test_runs(sim, &head)[0].clone();
 
     // The run never reports. An hour and a minute later (default `tests.timeout: 60m`),
     // a restarted shipgate polls it, finds it still going, and fails the tests gate.
-    clock.advance(chrono::Duration::minutes(61));
-    let sg = Shipgate::start_with_clock(&db, &sim, clock.clone()).await;
+    let w = w
+        .restarted(|| clock.advance(chrono::Duration::minutes(61)))
+        .await;
+    let (sim, sg) = (&w.sim, &w.sg);
     for _ in 0..100 {
-        sg.settle(&sim).await;
+        sg.settle(sim).await;
         if sim
             .requests()
             .iter()
@@ -505,7 +494,7 @@ async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend:
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let polls: Vec<_> = sim
         .requests()
         .into_iter()
@@ -513,14 +502,14 @@ async fn a_silent_run_is_polled_after_the_timeout_even_across_a_restart(backend:
         .collect();
     assert_eq!(polls.len(), 1, "polled once");
     assert!(polls[0].path.ends_with(&format!("/actions/runs/{run_id}")));
-    let (status, conclusion, summary) = check_run(&sim, &head);
+    let (status, conclusion, summary) = check_run(sim, &head);
     assert_eq!(
         (status.as_str(), conclusion.as_deref()),
         ("completed", Some("failure"))
     );
     assert!(summary.contains("no result after 1h"), "{summary}");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
@@ -642,28 +631,29 @@ fn deploy_runs(
 }
 
 async fn green_gates_deploy_to_staging(backend: Backend) {
-    let (_db, sim, sg) = setup(backend).await;
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
     sim.comment(REPO, n, "lead", "/approve").await;
     sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let branch = format!("feature/REQ-{n}-export-invoices");
     let pr = sim
         .open_pull(REPO, "dev", &branch, "Export", &format!("Closes #{n}"))
         .await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
     let head = sim.with(|st| st.repos[REPO].pulls[&pr].head_sha.clone());
-    let (tests, _) = test_runs(&sim, &head)[0].clone();
+    let (tests, _) = test_runs(sim, &head)[0].clone();
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
-    sg.settle(&sim).await;
+    sg.settle(sim).await;
 
     // A Deployment for staging and the deploy workflow with its four inputs.
-    let d = deployments(&sim, &head, "staging");
+    let d = deployments(sim, &head, "staging");
     assert_eq!(d.len(), 1, "one staging deployment of the head SHA");
-    let runs = deploy_runs(&sim, &head);
+    let runs = deploy_runs(sim, &head);
     assert_eq!(runs.len(), 1);
     let (run, inputs) = runs[0].clone();
     assert_eq!(inputs["environment"], "staging");
@@ -679,19 +669,19 @@ async fn green_gates_deploy_to_staging(backend: Backend) {
         d[0].1.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
         ["in_progress"]
     );
-    assert!(current(&seen(&sim, n)).contains("phase **staging**"));
+    assert!(current(&seen(sim, n)).contains("phase **staging**"));
 
     // The deploy fails: the deployment says so, the pipeline fails and says why.
     sim.complete_workflow_run(REPO, run, "failure").await;
-    sg.settle(&sim).await;
-    let d = deployments(&sim, &head, "staging");
+    sg.settle(sim).await;
+    let d = deployments(sim, &head, "staging");
     let (state, log_url) = d[0].1.last().unwrap().clone();
     assert_eq!(state, "failure");
     assert!(
         log_url.ends_with(&format!("/actions/runs/{run}")),
         "{log_url}"
     );
-    let s = seen(&sim, n);
+    let s = seen(sim, n);
     assert!(current(&s).contains("phase **failed**"), "{}", current(&s));
     assert!(
         s.replies
@@ -703,20 +693,20 @@ async fn green_gates_deploy_to_staging(backend: Backend) {
 
     // `/retry staging` deploys again; this time it succeeds.
     sim.comment(REPO, n, "lead", "/retry staging").await;
-    sg.settle(&sim).await;
-    let d = deployments(&sim, &head, "staging");
+    sg.settle(sim).await;
+    let d = deployments(sim, &head, "staging");
     assert_eq!(d.len(), 2, "a new deployment for the retry");
-    let runs = deploy_runs(&sim, &head);
+    let runs = deploy_runs(sim, &head);
     assert_eq!(runs.len(), 2);
     let retry = runs.iter().map(|(id, _)| *id).max().unwrap();
     sim.complete_workflow_run(REPO, retry, "success").await;
-    sg.settle(&sim).await;
-    let d = deployments(&sim, &head, "staging");
+    sg.settle(sim).await;
+    let d = deployments(sim, &head, "staging");
     assert_eq!(
         d[1].1.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
         ["in_progress", "success"]
     );
-    let s = seen(&sim, n);
+    let s = seen(sim, n);
     assert!(
         current(&s).contains("phase **readiness**"),
         "{}",
@@ -734,11 +724,11 @@ async fn green_gates_deploy_to_staging(backend: Backend) {
         "{:?}",
         s.labels
     );
-    let (status, _, summary) = check_run(&sim, &head);
+    let (status, _, summary) = check_run(sim, &head);
     assert_eq!(status, "in_progress", "production is still ahead");
     assert!(summary.contains("Staging"), "{summary}");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    sg.stop().await;
+    w.sg.stop().await;
 }
 
 on_both_backends!(

@@ -26,7 +26,13 @@ async fn feature_goes_to_production(backend: Backend) {
     let (n, pr, head) = w.to_readiness().await;
 
     // Readiness: the check run waits for production approval and offers the button.
-    let (check, status, _, title, buttons) = w.check_run(&head);
+    let CheckRunSeen {
+        id: check,
+        status,
+        title,
+        buttons,
+        ..
+    } = w.check_run(&head);
     assert_eq!(status, "in_progress");
     assert!(title.contains("waiting for production approval"), "{title}");
     assert_eq!(buttons, ["approve_prod"]);
@@ -78,7 +84,12 @@ async fn feature_goes_to_production(backend: Backend) {
     sim.press_button(REPO, check, "releaser", "approve_prod")
         .await;
     sg.settle(sim).await;
-    let (_, status, conclusion, title, _) = w.check_run(&head);
+    let CheckRunSeen {
+        status,
+        conclusion,
+        title,
+        ..
+    } = w.check_run(&head);
     assert_eq!(
         (status.as_str(), conclusion.as_deref()),
         ("completed", Some("success"))
@@ -102,19 +113,26 @@ async fn feature_goes_to_production(backend: Backend) {
     );
 
     // The merge SHA goes to production: a Deployment on it, the workflow on `main`.
-    let (run, git_ref, inputs) = w.newest_run(Some("production")).expect("production deploy");
+    let RunSeen {
+        id: run,
+        branch: git_ref,
+        inputs,
+    } = w.newest_run(Some("production")).expect("production deploy");
     assert_eq!(git_ref, "main");
     assert_eq!(inputs["sha"], merge_sha.as_str());
     assert_eq!(inputs["rollback"], "false");
     let prod = w.deployments("production");
     assert_eq!(prod.len(), 1);
-    assert_eq!((prod[0].0.as_str(), prod[0].2), (merge_sha.as_str(), true));
+    assert_eq!(
+        (prod[0].sha.as_str(), prod[0].production_environment),
+        (merge_sha.as_str(), true)
+    );
     assert!(
         w.status(n).contains("phase **production**"),
         "{}",
         w.status(n)
     );
-    let (_, status, _, title, _) = w.check_run(&merge_sha);
+    let CheckRunSeen { status, title, .. } = w.check_run(&merge_sha);
     assert_eq!(status, "in_progress");
     assert!(title.contains("to production"), "{title}");
     assert!(sim.with(|s| {
@@ -128,13 +146,19 @@ async fn feature_goes_to_production(backend: Backend) {
     w.wait_for_phase(n, "done").await;
     let prod = w.deployments("production");
     assert_eq!(
-        prod[0].3,
+        prod[0].statuses,
         [
             ("in_progress".to_owned(), String::new()),
             ("success".to_owned(), production.clone())
         ]
     );
-    let (_, status, conclusion, title, buttons) = w.check_run(&merge_sha);
+    let CheckRunSeen {
+        status,
+        conclusion,
+        title,
+        buttons,
+        ..
+    } = w.check_run(&merge_sha);
     assert_eq!(
         (status.as_str(), conclusion.as_deref()),
         ("completed", Some("success"))
@@ -231,7 +255,10 @@ async fn a_failing_production_deploy_fails_the_stage_and_is_retried(backend: Bac
         "{:?}",
         w.replies(pr)
     );
-    let (run, _, _) = w.newest_run(Some("production")).expect("production deploy");
+    let run = w
+        .newest_run(Some("production"))
+        .expect("production deploy")
+        .id;
     sim.complete_workflow_run(REPO, run, "failure").await;
     sg.settle(sim).await;
     assert!(w.status(n).contains("phase **failed**"), "{}", w.status(n));
@@ -243,7 +270,12 @@ async fn a_failing_production_deploy_fails_the_stage_and_is_retried(backend: Bac
         w.replies(n)
     );
     let merge_sha = sim.with(|s| s.repos[REPO].pulls[&pr].merge_commit_sha.clone().unwrap());
-    let (_, status, conclusion, _, buttons) = w.check_run(&merge_sha);
+    let CheckRunSeen {
+        status,
+        conclusion,
+        buttons,
+        ..
+    } = w.check_run(&merge_sha);
     assert_eq!(
         (status.as_str(), conclusion.as_deref()),
         ("completed", Some("failure"))
@@ -255,7 +287,9 @@ async fn a_failing_production_deploy_fails_the_stage_and_is_retried(backend: Bac
     ok.store(false, Ordering::SeqCst);
     sim.comment(REPO, n, "lead", "/retry production").await;
     sg.settle(sim).await;
-    let (retry, _, inputs) = w.newest_run(Some("production")).unwrap();
+    let RunSeen {
+        id: retry, inputs, ..
+    } = w.newest_run(Some("production")).unwrap();
     assert_ne!(retry, run);
     assert_eq!(inputs["sha"], merge_sha.as_str());
     assert_eq!(w.deployments("production").len(), 2);
@@ -306,7 +340,11 @@ async fn deploy_staging_by_command_and_button(backend: Backend) {
         replies.iter().any(|r| r.contains("Deploying `")),
         "{replies:?}"
     );
-    let (run, git_ref, inputs) = w.newest_run(Some("staging")).expect("deployed by command");
+    let RunSeen {
+        id: run,
+        branch: git_ref,
+        inputs,
+    } = w.newest_run(Some("staging")).expect("deployed by command");
     assert_eq!(
         (git_ref.as_str(), inputs["sha"].as_str()),
         (branch.as_str(), Some(head.as_str()))
@@ -325,20 +363,22 @@ async fn deploy_staging_by_command_and_button(backend: Backend) {
     // The button redeploys once it finished.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     sg.settle(sim).await;
-    let (check, _, _, _, buttons) = w.check_run(&head);
+    let CheckRunSeen {
+        id: check, buttons, ..
+    } = w.check_run(&head);
     assert!(
         buttons.contains(&"deploy_staging".to_owned()),
         "{buttons:?}"
     );
     sim.press_button(REPO, check, "dev", "deploy_staging").await;
     sg.settle(sim).await;
-    let (again, _, _) = w.newest_run(Some("staging")).unwrap();
+    let again = w.newest_run(Some("staging")).unwrap().id;
     assert_ne!(again, run, "the button deployed again: {:?}", w.replies(pr));
     sim.complete_workflow_run(REPO, again, "success").await;
 
     // Tests and review go green: the healthy staging deploy of this head counts, and no
     // third deploy is made.
-    let (tests, _, _) = w.newest_run(None).expect("tests dispatched");
+    let tests = w.newest_run(None).expect("tests dispatched").id;
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     w.wait_for_phase(n, "readiness").await;
@@ -360,12 +400,16 @@ async fn a_failed_production_deploy_rolls_back_to_the_last_good_one(backend: Bac
         .await;
     sg.settle(sim).await;
     let bad = sim.with(|s| s.repos[REPO].pulls[&pr].merge_commit_sha.clone().unwrap());
-    let (run, _, _) = w.newest_run(Some("production")).unwrap();
+    let run = w.newest_run(Some("production")).unwrap().id;
     sim.complete_workflow_run(REPO, run, "failure").await;
     sg.settle(sim).await;
 
     // Without anyone: the last good SHA is deployed again, as a rollback, with the reason.
-    let (rollback, git_ref, inputs) = w.newest_run(Some("production")).unwrap();
+    let RunSeen {
+        id: rollback,
+        branch: git_ref,
+        inputs,
+    } = w.newest_run(Some("production")).unwrap();
     assert_ne!(rollback, run);
     assert_eq!(git_ref, "main");
     assert_eq!(inputs["sha"], good.as_str());
@@ -392,15 +436,23 @@ async fn a_failed_production_deploy_rolls_back_to_the_last_good_one(backend: Bac
     );
     // The replaced deployment is inactive; the rollback's deployment succeeded.
     let prod = w.deployments("production");
-    let replaced = prod.iter().find(|d| d.0 == bad).unwrap();
+    let replaced = prod.iter().find(|d| d.sha == bad).unwrap();
     assert_eq!(
-        replaced.3.last().map(|x| x.0.as_str()),
+        replaced.statuses.last().map(|x| x.0.as_str()),
         Some("inactive"),
         "{prod:?}"
     );
-    let restored = prod.iter().rev().find(|d| d.0 == good).unwrap();
-    assert_eq!(restored.3.last().map(|x| x.0.as_str()), Some("success"));
-    let (_, status, conclusion, title, _) = w.check_run(&bad);
+    let restored = prod.iter().rev().find(|d| d.sha == good).unwrap();
+    assert_eq!(
+        restored.statuses.last().map(|x| x.0.as_str()),
+        Some("success")
+    );
+    let CheckRunSeen {
+        status,
+        conclusion,
+        title,
+        ..
+    } = w.check_run(&bad);
     assert_eq!(
         (status.as_str(), conclusion.as_deref()),
         ("completed", Some("failure"))
@@ -450,7 +502,9 @@ async fn rollback_by_command_after_done_and_its_refusals(backend: Backend) {
     sim.comment(REPO, n, "releaser", "/rollback totals are off")
         .await;
     sg.settle(sim).await;
-    let (run, _, inputs) = w.newest_run(Some("production")).unwrap();
+    let RunSeen {
+        id: run, inputs, ..
+    } = w.newest_run(Some("production")).unwrap();
     assert_eq!(
         (
             inputs["sha"].as_str(),
@@ -523,19 +577,23 @@ async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backen
     sim.comment(REPO, pr, "releaser", "/approve production")
         .await;
     sg.settle(sim).await;
-    let (run, _, _) = w.newest_run(Some("production")).unwrap();
+    let run = w.newest_run(Some("production")).unwrap().id;
     sim.complete_workflow_run(REPO, run, "success").await;
     let mut rollback = None;
     for _ in 0..50 {
         sg.settle(sim).await;
         let newest = w.newest_run(Some("production")).unwrap();
-        if newest.0 != run {
+        if newest.id != run {
             rollback = Some(newest);
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (rollback, _, inputs) = rollback.expect("a rollback was dispatched");
+    let RunSeen {
+        id: rollback,
+        inputs,
+        ..
+    } = rollback.expect("a rollback was dispatched");
     assert_eq!(inputs["sha"], good.as_str());
     assert_eq!(inputs["rollback"], "true");
     let reason = inputs["reason"].as_str().unwrap_or_default().to_owned();
@@ -573,7 +631,7 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
     sim.open_pull(REPO, "dev", &branch, "Import", &format!("Closes #{n}"))
         .await;
     sg.settle(sim).await;
-    let (tests, _, _) = w.newest_run(None).unwrap();
+    let tests = w.newest_run(None).unwrap().id;
     sim.comment(REPO, n, "outsider", "/stop").await;
     sim.comment(REPO, n, "lead", "/stop").await;
     sg.settle(sim).await;
@@ -593,7 +651,7 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
     sim.comment(REPO, pr, "releaser", "/approve production")
         .await;
     sg.settle(sim).await;
-    let (deploy, _, _) = w.newest_run(Some("production")).unwrap();
+    let deploy = w.newest_run(Some("production")).unwrap().id;
     // It rolls production back: a maintainer who is not a release approver may not.
     sim.comment(REPO, m, "lead", "/stop").await;
     sg.settle(sim).await;
@@ -611,7 +669,11 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
     sg.settle(sim).await;
     let conclusion = sim.with(|s| s.repos[REPO].runs[&deploy].conclusion.clone());
     assert_eq!(conclusion.as_deref(), Some("cancelled"));
-    let (rollback, _, inputs) = w.newest_run(Some("production")).unwrap();
+    let RunSeen {
+        id: rollback,
+        inputs,
+        ..
+    } = w.newest_run(Some("production")).unwrap();
     assert_ne!(rollback, deploy);
     assert_eq!(
         (inputs["sha"].as_str(), inputs["rollback"].as_str()),

@@ -60,7 +60,7 @@ async fn lifecycle_killed_after(backend: Backend, operation: &str) {
     assert!(w.status(n).contains("phase **done**"), "{}", w.status(n));
     let production = w.deployments("production");
     assert_eq!(production.len(), 1, "{production:?}");
-    assert_eq!(production[0].0, merge_sha);
+    assert_eq!(production[0].sha, merge_sha);
     w.assert_nothing_doubled();
     w.sg.stop().await;
 }
@@ -147,7 +147,7 @@ async fn protection_rule_answers(backend: Backend) {
     sim.complete_workflow_run(REPO, tests, "success").await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     sg.settle(sim).await;
-    let (staging, _, _) = w.newest_run(Some("staging")).expect("staging deploy");
+    let staging = w.newest_run(Some("staging")).expect("staging deploy").id;
     killed_after(&w, "actions/review-custom-gates-for-run", async {
         sim.request_deployment_protection(REPO, staging, "staging")
             .await;

@@ -54,7 +54,7 @@ async fn three_replicas_share_the_work_and_survive_a_kill(backend: Backend) {
     for (n, sha) in [(first, &first_sha), (second, &second_sha)] {
         assert!(w.status(n).contains("phase **done**"), "{}", w.status(n));
         assert!(
-            w.deployments("production").iter().any(|d| &d.0 == sha),
+            w.deployments("production").iter().any(|d| &d.sha == sha),
             "{sha} deployed"
         );
     }

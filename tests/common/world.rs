@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use shipgate::clock::SystemClock;
+use shipgate::clock::{Clock, ManualClock, SystemClock};
 use shipgate::sim::Simulator;
 use shipgate::sim::state::Permission;
 
-use super::{Backend, Shipgate, TestDb, app_settings_with};
+use super::{Backend, Shipgate, TestDb};
 
 pub const REPO: &str = "acme/widgets";
 pub const BODY: &str = "## Acceptance criteria\n- one CSV per month\n";
@@ -22,9 +22,36 @@ pub async fn endpoint(healthy: Arc<AtomicBool>) -> String {
     super::health_endpoint(healthy, Arc::default()).await
 }
 
-/// A deployment as a user sees it: (sha, ref, production_environment, statuses as
-/// (state, environment_url)).
-pub type SeenDeployment = (String, String, bool, Vec<(String, String)>);
+/// A deployment as a user sees it on GitHub.
+#[derive(Debug, Clone)]
+pub struct DeploymentSeen {
+    pub sha: String,
+    pub git_ref: String,
+    pub production_environment: bool,
+    /// Its statuses, oldest first, as (state, environment_url).
+    pub statuses: Vec<(String, String)>,
+}
+
+/// A workflow run shipgate dispatched, as GitHub has it.
+#[derive(Debug, Clone)]
+pub struct RunSeen {
+    pub id: u64,
+    /// The branch it runs on.
+    pub branch: String,
+    /// The dispatch's inputs.
+    pub inputs: Value,
+}
+
+/// A `shipgate` check run as GitHub shows it.
+#[derive(Debug, Clone)]
+pub struct CheckRunSeen {
+    pub id: u64,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub title: String,
+    /// The identifiers of its buttons.
+    pub buttons: Vec<String>,
+}
 
 pub struct World {
     pub sg: Shipgate,
@@ -34,6 +61,8 @@ pub struct World {
     pub logs: Option<tempfile::TempDir>,
     /// A place among the processes allowed at once.
     pub _permit: Option<tokio::sync::SemaphorePermit<'static>>,
+    /// How its in-process shipgate was started (for [`World::restarted`]).
+    pub recipe: Option<Recipe>,
 }
 
 /// A repository with staging and production health URLs, `releaser` as the only
@@ -53,19 +82,109 @@ pub async fn setup(backend: Backend, staging: &str, production: &str) -> World {
 /// The same people and branch protection with `config` as `.github/shipgate.yml`; `owner`
 /// is the repository's admin.
 pub async fn setup_with(backend: Backend, config: &str) -> World {
-    let (db, sim) = repository(backend, config).await;
-    let settings = app_settings_with(&db, &sim, true);
-    let secret = sim.with(|s| s.app.webhook_secret.clone());
-    let sg = Shipgate::start_settings(settings, Arc::new(SystemClock), secret).await;
-    sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
-    sim.install("acme", &[REPO]).await;
-    sg.settle(&sim).await;
-    World {
-        _db: db,
-        sim,
-        sg,
-        logs: None,
-        _permit: None,
+    Setup::new(backend).config(config).start().await
+}
+
+/// Like [`setup_with`]; `allow_private_health` off keeps the SSRF rules of production (health
+/// URLs on internal addresses are refused) — on, the suites' local endpoints can be probed.
+pub async fn setup_probing(backend: Backend, config: &str, allow_private_health: bool) -> World {
+    Setup::new(backend)
+        .config(config)
+        .private_health(allow_private_health)
+        .start()
+        .await
+}
+
+/// How a world is set up, beyond the common repository: its `.github/shipgate.yml`, extra
+/// settings, a clock the test moves (shared by shipgate and the simulator), and whether
+/// health probes may reach internal addresses (the suites' local endpoints).
+pub struct Setup {
+    backend: Backend,
+    config: String,
+    extra: Vec<(&'static str, String)>,
+    clock: Option<Arc<ManualClock>>,
+    allow_private_health: bool,
+}
+
+impl Setup {
+    pub fn new(backend: Backend) -> Self {
+        Setup {
+            backend,
+            config: String::new(),
+            extra: vec![],
+            clock: None,
+            allow_private_health: true,
+        }
+    }
+
+    pub fn config(mut self, config: &str) -> Self {
+        self.config = config.to_owned();
+        self
+    }
+
+    /// An extra setting (`SHIPGATE_NOTIFY_URL`, …).
+    pub fn setting(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extra.push((name, value.into()));
+        self
+    }
+
+    /// shipgate and the simulator read `clock`, which the test moves (`World::clock`).
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn private_health(mut self, allow: bool) -> Self {
+        self.allow_private_health = allow;
+        self
+    }
+
+    /// The repository, then shipgate, installed and settled.
+    pub async fn start(self) -> World {
+        let (db, sim) = repository_on(self.backend, &self.config, self.clock.clone()).await;
+        let recipe = Recipe {
+            extra: self.extra,
+            clock: self.clock,
+            allow_private_health: self.allow_private_health,
+        };
+        let sg = recipe.start(&db, &sim).await;
+        sim.install("acme", &[REPO]).await;
+        sg.settle(&sim).await;
+        World {
+            _db: db,
+            sim,
+            sg,
+            logs: None,
+            _permit: None,
+            recipe: Some(recipe),
+        }
+    }
+}
+
+/// How an in-process shipgate of a [`Setup`] is started (again, after a restart).
+pub struct Recipe {
+    extra: Vec<(&'static str, String)>,
+    clock: Option<Arc<ManualClock>>,
+    allow_private_health: bool,
+}
+
+impl Recipe {
+    async fn start(&self, db: &TestDb, sim: &Simulator) -> Shipgate {
+        let mut pairs = sim.app_env();
+        pairs.push((
+            "SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS",
+            self.allow_private_health.to_string(),
+        ));
+        pairs.extend(self.extra.iter().cloned());
+        let settings = super::settings(db, &pairs);
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let secret = sim.with(|s| s.app.webhook_secret.clone());
+        let sg = Shipgate::start_settings(settings, clock, secret).await;
+        sim.set_webhook_url(sg.url.join("api/github/webhooks").unwrap());
+        sg
     }
 }
 
@@ -84,6 +203,7 @@ pub async fn setup_process(backend: Backend, config: &str, extra: &[(&str, &str)
         sg,
         logs: Some(logs),
         _permit: Some(permit),
+        recipe: None,
     }
 }
 
@@ -121,6 +241,7 @@ pub async fn setup_replicas(
         sg,
         logs: Some(logs),
         _permit: None,
+        recipe: None,
     };
     (w, replicas, processes)
 }
@@ -128,8 +249,20 @@ pub async fn setup_replicas(
 /// A database and a simulator with the repository, its people, `config` as
 /// `.github/shipgate.yml` and `main` protected by shipgate's check run.
 pub async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
+    repository_on(backend, config, None).await
+}
+
+/// Like [`repository`], the simulator on `clock` when there is one.
+pub async fn repository_on(
+    backend: Backend,
+    config: &str,
+    clock: Option<Arc<ManualClock>>,
+) -> (TestDb, Simulator) {
     let db = TestDb::new(backend).await;
-    let sim = Simulator::start().await;
+    let sim = match clock {
+        Some(clock) => Simulator::start_with_clock(clock).await,
+        None => Simulator::start().await,
+    };
     sim.add_shipgate_repo(
         REPO,
         &[
@@ -139,6 +272,7 @@ pub async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
             ("reviewer", Permission::Write),
             ("releaser", Permission::Write),
             ("outsider", Permission::Read),
+            ("visitor", Permission::Read),
         ],
     );
     sim.with(|s| {
@@ -155,6 +289,31 @@ pub async fn repository(backend: Backend, config: &str) -> (TestDb, Simulator) {
 }
 
 impl World {
+    /// Stops shipgate, does `while_down` (moves the clock, say), and starts it again on the
+    /// same database, settings and clock (an in-process world from [`Setup`]).
+    pub async fn restarted(self, while_down: impl FnOnce()) -> World {
+        let World {
+            sg,
+            sim,
+            _db,
+            logs,
+            _permit,
+            recipe,
+        } = self;
+        sg.stop().await;
+        while_down();
+        let recipe = recipe.expect("an in-process world");
+        let sg = recipe.start(&_db, &sim).await;
+        World {
+            sg,
+            sim,
+            _db,
+            logs,
+            _permit,
+            recipe: Some(recipe),
+        }
+    }
+
     /// How many effects that ran more than once (interrupted, or their answer lost) are
     /// done.
     pub async fn retried_effects_done(&self) -> usize {
@@ -261,8 +420,8 @@ impl World {
     pub async fn wait_for_run(&self, environment: Option<&str>) -> u64 {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some((id, _, _)) = self.newest_run(environment) {
-                return id;
+            if let Some(run) = self.newest_run(environment) {
+                return run.id;
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -273,19 +432,23 @@ impl World {
     }
 
     /// The newest workflow run dispatched with `environment` (None: a tests run).
-    pub fn newest_run(&self, environment: Option<&str>) -> Option<(u64, String, Value)> {
+    pub fn newest_run(&self, environment: Option<&str>) -> Option<RunSeen> {
         self.sim.with(|s| {
             s.repos[REPO]
                 .runs
                 .values()
                 .filter(|r| r.inputs.get("environment").and_then(Value::as_str) == environment)
                 .max_by_key(|r| r.id)
-                .map(|r| (r.id, r.head_branch.clone(), Value::Object(r.inputs.clone())))
+                .map(|r| RunSeen {
+                    id: r.id,
+                    branch: r.head_branch.clone(),
+                    inputs: Value::Object(r.inputs.clone()),
+                })
         })
     }
 
-    /// The newest `shipgate` check run on `sha`: (id, status, conclusion, title, button ids).
-    pub fn check_run(&self, sha: &str) -> (u64, String, Option<String>, String, Vec<String>) {
+    /// The newest `shipgate` check run on `sha`.
+    pub fn check_run(&self, sha: &str) -> CheckRunSeen {
         self.sim.with(|s| {
             let c = s.repos[REPO]
                 .check_runs
@@ -300,18 +463,18 @@ impl World {
                 .flatten()
                 .filter_map(|a| a["identifier"].as_str().map(str::to_owned))
                 .collect();
-            (
-                c.id,
-                c.status.clone(),
-                c.conclusion.clone(),
-                c.output["title"].as_str().unwrap_or("").to_owned(),
+            CheckRunSeen {
+                id: c.id,
+                status: c.status.clone(),
+                conclusion: c.conclusion.clone(),
+                title: c.output["title"].as_str().unwrap_or("").to_owned(),
                 buttons,
-            )
+            }
         })
     }
 
-    /// Deployments to `environment`: (sha, ref, production_environment, statuses).
-    pub fn deployments(&self, environment: &str) -> Vec<SeenDeployment> {
+    /// Deployments to `environment`, oldest first.
+    pub fn deployments(&self, environment: &str) -> Vec<DeploymentSeen> {
         self.sim.with(|s| {
             let r = &s.repos[REPO];
             r.deployments
@@ -324,12 +487,12 @@ impl World {
                         .filter(|x| x.deployment_id == d.id)
                         .map(|x| (x.state.clone(), x.environment_url.clone()))
                         .collect();
-                    (
-                        d.sha.clone(),
-                        d.git_ref.clone(),
-                        d.production_environment,
+                    DeploymentSeen {
+                        sha: d.sha.clone(),
+                        git_ref: d.git_ref.clone(),
+                        production_environment: d.production_environment,
                         statuses,
-                    )
+                    }
                 })
                 .collect()
         })
@@ -370,8 +533,9 @@ impl World {
         (n, pr)
     }
 
-    /// Takes a feature to a healthy staging (readiness); returns (issue, PR, head SHA).
-    pub async fn to_readiness(&self) -> (u64, u64, String) {
+    /// Takes a new feature through review and tests to a successful staging deploy run (its
+    /// health, if any, is still being watched); returns (issue, PR).
+    pub async fn staging_deployed(&self) -> (u64, u64) {
         let (sim, sg) = (&self.sim, &self.sg);
         let (n, pr) = self
             .feature_in_review("Export invoices", "Add invoice export")
@@ -380,10 +544,35 @@ impl World {
         sim.complete_workflow_run(REPO, tests, "success").await;
         sim.review(REPO, pr, "reviewer", "APPROVED").await;
         sg.settle(sim).await;
-        let (deploy, _, _) = self.newest_run(Some("staging")).expect("staging deploy");
+        let deploy = self.wait_for_run(Some("staging")).await;
         sim.complete_workflow_run(REPO, deploy, "success").await;
+        sg.settle(sim).await;
+        (n, pr)
+    }
+
+    /// Asserts the status comment of `n` says `text`.
+    pub fn expect_status(&self, n: u64, text: &str) {
+        let status = self.status(n);
+        assert!(
+            status.contains(text),
+            "the status lacks {text:?}:\n{status}"
+        );
+    }
+
+    /// Asserts one of shipgate's replies on `n` says every one of `parts`.
+    pub fn expect_reply(&self, n: u64, parts: &[&str]) {
+        let replies = self.replies(n);
+        assert!(
+            replies.iter().any(|r| parts.iter().all(|p| r.contains(p))),
+            "no reply says {parts:?}: {replies:?}"
+        );
+    }
+
+    /// Takes a feature to a healthy staging (readiness); returns (issue, PR, head SHA).
+    pub async fn to_readiness(&self) -> (u64, u64, String) {
+        let (n, pr) = self.staging_deployed().await;
         self.wait_for_phase(n, "readiness").await;
-        let head = sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
+        let head = self.sim.with(|s| s.repos[REPO].pulls[&pr].head_sha.clone());
         (n, pr, head)
     }
 }
@@ -396,9 +585,10 @@ impl World {
             .comment(REPO, pr, "releaser", "/approve production")
             .await;
         self.sg.settle(&self.sim).await;
-        let (run, _, _) = self
+        let run = self
             .newest_run(Some("production"))
-            .expect("production deploy");
+            .expect("production deploy")
+            .id;
         self.sim.complete_workflow_run(REPO, run, "success").await;
         self.wait_for_phase(n, "done").await;
         let merge_sha = self.sim.with(|s| {

@@ -199,4 +199,28 @@ impl Step<'_> {
             });
         }
     }
+
+    /// A test run silent for `tests.timeout`: polled by its id, or timed out when GitHub
+    /// never gave one (its deploy twin is `on_deploy_watchdog`).
+    pub(super) fn on_run_watchdog(&mut self, correlation: &str) {
+        let Some(run) = self.p.run_mut(correlation) else {
+            return;
+        };
+        if run.state.is_finished() {
+            return;
+        }
+        match run.run_id {
+            Some(run_id) => {
+                let correlation = correlation.to_owned();
+                self.emit(Action::PollRun {
+                    run_id,
+                    correlation,
+                });
+            }
+            None => {
+                run.state = RunState::TimedOut;
+                run.finished_at = Some(self.now);
+            }
+        }
+    }
 }

@@ -163,27 +163,7 @@ impl Step<'_> {
             {
                 self.on_deploy_watchdog(correlation)
             }
-            TimerKind::RunWatchdog { correlation } => {
-                let Some(run) = self.p.run_mut(correlation) else {
-                    return;
-                };
-                if run.state.is_finished() {
-                    return;
-                }
-                match run.run_id {
-                    Some(run_id) => {
-                        let correlation = correlation.clone();
-                        self.emit(Action::PollRun {
-                            run_id,
-                            correlation,
-                        });
-                    }
-                    None => {
-                        run.state = RunState::TimedOut;
-                        run.finished_at = Some(self.now);
-                    }
-                }
-            }
+            TimerKind::RunWatchdog { correlation } => self.on_run_watchdog(correlation),
         }
     }
 
