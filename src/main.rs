@@ -35,7 +35,8 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
-    /// Check a repository configuration file (`.github/shipgate.yml`).
+    /// The repository configuration file (`.github/shipgate.yml`): check one, or print its
+    /// JSON Schema.
     Config {
         #[command(subcommand)]
         action: ConfigCommand,
@@ -55,6 +56,9 @@ enum ConfigCommand {
         /// The file to check.
         file: std::path::PathBuf,
     },
+    /// Print the file's JSON Schema (2020-12), which editors can validate with: a first line
+    /// `# yaml-language-server: $schema=<where you keep it>` in the file.
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,13 @@ fn main() -> ExitCode {
     }) = &cli.command
     {
         return config_check(file);
+    }
+    if let Some(Command::Config {
+        action: ConfigCommand::Schema,
+    }) = &cli.command
+    {
+        print!("{}", shipgate::pipeline::config::SCHEMA);
+        return ExitCode::SUCCESS;
     }
     // Needs nothing either: the demo brings its own GitHub, database and health endpoint.
     if let Some(Command::Demo) = &cli.command {

@@ -337,6 +337,48 @@ fn config_check_reports_lines_and_keys() {
     );
 }
 
+/// `shipgate config schema` prints the JSON Schema the checks use, for editors: a 2020-12
+/// schema that accepts the documented defaults and refuses what `config check` refuses.
+#[test]
+fn config_schema_prints_the_schema_config_check_uses() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["config", "schema"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    // The documented defaults, as JSON an editor would see for the vendored example file.
+    let defaults = serde_json::json!({
+        "trigger_label": "feature",
+        "review": {"required_approvals": 1, "dismiss_stale": true},
+        "tests": {"workflows": ["tests.yml"], "timeout": "60m", "min_coverage": null},
+        "deploy": {"environments": {"production": {"approval_timeout": "72h",
+            "health": {"url": "https://example.com/health", "max_latency_factor": 5}}}}
+    });
+    assert!(
+        validator.is_valid(&defaults),
+        "{:?}",
+        validator
+            .iter_errors(&defaults)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
+    for bad in [
+        serde_json::json!({"review": {"required_approvals": "two"}}),
+        serde_json::json!({"teste": {}}),
+        serde_json::json!({"deploy": {"environments": {"staging": {"health": {"max_latency_factor": 5}}}}}),
+        serde_json::json!({"approvers": {"production": ["not a login"]}}),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad} is accepted");
+    }
+}
+
 /// `shipgate demo` runs a whole lifecycle against the built-in simulator with no settings at
 /// all, prints every phase as it is reached, and exits 0 once the feature is done.
 #[test]

@@ -15,7 +15,7 @@
 //! | text | `text` | short SHAs, plurals, lists of people, times and durations |
 //! | nouns | `domain` | `Environment`, `Stage`, `GateKind`: parsed once where text comes in |
 //! | commands | `commands` | the slash-command parser, the command list, check-run buttons |
-//! | reading | `linking`, `config` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` |
+//! | reading | `linking`, `config` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` and its JSON Schema |
 //! | state | `model` | the pipeline, its inputs and the actions it asks for |
 //! | rules over state | `provenance` | whether a workflow run is the one shipgate dispatched |
 //! | gates | `gates` | every gate evaluated once: kind, state, evidence, readiness, what it waits for |

@@ -3,14 +3,18 @@
 //! repository's own file overrides key by key, and every unknown key or bad value reported
 //! with its line and dotted key — all of them, not just the first.
 //!
-//! Files: this one the typed configuration, its defaults and loading; `walk.rs` reads a
-//! parsed file key by key into it.
+//! Files: this one the typed configuration, its defaults and loading; `shipgate.schema.json`
+//! the file's keys, types and ranges, and how each problem is worded (`schema.rs` validates a
+//! file with it, each problem with its line and key); `file.rs` lays a valid file over the
+//! configuration; `load.rs` puts them together.
 //!
 //! Must not: fetch files (the shell hands in their text) or hold secrets.
 
+mod file;
+mod load;
+mod schema;
 #[cfg(test)]
 mod tests;
-mod walk;
 
 use std::fmt;
 
@@ -18,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::domain::Environment;
 pub use super::text::{format_duration, parse_duration};
-use walk::apply_file;
+use load::apply_file;
+pub use schema::SCHEMA;
 
 /// Where the repository's configuration lives.
 pub const CONFIG_PATH: &str = ".github/shipgate.yml";

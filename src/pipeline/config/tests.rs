@@ -155,3 +155,109 @@ fn durations_read_like_people_write_them() {
     assert_eq!(parse_duration("5 minutes"), None);
     assert_eq!(format_duration(5400), "1h30m");
 }
+
+/// Every key the schema knows, dotted, with `$ref`s followed and a node's own `properties`
+/// beside its `$ref` (staging's health) merged.
+fn schema_keys(
+    node: &serde_json::Value,
+    doc: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    let mut properties = serde_json::Map::new();
+    let mut at = Some(node);
+    while let Some(n) = at {
+        if let Some(p) = n.get("properties").and_then(|p| p.as_object()) {
+            for (k, v) in p {
+                properties.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        at = n
+            .get("$ref")
+            .and_then(|r| r.as_str())
+            .and_then(|r| doc.pointer(r.trim_start_matches('#')));
+    }
+    for (key, child) in properties {
+        let dotted = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        out.push(dotted.clone());
+        schema_keys(&child, doc, &dotted, out);
+    }
+}
+
+#[test]
+fn the_readme_key_table_and_the_schema_agree() {
+    let doc: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+    let mut schema = Vec::new();
+    schema_keys(&doc, &doc, "", &mut schema);
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("### Repository configuration")
+        .nth(1)
+        .and_then(|s| s.split("\n\n").find(|p| p.starts_with("| key |")))
+        .expect("the README's key table");
+    let mut documented = Vec::new();
+    for row in section.lines().skip(2) {
+        let cell = row
+            .split(" | ")
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("| ");
+        let mut keys: Vec<String> = Vec::new();
+        for part in cell.split(" / ") {
+            let part = part.trim_matches('`');
+            match part.strip_prefix('.') {
+                // `a.b` / `.c`: a sibling of the first key.
+                Some(last) => {
+                    let first = keys[0]
+                        .rsplit_once('.')
+                        .map_or("", |(head, _)| head)
+                        .to_owned();
+                    keys.push(format!("{first}.{last}"));
+                }
+                None => keys.push(part.to_owned()),
+            }
+        }
+        for key in keys {
+            for env in ["staging", "production"] {
+                documented.push(
+                    key.replace("<staging\\|production>", env)
+                        .replace("<env>", env),
+                );
+            }
+        }
+    }
+    documented.sort();
+    documented.dedup();
+    for key in &documented {
+        assert!(
+            schema.contains(key),
+            "the README documents `{key}`, the schema has no such key"
+        );
+    }
+    for key in &schema {
+        let covered = documented.iter().any(|d| {
+            key == d || key.starts_with(&format!("{d}.")) || d.starts_with(&format!("{key}."))
+        });
+        assert!(
+            covered,
+            "the schema has `{key}`, the README does not document it"
+        );
+    }
+}
+
+#[test]
+fn quoted_scalars_stay_text_as_an_editor_reads_them() {
+    // A quoted number is text: refused where a number is meant, kept where text is.
+    let loaded = LoadedConfig::load(None, Some("review:\n  required_approvals: \"3\"\n"));
+    assert_eq!(
+        loaded.errors[0].to_string(),
+        ".github/shipgate.yml line 2, `review.required_approvals`: expected a whole number from 0 to 10, got `3`"
+    );
+    let loaded = LoadedConfig::load(None, Some("trigger_label: \"2024\"\n"));
+    assert!(loaded.is_valid(), "{:?}", loaded.errors);
+    assert_eq!(loaded.config.trigger_label, "2024");
+}
