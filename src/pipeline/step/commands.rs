@@ -8,8 +8,8 @@ use super::{Step, watchdog_key};
 use crate::pipeline::commands::{ApproveTarget, Button, Command, CommandLine, help};
 use crate::pipeline::gates::GateKind;
 use crate::pipeline::model::*;
-use crate::pipeline::text::short;
-use crate::pipeline::views;
+use crate::pipeline::text::plural;
+use crate::pipeline::views::{self, refusals as say, replies};
 
 impl Step<'_> {
     pub(super) fn on_comment(&mut self, id: u64, on: u64, commands: &[CommandLine], actor: &Actor) {
@@ -20,11 +20,9 @@ impl Step<'_> {
         let mut answers = Vec::new();
         for line in commands {
             let answer = match line {
-                CommandLine::Unknown(name) => Err(format!(
-                    "`/{name}` is not a shipgate command; `/help` lists them."
-                )),
+                CommandLine::Unknown(name) => Err(say::unknown_command(name)),
                 CommandLine::Malformed { command, problem } => {
-                    Err(format!("`/{command}` {problem}."))
+                    Err(say::malformed(command, problem))
                 }
                 CommandLine::Command(c) => {
                     let answer = self.command(c, actor, "/approve production");
@@ -44,7 +42,7 @@ impl Step<'_> {
             }
         }
         if !answers.is_empty() {
-            self.reply(on, format!("@{}: {}", actor.login, answers.join("\n\n")));
+            self.reply(on, replies::to(&actor.login, &answers.join("\n\n")));
         }
     }
 
@@ -62,12 +60,9 @@ impl Step<'_> {
                 if stage.as_deref().is_none_or(|s| Stage::parse(s) == Some(Stage::Staging)))
             && self.staging_rolled_back();
         if self.p.phase.is_terminal() && !rollback_after_done && !retry_after_staging_rollback {
-            return Err(format!(
-                "`{c}` refused: the pipeline is {}; nothing more happens.",
-                self.p.phase.name()
-            ));
+            return Err(say::pipeline_over(c, self.p.phase));
         }
-        let refused = |why: String| Err(format!("`{c}` refused: {why}."));
+        let refused = |why: String| Err(say::refused(c, &why));
         let said = |answer: String| Ok(Some(answer));
         match c {
             Command::Approve(target) => {
@@ -77,11 +72,7 @@ impl Step<'_> {
                         Phase::Planning => ApproveTarget::Plan,
                         Phase::Readiness => ApproveTarget::Production,
                         phase => {
-                            return refused(format!(
-                                "nothing waits for `/approve` while the pipeline is in {}; \
-                                 the pull request is approved by a review",
-                                phase.name()
-                            ));
+                            return refused(say::nothing_to_approve(phase));
                         }
                     },
                     t => *t,
@@ -91,13 +82,9 @@ impl Step<'_> {
                     ApproveTarget::Plan => self.approve_plan(actor),
                     _ => {
                         return match self.approve_production(actor, via) {
-                            Ok(()) if self.p.paused => said(
-                                "🚀 Production approved; the pipeline is paused, so the merge waits for `/resume`."
-                                    .into(),
-                            ),
-                            Ok(()) => said(format!(
-                                "🚀 Production approved: merging #{}, then deploying it to production.",
-                                self.p.pr.as_ref().map(|pr| pr.number).unwrap_or_default()
+                            Ok(()) => said(replies::production_approved(
+                                self.p.pr.as_ref().map(|pr| pr.number).unwrap_or_default(),
+                                self.p.paused,
                             )),
                             Err(why) => refused(why),
                         };
@@ -128,14 +115,7 @@ impl Step<'_> {
                     return refused(why);
                 }
                 if self.p.paused == pause {
-                    return refused(format!(
-                        "the pipeline is {}",
-                        if pause {
-                            "already paused"
-                        } else {
-                            "not paused"
-                        }
-                    ));
+                    return refused(say::already(pause));
                 }
                 self.p.paused = pause;
                 if pause {
@@ -143,11 +123,7 @@ impl Step<'_> {
                 } else if let Some(at) = self.p.paused_at.take() {
                     self.p.held_ms += self.now - at;
                 }
-                said(if pause {
-                    "⏸️ Paused: nothing new is dispatched until `/resume`.".into()
-                } else {
-                    "▶️ Resumed.".into()
-                })
+                said(replies::paused(pause))
             }
             Command::Retry(stage) => {
                 if let Err(why) = self.authorise(actor, None, "retry") {
@@ -157,9 +133,7 @@ impl Step<'_> {
                     None => None,
                     Some(Ok(stage)) => Some(stage),
                     Some(Err(s)) => {
-                        return refused(format!(
-                            "there is no stage `{s}` to retry (try `tests`, `staging`, `merge` or `production`)"
-                        ));
+                        return refused(say::no_such_stage(s));
                     }
                 };
                 self.retry(stage).map_or_else(refused, |()| Ok(None))
@@ -190,16 +164,14 @@ impl Step<'_> {
                     at: self.now,
                 });
                 self.audit(&actor.login, "block", reason.clone());
-                said(format!(
-                    "🚧 Blocked: nothing advances until `/unblock`. Reason: {reason}"
-                ))
+                said(replies::blocked(reason))
             }
             Command::Unblock => {
                 if let Err(why) = self.authorise(actor, None, "unblock") {
                     return refused(why);
                 }
                 if self.p.blockers.is_empty() {
-                    return refused("the pipeline is not blocked".into());
+                    return refused(say::not_blocked());
                 }
                 let lifted = std::mem::take(&mut self.p.blockers);
                 self.audit(
@@ -207,7 +179,7 @@ impl Step<'_> {
                     "unblock",
                     format!("{} blocker(s) lifted", lifted.len()),
                 );
-                said("✅ Unblocked.".into())
+                said(replies::unblocked())
             }
             Command::Priority(priority) => {
                 if let Err(why) = self.authorise(actor, None, "set the priority") {
@@ -216,7 +188,7 @@ impl Step<'_> {
                 self.p.priority = Some(*priority);
                 let name = format!("{priority:?}").to_lowercase();
                 self.audit(&actor.login, "priority", name.clone());
-                said(format!("Priority set to **{name}**."))
+                said(replies::priority_set(&name))
             }
             Command::Stop => {
                 // Stopping a production deploy rolls production back: that takes the
@@ -256,20 +228,11 @@ impl Step<'_> {
         };
         let current = [self.p.check_run_sha(), self.p.pr_head_sha()];
         let answer = if !sha.is_empty() && !current.contains(&Some(sha)) {
-            Err(format!(
-                "that button is on the check run of `{}`, which the pipeline has moved on from; use the one on `{}`.",
-                short(sha),
-                self.p
-                    .check_run_sha()
-                    .map(short)
-                    .unwrap_or("the current head")
-            ))
+            Err(say::stale_button(sha, self.p.check_run_sha()))
         } else {
             match Button::from_identifier(identifier) {
                 Some(b) => self.command(&b.command(), actor, "the Approve prod button"),
-                None => Err(format!(
-                    "the check run's `{identifier}` button is not one shipgate offers (any more)."
-                )),
+                None => Err(say::unknown_button(identifier)),
             }
         };
         let a = match answer {
@@ -284,7 +247,7 @@ impl Step<'_> {
             Ok(Some(a)) => a,
             Ok(None) => return,
         };
-        self.reply(on, format!("@{}: {a}", actor.login));
+        self.reply(on, replies::to(&actor.login, &a));
     }
 
     /// `/stop`: cancels the pipeline's runs in flight; during a production deploy or its
@@ -315,10 +278,7 @@ impl Step<'_> {
         }
         let in_production = self.stop_rolls_back();
         self.cancel_watchdogs(|_| true);
-        let runs = format!(
-            "cancelled {cancelled} run{}",
-            if cancelled == 1 { "" } else { "s" }
-        );
+        let runs = format!("cancelled {cancelled} run{}", plural(cancelled));
         let reason = format!("/stop by @{}", actor.login);
         self.audit(&actor.login, "stop", runs.clone());
         if in_production {
@@ -333,7 +293,7 @@ impl Step<'_> {
                 .start_rollback(Environment::Production, reason, by, Some(issue))
                 .is_ok()
             {
-                return format!("⏹️ Stopped: {runs}; rolling production back.");
+                return replies::stopped(&runs, true);
             }
         }
         for w in self.p.health.iter_mut() {
@@ -342,7 +302,7 @@ impl Step<'_> {
             }
         }
         self.set_phase(Phase::Stopped);
-        format!("⏹️ Stopped: {runs}. Nothing more happens.")
+        replies::stopped(&runs, false)
     }
 
     /// Whether `/stop` now rolls production back: a production deploy or its monitoring is
@@ -415,7 +375,7 @@ impl Step<'_> {
         if retried {
             Ok(())
         } else {
-            Err("nothing has failed".into())
+            Err(say::nothing_failed())
         }
     }
 

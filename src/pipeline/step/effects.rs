@@ -6,6 +6,7 @@
 
 use super::{Step, watchdog_key};
 use crate::pipeline::model::*;
+use crate::pipeline::views::replies;
 
 impl Step<'_> {
     pub(super) fn on_effect_done(&mut self, result: &EffectResult) {
@@ -174,10 +175,7 @@ impl Step<'_> {
             }
             Action::OpenIncident { .. } => {
                 let issue = self.p.issue;
-                self.reply(
-                    issue,
-                    format!("⚠️ Could not open the incident issue for this rollback: {reason}"),
-                );
+                self.reply(issue, replies::incident_not_opened(reason));
             }
             Action::PollRun { correlation, .. }
                 if self.p.deploys.iter().any(|d| &d.correlation == correlation) =>

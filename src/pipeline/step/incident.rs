@@ -9,6 +9,7 @@
 use super::Step;
 use crate::pipeline::model::*;
 use crate::pipeline::views::incident::{incident_body, incident_marker};
+use crate::pipeline::views::replies;
 
 impl Step<'_> {
     /// A production rollback is under way (or found nothing to restore): open its
@@ -36,10 +37,7 @@ impl Step<'_> {
         }
         self.p.incidents.push(number);
         let issue = self.p.issue;
-        self.reply(
-            issue,
-            format!("🚨 Incident #{number} is open for this production rollback."),
-        );
+        self.reply(issue, replies::incident_opened(number));
         self.notify(
             "incident",
             format!(

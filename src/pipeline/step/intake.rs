@@ -10,6 +10,7 @@ use crate::pipeline::config::PlanApproval;
 use crate::pipeline::gates::{GateKind, skip_of};
 use crate::pipeline::linking;
 use crate::pipeline::model::*;
+use crate::pipeline::views::{refusals as say, replies};
 
 impl Step<'_> {
     pub(super) fn on_issue(&mut self, action: &IssueAction, issue: &IssueSnapshot, actor: &Actor) {
@@ -51,22 +52,19 @@ impl Step<'_> {
                 "refused",
                 format!("the `{label}` label: {why}"),
             );
-            self.reply(issue, format!("Removed the `{label}` label: {why}."));
+            self.reply(issue, replies::label_removed(&label, &why));
         }
     }
 
     pub(super) fn approve_requirement(&mut self, actor: &Actor, via: &str) -> Result<(), String> {
         if self.p.requirement.is_some() {
-            return Err("the requirement is already approved".into());
+            return Err(say::requirement_already_approved());
         }
         if self.p.phase != Phase::Intake {
-            return Err(format!("the pipeline is {}", self.p.phase.name()));
+            return Err(say::pipeline_is(self.p.phase));
         }
         if !self.cfg.is_valid() {
-            return Err(format!(
-                "`{}` has errors; the gates hold until they are fixed",
-                crate::pipeline::config::CONFIG_PATH
-            ));
+            return Err(say::gates_hold_config_broken());
         }
         self.authorise(
             actor,
@@ -74,20 +72,7 @@ impl Step<'_> {
             "approve the requirement",
         )?;
         if !self.p.missing_sections.is_empty() {
-            return Err(format!(
-                "the requirement is incomplete: add the {} section{} first",
-                self.p
-                    .missing_sections
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if self.p.missing_sections.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            ));
+            return Err(say::requirement_incomplete(&self.p.missing_sections));
         }
         self.p.requirement = Some(Approval {
             by: actor.login.clone(),
@@ -100,12 +85,12 @@ impl Step<'_> {
 
     pub(super) fn approve_plan(&mut self, actor: &Actor) -> Result<(), String> {
         match self.p.phase {
-            Phase::Intake => return Err("approve the requirement first".into()),
+            Phase::Intake => return Err(say::approve_requirement_first()),
             Phase::Planning => {}
-            _ => return Err("the plan is already approved".into()),
+            _ => return Err(say::plan_already_approved()),
         }
         if !self.cfg.is_valid() {
-            return Err("the configuration has errors; the gates hold until they are fixed".into());
+            return Err(say::plan_gates_hold_config_broken());
         }
         self.authorise(actor, Some(GateKind::Plan), "approve the plan")?;
         self.p.plan = Some(Approval {

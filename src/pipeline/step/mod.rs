@@ -43,9 +43,10 @@ mod runs;
 mod skip;
 mod timeouts;
 
-use super::config::{CONFIG_PATH, LoadedConfig, PlanApproval};
+use super::config::{LoadedConfig, PlanApproval};
 use super::gates::{self, GateKind, skip_of};
 use super::model::*;
+use super::views::{refusals as say, replies};
 
 /// Applies one input. A one-shot input seen before changes nothing.
 pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipeline, Outputs) {
@@ -200,12 +201,7 @@ impl Step<'_> {
         self.audit("shipgate", "stage failed", format!("{stage}: {reason}"));
         self.set_phase(Phase::Failed);
         let issue = self.p.issue;
-        self.reply(
-            issue,
-            format!(
-                "⚠️ The **{stage}** stage failed: {reason}\n\nFix the cause, then comment `/retry`."
-            ),
-        );
+        self.reply(issue, replies::stage_failed(stage, &reason));
     }
 
     /// Whether `actor` may decide `gate` (`None`: an action any writer may take): write
@@ -217,23 +213,13 @@ impl Step<'_> {
         what: &str,
     ) -> Result<(), String> {
         if actor.is_bot && gate.is_some() {
-            return Err(format!(
-                "@{} cannot {what}: bots and GitHub Apps never approve, whatever their access",
-                actor.login
-            ));
+            return Err(say::bots_never_decide(&actor.login, what));
         }
         if !self.cfg.is_valid() && gate.is_some() && actor.access != Access::Admin {
-            return Err(format!(
-                "@{} cannot {what}: `{}` has errors, so who may is unknown; until they are fixed only a repository admin may",
-                actor.login, CONFIG_PATH
-            ));
+            return Err(say::only_admins_while_config_broken(&actor.login, what));
         }
         if !actor.access.can_write() {
-            return Err(format!(
-                "@{} cannot {what}: it needs write access to the repository (they have {})",
-                actor.login,
-                actor.access.name()
-            ));
+            return Err(say::needs_write_access(&actor.login, what, actor.access));
         }
         let approvers = &self.cfg.config.approvers;
         let (key, list) = match gate {
@@ -251,14 +237,7 @@ impl Step<'_> {
         if list.is_empty() || list.iter().any(listed) {
             Ok(())
         } else {
-            Err(format!(
-                "@{} cannot {what}: `approvers.{key}` allows only {}",
-                actor.login,
-                list.iter()
-                    .map(|a| format!("`{a}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            Err(say::not_an_approver(&actor.login, what, key, list))
         }
     }
 

@@ -7,53 +7,36 @@
 
 use super::Step;
 use crate::pipeline::config::MergeMethod;
+use crate::pipeline::gates::Gate;
 use crate::pipeline::gates::{self, GateKind};
 use crate::pipeline::model::*;
 use crate::pipeline::text::short;
-use crate::pipeline::views::{self, replies::merge_title};
+use crate::pipeline::views::refusals as say;
+use crate::pipeline::views::{self, replies, replies::merge_title};
 
 impl Step<'_> {
     /// `/approve production` or the button: an authorised release approver who did not
     /// author the PR, while every gate holds.
     pub(super) fn approve_production(&mut self, actor: &Actor, via: &str) -> Result<(), String> {
         if let Some(a) = &self.p.production {
-            return Err(format!("production is already approved by @{}", a.by));
+            return Err(say::production_already_approved(&a.by));
         }
         if !self.cfg.is_valid() {
-            return Err(format!(
-                "`{}` has errors; the gates hold until they are fixed",
-                crate::pipeline::config::CONFIG_PATH
-            ));
+            return Err(say::gates_hold_config_broken());
         }
-        let open: Vec<String> = gates::evaluate(&self.p, self.cfg)
-            .open_for_production()
-            .map(|g| format!("{} ({})", g.name(), g.state))
-            .collect();
+        let report = gates::evaluate(&self.p, self.cfg);
+        let open: Vec<&Gate> = report.open_for_production().collect();
         if self.p.phase != Phase::Readiness {
-            let open = if open.is_empty() {
-                String::new()
-            } else {
-                format!("; not passed yet: {}", open.join("; "))
-            };
-            return Err(format!(
-                "production is approved once staging is healthy, and the pipeline is in {}{open}",
-                self.p.phase.name()
-            ));
+            return Err(say::production_not_yet(self.p.phase, &open));
         }
         let Some(pr) = self.p.pr.clone() else {
-            return Err("there is no pull request yet".into());
+            return Err(say::no_pull_request_yet());
         };
         if pr.author.eq_ignore_ascii_case(&actor.login) {
-            return Err(format!(
-                "@{} opened #{}; a pull request's author cannot approve its production deploy",
-                actor.login, pr.number
-            ));
+            return Err(say::author_cannot_release(&actor.login, pr.number));
         }
         if gates::changed_the_code(&self.p, &actor.login) {
-            return Err(format!(
-                "@{} authored, committed or pushed commits of #{}; whoever changed the code cannot approve its production deploy",
-                actor.login, pr.number
-            ));
+            return Err(say::committer_cannot_release(&actor.login, pr.number));
         }
         if let Some(skip) = self
             .p
@@ -61,10 +44,7 @@ impl Step<'_> {
             .iter()
             .find(|s| s.by.eq_ignore_ascii_case(&actor.login))
         {
-            return Err(format!(
-                "@{} skipped the `{}` gate; whoever skips a gate cannot also approve production",
-                actor.login, skip.gate
-            ));
+            return Err(say::skipper_cannot_release(&actor.login, skip.gate));
         }
         self.authorise(
             actor,
@@ -72,15 +52,7 @@ impl Step<'_> {
             "approve production",
         )?;
         if !open.is_empty() {
-            return Err(format!(
-                "{} must pass first: {}",
-                if open.len() == 1 {
-                    "this gate"
-                } else {
-                    "these gates"
-                },
-                open.join("; ")
-            ));
+            return Err(say::gates_must_pass(&open));
         }
         self.p.production = Some(Approval {
             by: actor.login.clone(),
@@ -104,38 +76,27 @@ impl Step<'_> {
         actor: &Actor,
     ) -> Result<String, String> {
         if environment != Environment::Staging {
-            return Err(format!(
-                "only `staging` is deployed by command; production follows `/approve production` (not `{environment}`)"
-            ));
+            return Err(say::only_staging_by_command(environment));
         }
         if !matches!(
             self.p.phase,
             Phase::Review | Phase::Staging | Phase::Readiness
         ) {
-            return Err(format!(
-                "the pipeline is in {}; staging deploys happen between review and production",
-                self.p.phase.name()
-            ));
+            return Err(say::no_staging_deploy_now(self.p.phase));
         }
         if self.p.paused {
-            return Err("the pipeline is paused; `/resume` first".into());
+            return Err(say::paused_resume_first());
         }
         let Some(pr) = self.p.pr.clone().filter(|p| p.open) else {
-            return Err("there is no open pull request to deploy".into());
+            return Err(say::no_open_pull_request());
         };
         if pr.from_fork {
-            return Err(format!(
-                "#{} comes from a fork; shipgate never runs its code with this repository's secrets",
-                pr.number
-            ));
+            return Err(say::fork_never_deployed(pr.number));
         }
         if let Some(d) = self.p.current_deploy(Environment::Staging)
             && !d.state.is_finished()
         {
-            return Err(format!(
-                "a staging deploy of `{}` is under way",
-                short(&d.sha)
-            ));
+            return Err(say::staging_deploy_under_way(&d.sha));
         }
         self.supersede_deploys(Environment::Staging);
         self.deploy_to(Environment::Staging, &pr.head_sha, &pr.head_branch);
@@ -145,10 +106,7 @@ impl Step<'_> {
         if self.p.phase == Phase::Readiness {
             self.set_phase(Phase::Staging); // readiness needs the new deploy healthy
         }
-        Ok(format!(
-            "🚚 Deploying `{}` to staging.",
-            short(&pr.head_sha)
-        ))
+        Ok(replies::deploying_staging(&pr.head_sha))
     }
 
     /// Production phase: merge once, then deploy the merge commit.

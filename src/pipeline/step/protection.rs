@@ -12,10 +12,11 @@
 
 use super::Step;
 use super::runs::Claim;
-use crate::pipeline::gates;
+use crate::pipeline::gates::{self, Gate};
 use crate::pipeline::model::*;
 use crate::pipeline::provenance::foreign_run_text;
 use crate::pipeline::text::short;
+use crate::pipeline::views::{refusals as say, verdict};
 
 impl Step<'_> {
     pub(super) fn on_protection_rule(
@@ -55,17 +56,15 @@ impl Step<'_> {
             ) {
                 (Some(why), _) => Err(why),
                 // Its branch moved before GitHub started it: another commit's workflow.
-                (None, Some(ran)) => Err(format!(
-                    "run {run_id} {ran}: its branch moved before it started"
-                )),
+                (None, Some(ran)) => Err(verdict::branch_moved(run_id, &ran)),
                 (None, None) => self.protection_verdict(&self.p.deploys[i], environment),
             },
             (None, Some(text)) => Err(text),
-            (None, None) => Err(format!("run {run_id} is not a deploy shipgate dispatched")),
+            (None, None) => Err(verdict::not_dispatched(run_id)),
         };
         let (approved, comment) = match verdict {
-            Ok(why) => (true, format!("{}: {why}", self.p.name())),
-            Err(missing) => (false, format!("{}: {missing}", self.p.name())),
+            Ok(why) => (true, verdict::comment(&self.p.name(), &why)),
+            Err(missing) => (false, verdict::comment(&self.p.name(), &missing)),
         };
         self.audit(
             "shipgate",
@@ -90,13 +89,7 @@ impl Step<'_> {
             Some(i) if !self.p.deploys[i].state.is_finished() => self.deploy_rejected(i, &comment),
             _ => {
                 let issue = self.p.issue;
-                self.reply(
-                    issue,
-                    format!(
-                        "🛑 A `{environment}` deployment of `{}` (run {run_id}) is rejected: {comment}",
-                        short(sha)
-                    ),
-                );
+                self.reply(issue, verdict::rejected(environment, sha, run_id, &comment));
             }
         }
     }
@@ -136,7 +129,7 @@ impl Step<'_> {
             self.fail(environment, why);
         } else {
             let issue = self.p.issue;
-            self.reply(issue, format!("🛑 {why}"));
+            self.reply(issue, verdict::stopped(&why));
         }
     }
 
@@ -158,80 +151,50 @@ impl Step<'_> {
     /// `environment` is GitHub's name for the environment the run deploys to.
     fn protection_verdict(&self, deploy: &Deploy, environment: &str) -> Result<String, String> {
         if deploy.environment.name() != environment {
-            return Err(format!(
-                "this run was dispatched for {}, not {environment}",
-                deploy.environment
-            ));
+            return Err(verdict::other_environment(deploy.environment, environment));
         }
         if deploy.state == DeployState::Superseded {
-            return Err("a newer deploy replaced this one".into());
+            return Err(verdict::superseded());
         }
         if deploy.state.is_finished() {
-            return Err(format!(
-                "this {} has finished ({}); running it again deploys nothing shipgate decided",
-                deploy.kind(),
-                deploy.state.describe()
-            ));
+            return Err(verdict::finished(deploy));
         }
         if let Some(reason) = &deploy.rollback_reason {
-            return Ok(format!("a rollback to `{}`: {reason}", short(&deploy.sha)));
+            return Ok(verdict::rollback(&deploy.sha, reason));
         }
         if !self.cfg.is_valid() {
-            return Err(format!(
-                "`{}` has errors; the gates hold until they are fixed",
-                crate::pipeline::config::CONFIG_PATH
-            ));
+            return Err(say::gates_hold_config_broken());
         }
         if self.p.phase.is_terminal() || self.p.phase == Phase::Failed {
-            return Err(format!("the pipeline is {}", self.p.phase.name()));
+            return Err(say::pipeline_is(self.p.phase));
         }
         if let Some(b) = self.p.blockers.first() {
-            return Err(format!(
-                "it is blocked by @{}: {}; `/unblock`, then `/retry`",
-                b.by,
-                b.reason.as_deref().unwrap_or("no reason given")
-            ));
+            return Err(verdict::blocked(b));
         }
         match deploy.environment {
             Environment::Staging => {
                 if let Some(who) = &deploy.requested_by {
-                    return Ok(format!(
-                        "`/deploy staging` by @{who} of `{}`",
-                        short(&deploy.sha)
-                    ));
+                    return Ok(verdict::deployed_by_command(who, &deploy.sha));
                 }
-                let open: Vec<String> = [
+                let open: Vec<Gate> = [
                     gates::review_gate(&self.p, self.cfg, &deploy.sha),
                     gates::tests_gate(&self.p, self.cfg, &deploy.sha),
                 ]
                 .into_iter()
                 .filter(|g| !g.passed)
-                .map(|g| format!("{}: {}", g.name(), g.waiting.unwrap_or(g.state)))
                 .collect();
                 if open.is_empty() {
-                    Ok(format!(
-                        "review and tests passed at `{}`",
-                        short(&deploy.sha)
-                    ))
+                    Ok(verdict::reviewed_and_tested(&deploy.sha))
                 } else {
-                    Err(format!("not passed yet — {}", open.join("; ")))
+                    Err(verdict::not_passed(&open))
                 }
             }
             Environment::Production => match &self.p.production {
-                Some(a) if self.p.merge_sha() == Some(deploy.sha.as_str()) => Ok(format!(
-                    "production approved by @{} ({}), merged as `{}`",
-                    a.by,
-                    a.via,
-                    short(&deploy.sha)
-                )),
-                Some(_) => Err(format!(
-                    "`{}` is not the merge commit production was approved for",
-                    short(&deploy.sha)
-                )),
-                None => Err(
-                    "production is not approved: it needs `/approve production` from a release approver"
-                        .into(),
-                ),
+                Some(a) if self.p.merge_sha() == Some(deploy.sha.as_str()) => {
+                    Ok(verdict::production_approved(a, &deploy.sha))
+                }
+                Some(_) => Err(verdict::not_the_approved_merge(&deploy.sha)),
+                None => Err(verdict::production_not_approved()),
             },
         }
     }

@@ -14,7 +14,8 @@ use super::Step;
 use crate::pipeline::gates::{GateKind, base_problem, changed_the_code};
 use crate::pipeline::linking;
 use crate::pipeline::model::*;
-use crate::pipeline::text::{plural, short};
+use crate::pipeline::text::short;
+use crate::pipeline::views::{refusals as say, replies};
 
 /// Why a PR is trusted as much as it is, for people: `from this repository's branch
 /// feature/REQ-1-x, by @dev (write access)`.
@@ -91,10 +92,7 @@ impl Step<'_> {
                 );
                 self.reply(
                     linked.number,
-                    format!(
-                        "This pull request no longer drives {}: {why}.",
-                        self.p.name()
-                    ),
+                    replies::no_longer_drives(&self.p.name(), &why),
                 );
                 self.p.passed_over.insert(linked.number, why);
             }
@@ -113,11 +111,7 @@ impl Step<'_> {
             );
             self.reply(
                 pr.number,
-                format!(
-                    "This pull request names #{} but does not drive {}: {why}.",
-                    self.p.issue,
-                    self.p.name()
-                ),
+                replies::does_not_drive(self.p.issue, &self.p.name(), &why),
             );
             self.p.passed_over.insert(pr.number, why);
         }
@@ -136,7 +130,7 @@ impl Step<'_> {
         }
         let linked = record(pr);
         if let Some(problem) = base_problem(&self.p, &linked) {
-            self.reply(linked.number, format!("⚠️ {problem}. Change its base."));
+            self.reply(linked.number, replies::wrong_base(&problem, false));
         }
         self.p.pr = Some(linked);
         self.after_pull_change(pr, false);
@@ -152,13 +146,8 @@ impl Step<'_> {
         new.pushers = old.pushers.clone();
         if old.base_branch != new.base_branch {
             match base_problem(&self.p, &new) {
-                Some(problem) => {
-                    self.reply(new.number, format!("⚠️ {problem}. Change its base back."))
-                }
-                None => self.reply(
-                    new.number,
-                    format!("#{} targets `{}` again.", new.number, new.base_branch),
-                ),
+                Some(problem) => self.reply(new.number, replies::wrong_base(&problem, true)),
+                None => self.reply(new.number, replies::base_fixed(&new)),
             }
         }
         self.p.pr = Some(new);
@@ -180,13 +169,7 @@ impl Step<'_> {
             )
         {
             let on = self.p.issue;
-            self.reply(
-                on,
-                format!(
-                    "#{} was merged outside shipgate before production was approved. Nothing goes to production until `/approve production`; the gates are judged on its last head.",
-                    pr.number
-                ),
-            );
+            self.reply(on, replies::merged_outside(pr.number));
         }
         // GitHub's current state decides, not the action that was delivered (a late
         // `closed` for a reopened PR changes nothing).
@@ -219,16 +202,7 @@ impl Step<'_> {
                 .collect();
             if !stale.is_empty() {
                 let issue = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
-                self.reply(
-                    issue,
-                    format!(
-                        "New commits (`{}`): the approval{} by {} no longer count{} — a new review of the current head is needed.",
-                        short(new),
-                        plural(stale.len()),
-                        stale.join(", "),
-                        if stale.len() == 1 { "s" } else { "" },
-                    ),
-                );
+                self.reply(issue, replies::approvals_stale(new, &stale));
             }
         }
         let unmerged = self.p.merge.as_ref().is_none_or(|m| m.sha.is_none());
@@ -236,13 +210,7 @@ impl Step<'_> {
             self.p.production_sha = None;
             self.p.merge = None;
             let on = self.p.pr.as_ref().map_or(self.p.issue, |p| p.number);
-            self.reply(
-                on,
-                format!(
-                    "New commits (`{}`) after the production approval: it no longer counts. The new head goes through review, tests and staging again.",
-                    short(new)
-                ),
-            );
+            self.reply(on, replies::production_approval_stale(new));
         }
         let old = old.to_owned();
         self.cancel_watchdogs(|r| r.sha == old);
@@ -295,10 +263,7 @@ impl Step<'_> {
                 }
                 if state == ReviewState::Approved {
                     let allowed = if changed_the_code(&self.p, &reviewer.login) {
-                        Err(format!(
-                            "@{} authored, committed or pushed commits of #{pr}; whoever changed the code cannot approve it",
-                            reviewer.login
-                        ))
+                        Err(say::committer_cannot_review(&reviewer.login, pr))
                     } else {
                         self.authorise(
                             reviewer,
@@ -312,10 +277,7 @@ impl Step<'_> {
                             "refused",
                             format!("review of #{pr}: {why}"),
                         );
-                        self.reply(
-                            pr,
-                            format!("This approval does not count toward the review gate: {why}."),
-                        );
+                        self.reply(pr, replies::approval_not_counted(&why));
                         if reviewer.is_bot {
                             return; // a bot's approval is not even recorded
                         }

@@ -11,6 +11,7 @@ use super::Step;
 use crate::pipeline::gates::GateKind;
 use crate::pipeline::model::*;
 use crate::pipeline::text::short;
+use crate::pipeline::views::{refusals as say, replies};
 
 impl Step<'_> {
     /// The environment `/rollback` acts on in the current phase.
@@ -35,10 +36,7 @@ impl Step<'_> {
         answer_on: u64,
     ) -> Result<String, String> {
         let Some(environment) = self.rollback_environment() else {
-            return Err(format!(
-                "there is nothing deployed to roll back while the pipeline is in {}",
-                self.p.phase.name()
-            ));
+            return Err(say::nothing_to_roll_back(self.p.phase));
         };
         let gate = (environment == Environment::Production).then_some(GateKind::ProductionApproval);
         self.authorise(actor, gate, "roll back")?;
@@ -51,9 +49,7 @@ impl Step<'_> {
             format!("@{}", actor.login),
             Some(answer_on),
         )?;
-        Ok(format!(
-            "⏪ Rolling {environment} back: looking for its last good deployment."
-        ))
+        Ok(replies::rolling_back(environment))
     }
 
     /// A failed production deploy or health window rolls back on its own.
@@ -72,10 +68,10 @@ impl Step<'_> {
         answer_on: Option<u64>,
     ) -> Result<(), String> {
         if self.p.rollback.as_ref().is_some_and(|r| !r.done) {
-            return Err("a rollback is already under way".into());
+            return Err(say::rollback_under_way());
         }
         let Some(current) = self.p.current_deploy(environment).cloned() else {
-            return Err(format!("nothing has been deployed to {environment}"));
+            return Err(say::nothing_deployed_to(environment));
         };
         let bad_shas: Vec<String> = self
             .p
@@ -120,8 +116,7 @@ impl Step<'_> {
         };
         let Some(sha) = sha else {
             self.p.rollback = None;
-            let nothing =
-                format!("there is no earlier successful {environment} deployment to roll back to");
+            let nothing = say::no_earlier_deployment(environment);
             match record.answer_on {
                 Some(on) => {
                     self.audit(
@@ -129,10 +124,7 @@ impl Step<'_> {
                         "refused",
                         format!("/rollback: {nothing}"),
                     );
-                    self.reply(
-                        on,
-                        format!("{}: `/rollback` refused: {nothing}.", record.by),
-                    );
+                    self.reply(on, replies::rollback_refused(&record.by, &nothing));
                 }
                 None => {
                     self.open_incident(&record);
@@ -177,19 +169,7 @@ impl Step<'_> {
             });
         }
         self.set_phase(Phase::RolledBack);
-        let text = format!(
-            "⏪ **Rolled back.** {} is back on `{}` (was `{}`).\n\n**Why:** {}\n\n**By:** {}\n\n[Rollback run]({url})",
-            record.environment,
-            short(sha),
-            short(&record.from_sha),
-            record.reason,
-            record.by
-        );
-        let text = if record.environment == Environment::Staging {
-            format!("{text}\n\n`/retry` deploys this feature to staging again once it is fixed.")
-        } else {
-            text
-        };
+        let text = replies::rolled_back(&record, sha, url);
         let issue = self.p.issue;
         self.notify(
             "rollback",

@@ -152,7 +152,7 @@ impl Step<'_> {
         let what = foreign_run_text(report, why);
         self.audit("shipgate", "run ignored", what.clone());
         let issue = self.p.issue;
-        self.reply(issue, format!("⚠️ {what}"));
+        self.reply(issue, replies::warning(&what));
     }
 
     /// Dispatches each configured test workflow once for the open PR's head (never for a

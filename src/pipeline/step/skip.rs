@@ -11,6 +11,7 @@ use super::Step;
 use crate::pipeline::gates::{self, GateKind, skip_of};
 use crate::pipeline::model::*;
 use crate::pipeline::text::short;
+use crate::pipeline::views::{refusals as say, replies};
 
 impl Step<'_> {
     /// Whether `gate` holds right now without a skip.
@@ -34,33 +35,17 @@ impl Step<'_> {
         reason: &str,
     ) -> Result<String, String> {
         if actor.access != Access::Admin {
-            return Err(format!(
-                "@{} cannot skip a gate: it takes admin access to the repository (they have {})",
-                actor.login,
-                actor.access.name()
-            ));
+            return Err(say::skip_needs_admin(&actor.login, actor.access));
         }
         if actor.is_bot {
-            return Err(format!(
-                "@{} cannot skip a gate: bots and GitHub Apps never approve, whatever their access",
-                actor.login
-            ));
+            return Err(say::bots_never_decide(&actor.login, "skip a gate"));
         }
         let gate = gate.to_lowercase();
         let Some(kind) = GateKind::skippable(&gate) else {
-            return Err(format!(
-                "there is no gate `{gate}` to skip (try {})",
-                GateKind::SKIPPABLE
-                    .iter()
-                    .map(|g| format!("`{g}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            return Err(say::no_such_gate(&gate));
         };
         if self.p.production.is_some() || matches!(self.p.phase, Phase::Production | Phase::Done) {
-            return Err(
-                "production is approved; there is no gate before it left to skip".to_owned(),
-            );
+            return Err(say::nothing_left_to_skip());
         }
         if kind == GateKind::Staging
             && self
@@ -69,7 +54,7 @@ impl Step<'_> {
                 .as_ref()
                 .is_some_and(|r| !r.done && r.environment == Environment::Staging)
         {
-            return Err("staging is being rolled back; let the rollback finish first".into());
+            return Err(say::staging_rolling_back());
         }
         if let Some(pr) = self
             .p
@@ -77,26 +62,21 @@ impl Step<'_> {
             .as_ref()
             .filter(|pr| pr.from_fork && kind.skipped_per_sha())
         {
-            return Err(format!(
-                "#{} comes from a fork: its head is never tested or deployed, so skipping its `{gate}` gate leads nowhere",
-                pr.number
-            ));
+            return Err(say::skip_on_a_fork(pr.number, &gate));
         }
         let sha = if kind.skipped_per_sha() {
             match self.p.pr_head_sha() {
                 Some(sha) => Some(sha.to_owned()),
-                None => return Err(format!("there is no pull request whose `{gate}` to skip")),
+                None => return Err(say::no_pull_request_to_skip(&gate)),
             }
         } else {
             None
         };
         if skip_of(&self.p, kind, sha.as_deref()).is_some() {
-            return Err(format!("`{gate}` is already skipped"));
+            return Err(say::already_skipped(&gate));
         }
         if self.gate_passed(kind, sha.as_deref()) {
-            return Err(format!(
-                "the `{gate}` gate has passed; there is nothing to skip"
-            ));
+            return Err(say::gate_passed(&gate));
         }
         self.p.skips.push(SkipRecord {
             gate: kind,
@@ -125,12 +105,12 @@ impl Step<'_> {
             self.p.failure = None;
             self.set_phase(f.phase);
         }
-        Ok(format!(
-            "⏭️ The `{gate}` gate is skipped{at} by @{}: {reason}. It is on the record, and @{} \
-             cannot approve production for {}.",
-            actor.login,
-            actor.login,
-            self.p.name()
+        Ok(replies::skipped(
+            &gate,
+            &at,
+            &actor.login,
+            reason,
+            &self.p.name(),
         ))
     }
 }

@@ -12,6 +12,7 @@ use super::{Step, watchdog_key};
 use crate::pipeline::config::{PlanApproval, format_duration};
 use crate::pipeline::model::TimeoutAction::{AutoApprove, Escalate, Reject};
 use crate::pipeline::model::*;
+use crate::pipeline::views::replies;
 
 /// Which gate a timeout belongs to, and the phase that gate is decided in.
 fn gate_phase(gate: GateKind) -> Option<Phase> {
@@ -92,26 +93,14 @@ impl Step<'_> {
         let waited_for = format_duration((after / 1000) as u64);
         match (gate, action) {
             (GateKind::Requirement, Escalate) => {
-                let to = &self.cfg.config.requirement.escalate_to;
-                let mention = if to.is_empty() {
-                    "Nobody is named in `requirement.escalate_to`.".to_owned()
-                } else {
-                    format!(
-                        "{}: please review it.",
-                        to.iter()
-                            .map(|x| format!("@{}", x.trim_start_matches('@')))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    )
-                };
-                let issue = self.p.issue;
-                self.reply(
-                    issue,
-                    format!(
-                        "⏰ This requirement has waited {waited_for} for approval. {mention} It is rejected after {}.",
-                        format_duration(self.cfg.config.requirement.reject_after)
-                    ),
+                let requirement = &self.cfg.config.requirement;
+                let text = replies::escalated(
+                    &waited_for,
+                    &requirement.escalate_to,
+                    requirement.reject_after,
                 );
+                let issue = self.p.issue;
+                self.reply(issue, text);
                 self.audit(
                     "shipgate",
                     "escalate",
@@ -125,12 +114,7 @@ impl Step<'_> {
                     via: format!("plan.auto_approve_after ({waited_for})"),
                 });
                 let issue = self.p.issue;
-                self.reply(
-                    issue,
-                    format!(
-                        "⚠️ Nobody approved the plan in {waited_for}: shipgate approved it (`plan.auto_approve_after`). Check the tasks before the work goes far."
-                    ),
-                );
+                self.reply(issue, replies::plan_auto_approved(&waited_for));
                 self.audit(
                     "shipgate",
                     "approve plan",
@@ -147,7 +131,7 @@ impl Step<'_> {
                 self.audit("shipgate", "reject", reason.clone());
                 self.set_phase(Phase::Rejected);
                 let issue = self.p.issue;
-                self.reply(issue, format!("❌ Rejected: {reason}."));
+                self.reply(issue, replies::rejected_by_timeout(&reason));
             }
         }
     }

@@ -8,8 +8,10 @@
 
 mod check_run;
 pub mod incident;
+pub mod refusals;
 pub mod replies;
 mod summary;
+pub mod verdict;
 
 pub use check_run::{CheckRunView, buttons, check_run};
 pub use summary::{closing_summary, deploy_lines};

@@ -1,5 +1,6 @@
-//! The replies shipgate posts on an issue or a PR, as named functions: what a command or a
-//! button was refused for is built where it is decided; the texts that stand alone are here.
+//! What shipgate says on an issue or a PR besides its status comment: answers to commands,
+//! stage failures, fork and rollback notices, escalations — as named functions, so the
+//! wording lives in one place and is snapshotted (refusals are in `refusals.rs`).
 //!
 //! Must not: decide anything.
 
@@ -8,6 +9,204 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::pipeline::model::*;
+
+/// A reply to `login`: `@login: body`.
+pub fn to(login: &str, body: &str) -> String {
+    format!("@{login}: {body}")
+}
+
+pub fn stage_failed(stage: Stage, reason: &str) -> String {
+    format!("⚠️ The **{stage}** stage failed: {reason}\n\nFix the cause, then comment `/retry`.")
+}
+
+/// `/approve production` accepted: PR `pr` is merged now, or when the pipeline resumes.
+pub fn production_approved(pr: u64, paused: bool) -> String {
+    if paused {
+        "🚀 Production approved; the pipeline is paused, so the merge waits for `/resume`.".into()
+    } else {
+        format!("🚀 Production approved: merging #{pr}, then deploying it to production.")
+    }
+}
+
+/// `/pause` (true) or `/resume` accepted.
+pub fn paused(pause: bool) -> String {
+    if pause {
+        "⏸️ Paused: nothing new is dispatched until `/resume`.".into()
+    } else {
+        "▶️ Resumed.".into()
+    }
+}
+
+pub fn blocked(reason: &str) -> String {
+    format!("🚧 Blocked: nothing advances until `/unblock`. Reason: {reason}")
+}
+
+pub fn unblocked() -> String {
+    "✅ Unblocked.".into()
+}
+
+pub fn priority_set(name: &str) -> String {
+    format!("Priority set to **{name}**.")
+}
+
+/// The approval label removed again, and why.
+pub fn label_removed(label: &str, why: &str) -> String {
+    format!("Removed the `{label}` label: {why}.")
+}
+
+/// `/skip` accepted; `at` is ` at \`<sha>\`` for a skip tied to a head, else empty.
+pub fn skipped(gate: &str, at: &str, login: &str, reason: &str, pipeline: &str) -> String {
+    format!(
+        "⏭️ The `{gate}` gate is skipped{at} by @{login}: {reason}. It is on the record, and @{login} \
+         cannot approve production for {pipeline}."
+    )
+}
+
+/// `/deploy staging` accepted.
+pub fn deploying_staging(sha: &str) -> String {
+    format!(
+        "🚚 Deploying `{}` to staging.",
+        crate::pipeline::text::short(sha)
+    )
+}
+
+/// `/rollback` accepted: the last good deployment is being looked for.
+pub fn rolling_back(environment: Environment) -> String {
+    format!("⏪ Rolling {environment} back: looking for its last good deployment.")
+}
+
+/// `/rollback` found nothing to go back to (`by` is `@login`).
+pub fn rollback_refused(by: &str, why: &str) -> String {
+    format!("{by}: `/rollback` refused: {why}.")
+}
+
+/// A rollback finished: what is back where, why, by whom, and its run.
+pub fn rolled_back(r: &RollbackRecord, sha: &str, run_url: &str) -> String {
+    use crate::pipeline::text::short;
+    let text = format!(
+        "⏪ **Rolled back.** {} is back on `{}` (was `{}`).\n\n**Why:** {}\n\n**By:** {}\n\n[Rollback run]({run_url})",
+        r.environment,
+        short(sha),
+        short(&r.from_sha),
+        r.reason,
+        r.by
+    );
+    if r.environment == Environment::Staging {
+        format!("{text}\n\n`/retry` deploys this feature to staging again once it is fixed.")
+    } else {
+        text
+    }
+}
+
+// ---- the pull request ----
+
+/// On a PR another one displaced; `why` says which drives the pipeline and why.
+pub fn no_longer_drives(pipeline: &str, why: &str) -> String {
+    format!("This pull request no longer drives {pipeline}: {why}.")
+}
+
+/// On a PR that names the issue but another one drives it.
+pub fn does_not_drive(issue: u64, pipeline: &str, why: &str) -> String {
+    format!("This pull request names #{issue} but does not drive {pipeline}: {why}.")
+}
+
+/// The PR targets another branch than production runs (`again`: it was changed to).
+pub fn wrong_base(problem: &str, again: bool) -> String {
+    if again {
+        format!("⚠️ {problem}. Change its base back.")
+    } else {
+        format!("⚠️ {problem}. Change its base.")
+    }
+}
+
+pub fn base_fixed(pr: &PullRequest) -> String {
+    format!("#{} targets `{}` again.", pr.number, pr.base_branch)
+}
+
+pub fn merged_outside(pr: u64) -> String {
+    format!(
+        "#{pr} was merged outside shipgate before production was approved. Nothing goes to production until `/approve production`; the gates are judged on its last head."
+    )
+}
+
+/// New commits at `head` made the approvals by `stale` (mentions) stale.
+pub fn approvals_stale(head: &str, stale: &[String]) -> String {
+    use crate::pipeline::text::{plural, short};
+    format!(
+        "New commits (`{}`): the approval{} by {} no longer count{} — a new review of the current head is needed.",
+        short(head),
+        plural(stale.len()),
+        stale.join(", "),
+        if stale.len() == 1 { "s" } else { "" },
+    )
+}
+
+pub fn production_approval_stale(head: &str) -> String {
+    format!(
+        "New commits (`{}`) after the production approval: it no longer counts. The new head goes through review, tests and staging again.",
+        crate::pipeline::text::short(head)
+    )
+}
+
+pub fn approval_not_counted(why: &str) -> String {
+    format!("This approval does not count toward the review gate: {why}.")
+}
+
+// ---- timeouts, incidents, warnings ----
+
+/// The requirement waited `waited` unapproved: `escalate_to` are mentioned; it is rejected
+/// after `reject_after` seconds.
+pub fn escalated(waited: &str, escalate_to: &[String], reject_after: u64) -> String {
+    let mention = if escalate_to.is_empty() {
+        "Nobody is named in `requirement.escalate_to`.".to_owned()
+    } else {
+        format!(
+            "{}: please review it.",
+            escalate_to
+                .iter()
+                .map(|x| format!("@{}", x.trim_start_matches('@')))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    format!(
+        "⏰ This requirement has waited {waited} for approval. {mention} It is rejected after {}.",
+        crate::pipeline::text::format_duration(reject_after)
+    )
+}
+
+pub fn plan_auto_approved(waited: &str) -> String {
+    format!(
+        "⚠️ Nobody approved the plan in {waited}: shipgate approved it (`plan.auto_approve_after`). Check the tasks before the work goes far."
+    )
+}
+
+pub fn rejected_by_timeout(reason: &str) -> String {
+    format!("❌ Rejected: {reason}.")
+}
+
+pub fn incident_opened(number: u64) -> String {
+    format!("🚨 Incident #{number} is open for this production rollback.")
+}
+
+pub fn incident_not_opened(why: &str) -> String {
+    format!("⚠️ Could not open the incident issue for this rollback: {why}")
+}
+
+/// Something shipgate noticed and ignored (a run it did not start, say).
+pub fn warning(what: &str) -> String {
+    format!("⚠️ {what}")
+}
+
+/// `/stop` accepted: `runs` says what was cancelled; production is rolled back if it was
+/// being deployed or watched.
+pub fn stopped(runs: &str, rolling_back: bool) -> String {
+    if rolling_back {
+        format!("⏹️ Stopped: {runs}; rolling production back.")
+    } else {
+        format!("⏹️ Stopped: {runs}. Nothing more happens.")
+    }
+}
 
 /// What shipgate says about a fork's PR: it never runs or deploys its code.
 pub fn fork_refusal(pr: &PullRequest) -> String {
