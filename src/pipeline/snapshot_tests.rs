@@ -415,12 +415,18 @@ fn a_production_rollback_opens_an_incident_issue() {
 fn every_reply_refusal_and_verdict_as_written() {
     use super::commands::{ApproveTarget, Command};
     use super::gates;
-    use super::views::{refusals as r, replies as y, verdict as v};
+    use super::views::{failures as f, refusals as r, replies as y, verdict as v};
 
     let (mut w, _) = World::new(COMPLETE);
     deployed_to_staging(&mut w);
     let p = &w.p;
     let pr = p.pr.clone().expect("a PR");
+    let other = PullRequest {
+        number: 31,
+        author: "contractor".into(),
+        from_fork: true,
+        ..pr.clone()
+    };
     let deploy = p
         .current_deploy(Environment::Staging)
         .expect("deployed")
@@ -445,6 +451,26 @@ fn every_reply_refusal_and_verdict_as_written() {
         by: "lead".into(),
         reason: Some("legal review".into()),
         at: 1,
+    };
+    let probe = |ok: bool, ms: u64| ProbeRecord {
+        at: 1,
+        ok,
+        status: Some(if ok { 200 } else { 503 }),
+        latency_ms: ms,
+        error: (!ok).then(|| "answered 503".to_owned()),
+    };
+    let watch = HealthWatch {
+        environment: Environment::Production,
+        sha: "merge1".into(),
+        url: "https://p.example.com/health".into(),
+        started_at: 1,
+        until: 60_001,
+        total: 3,
+        failed: 2,
+        consecutive_failures: 2,
+        consecutive_slow: 0,
+        recent: vec![probe(true, 9), probe(false, 4), probe(false, 5)],
+        outcome: None,
     };
     let approval = Approval {
         by: "releaser".into(),
@@ -693,6 +719,71 @@ fn every_reply_refusal_and_verdict_as_written() {
             "verdict production_not_approved",
             v::production_not_approved(),
         ),
+        (
+            "failed deploy_concluded",
+            f::deploy_concluded(
+                Environment::Staging,
+                "aaa111",
+                "failure",
+                "https://github.test/runs/77",
+            ),
+        ),
+        ("failed deploy_never_started", f::deploy_never_started()),
+        (
+            "failed deploy_silent",
+            f::deploy_silent(Environment::Production, 3600, "https://github.test/runs/88"),
+        ),
+        (
+            "failed probe_refused",
+            f::probe_refused("https://10.0.0.1/health", "an internal address"),
+        ),
+        ("failed probes_failed", f::probes_failed(&watch, 2)),
+        (
+            "failed probes_slow",
+            f::probes_slow(&watch, 2, 100, 5.0, 12),
+        ),
+        (
+            "failed not_dispatched",
+            f::not_dispatched("tests.yml", "GitHub answered 422"),
+        ),
+        (
+            "failed deploy_not_started",
+            f::deploy_not_started(false, "GitHub answered 422"),
+        ),
+        (
+            "failed deploy_not_started (dispatch)",
+            f::deploy_not_started(true, "GitHub answered 422"),
+        ),
+        (
+            "failed branch_not_created",
+            f::branch_not_created(&p.branch, "GitHub answered 403"),
+        ),
+        (
+            "failed merge_refused",
+            f::merge_refused(30, "Required status check is failing"),
+        ),
+        (
+            "failed base_changed",
+            f::base_changed(30, "develop", "main"),
+        ),
+        (
+            "failed no_rollback_target",
+            f::no_rollback_target(Environment::Production, "GitHub answered 502"),
+        ),
+        (
+            "failed deploy_rejected",
+            f::deploy_rejected(&deploy, "REQ-12: not passed yet"),
+        ),
+        (
+            "failed rollback_failed",
+            f::rollback_failed(&rollback, "good000", "https://github.test/runs/90"),
+        ),
+        (
+            "failed (on the incident)",
+            y::failed("the rollback deploy failed"),
+        ),
+        ("displaced", y::displaced(&other, &pr, &p.branch)),
+        ("linked_first", y::linked_first(&pr, &other, &p.branch)),
     ];
     let catalogue: String = lines
         .iter()
@@ -807,5 +898,23 @@ fn every_reply_refusal_and_verdict_as_written() {
     verdict production_approved: production approved by @releaser (/approve production), merged as `merge1`
     verdict not_the_approved_merge: `other00` is not the merge commit production was approved for
     verdict production_not_approved: production is not approved: it needs `/approve production` from a release approver
+    failed deploy_concluded: the staging deploy of `aaa111` concluded `failure` ([run](https://github.test/runs/77))
+    failed deploy_never_started: the deploy run never started on GitHub
+    failed deploy_silent: the production deploy run has not finished after 1h ([run](https://github.test/runs/88))
+    failed probe_refused: the health URL https://10.0.0.1/health is refused: an internal address
+    failed probes_failed: 2 health probes of https://p.example.com/health failed in a row: answered 503 after 4 ms, answered 503 after 5 ms
+    failed probes_slow: 2 health probes of https://p.example.com/health in a row were slower than 100 ms (5× the staging baseline of 12 ms, counted as 20 ms): answered 503 after 4 ms, answered 503 after 5 ms
+    failed not_dispatched: could not dispatch `tests.yml`: GitHub answered 422
+    failed deploy_not_started: could not create the deployment: GitHub answered 422
+    failed deploy_not_started (dispatch): could not dispatch the deploy workflow: GitHub answered 422
+    failed branch_not_created: could not create `feature/REQ-12-export-invoices`: GitHub answered 403
+    failed merge_refused: GitHub refused to merge #30: Required status check is failing
+    failed base_changed: shipgate did not merge #30: it now targets `develop`, and production runs `main`
+    failed no_rollback_target: could not look up the last good production deployment: GitHub answered 502
+    failed deploy_rejected: the staging deployment of `aaa111` was rejected by the protection rule: REQ-12: not passed yet
+    failed rollback_failed: the rollback deploy of `good000` failed ([run](https://github.test/runs/90)); production is still on `bad0000`
+    failed (on the incident): ❌ the rollback deploy failed.
+    displaced: #31 drives it instead: it is from a fork, and #30 is from this repository's branch `feature/REQ-12-export-invoices`, by @dev (write access)
+    linked_first: #30 drives it: it was linked first and is from this repository's branch `feature/REQ-12-export-invoices`, by @dev (write access); this one is from a fork
     ");
 }

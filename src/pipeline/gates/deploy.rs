@@ -222,3 +222,6 @@ pub fn probe_evidence(r: &ProbeRecord) -> String {
         _ => format!("{} ms", r.latency_ms),
     }
 }
+
+/// Latencies under this count as this much: a fast local endpoint's jitter is not a trend.
+pub const BASELINE_FLOOR_MS: u64 = 20;

@@ -14,7 +14,7 @@ mod deploy;
 mod list;
 mod review;
 
-pub use deploy::{deploy_gate, probe_evidence};
+pub use deploy::{BASELINE_FLOOR_MS, deploy_gate, probe_evidence};
 pub use review::{review_gate, review_gate_unskipped, tests_gate, tests_gate_unskipped};
 
 pub use super::domain::GateKind;

@@ -10,7 +10,7 @@
 use super::{Step, watchdog_key};
 use crate::pipeline::model::*;
 use crate::pipeline::text::short;
-use crate::pipeline::views::replies;
+use crate::pipeline::views::{failures as why, replies};
 
 impl Step<'_> {
     /// Starts a deploy of `sha` to `environment`: the Deployment first, the workflow once
@@ -243,11 +243,7 @@ impl Step<'_> {
             return;
         }
         if !succeeded {
-            let why = format!(
-                "the {environment} deploy of `{}` concluded `{conclusion}` ([run]({}))",
-                short(&sha),
-                report.url
-            );
+            let why = why::deploy_concluded(environment, &sha, &conclusion, &report.url);
             if cfg.config.deploy.environment(environment).auto_rollback {
                 self.roll_back_automatically(environment, why);
             } else {
@@ -293,10 +289,7 @@ impl Step<'_> {
                 let environment = d.environment;
                 d.state = DeployState::Failed("timed_out".into());
                 d.finished_at = Some(self.now);
-                self.fail(
-                    environment,
-                    "the deploy run never started on GitHub".to_owned(),
-                );
+                self.fail(environment, why::deploy_never_started());
             }
         }
     }
@@ -313,12 +306,6 @@ impl Step<'_> {
         d.state = DeployState::Failed("timed_out".into());
         d.finished_at = Some(self.now);
         let environment = d.environment;
-        self.fail(
-            environment,
-            format!(
-                "the {environment} deploy run has not finished after {} ([run]({url}))",
-                crate::pipeline::config::format_duration(timeout)
-            ),
-        );
+        self.fail(environment, why::deploy_silent(environment, timeout, url));
     }
 }

@@ -6,7 +6,7 @@
 
 use super::{Step, watchdog_key};
 use crate::pipeline::model::*;
-use crate::pipeline::views::replies;
+use crate::pipeline::views::{failures as why, replies};
 
 impl Step<'_> {
     pub(super) fn on_effect_done(&mut self, result: &EffectResult) {
@@ -44,7 +44,11 @@ impl Step<'_> {
                         // for (a dispatch can wait behind a rate limit).
                         let due_at = self.now + self.cfg.config.tests.timeout as i64 * 1000;
                         let correlation = correlation.clone();
-                        self.set_timer(watchdog_key(&correlation), due_at, TimerKind::RunWatchdog { correlation });
+                        self.set_timer(
+                            watchdog_key(&correlation),
+                            due_at,
+                            TimerKind::RunWatchdog { correlation },
+                        );
                     }
                 }
             }
@@ -93,10 +97,9 @@ impl Step<'_> {
                 }
             }
             EffectResult::Merged { sha } => self.on_merged(sha),
-            EffectResult::NotMerged { number, base } => self.on_merge_refused(format!(
-                "shipgate did not merge #{number}: it now targets `{base}`, and production runs `{}`",
-                self.p.default_branch
-            )),
+            EffectResult::NotMerged { number, base } => {
+                self.on_merge_refused(why::base_changed(*number, base, &self.p.default_branch))
+            }
             EffectResult::IncidentOpened { number } => self.on_incident_opened(*number),
             EffectResult::RollbackTarget { environment, sha } => {
                 self.on_rollback_target(*environment, sha.as_deref())
@@ -131,10 +134,7 @@ impl Step<'_> {
                     run.state = RunState::NotDispatched(reason.to_owned());
                     run.finished_at = Some(self.now);
                 }
-                self.fail(
-                    Stage::Tests,
-                    format!("could not dispatch `{workflow}`: {reason}"),
-                );
+                self.fail(Stage::Tests, why::not_dispatched(workflow, reason));
             }
             Action::CreateDeployment {
                 correlation,
@@ -150,28 +150,18 @@ impl Step<'_> {
                     d.state = DeployState::NotStarted(reason.to_owned());
                     d.finished_at = Some(self.now);
                 }
-                let what = if matches!(action, Action::CreateDeployment { .. }) {
-                    "create the deployment"
-                } else {
-                    "dispatch the deploy workflow"
-                };
-                self.fail(*environment, format!("could not {what}: {reason}"));
+                let created = matches!(action, Action::DispatchDeploy { .. });
+                self.fail(*environment, why::deploy_not_started(created, reason));
             }
             Action::CreateBranch { branch, .. } => {
-                self.fail(
-                    Stage::Branch,
-                    format!("could not create `{branch}`: {reason}"),
-                );
+                self.fail(Stage::Branch, why::branch_not_created(branch, reason));
             }
             Action::Merge { number, .. } => {
-                self.on_merge_refused(format!("GitHub refused to merge #{number}: {reason}"))
+                self.on_merge_refused(why::merge_refused(*number, reason))
             }
             Action::FindRollbackTarget { environment, .. } => {
                 self.p.rollback = None;
-                self.fail(
-                    *environment,
-                    format!("could not look up the last good {environment} deployment: {reason}"),
-                );
+                self.fail(*environment, why::no_rollback_target(*environment, reason));
             }
             Action::OpenIncident { .. } => {
                 let issue = self.p.issue;

@@ -7,8 +7,9 @@
 
 use super::Step;
 use crate::pipeline::config::HealthConfig;
-use crate::pipeline::gates::probe_evidence;
+use crate::pipeline::gates::BASELINE_FLOOR_MS;
 use crate::pipeline::model::*;
+use crate::pipeline::views::failures;
 
 impl Step<'_> {
     /// The environment's current deploy held: staging moves to readiness, production is done.
@@ -77,10 +78,7 @@ impl Step<'_> {
         if let Some(why) = refused {
             watch.outcome = Some(false);
             let url = watch.url.clone();
-            self.fail(
-                environment,
-                format!("the health URL {url} is refused: {why}"),
-            );
+            self.fail(environment, failures::probe_refused(&url, &why));
             return;
         }
         watch.total += 1;
@@ -97,34 +95,15 @@ impl Step<'_> {
         if watch.recent.len() > 20 {
             watch.recent.remove(0);
         }
-        let evidence = |n: u32, recent: &[ProbeRecord]| {
-            recent[recent.len().saturating_sub(n as usize)..]
-                .iter()
-                .map(probe_evidence)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let why = if watch.consecutive_failures >= health.failures {
-            let n = watch.consecutive_failures;
-            Some(format!(
-                "{n} health probes of {} failed in a row: {}",
-                watch.url,
-                evidence(n, &watch.recent)
-            ))
+            Some(failures::probes_failed(watch, watch.consecutive_failures))
         } else if watch.consecutive_slow >= health.failures {
-            let n = watch.consecutive_slow;
-            let baseline = baseline.unwrap_or_default();
-            let floored = if baseline < BASELINE_FLOOR_MS {
-                format!(", counted as {BASELINE_FLOOR_MS} ms")
-            } else {
-                String::new()
-            };
-            Some(format!(
-                "{n} health probes of {} in a row were slower than {} ms ({}× the staging baseline of {baseline} ms{floored}): {}",
-                watch.url,
+            Some(failures::probes_slow(
+                watch,
+                watch.consecutive_slow,
                 limit.unwrap_or_default(),
                 health.max_latency_factor.unwrap_or_default(),
-                evidence(n, &watch.recent)
+                baseline.unwrap_or_default(),
             ))
         } else {
             None
@@ -190,9 +169,6 @@ impl Step<'_> {
         }
     }
 }
-
-/// Latencies under this count as this much: a fast local endpoint's jitter is not a trend.
-pub const BASELINE_FLOOR_MS: u64 = 20;
 
 /// The latency a probe of `environment` must stay under: `max_latency_factor` × the staging
 /// baseline (at least `BASELINE_FLOOR_MS`); none without a factor or a baseline.

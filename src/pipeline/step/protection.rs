@@ -16,7 +16,7 @@ use crate::pipeline::gates::{self, Gate};
 use crate::pipeline::model::*;
 use crate::pipeline::provenance::foreign_run_text;
 use crate::pipeline::text::short;
-use crate::pipeline::views::{refusals as say, verdict};
+use crate::pipeline::views::{failures, refusals as say, verdict};
 
 impl Step<'_> {
     pub(super) fn on_protection_rule(
@@ -98,11 +98,7 @@ impl Step<'_> {
     /// and its stage fails if the pipeline was waiting for it.
     fn deploy_rejected(&mut self, i: usize, comment: &str) {
         let d = &self.p.deploys[i];
-        let why = format!(
-            "the {} deployment of `{}` was rejected by the protection rule: {comment}",
-            d.environment,
-            short(&d.sha)
-        );
+        let why = failures::deploy_rejected(d, comment);
         self.deploy_void(i, "rejected", why);
     }
 

@@ -17,20 +17,6 @@ use crate::pipeline::model::*;
 use crate::pipeline::text::short;
 use crate::pipeline::views::{refusals as say, replies};
 
-/// Why a PR is trusted as much as it is, for people: `from this repository's branch
-/// feature/REQ-1-x, by @dev (write access)`.
-fn provenance(pr: &PullRequest, own_branch: &str) -> String {
-    if pr.from_fork {
-        return "from a fork".into();
-    }
-    let place = if pr.head_branch == own_branch {
-        format!("from this repository's branch `{own_branch}`")
-    } else {
-        "from this repository".to_owned()
-    };
-    format!("{place}, by @{} ({})", pr.author, pr.author_access.name())
-}
-
 /// The trust of a PR from this repository by someone with write access (see
 /// [`PullRequest::trust`]): enough to replace a closed PR from the pipeline's own branch.
 const WRITERS: u8 = 2;
@@ -83,13 +69,7 @@ impl Step<'_> {
         let closed = !linked.open && !linked.merged;
         if !settled && (theirs > ours || (closed && (theirs >= ours || theirs >= WRITERS))) {
             if linked.open {
-                let why = format!(
-                    "#{} drives it instead: it is {}, and #{} is {}",
-                    pr.number,
-                    provenance(&candidate, &own),
-                    linked.number,
-                    provenance(&linked, &own)
-                );
+                let why = replies::displaced(&candidate, &linked, &own);
                 self.reply(
                     linked.number,
                     replies::no_longer_drives(&self.p.name(), &why),
@@ -98,17 +78,7 @@ impl Step<'_> {
             }
             self.link_pull(pr);
         } else if !self.p.passed_over.contains_key(&pr.number) {
-            let why = format!(
-                "#{} drives it: it was linked first and is {}{}; this one is {}",
-                linked.number,
-                provenance(&linked, &own),
-                if linked.open {
-                    ""
-                } else {
-                    " (reopen it, or open one as trusted)"
-                },
-                provenance(&candidate, &own)
-            );
+            let why = replies::linked_first(&linked, &candidate, &own);
             self.reply(
                 pr.number,
                 replies::does_not_drive(self.p.issue, &self.p.name(), &why),

@@ -11,7 +11,7 @@ use super::Step;
 use crate::pipeline::gates::GateKind;
 use crate::pipeline::model::*;
 use crate::pipeline::text::short;
-use crate::pipeline::views::{refusals as say, replies};
+use crate::pipeline::views::{failures, refusals as say, replies};
 
 impl Step<'_> {
     /// The environment `/rollback` acts on in the current phase.
@@ -146,13 +146,8 @@ impl Step<'_> {
             return;
         };
         if !succeeded {
-            let why = format!(
-                "the rollback deploy of `{}` failed ([run]({url})); {} is still on `{}`",
-                short(sha),
-                record.environment,
-                short(&record.from_sha)
-            );
-            self.tell_incident(format!("❌ {why}."));
+            let why = failures::rollback_failed(&record, sha, url);
+            self.tell_incident(replies::failed(&why));
             self.fail(record.environment, why);
             return;
         }

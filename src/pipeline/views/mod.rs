@@ -7,6 +7,7 @@
 //! change the pipeline.
 
 mod check_run;
+pub mod failures;
 pub mod incident;
 pub mod refusals;
 pub mod replies;

@@ -100,6 +100,46 @@ pub fn rolled_back(r: &RollbackRecord, sha: &str, run_url: &str) -> String {
 
 // ---- the pull request ----
 
+/// Why a PR is trusted as much as it is, for people: `from this repository's branch
+/// feature/REQ-1-x, by @dev (write access)`.
+fn provenance(pr: &PullRequest, own_branch: &str) -> String {
+    if pr.from_fork {
+        return "from a fork".into();
+    }
+    let place = if pr.head_branch == own_branch {
+        format!("from this repository's branch `{own_branch}`")
+    } else {
+        "from this repository".to_owned()
+    };
+    format!("{place}, by @{} ({})", pr.author, pr.author_access.name())
+}
+
+/// Why `candidate` now drives the pipeline instead of `linked`.
+pub fn displaced(candidate: &PullRequest, linked: &PullRequest, own_branch: &str) -> String {
+    format!(
+        "#{} drives it instead: it is {}, and #{} is {}",
+        candidate.number,
+        provenance(candidate, own_branch),
+        linked.number,
+        provenance(linked, own_branch)
+    )
+}
+
+/// Why `linked` keeps driving the pipeline and `candidate` does not.
+pub fn linked_first(linked: &PullRequest, candidate: &PullRequest, own_branch: &str) -> String {
+    format!(
+        "#{} drives it: it was linked first and is {}{}; this one is {}",
+        linked.number,
+        provenance(linked, own_branch),
+        if linked.open {
+            ""
+        } else {
+            " (reopen it, or open one as trusted)"
+        },
+        provenance(candidate, own_branch)
+    )
+}
+
 /// On a PR another one displaced; `why` says which drives the pipeline and why.
 pub fn no_longer_drives(pipeline: &str, why: &str) -> String {
     format!("This pull request no longer drives {pipeline}: {why}.")
@@ -191,6 +231,11 @@ pub fn incident_opened(number: u64) -> String {
 
 pub fn incident_not_opened(why: &str) -> String {
     format!("⚠️ Could not open the incident issue for this rollback: {why}")
+}
+
+/// Something that failed, said on its own (on the incident issue).
+pub fn failed(why: &str) -> String {
+    format!("❌ {why}.")
 }
 
 /// Something shipgate noticed and ignored (a run it did not start, say).
