@@ -4,8 +4,8 @@
 //! empty keeps what was there. Also the rules the schema cannot say: a duration is over zero
 //! and fits, a health URL parses.
 //!
-//! Must not: read anything the schema refused (the loader drops it first, and a file with
-//! any problem changes nothing).
+//! Must not: read anything the schema refused (the loader drops it first) or set a value a
+//! rule here refuses.
 
 use serde::{Deserialize, Deserializer};
 

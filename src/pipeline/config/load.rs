@@ -1,8 +1,9 @@
 //! Reads one `.github/shipgate.yml`: YAML (a file that is not YAML is one problem, at its
 //! line), then the schema's problems, each with its line and dotted key — all of them, not
-//! just the first — and, when there are none, its values laid over the configuration so far.
+//! just the first — and its good values laid over the configuration so far.
 //!
-//! Must not: apply a file with problems (bad values keep what was there).
+//! Must not: apply a bad value (it keeps what was there; the gates hold anyway while the
+//! file has problems).
 
 use super::schema::Located;
 use super::*;
@@ -37,15 +38,11 @@ pub(super) fn apply_file(
     };
     let file = Located::from_yaml(&root);
     let found = file.problems();
-    // The rules beyond the schema look at what the schema accepted; a file with any problem
-    // changes nothing.
+    // What the schema refused is left out; the rest is read (and checked for what a schema
+    // cannot say) and applied.
     let pointers: Vec<String> = found.iter().map(|f| f.pointer.clone()).collect();
     let mut problems: Vec<_> = found.into_iter().map(|f| f.problem).collect();
-    let mut next = config.clone();
-    super::file::apply(&mut next, &file, &file.without(&pointers), &mut problems);
-    if problems.is_empty() {
-        *config = next;
-    }
+    super::file::apply(config, &file, &file.without(&pointers), &mut problems);
     problems.sort();
     errors.extend(
         problems

@@ -261,3 +261,16 @@ fn quoted_scalars_stay_text_as_an_editor_reads_them() {
     assert!(loaded.is_valid(), "{:?}", loaded.errors);
     assert_eq!(loaded.config.trigger_label, "2024");
 }
+
+#[test]
+fn good_values_apply_beside_bad_ones() {
+    // The trigger label still counts (issues labelled `story` start pipelines, which then
+    // hold on the error), the bad value keeps its default.
+    let loaded = LoadedConfig::load(
+        None,
+        Some("trigger_label: story\nreview:\n  required_approvals: many\n"),
+    );
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    assert_eq!(loaded.config.trigger_label, "story");
+    assert_eq!(loaded.config.review.required_approvals, 1);
+}
