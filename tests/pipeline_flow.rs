@@ -731,7 +731,61 @@ async fn green_gates_deploy_to_staging(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// One comment, bounded work: a 65,535-character comment of `/approve` lines from someone
+/// without access, and 8,191 `/status` lines from a maintainer, each get one reply well under
+/// GitHub's 65,536-character limit, at most ten commands are read, and the refused comment is
+/// one audit entry.
+async fn a_flood_of_commands_in_one_comment_is_bounded(backend: Backend) {
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sg.settle(sim).await;
+    let approvals = "/approve\n".repeat(65_535 / 9);
+    assert!(approvals.len() <= 65_535);
+    sim.comment(REPO, n, "visitor", &approvals).await;
+    sim.comment(REPO, n, "lead", &"/status\n".repeat(8_191))
+        .await;
+    sg.settle(sim).await;
+    let s = seen(sim, n);
+    assert_eq!(s.replies.len(), 2, "one reply per comment");
+    for reply in &s.replies {
+        assert!(
+            reply.chars().count() < 65_536,
+            "{} characters",
+            reply.chars().count()
+        );
+        assert!(
+            reply.contains("only the first 10 commands of a comment are read"),
+            "{}",
+            &reply[..reply.len().min(300)]
+        );
+    }
+    let refused = &s.replies[0];
+    assert_eq!(
+        refused.matches("needs write access").count(),
+        10,
+        "ten read, no more"
+    );
+    let status = &s.replies[1];
+    assert_eq!(status.matches("**Waiting for:**").count(), 10);
+    let audit = sg.store.audit_entries(0, 100).await.unwrap();
+    let refusals: Vec<_> = audit
+        .iter()
+        .filter(|e| e.actor == "visitor" && e.action == "refused")
+        .collect();
+    assert_eq!(
+        refusals.len(),
+        1,
+        "one entry for the refused comment: {audit:#?}"
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    a_flood_of_commands_in_one_comment_is_bounded,
     green_gates_deploy_to_staging,
     github_failures_are_retried_waited_out_or_reported,
     a_pull_request_opened_first_is_linked_when_development_starts,

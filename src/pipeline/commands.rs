@@ -97,7 +97,13 @@ pub enum CommandLine {
     },
 }
 
-/// The command lines of a comment, in order.
+/// Commands read from one comment; one more is kept to know there were more (they are
+/// answered with one line, not run). Bounds the work, the audit log and the reply a single
+/// comment can cause.
+pub const MAX_COMMANDS_PER_COMMENT: usize = 10;
+
+/// The command lines of a comment, in order: at most [`MAX_COMMANDS_PER_COMMENT`] + 1 (the
+/// reading stops there).
 pub fn parse(body: &str) -> Vec<CommandLine> {
     let mut out = Vec::new();
     let mut fence: Option<(char, usize)> = None;
@@ -122,6 +128,9 @@ pub fn parse(body: &str) -> Vec<CommandLine> {
         }
         if let Some(parsed) = parse_line(line) {
             out.push(parsed);
+            if out.len() > MAX_COMMANDS_PER_COMMENT {
+                break;
+            }
         }
     }
     out
@@ -393,6 +402,12 @@ mod tests {
             "README's command table differs from COMMANDS:\n{}",
             command_table()
         );
+    }
+
+    #[test]
+    fn reading_stops_one_past_the_most_commands_a_comment_runs() {
+        let body = "/status\n".repeat(20_000);
+        assert_eq!(parse(&body).len(), MAX_COMMANDS_PER_COMMENT + 1);
     }
 
     fn commands(body: &str) -> Vec<CommandLine> {

@@ -480,6 +480,7 @@ fn every_reply_refusal_and_verdict_as_written() {
     let lines = [
         ("refused", r::refused(&approve, "the pipeline is in review")),
         ("unknown_command", r::unknown_command("frobnicate")),
+        ("too_many_commands", r::too_many_commands(10)),
         (
             "malformed",
             r::malformed("deploy", "only `/deploy staging` exists"),
@@ -792,6 +793,7 @@ fn every_reply_refusal_and_verdict_as_written() {
     assert_snapshot!(catalogue, @"
     refused: `/approve production` refused: the pipeline is in review.
     unknown_command: `/frobnicate` is not a shipgate command; `/help` lists them.
+    too_many_commands: only the first 10 commands of a comment are read; comment again for the others.
     malformed: `/deploy` only `/deploy staging` exists.
     pipeline_over: `/approve production` refused: the pipeline is done; nothing more happens.
     bots_never_decide: @ci-bot[bot] cannot approve the plan: bots and GitHub Apps never approve, whatever their access

@@ -1156,3 +1156,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn one_comment_runs_at_most_ten_commands_and_is_one_audit_entry() {
+    let (mut w, _) = World::new(COMPLETE);
+    let effects = w.comment(reader(), &"/approve\n".repeat(25));
+    let r = replies(&effects);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].matches("needs write access").count(), 10, "{}", r[0]);
+    assert!(r[0].contains("only the first 10 commands of a comment are read"));
+    assert_eq!(effects.audit.len(), 1, "{:?}", effects.audit);
+    assert_eq!(effects.audit[0].action, "refused");
+}
+
+#[test]
+fn a_reply_is_cut_well_under_githubs_limit() {
+    let reply = views::replies::to("lead", &"x".repeat(100_000));
+    assert_eq!(reply.chars().count(), views::replies::MAX_REPLY_CHARS);
+    assert!(reply.ends_with("(cut here: a reply is at most 60,000 characters)"));
+    assert_eq!(views::replies::to("lead", "short"), "@lead: short");
+}

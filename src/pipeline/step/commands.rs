@@ -5,7 +5,9 @@
 //! Must not: act for shipgate's own comments, or answer a comment with more than one reply.
 
 use super::{Step, watchdog_key};
-use crate::pipeline::commands::{ApproveTarget, Button, Command, CommandLine, help};
+use crate::pipeline::commands::{
+    ApproveTarget, Button, Command, CommandLine, MAX_COMMANDS_PER_COMMENT, help,
+};
 use crate::pipeline::gates::GateKind;
 use crate::pipeline::model::*;
 use crate::pipeline::text::plural;
@@ -18,7 +20,8 @@ impl Step<'_> {
         }
         self.emit(Action::React { comment_id: id });
         let mut answers = Vec::new();
-        for line in commands {
+        let mut refusals = Vec::new();
+        for line in commands.iter().take(MAX_COMMANDS_PER_COMMENT) {
             let answer = match line {
                 CommandLine::Unknown(name) => Err(say::unknown_command(name)),
                 CommandLine::Malformed { command, problem } => {
@@ -34,12 +37,21 @@ impl Step<'_> {
             };
             match answer {
                 Err(refusal) => {
-                    self.audit(&actor.login, "refused", refusal.clone());
+                    refusals.push(refusal.clone());
                     answers.push(refusal);
                 }
                 Ok(Some(said)) => answers.push(said),
                 Ok(None) => {}
             }
+        }
+        if commands.len() > MAX_COMMANDS_PER_COMMENT {
+            let more = say::too_many_commands(MAX_COMMANDS_PER_COMMENT);
+            refusals.push(more.clone());
+            answers.push(more);
+        }
+        // One entry per comment, however many of its lines were refused.
+        if !refusals.is_empty() {
+            self.audit(&actor.login, "refused", refusals.join(" · "));
         }
         if !answers.is_empty() {
             self.reply(on, replies::to(&actor.login, &answers.join("\n\n")));

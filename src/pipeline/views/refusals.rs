@@ -24,6 +24,11 @@ pub fn malformed(command: &str, problem: &str) -> String {
     format!("`/{command}` {problem}.")
 }
 
+/// A comment with more commands than are read (the first `max` were).
+pub fn too_many_commands(max: usize) -> String {
+    format!("only the first {max} commands of a comment are read; comment again for the others.")
+}
+
 pub fn pipeline_over(command: &Command, phase: Phase) -> String {
     format!(
         "`{command}` refused: the pipeline is {}; nothing more happens.",

@@ -10,9 +10,23 @@ use regex::Regex;
 
 use crate::pipeline::model::*;
 
-/// A reply to `login`: `@login: body`.
+/// The longest reply shipgate posts, in characters: well under GitHub's 65,536 for a
+/// comment, leaving room for the effect's hidden marker.
+pub const MAX_REPLY_CHARS: usize = 60_000;
+
+/// A reply to `login`: `@login: body`, cut to [`MAX_REPLY_CHARS`] with a note saying so.
 pub fn to(login: &str, body: &str) -> String {
-    format!("@{login}: {body}")
+    let reply = format!("@{login}: {body}");
+    if reply.chars().count() <= MAX_REPLY_CHARS {
+        return reply;
+    }
+    let note = "\n\n… (cut here: a reply is at most 60,000 characters)";
+    let keep = MAX_REPLY_CHARS - note.chars().count();
+    let end = reply
+        .char_indices()
+        .nth(keep)
+        .map_or(reply.len(), |(i, _)| i);
+    format!("{}{note}", &reply[..end])
 }
 
 pub fn stage_failed(stage: Stage, reason: &str) -> String {
