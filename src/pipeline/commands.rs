@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::domain::Environment;
+use super::text::code_list;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApproveTarget {
@@ -311,12 +312,8 @@ pub fn help() -> String {
 
 /// The status comment's last line: every command by name.
 pub fn footer() -> String {
-    let names: Vec<String> = COMMANDS
-        .iter()
-        .flat_map(|c| c.short)
-        .map(|s| format!("`{s}`"))
-        .collect();
-    format!("<sub>Commands: {}.</sub>", names.join(", "))
+    let names = code_list(COMMANDS.iter().flat_map(|c| c.short));
+    format!("<sub>Commands: {names}.</sub>")
 }
 
 /// A check-run button (GitHub's `actions` of `checks/create`: label ≤ 20 characters,

@@ -27,16 +27,22 @@ pub fn mentions_or_writers(list: &[String]) -> String {
     }
 }
 
+/// Items as code, comma-separated: `` `a`, `b` ``.
+pub fn code_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Who may act, as code: `` `alice`, `@org/team` ``, or "someone with write access" when
 /// the approver list is empty (no mention, so nobody is pinged by a gate's text).
 pub fn code_list_or_writers(list: &[String]) -> String {
     if list.is_empty() {
         "someone with write access".into()
     } else {
-        list.iter()
-            .map(|a| format!("`{a}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        code_list(list)
     }
 }
 

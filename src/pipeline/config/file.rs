@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use super::schema::{Located, Problem};
+use super::schema::{Located, Problem, dotted};
 use super::*;
 use crate::pipeline::text::parse_duration;
 
@@ -226,7 +226,7 @@ struct Rules<'a> {
 
 impl Rules<'_> {
     fn problem(&mut self, pointer: &str, message: String) {
-        let key = pointer.trim_start_matches('/').replace('/', ".");
+        let key = dotted(&self.file.value, pointer);
         self.problems.push((self.file.line(pointer), key, message));
     }
 

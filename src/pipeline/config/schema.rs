@@ -204,7 +204,7 @@ fn message(evaluation: &str, keyword: &str) -> (Messages, usize) {
     // The schema nodes along the path, each with the instance depth it stands for.
     let mut nodes: Vec<(&Value, usize)> = vec![(&DOCUMENT, 0)];
     let (mut node, mut depth) = (&*DOCUMENT, 0);
-    let mut segments = evaluation.split('/').skip(1).map(unescape).peekable();
+    let mut segments = evaluation.split('/').skip(1).map(unescape);
     while let Some(segment) = segments.next() {
         let next = match segment.as_str() {
             "$ref" => node.get("$ref").and_then(Value::as_str).and_then(resolve),
@@ -299,7 +299,7 @@ fn truncate(pointer: &str, depth: usize) -> String {
 
 /// `review.required_approvals`, `approvers.production[2]`: a JSON pointer as shipgate names
 /// keys.
-fn dotted(value: &Value, pointer: &str) -> String {
+pub(super) fn dotted(value: &Value, pointer: &str) -> String {
     let mut out = String::new();
     let mut node = Some(value);
     for segment in pointer.split('/').skip(1).map(unescape) {

@@ -7,7 +7,7 @@
 use super::{Gate, GateKind, base_problem};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::model::*;
-use crate::pipeline::text::{mentions_or_writers, plural, short};
+use crate::pipeline::text::{code_list, mentions_or_writers, plural, short};
 
 /// The requirement, plan, branch and pull-request gates, in order.
 pub(super) fn up_to_pull_request(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> {
@@ -28,11 +28,7 @@ pub(super) fn up_to_pull_request(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> 
             state: format!(
                 "missing section{}: {}",
                 plural(p.missing_sections.len()),
-                p.missing_sections
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                code_list(&p.missing_sections)
             ),
             waiting: Some(format!(
                 "@{} to add {} to the issue",

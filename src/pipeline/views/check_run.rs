@@ -25,8 +25,8 @@ pub struct CheckRunView {
 }
 
 pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
-    let report = gates::evaluate(p, cfg);
-    let summary = || summary_body(p, cfg, &report);
+    // A head the pipeline moved on from needs no gates: evaluate them only when shown.
+    let summary = || summary_body(p, cfg, &gates::evaluate(p, cfg));
     if p.merge_sha() == Some(sha) {
         return merge_check_run(p, summary());
     }
@@ -46,8 +46,9 @@ pub fn check_run(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> CheckRunView {
             actions: vec![],
         };
     }
+    let report = gates::evaluate(p, cfg);
     let gates = &report.gates;
-    let summary = summary();
+    let summary = summary_body(p, cfg, &report);
     let (status, conclusion, title) = match p.phase {
         Phase::Rejected => ("completed", Some("failure"), "Rejected".to_owned()),
         Phase::Failed => (

@@ -8,7 +8,7 @@ use crate::pipeline::commands::Command;
 use crate::pipeline::config::CONFIG_PATH;
 use crate::pipeline::gates::Gate;
 use crate::pipeline::model::*;
-use crate::pipeline::text::{plural, short};
+use crate::pipeline::text::{code_list, plural, short};
 
 /// `` `/approve plan` refused: <why>. ``
 pub fn refused(command: &Command, why: &str) -> String {
@@ -59,10 +59,7 @@ pub fn needs_write_access(login: &str, what: &str, access: Access) -> String {
 pub fn not_an_approver(login: &str, what: &str, key: &str, list: &[String]) -> String {
     format!(
         "@{login} cannot {what}: `approvers.{key}` allows only {}",
-        list.iter()
-            .map(|a| format!("`{a}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        code_list(list)
     )
 }
 
@@ -132,11 +129,7 @@ pub fn gates_hold_config_broken() -> String {
 pub fn requirement_incomplete(missing: &[String]) -> String {
     format!(
         "the requirement is incomplete: add the {} section{} first",
-        missing
-            .iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        code_list(missing),
         plural(missing.len())
     )
 }
@@ -165,11 +158,7 @@ pub fn skip_needs_admin(login: &str, access: Access) -> String {
 pub fn no_such_gate(gate: &str) -> String {
     format!(
         "there is no gate `{gate}` to skip (try {})",
-        GateKind::SKIPPABLE
-            .iter()
-            .map(|g| format!("`{g}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        code_list(GateKind::SKIPPABLE)
     )
 }
 
