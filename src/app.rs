@@ -32,7 +32,7 @@ use crate::github::client::GitHub;
 use crate::github::octocrab_client::OctocrabGitHub;
 use crate::http::setup::SetupGuard;
 use crate::http::{self, AppState};
-use crate::settings::Settings;
+use crate::settings::{IntakeLimits, Settings};
 use crate::store::Store;
 use crate::store::group_commit::{DeliveryWriter, WriterStats};
 
@@ -186,6 +186,7 @@ pub async fn start_on(
         })
     };
 
+    let settings_intake = settings.intake;
     let state = AppState {
         store: store.clone(),
         writer,
@@ -193,16 +194,29 @@ pub async fn start_on(
         settings: Arc::new(settings),
         clock,
         setup,
-        body_budget: Arc::new(tokio::sync::Semaphore::new(
+        body_budget: http::shares::Shares::new(
             http::webhook::BODY_BUDGET_BYTES / http::webhook::BUDGET_UNIT,
-        )),
+            http::webhook::BODY_BUDGET_PER_CLIENT_BYTES / http::webhook::BUDGET_UNIT,
+        ),
     };
     let router = http::router(state);
+    let descriptors = http::serve::raise_descriptor_limit();
+    let limits = IntakeLimits {
+        max_connections: http::serve::fit_connections(settings_intake.max_connections, descriptors),
+        ..settings_intake
+    };
+    if limits.max_connections < settings_intake.max_connections {
+        tracing::warn!(
+            descriptors,
+            max_connections = limits.max_connections,
+            "the descriptor limit holds fewer connections than SHIPGATE_MAX_CONNECTIONS; serving at most max_connections"
+        );
+    }
     let serve_stop = stop.clone();
     let task_store = store.clone();
     let task = tokio::spawn(async move {
         tracing::info!(%addr, "shipgate listening");
-        let graceful = axum::serve(listener, router).with_graceful_shutdown({
+        let graceful = http::serve::serve(listener, router, limits, {
             let (serve_stop, executor_stop) = (serve_stop.clone(), executor_stop.clone());
             async move {
                 serve_stop.cancelled().await;
@@ -215,11 +229,10 @@ pub async fn start_on(
             serve_stop.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
-        let served = tokio::select! {
-            served = graceful => served,
-            _ = deadline => {
+        tokio::select! {
+            () = graceful => {}
+            () = deadline => {
                 tracing::warn!("connections still open {} s after the stop signal; closing them", SHUTDOWN_GRACE.as_secs());
-                Ok(())
             }
         };
         // No more requests: the writer commits what is queued and ends.
@@ -240,7 +253,7 @@ pub async fn start_on(
             .map_err(|_| anyhow::anyhow!("the background thread panicked"))?;
         task_store.close().await;
         tracing::info!("shipgate stopped");
-        served.context("the HTTP server failed")
+        Ok(())
     });
     Ok(Running {
         addr,

@@ -22,6 +22,35 @@ pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
 pub const DEFAULT_ENV_FILE: &str = ".env";
 pub const DEFAULT_RESYNC_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// How long and how much one client may hold of the HTTP intake (README, "Limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntakeLimits {
+    /// `SHIPGATE_HEADER_TIMEOUT` (default 5s): the time a client has to send a request's
+    /// headers, counted from when the connection opens or its previous answer was sent, so
+    /// also how long a connection may sit idle; and the longest pause inside a body.
+    pub header_timeout: std::time::Duration,
+    /// `SHIPGATE_BODY_TIMEOUT` (default 30s): the time a whole webhook body has to arrive.
+    pub body_timeout: std::time::Duration,
+    /// `SHIPGATE_MAX_CONNECTIONS` (default 4096): connections open at once; lowered at start
+    /// to fit under the process's descriptor limit.
+    pub max_connections: usize,
+    /// `SHIPGATE_MAX_CONNECTIONS_PER_CLIENT` (default 512): connections open at once from one
+    /// IPv4 address or IPv6 /64. Behind a reverse proxy every client has the proxy's address:
+    /// raise this there and let the proxy limit its clients.
+    pub max_connections_per_client: usize,
+}
+
+impl Default for IntakeLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: std::time::Duration::from_secs(5),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: 4096,
+            max_connections_per_client: 512,
+        }
+    }
+}
+
 /// A setting that could not be used. Its `Display` names the setting and the problem, never
 /// the value.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +140,7 @@ pub struct Settings {
     /// How long a pipeline waiting on GitHub may hear nothing before shipgate reads its pull
     /// request and reviews again (`SHIPGATE_RESYNC_AFTER`, default 10m).
     pub resync_after: std::time::Duration,
+    pub intake: IntakeLimits,
 }
 
 impl Settings {
@@ -189,20 +219,21 @@ impl Settings {
                 Some((url, secret))
             }
         };
-        let resync_after = match get("SHIPGATE_RESYNC_AFTER") {
-            None => DEFAULT_RESYNC_AFTER,
-            Some(text) => crate::pipeline::config::parse_duration(&text)
-                .filter(|s| *s > 0)
-                .map(std::time::Duration::from_secs)
-                .ok_or_else(|| {
-                    bad(
-                        "SHIPGATE_RESYNC_AFTER",
-                        "must be a duration such as 10m, 1h or 30s",
-                    )
-                })?,
+        let resync_after = duration(&get, "SHIPGATE_RESYNC_AFTER", DEFAULT_RESYNC_AFTER)?;
+        let defaults = IntakeLimits::default();
+        let intake = IntakeLimits {
+            header_timeout: duration(&get, "SHIPGATE_HEADER_TIMEOUT", defaults.header_timeout)?,
+            body_timeout: duration(&get, "SHIPGATE_BODY_TIMEOUT", defaults.body_timeout)?,
+            max_connections: count(&get, "SHIPGATE_MAX_CONNECTIONS", defaults.max_connections)?,
+            max_connections_per_client: count(
+                &get,
+                "SHIPGATE_MAX_CONNECTIONS_PER_CLIENT",
+                defaults.max_connections_per_client,
+            )?,
         };
         Ok(Self {
             resync_after,
+            intake,
             notify,
             database,
             bind,
@@ -215,6 +246,37 @@ impl Settings {
             allow_private_health_urls,
         })
     }
+}
+
+/// A duration setting such as `10m`, `1h` or `30s`; more than zero.
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    setting: &'static str,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, SettingsError> {
+    let Some(text) = get(setting) else {
+        return Ok(default);
+    };
+    crate::pipeline::config::parse_duration(&text)
+        .filter(|s| *s > 0)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| bad(setting, "must be a duration such as 10m, 1h or 30s"))
+}
+
+/// A count setting: a whole number, at least 1.
+fn count(
+    get: &impl Fn(&str) -> Option<String>,
+    setting: &'static str,
+    default: usize,
+) -> Result<usize, SettingsError> {
+    let Some(text) = get(setting) else {
+        return Ok(default);
+    };
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad(setting, "must be a whole number, at least 1"))
 }
 
 fn parse_http_url(setting: &'static str, value: &str) -> Result<Url, SettingsError> {

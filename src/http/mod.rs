@@ -1,4 +1,5 @@
-//! shipgate's HTTP surface: webhook ingest, first-run setup, health.
+//! shipgate's HTTP surface: the listening socket and its limits (`serve`, `shares`), webhook
+//! ingest, first-run setup, health.
 //!
 //! Owns: routes, the shared request state, and the shape of error answers (JSON with a
 //! `message` a person can act on).
@@ -6,7 +7,9 @@
 
 pub mod health;
 pub mod pages;
+pub mod serve;
 pub mod setup;
+pub mod shares;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -33,8 +36,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Present while no App is configured: the first-run setup's token and lock.
     pub setup: Option<Arc<setup::SetupGuard>>,
-    /// Memory webhook bodies being received may use together (see `webhook`).
-    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Memory webhook bodies being received may use, in all and per client (see `webhook`).
+    pub body_budget: Arc<shares::Shares>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -1,44 +1,48 @@
 //! `POST /api/github/webhooks`: verify, store, answer. Nothing else happens on this path.
 //!
-//! Checks, in this order: a signature header (401), the signature over a body of at most
-//! 25 MiB (401, then 413), the `X-GitHub-Event` and `X-GitHub-Delivery` headers (400), a JSON
-//! object body (400). Then the delivery is committed through the group-commit writer and
-//! answered 202 (503 if the database refused). A redelivery is stored and answered like any
-//! delivery; the worker recognises its GUID and does not process it twice.
+//! Checks, in this order: a signature header (401), a declared length of at most 25 MiB (413),
+//! a body that arrives in time (408: `SHIPGATE_BODY_TIMEOUT` in all, no pause longer than
+//! `SHIPGATE_HEADER_TIMEOUT`), within 25 MiB (413) and within the client's share of the memory
+//! for bodies (503), the signature over it (401), the `X-GitHub-Event` and
+//! `X-GitHub-Delivery` headers (400), a JSON object body (400). Then the delivery is committed
+//! through the group-commit writer and answered 202 (503 if the database refused). A
+//! redelivery is stored and answered like any delivery; the worker recognises its GUID and
+//! does not process it twice.
 //! Must not: log the body or the secret, or answer 2xx before the delivery is committed.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
+use super::serve::Peer;
+use super::shares::{Client, Shares};
 use super::{AppState, problem};
 use crate::github::envelope::{Envelope, Handling, handling};
 use crate::github::signature::{self, ClaimedSignature, Verifier};
+use crate::settings::IntakeLimits;
 use crate::store::codec;
 use crate::store::deliveries::NewDelivery;
 use crate::store::group_commit::WriteError;
 
-/// GitHub caps payloads at 25 MB; shipgate refuses anything larger.
+/// GitHub caps payloads at 25 MB; shipgate refuses anything larger, before reading a byte of
+/// it when `Content-Length` says so, else as soon as the count passes the cap.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
-/// Past the cap the body is still read and hashed (not kept), so a wrong signature gets its
-/// 401 first; beyond this much shipgate stops reading and answers 413.
-const MAX_HASHED_BYTES: usize = 4 * MAX_BODY_BYTES;
-/// How long a body may take to arrive.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Buffers start at most this large, whatever `Content-Length` says.
 const PREALLOCATE_AT_MOST: usize = 1024 * 1024;
 /// Bodies being received share this much memory ...
 pub const BODY_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+/// ... of which one client (see `shares::Client`) may hold this much: two full-size bodies
+/// and more, while a client needs eight addresses to take it all ...
+pub const BODY_BUDGET_PER_CLIENT_BYTES: usize = BODY_BUDGET_BYTES / 8;
 /// ... counted in units of this size.
 pub const BUDGET_UNIT: usize = 64 * 1024;
 /// Headers kept with every delivery (besides event and GUID, which have columns).
@@ -49,7 +53,12 @@ const KEPT_HEADERS: [&str; 4] = [
     "user-agent",
 ];
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(app) = state.github.load_full() else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -72,21 +81,30 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared_len.is_some_and(|n| n > MAX_HASHED_BYTES) {
+    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
         return too_large();
     }
 
+    // A request that did not come through `serve` (none does in shipgate) shares one client.
+    let client = peer.map_or(Client::V4(0), |Extension(peer)| peer.client);
+    let limits = state.settings.intake;
     let verifier = Verifier::new(app.credentials.webhook_secret.expose_secret().as_bytes());
-    let read = tokio::time::timeout(
-        BODY_TIMEOUT,
-        read_body(body, verifier, declared_len, &state.body_budget),
-    )
-    .await;
-    let (kept, total, verifier) = match read {
+    let reading = read_body(
+        body,
+        verifier,
+        declared_len,
+        &state.body_budget,
+        client,
+        limits,
+    );
+    let (body, verifier) = match tokio::time::timeout(limits.body_timeout, reading).await {
         Err(_) => {
             return problem(
                 StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive in time",
+                format!(
+                    "the request body did not arrive within {} s",
+                    limits.body_timeout.as_secs()
+                ),
             );
         }
         Ok(Err(refusal)) => return refusal,
@@ -98,10 +116,6 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
             "X-Hub-Signature-256 does not match the body; check the webhook secret",
         );
     }
-    if total > MAX_BODY_BYTES {
-        return too_large();
-    }
-    let body = kept;
 
     let Some(event) = header_text(&headers, "x-github-event") else {
         return problem(
@@ -184,49 +198,55 @@ async fn store(
     }
 }
 
-/// Reads the body, hashing all of it and keeping the first MAX_BODY_BYTES. Kept bytes count
-/// against the shared budget, so concurrent unauthenticated uploads cannot exhaust memory.
+/// Reads and hashes the body. Its bytes count against the client's share of the memory for
+/// bodies, so concurrent unauthenticated uploads cannot take what GitHub's deliveries need;
+/// a body that pauses longer than the header timeout is given up.
 async fn read_body(
     body: Body,
     mut verifier: Verifier,
     declared_len: Option<usize>,
-    budget: &Arc<Semaphore>,
-) -> Result<(Bytes, usize, Verifier), Response> {
+    budget: &Arc<Shares>,
+    client: Client,
+    limits: IntakeLimits,
+) -> Result<(Bytes, Verifier), Response> {
     // Never trust Content-Length for an allocation.
     let mut kept = BytesMut::with_capacity(declared_len.unwrap_or(8192).min(PREALLOCATE_AT_MOST));
-    let mut reserved: Vec<OwnedSemaphorePermit> = Vec::new();
-    let mut total = 0usize;
+    let mut share = budget.empty(client);
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            return Err(problem(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            ));
+    loop {
+        let chunk = match tokio::time::timeout(limits.header_timeout, stream.next()).await {
+            Err(_) => {
+                return Err(problem(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body stopped arriving for {} s",
+                        limits.header_timeout.as_secs()
+                    ),
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                ));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
         };
-        total += chunk.len();
-        if total > MAX_HASHED_BYTES {
+        if kept.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
-        verifier.update(&chunk);
-        if total <= MAX_BODY_BYTES {
-            let units_needed = (kept.len() + chunk.len()).div_ceil(BUDGET_UNIT);
-            let units_held: usize = reserved.iter().map(|p| p.num_permits()).sum();
-            if units_needed > units_held {
-                let more = (units_needed - units_held) as u32;
-                let Ok(permit) = budget.clone().try_acquire_many_owned(more) else {
-                    return Err(problem(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "shipgate is receiving more than it can hold right now; redeliver this later",
-                    ));
-                };
-                reserved.push(permit);
-            }
-            kept.extend_from_slice(&chunk);
+        let units_needed = (kept.len() + chunk.len()).div_ceil(BUDGET_UNIT);
+        if units_needed > share.units() && !share.grow(units_needed - share.units()) {
+            return Err(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shipgate is receiving more from your address, or in all, than it holds at once; redeliver this later",
+            ));
         }
+        verifier.update(&chunk);
+        kept.extend_from_slice(&chunk);
     }
-    drop(reserved);
-    Ok((kept.freeze(), total, verifier))
+    Ok((kept.freeze(), verifier))
 }
 
 fn too_large() -> Response {

@@ -309,6 +309,19 @@ impl Shipgate {
         extra: &[(&str, &str)],
         log: &std::path::Path,
     ) -> Self {
+        Self::spawn_with_descriptors(db, sim, addr, extra, log, None).await
+    }
+
+    /// Like [`Shipgate::spawn`], the process started with this descriptor limit
+    /// (`RLIMIT_NOFILE` soft, hard) if one is given.
+    pub async fn spawn_with_descriptors(
+        db: &TestDb,
+        sim: &Simulator,
+        addr: Option<std::net::SocketAddr>,
+        extra: &[(&str, &str)],
+        log: &std::path::Path,
+        descriptors: Option<(u64, u64)>,
+    ) -> Self {
         let addr = addr.unwrap_or_else(|| {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             l.local_addr().expect("address")
@@ -336,16 +349,33 @@ impl Shipgate {
                 .append(true)
                 .open(&log)
                 .expect("log file");
-            std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"));
+            command
                 .env_clear()
                 .current_dir(log.parent().expect("log directory"))
                 .envs(env.iter().map(|(k, v)| (k, v)))
                 .arg("serve")
                 .stdin(std::process::Stdio::null())
                 .stdout(out.try_clone().expect("log file"))
-                .stderr(out)
-                .spawn()
-                .expect("the shipgate binary starts")
+                .stderr(out);
+            if let Some((soft, hard)) = descriptors {
+                use std::os::unix::process::CommandExt;
+                let limit = libc::rlimit {
+                    rlim_cur: soft as libc::rlim_t,
+                    rlim_max: hard as libc::rlim_t,
+                };
+                // SAFETY: setrlimit is async-signal-safe and touches only the child.
+                unsafe {
+                    command.pre_exec(move || {
+                        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                            Ok(())
+                        } else {
+                            Err(std::io::Error::last_os_error())
+                        }
+                    });
+                }
+            }
+            command.spawn().expect("the shipgate binary starts")
         });
         let process = Process {
             child: Arc::new(std::sync::Mutex::new(start())),
