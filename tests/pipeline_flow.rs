@@ -784,8 +784,62 @@ async fn a_flood_of_commands_in_one_comment_is_bounded(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// Commands, sections and tasks are what GitHub shows: a section heading inside an HTML
+/// comment does not count and a setext one does; `/approve` hidden in an HTML comment, a
+/// `<pre>`, a quote's lazy continuation line or a code block whose closing fence is indented
+/// four spaces runs nothing and gets no answer; `+ [ ]` and `1. [ ]` items are tasks.
+async fn only_what_github_shows_counts(backend: Backend) {
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let hidden_section = "Finance wants CSV.\n\n<!--\n## Acceptance criteria\n-->\n";
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", hidden_section, &["feature"])
+        .await;
+    sg.settle(sim).await;
+    assert!(
+        current(&seen(sim, n)).contains("`Acceptance criteria`"),
+        "the commented-out heading is missing: {}",
+        current(&seen(sim, n))
+    );
+    sim.edit_issue(
+        REPO,
+        n,
+        "pm",
+        "Finance wants CSV.\n\nAcceptance criteria\n---\n\n+ [ ] CSV writer\n1. [ ] download route\n",
+    )
+    .await;
+    sg.settle(sim).await;
+    assert!(
+        current(&seen(sim, n)).contains("complete, waiting for approval"),
+        "{}",
+        current(&seen(sim, n))
+    );
+
+    let hidden = "<!--\n/approve\n-->\n\n<pre>\n/approve\n</pre>\n\n> quoted\n/approve\n\n```\n/approve\n    ```\n/approve\n";
+    sim.comment(REPO, n, "lead", hidden).await;
+    sg.settle(sim).await;
+    let s = seen(sim, n);
+    assert!(current(&s).contains("phase **intake**"), "{}", current(&s));
+    assert!(s.replies.is_empty(), "nothing was read: {:?}", s.replies);
+
+    sim.comment(REPO, n, "lead", "Reviewed.\n/approve").await;
+    sg.settle(sim).await;
+    let s = seen(sim, n);
+    assert!(
+        current(&s).contains("phase **planning**"),
+        "{}",
+        current(&s)
+    );
+    for task in ["- [ ] CSV writer", "- [ ] download route"] {
+        assert!(current(&s).contains(task), "{task}: {}", current(&s));
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
     a_flood_of_commands_in_one_comment_is_bounded,
+    only_what_github_shows_counts,
     green_gates_deploy_to_staging,
     github_failures_are_retried_waited_out_or_reported,
     a_pull_request_opened_first_is_linked_when_development_starts,

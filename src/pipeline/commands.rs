@@ -1,6 +1,6 @@
-//! Slash-commands in comments (DESIGN.md §2): one per line, only outside fenced or indented
-//! code blocks and quotes, so quoting someone's `/approve` or pasting a shell session never
-//! triggers anything. Also the one list of commands (`/help`, the status comment's footer and
+//! Slash-commands in comments (DESIGN.md §2): one per line, read only from the plain
+//! paragraph text GitHub shows (see `markdown`), so quoting someone's `/approve`, pasting a
+//! shell session or hiding a line in an HTML comment never triggers anything. Also the one list of commands (`/help`, the status comment's footer and
 //! the README's table are made from it) and the check-run buttons, each its command by
 //! another route.
 //!
@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::domain::Environment;
+use super::markdown;
 use super::text::code_list;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,35 +107,10 @@ pub const MAX_COMMANDS_PER_COMMENT: usize = 10;
 /// The command lines of a comment, in order: at most [`MAX_COMMANDS_PER_COMMENT`] + 1 (the
 /// reading stops there).
 pub fn parse(body: &str) -> Vec<CommandLine> {
-    let mut out = Vec::new();
-    let mut fence: Option<(char, usize)> = None;
-    for raw in body.lines() {
-        let indent = raw.len() - raw.trim_start_matches([' ', '\t']).len();
-        let line = raw.trim();
-        if let Some((ch, len)) = fence {
-            let run = line.chars().take_while(|c| *c == ch).count();
-            if run >= len && line[run * ch.len_utf8()..].trim().is_empty() {
-                fence = None;
-            }
-            continue;
-        }
-        for ch in ['`', '~'] {
-            let run = line.chars().take_while(|c| *c == ch).count();
-            if run >= 3 {
-                fence = Some((ch, run));
-            }
-        }
-        if fence.is_some() || raw.starts_with('\t') || indent >= 4 || line.starts_with('>') {
-            continue;
-        }
-        if let Some(parsed) = parse_line(line) {
-            out.push(parsed);
-            if out.len() > MAX_COMMANDS_PER_COMMENT {
-                break;
-            }
-        }
-    }
-    out
+    markdown::plain_lines(body)
+        .filter_map(parse_line)
+        .take(MAX_COMMANDS_PER_COMMENT + 1)
+        .collect()
 }
 
 fn parse_line(line: &str) -> Option<CommandLine> {

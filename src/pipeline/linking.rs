@@ -9,6 +9,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::markdown;
+
 /// One task of the plan: a task-list line of the issue, or a sub-issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
@@ -91,37 +93,16 @@ pub fn contains_token(text: &str, token: &str) -> bool {
     })
 }
 
-/// Lines outside fenced code blocks.
-fn prose_lines(body: &str) -> impl Iterator<Item = &str> {
-    let mut fenced = false;
-    body.lines().filter(move |line| {
-        let t = line.trim_start();
-        if t.starts_with("```") || t.starts_with("~~~") {
-            fenced = !fenced;
-            return false;
-        }
-        !fenced
-    })
-}
-
 fn normalise_heading(text: &str) -> String {
-    text.trim()
-        .trim_end_matches('#')
-        .trim()
-        .trim_end_matches(':')
-        .trim()
-        .to_lowercase()
+    text.trim().trim_end_matches(':').trim().to_lowercase()
 }
 
-/// The required section headings the body lacks (Markdown headings, any level, any case).
+/// The required section headings the body lacks: headings as GitHub renders them (ATX or
+/// setext, any level, any case, a trailing colon ignored), not in code, HTML comments or quotes.
 pub fn missing_sections(body: &str, required: &[String]) -> Vec<String> {
-    let headings: Vec<String> = prose_lines(body)
-        .filter_map(|l| {
-            let t = l.trim_start();
-            let hashes = t.chars().take_while(|c| *c == '#').count();
-            ((1..=6).contains(&hashes) && t[hashes..].starts_with(' '))
-                .then(|| normalise_heading(&t[hashes..]))
-        })
+    let headings: Vec<String> = markdown::headings(body)
+        .iter()
+        .map(|h| normalise_heading(h))
         .collect();
     required
         .iter()
@@ -130,29 +111,17 @@ pub fn missing_sections(body: &str, required: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The body's task list: `- [ ] …` / `* [x] …` lines.
+/// The body's task list: GitHub's task-list items (`- [ ] …`, `+ [x] …`, `1. [ ] …`, nested
+/// ones too), not in code, HTML comments or quotes.
 pub fn task_list(body: &str) -> Vec<Task> {
-    prose_lines(body)
-        .filter_map(|l| {
-            let t = l.trim_start();
-            let rest = t.strip_prefix("- ").or_else(|| t.strip_prefix("* "))?;
-            let (done, text) = if let Some(x) = rest.strip_prefix("[ ] ") {
-                (false, x)
-            } else if let Some(x) = rest
-                .strip_prefix("[x] ")
-                .or_else(|| rest.strip_prefix("[X] "))
-            {
-                (true, x)
-            } else {
-                return None;
-            };
-            Some(Task {
-                text: text.trim().to_owned(),
-                done,
-                issue: None,
-            })
-        })
+    markdown::task_items(body)
+        .into_iter()
         .filter(|t| !t.text.is_empty())
+        .map(|t| Task {
+            text: t.text,
+            done: t.checked,
+            issue: None,
+        })
         .collect()
 }
 

@@ -12,7 +12,7 @@
 //!
 //! | layer | module | what it holds |
 //! |---|---|---|
-//! | text | `text` | short SHAs, plurals, lists of people, times and durations |
+//! | text | `text`, `markdown` | short SHAs, plurals, lists of people, times and durations; bodies read as GitHub renders them (plain paragraph lines, headings, task items) |
 //! | nouns | `domain` | `Environment`, `Stage`, `GateKind`: parsed once where text comes in |
 //! | commands | `commands` | the slash-command parser, the command list, check-run buttons |
 //! | reading | `linking`, `config` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` and its JSON Schema |
@@ -30,6 +30,7 @@ pub mod config;
 pub mod domain;
 pub mod gates;
 pub mod linking;
+pub mod markdown;
 pub mod model;
 pub mod provenance;
 pub mod step;
