@@ -1,15 +1,21 @@
 //! Health probes: one GET of an environment's `health.url`, under DESIGN.md §7's rules — https
-//! only, and never a private, loopback, link-local or otherwise internal address (checked on
-//! every address the name resolves to, and the connection pinned to the checked address so a
-//! second lookup cannot swap it) — unless the operator sets
-//! `SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS=true`. Redirects are not followed.
+//! only, and only to public internet addresses (`addresses`): an IP literal is checked as it
+//! is written, a name on every address it resolves to, inside the probe client's own resolver,
+//! so the address checked is the address connected to and no later lookup can swap it. One
+//! pooled client, no proxy (a proxy from the environment would connect on shipgate's behalf,
+//! unchecked), redirects not followed. `SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS=true` lifts the
+//! address and scheme rules (private networks, tests).
 //!
 //! Must not: decide what a failed probe means (the core counts them).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
+
+use super::addresses::{literal, not_public};
 
 /// One probe's outcome, as evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,69 +31,90 @@ pub struct ProbeOutcome {
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Probes health URLs through one pooled client.
 pub struct Prober {
-    pub allow_private: bool,
+    allow_private: bool,
+    client: reqwest::Client,
 }
 
-/// Whether an address is internal: loopback, private, link-local, carrier-grade NAT,
-/// unspecified, broadcast, documentation, or IPv6 unique-local / link-local (and IPv4
-/// addresses mapped into IPv6).
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_v4(v4);
+/// A name that resolves to an address that is not public; found again in the error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NotPublic(String);
+
+/// The probe client's resolver: the system's answers, refused whole if any is not public.
+struct PublicOnly {
+    allow_private: bool,
+}
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow_private {
+                check_addresses(&addrs).map_err(NotPublic)?;
             }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0)
-        }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
     }
 }
 
-fn is_internal_v4(v4: Ipv4Addr) -> bool {
-    let [a, b, ..] = v4.octets();
-    v4.is_loopback()
-        || v4.is_private()
-        || v4.is_link_local()
-        || v4.is_unspecified()
-        || v4.is_broadcast()
-        || v4.is_multicast()
-        || v4.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT 100.64/10
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18/15
+fn internal(ip: std::net::IpAddr, why: &str) -> String {
+    format!(
+        "{ip} is an internal address ({why}); set SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS=true to allow it"
+    )
 }
 
-/// Checks a URL and the addresses its host resolved to against the rules.
-pub fn check_target(url: &Url, addrs: &[SocketAddr], allow_private: bool) -> Result<(), String> {
-    if allow_private {
-        return match url.scheme() {
-            "https" | "http" => Ok(()),
-            other => Err(format!("`{other}` URLs are not probed")),
-        };
+/// Refuses the whole answer if one address in it is not public: the client may try any.
+pub fn check_addresses(addrs: &[SocketAddr]) -> Result<(), String> {
+    match addrs
+        .iter()
+        .find_map(|a| Some((a.ip(), not_public(a.ip())?)))
+    {
+        Some((ip, why)) => Err(internal(ip, &why)),
+        None => Ok(()),
     }
-    if url.scheme() != "https" {
-        return Err("health URLs must be https".into());
+}
+
+/// Checks what can be checked before connecting: the scheme, and a host written as an IP.
+pub fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        "http" => return Err("health URLs must be https".into()),
+        other => return Err(format!("`{other}` URLs are not probed")),
     }
-    if addrs.is_empty() {
-        return Err("the host does not resolve".into());
-    }
-    if let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
-        return Err(format!(
-            "{} is an internal address (set SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS=true to allow it)",
-            bad.ip()
-        ));
+    let Some(host) = url.host() else {
+        return Err("the URL has no host".into());
+    };
+    if let Some(ip) = literal(&host)
+        && !allow_private
+        && let Some(why) = not_public(ip)
+    {
+        return Err(internal(ip, &why));
     }
     Ok(())
 }
 
 impl Prober {
+    /// The prober and its client. Fails only if the TLS back end cannot start.
+    pub fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(PROBE_TIMEOUT)
+            .no_proxy()
+            .dns_resolver(Arc::new(PublicOnly { allow_private }))
+            .user_agent("shipgate-health-probe")
+            .build()?;
+        Ok(Self {
+            allow_private,
+            client,
+        })
+    }
+
     pub async fn probe(&self, raw: &str) -> ProbeOutcome {
         let refused = |why: String| ProbeOutcome {
             ok: false,
@@ -99,61 +126,44 @@ impl Prober {
         let Ok(url) = Url::parse(raw) else {
             return refused("not a valid URL".into());
         };
-        let Some(host) = url.host_str().map(str::to_owned) else {
-            return refused("the URL has no host".into());
-        };
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
-            Ok(a) => a.collect(),
-            Err(e) => {
-                return ProbeOutcome {
-                    ok: false,
-                    status: None,
-                    latency_ms: 0,
-                    error: Some(format!("cannot resolve {host}: {e}")),
-                    refused: None,
-                };
-            }
-        };
-        if let Err(why) = check_target(&url, &addrs, self.allow_private) {
+        if let Err(why) = check_url(&url, self.allow_private) {
             return refused(why);
         }
-        // Connect to the address that was checked, not to a second lookup's answer.
-        let client = match reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(PROBE_TIMEOUT)
-            .resolve(&host, addrs[0])
-            .user_agent("shipgate-health-probe")
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => return refused(format!("cannot build an HTTP client: {e}")),
-        };
         let started = Instant::now();
-        let answer = client.get(url).send().await;
+        let answer = self.client.get(url).send().await;
         let latency_ms = started.elapsed().as_millis() as u64;
-        match answer {
+        let e = match answer {
             Ok(response) => {
                 let status = response.status();
-                ProbeOutcome {
+                return ProbeOutcome {
                     ok: status.is_success(),
                     status: Some(status.as_u16()),
                     latency_ms,
                     error: (!status.is_success()).then(|| format!("answered {status}")),
                     refused: None,
-                }
+                };
             }
-            Err(e) => ProbeOutcome {
-                ok: false,
-                status: None,
-                latency_ms,
-                error: Some(if e.is_timeout() {
-                    format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
-                } else {
-                    "could not connect".into()
-                }),
-                refused: None,
-            },
+            Err(e) => e,
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if let Some(NotPublic(why)) = c.downcast_ref::<NotPublic>() {
+                return refused(why.clone());
+            }
+            cause = c.source();
+        }
+        ProbeOutcome {
+            ok: false,
+            status: None,
+            latency_ms,
+            error: Some(if e.is_timeout() {
+                format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
+            } else if e.is_connect() {
+                "could not connect (or the host does not resolve)".into()
+            } else {
+                "the request failed".into()
+            }),
+            refused: None,
         }
     }
 }
@@ -167,39 +177,43 @@ mod tests {
     }
 
     #[test]
-    fn internal_addresses_are_refused_unless_allowed() {
-        let url = Url::parse("https://status.example.com/health").unwrap();
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(check_target(&url, &[addr(ip)], false).is_err(), "{ip}");
-            assert!(
-                check_target(&url, &[addr(ip)], true).is_ok(),
-                "{ip} when allowed"
-            );
-        }
-        assert!(check_target(&url, &[addr("93.184.216.34")], false).is_ok());
-        // One internal answer among public ones is enough to refuse.
-        assert!(check_target(&url, &[addr("93.184.216.34"), addr("10.0.0.1")], false).is_err());
+    fn one_internal_answer_among_public_ones_is_enough_to_refuse() {
+        assert!(check_addresses(&[addr("93.184.216.34")]).is_ok());
+        let err = check_addresses(&[addr("93.184.216.34"), addr("10.0.0.1")]).unwrap_err();
+        assert!(err.contains("10.0.0.1 is an internal address"), "{err}");
     }
 
     #[test]
-    fn only_https_unless_allowed() {
-        let url = Url::parse("http://status.example.com/health").unwrap();
-        let err = check_target(&url, &[addr("93.184.216.34")], false).unwrap_err();
-        assert!(err.contains("https"));
-        assert!(check_target(&url, &[addr("93.184.216.34")], true).is_ok());
+    fn only_https_unless_allowed_and_ip_literals_are_checked_as_written() {
+        let http = Url::parse("http://status.example.com/health").unwrap();
+        assert!(check_url(&http, false).unwrap_err().contains("https"));
+        assert!(check_url(&http, true).is_ok());
         let ftp = Url::parse("ftp://status.example.com/").unwrap();
-        assert!(check_target(&ftp, &[addr("93.184.216.34")], true).is_err());
+        assert!(check_url(&ftp, true).is_err());
+        for literal in [
+            "https://[2001:db8::1]/",
+            "https://[64:ff9b::7f00:1]:8443/health",
+            "https://[::ffff:127.0.0.1]/",
+            "https://127.0.0.1/",
+            "https://2130706433/",
+        ] {
+            let url = Url::parse(literal).unwrap();
+            let err = check_url(&url, false).unwrap_err();
+            assert!(err.contains("internal address"), "{literal}: {err}");
+            assert!(check_url(&url, true).is_ok(), "{literal} when allowed");
+        }
+        assert!(check_url(&Url::parse("https://[2606:4700::1111]/").unwrap(), false).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused_by_the_resolver() {
+        let prober = Prober::new(false).unwrap();
+        let outcome = prober.probe("https://localhost:1/health").await;
+        let why = outcome.refused.expect("refused, not merely failed");
+        assert!(why.contains("internal address"), "{why}");
+        assert!(
+            why.contains("loopback") || why.contains("IPv4-compatible"),
+            "{why}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Must not: answer HTTP requests or hold lifecycle rules.
 
+pub mod addresses;
 pub mod advance;
 pub mod background;
 pub mod executor;

@@ -103,9 +103,8 @@ impl Executor {
             labels: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(Vec::new()),
             notifier,
-            prober: super::health::Prober {
-                allow_private: allow_private_health_urls,
-            },
+            prober: super::health::Prober::new(allow_private_health_urls)
+                .expect("the probe client starts (rustls, no proxy)"),
         }
     }
 
