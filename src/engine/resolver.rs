@@ -33,7 +33,7 @@ impl ResolveError {
     pub fn retry_at(&self) -> Option<i64> {
         match self {
             ResolveError::GitHub(e) => match e.kind() {
-                FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
+                FailureKind::RateLimited { retry_at, .. } => Some(millis(retry_at)),
                 _ => None,
             },
             ResolveError::Store(_) => None,

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::credentials::AppCredentials;
+use super::limits::{InstallationLimits, creates_content};
 use super::rest::{self, Answer, GitHubError};
 use crate::clock::Clock;
 
@@ -38,6 +39,7 @@ pub struct GitHubApp {
     base: Octocrab,
     clock: Arc<dyn Clock>,
     tokens: Mutex<HashMap<u64, TokenSlot>>,
+    limits: InstallationLimits,
 }
 
 impl std::fmt::Debug for GitHubApp {
@@ -78,6 +80,7 @@ impl GitHubApp {
         Ok(Self {
             credentials,
             base: anonymous_client(api_url)?,
+            limits: InstallationLimits::new(clock.clone()),
             clock,
             tokens: Mutex::new(HashMap::new()),
         })
@@ -109,7 +112,9 @@ impl GitHubApp {
         rest::call(&client, operation, method, path, body, now).await
     }
 
-    /// Calls a repository endpoint as the given installation.
+    /// Calls a repository endpoint as the given installation, within GitHub's limits for it
+    /// (see `limits`): refused unsent while a rate limit holds the installation, and paced if
+    /// it creates content.
     pub async fn as_installation<B: serde::Serialize + ?Sized>(
         &self,
         installation_id: u64,
@@ -118,9 +123,14 @@ impl GitHubApp {
         path: &str,
         body: Option<&B>,
     ) -> Result<Answer, GitHubError> {
+        self.limits.check(installation_id, operation)?;
         let token = self.installation_token(installation_id).await?;
         let client = self.bearer(&token)?;
+        if creates_content(&method, path) {
+            self.limits.pace(installation_id).await;
+        }
         let result = rest::call(&client, operation, method, path, body, self.clock.now()).await;
+        let result = self.limits.record(installation_id, result);
         if let Err(e) = &result
             && e.status() == Some(401)
         {

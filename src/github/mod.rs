@@ -8,6 +8,7 @@ pub mod client;
 pub mod credentials;
 pub mod envelope;
 pub mod events;
+pub mod limits;
 pub mod manifest;
 pub mod octocrab_client;
 pub mod rest;

@@ -20,8 +20,12 @@ use serde::de::DeserializeOwned;
 pub enum FailureKind {
     /// 5xx, timeouts, connection errors: retry with backoff.
     Transient,
-    /// 403/429 with rate-limit headers: wait until the given time.
-    RateLimited { retry_at: DateTime<Utc> },
+    /// A rate limit: wait until the given time. `secondary` when GitHub gave no time (a
+    /// secondary rate limit): the caller waits at least a minute, longer each time in a row.
+    RateLimited {
+        retry_at: DateTime<Utc>,
+        secondary: bool,
+    },
     /// Any other 4xx, or an answer shipgate cannot read: retrying will not help.
     Permanent,
 }
@@ -47,6 +51,14 @@ pub enum GitHubError {
     },
     #[error("no GitHub App is configured (open /setup)")]
     NotConfigured,
+    /// Not sent: a rate limit GitHub set holds this installation's requests until then.
+    #[error(
+        "{operation} waits: GitHub's rate limit holds this installation's requests until {until}"
+    )]
+    Held {
+        operation: &'static str,
+        until: DateTime<Utc>,
+    },
     /// shipgate itself will not make the call: what GitHub answered before it says no.
     #[error("shipgate will not {operation}: {reason}")]
     Refused {
@@ -59,6 +71,10 @@ impl GitHubError {
     pub fn kind(&self) -> FailureKind {
         match self {
             GitHubError::Status { kind, .. } => *kind,
+            GitHubError::Held { until, .. } => FailureKind::RateLimited {
+                retry_at: *until,
+                secondary: false,
+            },
             GitHubError::Transport { .. } => FailureKind::Transient,
             GitHubError::Decode { .. }
             | GitHubError::NotConfigured
@@ -130,28 +146,65 @@ pub async fn call<B: Serialize + ?Sized>(
             body,
         });
     }
+    let error = ErrorBody::read(&body);
     Err(GitHubError::Status {
         operation,
         status: parts.status.as_u16(),
-        message: error_message(&body),
-        kind: classify(parts.status, &parts.headers, now),
+        kind: classify(parts.status, &parts.headers, &error, now),
+        message: error.message,
     })
 }
 
-fn error_message(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct ErrorBody {
-        message: Option<String>,
-    }
-    serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .and_then(|b| b.message)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+/// What GitHub's error bodies say: `{"message": …, "documentation_url": …}`.
+#[derive(Debug, Default)]
+pub struct ErrorBody {
+    pub message: String,
+    pub documentation_url: String,
 }
 
-/// GitHub signals rate limits with 429, or 403 plus `retry-after` or an exhausted
-/// `x-ratelimit-remaining`. `retry-after` wins; otherwise wait for `x-ratelimit-reset`.
-pub fn classify(status: StatusCode, headers: &HeaderMap, now: DateTime<Utc>) -> FailureKind {
+impl ErrorBody {
+    pub fn read(body: &[u8]) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            message: Option<String>,
+            documentation_url: Option<String>,
+        }
+        let raw = serde_json::from_slice::<Raw>(body).ok();
+        let documentation_url = raw
+            .as_ref()
+            .and_then(|r| r.documentation_url.clone())
+            .unwrap_or_default();
+        let message = raw
+            .and_then(|r| r.message)
+            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+        Self {
+            message,
+            documentation_url,
+        }
+    }
+
+    /// GitHub's secondary rate limits (and their older name, abuse detection), recognised by
+    /// message or documentation link: "Rate limits for the REST API", docs.github.com
+    /// (`#about-secondary-rate-limits`).
+    pub fn is_secondary_rate_limit(&self) -> bool {
+        let message = self.message.to_ascii_lowercase();
+        message.contains("secondary rate limit")
+            || message.contains("abuse detection")
+            || self.documentation_url.contains("secondary-rate-limits")
+    }
+}
+
+/// GitHub signals rate limits with 429, or 403 plus `retry-after`, an exhausted
+/// `x-ratelimit-remaining` or a secondary-rate-limit message. `retry-after` wins; then
+/// `x-ratelimit-reset` when the primary limit is spent; otherwise it is a secondary limit
+/// without a time, and the wait starts at one minute, as GitHub's guidance says ("Rate limits
+/// for the REST API", docs.github.com).
+pub fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    error: &ErrorBody,
+    now: DateTime<Utc>,
+) -> FailureKind {
     let header_i64 = |name: &str| -> Option<i64> {
         headers
             .get(name)
@@ -162,16 +215,24 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, now: DateTime<Utc>) -> 
     let remaining = header_i64("x-ratelimit-remaining");
     let reset = header_i64("x-ratelimit-reset");
     let limited = status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::FORBIDDEN && (retry_after.is_some() || remaining == Some(0)));
+        || (status == StatusCode::FORBIDDEN
+            && (retry_after.is_some() || remaining == Some(0) || error.is_secondary_rate_limit()));
     if limited {
-        let retry_at = if let Some(secs) = retry_after {
-            now + chrono::Duration::seconds(secs.max(0))
-        } else if let Some(reset) = reset.and_then(|r| DateTime::from_timestamp(r, 0)) {
-            reset.max(now)
-        } else {
-            now + chrono::Duration::seconds(60)
+        let reset = reset.and_then(|r| DateTime::from_timestamp(r, 0));
+        return match (retry_after, remaining, reset) {
+            (Some(secs), _, _) => FailureKind::RateLimited {
+                retry_at: now + chrono::Duration::seconds(secs.max(0)),
+                secondary: false,
+            },
+            (None, Some(0), Some(reset)) => FailureKind::RateLimited {
+                retry_at: reset.max(now),
+                secondary: false,
+            },
+            _ => FailureKind::RateLimited {
+                retry_at: now + SECONDARY_WAIT,
+                secondary: true,
+            },
         };
-        return FailureKind::RateLimited { retry_at };
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         FailureKind::Transient
@@ -179,6 +240,10 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, now: DateTime<Utc>) -> 
         FailureKind::Permanent
     }
 }
+
+/// The first wait after a secondary rate limit without `retry-after`: GitHub asks for at least
+/// a minute.
+pub const SECONDARY_WAIT: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Exponential backoff with full jitter: a random wait in `[0, min(cap, base * 2^attempt)]`.
 pub fn backoff(attempt: u32, base: Duration, cap: Duration, unit_random: f64) -> Duration {
@@ -204,12 +269,14 @@ mod tests {
         let kind = classify(
             StatusCode::FORBIDDEN,
             &headers(&[("retry-after", "30"), ("x-ratelimit-reset", "1")]),
+            &ErrorBody::default(),
             now,
         );
         assert_eq!(
             kind,
             FailureKind::RateLimited {
-                retry_at: now + chrono::Duration::seconds(30)
+                retry_at: now + chrono::Duration::seconds(30),
+                secondary: false,
             }
         );
     }
@@ -223,34 +290,74 @@ mod tests {
                 ("x-ratelimit-remaining", "0"),
                 ("x-ratelimit-reset", "1600"),
             ]),
+            &ErrorBody::default(),
             now,
         );
         assert_eq!(
             kind,
             FailureKind::RateLimited {
-                retry_at: DateTime::from_timestamp(1_600, 0).unwrap()
+                retry_at: DateTime::from_timestamp(1_600, 0).unwrap(),
+                secondary: false,
             }
+        );
+    }
+
+    /// The issue's case: 403, no `retry-after`, `x-ratelimit-remaining` not 0, GitHub's
+    /// secondary-limit message — a rate limit, waited out for at least a minute.
+    #[test]
+    fn a_secondary_limit_without_headers_waits_a_minute() {
+        let now = Utc::now();
+        let body = br#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#;
+        let limited = FailureKind::RateLimited {
+            retry_at: now + SECONDARY_WAIT,
+            secondary: true,
+        };
+        let remaining = headers(&[("x-ratelimit-remaining", "4000")]);
+        assert_eq!(
+            classify(
+                StatusCode::FORBIDDEN,
+                &remaining,
+                &ErrorBody::read(body),
+                now
+            ),
+            limited
+        );
+        let by_link = ErrorBody {
+            message: "Forbidden".into(),
+            documentation_url: "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits".into(),
+        };
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &remaining, &by_link, now),
+            limited
         );
     }
 
     #[test]
     fn plain_forbidden_is_permanent_and_5xx_transient() {
         let now = Utc::now();
+        let plain = ErrorBody {
+            message: "Resource not accessible by integration".into(),
+            documentation_url: "https://docs.github.com/rest".into(),
+        };
+        let none = HeaderMap::new();
         assert_eq!(
-            classify(StatusCode::FORBIDDEN, &HeaderMap::new(), now),
+            classify(StatusCode::FORBIDDEN, &none, &plain, now),
             FailureKind::Permanent
         );
         assert_eq!(
-            classify(StatusCode::UNPROCESSABLE_ENTITY, &HeaderMap::new(), now),
+            classify(StatusCode::UNPROCESSABLE_ENTITY, &none, &plain, now),
             FailureKind::Permanent
         );
         assert_eq!(
-            classify(StatusCode::BAD_GATEWAY, &HeaderMap::new(), now),
+            classify(StatusCode::BAD_GATEWAY, &none, &plain, now),
             FailureKind::Transient
         );
         assert!(matches!(
-            classify(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now),
-            FailureKind::RateLimited { .. }
+            classify(StatusCode::TOO_MANY_REQUESTS, &none, &plain, now),
+            FailureKind::RateLimited {
+                secondary: true,
+                ..
+            }
         ));
     }
 

@@ -185,14 +185,29 @@ fn serve(
         );
     }
 
+    if let Caller::Installation(installation) = call.caller
+        && CREATES_CONTENT.contains(&op.id.as_str())
+        && let Some(throttle) = state.content_throttle.as_mut()
+        && !throttle.take(installation)
+    {
+        let mut reply = Reply::new(403, secondary_rate_limit_body());
+        reply.headers = rate_limit_headers(&state);
+        return (reply, Vec::new());
+    }
     if let Some(i) = state
         .faults
         .iter()
         .position(|f| f.operation == op.id && !f.after)
     {
         let fault = state.faults.remove(i);
-        let mut reply = Reply::error(fault.status, "injected failure");
+        let mut reply = match fault.body {
+            Some(body) => Reply::new(fault.status, body),
+            None => Reply::error(fault.status, "injected failure"),
+        };
         reply.headers = fault.headers;
+        if fault.status == 403 && reply.headers.is_empty() {
+            reply.headers = rate_limit_headers(&state);
+        }
         return (reply, Vec::new());
     }
     let Some(handler) = handlers::lookup(&op.id) else {
@@ -282,6 +297,23 @@ fn authorize(state: &super::state::SimState, need: Need, call: &Call) -> Result<
 }
 
 /// GitHub's rate-limit headers (the simulator counts every request of the last hour).
+/// Operations that create content, which GitHub's secondary limits count.
+const CREATES_CONTENT: [&str; 4] = [
+    "issues/create-comment",
+    "issues/create",
+    "pulls/create",
+    "actions/create-workflow-dispatch",
+];
+
+/// GitHub's answer to a request over a secondary rate limit (403; no `retry-after`).
+pub fn secondary_rate_limit_body() -> Value {
+    json!({
+        "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.",
+        "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+        "status": "403"
+    })
+}
+
 fn rate_limit_headers(state: &super::state::SimState) -> Vec<(String, String)> {
     let hour_ago = state.now() - chrono::Duration::hours(1);
     let used = state.requests.iter().filter(|r| r.at > hour_ago).count() as u64;

@@ -362,8 +362,44 @@ impl Simulator {
                     .collect(),
                 after: false,
                 hang: false,
+                body: None,
             })
         });
+    }
+
+    /// Makes the next request to `operation` meet GitHub's secondary rate limit: 403 with
+    /// GitHub's message and documentation link, no `retry-after`, and a primary limit far
+    /// from spent.
+    pub fn inject_secondary_rate_limit(&self, operation: &str) {
+        self.with(|s| {
+            s.faults.push(state::Fault {
+                operation: operation.to_owned(),
+                status: 403,
+                headers: Vec::new(),
+                after: false,
+                hang: false,
+                body: Some(dispatch::secondary_rate_limit_body()),
+            })
+        });
+    }
+
+    /// Enforces GitHub's secondary limit on content-creating requests (comments, issues,
+    /// pull requests, workflow dispatches) per installation: `burst` at once, then one every
+    /// `every`; beyond that, GitHub's secondary-limit 403.
+    pub fn throttle_content(&self, burst: u32, every: std::time::Duration) {
+        self.with(|s| {
+            s.content_throttle = Some(state::ContentThrottle {
+                burst: f64::from(burst),
+                every,
+                buckets: Default::default(),
+                refused: 0,
+            })
+        });
+    }
+
+    /// How many content-creating requests the throttle refused.
+    pub fn content_refused(&self) -> usize {
+        self.with(|s| s.content_throttle.as_ref().map_or(0, |t| t.refused))
     }
 
     /// Makes the next request to `operation` succeed on GitHub's side but answer `status`
@@ -376,6 +412,7 @@ impl Simulator {
                 headers: Vec::new(),
                 after: true,
                 hang: false,
+                body: None,
             })
         });
     }
@@ -390,6 +427,7 @@ impl Simulator {
                 headers: Vec::new(),
                 after: true,
                 hang: true,
+                body: None,
             })
         });
     }

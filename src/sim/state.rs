@@ -454,6 +454,41 @@ pub struct Fault {
     /// With `after`: no answer comes at all; the request hangs until its caller gives up or
     /// dies (a process killed right after GitHub did the work).
     pub hang: bool,
+    /// The error body, if not the simulator's usual one.
+    pub body: Option<Value>,
+}
+
+/// GitHub's secondary limit on requests that create content, as the simulator enforces it
+/// when a test asks: a bucket per installation of `burst` requests, refilled one every
+/// `every` (real time). A request that finds it empty gets GitHub's secondary-limit 403.
+#[derive(Debug, Clone)]
+pub struct ContentThrottle {
+    pub burst: f64,
+    pub every: std::time::Duration,
+    pub buckets: HashMap<u64, (f64, std::time::Instant)>,
+    /// Requests refused so far.
+    pub refused: usize,
+}
+
+impl ContentThrottle {
+    /// Takes one request's token from `installation`'s bucket; false if it is empty.
+    pub fn take(&mut self, installation: u64) -> bool {
+        let now = std::time::Instant::now();
+        let (tokens, last) = self
+            .buckets
+            .entry(installation)
+            .or_insert((self.burst, now));
+        let refill = now.duration_since(*last).as_secs_f64() / self.every.as_secs_f64();
+        *tokens = (*tokens + refill).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            self.refused += 1;
+            false
+        }
+    }
 }
 
 /// A manifest posted to the new-App page, waiting for its code to be converted.
@@ -484,6 +519,7 @@ pub struct SimState {
     /// Hook deliveries asked to be sent again (`POST …/attempts`).
     pub redeliveries: Vec<u64>,
     pub faults: Vec<Fault>,
+    pub content_throttle: Option<ContentThrottle>,
     /// Events whose webhooks are held back (GitHub does not promise delivery order).
     pub held_events: Vec<String>,
     /// Webhooks held back, in order, until released.
@@ -510,6 +546,7 @@ impl SimState {
             outbox: Vec::new(),
             redeliveries: Vec::new(),
             faults: Vec::new(),
+            content_throttle: None,
             held_events: Vec::new(),
             held: Vec::new(),
         };

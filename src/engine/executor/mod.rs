@@ -550,7 +550,7 @@ fn repo_of(p: &Pipeline) -> RepoRef {
 
 fn classify_github(e: &GitHubError, attempts: i32, now: i64) -> Failed {
     let retry_at = match e.kind() {
-        FailureKind::RateLimited { retry_at } => Some(millis(retry_at)),
+        FailureKind::RateLimited { retry_at, .. } => Some(millis(retry_at)),
         _ => None,
     };
     classify(

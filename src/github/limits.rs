@@ -1,0 +1,200 @@
+//! GitHub's rate limits, honoured per installation (GitHub counts them per installation).
+//!
+//! Owns: the hold a rate limit puts on an installation (every request of that installation
+//! waits until GitHub's time, without being sent), the growing wait after secondary limits in
+//! a row (1 minute, then 2, 4, … up to 15), and the pace of content-creating requests.
+//!
+//! GitHub's guidance ("Rate limits for the REST API" and "Best practices for using the REST
+//! API", docs.github.com): honour `retry-after`, else `x-ratelimit-reset` when
+//! `x-ratelimit-remaining` is 0, else wait at least a minute and longer if it goes on; make
+//! requests that create content (comments, issues, pull requests, workflow dispatches) no
+//! faster than about one a second — GitHub's secondary limit is 80 a minute and 500 an hour.
+//! shipgate lets a burst of [`CONTENT_BURST`] through, then one a second, and at most
+//! [`CONTENT_PER_HOUR`] an hour.
+//! Must not: retry (the effect executor reschedules what a hold refused).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::Method;
+
+use super::rest::{Answer, FailureKind, GitHubError, SECONDARY_WAIT};
+use crate::clock::Clock;
+
+/// Content-creating requests one installation may make at once before the pace applies.
+pub const CONTENT_BURST: u32 = 10;
+/// Content-creating requests one installation makes in an hour at most.
+pub const CONTENT_PER_HOUR: u32 = 500;
+/// The longest wait after secondary limits in a row.
+pub const SECONDARY_WAIT_CAP: Duration = Duration::minutes(15);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Hold {
+    until: Option<DateTime<Utc>>,
+    /// Secondary limits met in a row (reset by an answer that is not one).
+    strikes: u32,
+}
+
+/// Holds and paces per installation.
+pub struct InstallationLimits {
+    clock: Arc<dyn Clock>,
+    holds: Mutex<HashMap<u64, Hold>>,
+    per_second: DefaultKeyedRateLimiter<u64>,
+    per_hour: DefaultKeyedRateLimiter<u64>,
+}
+
+/// Whether a request creates content GitHub's secondary limits count: a comment, an issue, a
+/// pull request or a workflow dispatch.
+pub fn creates_content(method: &Method, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    *method == Method::POST
+        && (path.ends_with("/comments")
+            || path.ends_with("/issues")
+            || path.ends_with("/pulls")
+            || path.ends_with("/dispatches"))
+}
+
+impl InstallationLimits {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        let one = NonZeroU32::MIN;
+        let burst = NonZeroU32::new(CONTENT_BURST).unwrap_or(one);
+        let hourly = NonZeroU32::new(CONTENT_PER_HOUR).unwrap_or(one);
+        Self {
+            clock,
+            holds: Mutex::default(),
+            per_second: RateLimiter::keyed(Quota::per_second(one).allow_burst(burst)),
+            per_hour: RateLimiter::keyed(Quota::per_hour(hourly)),
+        }
+    }
+
+    /// Refuses, without sending it, a request of an installation a rate limit holds.
+    pub fn check(&self, installation: u64, operation: &'static str) -> Result<(), GitHubError> {
+        let now = self.clock.now();
+        let hold = self
+            .holds
+            .lock()
+            .expect("holds")
+            .get(&installation)
+            .copied();
+        match hold.and_then(|h| h.until) {
+            Some(until) if until > now => Err(GitHubError::Held { operation, until }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits (real time) until a content-creating request of `installation` may go.
+    pub async fn pace(&self, installation: u64) {
+        self.per_hour.until_key_ready(&installation).await;
+        self.per_second.until_key_ready(&installation).await;
+    }
+
+    /// Learns from an answer: a rate limit holds the installation (a secondary one for longer
+    /// each time in a row, and the error says until when); anything else ends the streak.
+    pub fn record(
+        &self,
+        installation: u64,
+        result: Result<Answer, GitHubError>,
+    ) -> Result<Answer, GitHubError> {
+        let mut holds = self.holds.lock().expect("holds");
+        let hold = holds.entry(installation).or_default();
+        let Err(mut error) = result else {
+            hold.strikes = 0;
+            return result;
+        };
+        match &mut error {
+            GitHubError::Status {
+                kind:
+                    FailureKind::RateLimited {
+                        retry_at,
+                        secondary,
+                    },
+                ..
+            } => {
+                if *secondary {
+                    hold.strikes += 1;
+                    let doubled = SECONDARY_WAIT * 2i32.saturating_pow(hold.strikes.min(8) - 1);
+                    *retry_at = (*retry_at).max(self.clock.now() + doubled.min(SECONDARY_WAIT_CAP));
+                } else {
+                    hold.strikes = 0;
+                }
+                hold.until = Some(hold.until.map_or(*retry_at, |u| u.max(*retry_at)));
+                tracing::warn!(
+                    installation,
+                    until = %retry_at,
+                    secondary = *secondary,
+                    "GitHub rate limit: this installation's requests wait"
+                );
+            }
+            _ => hold.strikes = 0,
+        }
+        Err(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn secondary(now: DateTime<Utc>) -> Result<Answer, GitHubError> {
+        Err(GitHubError::Status {
+            operation: "create a comment",
+            status: 403,
+            message: "You have exceeded a secondary rate limit".into(),
+            kind: FailureKind::RateLimited {
+                retry_at: now + SECONDARY_WAIT,
+                secondary: true,
+            },
+        })
+    }
+
+    #[test]
+    fn secondary_limits_in_a_row_hold_the_installation_longer_each_time() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let limits = InstallationLimits::new(clock.clone());
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            let now = clock.now();
+            let until = match limits.record(7, secondary(now)).unwrap_err().kind() {
+                FailureKind::RateLimited { retry_at, .. } => retry_at,
+                other => panic!("{other:?}"),
+            };
+            waits.push((until - now).num_minutes());
+            assert!(matches!(
+                limits.check(7, "create a comment"),
+                Err(GitHubError::Held { .. })
+            ));
+            assert!(
+                limits.check(8, "create a comment").is_ok(),
+                "per installation"
+            );
+            clock.advance(until - now);
+        }
+        assert_eq!(waits, vec![1, 2, 4, 8, 15, 15]);
+        assert!(limits.check(7, "create a comment").is_ok(), "the hold ends");
+    }
+
+    #[test]
+    fn content_is_comments_issues_pulls_and_dispatches() {
+        for path in [
+            "/repos/a/b/issues/3/comments",
+            "/repos/a/b/issues",
+            "/repos/a/b/pulls",
+            "/repos/a/b/actions/workflows/tests.yml/dispatches",
+        ] {
+            assert!(creates_content(&Method::POST, path), "{path}");
+        }
+        assert!(!creates_content(
+            &Method::PATCH,
+            "/repos/a/b/issues/comments/9"
+        ));
+        assert!(!creates_content(
+            &Method::POST,
+            "/repos/a/b/issues/3/labels"
+        ));
+        assert!(!creates_content(&Method::GET, "/repos/a/b/issues"));
+    }
+}

@@ -1,0 +1,137 @@
+//! GitHub's rate limits honoured, not mistaken for refusals: a secondary limit without
+//! `retry-after` holds the installation's requests for at least a minute and then they go on;
+//! content-creating requests are paced so the simulator's secondary limit (GitHub's "about one
+//! a second") is never met — on SQLite and PostgreSQL.
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Backend;
+use common::world::{BODY, REPO, Setup};
+use shipgate::clock::ManualClock;
+
+/// Requests the simulator answered for `operation`, by status.
+fn answered(w: &common::world::World, operation: &str) -> Vec<u16> {
+    w.sim
+        .requests()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some(operation))
+        .map(|r| r.status)
+        .collect()
+}
+
+/// The issue's case: a 403 with GitHub's secondary-limit message and no `retry-after` is a
+/// rate limit. Nothing more of that installation is sent for a minute (the phase label, and
+/// the reading and answering of a comment, wait too), nothing fails or asks for `/retry`, and
+/// after the minute everything goes through once.
+async fn a_secondary_limit_is_waited_out_for_the_installation(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let w = Setup::new(backend).clock(clock.clone()).start().await;
+    w.sim.inject_secondary_rate_limit("issues/create-comment");
+    let n = w
+        .sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    w.sg.drain().await;
+    // The status comment met the limit and waits; the pipeline's later effects (the phase
+    // label) wait behind it. A comment that arrives now waits too: reading its author's
+    // access is a request of the same installation.
+    let held = waiting(&w, 1).await;
+    assert!(
+        held.iter()
+            .all(|e| e.attempts >= 1 && e.status == "pending"),
+        "{held:#?}"
+    );
+    let sent = w.sim.requests().len();
+    assert_eq!(answered(&w, "issues/create-comment"), vec![403]);
+    w.sim.comment(REPO, n, "visitor", "/approve").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        w.sim.requests().len(),
+        sent,
+        "nothing of the installation is sent while the limit holds"
+    );
+
+    clock.advance(chrono::Duration::seconds(59));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.sim.requests().len(), sent, "not yet");
+
+    clock.advance(chrono::Duration::seconds(2));
+    w.sg.settle(&w.sim).await;
+    w.expect_status(n, "phase **intake**");
+    w.expect_reply(n, &["needs write access"]);
+    assert_eq!(
+        answered(&w, "issues/create-comment"),
+        vec![403, 201, 201],
+        "the status comment and the reply, once each"
+    );
+    assert!(
+        w.replies(n).iter().all(|r| !r.contains("/retry")),
+        "{:?}",
+        w.replies(n)
+    );
+    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+    w.sg.stop().await;
+}
+
+/// Waits (up to 20 s) until at least `n` effects have been tried and wait for GitHub's rate
+/// limit; returns them.
+async fn waiting(
+    w: &common::world::World,
+    n: usize,
+) -> Vec<shipgate::store::pipelines::EffectSummary> {
+    for _ in 0..200 {
+        let pipelines = w.sg.store.pipelines_of(REPO).await.unwrap();
+        let mut held = Vec::new();
+        for p in &pipelines {
+            held.extend(
+                w.sg.store
+                    .effects_of(p.id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|e| {
+                        e.last_error
+                            .as_deref()
+                            .is_some_and(|e| e.contains("rate limit"))
+                    }),
+            );
+        }
+        if held.len() >= n {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} effects waited for the rate limit");
+}
+
+/// Sixteen comments to create at once (the status comment and fifteen refusal replies)
+/// against a simulator that refuses content beyond a burst of ten and then one every 0.9 s:
+/// shipgate's pace never meets the limit, and every reply is posted.
+async fn content_creation_is_paced_under_the_secondary_limit(backend: Backend) {
+    let w = Setup::new(backend).start().await;
+    w.sim.throttle_content(10, Duration::from_millis(900));
+    let n = w
+        .sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    for _ in 0..15 {
+        w.sim.comment(REPO, n, "visitor", "/approve").await;
+    }
+    let started = std::time::Instant::now();
+    w.sg.settle(&w.sim).await;
+    println!("16 comments created in {:?}", started.elapsed());
+    assert_eq!(w.sim.content_refused(), 0, "the limit was never met");
+    assert_eq!(w.replies(n).len(), 15, "{:?}", w.replies(n));
+    w.expect_status(n, "phase **intake**");
+    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+    w.sg.stop().await;
+}
+
+on_both_backends!(
+    a_secondary_limit_is_waited_out_for_the_installation,
+    content_creation_is_paced_under_the_secondary_limit,
+);
