@@ -170,7 +170,7 @@ pub async fn start_on(
         settings
             .notify
             .clone()
-            .map(|(url, secret)| crate::engine::notify::Notifier::new(url, secret)),
+            .map(crate::engine::notify::Notifier::new),
     );
     // The address names this process's effect claims, and a process that starts on it
     // releases the claims left under it: so the executor stops first (after the effect under

@@ -116,6 +116,25 @@ impl DatabaseUrl {
     }
 }
 
+/// The body a notification receiver takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyFormat {
+    /// Slack's incoming-webhook shape `{"text": …}` in Slack's mrkdwn (Slack, and the chat
+    /// servers that take Slack's webhooks: Mattermost, Rocket.Chat).
+    Slack,
+    /// The whole notification as JSON, signed.
+    Json,
+}
+
+/// Where notifications go.
+#[derive(Debug, Clone)]
+pub struct NotifyTarget {
+    pub url: Url,
+    /// Signs each body (`X-Shipgate-Signature-256`); required for [`NotifyFormat::Json`].
+    pub secret: Option<SecretString>,
+    pub format: NotifyFormat,
+}
+
 /// Everything shipgate needs to start. `app` is `None` until a GitHub App is configured, in
 /// which case shipgate serves the first-run setup page.
 #[derive(Debug, Clone)]
@@ -134,9 +153,9 @@ pub struct Settings {
     /// `SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS`: probe http:// and internal addresses too
     /// (tests, private networks). Off by default (DESIGN.md §7).
     pub allow_private_health_urls: bool,
-    /// `SHIPGATE_NOTIFY_URL` and `SHIPGATE_NOTIFY_SECRET`: where notifications go, and the
-    /// key that signs them (required unless the URL is a Slack incoming webhook).
-    pub notify: Option<(Url, Option<SecretString>)>,
+    /// `SHIPGATE_NOTIFY_URL`, `SHIPGATE_NOTIFY_FORMAT` and `SHIPGATE_NOTIFY_SECRET`: where
+    /// notifications go, in which shape, and the key that signs them.
+    pub notify: Option<NotifyTarget>,
     /// How long a pipeline waiting on GitHub may hear nothing before shipgate reads its pull
     /// request and reviews again (`SHIPGATE_RESYNC_AFTER`, default 10m).
     pub resync_after: std::time::Duration,
@@ -210,13 +229,24 @@ impl Settings {
             Some(text) => {
                 let url = parse_http_url("SHIPGATE_NOTIFY_URL", &text)?;
                 let secret = get("SHIPGATE_NOTIFY_SECRET").map(SecretString::from);
-                if secret.is_none() && url.host_str() != Some("hooks.slack.com") {
+                let format = match get("SHIPGATE_NOTIFY_FORMAT").as_deref() {
+                    Some("slack") => NotifyFormat::Slack,
+                    Some("json") => NotifyFormat::Json,
+                    None if url.host_str() == Some("hooks.slack.com") => NotifyFormat::Slack,
+                    None => NotifyFormat::Json,
+                    Some(_) => return Err(bad("SHIPGATE_NOTIFY_FORMAT", "must be slack or json")),
+                };
+                if secret.is_none() && format == NotifyFormat::Json {
                     return Err(bad(
                         "SHIPGATE_NOTIFY_SECRET",
-                        "is needed to sign notifications to a URL that is not a Slack incoming webhook",
+                        "is needed to sign JSON notifications (SHIPGATE_NOTIFY_FORMAT=slack sends Slack's shape, unsigned)",
                     ));
                 }
-                Some((url, secret))
+                Some(NotifyTarget {
+                    url,
+                    secret,
+                    format,
+                })
             }
         };
         let resync_after = duration(&get, "SHIPGATE_RESYNC_AFTER", DEFAULT_RESYNC_AFTER)?;

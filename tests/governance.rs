@@ -273,7 +273,47 @@ async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(bac
     w.sg.stop().await;
 }
 
+/// A Slack-shaped receiver (`SHIPGATE_NOTIFY_FORMAT=slack`: Slack, Mattermost, Rocket.Chat)
+/// gets the issue's title escaped as Slack asks: a title with `<!channel>` and a disguised
+/// link pings nobody and links nowhere.
+async fn titles_reach_slack_escaped(backend: Backend) {
+    let (url, seen) = receiver("unused").await;
+    let w = Setup::new(backend)
+        .setting("SHIPGATE_NOTIFY_URL", url)
+        .setting("SHIPGATE_NOTIFY_FORMAT", "slack")
+        .start()
+        .await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let title = "<!channel> <https://evil.example|click here> & co";
+    let n = sim.open_issue(REPO, "pm", title, BODY, &["feature"]).await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sg.settle(sim).await;
+    let mut texts = Vec::new();
+    for _ in 0..100 {
+        texts = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, body, _, _)| body["text"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>();
+        if texts.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!texts.is_empty(), "notified");
+    for text in &texts {
+        assert!(
+            text.contains("&lt;!channel&gt; &lt;https://evil.example|click here&gt; &amp; co"),
+            "{text}"
+        );
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+    }
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    titles_reach_slack_escaped,
     phase_changes_and_approval_requests_are_notified_signed_and_retried,
     team_approvers_are_members_of_the_team,
     an_unapproved_requirement_escalates_and_is_rejected_across_a_restart

@@ -49,6 +49,11 @@ fn setup_token(dir: &Path) -> String {
 }
 
 async fn start_setup(sg: &Shipgate, token: &str) -> Started {
+    start_setup_named(sg, token, None).await
+}
+
+/// Like [`start_setup`]; with `name`, the person renames the App on GitHub's form.
+async fn start_setup_named(sg: &Shipgate, token: &str, name: Option<&str>) -> Started {
     let response = sg
         .http
         .get(sg.url.join(&format!("setup?token={token}")).unwrap())
@@ -67,7 +72,12 @@ async fn start_setup(sg: &Shipgate, token: &str) -> Started {
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let page = response.text().await.unwrap();
     let action = capture(r#"<form method="post" action="([^"]+)""#, &page);
-    let manifest = capture(r#"name="manifest" value="([^"]+)""#, &page);
+    let mut manifest = capture(r#"name="manifest" value="([^"]+)""#, &page);
+    if let Some(name) = name {
+        let mut edited: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        edited["name"] = name.into();
+        manifest = edited.to_string();
+    }
     // The browser posts the form to GitHub, which redirects back with a code.
     let redirect = sg
         .http
@@ -130,7 +140,12 @@ async fn manifest_flow_configures_the_app_without_a_restart(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(r.status(), 403);
-        assert!(r.text().await.unwrap().contains("shipgate-setup-token"));
+        let page = r.text().await.unwrap();
+        assert!(page.contains("<code>shipgate-setup-token</code>"), "{page}");
+        assert!(
+            !page.contains(&dir.path().display().to_string()),
+            "the token file's name, not where it lives: {page}"
+        );
     }
 
     let started = start_setup(&sg, &token).await;
@@ -305,7 +320,36 @@ async fn simultaneous_callbacks_adopt_one_app(backend: Backend) {
     sg.stop().await;
 }
 
+/// Text from GitHub shown on shipgate's pages is escaped for HTML: an App named with markup
+/// on GitHub's form is shown as text on the page that confirms the setup.
+async fn an_app_name_is_shown_as_text(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sg = Shipgate::start_unconfigured(&db, &sim, &dir.path().join(".env")).await;
+    let token = setup_token(dir.path());
+    let name = "ship<script>alert(1)</script> & \"co\"";
+    let started = start_setup_named(&sg, &token, Some(name)).await;
+    let done = sg
+        .http
+        .get(&started.callback)
+        .header("cookie", &started.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        done.contains("ship&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;co&quot;"),
+        "{done}"
+    );
+    assert!(!done.contains("<script>"), "{done}");
+    sg.stop().await;
+}
+
 on_both_backends!(
+    an_app_name_is_shown_as_text,
     manifest_flow_configures_the_app_without_a_restart,
     simultaneous_callbacks_adopt_one_app
 );

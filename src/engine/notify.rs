@@ -1,7 +1,9 @@
 //! Notifications to the operator's webhook (`SHIPGATE_NOTIFY_URL`): phase changes (which
 //! include approval requests, deploys reaching readiness or done, rejections, failures),
-//! and rollbacks. A Slack incoming webhook (`hooks.slack.com`) gets Slack's `{"text": …}`;
-//! any other URL gets a JSON body signed like GitHub's webhooks: `X-Shipgate-Signature-256:
+//! and rollbacks. A Slack incoming webhook (`hooks.slack.com`, or any URL with
+//! `SHIPGATE_NOTIFY_FORMAT=slack`) gets Slack's `{"text": …}` in mrkdwn, every piece of it
+//! escaped as Slack asks (`&`, `<`, `>`), so an issue titled `<!channel>` pings nobody; any
+//! other URL gets a JSON body signed like GitHub's webhooks: `X-Shipgate-Signature-256:
 //! sha256=<HMAC-SHA256 of the body with SHIPGATE_NOTIFY_SECRET>`.
 //!
 //! Sent from the repository-level outbox lane, so a slow or failing receiver is retried with
@@ -13,6 +15,17 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
+
+use crate::settings::{NotifyFormat, NotifyTarget};
+
+/// Text for Slack's mrkdwn: `&`, `<` and `>` as entities, the only three Slack asks to escape
+/// ("Formatting text for app surfaces", api.slack.com), so user text cannot become a link, a
+/// mention (`<!channel>`, `<@U…>`) or a date.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
 
 /// One notification, as queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +43,7 @@ pub struct Notification {
 pub struct Notifier {
     url: Url,
     secret: Option<SecretString>,
+    format: NotifyFormat,
     client: reqwest::Client,
 }
 
@@ -41,10 +55,11 @@ pub struct NotifyError {
 }
 
 impl Notifier {
-    pub fn new(url: Url, secret: Option<SecretString>) -> Self {
+    pub fn new(target: NotifyTarget) -> Self {
         Self {
-            url,
-            secret,
+            url: target.url,
+            secret: target.secret,
+            format: target.format,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
@@ -53,16 +68,19 @@ impl Notifier {
         }
     }
 
-    pub fn is_slack(url: &Url) -> bool {
-        url.host_str() == Some("hooks.slack.com")
-    }
-
-    /// The body for this receiver.
-    pub fn body(url: &Url, n: &Notification) -> Vec<u8> {
-        let value = if Self::is_slack(url) {
-            serde_json::json!({ "text": format!("*{}* ({}#{}): {}", n.pipeline, n.repo, n.issue, n.text) })
-        } else {
-            serde_json::to_value(n).expect("notifications serialise")
+    /// The body for a receiver that takes `format`.
+    pub fn body(format: NotifyFormat, n: &Notification) -> Vec<u8> {
+        let value = match format {
+            NotifyFormat::Slack => serde_json::json!({
+                "text": format!(
+                    "*{}* ({}#{}): {}",
+                    slack_escape(&n.pipeline),
+                    slack_escape(&n.repo),
+                    n.issue,
+                    slack_escape(&n.text)
+                )
+            }),
+            NotifyFormat::Json => serde_json::to_value(n).expect("notifications serialise"),
         };
         serde_json::to_vec(&value).expect("JSON")
     }
@@ -71,7 +89,7 @@ impl Notifier {
     /// (`X-Shipgate-Delivery`): a receiver that got it before, from an attempt whose answer
     /// was lost, drops the repeat by it.
     pub async fn send(&self, n: &Notification, delivery: &str) -> Result<(), NotifyError> {
-        let body = Self::body(&self.url, n);
+        let body = Self::body(self.format, n);
         let mut request = self
             .client
             .post(self.url.clone())
@@ -122,17 +140,31 @@ mod tests {
 
     #[test]
     fn slack_gets_its_text_shape_and_others_the_whole_notification() {
-        let slack = Url::parse("https://hooks.slack.com/services/T/B/X").unwrap();
         let body: serde_json::Value =
-            serde_json::from_slice(&Notifier::body(&slack, &notice())).unwrap();
+            serde_json::from_slice(&Notifier::body(NotifyFormat::Slack, &notice())).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"text": "*REQ-12* (acme/widgets#12): production rolled back"})
         );
-        let other = Url::parse("https://ops.example/hook").unwrap();
         let body: Notification =
-            serde_json::from_slice(&Notifier::body(&other, &notice())).unwrap();
+            serde_json::from_slice(&Notifier::body(NotifyFormat::Json, &notice())).unwrap();
         assert_eq!(body, notice());
+    }
+
+    #[test]
+    fn user_text_cannot_become_a_slack_mention_or_link() {
+        let hostile = Notification {
+            text: "REQ-12 “<!channel> <https://evil.example|click here> & <@U123>” is now done"
+                .into(),
+            ..notice()
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&Notifier::body(NotifyFormat::Slack, &hostile)).unwrap();
+        let text = body["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "*REQ-12* (acme/widgets#12): REQ-12 “&lt;!channel&gt; &lt;https://evil.example|click here&gt; &amp; &lt;@U123&gt;” is now done"
+        );
     }
 
     #[test]
@@ -157,5 +189,11 @@ mod tests {
             )])
             .is_ok()
         );
+        let chat = settings(&[
+            ("SHIPGATE_NOTIFY_URL", "https://chat.example/hooks/abc"),
+            ("SHIPGATE_NOTIFY_FORMAT", "slack"),
+        ])
+        .expect("a Slack-shaped receiver needs no secret");
+        assert_eq!(chat.notify.unwrap().format, NotifyFormat::Slack);
     }
 }

@@ -138,10 +138,18 @@ pub async fn show(State(state): State<AppState>, Query(query): Query<SetupQuery>
             StatusCode::FORBIDDEN,
             page(
                 "Set up shipgate",
+                // The file's name only: its full path tells a visitor about the machine.
                 &format!(
-                    "<p>Setup needs the one-time token shipgate wrote to <code>{}</code> on the \
-                     machine it runs on: open <code>/setup?token=&lt;that token&gt;</code>.</p>",
-                    escape(&guard.token_file.display().to_string())
+                    "<p>Setup needs the one-time token shipgate wrote to the file \
+                     <code>{}</code> beside its settings (shipgate's log names the full path), \
+                     on the machine it runs on: open <code>/setup?token=&lt;that token&gt;</code>.</p>",
+                    escape(
+                        &guard
+                            .token_file
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    )
                 ),
             ),
         )

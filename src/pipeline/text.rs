@@ -46,6 +46,15 @@ pub fn code_list_or_writers(list: &[String]) -> String {
     }
 }
 
+/// Text for one cell of a GitHub Markdown table: a `|` escaped (even inside code, GFM ends
+/// the cell at an unescaped one) and line breaks as spaces (a break ends the row), so a title
+/// or reason cannot add cells or rows.
+pub fn table_cell(text: &str) -> String {
+    text.replace("\r\n", " ")
+        .replace(['\r', '\n'], " ")
+        .replace('|', "\\|")
+}
+
 /// A millisecond timestamp as `2026-11-29 18:41:50 UTC` (the number itself if out of range).
 pub fn at(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
@@ -106,4 +115,17 @@ pub fn format_duration(secs: u64) -> String {
         }
     }
     if out.is_empty() { "0s".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_cell_stays_one_cell_of_one_row() {
+        assert_eq!(
+            table_cell("merging as “a | b”\r\n| x | y |\nz"),
+            "merging as “a \\| b” \\| x \\| y \\| z"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 use super::deploy_lines;
 use crate::pipeline::gates::probe_evidence;
 use crate::pipeline::model::*;
-use crate::pipeline::text::{at, short};
+use crate::pipeline::text::{at, short, table_cell};
 
 /// The label incident issues carry (the executor finds them by it).
 pub const INCIDENT_LABEL: &str = "shipgate:incident";
@@ -67,7 +67,7 @@ pub fn incident_body(p: &Pipeline, r: &RollbackRecord) -> String {
     events.push((r.at, format!("rollback started by {}", r.by)));
     events.sort_by_key(|e| e.0);
     for (t, what) in events {
-        s.push_str(&format!("| {} | {what} |\n", at(t)));
+        s.push_str(&format!("| {} | {} |\n", at(t), table_cell(&what)));
     }
     if let Some(w) = p
         .health

@@ -21,7 +21,7 @@ use super::commands;
 use super::config::LoadedConfig;
 use super::gates::{self, Gate, GateReport};
 use super::model::*;
-use super::text::short;
+use super::text::{short, table_cell};
 
 /// The hidden marker that lets shipgate find its status comment again.
 pub fn status_marker(pipeline_id: i64) -> String {
@@ -41,7 +41,7 @@ fn gate_table(gates: &[Gate]) -> String {
         t.push_str(&format!(
             "| {mark} {} | {} |\n",
             g.name(),
-            g.state.replace('|', "\\|")
+            table_cell(&g.state)
         ));
     }
     t
@@ -192,4 +192,31 @@ fn pull_request_lines(p: &Pipeline) -> String {
     }
     s.push_str("\n\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::domain::GateKind;
+
+    /// A title with a `|` and a line break in a gate's evidence stays in its cell and row.
+    #[test]
+    fn user_text_in_the_gate_table_stays_in_its_cell() {
+        let gate = Gate {
+            kind: GateKind::ProductionApproval,
+            passed: false,
+            failed: false,
+            state: "merging as “feat: a | b\n| forged | row |”".into(),
+            waiting: None,
+        };
+        let table = gate_table(&[gate]);
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 3, "{table}");
+        assert_eq!(
+            rows[2].matches(" | ").count(),
+            1,
+            "one unescaped cell border: {}",
+            rows[2]
+        );
+    }
 }
