@@ -46,7 +46,13 @@ enum Command {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain of every entry; exit 1 naming the first broken entry.
-    Verify,
+    Verify {
+        /// A head published earlier (`SEQ:HASH`, from a notification or a closing summary)
+        /// that the log must still hold: its SEQ-th entry has that hash. Finds a log that
+        /// was truncated, or rewritten and re-hashed, since. May be given more than once.
+        #[arg(long = "head", value_name = "SEQ:HASH", value_parser = parse_head)]
+        heads: Vec<shipgate::store::audit::Head>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,8 +101,8 @@ fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Audit {
-                action: AuditCommand::Verify,
-            } => audit_verify(settings).await,
+                action: AuditCommand::Verify { heads },
+            } => audit_verify(settings, &heads).await,
             Command::Config { .. } | Command::Demo => {
                 unreachable!("handled before settings are read")
             }
@@ -183,14 +189,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn audit_verify(settings: Settings) -> anyhow::Result<()> {
+fn parse_head(text: &str) -> Result<shipgate::store::audit::Head, String> {
+    text.parse()
+}
+
+async fn audit_verify(
+    settings: Settings,
+    heads: &[shipgate::store::audit::Head],
+) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database).await?;
     store.migrate().await?;
-    let verdict = store.verify_audit().await?;
+    let verdict = store.verify_audit_against(heads).await?;
+    let head = store.audit_head().await?;
     store.close().await;
     match verdict {
         Ok(count) => {
-            println!("audit log intact: {count} entries, each chained to the one before");
+            println!(
+                "audit log intact: {count} entries, each chained to the one before; head {head}"
+            );
+            for published in heads {
+                println!("holds the published head {published}");
+            }
             Ok(())
         }
         Err(broken) => anyhow::bail!("audit log broken: {broken}"),

@@ -6,6 +6,9 @@
 #[macro_use]
 mod common;
 
+use std::sync::{Arc, Mutex};
+
+use common::world::Setup;
 use common::{Backend, Shipgate, TestDb};
 use shipgate::sim::Simulator;
 use shipgate::sim::state::Permission;
@@ -32,8 +35,14 @@ async fn tamper(db: &TestDb, sql: &str) {
 
 /// `shipgate audit verify` against the test database: (exit code, stdout + stderr).
 fn verify_cli(db: &TestDb) -> (i32, String) {
+    verify_cli_with(db, &[])
+}
+
+/// `shipgate audit verify` with more arguments (`--head SEQ:HASH`).
+fn verify_cli_with(db: &TestDb, extra: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
         .args(["audit", "verify"])
+        .args(extra)
         .env_clear()
         .env("DATABASE_URL", &db.url)
         .env("SHIPGATE_ENV_FILE", "/nonexistent/.env")
@@ -220,7 +229,145 @@ async fn block_priority_and_unblock_show_and_are_recorded(backend: Backend) {
     sg.stop().await;
 }
 
+/// A receiver of JSON notifications on loopback; returns its URL and the bodies it got.
+async fn json_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or_default());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    (
+        format!("http://{}/hook", common::serve_local(app).await),
+        seen,
+    )
+}
+
+/// Recomputes every entry's hash from its contents after `edit` (as a writer of the
+/// database who knows the hashing could), and moves the head to match.
+async fn rewrite_and_rehash(db: &TestDb, store: &shipgate::store::Store, drop_last: bool) {
+    let mut entries = store.audit_entries(0, 1000).await.unwrap();
+    if drop_last {
+        let last = entries.pop().unwrap();
+        tamper(db, &format!("DELETE FROM audit_log WHERE id = {}", last.id)).await;
+    }
+    let mut prev = shipgate::store::audit::GENESIS.to_owned();
+    for (i, e) in entries.iter().enumerate() {
+        let actor = if i == 0 { "mallory" } else { e.actor.as_str() };
+        let hash = shipgate::store::audit::entry_hash(
+            &prev,
+            &shipgate::store::audit::NewEntry {
+                at: e.at,
+                repo: &e.repo,
+                pipeline_id: e.pipeline_id,
+                delivery: e.delivery.as_deref(),
+                actor,
+                action: &e.action,
+                detail: &e.detail,
+            },
+        );
+        tamper(
+            db,
+            &format!(
+                "UPDATE audit_log SET actor = '{actor}', prev_hash = '{prev}', hash = '{hash}' WHERE id = {}",
+                e.id
+            ),
+        )
+        .await;
+        prev = hash;
+    }
+    tamper(
+        db,
+        &format!(
+            "UPDATE audit_head SET hash = '{prev}', seq = {} WHERE id = 1",
+            entries.len()
+        ),
+    )
+    .await;
+}
+
+/// The chain's head is published where the database's writer cannot reach — in every
+/// notification and in the closing summary on GitHub — and `shipgate audit verify --head`
+/// checks the log against it: a log rewritten and re-hashed, or cut short with its head
+/// moved back, passes the chain check alone but not against the published head.
+async fn a_published_head_finds_a_rewritten_or_truncated_log(backend: Backend) {
+    let (url, notified) = json_receiver().await;
+    let w = Setup::new(backend)
+        .setting("SHIPGATE_NOTIFY_URL", url)
+        .setting("SHIPGATE_NOTIFY_SECRET", "notify-secret")
+        .start()
+        .await;
+    let (n, _) = w.to_done().await;
+    let summary = w
+        .replies(n)
+        .into_iter()
+        .find(|r| r.contains("is in production"))
+        .expect("a closing summary");
+    let published = regex::Regex::new(r"\*\*Audit log head:\*\* `(\d+:[0-9a-f]{64})`")
+        .unwrap()
+        .captures(&summary)
+        .unwrap_or_else(|| panic!("the summary publishes the head: {summary}"))[1]
+        .to_owned();
+    let head = w.sg.store.audit_head().await.unwrap();
+    assert_eq!(published, head.to_string(), "the head when it was posted");
+    assert!(
+        summary.contains(&format!("shipgate audit verify --head {published}")),
+        "{summary}"
+    );
+    // Every notification carries the head as it was sent; the last is the newest.
+    let mut heads: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        heads = notified
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["audit_head"].as_str().map(str::to_owned))
+            .collect();
+        if heads.contains(&published) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(heads.contains(&published), "{heads:?}");
+    w.sg.stop().await;
+    let db = &w._db;
+    let (code, out) = verify_cli_with(db, &["--head", &published]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("holds the published head {published}")),
+        "{out}"
+    );
+
+    // Rewritten and re-hashed: the chain holds, the published head does not.
+    let store = db.store().await;
+    rewrite_and_rehash(db, &store, false).await;
+    let (code, out) = verify_cli(db);
+    assert_eq!(code, 0, "the chain alone cannot tell: {out}");
+    let (code, out) = verify_cli_with(db, &["--head", &published]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the log was rewritten"), "{out}");
+
+    // Its tail cut off and the head moved back: the same.
+    rewrite_and_rehash(db, &store, true).await;
+    let (code, out) = verify_cli(db);
+    assert_eq!(code, 0, "the chain alone cannot tell: {out}");
+    let (code, out) = verify_cli_with(db, &["--head", &published]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("fewer than the published head"), "{out}");
+    let (code, out) = verify_cli_with(db, &["--head", "12:not-a-hash"]);
+    assert_eq!(code, 2, "a malformed head is a usage error: {out}");
+}
+
 on_both_backends!(
+    a_published_head_finds_a_rewritten_or_truncated_log,
     decisions_are_chained_and_tampering_is_found,
     block_priority_and_unblock_show_and_are_recorded
 );

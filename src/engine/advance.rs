@@ -95,6 +95,7 @@ pub async fn advance(
                 pipeline: next.name(),
                 text: n.text.clone(),
                 at: now,
+                audit_head: None,
             });
             NewEffect {
                 key: &n.key,

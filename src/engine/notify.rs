@@ -38,6 +38,10 @@ pub struct Notification {
     pub text: String,
     /// Milliseconds since the epoch.
     pub at: i64,
+    /// The audit log's head when this was sent, `SEQ:HASH` (see `shipgate audit verify
+    /// --head`): a copy of it outside shipgate's database. Set as it is sent, not queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
 }
 
 pub struct Notifier {
@@ -71,15 +75,19 @@ impl Notifier {
     /// The body for a receiver that takes `format`.
     pub fn body(format: NotifyFormat, n: &Notification) -> Vec<u8> {
         let value = match format {
-            NotifyFormat::Slack => serde_json::json!({
-                "text": format!(
+            NotifyFormat::Slack => {
+                let mut text = format!(
                     "*{}* ({}#{}): {}",
                     slack_escape(&n.pipeline),
                     slack_escape(&n.repo),
                     n.issue,
                     slack_escape(&n.text)
-                )
-            }),
+                );
+                if let Some(head) = &n.audit_head {
+                    text.push_str(&format!("\n_audit head {}_", slack_escape(head)));
+                }
+                serde_json::json!({ "text": text })
+            }
             NotifyFormat::Json => serde_json::to_value(n).expect("notifications serialise"),
         };
         serde_json::to_vec(&value).expect("JSON")
@@ -135,6 +143,7 @@ mod tests {
             pipeline: "REQ-12".into(),
             text: "production rolled back".into(),
             at: 1,
+            audit_head: None,
         }
     }
 

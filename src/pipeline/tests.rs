@@ -201,12 +201,13 @@ impl World {
 pub(super) fn actions(effects: &Outputs) -> Vec<&Action> {
     effects.effects.iter().map(|e| &e.action).collect()
 }
+/// The replies a step posts, the closing summary among them.
 pub(super) fn replies(effects: &Outputs) -> Vec<&str> {
     effects
         .effects
         .iter()
         .filter_map(|e| match &e.action {
-            Action::Reply { body, .. } => Some(body.as_str()),
+            Action::Reply { body, .. } | Action::ClosingSummary { body, .. } => Some(body.as_str()),
             _ => None,
         })
         .collect()

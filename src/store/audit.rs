@@ -1,7 +1,10 @@
 //! The audit log: every approval, rejection, refusal, configuration error, merge and
 //! production deploy, appended in the transaction that decided it. Each entry carries the
 //! hash of the entry before it, so editing, removing or inserting a row breaks the chain,
-//! and `verify` finds where.
+//! and `verify` finds where. The head ([`Head`]: the chain's length and newest hash) is
+//! published outside the database (notifications, closing summaries); `verify` against a
+//! published head proves the log still holds that entry, so truncating the log or rewriting
+//! and re-hashing it is found too.
 //!
 //! Must not: update or delete entries; know what the entries mean (they are rows).
 
@@ -61,6 +64,40 @@ pub fn entry_hash(prev: &str, e: &NewEntry<'_>) -> String {
     hex::encode(h.finalize())
 }
 
+/// The chain's head: how many entries it holds and the newest one's hash; written
+/// `SEQ:HASH` where it is published. The SEQ-th entry (counting from 1) has hash HASH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for Head {
+    type Err = String;
+
+    /// `SEQ:HASH`, HASH being 64 hex digits.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("`{text}` is not a head: expected SEQ:HASH (a number, a colon, 64 hex digits)")
+        };
+        let (seq, hash) = text.trim().split_once(':').ok_or_else(bad)?;
+        let seq = seq.parse().map_err(|_| bad())?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(Self {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
 /// Where the chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Broken {
@@ -70,6 +107,11 @@ pub enum Broken {
     Unlinked { id: i64 },
     /// The newest entry is not the one the head records (entries were removed at the end).
     Truncated { head: String },
+    /// The log holds fewer entries than a head published earlier (its tail was removed).
+    ShorterThanPublished { published: Head, entries: u64 },
+    /// The entry at a published head's position is not the one published (the log was
+    /// rewritten and re-hashed).
+    NotPublished { published: Head, found: String },
 }
 
 impl std::fmt::Display for Broken {
@@ -87,6 +129,15 @@ impl std::fmt::Display for Broken {
                 f,
                 "the newest audit entry is not the last one written (head {head}): entries were removed"
             ),
+            Broken::ShorterThanPublished { published, entries } => write!(
+                f,
+                "the log holds {entries} entries, fewer than the published head {published}: entries were removed"
+            ),
+            Broken::NotPublished { published, found } => write!(
+                f,
+                "entry {} has hash {found}, not the published {}: the log was rewritten",
+                published.seq, published.hash
+            ),
         }
     }
 }
@@ -98,11 +149,11 @@ impl Tx {
             return Ok(());
         }
         let head_sql = match self {
-            Tx::Postgres(_) => "SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE",
-            Tx::Sqlite(_) => "SELECT hash FROM audit_head WHERE id = 1",
+            Tx::Postgres(_) => "SELECT hash, seq FROM audit_head WHERE id = 1 FOR UPDATE",
+            Tx::Sqlite(_) => "SELECT hash, seq FROM audit_head WHERE id = 1",
         };
-        let mut prev: String =
-            with_tx!(self, conn => sqlx::query_scalar(head_sql).fetch_one(conn).await?);
+        let (mut prev, seq): (String, i64) =
+            with_tx!(self, conn => sqlx::query_as(head_sql).fetch_one(conn).await?);
         let insert = "INSERT INTO audit_log (at, repo, pipeline_id, delivery, actor, action, detail, prev_hash, hash) \
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         for e in entries {
@@ -113,8 +164,9 @@ impl Tx {
                 .execute(conn).await?.rows_affected());
             prev = hash;
         }
-        let update = "UPDATE audit_head SET hash = $1 WHERE id = 1";
-        with_tx!(self, conn => sqlx::query(update).bind(&prev).execute(conn).await?.rows_affected());
+        let update = "UPDATE audit_head SET hash = $1, seq = $2 WHERE id = 1";
+        let seq = seq + entries.len() as i64;
+        with_tx!(self, conn => sqlx::query(update).bind(&prev).bind(seq).execute(conn).await?.rows_affected());
         Ok(())
     }
 }
@@ -129,8 +181,28 @@ impl Store {
         )
     }
 
+    /// The chain's head now.
+    pub async fn audit_head(&self) -> Result<Head, StoreError> {
+        let sql = "SELECT hash, seq FROM audit_head WHERE id = 1";
+        let (hash, seq): (String, i64) =
+            with_pool!(self, pool => sqlx::query_as(sql).fetch_one(pool).await?);
+        Ok(Head {
+            seq: u64::try_from(seq).unwrap_or(0),
+            hash,
+        })
+    }
+
     /// Walks the whole chain; the number of entries if it holds, else where it breaks.
     pub async fn verify_audit(&self) -> Result<Result<u64, Broken>, StoreError> {
+        self.verify_audit_against(&[]).await
+    }
+
+    /// Like [`Store::verify_audit`], and the chain must hold every `published` head: its
+    /// SEQ-th entry has that hash.
+    pub async fn verify_audit_against(
+        &self,
+        published: &[Head],
+    ) -> Result<Result<u64, Broken>, StoreError> {
         let mut prev = GENESIS.to_owned();
         let (mut after, mut count) = (0, 0u64);
         loop {
@@ -157,13 +229,34 @@ impl Store {
                 prev = e.hash.clone();
                 after = e.id;
                 count += 1;
+                if let Some(p) = published
+                    .iter()
+                    .find(|p| p.seq == count && p.hash != e.hash)
+                {
+                    return Ok(Err(Broken::NotPublished {
+                        published: p.clone(),
+                        found: e.hash.clone(),
+                    }));
+                }
             }
         }
-        let head_sql = "SELECT hash FROM audit_head WHERE id = 1";
-        let head: String =
-            with_pool!(self, pool => sqlx::query_scalar(head_sql).fetch_one(pool).await?);
-        if head != prev {
-            return Ok(Err(Broken::Truncated { head }));
+        if let Some(p) = published.iter().find(|p| p.seq > count) {
+            return Ok(Err(Broken::ShorterThanPublished {
+                published: p.clone(),
+                entries: count,
+            }));
+        }
+        if let Some(p) = published.iter().find(|p| p.seq == 0 && p.hash != GENESIS) {
+            return Ok(Err(Broken::NotPublished {
+                published: p.clone(),
+                found: GENESIS.to_owned(),
+            }));
+        }
+        let head = self.audit_head().await?;
+        if head.hash != prev || head.seq != count {
+            return Ok(Err(Broken::Truncated {
+                head: head.to_string(),
+            }));
         }
         Ok(Ok(count))
     }

@@ -35,6 +35,7 @@ use crate::github::client::{
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::model::EffectResult;
+use crate::pipeline::views::audit_head_note;
 use crate::pipeline::views::incident::INCIDENT_LABEL;
 use crate::pipeline::{Action, Input, Pipeline};
 use crate::store::pipelines::EffectRow;
@@ -237,9 +238,16 @@ impl Executor {
                 let outcome = match &self.notifier {
                     None => Ok(None), // no receiver configured
                     // Named the same on every attempt, and apart from other installations'
-                    // notifications: `<repo>#<issue>/<effect key>`.
+                    // notifications: `<repo>#<issue>/<effect key>`. It carries the audit
+                    // log's head as it is now: a copy outside the database.
                     Some(notifier) => notifier
-                        .send(n, &format!("{}#{}/{}", n.repo, n.issue, row.effect_key))
+                        .send(
+                            &super::notify::Notification {
+                                audit_head: Some(self.store.audit_head().await?.to_string()),
+                                ..n.clone()
+                            },
+                            &format!("{}#{}/{}", n.repo, n.issue, row.effect_key),
+                        )
                         .await
                         .map(|()| None)
                         .map_err(|e| {
@@ -274,6 +282,17 @@ impl Executor {
                 let failed = classify(&e.to_string(), true, None, row.attempts, self.now());
                 return self.finish_with(&row, Err(failed), None, None).await;
             }
+        };
+        // The closing summary publishes the audit log's head as it is when posted.
+        let action = match action {
+            Action::ClosingSummary { on, body } => {
+                let head = self.store.audit_head().await?.to_string();
+                Action::ClosingSummary {
+                    on,
+                    body: format!("{body}{}", audit_head_note(&head)),
+                }
+            }
+            other => other,
         };
         let outcome = self
             .perform(&pipeline, &cfg, &repo, &action, &row)
@@ -385,6 +404,8 @@ impl Executor {
             // Issues and comments (`issues.rs`).
             Action::SyncStatusComment => self.sync_status_comment(&at).await,
             Action::Reply { on, body } => self.reply(&at, *on, body).await,
+            // Its body carries the audit head by now (`execute`).
+            Action::ClosingSummary { on, body } => self.reply(&at, *on, body).await,
             Action::React { comment_id } => self.react(&at, *comment_id).await,
             Action::SetPhaseLabel { add, remove } => self.set_phase_label(&at, add, remove).await,
             Action::RemoveLabel { label } => self.remove_label(&at, label).await,

@@ -76,6 +76,13 @@ pub enum Action {
         on: u64,
         body: String,
     },
+    /// The closing summary: a reply to which the executor adds the audit log's head as it is
+    /// when posted (`views::summary::audit_head_note`), so the head lives outside the
+    /// database.
+    ClosingSummary {
+        on: u64,
+        body: String,
+    },
     CreateBranch {
         branch: String,
         from: String,
@@ -173,6 +180,7 @@ impl Action {
             Action::RemoveLabel { .. } => "remove_label",
             Action::React { .. } => "react",
             Action::Reply { .. } => "reply",
+            Action::ClosingSummary { .. } => "closing_summary",
             Action::CreateBranch { .. } => "create_branch",
             Action::FetchSubIssues => "fetch_sub_issues",
             Action::FindPullRequest => "find_pull_request",

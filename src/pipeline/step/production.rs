@@ -225,7 +225,10 @@ impl Step<'_> {
         );
         let summary = views::closing_summary(&self.p, self.cfg);
         let issue = self.p.issue;
-        self.reply(issue, summary);
+        self.emit(Action::ClosingSummary {
+            on: issue,
+            body: summary,
+        });
         self.emit(Action::CloseIssue);
     }
 }

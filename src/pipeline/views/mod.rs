@@ -15,7 +15,7 @@ mod summary;
 pub mod verdict;
 
 pub use check_run::{CheckRunView, buttons, check_run};
-pub use summary::{closing_summary, deploy_lines};
+pub use summary::{audit_head_note, closing_summary, deploy_lines};
 
 use super::commands;
 use super::config::LoadedConfig;

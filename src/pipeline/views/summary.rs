@@ -133,3 +133,11 @@ pub fn deploy_lines(p: &Pipeline) -> String {
     }
     s
 }
+
+/// The closing summary's last line: the audit log's head (`SEQ:HASH`) when it was posted,
+/// which a later `shipgate audit verify --head` checks the log against.
+pub fn audit_head_note(head: &str) -> String {
+    format!(
+        "\n\n**Audit log head:** `{head}` — `shipgate audit verify --head {head}` proves the log still holds every entry up to this one."
+    )
+}
