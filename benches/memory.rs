@@ -104,6 +104,9 @@ async fn main() {
     env.insert("DATABASE_URL", format!("sqlite://{}", db.display()));
     env.insert("SHIPGATE_BIND", addr.clone());
     env.insert("RUST_LOG", "warn".into());
+    // 1,000 features at once: GitHub's content pace (one a second, 500 an hour per
+    // installation) would stretch this to hours; the simulator has no such limit.
+    env.insert("SHIPGATE_CONTENT_PACING", "off".into());
     let child = Command::new(env!("CARGO_BIN_EXE_shipgate"))
         .arg("serve")
         .env_clear()

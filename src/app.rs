@@ -88,6 +88,7 @@ pub async fn start_on(
             credentials,
             &settings.github_api_url,
             clock.clone(),
+            settings.content_pacing,
         )?)),
         None => None,
     };

@@ -160,6 +160,10 @@ pub struct Settings {
     /// request and reviews again (`SHIPGATE_RESYNC_AFTER`, default 10m).
     pub resync_after: std::time::Duration,
     pub intake: IntakeLimits,
+    /// `SHIPGATE_CONTENT_PACING` (default on): space requests that create content on GitHub
+    /// per installation, as GitHub's secondary limits ask. Off only for a GitHub without
+    /// them (the simulator in benchmarks; some GitHub Enterprise Server setups).
+    pub content_pacing: bool,
 }
 
 impl Settings {
@@ -261,9 +265,15 @@ impl Settings {
                 defaults.max_connections_per_client,
             )?,
         };
+        let content_pacing = match get("SHIPGATE_CONTENT_PACING").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => return Err(bad("SHIPGATE_CONTENT_PACING", "must be on or off")),
+        };
         Ok(Self {
             resync_after,
             intake,
+            content_pacing,
             notify,
             database,
             bind,

@@ -411,9 +411,13 @@ async fn a_redelivery_github_did_not_accept_is_asked_for_again(backend: Backend)
         (d.len(), d.iter().filter(|d| d.status_code == 0).count())
     });
     assert!(listed > 100 && failed == 3, "{listed} {failed}");
-    let app =
-        shipgate::github::app::GitHubApp::new(sim.app_credentials(), &sim.api_url(), clock.clone())
-            .unwrap();
+    let app = shipgate::github::app::GitHubApp::new(
+        sim.app_credentials(),
+        &sim.api_url(),
+        clock.clone(),
+        true,
+    )
+    .unwrap();
     let reconciler = shipgate::engine::reconciler::Reconciler::new(
         db.store().await,
         Arc::new(shipgate::github::octocrab_client::OctocrabGitHub::new(

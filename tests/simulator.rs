@@ -30,7 +30,7 @@ async fn scene() -> Scene {
     sim.add_repo(REPO);
     sim.add_repo("acme/other");
     let installation = sim.add_installation("acme", &[REPO]);
-    let app = GitHubApp::new(sim.app_credentials(), &sim.api_url(), clock.clone()).unwrap();
+    let app = GitHubApp::new(sim.app_credentials(), &sim.api_url(), clock.clone(), true).unwrap();
     Scene {
         sim,
         clock,

@@ -72,15 +72,17 @@ pub fn anonymous_client(api_url: &Url) -> Result<Octocrab, GitHubError> {
 }
 
 impl GitHubApp {
+    /// `pace_content`: space content-creating requests per installation (see `limits`).
     pub fn new(
         credentials: AppCredentials,
         api_url: &Url,
         clock: Arc<dyn Clock>,
+        pace_content: bool,
     ) -> Result<Self, GitHubError> {
         Ok(Self {
             credentials,
             base: anonymous_client(api_url)?,
-            limits: InstallationLimits::new(clock.clone()),
+            limits: InstallationLimits::new(clock.clone(), pace_content),
             clock,
             tokens: Mutex::new(HashMap::new()),
         })

@@ -396,6 +396,7 @@ async fn adopt(state: &AppState, c: Conversion) -> Result<(String, String), Stri
         credentials,
         &state.settings.github_api_url,
         state.clock.clone(),
+        state.settings.content_pacing,
     )
     .map_err(|e| e.to_string())?;
     state.github.store(Some(Arc::new(app)));
