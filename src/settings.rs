@@ -119,8 +119,8 @@ impl DatabaseUrl {
 /// The body a notification receiver takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyFormat {
-    /// Slack's incoming-webhook shape `{"text": …}` in Slack's mrkdwn (Slack, and the chat
-    /// servers that take Slack's webhooks: Mattermost, Rocket.Chat).
+    /// Slack's incoming-webhook shape `{"text": …}`, escaped for Slack's mrkdwn (a Slack
+    /// webhook, or one behind a relay on another host).
     Slack,
     /// The whole notification as JSON, signed.
     Json,

@@ -273,7 +273,7 @@ async fn phase_changes_and_approval_requests_are_notified_signed_and_retried(bac
     w.sg.stop().await;
 }
 
-/// A Slack-shaped receiver (`SHIPGATE_NOTIFY_FORMAT=slack`: Slack, Mattermost, Rocket.Chat)
+/// A Slack-shaped receiver (`SHIPGATE_NOTIFY_FORMAT=slack`: a Slack webhook behind a relay)
 /// gets the title escaped as Slack asks: a title with `<!channel>` and a disguised
 /// link pings nobody and links nowhere.
 async fn titles_reach_slack_escaped(backend: Backend) {

@@ -2,9 +2,11 @@
 //! include approval requests, deploys reaching readiness or done, rejections, failures),
 //! and rollbacks. A Slack incoming webhook (`hooks.slack.com`, or any URL with
 //! `SHIPGATE_NOTIFY_FORMAT=slack`) gets Slack's `{"text": …}` in mrkdwn, every piece of it
-//! escaped as Slack asks (`&`, `<`, `>`), so an issue titled `<!channel>` pings nobody; any
-//! other URL gets a JSON body signed like GitHub's webhooks: `X-Shipgate-Signature-256:
-//! sha256=<HMAC-SHA256 of the body with SHIPGATE_NOTIFY_SECRET>`.
+//! escaped as Slack asks (`&`, `<`, `>`), so an issue titled `<!channel>` pings nobody; with
+//! `SHIPGATE_NOTIFY_FORMAT=json` (the default for other URLs) the receiver gets the whole
+//! notification, signed like GitHub's webhooks: `X-Shipgate-Signature-256:
+//! sha256=<HMAC-SHA256 of the body with SHIPGATE_NOTIFY_SECRET>`. Both carry the audit log's
+//! head as it was when sent.
 //!
 //! Sent from the repository-level outbox lane, so a slow or failing receiver is retried with
 //! backoff without holding up any pipeline's effects.

@@ -125,14 +125,16 @@ impl GitHubApp {
         path: &str,
         body: Option<&B>,
     ) -> Result<Answer, GitHubError> {
+        let content = creates_content(&method, path);
+        if content {
+            self.limits.pace(installation_id).await;
+        }
+        // After the pace: a hold that began while this request waited its turn counts.
         self.limits.check(installation_id, operation)?;
         let token = self.installation_token(installation_id).await?;
         let client = self.bearer(&token)?;
-        if creates_content(&method, path) {
-            self.limits.pace(installation_id).await;
-        }
         let result = rest::call(&client, operation, method, path, body, self.clock.now()).await;
-        let result = self.limits.record(installation_id, result);
+        let result = self.limits.record(installation_id, content, result);
         if let Err(e) = &result
             && e.status() == Some(401)
         {

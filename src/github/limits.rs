@@ -10,7 +10,8 @@
 //! requests that create content (comments, issues, pull requests, workflow dispatches) no
 //! faster than about one a second — GitHub's secondary limit is 80 a minute and 500 an hour.
 //! shipgate lets a burst of [`CONTENT_BURST`] through, then one a second, and at most
-//! [`CONTENT_PER_HOUR`] an hour.
+//! [`CONTENT_PER_HOUR`] an hour. Holds and pace are this process's: replicas each keep
+//! their own (each learns a hold from its own answers; together they pace faster).
 //! Must not: retry (the effect executor reschedules what a hold refused).
 
 use std::collections::HashMap;
@@ -34,7 +35,8 @@ pub const SECONDARY_WAIT_CAP: Duration = Duration::minutes(15);
 #[derive(Debug, Default, Clone, Copy)]
 struct Hold {
     until: Option<DateTime<Utc>>,
-    /// Secondary limits met in a row (reset by an answer that is not one).
+    /// Secondary limits met in a row: reset by a content-creating request that succeeds (the
+    /// reads between them say nothing about the limit on content).
     strikes: u32,
 }
 
@@ -103,43 +105,43 @@ impl InstallationLimits {
     }
 
     /// Learns from an answer: a rate limit holds the installation (a secondary one for longer
-    /// each time in a row, and the error says until when); anything else ends the streak.
+    /// each time in a row, and the error says until when); a content-creating request
+    /// (`content`) that succeeds ends the streak.
     pub fn record(
         &self,
         installation: u64,
+        content: bool,
         result: Result<Answer, GitHubError>,
     ) -> Result<Answer, GitHubError> {
         let mut holds = self.holds.lock().expect("holds");
         let hold = holds.entry(installation).or_default();
         let Err(mut error) = result else {
-            hold.strikes = 0;
+            if content {
+                hold.strikes = 0;
+            }
             return result;
         };
-        match &mut error {
-            GitHubError::Status {
-                kind:
-                    FailureKind::RateLimited {
-                        retry_at,
-                        secondary,
-                    },
-                ..
-            } => {
-                if *secondary {
-                    hold.strikes += 1;
-                    let doubled = SECONDARY_WAIT * 2i32.saturating_pow(hold.strikes.min(8) - 1);
-                    *retry_at = (*retry_at).max(self.clock.now() + doubled.min(SECONDARY_WAIT_CAP));
-                } else {
-                    hold.strikes = 0;
-                }
-                hold.until = Some(hold.until.map_or(*retry_at, |u| u.max(*retry_at)));
-                tracing::warn!(
-                    installation,
-                    until = %retry_at,
-                    secondary = *secondary,
-                    "GitHub rate limit: this installation's requests wait"
-                );
+        if let GitHubError::Status {
+            kind:
+                FailureKind::RateLimited {
+                    retry_at,
+                    secondary,
+                },
+            ..
+        } = &mut error
+        {
+            if *secondary {
+                hold.strikes = hold.strikes.saturating_add(1);
+                let doubled = SECONDARY_WAIT * 2i32.saturating_pow(hold.strikes.min(8) - 1);
+                *retry_at = (*retry_at).max(self.clock.now() + doubled.min(SECONDARY_WAIT_CAP));
             }
-            _ => hold.strikes = 0,
+            hold.until = Some(hold.until.map_or(*retry_at, |u| u.max(*retry_at)));
+            tracing::warn!(
+                installation,
+                until = %retry_at,
+                secondary = *secondary,
+                "GitHub rate limit: this installation's requests wait"
+            );
         }
         Err(error)
     }
@@ -169,7 +171,7 @@ mod tests {
         let mut waits = Vec::new();
         for _ in 0..6 {
             let now = clock.now();
-            let until = match limits.record(7, secondary(now)).unwrap_err().kind() {
+            let until = match limits.record(7, true, secondary(now)).unwrap_err().kind() {
                 FailureKind::RateLimited { retry_at, .. } => retry_at,
                 other => panic!("{other:?}"),
             };
@@ -186,6 +188,27 @@ mod tests {
         }
         assert_eq!(waits, vec![1, 2, 4, 8, 15, 15]);
         assert!(limits.check(7, "create a comment").is_ok(), "the hold ends");
+
+        // A read that succeeds says nothing about the limit on content: the streak goes on.
+        // A comment that is created ends it.
+        let answer = || {
+            Ok(Answer {
+                status: http::StatusCode::OK,
+                headers: http::HeaderMap::new(),
+                body: bytes::Bytes::new(),
+            })
+        };
+        let next_wait = |limits: &InstallationLimits| {
+            let now = clock.now();
+            match limits.record(7, true, secondary(now)).unwrap_err().kind() {
+                FailureKind::RateLimited { retry_at, .. } => (retry_at - now).num_minutes(),
+                other => panic!("{other:?}"),
+            }
+        };
+        limits.record(7, false, answer()).unwrap();
+        assert_eq!(next_wait(&limits), 15);
+        limits.record(7, true, answer()).unwrap();
+        assert_eq!(next_wait(&limits), 1);
     }
 
     #[test]

@@ -124,7 +124,9 @@ pub async fn serve(
 }
 
 /// Answers a connection over a cap with a 503 it can read, if its socket takes the bytes at
-/// once, and closes it.
+/// once, and closes it: what the client already sent is read first and the sending side shut
+/// before the close, so the kernel does not reset the connection over unread bytes (and lose
+/// the answer) unless the client sent more than one read takes.
 fn refuse(stream: TcpStream, connections: &Shares, client: Client) {
     let (total, mine) = connections.held(client);
     let message = if mine >= connections.per_client() {
@@ -144,7 +146,12 @@ fn refuse(stream: TcpStream, connections: &Shares, client: Client) {
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
+    let mut sent = [0u8; 8192];
+    let _ = stream.try_read(&mut sent);
     let _ = stream.try_write(answer.as_bytes());
+    if let Ok(stream) = stream.into_std() {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -36,8 +36,6 @@ use crate::store::group_commit::WriteError;
 /// GitHub caps payloads at 25 MB; shipgate refuses anything larger, before reading a byte of
 /// it when `Content-Length` says so, else as soon as the count passes the cap.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
-/// Buffers start at most this large, whatever `Content-Length` says.
-const PREALLOCATE_AT_MOST: usize = 1024 * 1024;
 /// Bodies being received share this much memory ...
 pub const BODY_BUDGET_BYTES: usize = 512 * 1024 * 1024;
 /// ... of which one client (see `shares::Client`) may hold this much: two full-size bodies
@@ -198,9 +196,12 @@ async fn store(
     }
 }
 
-/// Reads and hashes the body. Its bytes count against the client's share of the memory for
-/// bodies, so concurrent unauthenticated uploads cannot take what GitHub's deliveries need;
-/// a body that pauses longer than the header timeout is given up.
+/// Reads and hashes the body. The memory it is kept in counts against the client's share of
+/// the memory for bodies, so concurrent unauthenticated uploads cannot take what GitHub's
+/// deliveries need: the buffer grows only by units taken from the share (doubling, so a
+/// large body is copied few times, but never past its declared length), so it is never more
+/// than twice the bytes that arrived, whatever `Content-Length` says. A body that pauses
+/// longer than the header timeout is given up.
 async fn read_body(
     body: Body,
     mut verifier: Verifier,
@@ -209,9 +210,12 @@ async fn read_body(
     client: Client,
     limits: IntakeLimits,
 ) -> Result<(Bytes, Verifier), Response> {
-    // Never trust Content-Length for an allocation.
-    let mut kept = BytesMut::with_capacity(declared_len.unwrap_or(8192).min(PREALLOCATE_AT_MOST));
+    let mut kept: Vec<u8> = Vec::new();
     let mut share = budget.empty(client);
+    let most_units = declared_len
+        .unwrap_or(MAX_BODY_BYTES)
+        .min(MAX_BODY_BYTES)
+        .div_ceil(BUDGET_UNIT);
     let mut stream = body.into_data_stream();
     loop {
         let chunk = match tokio::time::timeout(limits.header_timeout, stream.next()).await {
@@ -233,20 +237,26 @@ async fn read_body(
             }
             Ok(Some(Ok(chunk))) => chunk,
         };
-        if kept.len() + chunk.len() > MAX_BODY_BYTES {
+        let needed = kept.len() + chunk.len();
+        if needed > MAX_BODY_BYTES {
             return Err(too_large());
         }
-        let units_needed = (kept.len() + chunk.len()).div_ceil(BUDGET_UNIT);
-        if units_needed > share.units() && !share.grow(units_needed - share.units()) {
-            return Err(problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shipgate is receiving more from your address, or in all, than it holds at once; redeliver this later",
-            ));
+        if needed > kept.capacity() {
+            let units = (share.units() * 2)
+                .min(most_units)
+                .max(needed.div_ceil(BUDGET_UNIT));
+            if !share.grow(units - share.units()) {
+                return Err(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shipgate is receiving more from your address, or in all, than it holds at once; redeliver this later",
+                ));
+            }
+            kept.reserve_exact(units * BUDGET_UNIT - kept.len());
         }
         verifier.update(&chunk);
         kept.extend_from_slice(&chunk);
     }
-    Ok((kept.freeze(), verifier))
+    Ok((Bytes::from(kept), verifier))
 }
 
 fn too_large() -> Response {

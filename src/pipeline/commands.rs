@@ -281,7 +281,7 @@ pub fn help() -> String {
     // The table starts on a line of its own: the reply's `@login: ` prefix would otherwise
     // turn its header row into text.
     format!(
-        "shipgate's commands:\n\n{}\nOne per line, outside code blocks and quotes; the check run's buttons do what their command does.",
+        "shipgate's commands:\n\n{}\nOne per line, on a line of its own as GitHub shows it (not in code, quotes, lists or HTML); the check run's buttons do what their command does.",
         command_table()
     )
 }

@@ -62,12 +62,15 @@ impl Place {
 }
 
 /// The lines of `body` that are plain text of a top-level paragraph, each as written
-/// (trimmed), in order: a line that starts inside emphasis or a link, or holds inline HTML
-/// (which may hide part of it), is left out.
+/// (trimmed), in order: a line that starts with anything but plain text (emphasis, a link or
+/// code, whether opened on that line or an earlier one), or holds inline HTML (which may hide
+/// part of it), is left out.
 pub fn plain_lines(body: &str) -> impl Iterator<Item = &str> {
     let mut events = parser(body);
     let mut place = Place::default();
     let mut in_paragraph = false;
+    // Emphasis, links, … open at this point of the paragraph.
+    let mut inline_depth = 0usize;
     let mut line = Line::default();
     std::iter::from_fn(move || {
         for (event, range) in events.by_ref() {
@@ -77,6 +80,7 @@ pub fn plain_lines(body: &str) -> impl Iterator<Item = &str> {
             match event {
                 Event::Start(Tag::Paragraph) => {
                     in_paragraph = place.top_level();
+                    inline_depth = 0;
                     line = Line::default();
                 }
                 _ if !in_paragraph => {}
@@ -87,9 +91,17 @@ pub fn plain_lines(body: &str) -> impl Iterator<Item = &str> {
                         return Some(text);
                     }
                 }
-                Event::Text(_) => line.push(range, true),
+                Event::Text(_) => line.push(range, inline_depth == 0),
                 Event::InlineHtml(_) | Event::Html(_) => line.hidden = true,
-                // Emphasis, links, inline code, …
+                Event::Start(_) => {
+                    inline_depth += 1;
+                    line.push(range, false);
+                }
+                Event::End(_) => {
+                    inline_depth = inline_depth.saturating_sub(1);
+                    line.push(range, false);
+                }
+                // Inline code, …
                 _ => line.push(range, false),
             }
         }
@@ -221,7 +233,7 @@ mod tests {
 
     #[test]
     fn plain_lines_are_what_github_shows_as_paragraph_text() {
-        let body = "Looks good.\r\n/approve plan\r\n\r\n> /reject\r\nlazy /continuation\r\n\r\n- /pause\r\n\r\n*/stop*\r\n\r\nsee <!-- /retry --> here\r\n";
+        let body = "Looks good.\r\n/approve plan\r\n\r\n> /reject\r\nlazy /continuation\r\n\r\n- /pause\r\n\r\n*/stop*\r\n\r\nsee <!-- /retry --> here\r\n\r\n*emphasis\r\n/resume*\r\n";
         assert_eq!(lines(body), vec!["Looks good.", "/approve plan"]);
     }
 

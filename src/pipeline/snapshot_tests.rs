@@ -185,7 +185,7 @@ fn help_lists_every_command() {
     | `/priority low\|medium\|high\|critical` | recorded, shown in the status comment and check run |
     | `/status`, `/help` | answers with the gates / the command list |
 
-    One per line, outside code blocks and quotes; the check run's buttons do what their command does.
+    One per line, on a line of its own as GitHub shows it (not in code, quotes, lists or HTML); the check run's buttons do what their command does.
     ");
 }
 

@@ -296,8 +296,9 @@ fn authorize(state: &super::state::SimState, need: Need, call: &Call) -> Result<
     }
 }
 
-/// GitHub's rate-limit headers (the simulator counts every request of the last hour).
-/// Operations that create content, which GitHub's secondary limits count.
+/// Operations that create content, which GitHub's secondary limits count: those shipgate
+/// uses (shipgate's own rule, `github::limits::creates_content`, goes by path and also counts
+/// the others, such as review comments).
 const CREATES_CONTENT: [&str; 4] = [
     "issues/create-comment",
     "issues/create",
@@ -314,6 +315,7 @@ pub fn secondary_rate_limit_body() -> Value {
     })
 }
 
+/// GitHub's rate-limit headers (the simulator counts every request of the last hour).
 fn rate_limit_headers(state: &super::state::SimState) -> Vec<(String, String)> {
     let hour_ago = state.now() - chrono::Duration::hours(1);
     let used = state.requests.iter().filter(|r| r.at > hour_ago).count() as u64;

@@ -107,6 +107,8 @@ pub enum Broken {
     Unlinked { id: i64 },
     /// The newest entry is not the one the head records (entries were removed at the end).
     Truncated { head: String },
+    /// An entry follows the newest one the head counts (it was added without the head).
+    PastHead { id: i64 },
     /// The log holds fewer entries than a head published earlier (its tail was removed).
     ShorterThanPublished { published: Head, entries: u64 },
     /// The entry at a published head's position is not the one published (the log was
@@ -128,6 +130,10 @@ impl std::fmt::Display for Broken {
             Broken::Truncated { head } => write!(
                 f,
                 "the newest audit entry is not the last one written (head {head}): entries were removed"
+            ),
+            Broken::PastHead { id } => write!(
+                f,
+                "audit entry {id} comes after the newest entry the head records: it was added behind shipgate's back"
             ),
             Broken::ShorterThanPublished { published, entries } => write!(
                 f,
@@ -198,14 +204,16 @@ impl Store {
     }
 
     /// Like [`Store::verify_audit`], and the chain must hold every `published` head: its
-    /// SEQ-th entry has that hash.
+    /// SEQ-th entry has that hash. The chain is checked up to the head read first, so entries
+    /// appended while it runs (a live shipgate) are not mistaken for a broken tail.
     pub async fn verify_audit_against(
         &self,
         published: &[Head],
     ) -> Result<Result<u64, Broken>, StoreError> {
+        let head = self.audit_head().await?;
         let mut prev = GENESIS.to_owned();
         let (mut after, mut count) = (0, 0u64);
-        loop {
+        'walk: while count < head.seq {
             let page = self.audit_entries(after, 1000).await?;
             if page.is_empty() {
                 break;
@@ -238,6 +246,9 @@ impl Store {
                         found: e.hash.clone(),
                     }));
                 }
+                if count == head.seq {
+                    break 'walk;
+                }
             }
         }
         if let Some(p) = published.iter().find(|p| p.seq > count) {
@@ -252,11 +263,20 @@ impl Store {
                 found: GENESIS.to_owned(),
             }));
         }
-        let head = self.audit_head().await?;
         if head.hash != prev || head.seq != count {
             return Ok(Err(Broken::Truncated {
                 head: head.to_string(),
             }));
+        }
+        // An entry past the head is a live append (the head has moved on since) or one added
+        // behind shipgate's back (not chained to the head, or the head never counted it).
+        if let Some(e) = self.audit_entries(after, 1).await?.first() {
+            if e.prev_hash != prev {
+                return Ok(Err(Broken::Unlinked { id: e.id }));
+            }
+            if self.audit_head().await?.seq <= head.seq {
+                return Ok(Err(Broken::PastHead { id: e.id }));
+            }
         }
         Ok(Ok(count))
     }
