@@ -1,13 +1,13 @@
 //! `POST /api/github/webhooks`: verify, store, answer. Nothing else happens on this path.
 //!
-//! Checks, in this order: a signature header (401), a declared length of at most 25 MiB (413),
-//! a body that arrives in time (408: `SHIPGATE_BODY_TIMEOUT` in all, no pause longer than
-//! `SHIPGATE_HEADER_TIMEOUT`), within 25 MiB (413) and within the client's share of the memory
-//! for bodies (503), the signature over it (401), the `X-GitHub-Event` and
-//! `X-GitHub-Delivery` headers (400), a JSON object body (400). Then the delivery is committed
-//! through the group-commit writer and answered 202 (503 if the database refused). A
-//! redelivery is stored and answered like any delivery; the worker recognises its GUID and
-//! does not process it twice.
+//! Checks, in this order: an App configured (503 until setup is done), a signature header
+//! (401), a declared length of at most 25 MiB (413), a body that arrives in time (408:
+//! `SHIPGATE_BODY_TIMEOUT` in all, no pause longer than `SHIPGATE_HEADER_TIMEOUT`), within
+//! 25 MiB (413) and within the client's share of the memory for bodies (503), the signature
+//! over it (401), the `X-GitHub-Event` and `X-GitHub-Delivery` headers (400), a JSON object
+//! body (400). Then the delivery is committed through the group-commit writer and answered
+//! 202 (503 if the database refused). A redelivery is stored and answered like any delivery;
+//! the worker recognises its GUID and does not process it twice.
 //! Must not: log the body or the secret, or answer 2xx before the delivery is committed.
 
 use axum::body::Body;
