@@ -14,66 +14,25 @@
 //! `cargo bench --bench edge`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/mod.rs"]
+#[macro_use]
+#[allow(unused_macros)]
+mod common;
+
+use common::attack::{Ended, connect_from, hold};
 use shipgate::clock::SystemClock;
 use shipgate::github::signature;
 use shipgate::settings::Settings;
 use shipgate::sim::Simulator;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::AsyncWriteExt;
+
+/// How often a slow client sends the next byte of its headers.
+const DRIP_EVERY: Duration = Duration::from_millis(500);
 
 const PAYLOAD: &str = include_str!("../tests/fixtures/github/webhooks/issues/opened-15.json");
-
-async fn connect_from(from: &str, to: SocketAddr) -> Option<TcpStream> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(format!("{from}:0").parse().ok()?).ok()?;
-    socket.connect(to).await.ok()
-}
-
-/// What one attacking connection saw: refused at once (503), or served, and for how long.
-struct Fate {
-    refused: bool,
-    open_for: Duration,
-}
-
-/// Holds a connection, sending `drip` a byte every 500 ms (or `upload` at once, then
-/// nothing), until shipgate closes it or `limit` passes.
-async fn hold(
-    mut stream: TcpStream,
-    drip: &'static [u8],
-    upload: Option<Vec<u8>>,
-    limit: Duration,
-) -> Fate {
-    let started = Instant::now();
-    if let Some(bytes) = upload {
-        let _ = stream.write_all(&bytes).await;
-    }
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    let mut next = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    while started.elapsed() < limit {
-        tokio::select! {
-            read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buf[..n]),
-            },
-            _ = tick.tick() => {
-                if next < drip.len() {
-                    let _ = stream.write_all(&drip[next..next + 1]).await;
-                    next += 1;
-                }
-            }
-        }
-    }
-    Fate {
-        refused: answer.starts_with(b"HTTP/1.1 503"),
-        open_for: started.elapsed(),
-    }
-}
 
 /// Posts a signed delivery every 20 ms for `length`; returns (status, latency) of each.
 async fn deliveries(url: String, secret: String, length: Duration) -> Vec<(u16, Duration)> {
@@ -109,7 +68,7 @@ async fn deliveries(url: String, secret: String, length: Duration) -> Vec<(u16, 
     out
 }
 
-fn report(phase: &str, delivered: &[(u16, Duration)], fates: &[Fate]) {
+fn report(phase: &str, delivered: &[(u16, Duration)], fates: &[Ended]) {
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
     for (s, _) in delivered {
         *by_status.entry(*s).or_default() += 1;
@@ -139,11 +98,11 @@ fn report(phase: &str, delivered: &[(u16, Duration)], fates: &[Fate]) {
     if fates.is_empty() {
         return;
     }
-    let refused = fates.iter().filter(|f| f.refused).count();
+    let refused = fates.iter().filter(|f| f.refused()).count();
     let mut served: Vec<Duration> = fates
         .iter()
-        .filter(|f| !f.refused)
-        .map(|f| f.open_for)
+        .filter(|f| !f.refused())
+        .map(|f| f.after)
         .collect();
     served.sort();
     let (min, max) = (
@@ -207,8 +166,8 @@ async fn main() {
         for a in 0..addresses {
             let from = format!("127.0.0.{}", a + 2);
             for _ in 0..600 {
-                if let Some(stream) = connect_from(&from, to).await {
-                    attack.push(tokio::spawn(hold(stream, drip, None, attack_for)));
+                if let Ok(stream) = connect_from(&from, to).await {
+                    attack.push(tokio::spawn(hold(stream, drip, DRIP_EVERY, attack_for)));
                 }
             }
         }
@@ -224,7 +183,7 @@ async fn main() {
     for a in 0..addresses {
         let from = format!("127.0.0.{}", a + 2);
         for _ in 0..5 {
-            if let Some(stream) = connect_from(&from, to).await {
+            if let Ok(mut stream) = connect_from(&from, to).await {
                 let mut upload = format!(
                     "POST /api/github/webhooks HTTP/1.1\r\nHost: shipgate\r\nX-GitHub-Event: issues\r\nX-GitHub-Delivery: x\r\nX-Hub-Signature-256: sha256={}\r\nContent-Length: {}\r\n\r\n",
                     "0".repeat(64),
@@ -232,7 +191,10 @@ async fn main() {
                 )
                 .into_bytes();
                 upload.extend(std::iter::repeat_n(b' ', 20 * 1024 * 1024));
-                attack.push(tokio::spawn(hold(stream, b"", Some(upload), attack_for)));
+                attack.push(tokio::spawn(async move {
+                    let _ = stream.write_all(&upload).await;
+                    hold(stream, b"", DRIP_EVERY, attack_for).await
+                }));
             }
         }
     }

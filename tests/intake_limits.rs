@@ -13,11 +13,12 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::attack::{self, Ended};
 use common::{Backend, Shipgate, TestDb, fixture, guid};
 use shipgate::github::signature;
 use shipgate::sim::Simulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 async fn start(db: &TestDb, sim: &Simulator, limits: &[(&str, &str)]) -> Shipgate {
     let mut pairs = sim.app_env();
@@ -38,44 +39,19 @@ fn address(sg: &Shipgate) -> SocketAddr {
         .unwrap()
 }
 
+/// Holds an attacking connection, a byte of `drip` every 100 ms, for at most 20 s.
+async fn hold(stream: TcpStream, drip: &'static [u8]) -> Ended {
+    attack::hold(
+        stream,
+        drip,
+        Duration::from_millis(100),
+        Duration::from_secs(20),
+    )
+    .await
+}
+
 async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
-    socket.connect(to).await.expect("connects")
-}
-
-/// What became of one attacking connection: how long it stayed open and what it was told.
-struct Ended {
-    after: Duration,
-    answer: String,
-}
-
-/// Holds `stream` open, sending `drip` one byte every 100 ms (nothing if empty), until
-/// shipgate closes it; gives up after 20 s.
-async fn hold(mut stream: TcpStream, drip: &'static [u8]) -> Ended {
-    let started = Instant::now();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut next = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    while started.elapsed() < Duration::from_secs(20) {
-        tokio::select! {
-            read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buf[..n]),
-            },
-            _ = tick.tick() => {
-                if next < drip.len() {
-                    let _ = stream.write_all(&drip[next..next + 1]).await;
-                    next += 1;
-                }
-            }
-        }
-    }
-    Ended {
-        after: started.elapsed(),
-        answer: String::from_utf8_lossy(&answer).into_owned(),
-    }
+    attack::connect_from(from, to).await.expect("connects")
 }
 
 /// Posts `n` signed deliveries from 127.0.0.1 one after another; returns their statuses.

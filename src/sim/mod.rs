@@ -354,15 +354,11 @@ impl Simulator {
     pub fn inject_fault(&self, operation: &str, status: u16, headers: &[(&str, &str)]) {
         self.with(|s| {
             s.faults.push(state::Fault {
-                operation: operation.to_owned(),
-                status,
                 headers: headers
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
-                after: false,
-                hang: false,
-                body: None,
+                ..state::Fault::new(operation, status)
             })
         });
     }
@@ -373,12 +369,8 @@ impl Simulator {
     pub fn inject_secondary_rate_limit(&self, operation: &str) {
         self.with(|s| {
             s.faults.push(state::Fault {
-                operation: operation.to_owned(),
-                status: 403,
-                headers: Vec::new(),
-                after: false,
-                hang: false,
                 body: Some(dispatch::secondary_rate_limit_body()),
+                ..state::Fault::new(operation, 403)
             })
         });
     }
@@ -407,12 +399,8 @@ impl Simulator {
     pub fn lose_answer(&self, operation: &str, status: u16) {
         self.with(|s| {
             s.faults.push(state::Fault {
-                operation: operation.to_owned(),
-                status,
-                headers: Vec::new(),
                 after: true,
-                hang: false,
-                body: None,
+                ..state::Fault::new(operation, status)
             })
         });
     }
@@ -422,12 +410,9 @@ impl Simulator {
     pub fn hang_after(&self, operation: &str) {
         self.with(|s| {
             s.faults.push(state::Fault {
-                operation: operation.to_owned(),
-                status: 504,
-                headers: Vec::new(),
                 after: true,
                 hang: true,
-                body: None,
+                ..state::Fault::new(operation, 504)
             })
         });
     }

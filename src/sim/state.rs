@@ -458,6 +458,20 @@ pub struct Fault {
     pub body: Option<Value>,
 }
 
+impl Fault {
+    /// The next request to `operation` answered `status`, before it is carried out.
+    pub fn new(operation: &str, status: u16) -> Self {
+        Self {
+            operation: operation.to_owned(),
+            status,
+            headers: Vec::new(),
+            after: false,
+            hang: false,
+            body: None,
+        }
+    }
+}
+
 /// GitHub's secondary limit on requests that create content, as the simulator enforces it
 /// when a test asks: a bucket per installation of `burst` requests, refilled one every
 /// `every` (real time). A request that finds it empty gets GitHub's secondary-limit 403.

@@ -672,4 +672,5 @@ pub fn bot_replies(sim: &shipgate::sim::Simulator, repo: &str, n: u64) -> Vec<St
             .collect()
     })
 }
+pub mod attack;
 pub mod world;
