@@ -21,8 +21,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::engine::advance::Outlets;
 use crate::engine::background;
 use crate::engine::executor::Executor;
+use crate::engine::notify::Notifier;
 use crate::engine::resolver::Resolver;
 use crate::engine::timers::Timers;
 use crate::engine::worker::Worker;
@@ -32,9 +34,10 @@ use crate::github::client::GitHub;
 use crate::github::octocrab_client::OctocrabGitHub;
 use crate::http::setup::SetupGuard;
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::settings::{IntakeLimits, Settings};
 use crate::store::Store;
-use crate::store::group_commit::{DeliveryWriter, WriterStats};
+use crate::store::group_commit::{DeliveryWriter, OnCommit, WriterStats};
 
 /// How long in-flight requests may take to finish after a stop signal.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -83,12 +86,14 @@ pub async fn start_on(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
     let app = match settings.app.clone() {
         Some(credentials) => Some(Arc::new(GitHubApp::new(
             credentials,
             &settings.github_api_url,
             clock.clone(),
             settings.content_pacing,
+            metrics.clone(),
         )?)),
         None => None,
     };
@@ -108,8 +113,12 @@ pub async fn start_on(
     let github = Arc::new(LiveApp::new(app));
     let wake = Arc::new(Notify::new());
     let writer_stop = CancellationToken::new();
-    let (writer, writer_task) =
-        DeliveryWriter::spawn(store.clone(), wake.clone(), writer_stop.clone());
+    let (writer, writer_task) = {
+        let metrics = metrics.clone();
+        let on_commit: OnCommit =
+            Arc::new(move |rows, took| metrics.ingest_commit(rows, took.as_secs_f64()));
+        DeliveryWriter::spawn(store.clone(), wake.clone(), writer_stop.clone(), on_commit)
+    };
     let writer_stats = writer.stats.clone();
     let stop = CancellationToken::new();
 
@@ -123,6 +132,10 @@ pub async fn start_on(
     let slug = settings.app.as_ref().and_then(|a| a.slug.clone());
     let resolver = Arc::new(Resolver::new(store.clone(), client, clock.clone(), slug));
     let effects_wake = Arc::new(Notify::new());
+    let outlets = Outlets {
+        notifier: settings.notify.clone().map(|n| Arc::new(Notifier::new(n))),
+        metrics: metrics.clone(),
+    };
     let worker = Worker {
         store: store.clone(),
         clock: clock.clone(),
@@ -132,7 +145,7 @@ pub async fn start_on(
         resolver: resolver.clone(),
         effects_wake: effects_wake.clone(),
         deferred: Default::default(),
-        notify: settings.notify.is_some(),
+        outlets: outlets.clone(),
     };
     let worker_task = tokio::spawn(worker.run(engine_stop.clone()));
     let timers = Timers {
@@ -140,7 +153,7 @@ pub async fn start_on(
         clock: clock.clone(),
         resolver: resolver.clone(),
         effects_wake: effects_wake.clone(),
-        notify: settings.notify.is_some(),
+        outlets: outlets.clone(),
     };
     let timers_task = tokio::spawn(timers.run(engine_stop.clone()));
     let holder = holder_name(addr);
@@ -158,7 +171,7 @@ pub async fn start_on(
         holder: holder.clone(),
         quiet: settings.resync_after,
         effects_wake: effects_wake.clone(),
-        notify: settings.notify.is_some(),
+        outlets: outlets.clone(),
     };
     let resync_task = tokio::spawn(resync.run(engine_stop.clone()));
     let executor = Executor::new(
@@ -168,10 +181,7 @@ pub async fn start_on(
         clock.clone(),
         effects_wake,
         settings.allow_private_health_urls,
-        settings
-            .notify
-            .clone()
-            .map(crate::engine::notify::Notifier::new),
+        outlets,
     );
     // The address names this process's effect claims, and a process that starts on it
     // releases the claims left under it: so the executor stops first (after the effect under
@@ -195,6 +205,7 @@ pub async fn start_on(
         settings: Arc::new(settings),
         clock,
         setup,
+        metrics,
         body_budget: http::shares::Shares::new(
             http::webhook::BODY_BUDGET_BYTES / http::webhook::BUDGET_UNIT,
             http::webhook::BODY_BUDGET_PER_CLIENT_BYTES / http::webhook::BUDGET_UNIT,

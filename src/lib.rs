@@ -12,6 +12,7 @@ pub mod env_file;
 pub mod github;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod settings;
 pub mod sim;

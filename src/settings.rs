@@ -164,6 +164,9 @@ pub struct Settings {
     /// per installation, as GitHub's secondary limits ask. Off only for a GitHub without
     /// them (the simulator in benchmarks; some GitHub Enterprise Server setups).
     pub content_pacing: bool,
+    /// `SHIPGATE_METRICS_TOKEN`: when set, `/metrics` answers only requests with
+    /// `Authorization: Bearer <token>` (otherwise anyone who reaches the port may scrape).
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Settings {
@@ -271,6 +274,7 @@ impl Settings {
             Some(_) => return Err(bad("SHIPGATE_CONTENT_PACING", "must be on or off")),
         };
         Ok(Self {
+            metrics_token: get("SHIPGATE_METRICS_TOKEN").map(SecretString::from),
             resync_after,
             intake,
             content_pacing,

@@ -37,7 +37,14 @@ async fn scene() -> Scene {
     let sim = Simulator::start_with_clock(clock.clone()).await;
     sim.add_repo(REPO);
     let installation = sim.add_installation("acme", &[REPO]);
-    let app = GitHubApp::new(sim.app_credentials(), &sim.api_url(), clock.clone(), true).unwrap();
+    let app = GitHubApp::new(
+        sim.app_credentials(),
+        &sim.api_url(),
+        clock.clone(),
+        true,
+        Default::default(),
+    )
+    .unwrap();
     let client = OctocrabGitHub::new(Arc::new(LiveApp::new(Some(Arc::new(app)))));
     Scene {
         sim,
@@ -139,7 +146,14 @@ async fn a_jwt_signed_with_another_key_is_refused() {
     let s = scene().await;
     let mut creds = s.sim.app_credentials();
     creds.key = AppKey::from_pem(&shipgate::sim::keys::app_key_pair(1).private_pem).unwrap();
-    let app = GitHubApp::new(creds, &s.sim.api_url(), s.clock.clone(), true).unwrap();
+    let app = GitHubApp::new(
+        creds,
+        &s.sim.api_url(),
+        s.clock.clone(),
+        true,
+        Default::default(),
+    )
+    .unwrap();
     let err = app
         .installation_token(s.repo.installation_id)
         .await
@@ -418,6 +432,7 @@ async fn raw_installation_client(s: &Scene) -> octocrab::Octocrab {
         &s.sim.api_url(),
         s.clock.clone(),
         true,
+        Default::default(),
     )
     .unwrap();
     let token = app

@@ -73,6 +73,21 @@ async fn a_secondary_limit_is_waited_out_for_the_installation(backend: Backend) 
         "{:?}",
         w.replies(n)
     );
+    // Operators see it: one secondary limit, held for its minute; the 403 among the answers.
+    let metrics = w.sg.metrics().await;
+    let value = |series: &str| common::metric(&metrics, series).unwrap();
+    assert_eq!(
+        value("shipgate_github_rate_limit_waits_total{limit=\"secondary\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("shipgate_github_rate_limit_wait_seconds_total{limit=\"secondary\"}"),
+        60.0
+    );
+    assert_eq!(
+        value("shipgate_github_requests_total{operation=\"comment on an issue\",status=\"403\"}"),
+        1.0
+    );
     assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
     w.sg.stop().await;
 }
@@ -125,6 +140,15 @@ async fn content_creation_is_paced_under_the_secondary_limit(backend: Backend) {
     w.sg.settle(&w.sim).await;
     println!("16 comments created in {:?}", started.elapsed());
     assert_eq!(w.sim.content_refused(), 0, "the limit was never met");
+    // The waits show as pacing, not as rate limits met.
+    let metrics = w.sg.metrics().await;
+    let value = |series: &str| common::metric(&metrics, series).unwrap();
+    assert!(value("shipgate_github_rate_limit_waits_total{limit=\"pacing\"}") >= 5.0);
+    assert!(value("shipgate_github_rate_limit_wait_seconds_total{limit=\"pacing\"}") >= 4.0);
+    assert_eq!(
+        value("shipgate_github_rate_limit_waits_total{limit=\"secondary\"}"),
+        0.0
+    );
     assert_eq!(w.replies(n).len(), 15, "{:?}", w.replies(n));
     w.expect_status(n, "phase **intake**");
     assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());

@@ -458,6 +458,18 @@ async fn a_failed_production_deploy_rolls_back_to_the_last_good_one(backend: Bac
         ("completed", Some("failure"))
     );
     assert_eq!(title, format!("Rolled back to `{}`", &good[..7]));
+    let metrics = sg.metrics().await;
+    let value = |series: &str| common::metric(&metrics, series).unwrap();
+    assert_eq!(
+        value("shipgate_rollbacks_total{environment=\"production\",trigger=\"deploy_failed\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "shipgate_deploys_total{environment=\"production\",kind=\"deploy\",outcome=\"failed\"}"
+        ),
+        1.0
+    );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;
 }
@@ -609,6 +621,18 @@ async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backen
         "{}",
         w.status(n)
     );
+    let metrics = sg.metrics().await;
+    let value = |series: &str| common::metric(&metrics, series).unwrap();
+    assert_eq!(
+        value("shipgate_rollbacks_total{environment=\"production\",trigger=\"health\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "shipgate_deploys_total{environment=\"production\",kind=\"deploy\",outcome=\"failed\"}"
+        ),
+        0.0
+    );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;
 }
@@ -686,6 +710,18 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
         w.status(m).contains("phase **rolled_back**"),
         "{}",
         w.status(m)
+    );
+    let metrics = sg.metrics().await;
+    let value = |series: &str| common::metric(&metrics, series).unwrap();
+    assert_eq!(
+        value("shipgate_rollbacks_total{environment=\"production\",trigger=\"stop\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "shipgate_deploys_total{environment=\"production\",kind=\"deploy\",outcome=\"failed\"}"
+        ),
+        1.0, // the deploy run /stop cancelled
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;

@@ -416,6 +416,7 @@ async fn a_redelivery_github_did_not_accept_is_asked_for_again(backend: Backend)
         &sim.api_url(),
         clock.clone(),
         true,
+        Default::default(),
     )
     .unwrap();
     let reconciler = shipgate::engine::reconciler::Reconciler::new(

@@ -30,7 +30,14 @@ async fn scene() -> Scene {
     sim.add_repo(REPO);
     sim.add_repo("acme/other");
     let installation = sim.add_installation("acme", &[REPO]);
-    let app = GitHubApp::new(sim.app_credentials(), &sim.api_url(), clock.clone(), true).unwrap();
+    let app = GitHubApp::new(
+        sim.app_credentials(),
+        &sim.api_url(),
+        clock.clone(),
+        true,
+        Default::default(),
+    )
+    .unwrap();
     Scene {
         sim,
         clock,

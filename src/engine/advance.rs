@@ -6,9 +6,11 @@
 //! Must not: commit (the caller owns the transaction) or call GitHub.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use super::notify::Notification;
+use super::notify::{Notification, Notifier};
 use super::repo_jobs::RepoJob;
+use crate::metrics::{self, Metrics};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::model::TimerChange;
 use crate::pipeline::{Input, Pipeline, step};
@@ -22,9 +24,18 @@ pub fn decode(record: &PipelineRecord) -> Result<Pipeline, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("pipeline {} state: {e}", record.id)))
 }
 
+/// Where a pipeline's changes are reported besides the database and GitHub.
+#[derive(Clone)]
+pub struct Outlets {
+    /// The operator's receiver, if one is configured (without one, notifications are not
+    /// queued at all).
+    pub notifier: Option<Arc<Notifier>>,
+    /// Counted once the transaction commits.
+    pub metrics: Arc<Metrics>,
+}
+
 /// Steps `pipeline` with `input` and saves the outcome; returns the new state. `delivery`
-/// is the webhook the input came from, for the audit log; `notify` says whether an operator
-/// receiver is configured (without one, notifications are not queued at all).
+/// is the webhook the input came from, for the audit log.
 pub async fn advance(
     tx: &mut Tx,
     pipeline: &Pipeline,
@@ -32,7 +43,7 @@ pub async fn advance(
     cfg: &LoadedConfig,
     now: i64,
     delivery: Option<&str>,
-    notify: bool,
+    outlets: &Outlets,
 ) -> Result<Pipeline, StoreError> {
     let (next, out) = step(pipeline, input, cfg, now);
     if &next == pipeline && out.is_empty() {
@@ -86,7 +97,7 @@ pub async fn advance(
     let notices: Vec<NewEffect> = out
         .notifications
         .iter()
-        .filter(|_| notify)
+        .filter(|_| outlets.notifier.is_some())
         .map(|n| {
             let job = RepoJob::Notify(Notification {
                 event: n.event.clone(),
@@ -121,6 +132,11 @@ pub async fn advance(
         if !known.contains(&run_id) {
             tx.index_run(run_id as i64, next.id).await?;
         }
+    }
+    let seen = metrics::observations(pipeline, &next, now);
+    if !seen.is_empty() {
+        let metrics = outlets.metrics.clone();
+        tx.after_commit(move || metrics.record(seen));
     }
     Ok(next)
 }

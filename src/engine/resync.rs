@@ -20,7 +20,7 @@ use sha2::Digest as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::advance::{advance, decode};
+use super::advance::{Outlets, advance, decode};
 use super::mapping;
 use super::resolver::{ResolveError, Resolver};
 use crate::clock::Clock;
@@ -54,7 +54,7 @@ pub struct Resync {
     pub quiet: Duration,
     pub effects_wake: Arc<Notify>,
     /// An operator notification receiver is configured.
-    pub notify: bool,
+    pub outlets: Outlets,
 }
 
 impl Resync {
@@ -140,7 +140,7 @@ impl Resync {
                 let mut current = pipeline;
                 for input in &inputs {
                     current =
-                        advance(&mut tx, &current, input, &cfg, now, None, self.notify).await?;
+                        advance(&mut tx, &current, input, &cfg, now, None, &self.outlets).await?;
                 }
                 tx.commit().await?;
             }

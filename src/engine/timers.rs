@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::advance::{advance, decode};
+use super::advance::{Outlets, advance, decode};
 use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::pipeline::Input;
@@ -27,7 +27,7 @@ pub struct Timers {
     pub resolver: Arc<Resolver>,
     pub effects_wake: Arc<Notify>,
     /// An operator notification receiver is configured.
-    pub notify: bool,
+    pub outlets: Outlets,
 }
 
 impl Timers {
@@ -78,7 +78,7 @@ impl Timers {
                     key: timer.timer_key.clone(),
                     kind,
                 };
-                advance(&mut tx, &current, &input, &cfg, now, None, self.notify).await?;
+                advance(&mut tx, &current, &input, &cfg, now, None, &self.outlets).await?;
             }
             tx.commit().await?;
             fired += 1;

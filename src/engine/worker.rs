@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::advance::{advance, decode};
+use super::advance::{Outlets, advance, decode};
 use super::background::Decoder;
 use super::mapping::{Lookup, Routed, Routing, route};
 use super::resolver::Resolver;
@@ -60,7 +60,7 @@ pub struct Worker {
     /// Repositories GitHub could not answer for, and until when their deliveries wait.
     pub deferred: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// An operator notification receiver is configured.
-    pub notify: bool,
+    pub outlets: Outlets,
 }
 
 /// How long a repository's deliveries wait after GitHub failed to answer for it (when
@@ -234,7 +234,7 @@ impl Worker {
             .filter(|(d, _, p)| prefix.contains(&d.id) && !matches!(p, Prepared::Deferred))
             .collect();
         let taken = batch.len();
-        if let Err((id, e)) = apply_batch(&mut tx, batch, now, self.notify).await {
+        if let Err((id, e)) = apply_batch(&mut tx, batch, now, &self.outlets).await {
             let _ = tx.rollback().await;
             self.store
                 .note_delivery_attempt(id, &e.to_string(), now)
@@ -559,7 +559,7 @@ async fn apply_batch(
     tx: &mut Tx,
     batch: Vec<(&StoredDelivery, Verdict, Prepared)>,
     now: i64,
-    notify: bool,
+    outlets: &Outlets,
 ) -> Result<(), (i64, StoreError)> {
     let guids: Vec<(&str, i64)> = batch
         .iter()
@@ -578,7 +578,7 @@ async fn apply_batch(
                 Verdict::Apply(Some(event)) => {
                     async {
                         apply(tx, &event, now).await?;
-                        apply_prepared(tx, prepared, &delivery.delivery_id, now, notify).await
+                        apply_prepared(tx, prepared, &delivery.delivery_id, now, outlets).await
                     }
                     .instrument(span.clone())
                     .await
@@ -616,7 +616,7 @@ async fn apply_prepared(
     prepared: Prepared,
     delivery: &str,
     now: i64,
-    notify: bool,
+    outlets: &Outlets,
 ) -> Result<(), StoreError> {
     let (routed, cfg) = match prepared {
         Prepared::Nothing | Prepared::Deferred => return Ok(()),
@@ -644,7 +644,7 @@ async fn apply_prepared(
                 for record in tx.open_pipelines_of(&repo).await? {
                     let pipeline = decode(&record)?;
                     let input = Input::ConfigChanged { sha: sha.clone() };
-                    advance(tx, &pipeline, &input, &cfg, now, Some(delivery), notify).await?;
+                    advance(tx, &pipeline, &input, &cfg, now, Some(delivery), outlets).await?;
                 }
             }
             return Ok(());
@@ -711,7 +711,7 @@ async fn apply_prepared(
         &cfg,
         now,
         Some(delivery),
-        notify,
+        outlets,
     )
     .await?;
     Ok(())

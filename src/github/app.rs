@@ -17,8 +17,9 @@ use url::Url;
 
 use super::credentials::AppCredentials;
 use super::limits::{InstallationLimits, creates_content};
-use super::rest::{self, Answer, GitHubError};
+use super::rest::{self, Answer, FailureKind, GitHubError};
 use crate::clock::Clock;
+use crate::metrics::{Metrics, Wait};
 
 /// Tokens live one hour; shipgate replaces them once less than this is left, so no request
 /// ever races an expiry.
@@ -40,6 +41,7 @@ pub struct GitHubApp {
     clock: Arc<dyn Clock>,
     tokens: Mutex<HashMap<u64, TokenSlot>>,
     limits: InstallationLimits,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for GitHubApp {
@@ -73,11 +75,13 @@ pub fn anonymous_client(api_url: &Url) -> Result<Octocrab, GitHubError> {
 
 impl GitHubApp {
     /// `pace_content`: space content-creating requests per installation (see `limits`).
+    /// Every request and rate-limit wait is counted in `metrics`.
     pub fn new(
         credentials: AppCredentials,
         api_url: &Url,
         clock: Arc<dyn Clock>,
         pace_content: bool,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, GitHubError> {
         Ok(Self {
             credentials,
@@ -85,7 +89,28 @@ impl GitHubApp {
             limits: InstallationLimits::new(clock.clone(), pace_content),
             clock,
             tokens: Mutex::new(HashMap::new()),
+            metrics,
         })
+    }
+
+    /// Sends one request and counts it (operation, status, time taken).
+    async fn send<B: serde::Serialize + ?Sized>(
+        &self,
+        client: &Octocrab,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Answer, GitHubError> {
+        let started = std::time::Instant::now();
+        let result = rest::call(client, operation, method, path, body, self.clock.now()).await;
+        let status = match &result {
+            Ok(answer) => Some(answer.status.as_u16()),
+            Err(e) => e.status(),
+        };
+        self.metrics
+            .github_request(operation, status, started.elapsed().as_secs_f64());
+        result
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -109,9 +134,8 @@ impl GitHubApp {
         path: &str,
         body: Option<&B>,
     ) -> Result<Answer, GitHubError> {
-        let now = self.clock.now();
-        let client = self.bearer(&self.credentials.jwt(now))?;
-        rest::call(&client, operation, method, path, body, now).await
+        let client = self.bearer(&self.credentials.jwt(self.clock.now()))?;
+        self.send(&client, operation, method, path, body).await
     }
 
     /// Calls a repository endpoint as the given installation, within GitHub's limits for it
@@ -127,14 +151,37 @@ impl GitHubApp {
     ) -> Result<Answer, GitHubError> {
         let content = creates_content(&method, path);
         if content {
+            let started = std::time::Instant::now();
             self.limits.pace(installation_id).await;
+            let waited = started.elapsed();
+            if waited >= std::time::Duration::from_millis(1) {
+                self.metrics
+                    .rate_limit_wait(Wait::Pacing, waited.as_secs_f64());
+            }
         }
         // After the pace: a hold that began while this request waited its turn counts.
         self.limits.check(installation_id, operation)?;
         let token = self.installation_token(installation_id).await?;
         let client = self.bearer(&token)?;
-        let result = rest::call(&client, operation, method, path, body, self.clock.now()).await;
+        let result = self.send(&client, operation, method, path, body).await;
         let result = self.limits.record(installation_id, content, result);
+        if let Err(GitHubError::Status {
+            kind:
+                FailureKind::RateLimited {
+                    retry_at,
+                    secondary,
+                },
+            ..
+        }) = &result
+        {
+            let limit = if *secondary {
+                Wait::Secondary
+            } else {
+                Wait::Primary
+            };
+            let wait = (*retry_at - self.clock.now()).num_milliseconds().max(0);
+            self.metrics.rate_limit_wait(limit, wait as f64 / 1000.0);
+        }
         if let Err(e) = &result
             && e.status() == Some(401)
         {

@@ -6,6 +6,7 @@
 //! Must not: call GitHub or run pipeline logic on the webhook path — ingest stores and answers.
 
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod serve;
 pub mod setup;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub setup: Option<Arc<setup::SetupGuard>>,
     /// Memory webhook bodies being received may use, in all and per client (see `webhook`).
     pub body_budget: Arc<shares::Shares>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/github/webhooks", post(webhook::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/", get(pages::index))
         .route("/setup", get(setup::show))
         .route("/setup/callback", get(setup::callback))

@@ -397,6 +397,7 @@ async fn adopt(state: &AppState, c: Conversion) -> Result<(String, String), Stri
         &state.settings.github_api_url,
         state.clock.clone(),
         state.settings.content_pacing,
+        state.metrics.clone(),
     )
     .map_err(|e| e.to_string())?;
     state.github.store(Some(Arc::new(app)));

@@ -51,8 +51,25 @@ const KEPT_HEADERS: [&str; 4] = [
     "user-agent",
 ];
 
+/// `POST /api/github/webhooks`; every answer is counted by event and status.
 pub async fn receive(
     State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let metrics = state.metrics.clone();
+    let event = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let answer = answer(state, peer, headers, body).await;
+    metrics.delivery(event.as_deref(), answer.status().as_u16());
+    answer
+}
+
+async fn answer(
+    state: AppState,
     peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,

@@ -446,6 +446,7 @@ fn every_reply_refusal_and_verdict_as_written() {
         to_sha: Some("good000".into()),
         done: true,
         answer_on: None,
+        trigger: Some(RollbackTrigger::Health),
     };
     let blocker = Rejection {
         by: "lead".into(),

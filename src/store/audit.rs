@@ -11,6 +11,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{Store, StoreError, Tx, with_pool, with_tx};
+use crate::settings::DatabaseKind;
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -154,9 +155,9 @@ impl Tx {
         if entries.is_empty() {
             return Ok(());
         }
-        let head_sql = match self {
-            Tx::Postgres(_) => "SELECT hash, seq FROM audit_head WHERE id = 1 FOR UPDATE",
-            Tx::Sqlite(_) => "SELECT hash, seq FROM audit_head WHERE id = 1",
+        let head_sql = match self.kind() {
+            DatabaseKind::Postgres => "SELECT hash, seq FROM audit_head WHERE id = 1 FOR UPDATE",
+            DatabaseKind::Sqlite => "SELECT hash, seq FROM audit_head WHERE id = 1",
         };
         let (mut prev, seq): (String, i64) =
             with_tx!(self, conn => sqlx::query_as(head_sql).fetch_one(conn).await?);

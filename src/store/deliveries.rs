@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use super::codec::Codec;
-use super::{Store, StoreError, Tx, with_pool, with_tx};
+use super::{Store, StoreError, Tx, TxConn, with_pool, with_tx};
 use crate::settings::DatabaseKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -416,15 +416,15 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut locked = Vec::with_capacity(ids.len());
         for chunk in chunks(ids) {
-            let found: Vec<i64> = match &mut tx {
-                Tx::Sqlite(t) => {
+            let found: Vec<i64> = match &mut tx.conn {
+                TxConn::Sqlite(t) => {
                     let mut query = sqlx::query_scalar(LOCK_PENDING.get(self.kind(), chunk.len()));
                     for id in chunk {
                         query = query.bind(*id);
                     }
                     query.fetch_all(&mut **t).await?
                 }
-                Tx::Postgres(t) => {
+                TxConn::Postgres(t) => {
                     let sql =
                         "SELECT id FROM delivery_queue WHERE id = ANY($1) FOR UPDATE SKIP LOCKED";
                     sqlx::query_scalar(sql)

@@ -97,6 +97,9 @@ impl WriterStats {
     }
 }
 
+/// Told of every committed batch: its rows and how long the commit took.
+pub type OnCommit = Arc<dyn Fn(usize, Duration) + Send + Sync>;
+
 /// The sending side; clone it into every request handler.
 #[derive(Clone)]
 pub struct DeliveryWriter {
@@ -107,15 +110,17 @@ pub struct DeliveryWriter {
 impl DeliveryWriter {
     /// Starts the writer task. `stored` is notified after each commit. The task ends once
     /// every `DeliveryWriter` clone is dropped, or `stop` is cancelled, and what was queued
-    /// by then is committed; later writes fail with [`WriteError::Closed`].
+    /// by then is committed; later writes fail with [`WriteError::Closed`]. `on_commit` is
+    /// told of each committed batch (for metrics).
     pub fn spawn(
         store: Store,
         stored: Arc<Notify>,
         stop: CancellationToken,
+        on_commit: OnCommit,
     ) -> (Self, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(run(store, rx, stored, stats.clone(), stop));
+        let task = tokio::spawn(run(store, rx, stored, stats.clone(), stop, on_commit));
         (Self { queue, stats }, task)
     }
 
@@ -145,6 +150,7 @@ async fn run(
     stored: Arc<Notify>,
     stats: Arc<WriterStats>,
     stop: CancellationToken,
+    on_commit: OnCommit,
 ) {
     let slots = commits_in_flight(&store);
     let in_flight = Arc::new(Semaphore::new(slots));
@@ -172,8 +178,9 @@ async fn run(
             }
         }
         let (store, stored, stats) = (store.clone(), stored.clone(), stats.clone());
+        let on_commit = on_commit.clone();
         tokio::spawn(async move {
-            commit(&store, jobs, &stats).await;
+            commit(&store, jobs, &stats, &on_commit).await;
             stored.notify_one();
             drop(slot);
         });
@@ -189,12 +196,14 @@ async fn run(
 }
 
 /// Stores one batch and acknowledges each of its senders.
-async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
+async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats, on_commit: &OnCommit) {
     let (rows, acks): (Vec<NewDelivery>, Vec<_>) =
         jobs.into_iter().map(|j| (j.delivery, j.ack)).unzip();
+    let started = Instant::now();
     match store.insert_deliveries(&rows).await {
         Ok(()) => {
             stats.note_commit(rows.len());
+            on_commit(rows.len(), started.elapsed());
             for ack in acks {
                 let _ = ack.send(Ok(()));
             }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod codec;
 pub mod deliveries;
+pub mod gauges;
 pub mod group_commit;
 pub mod installations;
 pub mod pipelines;
@@ -64,7 +65,13 @@ pub(crate) use with_pool;
 
 /// An open write transaction on either back end. Everything one unit of work writes (a
 /// delivery's status, and later pipeline state, outbox and timers) goes through one `Tx`.
-pub enum Tx {
+/// What else happens once it commits is registered with [`Tx::after_commit`].
+pub struct Tx {
+    conn: TxConn,
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+pub(crate) enum TxConn {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
@@ -72,12 +79,12 @@ pub enum Tx {
 /// Like [`with_pool!`] for a transaction: `$conn` is the concrete connection.
 macro_rules! with_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite(tx) => {
+        match &mut ($tx).conn {
+            $crate::store::TxConn::Sqlite(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
-            $crate::store::Tx::Postgres(tx) => {
+            $crate::store::TxConn::Postgres(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
@@ -87,25 +94,41 @@ macro_rules! with_tx {
 pub(crate) use with_tx;
 
 impl Tx {
-    pub fn kind(&self) -> DatabaseKind {
-        match self {
-            Tx::Sqlite(_) => DatabaseKind::Sqlite,
-            Tx::Postgres(_) => DatabaseKind::Postgres,
+    fn new(conn: TxConn) -> Self {
+        Tx {
+            conn,
+            after_commit: Vec::new(),
         }
     }
 
+    pub fn kind(&self) -> DatabaseKind {
+        match self.conn {
+            TxConn::Sqlite(_) => DatabaseKind::Sqlite,
+            TxConn::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    /// Runs `then` once the transaction has committed; never if it rolls back or fails.
+    /// For what must count only what was saved (metrics of pipeline changes).
+    pub fn after_commit(&mut self, then: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(then));
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
+        match self.conn {
+            TxConn::Sqlite(tx) => tx.commit().await?,
+            TxConn::Postgres(tx) => tx.commit().await?,
+        }
+        for then in self.after_commit {
+            then();
         }
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(tx) => tx.rollback().await?,
-            Tx::Postgres(tx) => tx.rollback().await?,
+        match self.conn {
+            TxConn::Sqlite(tx) => tx.rollback().await?,
+            TxConn::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
     }
@@ -189,8 +212,10 @@ impl Store {
     /// IMMEDIATE`), so two writers queue on the busy timeout instead of failing mid-way.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Pool::Sqlite(pool) => {
+                Tx::new(TxConn::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?))
+            }
+            Pool::Postgres(pool) => Tx::new(TxConn::Postgres(pool.begin().await?)),
         })
     }
 

@@ -8,6 +8,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreError, Tx, with_pool, with_tx};
+use crate::settings::DatabaseKind;
 
 /// A pipeline row: its id and state document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +72,9 @@ const LOCK: &str = " FOR UPDATE";
 
 impl Tx {
     fn lock_clause(&self) -> &'static str {
-        match self {
-            Tx::Postgres(_) => LOCK,
-            Tx::Sqlite(_) => "", // BEGIN IMMEDIATE already holds the write lock
+        match self.kind() {
+            DatabaseKind::Postgres => LOCK,
+            DatabaseKind::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
         }
     }
 
@@ -278,9 +279,9 @@ impl Store {
             "SELECT id FROM effects e WHERE e.status = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
              AND NOT EXISTS (SELECT 1 FROM effects o WHERE o.pipeline_id = e.pipeline_id AND o.status = 'pending' AND o.id < e.id) \
              ORDER BY e.id LIMIT $2{}",
-            match &tx {
-                Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-                Tx::Sqlite(_) => "",
+            match tx.kind() {
+                DatabaseKind::Postgres => " FOR UPDATE SKIP LOCKED",
+                DatabaseKind::Sqlite => "",
             }
         );
         let ids: Vec<i64> = with_tx!(&mut tx, conn => sqlx::query_scalar(sqlx::AssertSqlSafe(select.as_str())).bind(now).bind(limit).fetch_all(conn).await?);

@@ -251,6 +251,23 @@ impl Shipgate {
             .expect("request reaches shipgate")
     }
 
+    /// `GET /metrics` (asserting a 200 in the OpenMetrics text format): the text.
+    pub async fn metrics(&self) -> String {
+        let answer = self
+            .http
+            .get(self.url.join("metrics").expect("joins"))
+            .send()
+            .await
+            .expect("request reaches shipgate");
+        assert_eq!(answer.status(), 200);
+        let kind = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+        answer.text().await.expect("a body")
+    }
+
     /// Waits until shipgate has taken every delivery and run every due effect, and the
     /// simulator has sent every webhook those effects caused (at most 45 s: long enough for
     /// a dead replica's lease to run out and another to take its work over).
@@ -576,6 +593,17 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed) in a `/metrics`
+/// text, if present.
+#[allow(dead_code)]
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    })
 }
 
 /// A webhook example payload from `tests/fixtures/github/webhooks/<event>/<file>`.

@@ -165,6 +165,11 @@ impl Executor {
     /// One health probe of `url` (the prober refuses addresses that are not public).
     pub(super) async fn probe(&self, environment: Environment, url: &str) -> EffectResult {
         let o = self.prober.probe(url).await;
+        if o.refused.is_none() {
+            self.outlets
+                .metrics
+                .probe(environment, o.ok, o.latency_ms as f64 / 1000.0);
+        }
         EffectResult::Probed {
             environment,
             ok: o.ok,

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::advance::{advance, decode};
+use super::advance::{Outlets, advance, decode};
 use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::github::client::{
@@ -66,7 +66,7 @@ pub struct Executor {
     /// The claims of the current round not yet finished (their leases are renewed).
     in_flight: Mutex<Vec<EffectRow>>,
     prober: super::health::Prober,
-    notifier: Option<super::notify::Notifier>,
+    outlets: Outlets,
 }
 
 /// One attempt at one effect: the pipeline and configuration it runs for, and whether an
@@ -93,7 +93,7 @@ impl Executor {
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
         allow_private_health_urls: bool,
-        notifier: Option<super::notify::Notifier>,
+        outlets: Outlets,
     ) -> Self {
         Self {
             store,
@@ -103,7 +103,7 @@ impl Executor {
             wake,
             labels: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(Vec::new()),
-            notifier,
+            outlets,
             prober: super::health::Prober::new(allow_private_health_urls)
                 .expect("the probe client starts (rustls, no proxy)"),
         }
@@ -227,7 +227,9 @@ impl Executor {
         let mut tx = self.store.begin().await?;
         tx.finish_effect(row, "failed", Some(why), self.now())
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.outlets.metrics.effect(&row.action, "failed");
+        Ok(())
     }
 
     async fn execute(&self, row: EffectRow) -> Result<(), StoreError> {
@@ -235,7 +237,7 @@ impl Executor {
             let job: super::repo_jobs::RepoJob = serde_json::from_str(&row.body)
                 .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
             if let super::repo_jobs::RepoJob::Notify(n) = &job {
-                let outcome = match &self.notifier {
+                let outcome = match &self.outlets.notifier {
                     None => Ok(None), // no receiver configured
                     // Named the same on every attempt, and apart from other installations'
                     // notifications: `<repo>#<issue>/<effect key>`. It carries the audit
@@ -330,7 +332,9 @@ impl Executor {
         let feedback = match outcome {
             Err(Failed::Retry { at, error }) => {
                 tracing::info!(key = %row.effect_key, %error, retry_in_ms = at - now, "effect will be retried");
-                return self.store.retry_effect(row, at, &error).await;
+                self.store.retry_effect(row, at, &error).await?;
+                self.outlets.metrics.effect(&row.action, "retried");
+                return Ok(());
             }
             Ok(result) => result.map(|result| Input::EffectDone {
                 key: row.effect_key.clone(),
@@ -367,19 +371,11 @@ impl Executor {
             // Re-read under the lock: the worker may have moved the pipeline meanwhile.
             if let Some(record) = tx.pipeline_by_id(pipeline.id).await? {
                 let current = decode(&record)?;
-                advance(
-                    &mut tx,
-                    &current,
-                    &input,
-                    &cfg,
-                    now,
-                    None,
-                    self.notifier.is_some(),
-                )
-                .await?;
+                advance(&mut tx, &current, &input, &cfg, now, None, &self.outlets).await?;
             }
         }
         tx.commit().await?;
+        self.outlets.metrics.effect(&row.action, status);
         Ok(())
     }
 

@@ -203,6 +203,41 @@ pub struct RollbackRecord {
     /// Where to answer a manual rollback.
     pub answer_on: Option<u64>,
     pub done: bool,
+    /// What started it (absent in rollbacks recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<RollbackTrigger>,
+}
+
+/// What starts a rollback (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackTrigger {
+    /// `/rollback` or the check run's Rollback button.
+    Command,
+    /// `/stop` while production was being deployed.
+    Stop,
+    /// The deploy workflow concluded anything but success.
+    DeployFailed,
+    /// Health probes failed, or were too slow, too many times in a row.
+    Health,
+}
+
+impl RollbackTrigger {
+    pub const ALL: [RollbackTrigger; 4] = [
+        RollbackTrigger::Command,
+        RollbackTrigger::Stop,
+        RollbackTrigger::DeployFailed,
+        RollbackTrigger::Health,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RollbackTrigger::Command => "command",
+            RollbackTrigger::Stop => "stop",
+            RollbackTrigger::DeployFailed => "deploy_failed",
+            RollbackTrigger::Health => "health",
+        }
+    }
 }
 
 /// The squash merge shipgate makes once production is approved.

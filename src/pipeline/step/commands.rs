@@ -302,7 +302,13 @@ impl Step<'_> {
             let by = format!("@{}", actor.login);
             let issue = self.p.issue;
             if self
-                .start_rollback(Environment::Production, reason, by, Some(issue))
+                .start_rollback(
+                    Environment::Production,
+                    reason,
+                    by,
+                    Some(issue),
+                    RollbackTrigger::Stop,
+                )
                 .is_ok()
             {
                 return replies::stopped(&runs, true);

@@ -245,7 +245,7 @@ impl Step<'_> {
         if !succeeded {
             let why = why::deploy_concluded(environment, &sha, &conclusion, &report.url);
             if cfg.config.deploy.environment(environment).auto_rollback {
-                self.roll_back_automatically(environment, why);
+                self.roll_back_automatically(environment, why, RollbackTrigger::DeployFailed);
             } else {
                 self.fail(environment, why);
             }

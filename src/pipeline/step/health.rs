@@ -117,7 +117,7 @@ impl Step<'_> {
                 .environment(environment)
                 .auto_rollback
             {
-                self.roll_back_automatically(environment, why);
+                self.roll_back_automatically(environment, why, RollbackTrigger::Health);
             } else {
                 self.fail(environment, why);
             }

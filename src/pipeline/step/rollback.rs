@@ -48,13 +48,20 @@ impl Step<'_> {
             reason,
             format!("@{}", actor.login),
             Some(answer_on),
+            RollbackTrigger::Command,
         )?;
         Ok(replies::rolling_back(environment))
     }
 
     /// A failed production deploy or health window rolls back on its own.
-    pub(super) fn roll_back_automatically(&mut self, environment: Environment, why: String) {
-        if let Err(cannot) = self.start_rollback(environment, why.clone(), "shipgate".into(), None)
+    pub(super) fn roll_back_automatically(
+        &mut self,
+        environment: Environment,
+        why: String,
+        trigger: RollbackTrigger,
+    ) {
+        if let Err(cannot) =
+            self.start_rollback(environment, why.clone(), "shipgate".into(), None, trigger)
         {
             self.fail(environment, format!("{why}; {cannot}"));
         }
@@ -66,6 +73,7 @@ impl Step<'_> {
         reason: String,
         by: String,
         answer_on: Option<u64>,
+        trigger: RollbackTrigger,
     ) -> Result<(), String> {
         if self.p.rollback.as_ref().is_some_and(|r| !r.done) {
             return Err(say::rollback_under_way());
@@ -90,6 +98,7 @@ impl Step<'_> {
             at: self.now,
             answer_on,
             done: false,
+            trigger: Some(trigger),
         });
         self.audit(
             by.trim_start_matches('@'),
