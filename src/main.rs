@@ -13,7 +13,7 @@ use shipgate::store::Store;
 #[derive(Parser)]
 #[command(
     name = "shipgate",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SHIPGATE_COMMIT"), ")"),
     about = "Takes a feature from an issue to production through gates."
 )]
 struct Cli {

@@ -339,6 +339,31 @@ fn config_check_reports_lines_and_keys() {
 
 /// `shipgate config schema` prints the JSON Schema the checks use, for editors: a 2020-12
 /// schema that accepts the documented defaults and refuses what `config check` refuses.
+/// `--version` names the commit too, the same one `/metrics` shows as `shipgate_build_info`.
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(shipgate(dir.path()).arg("--version"));
+    assert_eq!(code, 0);
+    let commit = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        out.trim(),
+        format!(
+            "shipgate {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            commit.trim()
+        )
+    );
+}
+
 #[test]
 fn config_schema_prints_the_schema_config_check_uses() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))

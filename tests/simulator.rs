@@ -9,11 +9,13 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use http::Method;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use shipgate::clock::{Clock, ManualClock};
 use shipgate::github::app::GitHubApp;
 use shipgate::github::rest::{Answer, GitHubError};
 use shipgate::sim::Simulator;
+use shipgate::sim::state::Permission;
 
 const REPO: &str = "acme/widgets";
 
@@ -724,4 +726,72 @@ async fn a_jwt_must_be_a_bearer_token_expiring_within_ten_minutes() {
         violations[1].contains("too far in the future"),
         "{violations:?}"
     );
+}
+
+/// A user access token sees who it is, the App's installations the user can reach, and of
+/// those only the repositories the user can read — as GitHub lists them.
+#[tokio::test]
+async fn a_user_token_sees_only_what_its_user_can_read() {
+    let s = scene().await;
+    s.sim.add_repo("acme/secret");
+    s.sim.set_permission(REPO, "alice", Permission::Read);
+    s.sim
+        .set_permission("acme/secret", "bob", Permission::Write);
+    let both = s.sim.add_installation("acme", &[REPO, "acme/secret"]);
+    let _elsewhere = s.sim.add_installation("globex", &["acme/other"]);
+    let alice = SecretString::from(s.sim.user_token("alice"));
+    let get = |token: &SecretString, path: &str| {
+        let (app, token, path) = (&s.app, token.clone(), path.to_owned());
+        async move {
+            app.as_user(&token, "test call", &path)
+                .await
+                .map(|a| a.json::<Value>("test call").unwrap())
+        }
+    };
+    let me = get(&alice, "/user").await.unwrap();
+    assert_eq!(me["login"], "alice");
+    let installations = get(&alice, "/user/installations").await.unwrap();
+    let ids: Vec<u64> = installations["installations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![s.installation, both],
+        "not the one she cannot read"
+    );
+    let repos = get(&alice, &format!("/user/installations/{both}/repositories"))
+        .await
+        .unwrap();
+    let names: Vec<&str> = repos["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["full_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec![REPO], "acme/secret is bob's");
+    let bob = SecretString::from(s.sim.user_token("bob"));
+    let repos = get(&bob, &format!("/user/installations/{both}/repositories"))
+        .await
+        .unwrap();
+    assert_eq!(repos["repositories"][0]["full_name"], "acme/secret");
+
+    // Not a user token, or an expired one: 401; an installation token cannot ask.
+    let forged = SecretString::from("ghu_0000".to_owned());
+    assert_eq!(get(&forged, "/user").await.unwrap_err().status(), Some(401));
+    s.clock.advance(Duration::hours(9));
+    assert_eq!(get(&alice, "/user").await.unwrap_err().status(), Some(401));
+    let installation_token = s.app.installation_token(s.installation).await.unwrap();
+    assert_eq!(
+        get(&installation_token, "/user/installations")
+            .await
+            .unwrap_err()
+            .status(),
+        Some(401)
+    );
+    let refused = s.sim.take_violations();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused[1].contains("expired") && refused[2].contains("user access token"));
 }

@@ -138,6 +138,20 @@ impl GitHubApp {
         self.send(&client, operation, method, path, body).await
     }
 
+    /// `GET path` as the user whose token this is (a user access token for the App, from
+    /// signing in with it): what that user may see, e.g. `GET /user/installations`
+    /// (`apps/list-installations-for-authenticated-user`).
+    pub async fn as_user(
+        &self,
+        token: &SecretString,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<Answer, GitHubError> {
+        let client = self.bearer(token)?;
+        self.send::<()>(&client, operation, Method::GET, path, None)
+            .await
+    }
+
     /// Calls a repository endpoint as the given installation, within GitHub's limits for it
     /// (see `limits`): refused unsent while a rate limit holds the installation, and paced if
     /// it creates content.

@@ -14,6 +14,8 @@ pub enum Caller {
     Anonymous,
     App,
     Installation(u64),
+    /// A user access token for the App: acts as that user.
+    User(String),
 }
 
 /// Why a credential was refused (the 401 message GitHub would give).
@@ -104,6 +106,15 @@ pub fn identify(state: &SimState, authorization: Option<&str>) -> Result<Caller,
         }
         verify_app_jwt(state, token, state.now())?;
         return Ok(Caller::App);
+    }
+    if let Some(t) = state.user_tokens.get(token) {
+        return if t.expires_at > state.now() {
+            Ok(Caller::User(t.login.clone()))
+        } else {
+            Err(Refused(
+                "Bad credentials (the user token has expired)".into(),
+            ))
+        };
     }
     match state.tokens.get(token) {
         Some(t) if t.expires_at > state.now() => Ok(Caller::Installation(t.installation_id)),

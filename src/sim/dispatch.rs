@@ -293,6 +293,11 @@ fn authorize(state: &super::state::SimState, need: Need, call: &Call) -> Result<
             401,
             "this endpoint needs an installation access token".into(),
         )),
+        (Need::User, Caller::User(_)) => Ok(()),
+        (Need::User, _) => Err((
+            401,
+            "this endpoint needs a user access token (Authorization: Bearer ghu_…)".into(),
+        )),
     }
 }
 

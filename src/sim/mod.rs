@@ -150,6 +150,24 @@ impl Simulator {
         f(&mut self.inner.state.lock().expect("simulator state"))
     }
 
+    /// A user access token for the App, as `login` gets by signing in with it (valid 8 h,
+    /// as GitHub's expiring user tokens are).
+    pub fn user_token(&self, login: &str) -> String {
+        self.with(|s| {
+            s.ensure_user(login);
+            let token = format!("ghu_{:032x}", rand::random::<u128>());
+            let expires_at = s.now() + chrono::Duration::hours(8);
+            s.user_tokens.insert(
+                token.clone(),
+                state::UserToken {
+                    login: login.to_owned(),
+                    expires_at,
+                },
+            );
+            token
+        })
+    }
+
     /// Sends webhooks to this URL from now on.
     pub fn set_webhook_url(&self, url: Url) {
         self.with(|s| s.app.webhook_url = Some(url));

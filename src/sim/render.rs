@@ -23,7 +23,7 @@ pub fn merge(mut base: Value, over: Value) -> Value {
     base
 }
 
-fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
     json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 

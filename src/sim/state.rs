@@ -98,6 +98,13 @@ pub struct IssuedToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A user access token (`ghu_…`) for the App: what a user gets by signing in with it.
+#[derive(Debug, Clone)]
+pub struct UserToken {
+    pub login: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub sha: String,
@@ -519,6 +526,7 @@ pub struct SimState {
     pub app: AppInfo,
     pub installations: BTreeMap<u64, Installation>,
     pub tokens: HashMap<String, IssuedToken>,
+    pub user_tokens: HashMap<String, UserToken>,
     pub users: BTreeMap<String, User>,
     /// (org, team slug) → member login → role (`member` or `maintainer`).
     pub teams: BTreeMap<(String, String), BTreeMap<String, String>>,
@@ -549,6 +557,7 @@ impl SimState {
             app,
             installations: BTreeMap::new(),
             tokens: HashMap::new(),
+            user_tokens: HashMap::new(),
             users: BTreeMap::new(),
             teams: BTreeMap::new(),
             repos: BTreeMap::new(),

@@ -13,6 +13,7 @@ mod deployments;
 mod issues;
 pub(crate) mod pulls;
 mod repos;
+mod users;
 
 use std::collections::HashMap;
 
@@ -63,8 +64,9 @@ impl Call {
 
     /// The login the call acts as: the App's bot for installation tokens.
     pub fn actor(&self, state: &SimState) -> String {
-        match self.caller {
+        match &self.caller {
             Caller::Installation(_) => state.app.bot_login(),
+            Caller::User(login) => login.clone(),
             Caller::App => state.app.slug.clone(),
             Caller::Anonymous => "ghost".into(),
         }
@@ -160,6 +162,8 @@ pub enum Need {
     Nothing,
     AppJwt,
     Installation,
+    /// A user access token (`/user/...` operations).
+    User,
 }
 
 pub fn need(operation: &str) -> Need {
@@ -172,6 +176,9 @@ pub fn need(operation: &str) -> Need {
         | "apps/list-installations"
         | "apps/create-installation-access-token"
         | "apps/get-repo-installation" => Need::AppJwt,
+        "users/get-authenticated"
+        | "apps/list-installations-for-authenticated-user"
+        | "apps/list-installation-repos-for-authenticated-user" => Need::User,
         _ => Need::Installation,
     }
 }
@@ -188,6 +195,10 @@ pub fn lookup(operation: &str) -> Option<Handler> {
         "apps/get-webhook-delivery" => apps::get_webhook_delivery,
         "apps/redeliver-webhook-delivery" => apps::redeliver_webhook_delivery,
         "teams/get-membership-for-user-in-org" => apps::team_membership,
+        // The signed-in user
+        "users/get-authenticated" => users::get_authenticated,
+        "apps/list-installations-for-authenticated-user" => users::installations,
+        "apps/list-installation-repos-for-authenticated-user" => users::repositories,
         // Repositories, git and contents
         "repos/get" => repos::get,
         "repos/get-branch" => repos::get_branch,
