@@ -16,6 +16,23 @@ use common::Backend;
 use common::world::*;
 use serde_json::Value;
 
+/// `/metrics` counts one production rollback started by `trigger`, and `failed` production
+/// deploys.
+async fn expect_rollback_counted(sg: &common::Shipgate, trigger: &str, failed: f64) {
+    let metrics = sg.metrics().await;
+    let value = |series: &str| common::metric(&metrics, series).unwrap();
+    let rollbacks =
+        format!("shipgate_rollbacks_total{{environment=\"production\",trigger=\"{trigger}\"}}");
+    assert_eq!(value(&rollbacks), 1.0, "{metrics}");
+    assert_eq!(
+        value(
+            "shipgate_deploys_total{environment=\"production\",kind=\"deploy\",outcome=\"failed\"}"
+        ),
+        failed,
+        "{metrics}"
+    );
+}
+
 async fn feature_goes_to_production(backend: Backend) {
     let staging_ok = Arc::new(AtomicBool::new(true));
     let production_ok = Arc::new(AtomicBool::new(true));
@@ -458,18 +475,7 @@ async fn a_failed_production_deploy_rolls_back_to_the_last_good_one(backend: Bac
         ("completed", Some("failure"))
     );
     assert_eq!(title, format!("Rolled back to `{}`", &good[..7]));
-    let metrics = sg.metrics().await;
-    let value = |series: &str| common::metric(&metrics, series).unwrap();
-    assert_eq!(
-        value("shipgate_rollbacks_total{environment=\"production\",trigger=\"deploy_failed\"}"),
-        1.0
-    );
-    assert_eq!(
-        value(
-            "shipgate_deploys_total{environment=\"production\",kind=\"deploy\",outcome=\"failed\"}"
-        ),
-        1.0
-    );
+    expect_rollback_counted(sg, "deploy_failed", 1.0).await;
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;
 }
@@ -621,18 +627,7 @@ async fn failed_probes_roll_production_back_and_a_flapping_probe_does_not(backen
         "{}",
         w.status(n)
     );
-    let metrics = sg.metrics().await;
-    let value = |series: &str| common::metric(&metrics, series).unwrap();
-    assert_eq!(
-        value("shipgate_rollbacks_total{environment=\"production\",trigger=\"health\"}"),
-        1.0
-    );
-    assert_eq!(
-        value(
-            "shipgate_deploys_total{environment=\"production\",kind=\"deploy\",outcome=\"failed\"}"
-        ),
-        0.0
-    );
+    expect_rollback_counted(sg, "health", 0.0).await;
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;
 }
@@ -711,18 +706,7 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
         "{}",
         w.status(m)
     );
-    let metrics = sg.metrics().await;
-    let value = |series: &str| common::metric(&metrics, series).unwrap();
-    assert_eq!(
-        value("shipgate_rollbacks_total{environment=\"production\",trigger=\"stop\"}"),
-        1.0
-    );
-    assert_eq!(
-        value(
-            "shipgate_deploys_total{environment=\"production\",kind=\"deploy\",outcome=\"failed\"}"
-        ),
-        1.0, // the deploy run /stop cancelled
-    );
+    expect_rollback_counted(sg, "stop", 1.0).await; // the deploy run /stop cancelled
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;
 }
