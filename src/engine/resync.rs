@@ -53,7 +53,7 @@ pub struct Resync {
     /// How long a pipeline is quiet before it is read again (`SHIPGATE_RESYNC_AFTER`).
     pub quiet: Duration,
     pub effects_wake: Arc<Notify>,
-    /// An operator notification receiver is configured.
+    /// Where pipeline changes are reported besides the database (notifications, metrics).
     pub outlets: Outlets,
 }
 

@@ -26,7 +26,7 @@ pub struct Timers {
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<Resolver>,
     pub effects_wake: Arc<Notify>,
-    /// An operator notification receiver is configured.
+    /// Where pipeline changes are reported besides the database (notifications, metrics).
     pub outlets: Outlets,
 }
 

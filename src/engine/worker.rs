@@ -59,7 +59,7 @@ pub struct Worker {
     pub effects_wake: Arc<Notify>,
     /// Repositories GitHub could not answer for, and until when their deliveries wait.
     pub deferred: std::sync::Mutex<std::collections::HashMap<String, i64>>,
-    /// An operator notification receiver is configured.
+    /// Where pipeline changes are reported besides the database (notifications, metrics).
     pub outlets: Outlets,
 }
 

@@ -1,5 +1,5 @@
 //! shipgate's HTTP surface: the listening socket and its limits (`serve`, `shares`), webhook
-//! ingest, first-run setup, health.
+//! ingest, first-run setup, health, metrics.
 //!
 //! Owns: routes, the shared request state, and the shape of error answers (JSON with a
 //! `message` a person can act on).
