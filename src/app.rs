@@ -206,6 +206,7 @@ pub async fn start_on(
         clock,
         setup,
         metrics,
+        viewers: Default::default(),
         body_budget: http::shares::Shares::new(
             http::webhook::BODY_BUDGET_BYTES / http::webhook::BUDGET_UNIT,
             http::webhook::BODY_BUDGET_PER_CLIENT_BYTES / http::webhook::BUDGET_UNIT,

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod octocrab_client;
 pub mod rest;
 pub mod signature;
+pub mod users;
 
 /// The App shipgate currently acts as: empty until setup finishes, then swapped in place
 /// (the manifest flow needs no restart).

@@ -1,10 +1,11 @@
 //! shipgate's HTTP surface: the listening socket and its limits (`serve`, `shares`), webhook
-//! ingest, first-run setup, health, metrics.
+//! ingest, first-run setup, health, metrics, the JSON API (`api`).
 //!
 //! Owns: routes, the shared request state, and the shape of error answers (JSON with a
 //! `message` a person can act on).
 //! Must not: call GitHub or run pipeline logic on the webhook path — ingest stores and answers.
 
+pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod pages;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// Memory webhook bodies being received may use, in all and per client (see `webhook`).
     pub body_budget: Arc<shares::Shares>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Signed-in users seen recently (the API's and dashboard's sign-in).
+    pub viewers: Arc<api::auth::Viewers>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::index))
         .route("/setup", get(setup::show))
         .route("/setup/callback", get(setup::callback))
+        .merge(api::router())
         .with_state(state)
 }
 

@@ -20,6 +20,7 @@
 //! | rules over state | `provenance` | whether a workflow run is the one shipgate dispatched |
 //! | gates | `gates` | every gate evaluated once: kind, state, evidence, readiness, what it waits for |
 //! | views | `views` | status comment, `/status`, check runs, closing summary, incident issue, replies |
+//! | queries | `dora` | a repository's DORA metrics over a window, from its pipelines' records |
 //! | step | `step` | applies an input, drives the phases through the gates, asks for effects |
 //!
 //! Must not: import `engine`, `store`, `http`, the GitHub client or `sim`; touch a clock, a
@@ -28,6 +29,7 @@
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod dora;
 pub mod gates;
 pub mod linking;
 pub mod markdown;

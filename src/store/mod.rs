@@ -10,6 +10,7 @@ pub mod deliveries;
 pub mod gauges;
 pub mod group_commit;
 pub mod installations;
+pub mod listing;
 pub mod pipelines;
 pub mod recovery;
 pub mod setup_states;
