@@ -86,6 +86,12 @@ pub async fn start_on(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    let mut settings = settings;
+    // Without SHIPGATE_PUBLIC_URL the public URL is the bind address; port 0 means the
+    // port the system chose, which only the listener knows.
+    if settings.public_url.port() == Some(0) {
+        let _ = settings.public_url.set_port(Some(addr.port()));
+    }
     let metrics = Arc::new(Metrics::new());
     let app = match settings.app.clone() {
         Some(credentials) => Some(Arc::new(GitHubApp::new(

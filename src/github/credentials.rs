@@ -20,6 +20,9 @@ pub const JWT_LIFETIME_SECS: i64 = 9 * 60;
 #[derive(Clone)]
 pub struct AppKey {
     encoding: EncodingKey,
+    /// HMAC-SHA256 of a fixed label under the PEM: a 32-byte key only this App's operator
+    /// has (GitHub holds the public key alone), for what shipgate encrypts at rest.
+    derived: [u8; 32],
 }
 
 impl std::fmt::Debug for AppKey {
@@ -42,7 +45,16 @@ impl AppKey {
             return Err(KeyError);
         }
         let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| KeyError)?;
-        Ok(Self { encoding })
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(pem.as_bytes())
+            .expect("HMAC takes a key of any length");
+        hmac::Mac::update(&mut mac, b"shipgate: encryption at rest, v1");
+        let derived = hmac::Mac::finalize(mac).into_bytes().into();
+        Ok(Self { encoding, derived })
+    }
+
+    /// A 32-byte secret derived from the private key (changes when the key is rotated).
+    pub fn derived_secret(&self) -> &[u8; 32] {
+        &self.derived
     }
 }
 

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod events;
 pub mod limits;
 pub mod manifest;
+pub mod oauth;
 pub mod octocrab_client;
 pub mod rest;
 pub mod signature;

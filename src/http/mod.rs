@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod health;
+pub mod login;
 pub mod metrics;
 pub mod pages;
 pub mod serve;
@@ -54,6 +55,9 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::index))
         .route("/setup", get(setup::show))
         .route("/setup/callback", get(setup::callback))
+        .route("/login", get(login::start))
+        .route("/login/callback", get(login::callback))
+        .route("/logout", post(login::logout))
         .merge(api::router())
         .with_state(state)
 }

@@ -15,6 +15,7 @@ pub mod auth;
 mod dispatch;
 mod handlers;
 pub mod keys;
+mod oauth;
 pub(crate) mod people;
 mod permissions;
 pub mod render;
@@ -153,19 +154,7 @@ impl Simulator {
     /// A user access token for the App, as `login` gets by signing in with it (valid 8 h,
     /// as GitHub's expiring user tokens are).
     pub fn user_token(&self, login: &str) -> String {
-        self.with(|s| {
-            s.ensure_user(login);
-            let token = format!("ghu_{:032x}", rand::random::<u128>());
-            let expires_at = s.now() + chrono::Duration::hours(8);
-            s.user_tokens.insert(
-                token.clone(),
-                state::UserToken {
-                    login: login.to_owned(),
-                    expires_at,
-                },
-            );
-            token
-        })
+        self.with(|s| s.issue_user_token(login))
     }
 
     /// Sends webhooks to this URL from now on.
@@ -221,13 +210,20 @@ impl Simulator {
     /// The settings (as environment variables) that make shipgate this simulator's App.
     pub fn app_env(&self) -> Vec<(&'static str, String)> {
         let creds = self.app_credentials();
-        let (pem, secret) =
-            self.with(|s| (s.app.private_key_pem.clone(), s.app.webhook_secret.clone()));
+        let (pem, secret, client_secret) = self.with(|s| {
+            (
+                s.app.private_key_pem.clone(),
+                s.app.webhook_secret.clone(),
+                s.app.client_secret.clone(),
+            )
+        });
         vec![
             ("GITHUB_APP_ID", creds.app_id.to_string()),
             ("GITHUB_PRIVATE_KEY", pem),
             ("GITHUB_WEBHOOK_SECRET", secret),
             ("GITHUB_APP_SLUG", creds.slug.unwrap_or_default()),
+            ("GITHUB_CLIENT_ID", creds.client_id.unwrap_or_default()),
+            ("GITHUB_CLIENT_SECRET", client_secret),
             ("GITHUB_API_URL", self.api_url().to_string()),
             ("GITHUB_URL", self.web_url().to_string()),
         ]

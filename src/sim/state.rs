@@ -512,6 +512,16 @@ impl ContentThrottle {
     }
 }
 
+/// A sign-in code GitHub gave (`/login/oauth/authorize`), waiting to be exchanged.
+#[derive(Debug, Clone)]
+pub struct PendingSignIn {
+    pub login: String,
+    pub redirect_uri: String,
+    /// The S256 PKCE challenge.
+    pub challenge: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A manifest posted to the new-App page, waiting for its code to be converted.
 #[derive(Debug, Clone)]
 pub struct PendingManifest {
@@ -533,6 +543,7 @@ pub struct SimState {
     pub repos: BTreeMap<String, Repo>,
     pub hook_deliveries: Vec<HookDelivery>,
     pub manifest_codes: HashMap<String, PendingManifest>,
+    pub sign_in_codes: HashMap<String, PendingSignIn>,
     /// Apps created through the manifest flow, with the private key GitHub handed out.
     pub created_apps: Vec<AppInfo>,
     pub requests: Vec<RecordedRequest>,
@@ -563,6 +574,7 @@ impl SimState {
             repos: BTreeMap::new(),
             hook_deliveries: Vec::new(),
             manifest_codes: HashMap::new(),
+            sign_in_codes: HashMap::new(),
             created_apps: Vec::new(),
             requests: Vec::new(),
             violations: Vec::new(),
@@ -615,6 +627,22 @@ impl SimState {
         };
         self.users.insert(login.to_owned(), user.clone());
         user
+    }
+
+    /// Issues a user access token for the App to `login` (valid 8 h, as GitHub's expiring
+    /// user tokens are).
+    pub fn issue_user_token(&mut self, login: &str) -> String {
+        self.ensure_user(login);
+        let token = format!("ghu_{:032x}", rand::random::<u128>());
+        let expires_at = self.now() + chrono::Duration::hours(8);
+        self.user_tokens.insert(
+            token.clone(),
+            UserToken {
+                login: login.to_owned(),
+                expires_at,
+            },
+        );
+        token
     }
 
     pub fn repo(&self, full_name: &str) -> Option<&Repo> {

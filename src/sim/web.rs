@@ -1,4 +1,5 @@
-//! github.com pages the simulator plays: the new-App page of the manifest flow. A browser
+//! github.com pages the simulator plays: the new-App page of the manifest flow (and, in
+//! `oauth`, signing in with the App). A browser
 //! (or a test acting as one) posts the manifest form here and is redirected to the App's
 //! `redirect_url` with a one-hour code, as on GitHub.
 //! Must not: serve API routes (those go through the REST description).
@@ -66,6 +67,9 @@ pub(crate) fn handle(
     query: &str,
     body: &[u8],
 ) -> Option<Response> {
+    if let Some(response) = super::oauth::handle(inner, method, path, query, body) {
+        return Some(response);
+    }
     if !is_new_app_page(path) {
         return None;
     }

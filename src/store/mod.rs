@@ -13,6 +13,7 @@ pub mod installations;
 pub mod listing;
 pub mod pipelines;
 pub mod recovery;
+pub mod sessions;
 pub mod setup_states;
 
 use std::str::FromStr;

@@ -101,6 +101,26 @@ impl TestDb {
         DatabaseUrl::parse(&self.url).expect("test database URL")
     }
 
+    /// Runs `sql` (one text column) on its own connection: what a reader of the database
+    /// would see.
+    #[allow(dead_code)]
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        use sqlx::{Connection, Row};
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&mut c).await.unwrap();
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&mut c).await.unwrap();
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+        }
+    }
+
     pub async fn store(&self) -> Store {
         let store = Store::connect(&self.database_url()).await.expect("connect");
         store.migrate().await.expect("migrate");

@@ -1,5 +1,6 @@
 //! Who is asking: `Authorization: Bearer <token>` with a GitHub user access token for the
-//! App, checked by asking GitHub who holds it and what they can read (`github::users`).
+//! App, or the session cookie of a browser signed in at `/login` (which holds such a token),
+//! checked by asking GitHub who holds it and what they can read (`github::users`).
 //!
 //! The answer is kept for [`CACHE_TTL`] under the SHA-256 of the token (the token itself is
 //! never kept), for at most [`CACHE_ENTRIES`] tokens. A token not in the cache costs GitHub
@@ -18,7 +19,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::Problem;
@@ -98,7 +99,7 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
+        let bearer = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -108,13 +109,19 @@ impl FromRequestParts<AppState> for SignedIn {
             })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "sign in: send Authorization: Bearer <a GitHub user access token for this App>",
-                )
-            })?;
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            .map(|t| SecretString::from(t.to_owned()));
+        let token = match bearer {
+            Some(token) => token,
+            None => crate::http::login::session_token(state, &parts.headers)
+                .await
+                .ok_or_else(|| {
+                    refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "sign in at /login, or send Authorization: Bearer <a GitHub user access token for this App>",
+                    )
+                })?,
+        };
+        let key: [u8; 32] = Sha256::digest(token.expose_secret().as_bytes()).into();
         let viewers = &state.viewers;
         if let Some(viewer) = viewers.cached(&key) {
             return Ok(SignedIn(viewer));
@@ -140,7 +147,6 @@ impl FromRequestParts<AppState> for SignedIn {
                 "shipgate has no GitHub App yet (setup is not finished)",
             ));
         };
-        let token = SecretString::from(token.to_owned());
         match viewer(&app, &token).await {
             Ok(found) => {
                 let found = Arc::new(found);
