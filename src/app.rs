@@ -141,6 +141,7 @@ pub async fn start_on(
     let outlets = Outlets {
         notifier: settings.notify.clone().map(|n| Arc::new(Notifier::new(n))),
         metrics: metrics.clone(),
+        public_url: settings.public_url.clone(),
     };
     let worker = Worker {
         store: store.clone(),

@@ -32,6 +32,9 @@ pub struct Outlets {
     pub notifier: Option<Arc<Notifier>>,
     /// Counted once the transaction commits.
     pub metrics: Arc<Metrics>,
+    /// shipgate's public URL: each pipeline has a dashboard page at `pipelines/<id>` there,
+    /// which its check runs link to (`details_url`).
+    pub public_url: url::Url,
 }
 
 /// Steps `pipeline` with `input` and saves the outcome; returns the new state. `delivery`

@@ -23,6 +23,8 @@ pub fn manifest_for(public_url: &Url) -> serde_json::Value {
     manifest["url"] = at("").into();
     manifest["hook_attributes"]["url"] = at("api/github/webhooks").into();
     manifest["redirect_url"] = at("setup/callback").into();
+    // Where GitHub sends people back after signing in with the App (dashboard, API).
+    manifest["callback_urls"] = serde_json::json!([at("login/callback")]);
     manifest
 }
 
@@ -51,6 +53,10 @@ mod tests {
             "https://ship.example.com/api/github/webhooks"
         );
         assert_eq!(m["redirect_url"], "https://ship.example.com/setup/callback");
+        assert_eq!(
+            m["callback_urls"],
+            serde_json::json!(["https://ship.example.com/login/callback"])
+        );
         assert_eq!(m["public"], false);
         let perms = m["default_permissions"].as_object().unwrap();
         assert!(perms.values().all(|v| v == "read" || v == "write"));

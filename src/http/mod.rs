@@ -6,6 +6,7 @@
 //! Must not: call GitHub or run pipeline logic on the webhook path — ingest stores and answers.
 
 pub mod api;
+pub mod dashboard;
 pub mod health;
 pub mod login;
 pub mod metrics;
@@ -52,7 +53,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
-        .route("/", get(pages::index))
+        .route("/", get(dashboard::index))
+        .route("/pipelines/{id}", get(dashboard::pipeline))
+        .route(
+            "/repositories/{owner}/{repo}/dora",
+            get(dashboard::dora_page),
+        )
         .route("/setup", get(setup::show))
         .route("/setup/callback", get(setup::callback))
         .route("/login", get(login::start))

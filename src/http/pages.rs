@@ -58,7 +58,9 @@ pub async fn index(State(state): State<AppState>) -> Html<String> {
             page(
                 "shipgate",
                 &format!(
-                    "<p>Running as GitHub App <strong>{}</strong>. Webhooks are received at \
+                    "<p><a href=\"/login\">Sign in with GitHub</a> to see the pipelines of the \
+                     repositories you can read.</p>\
+                     <p>Running as GitHub App <strong>{}</strong>. Webhooks are received at \
                      <code>{}</code>.</p><ul><li>deliveries stored since start: {stored}</li>\
                      <li>waiting to be processed: {}</li></ul>",
                     escape(&name),

@@ -26,6 +26,8 @@ pub struct Dora {
     pub successful_deployments: u32,
     /// Successful production deployments per day of the window.
     pub deployment_frequency_per_day: f64,
+    /// Successful production deployments on each day of the window, oldest first.
+    pub deployments_by_day: Vec<u32>,
     /// Pipelines that reached healthy production in the window.
     pub changes: u32,
     pub lead_time_median_ms: Option<i64>,
@@ -38,6 +40,8 @@ pub struct Dora {
     pub time_to_restore_median_ms: Option<i64>,
 }
 
+const DAY_MS: i64 = 86_400_000;
+
 fn median(mut values: Vec<i64>) -> Option<i64> {
     values.sort_unstable();
     values.get(values.len().checked_sub(1)? / 2).copied()
@@ -47,6 +51,8 @@ fn median(mut values: Vec<i64>) -> Option<i64> {
 pub fn dora(pipelines: &[Pipeline], from: i64, to: i64) -> Dora {
     let within = |at: i64| from <= at && at < to;
     let (mut deployments, mut successful, mut failed) = (0u32, 0u32, 0u32);
+    let day_count = ((to - from).max(0) + DAY_MS - 1) / DAY_MS;
+    let mut by_day = vec![0u32; day_count as usize];
     let mut lead_times = Vec::new();
     let mut restore_times = Vec::new();
     for p in pipelines {
@@ -77,6 +83,9 @@ pub fn dora(pipelines: &[Pipeline], from: i64, to: i64) -> Dora {
             };
             deployments += 1;
             successful += u32::from(ok);
+            if ok && let Some(day) = by_day.get_mut(((finished - from) / DAY_MS) as usize) {
+                *day += 1;
+            }
             if !ok || rolled_back_from == Some(d.sha.as_str()) {
                 failed += 1;
             }
@@ -92,6 +101,7 @@ pub fn dora(pipelines: &[Pipeline], from: i64, to: i64) -> Dora {
         deployments,
         successful_deployments: successful,
         deployment_frequency_per_day: f64::from(successful) / days,
+        deployments_by_day: by_day,
         changes: lead_times.len() as u32,
         lead_time_median_ms: median(lead_times),
         failed_deployments: failed,
@@ -199,6 +209,7 @@ mod tests {
                 deployments: 3,
                 successful_deployments: 2,
                 deployment_frequency_per_day: 2.0 / 30.0,
+                deployments_by_day: (0..30).map(|d| u32::from(d == 7 || d == 13)).collect(),
                 changes: 2,
                 lead_time_median_ms: Some(2 * DAY),
                 failed_deployments: 2,
@@ -214,6 +225,7 @@ mod tests {
         let m = dora(&[], 0, 7 * DAY);
         assert_eq!(m.deployments, 0);
         assert_eq!(m.deployment_frequency_per_day, 0.0);
+        assert_eq!(m.deployments_by_day, vec![0; 7]);
         assert_eq!(m.change_failure_rate, None);
         assert_eq!(m.lead_time_median_ms, None);
         assert_eq!(m.time_to_restore_median_ms, None);

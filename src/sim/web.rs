@@ -70,6 +70,10 @@ pub(crate) fn handle(
     if let Some(response) = super::oauth::handle(inner, method, path, query, body) {
         return Some(response);
     }
+    if path == "/favicon.ico" {
+        // A browser on the sign-in page asks for it; github.com has one, this has none.
+        return Some(StatusCode::NO_CONTENT.into_response());
+    }
     if !is_new_app_page(path) {
         return None;
     }

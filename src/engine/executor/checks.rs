@@ -41,6 +41,12 @@ impl Executor {
                     })
                     .collect(),
             ),
+            details_url: self
+                .outlets
+                .public_url
+                .join(&format!("pipelines/{}", p.id))
+                .ok()
+                .map(String::from),
             ..Default::default()
         };
         let completed = view.status == "completed";

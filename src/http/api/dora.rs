@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::SignedIn;
 use super::{Problem, rfc3339};
 use crate::engine::advance::decode;
+use crate::github::users::Viewer;
 use crate::http::AppState;
 use crate::store::millis;
 
@@ -39,6 +40,8 @@ pub struct DoraMetrics {
     pub successful_deployments: u32,
     /// Successful production deployments per day.
     pub deployment_frequency_per_day: f64,
+    /// Successful production deployments on each day of the window, oldest first.
+    pub deployments_by_day: Vec<u32>,
     /// Features that reached healthy production in the window.
     pub changes: u32,
     /// Lead time for changes, trigger label to healthy production: the median, in seconds.
@@ -78,38 +81,53 @@ pub async fn metrics(
     query: Result<Query<WindowQuery>, QueryRejection>,
 ) -> Result<Json<DoraMetrics>, Problem> {
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let days = q.days.unwrap_or(30);
+    of(&state, &viewer, &format!("{owner}/{repo}"), q.days)
+        .await
+        .map(Json)
+}
+
+/// The DORA metrics of `full` (`owner/name`) over the last `days` (default 30), if `viewer`
+/// may see it (the API's, and the dashboard's).
+pub async fn of(
+    state: &AppState,
+    viewer: &Viewer,
+    full: &str,
+    days: Option<i64>,
+) -> Result<DoraMetrics, Problem> {
+    let days = days.unwrap_or(30);
     if !(1..=365).contains(&days) {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "days must be 1 to 365",
         ));
     }
-    let full = format!("{owner}/{repo}");
-    if !viewer.can_see(&full) {
+    if !viewer.can_see(full) {
         return Err(Problem::not_found("repository"));
     }
     let to = millis(state.clock.now());
     let from = to - days * DAY_MS;
     let mut pipelines = Vec::new();
-    for record in state.store.pipelines_of_any_case(&full).await? {
+    for record in state.store.pipelines_of_any_case(full).await? {
         pipelines.push(decode(&record)?);
     }
     let m = crate::pipeline::dora::dora(&pipelines, from, to);
     let seconds = |ms: Option<i64>| ms.map(|ms| ms as f64 / 1000.0);
-    Ok(Json(DoraMetrics {
-        repository: pipelines.first().map_or(full, |p| p.repo.clone()),
+    Ok(DoraMetrics {
+        repository: pipelines
+            .first()
+            .map_or_else(|| full.to_owned(), |p| p.repo.clone()),
         from: rfc3339(from),
         to: rfc3339(to),
         days,
         deployments: m.deployments,
         successful_deployments: m.successful_deployments,
         deployment_frequency_per_day: m.deployment_frequency_per_day,
+        deployments_by_day: m.deployments_by_day,
         changes: m.changes,
         lead_time_median_seconds: seconds(m.lead_time_median_ms),
         failed_deployments: m.failed_deployments,
         change_failure_rate: m.change_failure_rate,
         restores: m.restores,
         time_to_restore_median_seconds: seconds(m.time_to_restore_median_ms),
-    }))
+    })
 }

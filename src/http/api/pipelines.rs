@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::SignedIn;
 use super::{Problem, rfc3339};
 use crate::engine::advance::decode;
+use crate::github::users::Viewer;
 use crate::http::AppState;
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::gates;
@@ -27,20 +28,20 @@ const MAX_LIMIT: i64 = 100;
 /// Audit entries shown with one pipeline.
 const AUDIT_SHOWN: i64 = 200;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this repository, `owner/name`.
-    repository: Option<String>,
+    pub repository: Option<String>,
     /// Only this phase: `intake`, `planning`, `development`, `review`, `staging`,
     /// `readiness`, `production`, `done`, `rejected`, `failed`, `rolled_back`, `stopped`.
-    phase: Option<String>,
+    pub phase: Option<String>,
     /// Only pipelines changed at or after this time (RFC 3339).
-    updated_since: Option<String>,
+    pub updated_since: Option<String>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
     /// Pipelines per page, 1–100 (default 50).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
 }
 
 /// A page of pipelines, newest first.
@@ -210,6 +211,15 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<PipelineList>, Problem> {
     let Query(q) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    page(&state, &viewer, &q).await.map(Json)
+}
+
+/// A page of the pipelines `viewer` may see (the API's list, and the dashboard's).
+pub async fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    q: &ListQuery,
+) -> Result<PipelineList, Problem> {
     let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, detail);
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -257,14 +267,14 @@ pub async fn list(
     let mut pipelines = Vec::with_capacity(records.len());
     for record in &records {
         let p = decode(record)?;
-        let cfg = config_of(&state, &mut configs, &p.repo).await?;
+        let cfg = config_of(state, &mut configs, &p.repo).await?;
         let report = gates::evaluate(&p, &cfg);
-        pipelines.push(summary(&state, &p, &report.waiting_for));
+        pipelines.push(summary(state, &p, &report.waiting_for));
     }
-    Ok(Json(PipelineList {
+    Ok(PipelineList {
         pipelines,
         next_cursor,
-    }))
+    })
 }
 
 /// One pipeline, if the caller can read its repository.
@@ -285,6 +295,15 @@ pub async fn one(
     SignedIn(viewer): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Json<PipelineDetail>, Problem> {
+    detail(&state, &viewer, &id).await.map(Json)
+}
+
+/// Pipeline `id` if `viewer` may see it (the API's, and the dashboard's).
+pub async fn detail(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<PipelineDetail, Problem> {
     let missing = || Problem::not_found("pipeline");
     let id: i64 = id.parse().map_err(|_| missing())?;
     let record = state.store.pipeline(id).await?.ok_or_else(missing)?;
@@ -292,11 +311,11 @@ pub async fn one(
     if !viewer.can_see(&p.repo) {
         return Err(missing());
     }
-    let cfg = config_of(&state, &mut HashMap::new(), &p.repo).await?;
+    let cfg = config_of(state, &mut HashMap::new(), &p.repo).await?;
     let report = gates::evaluate(&p, &cfg);
     let audit = state.store.audit_of_pipeline(p.id, AUDIT_SHOWN).await?;
-    Ok(Json(PipelineDetail {
-        summary: summary(&state, &p, &report.waiting_for),
+    Ok(PipelineDetail {
+        summary: summary(state, &p, &report.waiting_for),
         gates: report
             .gates
             .iter()
@@ -368,7 +387,7 @@ pub async fn one(
                 detail: e.detail,
             })
             .collect(),
-    }))
+    })
 }
 
 /// A repository's configuration as shipgate last read it (the API never asks GitHub); the
