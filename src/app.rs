@@ -10,6 +10,7 @@
 //! Must not: hold behaviour of its own — it only connects parts.
 
 pub mod demo;
+pub mod operator;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -21,15 +21,58 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// What `serve --help` adds: the settings and the exit codes.
+const SERVE_HELP: &str = "\
+Settings (environment variables, or a .env file named by SHIPGATE_ENV_FILE; the README has them all):
+  DATABASE_URL                        sqlite://shipgate.db (default) or postgres://…
+  GITHUB_APP_ID, GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH, GITHUB_WEBHOOK_SECRET
+                                      the App (none: first-run setup at /setup)
+  GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, GITHUB_APP_SLUG
+                                      sign-in for the dashboard and API; the bot's name
+  GITHUB_API_URL, GITHUB_URL          https://api.github.com, https://github.com
+  SHIPGATE_BIND                       127.0.0.1:3000
+  SHIPGATE_PUBLIC_URL                 http://<SHIPGATE_BIND>
+  SHIPGATE_ENV_FILE                   .env
+  SHIPGATE_LOG_FORMAT                 text | json
+  SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS  false
+  SHIPGATE_NOTIFY_URL, SHIPGATE_NOTIFY_FORMAT, SHIPGATE_NOTIFY_SECRET
+  SHIPGATE_METRICS_TOKEN              guards /metrics (Bearer)
+  SHIPGATE_RESYNC_AFTER               10m
+  SHIPGATE_CONTENT_PACING             on | off
+  SHIPGATE_HEADER_TIMEOUT, SHIPGATE_BODY_TIMEOUT          5s, 30s
+  SHIPGATE_MAX_CONNECTIONS, SHIPGATE_MAX_CONNECTIONS_PER_CLIENT   4096, 512
+  RUST_LOG                            info
+
+Exit codes:
+  0  stopped on SIGTERM or SIGINT after finishing queued deliveries
+  1  could not start (database, migrations, address in use) or stopped by a second signal
+  2  a setting is missing or wrong (the message names it, never its value)";
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the GitHub App: webhooks, setup page, worker (the default).
+    /// Run the GitHub App: webhooks, setup page, worker, dashboard and API (the default).
+    #[command(after_help = SERVE_HELP)]
     Serve,
     /// Apply database migrations and exit.
     Migrate,
     /// Run one feature through every gate to production against the built-in GitHub
     /// simulator (no App, no network), printed as a timeline; exit 1 unless it reaches done.
     Demo,
+    /// List pipelines as the dashboard does, from the database (for operators with a shell).
+    Pipelines {
+        /// Only this repository (`owner/name`).
+        #[arg(long)]
+        repo: Option<String>,
+        /// Only this phase (`intake`, …, `done`, `rolled_back`).
+        #[arg(long)]
+        phase: Option<String>,
+    },
+    /// Show one pipeline as its dashboard page does: `shipgate status owner/repo#N`.
+    Status {
+        /// The feature issue, `owner/repo#N`.
+        #[arg(value_name = "OWNER/REPO#N")]
+        issue: String,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -103,6 +146,10 @@ fn main() -> ExitCode {
             Command::Audit {
                 action: AuditCommand::Verify { heads },
             } => audit_verify(settings, &heads).await,
+            Command::Pipelines { repo, phase } => {
+                shipgate::app::operator::pipelines(&settings, repo, phase).await
+            }
+            Command::Status { issue } => shipgate::app::operator::status(&settings, &issue).await,
             Command::Config { .. } | Command::Demo => {
                 unreachable!("handled before settings are read")
             }

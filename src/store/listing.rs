@@ -89,6 +89,19 @@ impl Store {
         )
     }
 
+    /// The pipeline of issue `issue` of `repo` (`owner/name`, any case).
+    pub async fn pipeline_by_issue_any_case(
+        &self,
+        repo: &str,
+        issue: i64,
+    ) -> Result<Option<PipelineRecord>, StoreError> {
+        let sql = "SELECT id, state FROM pipelines WHERE LOWER(repo) = $1 AND issue_number = $2";
+        Ok(
+            with_pool!(self, pool => sqlx::query(sql).bind(repo.to_lowercase()).bind(issue).fetch_optional(pool).await?
+            .map(|r| PipelineRecord { id: r.get(0), state: r.get(1) })),
+        )
+    }
+
     /// A pipeline's audit entries, oldest first, at most `limit`.
     pub async fn audit_of_pipeline(&self, id: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
         let sql = "SELECT id, at, repo, pipeline_id, delivery, actor, action, detail, prev_hash, hash \

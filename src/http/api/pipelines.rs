@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::gates;
 use crate::pipeline::model::{Deploy, DeployState, Phase, Pipeline};
+use crate::store::Store;
 use crate::store::listing::PipelineFilter;
 
 /// Pipelines per page unless `limit` says otherwise, and the most one page holds.
@@ -214,10 +215,41 @@ pub async fn list(
     page(&state, &viewer, &q).await.map(Json)
 }
 
+/// Where pipelines are read from: the database, and GitHub's web root for links.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub store: &'a Store,
+    pub github_url: &'a url::Url,
+}
+
+impl<'a> Source<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Source {
+            store: &state.store,
+            github_url: &state.settings.github_url,
+        }
+    }
+}
+
 /// A page of the pipelines `viewer` may see (the API's list, and the dashboard's).
 pub async fn page(
     state: &AppState,
     viewer: &Viewer,
+    q: &ListQuery,
+) -> Result<PipelineList, Problem> {
+    let repositories = match &q.repository {
+        Some(r) if viewer.can_see(r) => vec![r.to_lowercase()],
+        Some(_) => Vec::new(),
+        None => viewer.repositories.iter().cloned().collect(),
+    };
+    page_of(Source::of(state), repositories, q).await
+}
+
+/// A page of the pipelines of `repositories` (lowercased `owner/name`), by `q` but for its
+/// `repository`, which the caller has applied (for `shipgate pipelines` too).
+pub async fn page_of(
+    src: Source<'_>,
+    repositories: Vec<String>,
     q: &ListQuery,
 ) -> Result<PipelineList, Problem> {
     let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, detail);
@@ -245,12 +277,7 @@ pub async fn page(
                 .map_err(|_| bad("cursor is not one this API gave"))?,
         ),
     };
-    let repositories = match &q.repository {
-        Some(r) if viewer.can_see(r) => vec![r.to_lowercase()],
-        Some(_) => Vec::new(),
-        None => viewer.repositories.iter().cloned().collect(),
-    };
-    let records = state
+    let records = src
         .store
         .list_pipelines(&PipelineFilter {
             repositories,
@@ -267,9 +294,9 @@ pub async fn page(
     let mut pipelines = Vec::with_capacity(records.len());
     for record in &records {
         let p = decode(record)?;
-        let cfg = config_of(state, &mut configs, &p.repo).await?;
+        let cfg = config_of(src.store, &mut configs, &p.repo).await?;
         let report = gates::evaluate(&p, &cfg);
-        pipelines.push(summary(state, &p, &report.waiting_for));
+        pipelines.push(summary(src, &p, &report.waiting_for));
     }
     Ok(PipelineList {
         pipelines,
@@ -311,11 +338,16 @@ pub async fn detail(
     if !viewer.can_see(&p.repo) {
         return Err(missing());
     }
-    let cfg = config_of(state, &mut HashMap::new(), &p.repo).await?;
-    let report = gates::evaluate(&p, &cfg);
-    let audit = state.store.audit_of_pipeline(p.id, AUDIT_SHOWN).await?;
+    detail_of(Source::of(state), &p).await
+}
+
+/// Everything about `p` (for `shipgate status` too).
+pub async fn detail_of(src: Source<'_>, p: &Pipeline) -> Result<PipelineDetail, Problem> {
+    let cfg = config_of(src.store, &mut HashMap::new(), &p.repo).await?;
+    let report = gates::evaluate(p, &cfg);
+    let audit = src.store.audit_of_pipeline(p.id, AUDIT_SHOWN).await?;
     Ok(PipelineDetail {
-        summary: summary(state, &p, &report.waiting_for),
+        summary: summary(src, p, &report.waiting_for),
         gates: report
             .gates
             .iter()
@@ -393,15 +425,14 @@ pub async fn detail(
 /// A repository's configuration as shipgate last read it (the API never asks GitHub); the
 /// defaults if it has not been read.
 async fn config_of(
-    state: &AppState,
+    store: &Store,
     known: &mut HashMap<String, LoadedConfig>,
     repo: &str,
 ) -> Result<LoadedConfig, Problem> {
     if let Some(cfg) = known.get(repo) {
         return Ok(cfg.clone());
     }
-    let cfg = state
-        .store
+    let cfg = store
         .repo_config(repo)
         .await?
         .and_then(|(json, _)| serde_json::from_str(&json).ok())
@@ -410,8 +441,8 @@ async fn config_of(
     Ok(known[repo].clone())
 }
 
-fn summary(state: &AppState, p: &Pipeline, waiting_for: &str) -> PipelineSummary {
-    let web = state.settings.github_url.as_str().trim_end_matches('/');
+fn summary(src: Source<'_>, p: &Pipeline, waiting_for: &str) -> PipelineSummary {
+    let web = src.github_url.as_str().trim_end_matches('/');
     PipelineSummary {
         id: p.id,
         repository: p.repo.clone(),
