@@ -14,9 +14,8 @@ use common::Backend;
 use common::world::*;
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::Value;
-use shipgate::sim::state::Permission;
 
-const SECRET: &str = "globex/secret";
+const SECRET: &str = STRANGERS_REPO;
 const DOC_URI: &str = "urn:shipgate:api";
 
 /// Calls the API and checks each answer against the served OpenAPI document.
@@ -132,12 +131,7 @@ async fn a_user_sees_exactly_the_repositories_they_can_read(backend: Backend) {
     let url = endpoint(Arc::new(AtomicBool::new(true))).await;
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    // Another organisation's repository with the App installed too, where only carol works.
-    sim.add_shipgate_repo(SECRET, &[("carol", Permission::Write)]);
-    sim.install("globex", &[SECRET]).await;
-    sim.set_permission(REPO, "alice", Permission::Read);
-    sim.open_issue(SECRET, "carol", "Acquire Initech", BODY, &["feature"])
-        .await;
+    w.with_strangers().await;
     sg.settle(sim).await;
     // Two features to production in acme/widgets; the second rolled back.
     let (first, _) = w.to_done().await;

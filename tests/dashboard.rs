@@ -15,9 +15,8 @@ use std::time::Duration;
 use common::Backend;
 use common::world::*;
 use fantoccini::{Client, ClientBuilder, Locator};
-use shipgate::sim::state::Permission;
 
-const SECRET: &str = "globex/secret";
+const SECRET: &str = STRANGERS_REPO;
 
 /// A chromedriver process and a headless Chromium session through it.
 struct Browser {
@@ -106,11 +105,7 @@ async fn a_signed_in_user_sees_their_pipelines_in_a_browser(backend: Backend) {
     let url = endpoint(Arc::new(AtomicBool::new(true))).await;
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    sim.add_shipgate_repo(SECRET, &[("carol", Permission::Write)]);
-    sim.install("globex", &[SECRET]).await;
-    sim.set_permission(REPO, "alice", Permission::Read);
-    sim.open_issue(SECRET, "carol", "Acquire Initech", BODY, &["feature"])
-        .await;
+    w.with_strangers().await;
     let (n, _) = w.to_done().await;
     let id = sg.store.pipelines_of(REPO).await.unwrap()[0].id;
     let secret_id = sg.store.pipelines_of(SECRET).await.unwrap()[0].id;

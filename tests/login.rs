@@ -220,7 +220,29 @@ async fn cookies_are_secure_behind_https(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// Each sign-in begun is a row for ten minutes: one client may begin 30 a minute.
+async fn sign_ins_are_paced_per_client(backend: Backend) {
+    let w = Setup::new(backend).start().await;
+    let login = w.sg.url.join("login").unwrap();
+    for _ in 0..30 {
+        let answer = client().get(login.clone()).send().await.unwrap();
+        assert_eq!(answer.status(), 302);
+    }
+    let refused = client().get(login).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    assert_eq!(
+        w._db
+            .texts("SELECT state_hash FROM login_states")
+            .await
+            .len(),
+        30
+    );
+    w.sg.stop().await;
+}
+
 on_both_backends!(
     signing_in_starts_a_session_that_only_this_browser_holds,
-    cookies_are_secure_behind_https
+    cookies_are_secure_behind_https,
+    sign_ins_are_paced_per_client
 );

@@ -124,8 +124,25 @@ pub struct LoginQuery {
     return_to: Option<String>,
 }
 
-/// `GET /login`: to GitHub, to sign in.
-pub async fn start(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+/// `GET /login`: to GitHub, to sign in. Each one stores a row for ten minutes, so a client
+/// may begin as many a minute as it may have tokens checked (`api::auth`).
+pub async fn start(
+    State(state): State<AppState>,
+    Query(q): Query<LoginQuery>,
+    request: axum::http::request::Parts,
+) -> Response {
+    if !state
+        .viewers
+        .may_ask_github(super::api::auth::client_of(&request.extensions))
+    {
+        let mut busy = refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins from this address; try again in a minute.",
+        );
+        busy.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("60"));
+        return busy;
+    }
     let Some(app) = state.github.load_full() else {
         return refused(
             StatusCode::SERVICE_UNAVAILABLE,

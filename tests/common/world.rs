@@ -577,7 +577,30 @@ impl World {
     }
 }
 
+/// Another organisation's repository, with the App installed there too.
+#[allow(dead_code)]
+pub const STRANGERS_REPO: &str = "globex/secret";
+
 impl World {
+    /// Two people for visibility tests: `carol` works only in [`STRANGERS_REPO`] (installed,
+    /// with her feature "Acquire Initech" opened), `alice` can only read [`REPO`].
+    #[allow(dead_code)]
+    pub async fn with_strangers(&self) {
+        let sim = &self.sim;
+        sim.add_shipgate_repo(STRANGERS_REPO, &[("carol", Permission::Write)]);
+        sim.install("globex", &[STRANGERS_REPO]).await;
+        sim.set_permission(REPO, "alice", Permission::Read);
+        sim.open_issue(
+            STRANGERS_REPO,
+            "carol",
+            "Acquire Initech",
+            BODY,
+            &["feature"],
+        )
+        .await;
+        self.sg.settle(sim).await;
+    }
+
     /// Takes a new feature all the way to `done`; returns (issue, merge SHA).
     pub async fn to_done(&self) -> (u64, String) {
         let (n, pr, _) = self.to_readiness().await;

@@ -5,7 +5,8 @@
 //! The answer is kept for [`CACHE_TTL`] under the SHA-256 of the token (the token itself is
 //! never kept), for at most [`CACHE_ENTRIES`] tokens. A token not in the cache costs GitHub
 //! requests, so each client (IPv4 address or IPv6 /64) may have [`CHECKS_PER_MINUTE`] of
-//! them checked a minute; past that, 429 with `retry-after`.
+//! them checked a minute (sign-ins begun at `/login` count too); past that, 429 with
+//! `retry-after`.
 //! Must not: log or store the token, or trust anything but GitHub's answer.
 
 use std::collections::HashMap;
@@ -64,6 +65,16 @@ impl Viewers {
             .map(|(v, _)| v.clone())
     }
 
+    /// Whether `client` may start one more check with GitHub (or sign-in) this minute. The
+    /// per-client counters are pruned when there are many, so an attacker with many
+    /// addresses cannot grow them without bound.
+    pub fn may_ask_github(&self, client: Client) -> bool {
+        if self.checks.len() > CACHE_ENTRIES {
+            self.checks.retain_recent();
+        }
+        self.checks.check_key(&client).is_ok()
+    }
+
     fn remember(&self, key: [u8; 32], viewer: Arc<Viewer>) {
         let mut cache = self.cache.lock().expect("viewer cache");
         if cache.len() >= CACHE_ENTRIES {
@@ -74,6 +85,13 @@ impl Viewers {
         }
         cache.insert(key, (viewer, Instant::now()));
     }
+}
+
+/// The client (IPv4 address or IPv6 /64) a request came from.
+pub fn client_of(extensions: &axum::http::Extensions) -> Client {
+    extensions
+        .get::<Peer>()
+        .map_or(Client::of(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), |p| p.client)
 }
 
 /// The signed-in user a request is made by.
@@ -126,11 +144,7 @@ impl FromRequestParts<AppState> for SignedIn {
         if let Some(viewer) = viewers.cached(&key) {
             return Ok(SignedIn(viewer));
         }
-        let client = parts
-            .extensions
-            .get::<Peer>()
-            .map_or(Client::of(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), |p| p.client);
-        if viewers.checks.check_key(&client).is_err() {
+        if !viewers.may_ask_github(client_of(&parts.extensions)) {
             let mut refused = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many new tokens from this address; try again in a minute",
