@@ -50,7 +50,10 @@ async fn main() {
     let views = env_number("VIEWS", 500);
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start().await;
-    sim.add_shipgate_repo(REPO, &[("lead", Permission::Maintain), ("alice", Permission::Read)]);
+    sim.add_shipgate_repo(
+        REPO,
+        &[("lead", Permission::Maintain), ("alice", Permission::Read)],
+    );
     let mut env: BTreeMap<&str, String> = sim.app_env().into_iter().collect();
     env.insert(
         "DATABASE_URL",
