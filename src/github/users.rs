@@ -98,6 +98,14 @@ pub async fn viewer(app: &GitHubApp, token: &SecretString) -> Result<Viewer, Git
             if last {
                 break;
             }
+            if page == MAX_PAGES {
+                tracing::warn!(
+                    login = %login,
+                    installation = id,
+                    "the user can read more than {} repositories of an installation; only those are shown",
+                    MAX_PAGES * 100
+                );
+            }
         }
     }
     Ok(Viewer {

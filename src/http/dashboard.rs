@@ -21,8 +21,9 @@ use crate::pipeline::model::Phase;
 use crate::pipeline::text::span;
 
 /// Gate evidence (Markdown, as the check run shows it) as HTML: the inline Markdown
-/// rendered by pulldown-cmark, with any HTML in it shown as text and only http(s) links kept
-/// as links — titles and names in it come from people.
+/// rendered by pulldown-cmark, with any HTML in it shown as text, images as their alt text
+/// (a page must not fetch what a PR title points at) and only http(s) links kept as links —
+/// titles and names in it come from people.
 pub fn evidence_html(markdown: &str) -> String {
     use pulldown_cmark::{Event, Parser, Tag, TagEnd};
     let mut open_links = Vec::new();
@@ -39,7 +40,8 @@ pub fn evidence_html(markdown: &str) -> String {
             Some(Event::Start(tag))
         }
         Event::End(TagEnd::Link) => open_links.pop().unwrap_or(false).then_some(event),
-        Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph) => None,
+        Event::Start(Tag::Paragraph | Tag::Image { .. })
+        | Event::End(TagEnd::Paragraph | TagEnd::Image) => None,
         other => Some(other),
     });
     let mut html = String::new();
@@ -267,5 +269,7 @@ mod tests {
         );
         assert!(!hostile.contains("href=\"javascript"), "{hostile}");
         assert!(hostile.contains("&lt;script&gt;"), "{hostile}");
+        let tracker = evidence_html("merged ![pixel](https://tracker.example/p.png)");
+        assert_eq!(tracker, "merged pixel");
     }
 }

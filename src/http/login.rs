@@ -109,10 +109,16 @@ fn refused(status: StatusCode, why: &str) -> Response {
         .into_response()
 }
 
-/// Only a path on shipgate itself (not `//host`, not a URL).
+/// Only a path on shipgate itself: starting with one `/`, and without a backslash or a
+/// control character (browsers drop tabs and newlines from URLs, so `/\t/evil.example`
+/// would lead off shipgate).
 fn safe_return(path: Option<&str>) -> String {
     match path {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") => {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.chars().any(|c| c == '\\' || c.is_control()) =>
+        {
             p.to_owned()
         }
         _ => "/".to_owned(),
@@ -401,6 +407,9 @@ mod tests {
             "//evil.example",
             "https://evil.example",
             "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/x\\..\\/evil.example",
             "evil",
         ] {
             assert_eq!(safe_return(Some(off)), "/", "{off}");
