@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::engine::advance::Outlets;
 use crate::engine::background;
+use crate::engine::evidence::EvidenceDesk;
 use crate::engine::executor::Executor;
 use crate::engine::notify::Notifier;
 use crate::engine::resolver::Resolver;
@@ -33,6 +34,7 @@ use crate::github::LiveApp;
 use crate::github::app::GitHubApp;
 use crate::github::client::GitHub;
 use crate::github::octocrab_client::OctocrabGitHub;
+use crate::github::oidc::OidcVerifier;
 use crate::http::setup::SetupGuard;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -144,6 +146,25 @@ pub async fn start_on(
         metrics: metrics.clone(),
         public_url: settings.public_url.clone(),
     };
+    let evidence = {
+        let audience = settings.oidc_audience.clone().unwrap_or_else(|| {
+            settings
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned()
+        });
+        Arc::new(http::EvidenceIntake {
+            verifier: OidcVerifier::new(settings.oidc_issuer.as_str(), &audience),
+            desk: EvidenceDesk::new(
+                store.clone(),
+                resolver.clone(),
+                clock.clone(),
+                outlets.clone(),
+                effects_wake.clone(),
+            ),
+        })
+    };
     let worker = Worker {
         store: store.clone(),
         clock: clock.clone(),
@@ -215,6 +236,7 @@ pub async fn start_on(
         setup,
         metrics,
         viewers: Default::default(),
+        evidence,
         body_budget: http::shares::Shares::new(
             http::webhook::BODY_BUDGET_BYTES / http::webhook::BUDGET_UNIT,
             http::webhook::BODY_BUDGET_PER_CLIENT_BYTES / http::webhook::BUDGET_UNIT,

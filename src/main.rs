@@ -37,6 +37,8 @@ Settings (environment variables, or a .env file named by SHIPGATE_ENV_FILE; the 
   SHIPGATE_ALLOW_PRIVATE_HEALTH_URLS  false
   SHIPGATE_NOTIFY_URL, SHIPGATE_NOTIFY_FORMAT, SHIPGATE_NOTIFY_SECRET
   SHIPGATE_METRICS_TOKEN              guards /metrics (Bearer)
+  SHIPGATE_OIDC_ISSUER                https://token.actions.githubusercontent.com
+  SHIPGATE_OIDC_AUDIENCE              SHIPGATE_PUBLIC_URL without a trailing slash
   SHIPGATE_RESYNC_AFTER               10m
   SHIPGATE_CONTENT_PACING             on | off
   SHIPGATE_HEADER_TIMEOUT, SHIPGATE_BODY_TIMEOUT          5s, 30s

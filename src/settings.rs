@@ -167,6 +167,13 @@ pub struct Settings {
     /// `SHIPGATE_METRICS_TOKEN`: when set, `/metrics` answers only requests with
     /// `Authorization: Bearer <token>` (otherwise anyone who reaches the port may scrape).
     pub metrics_token: Option<SecretString>,
+    /// `SHIPGATE_OIDC_ISSUER`: the issuer of the Actions OIDC tokens `POST /api/v1/evidence`
+    /// accepts (default GitHub.com's, `https://token.actions.githubusercontent.com`; GitHub
+    /// Enterprise Server: `https://HOST/_services/token`).
+    pub oidc_issuer: Url,
+    /// `SHIPGATE_OIDC_AUDIENCE`: the `aud` those tokens must carry (default the public URL,
+    /// without a trailing slash — what the action asks for by default).
+    pub oidc_audience: Option<String>,
 }
 
 impl Settings {
@@ -273,7 +280,14 @@ impl Settings {
             Some("off") => false,
             Some(_) => return Err(bad("SHIPGATE_CONTENT_PACING", "must be on or off")),
         };
+        let oidc_issuer = parse_http_url(
+            "SHIPGATE_OIDC_ISSUER",
+            &get("SHIPGATE_OIDC_ISSUER")
+                .unwrap_or_else(|| crate::github::oidc::GITHUB_ACTIONS_ISSUER.into()),
+        )?;
         Ok(Self {
+            oidc_issuer,
+            oidc_audience: get("SHIPGATE_OIDC_AUDIENCE"),
             metrics_token: get("SHIPGATE_METRICS_TOKEN").map(SecretString::from),
             resync_after,
             intake,

@@ -106,7 +106,23 @@ async fn a_signed_in_user_sees_their_pipelines_in_a_browser(backend: Backend) {
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
     w.with_strangers().await;
-    let (n, _) = w.to_done().await;
+    let (n, pr, _) = w.to_readiness().await;
+    sim.comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    sg.settle(sim).await;
+    // The production deploy reports what it deployed (the action's POST), then finishes.
+    let production = w.newest_run(Some("production")).unwrap().id;
+    let audience = sg.url.as_str().trim_end_matches('/');
+    let answer = reqwest::Client::new()
+        .post(sg.url.join("api/v1/evidence").unwrap())
+        .bearer_auth(sim.oidc_token(REPO, production, audience))
+        .json(&serde_json::json!({"format": 1, "deploy": {"url": "https://widgets.acme.test/", "version": "2.0.1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    sim.complete_workflow_run(REPO, production, "success").await;
+    w.wait_for_phase(n, "done").await;
     let id = sg.store.pipelines_of(REPO).await.unwrap()[0].id;
     let secret_id = sg.store.pipelines_of(SECRET).await.unwrap()[0].id;
 
@@ -158,6 +174,8 @@ async fn a_signed_in_user_sees_their_pipelines_in_a_browser(backend: Backend) {
         "passed",
         "Audit log",
         "Health of production",
+        "Test runs",
+        "version 2.0.1 at https://widgets.acme.test/",
     ] {
         assert!(text.contains(part), "{part:?} in\n{text}");
     }

@@ -64,3 +64,68 @@ fn the_deploy_template_takes_what_shipgate_sends_and_uses_the_environment() {
         "inputs go through env"
     );
 }
+
+/// The step that reports evidence to shipgate: the action in `action/`, whose inputs it
+/// must name exactly, with the OIDC permission the action needs.
+fn evidence_steps(node: &Node) -> Vec<BTreeSet<String>> {
+    let action =
+        std::fs::read_to_string(format!("{}/action/action.yml", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    let action = marked_yaml::parse_yaml(0, &action).unwrap();
+    let declared: BTreeSet<String> = action
+        .as_mapping()
+        .unwrap()
+        .get_mapping("inputs")
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    let root = node.as_mapping().unwrap();
+    let permissions = root.get_mapping("permissions").unwrap();
+    assert_eq!(
+        permissions.get_scalar("id-token").map(|s| s.as_str()),
+        Some("write"),
+        "the action needs the job's OIDC token"
+    );
+    let mut found = vec![];
+    for (_, job) in root.get_mapping("jobs").unwrap().iter() {
+        for step in job
+            .as_mapping()
+            .unwrap()
+            .get_sequence("steps")
+            .unwrap()
+            .iter()
+        {
+            let step = step.as_mapping().unwrap();
+            let uses = step.get_scalar("uses").map(|s| s.as_str().to_owned());
+            if uses.is_some_and(|u| u.starts_with("shipgate/shipgate/action@")) {
+                let with: BTreeSet<String> = step
+                    .get_mapping("with")
+                    .unwrap()
+                    .keys()
+                    .map(|k| k.as_str().to_owned())
+                    .collect();
+                assert!(
+                    with.is_subset(&declared),
+                    "inputs the action does not declare: {:?}",
+                    with.difference(&declared).collect::<Vec<_>>()
+                );
+                assert!(with.contains("url"));
+                found.push(with);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_templates_report_evidence_through_the_action_with_inputs_it_declares() {
+    let (_, tests) = template("shipgate-tests.yml");
+    let steps = evidence_steps(&tests);
+    assert_eq!(steps.len(), 1);
+    assert!(steps[0].contains("junit") && steps[0].contains("coverage"));
+    let (_, deploy) = template("shipgate-deploy.yml");
+    let steps = evidence_steps(&deploy);
+    assert_eq!(steps.len(), 1);
+    assert!(steps[0].contains("deploy-url") && steps[0].contains("deploy-version"));
+}

@@ -7,6 +7,7 @@
 pub mod addresses;
 pub mod advance;
 pub mod background;
+pub mod evidence;
 pub mod executor;
 pub mod health;
 pub mod mapping;

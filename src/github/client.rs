@@ -320,6 +320,8 @@ pub trait GitHub: Send + Sync {
     ) -> Result<Option<FileContent>, GitHubError>;
     async fn branch_sha(&self, repo: &RepoRef, branch: &str)
     -> Result<Option<String>, GitHubError>;
+    /// The repository's numeric id (`GET /repos/{owner}/{repo}`, `id`); `None` if it is gone.
+    async fn repository_id(&self, repo: &RepoRef) -> Result<Option<u64>, GitHubError>;
     /// Creates `refs/heads/<branch>` at `sha`; an existing branch at any SHA is reported as `false`.
     async fn create_branch(
         &self,

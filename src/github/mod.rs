@@ -12,6 +12,7 @@ pub mod limits;
 pub mod manifest;
 pub mod oauth;
 pub mod octocrab_client;
+pub mod oidc;
 pub mod rest;
 pub mod signature;
 pub mod users;

@@ -564,6 +564,19 @@ impl GitHub for OctocrabGitHub {
         }
     }
 
+    async fn repository_id(&self, repo: &RepoRef) -> Result<Option<u64>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Repository {
+            id: u64,
+        }
+        const OP: &str = "read a repository";
+        match self.get(repo, OP, &repo_path(repo, "")).await {
+            Ok(answer) => Ok(Some(answer.json::<Repository>(OP)?.id)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_branch(
         &self,
         repo: &RepoRef,

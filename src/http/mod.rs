@@ -45,6 +45,14 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Signed-in users seen recently (the API's and dashboard's sign-in).
     pub viewers: Arc<api::auth::Viewers>,
+    /// What `POST /api/v1/evidence` verifies tokens with and records reports through.
+    pub evidence: Arc<EvidenceIntake>,
+}
+
+/// The token verifier and the recorder behind `POST /api/v1/evidence`.
+pub struct EvidenceIntake {
+    pub verifier: crate::github::oidc::OidcVerifier,
+    pub desk: crate::engine::evidence::EvidenceDesk,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -144,6 +144,7 @@ mod tests {
             finished_at: Some(at),
             rollback_reason: None,
             requested_by: None,
+            evidence: None,
         }
     }
 

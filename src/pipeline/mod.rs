@@ -17,7 +17,7 @@
 //! | commands | `commands` | the slash-command parser, the command list, check-run buttons |
 //! | reading | `linking`, `config` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` and its JSON Schema |
 //! | state | `model` | the pipeline, its inputs and the actions it asks for |
-//! | rules over state | `provenance` | whether a workflow run is the one shipgate dispatched |
+//! | rules over state | `provenance`, `evidence` | whether a workflow run is the one shipgate dispatched; which run a verified token reports for, and whether its evidence meets the thresholds |
 //! | gates | `gates` | every gate evaluated once: kind, state, evidence, readiness, what it waits for |
 //! | views | `views` | status comment, `/status`, check runs, closing summary, incident issue, replies |
 //! | queries | `dora` | a repository's DORA metrics over a window, from its pipelines' records |
@@ -30,6 +30,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod dora;
+pub mod evidence;
 pub mod gates;
 pub mod linking;
 pub mod markdown;
@@ -43,6 +44,8 @@ pub use gates::skip_of;
 pub use model::{Access, Action, Effect, Input, Pipeline};
 pub use step::{starts_pipeline, step};
 
+#[cfg(test)]
+mod evidence_tests;
 #[cfg(test)]
 mod governance_tests;
 #[cfg(test)]

@@ -75,6 +75,19 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
     let query_text = parts.uri.query().unwrap_or("").to_owned();
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(response) = super::oidc::handle(
+        &inner,
+        &parts.method,
+        parts.uri.path(),
+        &query_text,
+        authorization,
+    ) {
+        return response;
+    }
     if let Some(response) =
         web::handle(&inner, &parts.method, parts.uri.path(), &query_text, &bytes)
     {

@@ -1,6 +1,6 @@
 //! RSA key pairs for simulated Apps. Generating one takes a noticeable moment, so each slot is
 //! generated once per process and shared by every simulator in it.
-//! Must not: be used for anything but simulated Apps.
+//! Must not: be used for anything but simulated Apps and the simulated OIDC issuer.
 
 use std::sync::OnceLock;
 
@@ -13,9 +13,10 @@ pub struct KeyPair {
     pub public_pem: String,
 }
 
-static SLOTS: [OnceLock<KeyPair>; 2] = [OnceLock::new(), OnceLock::new()];
+static SLOTS: [OnceLock<KeyPair>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
 
-/// The key pair in `slot` (0: the simulator's default App, 1: an App made by the manifest flow).
+/// The key pair in `slot` (0: the simulator's default App, 1: an App made by the manifest flow,
+/// 2: the Actions OIDC issuer).
 pub fn app_key_pair(slot: usize) -> KeyPair {
     SLOTS[slot]
         .get_or_init(|| {

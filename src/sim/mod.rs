@@ -16,6 +16,7 @@ mod dispatch;
 mod handlers;
 pub mod keys;
 mod oauth;
+pub mod oidc;
 pub(crate) mod people;
 mod permissions;
 pub mod render;
@@ -157,6 +158,36 @@ impl Simulator {
         self.with(|s| s.issue_user_token(login))
     }
 
+    /// The Actions OIDC issuer the simulator plays (`SHIPGATE_OIDC_ISSUER`).
+    pub fn oidc_issuer(&self) -> String {
+        oidc::issuer(&self.api_url())
+    }
+
+    /// A token GitHub Actions would give run `run_id` of `full_name` now, for `audience`.
+    /// Panics when there is no such run.
+    pub fn oidc_token(&self, full_name: &str, run_id: u64, audience: &str) -> String {
+        oidc::sign(&self.oidc_claims(full_name, run_id, audience))
+    }
+
+    /// The claims of [`oidc_token`](Self::oidc_token), to change before signing them with
+    /// [`oidc::sign`] (or [`oidc::forge`]). Panics when there is no such run.
+    pub fn oidc_claims(&self, full_name: &str, run_id: u64, audience: &str) -> serde_json::Value {
+        self.with(|s| s.oidc_claims(full_name, run_id, audience))
+            .unwrap_or_else(|| panic!("the simulator has no run {run_id} in {full_name}"))
+    }
+
+    /// What a runner sets for a job of run `run_id` with `id-token: write`:
+    /// (`ACTIONS_ID_TOKEN_REQUEST_URL`, `ACTIONS_ID_TOKEN_REQUEST_TOKEN`).
+    pub fn actions_token_request(&self, full_name: &str, run_id: u64) -> (String, String) {
+        let token = format!("job-{}", self.with(|s| s.next_id()));
+        self.with(|s| {
+            s.job_token_requests
+                .insert(token.clone(), (full_name.to_owned(), run_id))
+        });
+        let url = format!("{}oidc/token?api-version=2.0", self.api_url());
+        (url, token)
+    }
+
     /// Sends webhooks to this URL from now on.
     pub fn set_webhook_url(&self, url: Url) {
         self.with(|s| s.app.webhook_url = Some(url));
@@ -226,6 +257,7 @@ impl Simulator {
             ("GITHUB_CLIENT_SECRET", client_secret),
             ("GITHUB_API_URL", self.api_url().to_string()),
             ("GITHUB_URL", self.web_url().to_string()),
+            ("SHIPGATE_OIDC_ISSUER", self.oidc_issuer()),
         ]
     }
 

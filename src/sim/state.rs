@@ -557,6 +557,10 @@ pub struct SimState {
     pub held_events: Vec<String>,
     /// Webhooks held back, in order, until released.
     pub held: Vec<OutgoingWebhook>,
+    /// How many times the OIDC issuer's keys were fetched (`/oidc/jwks`).
+    pub oidc_key_fetches: u64,
+    /// Request tokens handed to jobs (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`) → (repository, run).
+    pub job_token_requests: HashMap<String, (String, u64)>,
 }
 
 impl SimState {
@@ -584,6 +588,8 @@ impl SimState {
             content_throttle: None,
             held_events: Vec::new(),
             held: Vec::new(),
+            oidc_key_fetches: 0,
+            job_token_requests: HashMap::new(),
         };
         let bot = state.app.bot_login();
         state.ensure_user_of_kind(&bot, "Bot");

@@ -721,4 +721,5 @@ pub fn bot_replies(sim: &shipgate::sim::Simulator, repo: &str, n: u64) -> Vec<St
     })
 }
 pub mod attack;
+pub mod openapi;
 pub mod world;

@@ -47,10 +47,11 @@ impl Executor {
         let marker = format!("<!-- shipgate:reply {} -->", at.key);
         if at.may_have_run {
             let comments = gh.list_issue_comments(at.repo, on).await?;
-            if comments
-                .iter()
-                .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&marker)))
-            {
+            if comments.iter().any(|c| {
+                c.body
+                    .as_deref()
+                    .is_some_and(|b| b.trim_end().ends_with(&marker))
+            }) {
                 return Ok(None);
             }
         }

@@ -1,14 +1,20 @@
 //! The JSON API under `/api/v1/`, and its OpenAPI 3.1 document at `/api/openapi.json`,
 //! generated from the handlers by `utoipa` (never written by hand).
 //!
-//! Every route needs a signed-in GitHub user (`auth`: a user access token for the App in
+//! Every read needs a signed-in GitHub user (`auth`: a user access token for the App in
 //! `Authorization: Bearer`), and shows only the repositories that user can read on GitHub.
-//! A pipeline of another repository is answered 404, as if it did not exist.
-//! Errors are `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`.
-//! Must not: change anything (the API reads), or call GitHub except to learn who is asking.
+//! A pipeline of another repository is answered 404, as if it did not exist. The one write,
+//! `POST /api/v1/evidence` (`evidence`), is made by workflow runs with their Actions OIDC
+//! token instead.
+//! Errors are `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`,
+//! and for a refused token the `claim` that failed.
+//! Must not: change anything but a run's evidence, or call GitHub except to learn who is
+//! asking (or, for evidence, the repository's id and its configuration, through the
+//! resolver's cache).
 
 pub mod auth;
 pub mod dora;
+pub mod evidence;
 pub mod pipelines;
 
 use std::sync::Arc;
@@ -20,7 +26,7 @@ use axum::routing::get;
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::AppState;
@@ -45,6 +51,18 @@ impl Modify for BearerAuth {
             "github_user",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        components.add_security_scheme(
+            "actions_oidc",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A GitHub Actions OIDC token of the run that reports (the job needs `permissions: id-token: write`)",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -54,6 +72,11 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(pipelines::list))
         .routes(routes!(pipelines::one))
         .routes(routes!(dora::metrics))
+        .routes(
+            routes!(evidence::report).layer(axum::extract::DefaultBodyLimit::max(
+                evidence::MAX_BODY_BYTES,
+            )),
+        )
         .split_for_parts();
     let document: Arc<str> = document
         .to_pretty_json()
@@ -85,6 +108,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for a person.
     pub detail: String,
+    /// For a refused OIDC token: the claim that failed (`aud`, `exp`, `run_id`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }
 
 impl Problem {
@@ -94,6 +120,7 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             detail: detail.into(),
+            claim: None,
         }
     }
 

@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SignedIn;
+use super::evidence::EvidenceView;
 use super::{Problem, rfc3339};
 use crate::engine::advance::decode;
 use crate::github::users::Viewer;
 use crate::http::AppState;
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::gates;
-use crate::pipeline::model::{Deploy, DeployState, Phase, Pipeline};
+use crate::pipeline::model::{Deploy, DeployState, Phase, Pipeline, RunState, TestRun};
 use crate::store::Store;
 use crate::store::listing::PipelineFilter;
 
@@ -98,6 +99,29 @@ pub struct DeployView {
     pub run_url: Option<String>,
     /// Who asked for it (`/deploy staging`), when a person did.
     pub requested_by: Option<String>,
+    /// What the deploy run reported (where it deployed, which version).
+    pub evidence: Option<EvidenceView>,
+}
+
+/// One dispatched test workflow run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestRunView {
+    /// The workflow file, `tests.yml`.
+    pub workflow: String,
+    /// The commit it tests.
+    pub sha: String,
+    /// `dispatching`, `running`, `succeeded`, `failed`, `timed_out`, `not_dispatched`,
+    /// `superseded`.
+    pub state: String,
+    /// The conclusion, or why it was not dispatched.
+    pub reason: Option<String>,
+    pub run_id: Option<u64>,
+    pub run_url: Option<String>,
+    pub attempt: u64,
+    pub dispatched_at: String,
+    pub finished_at: Option<String>,
+    /// What the run reported through the action.
+    pub evidence: Option<EvidenceView>,
 }
 
 /// One gate and its evidence.
@@ -186,6 +210,8 @@ pub struct PipelineDetail {
     /// The readiness score, 0–100.
     pub readiness: u8,
     pub timeline: Vec<PhaseChange>,
+    /// Test runs, oldest first.
+    pub test_runs: Vec<TestRunView>,
     pub deploys: Vec<DeployView>,
     pub health: Vec<HealthView>,
     pub rollback: Option<RollbackView>,
@@ -369,6 +395,7 @@ pub async fn detail_of(src: Source<'_>, p: &Pipeline) -> Result<PipelineDetail, 
                 at: rfc3339(*at),
             })
             .collect(),
+        test_runs: p.runs.iter().map(test_run_view).collect(),
         deploys: p.deploys.iter().map(deploy_view).collect(),
         health: p
             .health
@@ -490,5 +517,30 @@ fn deploy_view(d: &Deploy) -> DeployView {
         finished_at: d.finished_at.map(rfc3339),
         run_url: d.url.clone(),
         requested_by: d.requested_by.clone(),
+        evidence: d.evidence.as_ref().map(EvidenceView::from),
+    }
+}
+
+fn test_run_view(r: &TestRun) -> TestRunView {
+    let (state, reason) = match &r.state {
+        RunState::Dispatching => ("dispatching", None),
+        RunState::Running => ("running", None),
+        RunState::Succeeded => ("succeeded", None),
+        RunState::Failed(why) => ("failed", Some(why.clone())),
+        RunState::TimedOut => ("timed_out", None),
+        RunState::NotDispatched(why) => ("not_dispatched", Some(why.clone())),
+        RunState::Superseded => ("superseded", None),
+    };
+    TestRunView {
+        workflow: r.workflow.clone(),
+        sha: r.sha.clone(),
+        state: state.to_owned(),
+        reason,
+        run_id: r.run_id,
+        run_url: r.url.clone(),
+        attempt: r.attempt,
+        dispatched_at: rfc3339(r.dispatched_at),
+        finished_at: r.finished_at.map(rfc3339),
+        evidence: r.evidence.as_ref().map(EvidenceView::from),
     }
 }

@@ -235,6 +235,16 @@ fn readiness(p: &Pipeline, cfg: &LoadedConfig, review: bool, tests: bool) -> Rea
     {
         *m = "staging health −15 (no health check configured)".into();
     }
+    let short_of = p
+        .pr_head_sha()
+        .map(|sha| review::evidence_short_of(p, cfg, sha))
+        .unwrap_or_default();
+    if !tests
+        && !short_of.is_empty()
+        && let Some(m) = missing.iter_mut().find(|m| m.starts_with("tests"))
+    {
+        *m = format!("tests −25 ({})", short_of.join("; "));
+    }
     Readiness {
         score: score as u8,
         missing,

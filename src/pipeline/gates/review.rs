@@ -1,12 +1,14 @@
 //! The review and tests gates at one SHA: approving reviews that count (write access, not
 //! the author nor anyone who changed the code, on the approver list, at the SHA unless stale
-//! approvals are kept) and changes requested; the configured test workflows' runs.
+//! approvals are kept) and changes requested; the configured test workflows' runs and
+//! whether their evidence meets the thresholds.
 //!
 //! Must not: count a review or a run for another SHA than the one asked about (stale
 //! approvals only when `review.dismiss_stale` is off).
 
 use super::{Gate, GateKind, changed_the_code, with_skip};
 use crate::pipeline::config::{LoadedConfig, format_duration};
+use crate::pipeline::evidence;
 use crate::pipeline::model::*;
 use crate::pipeline::text::{mentions_or_writers, plural, short};
 
@@ -135,7 +137,11 @@ pub fn tests_gate_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate
                 format!("`{w}` not dispatched")
             }
             Some(r) => match &r.state {
-                RunState::Succeeded => format!("`{w}` ✅ passed{}", link(r)),
+                RunState::Succeeded => {
+                    let reported = r.reported().and_then(evidence::describe);
+                    let reported = reported.map(|e| format!(": {e}")).unwrap_or_default();
+                    format!("`{w}` ✅ passed{}{reported}", link(r))
+                }
                 RunState::Dispatching | RunState::Running => {
                     passed = false;
                     pending.push(format!("`{w}` to finish"));
@@ -165,7 +171,16 @@ pub fn tests_gate_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate
         };
         parts.push(text);
     }
-    let waiting = if failed {
+    let short_of = evidence_short_of(p, cfg, sha);
+    let mut state = format!("{} on `{}`", parts.join(", "), short(sha));
+    if !short_of.is_empty() {
+        passed = false;
+        failed = true;
+        state.push_str(&format!("; ❌ {}", short_of.join("; ")));
+    }
+    let waiting = if !short_of.is_empty() {
+        Some("a fix pushed to the pull request, or `/skip tests <reason>` by an admin".to_owned())
+    } else if failed {
         Some("a fix pushed to the pull request, or `/retry tests`".to_owned())
     } else if !pending.is_empty() {
         Some(format!("{} on `{}`", pending.join(", "), short(sha)))
@@ -176,7 +191,27 @@ pub fn tests_gate_unskipped(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Gate
         kind: GateKind::Tests,
         passed,
         failed,
-        state: format!("{} on `{}`", parts.join(", "), short(sha)),
+        state,
         waiting,
     }
+}
+
+/// What the evidence of the test runs at `sha` lacks against the thresholds, once every
+/// configured run succeeded (a run still going may yet report); empty otherwise.
+pub fn evidence_short_of(p: &Pipeline, cfg: &LoadedConfig, sha: &str) -> Vec<String> {
+    let succeeded: Option<Vec<&TestRun>> = cfg
+        .config
+        .tests
+        .workflows
+        .iter()
+        .map(|w| {
+            p.runs_for(sha)
+                .filter(|r| &r.workflow == w)
+                .last()
+                .filter(|r| r.state == RunState::Succeeded)
+        })
+        .collect();
+    succeeded
+        .map(|runs| evidence::shortfalls(&runs, &cfg.config.tests))
+        .unwrap_or_default()
 }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::action::{Action, TimerKind};
+use super::evidence::Evidence;
 use super::records::*;
 use crate::pipeline::commands::CommandLine;
 use crate::pipeline::linking::Task;
@@ -127,6 +128,24 @@ pub struct RunOrigin {
     /// The `pipeline` token whose per-dispatch nonce the run name carries (checked by the
     /// shell, which holds the key); `None` without a valid one.
     pub proven: Option<String>,
+}
+
+/// The claims of a GitHub Actions OIDC token that say which run is speaking
+/// (docs.github.com: "About security hardening with OpenID Connect", the token's claims).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunClaims {
+    /// `owner/name`.
+    pub repository: String,
+    pub run_id: u64,
+    pub run_attempt: u64,
+    /// The commit the run checked out.
+    pub sha: String,
+    /// `refs/heads/<branch>`.
+    pub git_ref: String,
+    /// `owner/name/.github/workflows/tests.yml@refs/heads/<branch>`.
+    pub workflow_ref: String,
+    /// `workflow_dispatch` for a run shipgate dispatched.
+    pub event_name: String,
 }
 
 /// What an effect produced, fed back to the pipeline.
@@ -269,6 +288,14 @@ pub enum Input {
     ConfigChanged {
         sha: String,
     },
+    /// A workflow run reported evidence (`POST /api/v1/evidence`); the shell verified the
+    /// OIDC token that carries `claims` (signature, issuer, audience, times, repository id).
+    Evidence {
+        claims: RunClaims,
+        /// The `pipeline` input the report names, if it names one.
+        correlation: Option<String>,
+        report: Evidence,
+    },
     /// An effect failed for good (a permanent 4xx, or retries exhausted).
     EffectFailed {
         key: String,
@@ -305,6 +332,9 @@ impl Input {
                 format!("pull:{}:{action:?}:{}", pr.number, pr.head_sha)
             }
             Input::WorkflowRun(r) => format!("run:{}:{}", r.run_id, r.status),
+            Input::Evidence { claims, .. } => {
+                format!("evidence:run:{}:{}", claims.run_id, claims.run_attempt)
+            }
             other => other.one_shot_id().unwrap_or_default(),
         }
     }

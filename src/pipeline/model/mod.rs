@@ -3,12 +3,14 @@
 //! store a pipeline as one row.
 //!
 //! Files: `records.rs` the values a pipeline holds (phases, approvals, reviews, runs,
-//! deploys, health watches, skips), `input.rs` everything that can happen to a pipeline,
+//! deploys, health watches, skips), `evidence.rs` what runs reported through the action,
+//! `input.rs` everything that can happen to a pipeline,
 //! `action.rs` what it asks the shell to do; this file the [`Pipeline`] itself.
 //!
 //! Must not: hold behaviour beyond small queries over the data (the rules are in `step`).
 
 mod action;
+mod evidence;
 mod input;
 mod records;
 
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use super::linking::Task;
 use super::linking::branch_name;
 pub use action::*;
+pub use evidence::*;
 pub use input::*;
 pub use records::*;
 

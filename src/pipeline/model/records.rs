@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::evidence::Evidence;
+
 pub use crate::pipeline::domain::{Environment, GateKind, Stage};
 
 /// A collaborator's access to the repository, from GitHub's `{permission, role_name}`.
@@ -327,6 +329,9 @@ pub struct TestRun {
     /// The run attempt the state describes.
     #[serde(default = "first_attempt")]
     pub attempt: u64,
+    /// What the run reported through the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,6 +394,17 @@ pub struct Deploy {
     /// Who asked for it with `/deploy staging` (none when the gates sent it).
     #[serde(default)]
     pub requested_by: Option<String>,
+    /// What the deploy run reported through the action (where it deployed, which version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+}
+
+impl TestRun {
+    /// What the run's current attempt reported (an earlier attempt's evidence does not
+    /// speak for a re-run).
+    pub fn reported(&self) -> Option<&Evidence> {
+        self.evidence.as_ref().filter(|e| e.attempt >= self.attempt)
+    }
 }
 
 impl Deploy {

@@ -8,6 +8,7 @@
 //! pipeline, the configuration and `now`.
 
 use super::{Step, watchdog_key};
+use crate::pipeline::evidence;
 use crate::pipeline::model::*;
 use crate::pipeline::text::short;
 use crate::pipeline::views::{failures as why, replies};
@@ -41,6 +42,7 @@ impl Step<'_> {
             finished_at: None,
             rollback_reason,
             requested_by: None,
+            evidence: None,
         });
         self.emit(Action::CreateDeployment {
             environment,
@@ -199,15 +201,17 @@ impl Step<'_> {
         );
         let (environment, sha, deployment_id, correlation) =
             (d.environment, d.sha, d.deployment_id, d.correlation);
+        let reported = d.evidence.as_ref().and_then(evidence::describe);
         self.notify(
             "deploy",
             format!(
-                "{}: the {environment} {} of `{}` {} ({})",
+                "{}: the {environment} {} of `{}` {} ({}){}",
                 self.p.name(),
                 self.p.deploys[i].kind(),
                 short(&sha),
                 self.p.deploys[i].state.describe(),
-                report.url
+                report.url,
+                reported.map(|e| format!(": {e}")).unwrap_or_default()
             ),
         );
         let health_url = cfg
@@ -217,12 +221,14 @@ impl Step<'_> {
             .health
             .url
             .clone();
+        // Where the run says it deployed to, else where its health is probed.
+        let environment_url = d.evidence.and_then(|e| e.deploy_url).or(health_url.clone());
         if let Some(deployment_id) = deployment_id {
             self.emit(Action::DeploymentStatus {
                 deployment_id,
                 state: if succeeded { "success" } else { "failure" }.into(),
                 log_url: Some(report.url.clone()),
-                environment_url: if succeeded { health_url.clone() } else { None },
+                environment_url: if succeeded { environment_url } else { None },
                 description: format!(
                     "{} deploy of {} {}",
                     environment,

@@ -23,6 +23,7 @@
 //! | health probes (`EffectDone::Probed`, `Timer::HealthTick`) | `on_probed`, `on_health_tick` | `health.rs` |
 //! | `ProtectionRule` (custom deployment protection rule) | `on_protection_rule` | `protection.rs` |
 //! | `Timer` (gate timeouts, run watchdogs) | `on_timer`, `on_gate_timeout` | `timeouts.rs` |
+//! | `Evidence` (the action's reports), the tests verdict notified | `on_evidence`, `tell_tests_verdict` | `evidence.rs` |
 //! | `EffectDone`, `EffectFailed` | `on_effect_done`, `on_effect_failed` | `effects.rs` |
 //! | incident issues | `open_incident`, `on_incident_opened` | `incident.rs` |
 //! | `ConfigChanged` | nothing to record: `drive` and `finish` re-evaluate and redraw | here |
@@ -32,6 +33,7 @@
 mod commands;
 mod deploys;
 mod effects;
+mod evidence;
 mod health;
 mod incident;
 mod intake;
@@ -75,6 +77,7 @@ pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipel
     }
     s.apply(input);
     s.drive();
+    s.tell_tests_verdict(p);
     s.finish(p, fresh || matches!(input, Input::ConfigChanged { .. }));
     (s.p, s.out)
 }
@@ -306,6 +309,11 @@ impl Step<'_> {
             // (the configuration's errors show there).
             Input::ConfigChanged { .. } => {}
             Input::EffectFailed { action, reason, .. } => self.on_effect_failed(action, reason),
+            Input::Evidence {
+                claims,
+                correlation,
+                report,
+            } => self.on_evidence(claims, correlation.as_deref(), report),
         }
     }
 

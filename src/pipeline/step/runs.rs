@@ -190,6 +190,7 @@ impl Step<'_> {
                 dispatched_at: self.now,
                 finished_at: None,
                 attempt: 1,
+                evidence: None,
             });
             self.emit(Action::Dispatch {
                 workflow,

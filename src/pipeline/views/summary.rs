@@ -1,11 +1,12 @@
 //! The summary comment that closes a feature issue: what went out, the timeline of phases
 //! with times, the lead time from label to production, who approved each gate, and links to
-//! every run and deployment.
+//! every run and deployment with what it reported.
 //!
 //! Must not: read a clock (times come from the pipeline's timeline).
 
 use super::skip_lines;
 use crate::pipeline::config::{LoadedConfig, format_duration};
+use crate::pipeline::evidence::describe;
 use crate::pipeline::model::*;
 use crate::pipeline::text::{at, short, span};
 
@@ -87,10 +88,12 @@ pub fn closing_summary(p: &Pipeline, cfg: &LoadedConfig) -> String {
             .as_ref()
             .map(|u| format!(" ([run]({u}))"))
             .unwrap_or_default();
+        let reported = r.reported().and_then(describe);
         s.push_str(&format!(
-            "- `{}` on `{}`: {result}{link}\n",
+            "- `{}` on `{}`: {result}{link}{}\n",
             r.workflow,
-            short(&r.sha)
+            short(&r.sha),
+            reported.map(|e| format!(" — {e}")).unwrap_or_default()
         ));
     }
     s.push_str(&deploy_lines(p));
@@ -124,11 +127,13 @@ pub fn deploy_lines(p: &Pipeline) -> String {
             (Some(id), None) => format!(", deployment {id}"),
             _ => String::new(),
         };
+        let reported = d.evidence.as_ref().and_then(describe);
         s.push_str(&format!(
-            "- {} {} of `{}`: {result}{run}{deployment}\n",
+            "- {} {} of `{}`: {result}{run}{deployment}{}\n",
             d.environment,
             d.kind(),
-            short(&d.sha)
+            short(&d.sha),
+            reported.map(|e| format!(" — {e}")).unwrap_or_default()
         ));
     }
     s
