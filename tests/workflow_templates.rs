@@ -129,3 +129,26 @@ fn the_templates_report_evidence_through_the_action_with_inputs_it_declares() {
     assert_eq!(steps.len(), 1);
     assert!(steps[0].contains("deploy-url") && steps[0].contains("deploy-version"));
 }
+
+#[test]
+fn the_develop_template_takes_exactly_the_inputs_shipgate_sends_a_task() {
+    let (text, node) = template("shipgate-develop.yml");
+    let expected: BTreeSet<String> = [
+        "task",
+        "task_id",
+        "task_issue",
+        "issue",
+        "branch",
+        "attempt",
+        "pipeline",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(inputs(&node), expected);
+    assert!(text.contains("${{ inputs.pipeline }}") && text.contains("run-name:"));
+    assert!(
+        text.contains("group: develop-${{ inputs.branch }}"),
+        "tasks of one branch run one after another"
+    );
+}

@@ -120,17 +120,16 @@ pub async fn advance(
         })
         .collect();
     tx.add_effects(None, &notices, now).await?;
-    let known: BTreeSet<u64> = pipeline
-        .runs
-        .iter()
-        .filter_map(|r| r.run_id)
-        .chain(pipeline.deploys.iter().filter_map(|d| d.run_id))
-        .collect();
-    let now_known = next
-        .runs
-        .iter()
-        .filter_map(|r| r.run_id)
-        .chain(next.deploys.iter().filter_map(|d| d.run_id));
+    let run_ids = |p: &Pipeline| -> Vec<u64> {
+        p.runs
+            .iter()
+            .filter_map(|r| r.run_id)
+            .chain(p.deploys.iter().filter_map(|d| d.run_id))
+            .chain(p.dev_tasks.iter().filter_map(|t| t.run_id))
+            .collect()
+    };
+    let known: BTreeSet<u64> = run_ids(pipeline).into_iter().collect();
+    let now_known = run_ids(&next);
     for run_id in now_known {
         if !known.contains(&run_id) {
             tx.index_run(run_id as i64, next.id).await?;

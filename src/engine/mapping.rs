@@ -80,7 +80,7 @@ fn ms(at: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
 }
 
 static RUN_ISSUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bREQ-(\d+)-[td]\d+\b").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"\bREQ-(\d+)-[tdk]\d+\b").expect("valid regex"));
 
 /// The issue and the `pipeline` input (`REQ-<n>-d<k>`) in a deploy run's name.
 pub fn deploy_in_run_name(title: &str) -> Option<(u64, String)> {

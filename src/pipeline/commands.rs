@@ -40,9 +40,19 @@ pub enum Command {
     Resume,
     Stop,
     Retry(Option<String>),
+    /// `/retry task <n>`: a development task that failed on every workflow.
+    RetryTask(u64),
     Block(String),
     Unblock,
-    Skip { gate: String, reason: String },
+    Skip {
+        gate: String,
+        reason: String,
+    },
+    /// `/skip task <n> <reason>` (admins).
+    SkipTask {
+        task: u64,
+        reason: String,
+    },
     Priority(Priority),
     Deploy(Environment),
     Rollback(Option<String>),
@@ -58,10 +68,10 @@ impl Command {
             Command::Pause => "pause",
             Command::Resume => "resume",
             Command::Stop => "stop",
-            Command::Retry(_) => "retry",
+            Command::Retry(_) | Command::RetryTask(_) => "retry",
             Command::Block(_) => "block",
             Command::Unblock => "unblock",
-            Command::Skip { .. } => "skip",
+            Command::Skip { .. } | Command::SkipTask { .. } => "skip",
             Command::Priority(_) => "priority",
             Command::Deploy(_) => "deploy",
             Command::Rollback(_) => "rollback",
@@ -80,6 +90,7 @@ impl fmt::Display for Command {
             Command::Retry(Some(s)) => write!(f, " {s}"),
             Command::Deploy(e) => write!(f, " {e}"),
             Command::Skip { gate, .. } => write!(f, " {gate}"),
+            Command::RetryTask(n) | Command::SkipTask { task: n, .. } => write!(f, " task {n}"),
             Command::Priority(p) => write!(f, " {}", format!("{p:?}").to_lowercase()),
             _ => Ok(()),
         }
@@ -163,6 +174,10 @@ fn parse_line(line: &str) -> Option<CommandLine> {
         "help" => no_args(Command::Help),
         "retry" => match words.as_slice() {
             [] => CommandLine::Command(Command::Retry(None)),
+            [t, n] if t.eq_ignore_ascii_case("task") => match n.parse() {
+                Ok(n) => CommandLine::Command(Command::RetryTask(n)),
+                Err(_) => malformed("expects a task number, like `/retry task 2`"),
+            },
             [stage] => CommandLine::Command(Command::Retry(Some(stage.to_ascii_lowercase()))),
             _ => malformed("expects at most one stage, like `/retry tests`"),
         },
@@ -171,6 +186,18 @@ fn parse_line(line: &str) -> Option<CommandLine> {
             None => malformed("needs a reason, like `/block waiting for legal`"),
         },
         "skip" => match words.as_slice() {
+            [t, n, _, ..] if t.eq_ignore_ascii_case("task") => match n.parse() {
+                Ok(task) => CommandLine::Command(Command::SkipTask {
+                    task,
+                    reason: args[t.len()..].trim()[n.len()..].trim().to_owned(),
+                }),
+                Err(_) => malformed(
+                    "expects a task number and a reason, like `/skip task 2 done by hand`",
+                ),
+            },
+            [t, _] if t.eq_ignore_ascii_case("task") => {
+                malformed("needs a task number and a reason, like `/skip task 2 done by hand`")
+            }
             [gate, _, ..] => CommandLine::Command(Command::Skip {
                 gate: gate.to_ascii_lowercase(),
                 reason: args[gate.len()..].trim().to_owned(),
@@ -231,6 +258,11 @@ pub const COMMANDS: &[CommandDoc] = &[
         does: "re-runs failed tests on the head SHA, or a failed stage",
     },
     CommandDoc {
+        usage: "`/retry task <n>`",
+        short: &[],
+        does: "dispatches a development task that failed on every workflow again, from the first",
+    },
+    CommandDoc {
         usage: "`/deploy staging`",
         short: &["/deploy staging"],
         does: "deploys the PR's head to staging now (write access)",
@@ -254,6 +286,11 @@ pub const COMMANDS: &[CommandDoc] = &[
         usage: "`/skip <gate> <reason>`",
         short: &["/skip"],
         does: "admins only: lets an open `requirement`, `plan`, `review`, `tests` or `staging` gate through, on the record; the skipper cannot approve production",
+    },
+    CommandDoc {
+        usage: "`/skip task <n> <reason>`",
+        short: &[],
+        does: "admins only: a development task counts as done for the tasks that wait for it, on the record",
     },
     CommandDoc {
         usage: "`/priority low\\|medium\\|high\\|critical`",

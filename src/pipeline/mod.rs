@@ -15,7 +15,7 @@
 //! | text | `text`, `markdown` | short SHAs, plurals, lists of people, times and durations; bodies read as GitHub renders them (plain paragraph lines, headings, task items) |
 //! | nouns | `domain` | `Environment`, `Stage`, `GateKind`: parsed once where text comes in |
 //! | commands | `commands` | the slash-command parser, the command list, check-run buttons |
-//! | reading | `linking`, `config` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` and its JSON Schema |
+//! | reading | `linking`, `config`, `plan` | issue and PR text (branch names, sections, tasks); `.github/shipgate.yml` and its JSON Schema; the tasks' dependencies and order |
 //! | state | `model` | the pipeline, its inputs and the actions it asks for |
 //! | rules over state | `provenance`, `evidence` | whether a workflow run is the one shipgate dispatched; which run a verified token reports for, and whether its evidence meets the thresholds |
 //! | gates | `gates` | every gate evaluated once: kind, state, evidence, readiness, what it waits for |
@@ -35,6 +35,7 @@ pub mod gates;
 pub mod linking;
 pub mod markdown;
 pub mod model;
+pub mod plan;
 pub mod provenance;
 pub mod step;
 pub mod text;
@@ -44,6 +45,8 @@ pub use gates::skip_of;
 pub use model::{Access, Action, Effect, Input, Pipeline};
 pub use step::{starts_pipeline, step};
 
+#[cfg(test)]
+mod develop_tests;
 #[cfg(test)]
 mod evidence_tests;
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! Must not: trust a run's name alone — anyone with write access can choose it, and the
 //! `pipeline` token is public in the Deployment's payload.
 
+use super::config::{Config, DevelopConfig};
 use super::model::*;
 use super::text::short;
 
@@ -93,6 +94,23 @@ pub fn deploy_sent<'a>(p: &Pipeline, d: &'a Deploy, workflow: &'a str) -> Sent<'
     }
 }
 
+/// What shipgate sent for a development task's latest dispatch (its workflow from
+/// `develop.workflows`); a task runs its branch's head, whatever it is. `None` before the
+/// task was dispatched.
+pub fn task_sent<'a>(
+    p: &'a Pipeline,
+    develop: &'a DevelopConfig,
+    t: &'a DevTask,
+) -> Option<Sent<'a>> {
+    Some(Sent {
+        workflow: develop.workflows.get(t.workflow)?,
+        git_ref: &p.branch,
+        sha: None,
+        correlation: t.correlation.as_deref()?,
+        at: t.dispatched_at?,
+    })
+}
+
 /// What shipgate sent for a test run.
 pub fn test_sent(r: &TestRun) -> Sent<'_> {
     Sent {
@@ -104,22 +122,28 @@ pub fn test_sent(r: &TestRun) -> Sent<'_> {
     }
 }
 
-/// What the pipeline's dispatch `correlation` sent (deploys dispatch `deploy_workflow`), for
-/// checking a run found after its answer was lost.
+/// What the pipeline's dispatch `correlation` sent under `config`, for checking a run found
+/// after its answer was lost.
 pub fn dispatch_sent<'a>(
     p: &'a Pipeline,
-    deploy_workflow: &'a str,
+    config: &'a Config,
     correlation: &str,
 ) -> Option<Sent<'a>> {
     p.deploys
         .iter()
         .find(|d| d.correlation == correlation)
-        .map(|d| deploy_sent(p, d, deploy_workflow))
+        .map(|d| deploy_sent(p, d, &config.deploy.workflow))
         .or_else(|| {
             p.runs
                 .iter()
                 .find(|r| r.correlation == correlation)
                 .map(test_sent)
+        })
+        .or_else(|| {
+            p.dev_tasks
+                .iter()
+                .find(|t| t.correlation.as_deref() == Some(correlation))
+                .and_then(|t| task_sent(p, &config.develop, t))
         })
 }
 

@@ -177,11 +177,13 @@ fn help_lists_every_command() {
     | `/reject [reason]` | rejects the feature; nothing more is dispatched |
     | `/pause`, `/resume` | holds / releases dispatches |
     | `/retry [tests\|staging\|merge\|production]` | re-runs failed tests on the head SHA, or a failed stage |
+    | `/retry task <n>` | dispatches a development task that failed on every workflow again, from the first |
     | `/deploy staging` | deploys the PR's head to staging now (write access) |
     | `/rollback [reason]` | redeploys the environment's last good SHA (production: `approvers.production` if set) |
     | `/stop` | cancels the pipeline's runs in flight; during a production deploy or its monitoring also rolls production back (so it takes `approvers.production`, as `/rollback` does), otherwise the pipeline is `stopped` |
     | `/block <reason>`, `/unblock` | nothing advances while blocked; the status comment lists each blocker |
     | `/skip <gate> <reason>` | admins only: lets an open `requirement`, `plan`, `review`, `tests` or `staging` gate through, on the record; the skipper cannot approve production |
+    | `/skip task <n> <reason>` | admins only: a development task counts as done for the tasks that wait for it, on the record |
     | `/priority low\|medium\|high\|critical` | recorded, shown in the status comment and check run |
     | `/status`, `/help` | answers with the gates / the command list |
 

@@ -165,12 +165,8 @@ impl World {
         status: &str,
         conclusion: Option<&str>,
     ) -> RunReport {
-        let sent = super::provenance::dispatch_sent(
-            &self.p,
-            &self.cfg.config.deploy.workflow,
-            correlation,
-        )
-        .expect("a dispatch of this pipeline");
+        let sent = super::provenance::dispatch_sent(&self.p, &self.cfg.config, correlation)
+            .expect("a dispatch of this pipeline");
         RunReport {
             run_id,
             status: status.into(),

@@ -448,6 +448,19 @@ impl Executor {
                 self.dispatch_once(&at, workflow, git_ref, correlation, &inputs)
                     .await
             }
+            Action::DispatchTask {
+                workflow,
+                git_ref,
+                correlation,
+                inputs,
+            } => {
+                let inputs: Vec<(&str, &str)> = inputs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                self.dispatch_once(&at, workflow, git_ref, correlation, &inputs)
+                    .await
+            }
             Action::PollRun {
                 run_id,
                 correlation,

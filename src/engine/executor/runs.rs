@@ -27,8 +27,7 @@ impl Executor {
             .ok_or(GitHubError::NotConfigured)?;
         let pipeline = format!("{correlation}.{nonce}");
         if at.may_have_run
-            && let Some(sent) =
-                provenance::dispatch_sent(p, &cfg.config.deploy.workflow, correlation)
+            && let Some(sent) = provenance::dispatch_sent(p, &cfg.config, correlation)
         {
             let bot = self.bot_login().await?;
             for run in gh.find_dispatched_runs(repo, git_ref, &pipeline).await? {

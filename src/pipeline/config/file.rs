@@ -29,6 +29,7 @@ struct FileConfig {
     approvers: Option<ApproversFile>,
     tests: Option<TestsFile>,
     deploy: Option<DeployFile>,
+    develop: Option<DevelopFile>,
     merge: Option<MergeFile>,
     rollback: Option<RollbackFile>,
 }
@@ -107,6 +108,15 @@ struct HealthFile {
     failures: Option<u32>,
     #[serde(default, deserialize_with = "nullable")]
     max_latency_factor: Option<Option<f64>>,
+}
+
+#[derive(Deserialize)]
+struct DevelopFile {
+    workflows: Option<Vec<String>>,
+    max_parallel: Option<u32>,
+    attempts: Option<u32>,
+    timeout: Option<String>,
+    open_pr: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +203,13 @@ pub(super) fn apply(
                 }
             }
         }
+    }
+    if let Some(d) = f.develop {
+        set(&mut c.develop.workflows, d.workflows);
+        set(&mut c.develop.max_parallel, d.max_parallel);
+        set(&mut c.develop.attempts, d.attempts);
+        rules.duration(&mut c.develop.timeout, d.timeout, "/develop/timeout");
+        set(&mut c.develop.open_pr, d.open_pr);
     }
     if let Some(m) = f.merge {
         set(&mut c.merge.method, m.method);

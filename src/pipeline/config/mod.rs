@@ -37,6 +37,8 @@ pub struct Config {
     pub approvers: Approvers,
     pub tests: TestsConfig,
     pub deploy: DeployConfig,
+    #[serde(default)]
+    pub develop: DevelopConfig,
     pub merge: MergeConfig,
     pub rollback: RollbackConfig,
 }
@@ -160,6 +162,40 @@ pub struct HealthConfig {
     pub max_latency_factor: Option<f64>,
 }
 
+/// The development stage: a workflow per task of the approved plan (off while `workflows`
+/// is empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DevelopConfig {
+    /// First choice first; the next is used when one fails `attempts` times.
+    pub workflows: Vec<String>,
+    /// Task runs of one pipeline in flight at once.
+    pub max_parallel: u32,
+    /// Attempts per workflow, with backoff, before the next one is tried.
+    pub attempts: u32,
+    /// Seconds a task run may stay silent before it is polled, then failed.
+    pub timeout: u64,
+    /// shipgate opens the pull request, draft until every task is done.
+    pub open_pr: bool,
+}
+
+impl Default for DevelopConfig {
+    fn default() -> Self {
+        DevelopConfig {
+            workflows: vec![],
+            max_parallel: 4,
+            attempts: 3,
+            timeout: 4 * HOUR,
+            open_pr: false,
+        }
+    }
+}
+
+impl DevelopConfig {
+    pub fn is_on(&self) -> bool {
+        !self.workflows.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MergeMethod {
@@ -236,6 +272,7 @@ impl Default for Config {
                     },
                 },
             },
+            develop: DevelopConfig::default(),
             merge: MergeConfig {
                 method: MergeMethod::Squash,
             },

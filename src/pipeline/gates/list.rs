@@ -7,6 +7,7 @@
 use super::{Gate, GateKind, base_problem};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::model::*;
+use crate::pipeline::plan::plan;
 use crate::pipeline::text::{code_list, mentions_or_writers, plural, short};
 
 /// The requirement, plan, branch and pull-request gates, in order.
@@ -69,22 +70,30 @@ pub(super) fn up_to_pull_request(p: &Pipeline, cfg: &LoadedConfig) -> Vec<Gate> 
             ),
             waiting: None,
         },
-        None => Gate {
-            kind: GateKind::Plan,
-            passed: false,
-            failed: false,
-            state: format!(
-                "{} task{}",
-                p.tasks.len() + p.sub_issues.len(),
-                plural(p.tasks.len() + p.sub_issues.len())
-            ),
-            waiting: (p.phase == Phase::Planning).then(|| {
-                format!(
-                    "`/approve plan` from {}",
-                    mentions_or_writers(&c.approvers.plan)
-                )
-            }),
-        },
+        None => {
+            let problems = plan(&p.tasks, &p.sub_issues).problems;
+            let count = p.tasks.len() + p.sub_issues.len();
+            let mut state = format!("{count} task{}", plural(count));
+            if !problems.is_empty() {
+                state.push_str(&format!("; ❌ {}", problems.join("; ")));
+            }
+            Gate {
+                kind: GateKind::Plan,
+                passed: false,
+                failed: !problems.is_empty(),
+                state,
+                waiting: (p.phase == Phase::Planning).then(|| {
+                    if problems.is_empty() {
+                        format!(
+                            "`/approve plan` from {}",
+                            mentions_or_writers(&c.approvers.plan)
+                        )
+                    } else {
+                        "the tasks' `(after …)` markers fixed in the issue".to_owned()
+                    }
+                }),
+            }
+        }
     };
     out.push(plan);
     let branch = match p.branch_state {

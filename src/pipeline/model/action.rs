@@ -14,6 +14,8 @@ use super::records::{Environment, GateKind};
 pub enum TimerKind {
     /// A test run silent this long is polled.
     RunWatchdog { correlation: String },
+    /// A task's backoff after a failed attempt is over: it may be dispatched again.
+    TaskRetry { task: u64 },
     /// A gate's clock ran out (escalate, reject, auto-approve).
     GateTimeout {
         gate: GateKind,
@@ -148,6 +150,14 @@ pub enum Action {
         sha: String,
         correlation: String,
     },
+    /// Dispatches a development task's workflow on the feature branch with `inputs` (and
+    /// `pipeline`, which the executor adds with the dispatch's nonce).
+    DispatchTask {
+        workflow: String,
+        git_ref: String,
+        correlation: String,
+        inputs: Vec<(String, String)>,
+    },
     PollRun {
         run_id: u64,
         correlation: String,
@@ -196,6 +206,7 @@ impl Action {
             Action::Merge { .. } => "merge",
             Action::CloseIssue => "close_issue",
             Action::CancelRun { .. } => "cancel_run",
+            Action::DispatchTask { .. } => "dispatch_task",
         }
     }
 }

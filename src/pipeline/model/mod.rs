@@ -3,13 +3,15 @@
 //! store a pipeline as one row.
 //!
 //! Files: `records.rs` the values a pipeline holds (phases, approvals, reviews, runs,
-//! deploys, health watches, skips), `evidence.rs` what runs reported through the action,
+//! deploys, health watches, skips), `develop.rs` the development stage's tasks,
+//! `evidence.rs` what runs reported through the action,
 //! `input.rs` everything that can happen to a pipeline,
 //! `action.rs` what it asks the shell to do; this file the [`Pipeline`] itself.
 //!
 //! Must not: hold behaviour beyond small queries over the data (the rules are in `step`).
 
 mod action;
+mod develop;
 mod evidence;
 mod input;
 mod records;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use super::linking::Task;
 use super::linking::branch_name;
 pub use action::*;
+pub use develop::*;
 pub use evidence::*;
 pub use input::*;
 pub use records::*;
@@ -47,6 +50,9 @@ pub struct Pipeline {
     /// Latest decisive review per reviewer on the linked PR.
     pub reviews: BTreeMap<String, ReviewRecord>,
     pub runs: Vec<TestRun>,
+    /// The development stage's tasks, once it started (`develop.workflows` set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dev_tasks: Vec<DevTask>,
     #[serde(default)]
     pub deploys: Vec<Deploy>,
     #[serde(default)]
@@ -152,6 +158,7 @@ impl Pipeline {
             pr: None,
             reviews: BTreeMap::new(),
             runs: vec![],
+            dev_tasks: vec![],
             deploys: vec![],
             health: vec![],
             production: None,

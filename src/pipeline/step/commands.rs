@@ -222,6 +222,24 @@ impl Step<'_> {
                 Ok(answer) => said(answer),
                 Err(why) => refused(why),
             },
+            Command::RetryTask(n) => {
+                if let Err(why) = self.authorise(actor, None, "retry") {
+                    return refused(why);
+                }
+                self.retry_task(*n).map_or_else(refused, |()| Ok(None))
+            }
+            Command::SkipTask { task, reason } => {
+                if actor.access != Access::Admin {
+                    return refused(say::skip_needs_admin(&actor.login, actor.access));
+                }
+                if actor.is_bot {
+                    return refused(say::bots_never_decide(&actor.login, "skip a task"));
+                }
+                match self.skip_task(*task, &actor.login, reason) {
+                    Ok(()) => said(replies::task_skipped(*task, reason)),
+                    Err(why) => refused(why),
+                }
+            }
             Command::Status | Command::Help => unreachable!("answered above"),
         }
     }
@@ -283,6 +301,16 @@ impl Step<'_> {
                 d.state = DeployState::Failed("cancelled".into());
                 d.finished_at = Some(self.now);
                 if let Some(run_id) = d.run_id {
+                    cancelled += 1;
+                    self.emit(Action::CancelRun { run_id });
+                }
+            }
+        }
+        for i in 0..self.p.dev_tasks.len() {
+            let t = &mut self.p.dev_tasks[i];
+            if t.state.in_flight() {
+                t.state = TaskState::Failed("cancelled by /stop".into());
+                if let Some(run_id) = t.run_id {
                     cancelled += 1;
                     self.emit(Action::CancelRun { run_id });
                 }

@@ -32,6 +32,14 @@ impl Step<'_> {
                 correlation,
                 run_id,
                 url,
+            } if self.task_of(correlation).is_some() => {
+                let i = self.task_of(correlation).expect("checked");
+                self.on_task_dispatched(i, *run_id, url);
+            }
+            EffectResult::Dispatched {
+                correlation,
+                run_id,
+                url,
             } => {
                 if let Some(run) = self.p.run_mut(correlation) {
                     run.run_id = Some(*run_id);
@@ -110,6 +118,8 @@ impl Step<'_> {
             } => {
                 if report.status == "completed" {
                     self.on_run_report(report, Some(correlation));
+                } else if let Some(i) = self.task_of(correlation) {
+                    self.task_attempt_failed(i, "still not finished after `develop.timeout`");
                 } else if self.p.deploys.iter().any(|d| &d.correlation == correlation) {
                     self.on_deploy_silent(correlation, &report.url);
                 } else if let Some(run) = self.p.run_mut(correlation)
@@ -125,6 +135,15 @@ impl Step<'_> {
 
     pub(super) fn on_effect_failed(&mut self, action: &Action, reason: &str) {
         match action {
+            Action::DispatchTask { correlation, .. } => {
+                if let Some(i) = self.task_of(correlation) {
+                    self.task_attempt_failed(i, &format!("not dispatched: {reason}"));
+                }
+            }
+            Action::PollRun { correlation, .. } if self.task_of(correlation).is_some() => {
+                let i = self.task_of(correlation).expect("checked");
+                self.task_attempt_failed(i, &format!("could not be read: {reason}"));
+            }
             Action::Dispatch {
                 workflow,
                 correlation,

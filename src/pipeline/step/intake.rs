@@ -10,6 +10,7 @@ use crate::pipeline::config::PlanApproval;
 use crate::pipeline::gates::{GateKind, skip_of};
 use crate::pipeline::linking;
 use crate::pipeline::model::*;
+use crate::pipeline::plan::plan;
 use crate::pipeline::views::{refusals as say, replies};
 
 impl Step<'_> {
@@ -93,6 +94,10 @@ impl Step<'_> {
             return Err(say::plan_gates_hold_config_broken());
         }
         self.authorise(actor, Some(GateKind::Plan), "approve the plan")?;
+        let problems = plan(&self.p.tasks, &self.p.sub_issues).problems;
+        if !problems.is_empty() {
+            return Err(say::plan_has_problems(&problems));
+        }
         self.p.plan = Some(Approval {
             by: actor.login.clone(),
             at: self.now,

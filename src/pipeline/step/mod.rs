@@ -23,6 +23,7 @@
 //! | health probes (`EffectDone::Probed`, `Timer::HealthTick`) | `on_probed`, `on_health_tick` | `health.rs` |
 //! | `ProtectionRule` (custom deployment protection rule) | `on_protection_rule` | `protection.rs` |
 //! | `Timer` (gate timeouts, run watchdogs) | `on_timer`, `on_gate_timeout` | `timeouts.rs` |
+//! | development tasks (`develop.workflows`), `/retry task`, `/skip task` | `drive_tasks`, `on_task_report`, `task_attempt_failed` | `develop.rs` |
 //! | `Evidence` (the action's reports), the tests verdict notified | `on_evidence`, `tell_tests_verdict` | `evidence.rs` |
 //! | `EffectDone`, `EffectFailed` | `on_effect_done`, `on_effect_failed` | `effects.rs` |
 //! | incident issues | `open_incident`, `on_incident_opened` | `incident.rs` |
@@ -32,6 +33,7 @@
 
 mod commands;
 mod deploys;
+mod develop;
 mod effects;
 mod evidence;
 mod health;
@@ -48,6 +50,7 @@ mod timeouts;
 use super::config::{LoadedConfig, PlanApproval};
 use super::gates::{self, GateKind, skip_of};
 use super::model::*;
+use super::plan::plan;
 use super::views::{refusals as say, replies};
 
 /// Applies one input. A one-shot input seen before changes nothing.
@@ -339,7 +342,9 @@ impl Step<'_> {
                     self.emit(Action::FetchSubIssues);
                 }
                 Phase::Planning => {
-                    if self.p.plan.is_none() && self.cfg.config.plan.approval == PlanApproval::Auto
+                    if self.p.plan.is_none()
+                        && self.cfg.config.plan.approval == PlanApproval::Auto
+                        && plan(&self.p.tasks, &self.p.sub_issues).problems.is_empty()
                     {
                         self.p.plan = Some(Approval {
                             by: "shipgate".into(),
@@ -363,6 +368,8 @@ impl Step<'_> {
                     }
                     if self.p.pr.as_ref().is_some_and(|pr| pr.open && !pr.draft) {
                         self.set_phase(Phase::Review);
+                    } else {
+                        self.drive_tasks();
                     }
                 }
                 Phase::Review => {

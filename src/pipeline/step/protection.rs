@@ -46,7 +46,7 @@ impl Step<'_> {
                     self.p.foreign_runs.insert(run_id);
                     foreign = Some(foreign_run_text(report, &why));
                 }
-                Claim::Test(_) | Claim::Unrelated => {}
+                Claim::Test(_) | Claim::Task(_) | Claim::Unrelated => {}
             }
         }
         let verdict = match (index, foreign) {

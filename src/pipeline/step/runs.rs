@@ -8,7 +8,7 @@ use super::Step;
 use crate::pipeline::linking::contains_token;
 use crate::pipeline::model::*;
 use crate::pipeline::provenance::{
-    MAX_FOREIGN_RUNS, deploy_sent, foreign_run_text, mismatch, test_sent,
+    MAX_FOREIGN_RUNS, deploy_sent, foreign_run_text, mismatch, task_sent, test_sent,
 };
 use crate::pipeline::text::short;
 use crate::pipeline::views::replies;
@@ -20,6 +20,8 @@ pub(super) enum Claim {
     Deploy(usize),
     /// Test run `i`.
     Test(usize),
+    /// Development task `i`.
+    Task(usize),
     /// Names one of this pipeline's dispatches but is not the run shipgate started: why.
     Foreign(String),
     /// Nothing of this pipeline's.
@@ -61,6 +63,7 @@ impl Step<'_> {
         match claim {
             Claim::Deploy(i) => self.on_deploy_report(i, report),
             Claim::Test(i) => self.on_test_report(i, report),
+            Claim::Task(i) => self.on_task_report(i, report),
             Claim::Foreign(why) => self.foreign_run(report, &why),
             Claim::Unrelated => {}
         }
@@ -76,7 +79,7 @@ impl Step<'_> {
                 &self.cfg.config.deploy.workflow,
             ),
             Claim::Test(i) => test_sent(&self.p.runs[*i]),
-            _ => return None,
+            _ => return None, // a task runs its branch's head, whatever it is
         };
         let sha = sent.sha?;
         (!origin.head_sha.is_empty() && origin.head_sha != sha)
@@ -100,6 +103,12 @@ impl Step<'_> {
         if let Some(i) = p.runs.iter().position(|r| known(r.run_id, &r.correlation)) {
             return Claim::Test(i);
         }
+        if let Some(i) = p.dev_tasks.iter().position(|t| {
+            t.run_id == Some(report.run_id)
+                || (by_correlation.is_some() && t.correlation.as_deref() == by_correlation)
+        }) {
+            return Claim::Task(i);
+        }
         let title = report.display_title.as_deref().unwrap_or_default();
         let deploy = p
             .deploys
@@ -109,6 +118,11 @@ impl Step<'_> {
             .runs
             .iter()
             .rposition(|r| contains_token(title, &r.correlation));
+        let task = p.dev_tasks.iter().rposition(|t| {
+            t.correlation
+                .as_deref()
+                .is_some_and(|c| contains_token(title, c))
+        });
         let workflow = &self.cfg.config.deploy.workflow;
         if report
             .origin
@@ -119,14 +133,20 @@ impl Step<'_> {
             // shipgate's, and not worth a word.
             return Claim::Unrelated;
         }
-        let (claim, run_id, sent) = match (deploy, test) {
-            (Some(i), _) => (
+        let (claim, run_id, sent) = match (deploy, test, task) {
+            (Some(i), _, _) => (
                 Claim::Deploy(i),
                 p.deploys[i].run_id,
                 deploy_sent(p, &p.deploys[i], workflow),
             ),
-            (None, Some(i)) => (Claim::Test(i), p.runs[i].run_id, test_sent(&p.runs[i])),
-            (None, None) => return Claim::Unrelated,
+            (None, Some(i), _) => (Claim::Test(i), p.runs[i].run_id, test_sent(&p.runs[i])),
+            (None, None, Some(i)) => {
+                match task_sent(p, &self.cfg.config.develop, &p.dev_tasks[i]) {
+                    Some(sent) => (Claim::Task(i), p.dev_tasks[i].run_id, sent),
+                    None => return Claim::Unrelated,
+                }
+            }
+            (None, None, None) => return Claim::Unrelated,
         };
         if let Some(ours) = run_id {
             return Claim::Foreign(format!(

@@ -12,6 +12,7 @@ use super::{Step, watchdog_key};
 use crate::pipeline::config::{PlanApproval, format_duration};
 use crate::pipeline::model::TimeoutAction::{AutoApprove, Escalate, Reject};
 use crate::pipeline::model::*;
+use crate::pipeline::plan::plan;
 use crate::pipeline::views::replies;
 
 /// Which gate a timeout belongs to, and the phase that gate is decided in.
@@ -107,6 +108,8 @@ impl Step<'_> {
                     format!("requirement after {waited_for}"),
                 );
             }
+            (GateKind::Plan, AutoApprove)
+                if !plan(&self.p.tasks, &self.p.sub_issues).problems.is_empty() => {}
             (GateKind::Plan, AutoApprove) => {
                 self.p.plan = Some(Approval {
                     by: "shipgate".into(),
@@ -147,7 +150,12 @@ impl Step<'_> {
             {
                 self.on_deploy_watchdog(correlation)
             }
-            TimerKind::RunWatchdog { correlation } => self.on_run_watchdog(correlation),
+            TimerKind::RunWatchdog { correlation } => match self.task_of(correlation) {
+                Some(i) => self.on_task_watchdog(i),
+                None => self.on_run_watchdog(correlation),
+            },
+            // The backoff is over: `drive` dispatches the task if it may start.
+            TimerKind::TaskRetry { .. } => {}
         }
     }
 

@@ -21,6 +21,7 @@ use super::commands;
 use super::config::LoadedConfig;
 use super::gates::{self, Gate, GateReport};
 use super::model::*;
+use super::plan::plan;
 use super::text::{short, table_cell};
 
 /// The hidden marker that lets shipgate find its status comment again.
@@ -126,20 +127,93 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
     s.push_str(&format!("**Waiting for:** {}\n\n", report.waiting_for));
     s.push_str(&format!("{}\n\n", readiness_line(&report)));
     s.push_str(&gate_table(&report.gates));
-    let tasks: Vec<&Task> = p.tasks.iter().chain(&p.sub_issues).collect();
-    if !tasks.is_empty() {
-        s.push_str("\n**Tasks**\n");
-        for t in tasks {
-            let mark = if t.done { "x" } else { " " };
-            match t.issue {
-                Some(n) => s.push_str(&format!("- [{mark}] #{n} {}\n", t.text)),
-                None => s.push_str(&format!("- [{mark}] {}\n", t.text)),
-            }
-        }
-    }
+    s.push_str(&task_lines(p, cfg));
     s.push_str(&config_errors(cfg));
     s.push_str(&format!("\n{}\n", commands::footer()));
     s
+}
+
+/// The tasks: in development (with `develop.workflows`), each with its state, workflow,
+/// attempt and run; before, the plan with its order (levels) and what holds it.
+pub fn task_lines(p: &Pipeline, cfg: &LoadedConfig) -> String {
+    let mut s = String::new();
+    if !p.dev_tasks.is_empty() {
+        let workflows = &cfg.config.develop.workflows;
+        s.push_str("\n**Tasks**\n\n| task | state | workflow | run |\n|---|---|---|---|\n");
+        for t in &p.dev_tasks {
+            let state = match &t.state {
+                TaskState::Waiting if t.not_before.is_some() => "🔁 retry waits".to_owned(),
+                TaskState::Waiting if t.after.is_empty() => "⏳ waiting".to_owned(),
+                TaskState::Waiting => format!("⏳ after {}", numbers(&t.after)),
+                TaskState::Dispatching | TaskState::Running => "🏃 running".to_owned(),
+                TaskState::Done(by) => format!("✅ done ({by})"),
+                TaskState::Failed(why) => format!("❌ failed: {}", table_cell(why)),
+                TaskState::Skipped { by, reason } => {
+                    format!("⏭️ skipped by @{by}: {}", table_cell(reason))
+                }
+            };
+            let workflow = match (t.attempt, workflows.get(t.workflow)) {
+                (0, _) | (_, None) => "—".to_owned(),
+                (a, Some(w)) => format!("`{w}` attempt {a}"),
+            };
+            let run = t
+                .url
+                .as_ref()
+                .map(|u| format!("[run]({u})"))
+                .unwrap_or_else(|| "—".into());
+            let name = match t.issue {
+                Some(n) => format!("{} #{n} {}", t.id, table_cell(&t.title)),
+                None => format!("{} {}", t.id, table_cell(&t.title)),
+            };
+            s.push_str(&format!("| {name} | {state} | {workflow} | {run} |\n"));
+        }
+        return s;
+    }
+    let planned = plan(&p.tasks, &p.sub_issues);
+    if planned.tasks.is_empty() {
+        return s;
+    }
+    s.push_str("\n**Tasks**\n");
+    // Numbered where tasks are dispatched, so people can write `(after 2)`.
+    let numbered = cfg.config.develop.is_on();
+    for t in &planned.tasks {
+        let mark = if t.done { "x" } else { " " };
+        let number = if numbered {
+            format!("{}. ", t.id)
+        } else {
+            String::new()
+        };
+        let after = if t.after.is_empty() {
+            String::new()
+        } else {
+            format!(" (after {})", numbers(&t.after))
+        };
+        match t.issue {
+            Some(n) => s.push_str(&format!("- [{mark}] {number}#{n} {}{after}\n", t.title)),
+            None => s.push_str(&format!("- [{mark}] {number}{}{after}\n", t.title)),
+        }
+    }
+    if planned.problems.is_empty() {
+        if planned.levels.len() > 1 && cfg.config.develop.is_on() {
+            let order: Vec<String> = planned.levels.iter().map(|l| numbers(l)).collect();
+            s.push_str(&format!("\n**Order:** {}\n", order.join(" → ")));
+        }
+    } else {
+        for problem in &planned.problems {
+            s.push_str(&format!("\n❌ {problem}\n"));
+        }
+    }
+    s
+}
+
+/// `1, 2 and 3`.
+fn numbers(ids: &[u64]) -> String {
+    let names: Vec<String> = ids.iter().map(u64::to_string).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// The answer to `/status`.
@@ -201,7 +275,7 @@ mod tests {
 
     /// A title with a `|` and a line break in a gate's evidence stays in its cell and row.
     #[test]
-    fn user_text_in_the_gate_table_stays_in_its_cell() {
+    fn user_text_in_the_gate_table_stays_in_its_table_cell() {
         let gate = Gate {
             kind: GateKind::ProductionApproval,
             passed: false,

@@ -142,6 +142,14 @@ pub fn plan_already_approved() -> String {
     "the plan is already approved".into()
 }
 
+/// The plan's tasks cannot be ordered (a cycle, or a dependency on no task).
+pub fn plan_has_problems(problems: &[String]) -> String {
+    format!(
+        "the plan cannot be approved: {}. Fix the issue's `(after …)` markers and ask again",
+        problems.join("; ")
+    )
+}
+
 pub fn plan_gates_hold_config_broken() -> String {
     "the configuration has errors; the gates hold until they are fixed".into()
 }

@@ -292,3 +292,32 @@ pub fn merge_title(p: &Pipeline, pr: &PullRequest) -> String {
     };
     format!("{kind}({scope}): {} (#{})", p.title.trim(), pr.number)
 }
+
+/// A development task failed on every develop workflow.
+pub fn task_failed(id: u64, title: &str, why: &str) -> String {
+    format!(
+        "⚠️ Task {id} “{title}” failed on every develop workflow ({why}). Tasks that wait for it \
+         wait. `/retry task {id}` tries again; an admin's `/skip task {id} <reason>` lets the \
+         others go on."
+    )
+}
+
+/// `/skip task <n> <reason>` accepted.
+pub fn task_skipped(id: u64, reason: &str) -> String {
+    format!("⏭️ Task {id} is skipped: {reason}. It is on the record.")
+}
+
+/// `/retry task <n>` or `/skip task <n>` names no task of the plan.
+pub fn no_such_task(id: u64) -> String {
+    format!("there is no task {id} in development (the status comment lists them)")
+}
+
+/// `/retry task <n>` on a task that has not failed.
+pub fn task_not_failed(id: u64) -> String {
+    format!("task {id} has not failed")
+}
+
+/// `/skip task <n>` on a task that is done or skipped.
+pub fn task_settled(id: u64) -> String {
+    format!("task {id} is already done or skipped")
+}

@@ -1,0 +1,224 @@
+//! Core tests for the development stage: tasks in dependency order, never more than
+//! `max_parallel` in flight, retries with backoff, the fallback workflow, `/pause`,
+//! `/retry task`, `/skip task`, and plans that cannot be ordered.
+
+use super::config::LoadedConfig;
+use super::model::*;
+use super::tests::*;
+
+const DIAMOND: &str = "Export invoices.\n\n## Acceptance criteria\n- a CSV per month\n\n\
+- [ ] Schema\n- [ ] Parser (after 1)\n- [ ] Exporter (after 1)\n- [ ] CLI (after 2, 3)\n- [ ] Docs (after 4)\n";
+
+const DEVELOP: &str =
+    "develop:\n  workflows: [agent-a.yml, agent-b.yml]\n  max_parallel: 2\n  attempts: 3\n";
+
+/// (workflow, task_id, attempt, correlation) of each task dispatch among `effects`.
+fn task_dispatches(effects: &Outputs) -> Vec<(String, u64, u32, String)> {
+    actions(effects)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::DispatchTask {
+                workflow,
+                correlation,
+                inputs,
+                ..
+            } => {
+                let input = |k: &str| {
+                    inputs
+                        .iter()
+                        .find(|(key, _)| key == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                Some((
+                    workflow.clone(),
+                    input("task_id").parse().unwrap(),
+                    input("attempt").parse().unwrap(),
+                    correlation.clone(),
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A pipeline with `body` and `config`, its plan approved and its branch created: the
+/// dispatches that followed.
+fn developing(body: &str, config: &str) -> (World, Vec<(String, u64, u32, String)>) {
+    let (mut w, _) = World::with_config(body, LoadedConfig::load(None, Some(config)));
+    w.advance_to_development();
+    let effects = w.go(Input::EffectDone {
+        key: "branch".into(),
+        result: EffectResult::Branch { existed: false },
+    });
+    let sent = task_dispatches(&effects);
+    (w, sent)
+}
+
+/// Task dispatch `correlation` got run `run_id`, which then concluded `conclusion`: what
+/// the pipeline did next.
+fn conclude(w: &mut World, correlation: &str, run_id: u64, conclusion: &str) -> Outputs {
+    w.go(Input::EffectDone {
+        key: format!("dispatch-{correlation}"),
+        result: EffectResult::Dispatched {
+            correlation: correlation.into(),
+            run_id,
+            url: format!("https://github.test/runs/{run_id}"),
+        },
+    });
+    w.run_done(correlation, run_id, conclusion)
+}
+
+/// [`conclude`], and the task dispatches that followed.
+fn finish(
+    w: &mut World,
+    correlation: &str,
+    run_id: u64,
+    conclusion: &str,
+) -> Vec<(String, u64, u32, String)> {
+    task_dispatches(&conclude(w, correlation, run_id, conclusion))
+}
+
+fn in_flight(w: &World) -> usize {
+    w.p.dev_tasks.iter().filter(|t| t.state.in_flight()).count()
+}
+
+#[test]
+fn a_diamond_runs_in_dependency_order_never_more_than_max_parallel_at_once() {
+    let (mut w, first) = developing(DIAMOND, DEVELOP);
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].0.as_str(), first[0].1, first[0].2),
+        ("agent-a.yml", 1, 1)
+    );
+    let next = finish(&mut w, &first[0].3, 101, "success");
+    let ids: Vec<u64> = next.iter().map(|d| d.1).collect();
+    assert_eq!(ids, vec![2, 3], "both branches of the diamond at once");
+    assert_eq!(in_flight(&w), 2);
+    assert!(
+        finish(&mut w, &next[0].3, 102, "success").is_empty(),
+        "4 waits for 3"
+    );
+    let cli = finish(&mut w, &next[1].3, 103, "success");
+    assert_eq!(cli.iter().map(|d| d.1).collect::<Vec<_>>(), vec![4]);
+    let docs = finish(&mut w, &cli[0].3, 104, "success");
+    assert_eq!(docs.iter().map(|d| d.1).collect::<Vec<_>>(), vec![5]);
+    finish(&mut w, &docs[0].3, 105, "success");
+    assert!(
+        w.p.dev_tasks
+            .iter()
+            .all(|t| t.state == TaskState::Done(format!("run {}", 100 + t.id)))
+    );
+    let status = super::views::status_comment(&w.p, &w.cfg);
+    assert!(
+        status.contains("| 4 CLI | ✅ done (run 104) | `agent-a.yml` attempt 1 |"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_task_failing_every_attempt_moves_to_the_fallback_workflow_then_fails() {
+    let (mut w, first) = developing(
+        "Export.\n\n## Acceptance criteria\n- x\n\n- [ ] Only\n",
+        DEVELOP,
+    );
+    let mut dispatch = first[0].clone();
+    let mut run = 200;
+    let mut seen = vec![];
+    let said = loop {
+        seen.push((dispatch.0.clone(), dispatch.2));
+        run += 1;
+        let effects = conclude(&mut w, &dispatch.3, run, "failure");
+        if let Some(d) = task_dispatches(&effects).first() {
+            dispatch = d.clone(); // the fallback starts at once
+            continue;
+        }
+        let t = &w.p.dev_tasks[0];
+        if matches!(t.state, TaskState::Failed(_)) {
+            break replies(&effects).join("\n");
+        }
+        // A retry waits for its backoff, on a timer.
+        let due = t.not_before.expect("a retry is scheduled");
+        assert!(due >= w.now + 29_000, "backoff");
+        let (key, kind) = effects
+            .timers
+            .iter()
+            .find_map(|c| match c {
+                TimerChange::Set { key, due_at, kind } if *due_at == due => {
+                    Some((key.clone(), kind.clone()))
+                }
+                _ => None,
+            })
+            .expect("the retry's timer");
+        let early = w.go(Input::Timer {
+            key: format!("early-{key}"),
+            kind: kind.clone(),
+        });
+        assert!(
+            task_dispatches(&early).is_empty(),
+            "not before the backoff is over"
+        );
+        w.now = due;
+        let effects = w.go(Input::Timer { key, kind });
+        dispatch = task_dispatches(&effects)[0].clone();
+    };
+    assert_eq!(
+        seen,
+        vec![
+            ("agent-a.yml".into(), 1),
+            ("agent-a.yml".into(), 2),
+            ("agent-a.yml".into(), 3),
+            ("agent-b.yml".into(), 1),
+            ("agent-b.yml".into(), 2),
+            ("agent-b.yml".into(), 3),
+        ]
+    );
+    assert!(
+        said.contains("Task 1 “Only” failed on every develop workflow (failure)"),
+        "{said}"
+    );
+    // `/retry task 1` starts over from the first workflow.
+    let effects = w.comment(lead(), "/retry task 1");
+    assert_eq!(task_dispatches(&effects)[0].0, "agent-a.yml");
+}
+
+#[test]
+fn pause_holds_new_dispatches_and_resume_releases_them() {
+    let (mut w, first) = developing(DIAMOND, DEVELOP);
+    w.comment(lead(), "/pause");
+    assert!(
+        finish(&mut w, &first[0].3, 301, "success").is_empty(),
+        "paused: nothing new"
+    );
+    let effects = w.comment(lead(), "/resume");
+    assert_eq!(task_dispatches(&effects).len(), 2);
+}
+
+#[test]
+fn an_admin_skips_a_task_and_its_dependents_go_on_a_writer_cannot() {
+    let (mut w, first) = developing(DIAMOND, DEVELOP);
+    let effects = w.comment(actor("dev", Access::Write), "/skip task 1 done by hand");
+    assert!(task_dispatches(&effects).is_empty());
+    let effects = w.comment(actor("owner", Access::Admin), "/skip task 1 done by hand");
+    let ids: Vec<u64> = task_dispatches(&effects).iter().map(|d| d.1).collect();
+    assert_eq!(
+        ids,
+        vec![2, 3],
+        "task 1's slot is free: its run is cancelled"
+    );
+    assert!(effects.audit.iter().any(|a| a.action == "skip task"));
+    assert_eq!(first.len(), 1);
+}
+
+#[test]
+fn a_cycle_holds_the_plan_and_says_why() {
+    let body = "Export.\n\n## Acceptance criteria\n- x\n\n- [ ] A (after 2)\n- [ ] B (after 1)\n";
+    let (mut w, _) = World::with_config(body, LoadedConfig::load(None, Some(DEVELOP)));
+    w.comment(lead(), "/approve");
+    let effects = w.comment(lead(), "/approve plan");
+    assert_eq!(w.p.phase, Phase::Planning);
+    let said = replies(&effects).join("\n");
+    assert!(said.contains("tasks 1, 2 can never start"), "{said}");
+    let status = super::views::status_comment(&w.p, &w.cfg);
+    assert!(status.contains("❌ tasks 1, 2 can never start"), "{status}");
+}

@@ -1,0 +1,62 @@
+//! The development stage's tasks as the pipeline keeps them: each task of the approved plan
+//! with its dependencies, the workflow and attempt it is on, the run in flight and how it
+//! ended. Plain data; the scheduling rules are `step/develop.rs`'s.
+//!
+//! Must not: hold rules.
+
+use serde::{Deserialize, Serialize};
+
+/// One task of the plan, as the development stage runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevTask {
+    /// The plan's number for it (1-based), the `task_id` input.
+    pub id: u64,
+    pub title: String,
+    /// Its sub-issue, if it is one.
+    pub issue: Option<u64>,
+    /// The tasks it waits for.
+    pub after: Vec<u64>,
+    pub state: TaskState,
+    /// Which of `develop.workflows` it is on.
+    pub workflow: usize,
+    /// Attempts on that workflow so far (the `attempt` input of the latest is this).
+    pub attempt: u32,
+    /// Not dispatched again before this time (ms): the backoff after a failed attempt.
+    pub not_before: Option<i64>,
+    /// The latest dispatch's `pipeline` input, `REQ-<n>-k<k>`.
+    pub correlation: Option<String>,
+    pub run_id: Option<u64>,
+    pub url: Option<String>,
+    pub dispatched_at: Option<i64>,
+    /// Each attempt that failed, as `develop.yml attempt 1: failure`.
+    #[serde(default)]
+    pub failures: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskState {
+    /// Waits for its dependencies, a free slot or its backoff.
+    Waiting,
+    /// The dispatch effect has not answered yet.
+    Dispatching,
+    Running,
+    /// Its run succeeded, or a person ticked it or closed its sub-issue: who or what.
+    Done(String),
+    /// Every workflow failed it `attempts` times: the last reason.
+    Failed(String),
+    /// An admin's `/skip task <n> <reason>`.
+    Skipped {
+        by: String,
+        reason: String,
+    },
+}
+
+impl TaskState {
+    pub fn in_flight(&self) -> bool {
+        matches!(self, TaskState::Dispatching | TaskState::Running)
+    }
+    /// Done or skipped: its dependents may start.
+    pub fn settled(&self) -> bool {
+        matches!(self, TaskState::Done(_) | TaskState::Skipped { .. })
+    }
+}

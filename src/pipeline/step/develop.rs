@@ -1,0 +1,320 @@
+//! The development stage (`develop.workflows` set): once the plan is approved and the
+//! branch exists, each task's workflow is dispatched on the feature branch as soon as the
+//! tasks it waits for are done, never more than `develop.max_parallel` at once, lowest task
+//! number first. A failed attempt is retried after a backoff up to `develop.attempts` times,
+//! then the next workflow of the list takes over; when the last gives up the task fails and
+//! the issue says so (`/retry task <n>`, `/skip task <n> <reason>`). A task is also done when
+//! a person ticks it or closes its sub-issue. `/pause` holds new dispatches; `/stop` cancels
+//! the runs in flight (`commands.rs`).
+//!
+//! Must not: dispatch while paused or blocked, or more than `max_parallel`; count a run
+//! shipgate did not start (`runs.rs` claims runs for tasks as for tests).
+
+use super::{Step, watchdog_key};
+use crate::pipeline::model::*;
+use crate::pipeline::plan::plan;
+use crate::pipeline::views::replies;
+
+/// The first retry waits this long; each next one twice as long, up to [`MAX_BACKOFF_MS`].
+const FIRST_BACKOFF_MS: i64 = 30_000;
+const MAX_BACKOFF_MS: i64 = 15 * 60_000;
+/// The longest task title sent as the `task` input.
+const MAX_TITLE: usize = 1_000;
+
+impl Step<'_> {
+    /// In development with the branch there: the tasks taken from the plan once, those
+    /// ticked since marked done, and every task that may start dispatched.
+    pub(super) fn drive_tasks(&mut self) {
+        let develop = &self.cfg.config.develop;
+        if !develop.is_on()
+            || self.p.phase != Phase::Development
+            || !matches!(
+                self.p.branch_state,
+                BranchState::Created | BranchState::Existed
+            )
+        {
+            return;
+        }
+        if self.p.dev_tasks.is_empty() {
+            let planned = plan(&self.p.tasks, &self.p.sub_issues);
+            if !planned.problems.is_empty() {
+                return; // the plan could not be approved with them; a skip does not cure them
+            }
+            self.p.dev_tasks = planned
+                .tasks
+                .into_iter()
+                .map(|t| DevTask {
+                    id: t.id,
+                    title: t.title,
+                    issue: t.issue,
+                    after: t.after,
+                    state: if t.done {
+                        TaskState::Done("done before development began".into())
+                    } else {
+                        TaskState::Waiting
+                    },
+                    workflow: 0,
+                    attempt: 0,
+                    not_before: None,
+                    correlation: None,
+                    run_id: None,
+                    url: None,
+                    dispatched_at: None,
+                    failures: vec![],
+                })
+                .collect();
+            let count = self.p.dev_tasks.len();
+            self.audit(
+                "shipgate",
+                "development started",
+                format!("{count} task(s)"),
+            );
+        }
+        self.note_ticked_tasks();
+        self.dispatch_tasks();
+    }
+
+    /// Tasks a person ticked in the issue, or whose sub-issue was closed, are done.
+    fn note_ticked_tasks(&mut self) {
+        let done: Vec<bool> = self
+            .p
+            .tasks
+            .iter()
+            .chain(&self.p.sub_issues)
+            .map(|t| t.done)
+            .collect();
+        for (task, ticked) in self.p.dev_tasks.iter_mut().zip(done) {
+            if ticked && !task.state.settled() {
+                task.state = TaskState::Done(match task.issue {
+                    Some(n) => format!("#{n} closed"),
+                    None => "ticked in the issue".into(),
+                });
+            }
+        }
+    }
+
+    /// Dispatches the tasks that may start, lowest number first, up to `max_parallel` in
+    /// flight (never while paused or blocked).
+    fn dispatch_tasks(&mut self) {
+        if self.p.paused || !self.p.blockers.is_empty() {
+            return;
+        }
+        let max = self.cfg.config.develop.max_parallel as usize;
+        let in_flight = self
+            .p
+            .dev_tasks
+            .iter()
+            .filter(|t| t.state.in_flight())
+            .count();
+        let ready: Vec<usize> = (0..self.p.dev_tasks.len())
+            .filter(|&i| self.may_start(i))
+            .take(max.saturating_sub(in_flight))
+            .collect();
+        for i in ready {
+            self.dispatch_task(i);
+        }
+    }
+
+    fn may_start(&self, i: usize) -> bool {
+        let t = &self.p.dev_tasks[i];
+        t.state == TaskState::Waiting
+            && t.not_before.is_none_or(|at| at <= self.now)
+            && t.after.iter().all(|d| {
+                self.p
+                    .dev_tasks
+                    .iter()
+                    .any(|o| o.id == *d && o.state.settled())
+            })
+    }
+
+    fn dispatch_task(&mut self, i: usize) {
+        let workflows = &self.cfg.config.develop.workflows;
+        let correlation = format!("{}-k{}", self.p.name(), self.p.seq);
+        let (issue, branch) = (self.p.issue, self.p.branch.clone());
+        let t = &mut self.p.dev_tasks[i];
+        t.attempt += 1;
+        t.state = TaskState::Dispatching;
+        t.not_before = None;
+        t.correlation = Some(correlation.clone());
+        t.run_id = None;
+        t.url = None;
+        t.dispatched_at = Some(self.now);
+        let title: String = t.title.chars().take(MAX_TITLE).collect();
+        let inputs = vec![
+            ("task".to_owned(), title),
+            ("task_id".to_owned(), t.id.to_string()),
+            (
+                "task_issue".to_owned(),
+                t.issue.map(|n| n.to_string()).unwrap_or_default(),
+            ),
+            ("issue".to_owned(), issue.to_string()),
+            ("branch".to_owned(), branch.clone()),
+            ("attempt".to_owned(), t.attempt.to_string()),
+        ];
+        let workflow = workflows[t.workflow.min(workflows.len() - 1)].clone();
+        self.emit(Action::DispatchTask {
+            workflow,
+            git_ref: branch,
+            correlation,
+            inputs,
+        });
+    }
+
+    /// The task dispatched as `correlation`, if one was.
+    pub(super) fn task_of(&self, correlation: &str) -> Option<usize> {
+        self.p
+            .dev_tasks
+            .iter()
+            .position(|t| t.correlation.as_deref() == Some(correlation))
+    }
+
+    /// GitHub has task `i`'s run: its id, and the watchdog from now.
+    pub(super) fn on_task_dispatched(&mut self, i: usize, run_id: u64, url: &str) {
+        let t = &mut self.p.dev_tasks[i];
+        t.run_id = Some(run_id);
+        t.url = Some(url.to_owned());
+        if t.state == TaskState::Dispatching {
+            t.state = TaskState::Running;
+        }
+        if t.state.in_flight()
+            && let Some(correlation) = t.correlation.clone()
+        {
+            let due_at = self.now + self.cfg.config.develop.timeout as i64 * 1000;
+            self.set_timer(
+                watchdog_key(&correlation),
+                due_at,
+                TimerKind::RunWatchdog { correlation },
+            );
+        }
+    }
+
+    /// Task `i`'s run reported (webhook or poll; `claim` tied it to the task).
+    pub(super) fn on_task_report(&mut self, i: usize, report: &RunReport) {
+        let t = &mut self.p.dev_tasks[i];
+        if !t.state.in_flight() {
+            return; // a late or repeated report does not rewrite a result
+        }
+        t.run_id = Some(report.run_id);
+        t.url = Some(report.url.clone());
+        if report.status != "completed" {
+            t.state = TaskState::Running;
+            return;
+        }
+        if let Some(c) = t.correlation.clone() {
+            self.cancel_timer(watchdog_key(&c));
+        }
+        match report.conclusion.as_deref() {
+            Some("success") => {
+                let t = &mut self.p.dev_tasks[i];
+                t.state = TaskState::Done(format!("run {}", report.run_id));
+                let what = format!("task {} “{}” done by run {}", t.id, t.title, report.run_id);
+                self.audit("shipgate", "task done", what);
+            }
+            other => {
+                let why = other.unwrap_or("unknown").to_owned();
+                self.task_attempt_failed(i, &why);
+            }
+        }
+    }
+
+    /// An attempt of task `i` failed (its run, its dispatch, or its watchdog): retried after
+    /// a backoff, handed to the next workflow, or the task fails.
+    pub(super) fn task_attempt_failed(&mut self, i: usize, why: &str) {
+        let develop = &self.cfg.config.develop;
+        let (attempts, workflows) = (develop.attempts, develop.workflows.clone());
+        let t = &mut self.p.dev_tasks[i];
+        if !t.state.in_flight() {
+            return;
+        }
+        let workflow = workflows[t.workflow.min(workflows.len() - 1)].clone();
+        t.failures
+            .push(format!("{workflow} attempt {}: {why}", t.attempt));
+        t.run_id = None;
+        if t.attempt < attempts {
+            let wait = (FIRST_BACKOFF_MS << (t.attempt - 1).min(10)).min(MAX_BACKOFF_MS);
+            let (id, due) = (t.id, self.now + wait);
+            // One key per retry: a fired timer's key is not taken twice.
+            let key = format!("task-retry:{id}.{}.{}", t.workflow, t.attempt);
+            t.state = TaskState::Waiting;
+            t.not_before = Some(due);
+            self.set_timer(key, due, TimerKind::TaskRetry { task: id });
+        } else if t.workflow + 1 < workflows.len() {
+            t.workflow += 1;
+            t.attempt = 0;
+            t.state = TaskState::Waiting;
+            let (id, next) = (t.id, workflows[t.workflow].clone());
+            self.audit(
+                "shipgate",
+                "task handed over",
+                format!("task {id}: {workflow} failed {attempts} time(s); {next} takes over"),
+            );
+        } else {
+            t.state = TaskState::Failed(why.to_owned());
+            let (id, title) = (t.id, t.title.clone());
+            let text = format!("task {id} “{title}” failed on every develop workflow ({why})");
+            self.audit("shipgate", "task failed", text.clone());
+            let issue = self.p.issue;
+            self.reply(issue, replies::task_failed(id, &title, why));
+            self.notify("task", format!("{}: {text}", self.p.name()));
+        }
+    }
+
+    /// `/retry task <n>`: a failed task starts again from the first workflow.
+    pub(super) fn retry_task(&mut self, id: u64) -> Result<(), String> {
+        let t = self
+            .p
+            .dev_tasks
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or_else(|| replies::no_such_task(id))?;
+        if !matches!(t.state, TaskState::Failed(_)) {
+            return Err(replies::task_not_failed(id));
+        }
+        t.state = TaskState::Waiting;
+        t.workflow = 0;
+        t.attempt = 0;
+        t.not_before = None;
+        Ok(())
+    }
+
+    /// `/skip task <n> <reason>` (an admin's, checked by the caller): its dependents may
+    /// start.
+    pub(super) fn skip_task(&mut self, id: u64, by: &str, reason: &str) -> Result<(), String> {
+        let t = self
+            .p
+            .dev_tasks
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or_else(|| replies::no_such_task(id))?;
+        if t.state.settled() {
+            return Err(replies::task_settled(id));
+        }
+        // A run still going is cancelled: the task's slot is free for the next.
+        let running = t.state.in_flight().then_some(t.run_id).flatten();
+        t.state = TaskState::Skipped {
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let Some(run_id) = running {
+            self.emit(Action::CancelRun { run_id });
+        }
+        self.audit(by, "skip task", format!("task {id}: {reason}"));
+        Ok(())
+    }
+
+    /// A task run silent for `develop.timeout`: polled by its id, or failed when GitHub
+    /// never gave one.
+    pub(super) fn on_task_watchdog(&mut self, i: usize) {
+        let t = &self.p.dev_tasks[i];
+        if !t.state.in_flight() {
+            return;
+        }
+        match (t.run_id, t.correlation.clone()) {
+            (Some(run_id), Some(correlation)) => self.emit(Action::PollRun {
+                run_id,
+                correlation,
+            }),
+            _ => self.task_attempt_failed(i, "no run after the timeout"),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The development stage through real HTTP against the simulator, on SQLite and PostgreSQL:
+//! a workflow per task of the approved plan, dispatched on the feature branch in dependency
+//! order and never more than `develop.max_parallel` at once, retried with backoff and handed
+//! to the fallback workflow; `/pause` holds new dispatches; a plan whose tasks wait for each
+//! other cannot be approved.
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::Backend;
+use common::world::*;
+use shipgate::clock::ManualClock;
+
+/// The inputs shipgate sends a task run (`.github/workflow-templates/shipgate-develop.yml`).
+const INPUTS: [&str; 7] = [
+    "task",
+    "task_id",
+    "task_issue",
+    "issue",
+    "branch",
+    "attempt",
+    "pipeline",
+];
+
+const CONFIG: &str =
+    "develop:\n  workflows: [develop.yml, fallback.yml]\n  max_parallel: 2\n  attempts: 3\n";
+
+/// Five tasks: 2 and 3 wait for 1, 4 for both, 5 for 4.
+const DIAMOND: &str = "## Acceptance criteria\n- one CSV per month\n\n\
+- [ ] Schema\n- [ ] Parser (after 1)\n- [ ] Exporter (after 1)\n- [ ] CLI (after 2, 3)\n- [ ] Docs (after 4)\n";
+
+/// A task run as GitHub has it.
+#[derive(Debug, Clone)]
+struct TaskRun {
+    id: u64,
+    workflow: String,
+    task: u64,
+    attempt: u64,
+    done: bool,
+    branch: String,
+}
+
+fn task_runs(w: &World) -> Vec<TaskRun> {
+    w.sim.with(|s| {
+        let r = &s.repos[REPO];
+        r.runs
+            .values()
+            .filter_map(|run| {
+                let task = run.inputs.get("task_id")?.as_str()?.parse().ok()?;
+                Some(TaskRun {
+                    id: run.id,
+                    workflow: r.workflows[&run.workflow_id].file_name().to_owned(),
+                    task,
+                    attempt: run.inputs["attempt"].as_str()?.parse().ok()?,
+                    done: run.status == "completed",
+                    branch: run.head_branch.clone(),
+                })
+            })
+            .collect()
+    })
+}
+
+async fn world(backend: Backend, clock: Option<Arc<ManualClock>>) -> World {
+    let mut setup = Setup::new(backend).config(CONFIG);
+    if let Some(clock) = clock {
+        setup = setup.clock(clock);
+    }
+    let w = setup.start().await;
+    for file in ["develop.yml", "fallback.yml"] {
+        w.sim.add_workflow(REPO, file, &INPUTS);
+    }
+    w
+}
+
+/// Opens the feature with `body` and approves its requirement and plan.
+async fn planned(w: &World, body: &str) -> u64 {
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", body, &["feature"])
+        .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    sg.settle(sim).await;
+    n
+}
+
+/// Waits until the running task runs are exactly `tasks` (by task number).
+async fn running(w: &World, tasks: &[u64]) -> Vec<TaskRun> {
+    for _ in 0..100 {
+        w.sg.settle(&w.sim).await;
+        let mut now: Vec<TaskRun> = task_runs(w).into_iter().filter(|r| !r.done).collect();
+        now.sort_by_key(|r| r.task);
+        if now.iter().map(|r| r.task).collect::<Vec<_>>() == tasks {
+            return now;
+        }
+        assert!(now.len() <= 2, "more than max_parallel in flight: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "task runs in flight never became {tasks:?}: {:?}",
+        task_runs(w)
+    );
+}
+
+async fn five_tasks_run_in_dependency_order_two_at_a_time(backend: Backend) {
+    let w = world(backend, None).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = planned(&w, DIAMOND).await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let first = running(&w, &[1]).await;
+    assert_eq!(first[0].branch, branch, "on the feature branch");
+    assert_eq!(first[0].workflow, "develop.yml");
+    sim.complete_workflow_run(REPO, first[0].id, "success")
+        .await;
+    let both = running(&w, &[2, 3]).await;
+    sim.complete_workflow_run(REPO, both[0].id, "success").await;
+    sg.settle(sim).await;
+    running(&w, &[3]).await; // 4 waits for 3 too
+    sim.complete_workflow_run(REPO, both[1].id, "success").await;
+    let cli = running(&w, &[4]).await;
+    sim.complete_workflow_run(REPO, cli[0].id, "success").await;
+    let docs = running(&w, &[5]).await;
+    sim.complete_workflow_run(REPO, docs[0].id, "success").await;
+    running(&w, &[]).await;
+    assert_eq!(task_runs(&w).len(), 5, "one run per task, none twice");
+    w.expect_status(n, "| 5 Docs | ✅ done (run");
+    // Each task's inputs are the ones the template declares (the simulator refuses others).
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+on_both_backends!(five_tasks_run_in_dependency_order_two_at_a_time);
+
+async fn a_task_failing_three_times_moves_to_the_fallback_and_succeeds(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let w = world(backend, Some(clock.clone())).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = planned(
+        &w,
+        "## Acceptance criteria\n- one CSV per month\n\n- [ ] Only\n",
+    )
+    .await;
+    for attempt in 1..=3 {
+        let run = running(&w, &[1]).await;
+        assert_eq!(
+            (run[0].workflow.as_str(), run[0].attempt),
+            ("develop.yml", attempt)
+        );
+        sim.complete_workflow_run(REPO, run[0].id, "failure").await;
+        sg.settle(sim).await;
+        // The next attempt waits for its backoff (30 s, then 60 s).
+        clock.advance(chrono::Duration::minutes(2));
+    }
+    let run = running(&w, &[1]).await;
+    assert_eq!(
+        (run[0].workflow.as_str(), run[0].attempt),
+        ("fallback.yml", 1)
+    );
+    sim.complete_workflow_run(REPO, run[0].id, "success").await;
+    running(&w, &[]).await;
+    w.expect_status(n, "| 1 Only | ✅ done (run");
+    w.expect_status(n, "`fallback.yml` attempt 1");
+}
+
+on_both_backends!(a_task_failing_three_times_moves_to_the_fallback_and_succeeds);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_holds_new_dispatches_until_resume() {
+    let w = world(Backend::Sqlite, None).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = planned(&w, DIAMOND).await;
+    let first = running(&w, &[1]).await;
+    sim.comment(REPO, n, "lead", "/pause").await;
+    sg.settle(sim).await;
+    sim.complete_workflow_run(REPO, first[0].id, "success")
+        .await;
+    sg.settle(sim).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running(&w, &[]).await;
+    assert_eq!(task_runs(&w).len(), 1, "nothing new while paused");
+    sim.comment(REPO, n, "lead", "/resume").await;
+    running(&w, &[2, 3]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_whose_tasks_wait_for_each_other_cannot_be_approved() {
+    let w = world(Backend::Sqlite, None).await;
+    let n = planned(
+        &w,
+        "## Acceptance criteria\n- one CSV per month\n\n- [ ] A (after 2)\n- [ ] B (after 1)\n",
+    )
+    .await;
+    w.expect_reply(n, &["/approve plan", "tasks 1, 2 can never start"]);
+    w.expect_status(n, "phase **planning**");
+    w.expect_status(n, "❌ tasks 1, 2 can never start");
+    assert!(task_runs(&w).is_empty());
+}
+
+/// GitHub starts a task's run but the dispatch's answer is lost, and shipgate restarts
+/// between dispatches: the retry finds the run instead of starting another, and no task
+/// runs twice.
+async fn a_lost_answer_and_a_restart_duplicate_no_task_run(backend: Backend) {
+    let w = world(backend, None).await;
+    w.sim.lose_answer("actions/create-workflow-dispatch", 502);
+    let n = planned(&w, DIAMOND).await;
+    let first = running(&w, &[1]).await;
+    let w = w.restarted(|| {}).await;
+    w.sim
+        .complete_workflow_run(REPO, first[0].id, "success")
+        .await;
+    let both = running(&w, &[2, 3]).await;
+    let w = w.restarted(|| {}).await;
+    for run in &both {
+        w.sim.complete_workflow_run(REPO, run.id, "success").await;
+    }
+    running(&w, &[4]).await;
+    let mut tasks: Vec<u64> = task_runs(&w).iter().map(|r| r.task).collect();
+    tasks.sort_unstable();
+    assert_eq!(
+        tasks,
+        vec![1, 2, 3, 4],
+        "one run per task dispatched so far"
+    );
+    let effects =
+        w.sg.store
+            .effects_of(w.sg.store.pipelines_of(REPO).await.unwrap()[0].id)
+            .await
+            .unwrap();
+    assert!(
+        effects
+            .iter()
+            .any(|e| e.action == "dispatch_task" && e.attempts == 2),
+        "the lost dispatch was retried and found: {effects:?}"
+    );
+    w.expect_status(n, "| 1 Schema | ✅ done (run");
+}
+
+on_both_backends!(a_lost_answer_and_a_restart_duplicate_no_task_run);
