@@ -128,6 +128,15 @@ async fn five_tasks_run_in_dependency_order_two_at_a_time(backend: Backend) {
     running(&w, &[]).await;
     assert_eq!(task_runs(&w).len(), 5, "one run per task, none twice");
     w.expect_status(n, "| 5 Docs | ✅ done (run");
+    // The task list in the issue is ticked as the tasks finish.
+    sg.settle(sim).await;
+    let body = sim.with(|s| s.repos[REPO].issues[&n].body.clone().unwrap_or_default());
+    assert_eq!(
+        body.matches("- [x] ").count(),
+        5,
+        "every task ticked in the issue: {body}"
+    );
+    assert!(body.contains("- [x] CLI (after 2, 3)"), "{body}");
     // Each task's inputs are the ones the template declares (the simulator refuses others).
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
@@ -239,3 +248,47 @@ async fn a_lost_answer_and_a_restart_duplicate_no_task_run(backend: Backend) {
 }
 
 on_both_backends!(a_lost_answer_and_a_restart_duplicate_no_task_run);
+
+/// Sub-issues are tasks too, ordered by GitHub's own "blocked by"; a sub-issue whose run
+/// succeeds is closed by shipgate with a link to the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_issues_follow_githubs_blocked_by_and_are_closed_when_done() {
+    let w = world(Backend::Sqlite, None).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(
+            REPO,
+            "pm",
+            "Export invoices",
+            "## Acceptance criteria\n- one CSV per month\n\n- [ ] Schema\n",
+            &["feature"],
+        )
+        .await;
+    let (storage, api) = sim.with(|st| {
+        let storage = st.add_issue(REPO, "pm", "Storage", "", &[]);
+        let api = st.add_issue(REPO, "pm", "API", "", &[]);
+        let r = st.repo_mut(REPO).unwrap();
+        r.issues
+            .get_mut(&n)
+            .unwrap()
+            .sub_issues
+            .extend([storage, api]);
+        r.issues.get_mut(&api).unwrap().blocked_by.push(storage);
+        (storage, api)
+    });
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sg.settle(sim).await;
+    w.expect_status(n, &format!("3. #{api} API (after 2)"));
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    let first = running(&w, &[1, 2]).await;
+    sim.complete_workflow_run(REPO, first[1].id, "success")
+        .await;
+    running(&w, &[1, 3]).await;
+    let closed = sim.with(|st| st.repos[REPO].issues[&storage].state.clone());
+    assert_eq!(closed, "closed", "shipgate closed the done sub-issue");
+    let said = common::bot_replies(sim, REPO, storage).join("\n");
+    assert!(
+        said.contains(&format!("Done for REQ-{n} (task 2) by [this run]")),
+        "{said}"
+    );
+}

@@ -437,6 +437,10 @@ fn demo_runs_a_feature_to_production() {
             });
         from += at;
     }
+    assert!(
+        stdout.contains("develop run") && stdout.contains("for task 3 “Monthly export job”"),
+        "the development stage's task runs: {stdout}"
+    );
     assert!(stdout.contains("**Lead time:**"), "{stdout}");
     assert!(stdout.contains("| production |"), "{stdout}");
 }

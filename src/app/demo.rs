@@ -20,7 +20,18 @@ use crate::store::Store;
 
 const REPO: &str = "demo/shop";
 const TITLE: &str = "Export invoices as CSV";
-const BODY: &str = "Finance wants a CSV of each month's invoices.\n\n## Acceptance criteria\n- one file per month\n- totals match the ledger\n";
+const BODY: &str = "Finance wants a CSV of each month's invoices.\n\n## Acceptance criteria\n- one file per month\n- totals match the ledger\n\n## Tasks\n- [ ] Invoice CSV writer\n- [ ] Ledger totals check\n- [ ] Monthly export job (after 1, 2)\n";
+
+/// The inputs shipgate sends a development task's workflow.
+const DEVELOP_INPUTS: [&str; 7] = [
+    "task",
+    "task_id",
+    "task_issue",
+    "issue",
+    "branch",
+    "attempt",
+    "pipeline",
+];
 
 /// What the demo prints, with the time since it started.
 struct Printer {
@@ -75,8 +86,10 @@ async fn lifecycle(dir: &std::path::Path) -> anyhow::Result<bool> {
             ("releaser", Permission::Write),
         ],
     );
+    sim.add_workflow(REPO, "develop.yml", &DEVELOP_INPUTS);
     let config = format!(
-        "deploy:\n  environments:\n\
+        "develop:\n  workflows: [develop.yml]\n\
+         deploy:\n  environments:\n\
          \x20   staging:\n      health: {{ url: \"{health}\", interval: 1s, window: 3s }}\n\
          \x20   production:\n      health: {{ url: \"{health}\", interval: 1s, window: 3s }}\n"
     );
@@ -175,6 +188,7 @@ impl Script<'_> {
         out.say("lead comments `/approve plan`");
         sim.comment(REPO, self.issue, "lead", "/approve plan").await;
         self.settle().await?;
+        self.develop().await?;
         let branch = sim.with(|s| {
             s.repos[REPO]
                 .branches
@@ -230,6 +244,35 @@ impl Script<'_> {
         sim.complete_workflow_run(REPO, deploy, "success").await;
         self.wait_for("done").await?;
         Ok(self.phase == "done")
+    }
+
+    /// The development stage: each task's run, as shipgate dispatches them in dependency
+    /// order, succeeds.
+    async fn develop(&mut self) -> anyhow::Result<()> {
+        for _ in 0..10 {
+            let pending: Vec<(u64, String, String)> = self.sim.with(|s| {
+                s.repos[REPO]
+                    .runs
+                    .values()
+                    .filter(|r| r.status != "completed")
+                    .filter_map(|r| {
+                        let input = |k: &str| r.inputs.get(k)?.as_str().map(str::to_owned);
+                        Some((r.id, input("task_id")?, input("task")?))
+                    })
+                    .collect()
+            });
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for (run, id, task) in pending {
+                self.out.say(&format!(
+                    "GitHub Actions: develop run {run} for task {id} “{task}” pushes its work and succeeds"
+                ));
+                self.sim.complete_workflow_run(REPO, run, "success").await;
+            }
+            self.settle().await?;
+        }
+        anyhow::bail!("the development tasks never finished")
     }
 
     fn newest_run(&self, environment: Option<&str>) -> Option<u64> {

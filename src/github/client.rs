@@ -220,6 +220,8 @@ pub trait GitHub: Send + Sync {
     /// The App's slug (its bot is `<slug>[bot]`), App JWT.
     async fn app_slug(&self) -> Result<String, GitHubError>;
     async fn sub_issues(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;
+    /// The issues that block `issue` (`issues/list-dependencies-blocked-by`, up to 100).
+    async fn blocked_by(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;
     /// Open pull requests, oldest first (up to 100).
     async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError>;
     /// A pull request as GitHub has it now (`GET /repos/{o}/{r}/pulls/{n}`); `None` if gone.
@@ -411,6 +413,15 @@ pub trait GitHub: Send + Sync {
     async fn cancel_run(&self, repo: &RepoRef, run_id: u64) -> Result<(), GitHubError>;
     /// Closes an issue as completed.
     async fn close_issue(&self, repo: &RepoRef, number: u64) -> Result<(), GitHubError>;
+    /// An issue's body as GitHub has it now (`issues/get`; empty when it has none).
+    async fn issue_body(&self, repo: &RepoRef, number: u64) -> Result<String, GitHubError>;
+    /// Replaces an issue's body (`issues/update`).
+    async fn set_issue_body(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+        body: &str,
+    ) -> Result<(), GitHubError>;
     /// The newest 100 issues (open or closed) carrying `label`.
     async fn issues_labelled(
         &self,

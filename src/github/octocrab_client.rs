@@ -155,6 +155,20 @@ impl GitHub for OctocrabGitHub {
         .json(OP)
     }
 
+    async fn blocked_by(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError> {
+        const OP: &str = "list the issues blocking an issue";
+        self.get(
+            repo,
+            OP,
+            &repo_path(
+                repo,
+                &format!("/issues/{issue}/dependencies/blocked_by?per_page=100"),
+            ),
+        )
+        .await?
+        .json(OP)
+    }
+
     async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError> {
         const OP: &str = "list open pull requests";
         self.get(
@@ -840,6 +854,34 @@ impl GitHub for OctocrabGitHub {
             OP,
             &repo_path(repo, &format!("/issues/{number}")),
             &json!({"state": "closed", "state_reason": "completed"}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn issue_body(&self, repo: &RepoRef, number: u64) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct Issue {
+            body: Option<String>,
+        }
+        const OP: &str = "read an issue";
+        let path = repo_path(repo, &format!("/issues/{number}"));
+        let issue: Issue = self.get(repo, OP, &path).await?.json(OP)?;
+        Ok(issue.body.unwrap_or_default())
+    }
+
+    async fn set_issue_body(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        const OP: &str = "edit an issue";
+        self.patch(
+            repo,
+            OP,
+            &repo_path(repo, &format!("/issues/{number}")),
+            &json!({ "body": body }),
         )
         .await?;
         Ok(())

@@ -109,11 +109,16 @@ fn a_diamond_runs_in_dependency_order_never_more_than_max_parallel_at_once() {
             .iter()
             .all(|t| t.state == TaskState::Done(format!("run {}", 100 + t.id)))
     );
+    let row = "| 4 CLI | ✅ done (run 104) | `agent-a.yml` attempt 1 |";
     let status = super::views::status_comment(&w.p, &w.cfg);
-    assert!(
-        status.contains("| 4 CLI | ✅ done (run 104) | `agent-a.yml` attempt 1 |"),
-        "{status}"
-    );
+    assert!(status.contains(row), "{status}");
+    // A draft PR from the branch: its check run shows the tasks too.
+    let mut draft = pull(30, "aaa111");
+    draft.draft = true;
+    w.pull(PullAction::Opened, draft);
+    assert_eq!(w.p.phase, Phase::Development);
+    let check = super::views::check_run(&w.p, &w.cfg, "aaa111");
+    assert!(check.summary.contains(row), "{}", check.summary);
 }
 
 #[test]
@@ -221,4 +226,32 @@ fn a_cycle_holds_the_plan_and_says_why() {
     assert!(said.contains("tasks 1, 2 can never start"), "{said}");
     let status = super::views::status_comment(&w.p, &w.cfg);
     assert!(status.contains("❌ tasks 1, 2 can never start"), "{status}");
+}
+
+#[test]
+fn a_task_ticked_after_the_issue_was_edited_is_found_by_its_text() {
+    let (mut w, first) = developing(DIAMOND, DEVELOP);
+    // Someone adds a task at the top, then ticks "Parser" (task 2 of the plan).
+    let edited = DIAMOND.replace("- [ ] Schema\n", "- [ ] Design\n- [ ] Schema\n");
+    let ticked = edited.replace("- [ ] Parser", "- [x] Parser");
+    w.ids += 1;
+    let mut snapshot = issue(&ticked);
+    snapshot.updated_at = 5;
+    w.go(Input::Issue {
+        delivery: format!("d{}", w.ids),
+        action: IssueAction::Edited,
+        issue: snapshot,
+        actor: lead(),
+    });
+    let states: Vec<(u64, bool)> =
+        w.p.dev_tasks
+            .iter()
+            .map(|t| (t.id, t.state.settled()))
+            .collect();
+    assert_eq!(
+        states,
+        vec![(1, false), (2, true), (3, false), (4, false), (5, false)],
+        "Parser is done; nothing else moved"
+    );
+    assert_eq!(first.len(), 1);
 }

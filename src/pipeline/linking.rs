@@ -18,6 +18,9 @@ pub struct Task {
     pub done: bool,
     /// A sub-issue's number; `None` for a task-list line.
     pub issue: Option<u64>,
+    /// For a sub-issue: the issues GitHub says block it ("blocked by", issue numbers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<u64>,
 }
 
 /// `feature/REQ-<n>-<slug>` from the issue's number and title.
@@ -121,6 +124,7 @@ pub fn task_list(body: &str) -> Vec<Task> {
             text: t.text,
             done: t.checked,
             issue: None,
+            blocked_by: vec![],
         })
         .collect()
 }

@@ -165,6 +165,8 @@ pub fn headings(body: &str) -> Vec<String> {
 pub struct TaskItem {
     pub checked: bool,
     pub text: String,
+    /// Where its `[ ]` / `[x]` marker is in the body (bytes).
+    pub marker: std::ops::Range<usize>,
 }
 
 /// Every task-list item outside quotes, nested ones included, in order; whatever the list
@@ -174,7 +176,7 @@ pub fn task_items(body: &str) -> Vec<TaskItem> {
     let mut out: Vec<TaskItem> = Vec::new();
     // Per open list item: the index of its task in `out`, while its own text is read.
     let mut open: Vec<Option<usize>> = Vec::new();
-    for (event, _) in parser(body) {
+    for (event, range) in parser(body) {
         match &event {
             Event::Start(Tag::Item) => open.push(None),
             Event::End(TagEnd::Item) => {
@@ -190,6 +192,7 @@ pub fn task_items(body: &str) -> Vec<TaskItem> {
                 out.push(TaskItem {
                     checked: *checked,
                     text: String::new(),
+                    marker: range.clone(),
                 });
                 if let Some(last) = open.last_mut() {
                     *last = Some(out.len() - 1);

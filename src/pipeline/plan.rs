@@ -1,6 +1,7 @@
 //! The development plan: the issue's task-list items and its sub-issues as numbered tasks,
 //! with the dependencies written on them — `(after 2)` names task 2 of the plan, `(after
-//! #7)` the task that is sub-issue #7, several at once as `(after 1, #7)` — and the order
+//! #7)` the task that is sub-issue #7, several at once as `(after 1, #7)` — and GitHub's own
+//! "blocked by" between sub-issues, and the order
 //! they can run in, as levels (every task of a level waits only for earlier levels). A
 //! dependency on no task of the plan, or tasks that wait for each other, is a problem that
 //! holds the plan's approval.
@@ -69,6 +70,15 @@ pub fn plan(tasks: &[Task], sub_issues: &[Task]) -> Plan {
                         "task {id} waits for {}, which is no task of this plan",
                         mark.name()
                     )),
+                }
+            }
+            // GitHub's own "blocked by" between sub-issues; a blocker outside the plan is
+            // not the plan's to order.
+            for blocker in &t.blocked_by {
+                if let Some(n) = by_issue.get(blocker)
+                    && !after.contains(n)
+                {
+                    after.push(*n);
                 }
             }
             after.sort_unstable();
@@ -181,6 +191,21 @@ fn split_marker(text: &str) -> (String, Vec<Mark>) {
     )
 }
 
+/// `body` with the first unticked task-list item whose text (without its `(after …)`
+/// marker) is `title` ticked; `None` when there is none to tick.
+pub fn tick_task(body: &str, title: &str) -> Option<String> {
+    let item = super::markdown::task_items(body)
+        .into_iter()
+        .find(|t| !t.checked && split_marker(&t.text).0 == title)?;
+    let marker = body.get(item.marker.clone())?;
+    if !marker.starts_with('[') || !marker.ends_with(']') {
+        return None;
+    }
+    let mut ticked = body.to_owned();
+    ticked.replace_range(item.marker, "[x]");
+    Some(ticked)
+}
+
 fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
     haystack
         .to_ascii_lowercase()
@@ -196,6 +221,7 @@ mod tests {
             text: text.into(),
             done: false,
             issue: None,
+            blocked_by: vec![],
         }
     }
 
@@ -204,6 +230,41 @@ mod tests {
             issue: Some(n),
             ..item(text)
         }
+    }
+
+    #[test]
+    fn githubs_blocked_by_orders_sub_issues_and_blockers_outside_the_plan_do_not() {
+        let blocked = |n: u64, text: &str, by: &[u64]| Task {
+            blocked_by: by.to_vec(),
+            ..sub(n, text)
+        };
+        let p = plan(
+            &[item("Schema")],
+            &[blocked(41, "API", &[40, 99]), sub(40, "Storage (after 1)")],
+        );
+        assert_eq!(
+            p.tasks[1].after,
+            vec![3],
+            "#41 waits for #40, task 3; #99 is elsewhere"
+        );
+        assert_eq!(p.levels, vec![vec![1], vec![3], vec![2]]);
+        assert!(p.problems.is_empty());
+    }
+
+    #[test]
+    fn ticking_a_task_changes_its_marker_and_nothing_else() {
+        let body = "Intro\r\n\r\n- [ ] Schema\r\n- [ ] Parser (after 1)\r\n  - [ ] Parser\r\n> - [ ] Parser\r\n";
+        let ticked = tick_task(body, "Parser").unwrap();
+        assert_eq!(
+            ticked,
+            "Intro\r\n\r\n- [ ] Schema\r\n- [x] Parser (after 1)\r\n  - [ ] Parser\r\n> - [ ] Parser\r\n"
+        );
+        assert_eq!(
+            tick_task(&ticked, "Parser").unwrap(),
+            "Intro\r\n\r\n- [ ] Schema\r\n- [x] Parser (after 1)\r\n  - [x] Parser\r\n> - [ ] Parser\r\n",
+            "the next unticked one; never one in a quote"
+        );
+        assert_eq!(tick_task(body, "Missing"), None);
     }
 
     #[test]

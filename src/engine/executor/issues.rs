@@ -92,8 +92,21 @@ impl Executor {
         Ok(None)
     }
 
-    pub(super) async fn close_issue(&self, at: &Attempt<'_>) -> Done {
-        self.github().close_issue(at.repo, at.p.issue).await?;
+    /// Closes issue `number` as completed; closing a closed issue again changes nothing.
+    /// (`issues/update`)
+    pub(super) async fn close_issue(&self, at: &Attempt<'_>, number: u64) -> Done {
+        self.github().close_issue(at.repo, number).await?;
+        Ok(None)
+    }
+
+    /// Ticks a task-list item of the feature issue, read just before: a retry finds it
+    /// ticked and changes nothing. (`issues/get`, `issues/update`)
+    pub(super) async fn tick_task(&self, at: &Attempt<'_>, title: &str) -> Done {
+        let gh = self.github();
+        let body = gh.issue_body(at.repo, at.p.issue).await?;
+        if let Some(ticked) = crate::pipeline::plan::tick_task(&body, title) {
+            gh.set_issue_body(at.repo, at.p.issue, &ticked).await?;
+        }
         Ok(None)
     }
 

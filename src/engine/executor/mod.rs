@@ -405,7 +405,9 @@ impl Executor {
             Action::React { comment_id } => self.react(&at, *comment_id).await,
             Action::SetPhaseLabel { add, remove } => self.set_phase_label(&at, add, remove).await,
             Action::RemoveLabel { label } => self.remove_label(&at, label).await,
-            Action::CloseIssue => self.close_issue(&at).await,
+            Action::CloseIssue => self.close_issue(&at, at.p.issue).await,
+            Action::CloseSubIssue { number } => self.close_issue(&at, *number).await,
+            Action::TickTask { title } => self.tick_task(&at, title).await,
             Action::OpenIncident {
                 marker,
                 title,

@@ -26,19 +26,26 @@ impl Executor {
         Ok(Some(EffectResult::Branch { existed: !created }))
     }
 
-    /// The issue's sub-issues, as tasks. (`issues/list-sub-issues`)
+    /// The issue's sub-issues, as tasks (`issues/list-sub-issues`); with the development
+    /// stage on, each with the issues that block it (`issues/list-dependencies-blocked-by`,
+    /// one request per sub-issue).
     pub(super) async fn fetch_sub_issues(&self, at: &Attempt<'_>) -> Done {
-        let tasks = self
-            .github()
-            .sub_issues(at.repo, at.p.issue)
-            .await?
-            .into_iter()
-            .map(|s| Task {
+        let gh = self.github();
+        let mut tasks = Vec::new();
+        for s in gh.sub_issues(at.repo, at.p.issue).await? {
+            let blocked_by = if at.cfg.config.develop.is_on() && s.state != "closed" {
+                let blockers = gh.blocked_by(at.repo, s.number).await?;
+                blockers.into_iter().map(|b| b.number).collect()
+            } else {
+                vec![]
+            };
+            tasks.push(Task {
                 text: s.title,
                 done: s.state == "closed",
                 issue: Some(s.number),
-            })
-            .collect();
+                blocked_by,
+            });
+        }
         Ok(Some(EffectResult::SubIssues { tasks }))
     }
 

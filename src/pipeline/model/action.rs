@@ -175,6 +175,15 @@ pub enum Action {
     },
     /// Closes the feature issue as completed.
     CloseIssue,
+    /// Closes a development task's sub-issue as completed (its run succeeded).
+    CloseSubIssue {
+        number: u64,
+    },
+    /// Ticks the feature issue's task-list item `title` (its run succeeded), in the body as
+    /// GitHub has it then.
+    TickTask {
+        title: String,
+    },
     /// Cancels a workflow run (`/stop`).
     CancelRun {
         run_id: u64,
@@ -205,6 +214,8 @@ impl Action {
             Action::PollRun { .. } => "poll_run",
             Action::Merge { .. } => "merge",
             Action::CloseIssue => "close_issue",
+            Action::CloseSubIssue { .. } => "close_sub_issue",
+            Action::TickTask { .. } => "tick_task",
             Action::CancelRun { .. } => "cancel_run",
             Action::DispatchTask { .. } => "dispatch_task",
         }

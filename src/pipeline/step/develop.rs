@@ -74,16 +74,18 @@ impl Step<'_> {
         self.dispatch_tasks();
     }
 
-    /// Tasks a person ticked in the issue, or whose sub-issue was closed, are done.
+    /// Tasks a person ticked in the issue, or whose sub-issue was closed, are done. A task
+    /// is found by its sub-issue, or by its text: the issue may have been edited since.
     fn note_ticked_tasks(&mut self) {
-        let done: Vec<bool> = self
-            .p
-            .tasks
-            .iter()
-            .chain(&self.p.sub_issues)
-            .map(|t| t.done)
-            .collect();
-        for (task, ticked) in self.p.dev_tasks.iter_mut().zip(done) {
+        let now = plan(&self.p.tasks, &self.p.sub_issues).tasks;
+        for task in self.p.dev_tasks.iter_mut() {
+            let ticked = now.iter().any(|t| {
+                t.done
+                    && match task.issue {
+                        Some(n) => t.issue == Some(n),
+                        None => t.issue.is_none() && t.title == task.title,
+                    }
+            });
             if ticked && !task.state.settled() {
                 task.state = TaskState::Done(match task.issue {
                     Some(n) => format!("#{n} closed"),
@@ -208,7 +210,19 @@ impl Step<'_> {
                 let t = &mut self.p.dev_tasks[i];
                 t.state = TaskState::Done(format!("run {}", report.run_id));
                 let what = format!("task {} “{}” done by run {}", t.id, t.title, report.run_id);
+                let (id, sub_issue) = (t.id, t.issue);
                 self.audit("shipgate", "task done", what);
+                match sub_issue {
+                    Some(number) => {
+                        let name = self.p.name();
+                        self.reply(number, replies::task_done(&name, id, &report.url));
+                        self.emit(Action::CloseSubIssue { number });
+                    }
+                    None => {
+                        let title = self.p.dev_tasks[i].title.clone();
+                        self.emit(Action::TickTask { title });
+                    }
+                }
             }
             other => {
                 let why = other.unwrap_or("unknown").to_owned();

@@ -244,8 +244,14 @@ pub fn skip_lines(p: &Pipeline) -> String {
 
 /// The part of the status comment the check runs' summaries share.
 fn summary_body(p: &Pipeline, cfg: &LoadedConfig, report: &GateReport) -> String {
+    // The development stage's tasks, once it runs them (the plan's list is the comment's).
+    let tasks = if p.dev_tasks.is_empty() {
+        String::new()
+    } else {
+        task_lines(p, cfg)
+    };
     format!(
-        "{}\n\n{}**Waiting for:** {}\n\n{}\n\n{}{}",
+        "{}\n\n{}**Waiting for:** {}\n\n{}\n\n{}{tasks}{}",
         headline(p),
         skip_lines(p),
         report.waiting_for,

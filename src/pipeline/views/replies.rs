@@ -302,6 +302,11 @@ pub fn task_failed(id: u64, title: &str, why: &str) -> String {
     )
 }
 
+/// On a task's sub-issue, as shipgate closes it: the run that did it.
+pub fn task_done(pipeline: &str, id: u64, run_url: &str) -> String {
+    format!("✅ Done for {pipeline} (task {id}) by [this run]({run_url}).")
+}
+
 /// `/skip task <n> <reason>` accepted.
 pub fn task_skipped(id: u64, reason: &str) -> String {
     format!("⏭️ Task {id} is skipped: {reason}. It is on the record.")
