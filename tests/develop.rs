@@ -14,17 +14,7 @@ use chrono::Utc;
 use common::Backend;
 use common::world::*;
 use shipgate::clock::ManualClock;
-
-/// The inputs shipgate sends a task run (`.github/workflow-templates/shipgate-develop.yml`).
-const INPUTS: [&str; 7] = [
-    "task",
-    "task_id",
-    "task_issue",
-    "issue",
-    "branch",
-    "attempt",
-    "pipeline",
-];
+use shipgate::pipeline::model::TASK_INPUTS;
 
 const CONFIG: &str =
     "develop:\n  workflows: [develop.yml, fallback.yml]\n  max_parallel: 2\n  attempts: 3\n";
@@ -71,7 +61,7 @@ async fn world(backend: Backend, clock: Option<Arc<ManualClock>>) -> World {
     }
     let w = setup.start().await;
     for file in ["develop.yml", "fallback.yml"] {
-        w.sim.add_workflow(REPO, file, &INPUTS);
+        w.sim.add_workflow(REPO, file, &TASK_INPUTS);
     }
     w
 }

@@ -133,22 +133,19 @@ fn the_templates_report_evidence_through_the_action_with_inputs_it_declares() {
 #[test]
 fn the_develop_template_takes_exactly_the_inputs_shipgate_sends_a_task() {
     let (text, node) = template("shipgate-develop.yml");
-    let expected: BTreeSet<String> = [
-        "task",
-        "task_id",
-        "task_issue",
-        "issue",
-        "branch",
-        "attempt",
-        "pipeline",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    // What shipgate sends a task (`TASK_INPUTS`), exactly.
+    let expected: BTreeSet<String> = shipgate::pipeline::model::TASK_INPUTS
+        .into_iter()
+        .map(String::from)
+        .collect();
     assert_eq!(inputs(&node), expected);
     assert!(text.contains("${{ inputs.pipeline }}") && text.contains("run-name:"));
     assert!(
-        text.contains("group: develop-${{ inputs.branch }}"),
-        "tasks of one branch run one after another"
+        text.contains("group: develop-${{ inputs.branch }}-${{ inputs.task_id }}"),
+        "one run per task at a time; a group per branch would cancel queued tasks"
+    );
+    assert!(
+        text.contains("git pull --rebase"),
+        "each task rebases before it pushes"
     );
 }

@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::clock::SystemClock;
+use crate::pipeline::model::TASK_INPUTS;
 use crate::settings::Settings;
 use crate::sim::Simulator;
 use crate::sim::state::Permission;
@@ -21,17 +22,6 @@ use crate::store::Store;
 const REPO: &str = "demo/shop";
 const TITLE: &str = "Export invoices as CSV";
 const BODY: &str = "Finance wants a CSV of each month's invoices.\n\n## Acceptance criteria\n- one file per month\n- totals match the ledger\n\n## Tasks\n- [ ] Invoice CSV writer\n- [ ] Ledger totals check\n- [ ] Monthly export job (after 1, 2)\n";
-
-/// The inputs shipgate sends a development task's workflow.
-const DEVELOP_INPUTS: [&str; 7] = [
-    "task",
-    "task_id",
-    "task_issue",
-    "issue",
-    "branch",
-    "attempt",
-    "pipeline",
-];
 
 /// What the demo prints, with the time since it started.
 struct Printer {
@@ -86,7 +76,7 @@ async fn lifecycle(dir: &std::path::Path) -> anyhow::Result<bool> {
             ("releaser", Permission::Write),
         ],
     );
-    sim.add_workflow(REPO, "develop.yml", &DEVELOP_INPUTS);
+    sim.add_workflow(REPO, "develop.yml", &TASK_INPUTS);
     let config = format!(
         "develop:\n  workflows: [develop.yml]\n\
          deploy:\n  environments:\n\
@@ -272,7 +262,7 @@ impl Script<'_> {
             }
             self.settle().await?;
         }
-        anyhow::bail!("the development tasks never finished")
+        bail!("the development tasks never finished")
     }
 
     fn newest_run(&self, environment: Option<&str>) -> Option<u64> {

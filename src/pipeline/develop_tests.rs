@@ -255,3 +255,101 @@ fn a_task_ticked_after_the_issue_was_edited_is_found_by_its_text() {
     );
     assert_eq!(first.len(), 1);
 }
+
+#[test]
+fn a_run_named_after_its_task_was_skipped_is_cancelled() {
+    let (mut w, first) = developing(DIAMOND, DEVELOP);
+    w.comment(actor("owner", Access::Admin), "/skip task 1 done by hand");
+    let effects = w.go(Input::EffectDone {
+        key: "late".into(),
+        result: EffectResult::Dispatched {
+            correlation: first[0].3.clone(),
+            run_id: 901,
+            url: "https://github.test/runs/901".into(),
+        },
+    });
+    assert!(
+        actions(&effects).contains(&&Action::CancelRun { run_id: 901 }),
+        "{:?}",
+        actions(&effects)
+    );
+}
+
+#[test]
+fn a_workflow_list_changed_under_a_task_holds_or_fails_it_without_a_panic() {
+    let body = "Export.\n\n## Acceptance criteria\n- x\n\n- [ ] Only\n";
+    let config = "develop:\n  workflows: [agent-a.yml, agent-b.yml]\n  attempts: 2\n";
+    let (mut w, first) = developing(body, config);
+    // A broken file: every gate holds, the task waits, nothing panics.
+    let good = w.cfg.clone();
+    w.cfg = LoadedConfig::load(None, Some("develop: [oops\n"));
+    conclude(&mut w, &first[0].3, 401, "failure");
+    w.now = w.p.dev_tasks[0].not_before.unwrap();
+    let held = w.go(Input::Timer {
+        key: "held".into(),
+        kind: TimerKind::TaskRetry { task: 1 },
+    });
+    assert!(task_dispatches(&held).is_empty());
+    assert_eq!(w.p.dev_tasks[0].state, TaskState::Waiting);
+    // Fixed; the task goes on to the fallback (agent-b.yml)...
+    w.cfg = good;
+    let again = task_dispatches(&w.go(Input::Timer {
+        key: "fixed".into(),
+        kind: TimerKind::TaskRetry { task: 1 },
+    }));
+    let fallback = task_dispatches(&conclude(&mut w, &again[0].3, 402, "failure"));
+    assert_eq!(fallback[0].0, "agent-b.yml");
+    conclude(&mut w, &fallback[0].3, 403, "failure");
+    // ...and the list loses agent-b.yml before its retry: the task fails, saying why.
+    w.cfg = LoadedConfig::load(None, Some("develop:\n  workflows: [agent-a.yml]\n"));
+    w.now = w.p.dev_tasks[0].not_before.unwrap();
+    let none = w.go(Input::Timer {
+        key: "shrunk".into(),
+        kind: TimerKind::TaskRetry { task: 1 },
+    });
+    assert!(task_dispatches(&none).is_empty());
+    assert!(
+        matches!(&w.p.dev_tasks[0].state, TaskState::Failed(why) if why.contains("lists no workflow")),
+        "{:?}",
+        w.p.dev_tasks[0].state
+    );
+}
+
+#[test]
+fn a_task_retried_by_command_backs_off_on_a_timer_of_its_own() {
+    let config = "develop:\n  workflows: [a.yml]\n  attempts: 2\n";
+    let (mut w, first) = developing(
+        "Export.\n\n## Acceptance criteria\n- x\n\n- [ ] Only\n",
+        config,
+    );
+    let retry_timer = |e: &Outputs| {
+        e.timers.iter().find_map(|c| match c {
+            TimerChange::Set {
+                key,
+                kind: kind @ TimerKind::TaskRetry { .. },
+                ..
+            } => Some((key.clone(), kind.clone())),
+            _ => None,
+        })
+    };
+    let (k1, kind) = retry_timer(&conclude(&mut w, &first[0].3, 601, "failure")).unwrap();
+    w.now = w.p.dev_tasks[0].not_before.unwrap();
+    let second = task_dispatches(&w.go(Input::Timer {
+        key: k1.clone(),
+        kind: kind.clone(),
+    }));
+    conclude(&mut w, &second[0].3, 602, "failure");
+    assert!(matches!(w.p.dev_tasks[0].state, TaskState::Failed(_)));
+    // `/retry task 1` starts over at attempt 1; its failure's timer is a new one, and fires.
+    let third = task_dispatches(&w.comment(lead(), "/retry task 1"));
+    assert_eq!(third[0].2, 1);
+    let (k3, kind) = retry_timer(&conclude(&mut w, &third[0].3, 603, "failure")).unwrap();
+    assert_ne!(k1, k3, "a fired timer's key is never reused");
+    w.now = w.p.dev_tasks[0].not_before.unwrap();
+    let fourth = task_dispatches(&w.go(Input::Timer { key: k3, kind }));
+    assert_eq!(
+        fourth.len(),
+        1,
+        "the retry is dispatched when its backoff is over"
+    );
+}

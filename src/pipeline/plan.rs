@@ -6,8 +6,11 @@
 //! dependency on no task of the plan, or tasks that wait for each other, is a problem that
 //! holds the plan's approval.
 //!
-//! Must not: read anything but the tasks it is given (the marker is read from a task's text,
-//! which the Markdown reader already took out of the issue).
+//! Also `tick_task`: the issue body with one task-list item ticked, found by the same reading.
+//!
+//! Must not: read anything but the tasks (or, to tick one, the body) it is given; the
+//! marker is read from a task's text, which the Markdown reader already took out of the
+//! issue.
 
 use std::collections::BTreeMap;
 

@@ -12,7 +12,7 @@
 //! Must not: trust a run's name alone — anyone with write access can choose it, and the
 //! `pipeline` token is public in the Deployment's payload.
 
-use super::config::{Config, DevelopConfig};
+use super::config::Config;
 use super::model::*;
 use super::text::short;
 
@@ -94,16 +94,11 @@ pub fn deploy_sent<'a>(p: &Pipeline, d: &'a Deploy, workflow: &'a str) -> Sent<'
     }
 }
 
-/// What shipgate sent for a development task's latest dispatch (its workflow from
-/// `develop.workflows`); a task runs its branch's head, whatever it is. `None` before the
-/// task was dispatched.
-pub fn task_sent<'a>(
-    p: &'a Pipeline,
-    develop: &'a DevelopConfig,
-    t: &'a DevTask,
-) -> Option<Sent<'a>> {
+/// What shipgate sent for a development task's latest dispatch; a task runs its branch's
+/// head, whatever it is. `None` before the task was dispatched.
+pub fn task_sent<'a>(p: &'a Pipeline, t: &'a DevTask) -> Option<Sent<'a>> {
     Some(Sent {
-        workflow: develop.workflows.get(t.workflow)?,
+        workflow: t.sent_workflow.as_deref()?,
         git_ref: &p.branch,
         sha: None,
         correlation: t.correlation.as_deref()?,
@@ -143,7 +138,7 @@ pub fn dispatch_sent<'a>(
             p.dev_tasks
                 .iter()
                 .find(|t| t.correlation.as_deref() == Some(correlation))
-                .and_then(|t| task_sent(p, &config.develop, t))
+                .and_then(|t| task_sent(p, t))
         })
 }
 

@@ -6,6 +6,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The inputs a task's workflow is dispatched with, in order (`pipeline`, last, is added by
+/// the shell with the dispatch's nonce). A develop workflow must declare exactly these:
+/// GitHub refuses a dispatch with inputs the file does not declare.
+pub const TASK_INPUTS: [&str; 7] = [
+    "task",
+    "task_id",
+    "task_issue",
+    "issue",
+    "branch",
+    "attempt",
+    "pipeline",
+];
+
 /// One task of the plan, as the development stage runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevTask {
@@ -25,6 +38,9 @@ pub struct DevTask {
     pub not_before: Option<i64>,
     /// The latest dispatch's `pipeline` input, `REQ-<n>-k<k>`.
     pub correlation: Option<String>,
+    /// The workflow file the latest dispatch went to (the list may change meanwhile).
+    #[serde(default)]
+    pub sent_workflow: Option<String>,
     pub run_id: Option<u64>,
     pub url: Option<String>,
     pub dispatched_at: Option<i64>,

@@ -7,8 +7,9 @@
 //! a person ticks it or closes its sub-issue. `/pause` holds new dispatches; `/stop` cancels
 //! the runs in flight (`commands.rs`).
 //!
-//! Must not: dispatch while paused or blocked, or more than `max_parallel`; count a run
-//! shipgate did not start (`runs.rs` claims runs for tasks as for tests).
+//! Must not: dispatch while paused or blocked, or more than `max_parallel` (a run named by
+//! GitHub after its task was skipped, stopped or ticked is cancelled); count a run shipgate
+//! did not start (`runs.rs` claims runs for tasks as for tests).
 
 use super::{Step, watchdog_key};
 use crate::pipeline::model::*;
@@ -57,6 +58,7 @@ impl Step<'_> {
                     attempt: 0,
                     not_before: None,
                     correlation: None,
+                    sent_workflow: None,
                     run_id: None,
                     url: None,
                     dispatched_at: None,
@@ -78,6 +80,7 @@ impl Step<'_> {
     /// is found by its sub-issue, or by its text: the issue may have been edited since.
     fn note_ticked_tasks(&mut self) {
         let now = plan(&self.p.tasks, &self.p.sub_issues).tasks;
+        let mut cancel = Vec::new();
         for task in self.p.dev_tasks.iter_mut() {
             let ticked = now.iter().any(|t| {
                 t.done
@@ -87,11 +90,16 @@ impl Step<'_> {
                     }
             });
             if ticked && !task.state.settled() {
+                let running = task.state.in_flight().then_some(task.run_id).flatten();
                 task.state = TaskState::Done(match task.issue {
                     Some(n) => format!("#{n} closed"),
                     None => "ticked in the issue".into(),
                 });
+                cancel.extend(running);
             }
+        }
+        for run_id in cancel {
+            self.emit(Action::CancelRun { run_id });
         }
     }
 
@@ -131,6 +139,12 @@ impl Step<'_> {
 
     fn dispatch_task(&mut self, i: usize) {
         let workflows = &self.cfg.config.develop.workflows;
+        let Some(workflow) = workflows.get(self.p.dev_tasks[i].workflow).cloned() else {
+            // The list changed under it: no workflow is left for this task.
+            self.p.dev_tasks[i].state =
+                TaskState::Failed("`develop.workflows` lists no workflow for it now".into());
+            return;
+        };
         let correlation = format!("{}-k{}", self.p.name(), self.p.seq);
         let (issue, branch) = (self.p.issue, self.p.branch.clone());
         let t = &mut self.p.dev_tasks[i];
@@ -138,22 +152,25 @@ impl Step<'_> {
         t.state = TaskState::Dispatching;
         t.not_before = None;
         t.correlation = Some(correlation.clone());
+        t.sent_workflow = Some(workflow.clone());
         t.run_id = None;
         t.url = None;
         t.dispatched_at = Some(self.now);
         let title: String = t.title.chars().take(MAX_TITLE).collect();
-        let inputs = vec![
-            ("task".to_owned(), title),
-            ("task_id".to_owned(), t.id.to_string()),
-            (
-                "task_issue".to_owned(),
-                t.issue.map(|n| n.to_string()).unwrap_or_default(),
-            ),
-            ("issue".to_owned(), issue.to_string()),
-            ("branch".to_owned(), branch.clone()),
-            ("attempt".to_owned(), t.attempt.to_string()),
+        let values = [
+            title,
+            t.id.to_string(),
+            t.issue.map(|n| n.to_string()).unwrap_or_default(),
+            issue.to_string(),
+            branch.clone(),
+            t.attempt.to_string(),
         ];
-        let workflow = workflows[t.workflow.min(workflows.len() - 1)].clone();
+        // `TASK_INPUTS` names them, in this order; the shell adds `pipeline`.
+        let inputs = TASK_INPUTS
+            .iter()
+            .zip(values)
+            .map(|(k, v)| ((*k).to_owned(), v))
+            .collect();
         self.emit(Action::DispatchTask {
             workflow,
             git_ref: branch,
@@ -175,6 +192,11 @@ impl Step<'_> {
         let t = &mut self.p.dev_tasks[i];
         t.run_id = Some(run_id);
         t.url = Some(url.to_owned());
+        if !t.state.in_flight() {
+            // Skipped, stopped or ticked before GitHub named the run: it is not wanted.
+            self.emit(Action::CancelRun { run_id });
+            return;
+        }
         if t.state == TaskState::Dispatching {
             t.state = TaskState::Running;
         }
@@ -240,15 +262,19 @@ impl Step<'_> {
         if !t.state.in_flight() {
             return;
         }
-        let workflow = workflows[t.workflow.min(workflows.len() - 1)].clone();
+        let workflow = t.sent_workflow.clone().unwrap_or_default();
         t.failures
             .push(format!("{workflow} attempt {}: {why}", t.attempt));
         t.run_id = None;
         if t.attempt < attempts {
             let wait = (FIRST_BACKOFF_MS << (t.attempt - 1).min(10)).min(MAX_BACKOFF_MS);
             let (id, due) = (t.id, self.now + wait);
-            // One key per retry: a fired timer's key is not taken twice.
-            let key = format!("task-retry:{id}.{}.{}", t.workflow, t.attempt);
+            // One key per retry (a fired timer's key is not taken twice): the failed
+            // dispatch's own.
+            let key = format!(
+                "task-retry:{}",
+                t.correlation.as_deref().unwrap_or_default()
+            );
             t.state = TaskState::Waiting;
             t.not_before = Some(due);
             self.set_timer(key, due, TimerKind::TaskRetry { task: id });

@@ -119,6 +119,10 @@ impl Step<'_> {
                 if report.status == "completed" {
                     self.on_run_report(report, Some(correlation));
                 } else if let Some(i) = self.task_of(correlation) {
+                    // The silent run may still push: it is cancelled before the next attempt.
+                    self.emit(Action::CancelRun {
+                        run_id: report.run_id,
+                    });
                     self.task_attempt_failed(i, "still not finished after `develop.timeout`");
                 } else if self.p.deploys.iter().any(|d| &d.correlation == correlation) {
                     self.on_deploy_silent(correlation, &report.url);

@@ -30,9 +30,10 @@ impl Step<'_> {
                     &self.cfg.config.requirement.required_sections,
                 );
             }
-            // The plan is fixed once approved; in the development stage the list is still
-            // read, for the tasks people tick (`develop.rs` finds them by their text).
-            let ticks_count = self.p.phase == Phase::Development && self.cfg.config.develop.is_on();
+            // The plan is fixed once approved; once the development stage has taken its
+            // tasks, the list is still read, for the ones people tick (`develop.rs` finds them
+            // by their text and changes nothing else).
+            let ticks_count = self.p.phase == Phase::Development && !self.p.dev_tasks.is_empty();
             if matches!(self.p.phase, Phase::Intake | Phase::Planning) || ticks_count {
                 self.p.tasks = linking::task_list(&issue.body);
             }

@@ -1,6 +1,7 @@
 //! Workflow runs reported to the pipeline (by webhook or a poll): each is claimed by the test
-//! run or deploy shipgate dispatched it as (`provenance` says whether it really is that
-//! run), or reported once as not shipgate's; and the tests dispatched for each new head.
+//! run, deploy or development task shipgate dispatched it as (`provenance` says whether it
+//! really is that run), or reported once as not shipgate's; and the tests dispatched for
+//! each new head.
 //!
 //! Must not: count a run shipgate did not start, or dispatch anything for a fork's head.
 
@@ -140,12 +141,10 @@ impl Step<'_> {
                 deploy_sent(p, &p.deploys[i], workflow),
             ),
             (None, Some(i), _) => (Claim::Test(i), p.runs[i].run_id, test_sent(&p.runs[i])),
-            (None, None, Some(i)) => {
-                match task_sent(p, &self.cfg.config.develop, &p.dev_tasks[i]) {
-                    Some(sent) => (Claim::Task(i), p.dev_tasks[i].run_id, sent),
-                    None => return Claim::Unrelated,
-                }
-            }
+            (None, None, Some(i)) => match task_sent(p, &p.dev_tasks[i]) {
+                Some(sent) => (Claim::Task(i), p.dev_tasks[i].run_id, sent),
+                None => return Claim::Unrelated,
+            },
             (None, None, None) => return Claim::Unrelated,
         };
         if let Some(ours) = run_id {
