@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 
 use super::linking::Task;
 
+/// The most tasks a plan may have: each is a workflow run and a row in the status comment
+/// (a 65,536-character issue body could list thousands).
+pub const MAX_TASKS: usize = 100;
+
 /// One task of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedTask {
@@ -94,6 +98,12 @@ pub fn plan(tasks: &[Task], sub_issues: &[Task]) -> Plan {
             }
         })
         .collect();
+    if planned.len() > MAX_TASKS {
+        problems.push(format!(
+            "the plan has {} tasks; at most {MAX_TASKS} (split the feature)",
+            planned.len()
+        ));
+    }
     let (levels, stuck) = levels(&planned);
     match stuck.as_slice() {
         [] => {}
@@ -268,6 +278,16 @@ mod tests {
             "the next unticked one; never one in a quote"
         );
         assert_eq!(tick_task(body, "Missing"), None);
+    }
+
+    #[test]
+    fn a_plan_of_more_than_a_hundred_tasks_is_a_problem() {
+        let many: Vec<Task> = (0..=MAX_TASKS).map(|i| item(&format!("T{i}"))).collect();
+        assert_eq!(
+            plan(&many, &[]).problems,
+            vec!["the plan has 101 tasks; at most 100 (split the feature)"]
+        );
+        assert!(plan(&many[..MAX_TASKS], &[]).problems.is_empty());
     }
 
     #[test]
