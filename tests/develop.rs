@@ -68,14 +68,7 @@ async fn world(backend: Backend, clock: Option<Arc<ManualClock>>) -> World {
 
 /// Opens the feature with `body` and approves its requirement and plan.
 async fn planned(w: &World, body: &str) -> u64 {
-    let (sim, sg) = (&w.sim, &w.sg);
-    let n = sim
-        .open_issue(REPO, "pm", "Export invoices", body, &["feature"])
-        .await;
-    sim.comment(REPO, n, "lead", "/approve").await;
-    sim.comment(REPO, n, "lead", "/approve plan").await;
-    sg.settle(sim).await;
-    n
+    w.planned_feature_with("Export invoices", body).await
 }
 
 /// Waits until the running task runs are exactly `tasks` (by task number).

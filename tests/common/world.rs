@@ -501,8 +501,13 @@ impl World {
     /// Opens a feature issue and approves its requirement and plan (it is in development);
     /// returns the issue.
     pub async fn planned_feature(&self, title: &str) -> u64 {
+        self.planned_feature_with(title, BODY).await
+    }
+
+    /// [`planned_feature`](Self::planned_feature) with the issue body `body`.
+    pub async fn planned_feature_with(&self, title: &str, body: &str) -> u64 {
         let (sim, sg) = (&self.sim, &self.sg);
-        let n = sim.open_issue(REPO, "pm", title, BODY, &["feature"]).await;
+        let n = sim.open_issue(REPO, "pm", title, body, &["feature"]).await;
         sim.comment(REPO, n, "lead", "/approve").await;
         sim.comment(REPO, n, "lead", "/approve plan").await;
         sg.settle(sim).await;
