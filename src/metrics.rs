@@ -33,7 +33,7 @@ pub const COMMIT: &str = env!("SHIPGATE_COMMIT");
 
 /// Webhook events shipgate acts on or acknowledges by name; any other `X-GitHub-Event` is
 /// counted as `other`.
-const KNOWN_EVENTS: [&str; 16] = [
+const KNOWN_EVENTS: [&str; 18] = [
     "check_run",
     "check_suite",
     "deployment",
@@ -42,11 +42,13 @@ const KNOWN_EVENTS: [&str; 16] = [
     "installation",
     "installation_repositories",
     "issue_comment",
+    "issue_dependencies",
     "issues",
     "ping",
     "pull_request",
     "pull_request_review",
     "push",
+    "sub_issues",
     "workflow_dispatch",
     "workflow_job",
     "workflow_run",

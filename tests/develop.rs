@@ -275,3 +275,50 @@ async fn sub_issues_follow_githubs_blocked_by_and_are_closed_when_done() {
         "{said}"
     );
 }
+
+/// What people change on GitHub after planning began is followed: sub-issues added while the
+/// plan is made join it, a "blocked by" added orders them, one removed during development
+/// frees the task, and a sub-issue closed by hand is done (its run cancelled).
+async fn sub_issues_and_blocked_by_changed_on_github_are_followed(backend: Backend) {
+    let w = world(backend, None).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(
+            REPO,
+            "pm",
+            "Export invoices",
+            "## Acceptance criteria\n- one CSV per month\n\n- [ ] Schema\n",
+            &["feature"],
+        )
+        .await;
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sg.settle(sim).await;
+    let storage = sim.open_issue(REPO, "pm", "Storage", "", &[]).await;
+    let api = sim.open_issue(REPO, "pm", "API", "", &[]).await;
+    sim.add_sub_issue(REPO, n, storage, "pm").await;
+    sim.add_sub_issue(REPO, n, api, "pm").await;
+    sg.settle(sim).await;
+    w.expect_status(n, &format!("3. #{api} API"));
+    sim.set_blocked_by(REPO, api, storage, "pm", true).await;
+    sg.settle(sim).await;
+    w.expect_status(n, &format!("3. #{api} API (after 2)"));
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    let first = running(&w, &[1, 2]).await;
+    sim.complete_workflow_run(REPO, first[0].id, "success")
+        .await;
+    running(&w, &[2]).await; // the API waits for Storage
+    sim.set_blocked_by(REPO, api, storage, "pm", false).await;
+    let now = running(&w, &[2, 3]).await;
+    sim.close_issue(REPO, storage, "dev").await;
+    running(&w, &[3]).await;
+    let storage_run = sim.with(|s| s.repos[REPO].runs[&now[0].id].conclusion.clone());
+    assert_eq!(
+        storage_run.as_deref(),
+        Some("cancelled"),
+        "done by hand: run cancelled"
+    );
+    w.expect_status(n, &format!("#{storage} closed"));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+on_both_backends!(sub_issues_and_blocked_by_changed_on_github_are_followed);

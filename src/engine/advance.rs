@@ -135,6 +135,11 @@ pub async fn advance(
             tx.index_run(run_id as i64, next.id).await?;
         }
     }
+    for n in next.sub_issues.iter().filter_map(|t| t.issue) {
+        if !pipeline.sub_issues.iter().any(|t| t.issue == Some(n)) {
+            tx.index_task(&next.repo, n as i64, next.id).await?;
+        }
+    }
     let seen = metrics::observations(pipeline, &next, now);
     if !seen.is_empty() {
         let metrics = outlets.metrics.clone();

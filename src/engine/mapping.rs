@@ -10,9 +10,9 @@ use regex::Regex;
 
 use crate::github::client::RepoRef;
 use crate::github::events::{
-    Account, CheckRunEvent, DeploymentProtectionRuleEvent, Event, IssueCommentEvent, IssuesEvent,
-    PullRequest, PullRequestEvent, PullRequestReviewEvent, PushEvent, WorkflowRun,
-    WorkflowRunEvent,
+    Account, CheckRunEvent, DeploymentProtectionRuleEvent, Event, IssueCommentEvent,
+    IssueDependenciesEvent, IssuesEvent, PullRequest, PullRequestEvent, PullRequestReviewEvent,
+    PushEvent, SubIssuesEvent, WorkflowRun, WorkflowRunEvent,
 };
 use crate::pipeline::commands;
 use crate::pipeline::config::CONFIG_PATH;
@@ -23,6 +23,9 @@ use crate::pipeline::model::*;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Issue(u64),
+    /// An issue's own pipeline, else the pipeline that plans it as a sub-issue task (an
+    /// issue closed or reopened, a "blocked by" changed).
+    IssueOrTask(u64),
     /// A PR: by its number once linked, else by the issues it names.
     Pull {
         number: u64,
@@ -176,6 +179,8 @@ pub fn review_state(state: &str) -> ReviewState {
 pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
     let ctx = match event {
         Event::Issues(e) => &e.context,
+        Event::SubIssues(e) => &e.context,
+        Event::IssueDependencies(e) => &e.context,
         Event::IssueComment(e) => &e.context,
         Event::PullRequest(e) => &e.context,
         Event::PullRequestReview(e) => &e.context,
@@ -203,6 +208,8 @@ pub fn route(event: &Event, delivery: &str, bot_login: &str) -> Routing {
     };
     match event {
         Event::Issues(e) => issue(&to, e),
+        Event::SubIssues(e) => sub_issues(&to, e),
+        Event::IssueDependencies(e) => dependencies(&to, e),
         Event::IssueComment(e) => comment(&to, e),
         Event::PullRequest(e) => pull_request(&to, e),
         Event::PullRequestReview(e) => review(&to, e),
@@ -238,7 +245,9 @@ impl Destination<'_> {
     }
 }
 
-/// `issues`: opened, edited, reopened, labelled and unlabelled plain issues.
+/// `issues`: opened, edited, closed, reopened, labelled and unlabelled plain issues. A
+/// closed one matters only as a sub-issue task (closed by a person: the task is done);
+/// shipgate's own closes (its sub-issues, `Closes #N` on merge) are its own doing.
 fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
     if e.issue.is_pull_request() {
         return Routing::Nothing;
@@ -246,6 +255,8 @@ fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
     let action = match e.action.as_str() {
         "opened" => IssueAction::Opened,
         "edited" => IssueAction::Edited,
+        "closed" if to.actor(&e.context.sender).is_self => return Routing::Nothing,
+        "closed" => IssueAction::Closed,
         "reopened" => IssueAction::Reopened,
         "labeled" | "unlabeled" => {
             let Some(label) = &e.label else {
@@ -262,6 +273,10 @@ fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
     let sender = to.actor(&e.context.sender);
     // Only a label can be a decision; its author's access is resolved then.
     let needs = matches!(action, IssueAction::Labeled(_)).then(|| sender.login.clone());
+    let lookup = match action {
+        IssueAction::Closed | IssueAction::Reopened => Lookup::IssueOrTask(e.issue.number),
+        _ => Lookup::Issue(e.issue.number),
+    };
     let input = Input::Issue {
         delivery: to.delivery.to_owned(),
         action,
@@ -275,7 +290,34 @@ fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
         },
         actor: sender,
     };
-    to.pipeline(Lookup::Issue(e.issue.number), input, needs)
+    to.pipeline(lookup, input, needs)
+}
+
+/// `sub_issues` `sub_issue_added` / `sub_issue_removed`: the parent's plan changed (the
+/// mirror `parent_issue_*` actions say the same from the sub-issue's side).
+fn sub_issues(to: &Destination<'_>, e: &SubIssuesEvent) -> Routing {
+    if !matches!(e.action.as_str(), "sub_issue_added" | "sub_issue_removed") {
+        return Routing::Nothing;
+    }
+    let input = Input::TasksChanged {
+        delivery: to.delivery.to_owned(),
+        sub_issue: e.sub_issue.number,
+    };
+    to.pipeline(Lookup::Issue(e.parent_issue.number), input, None)
+}
+
+/// `issue_dependencies` `blocked_by_added` / `blocked_by_removed`: found by the blocked
+/// issue, a sub-issue task of a pipeline (the mirror `blocking_*` actions say the same from
+/// the blocker's side).
+fn dependencies(to: &Destination<'_>, e: &IssueDependenciesEvent) -> Routing {
+    if !matches!(e.action.as_str(), "blocked_by_added" | "blocked_by_removed") {
+        return Routing::Nothing;
+    }
+    let input = Input::TasksChanged {
+        delivery: to.delivery.to_owned(),
+        sub_issue: e.blocked_issue.number,
+    };
+    to.pipeline(Lookup::IssueOrTask(e.blocked_issue.number), input, None)
 }
 
 /// `issue_comment` created with at least one command line, not by shipgate (edits do not
@@ -520,6 +562,97 @@ mod tests {
             };
             insta::assert_snapshot!(routing);
         });
+    }
+
+    /// GitHub publishes no example of `sub_issues` or `issue_dependencies`; these follow its
+    /// webhook description (the simulator's, validated against it, drive `tests/develop.rs`).
+    #[test]
+    fn plan_changes_on_github_route_to_the_pipeline_of_the_parent_or_of_the_task() {
+        let path = format!(
+            "{}/tests/fixtures/github/webhooks/issues/edited-0.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let edited: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let issue = |n: u64| {
+            let mut v = edited["issue"].clone();
+            v["number"] = n.into();
+            v
+        };
+        let event = |name: &str, action: &str, fields: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "action": action,
+                "repository": {"id": 1, "name": "widgets", "full_name": "acme/widgets",
+                               "owner": {"id": 2, "login": "acme", "type": "Organization"}},
+                "sender": {"id": 3, "login": "pm", "type": "User"},
+                "installation": {"id": 7},
+            });
+            for (k, x) in fields.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            route(
+                &decode(name, v.to_string().as_bytes()).unwrap(),
+                "d1",
+                "shipgate[bot]",
+            )
+        };
+        let found = |r: Routing| match r {
+            Routing::Pipeline(r) => Some((r.lookup, r.input)),
+            _ => None,
+        };
+        let pair = serde_json::json!({"parent_issue": issue(10), "sub_issue": issue(11)});
+        assert_eq!(
+            found(event("sub_issues", "sub_issue_added", pair.clone())),
+            Some((
+                Lookup::Issue(10),
+                Input::TasksChanged {
+                    delivery: "d1".into(),
+                    sub_issue: 11
+                }
+            ))
+        );
+        assert_eq!(
+            event("sub_issues", "parent_issue_added", pair),
+            Routing::Nothing
+        );
+        let dep = serde_json::json!({"blocked_issue": issue(11), "blocking_issue": issue(12)});
+        assert_eq!(
+            found(event(
+                "issue_dependencies",
+                "blocked_by_removed",
+                dep.clone()
+            )),
+            Some((
+                Lookup::IssueOrTask(11),
+                Input::TasksChanged {
+                    delivery: "d1".into(),
+                    sub_issue: 11
+                }
+            ))
+        );
+        assert_eq!(
+            event("issue_dependencies", "blocking_added", dep),
+            Routing::Nothing
+        );
+        // A sub-issue closed by a person is found by the task; shipgate's own closes are not
+        // news to it.
+        let closed = |by: &str| {
+            let by = by.to_owned();
+            route(
+                &example("issues", "edited-0.json", move |v| {
+                    v["action"] = "closed".into();
+                    v["sender"]["login"] = by.into();
+                }),
+                "d1",
+                "shipgate[bot]",
+            )
+        };
+        assert!(matches!(closed("shipgate[bot]"), Routing::Nothing));
+        let Some((lookup, Input::Issue { action, .. })) = found(closed("dev")) else {
+            panic!("a person's close is routed");
+        };
+        assert_eq!(action, IssueAction::Closed);
+        assert!(matches!(lookup, Lookup::IssueOrTask(_)));
     }
 
     #[test]

@@ -286,7 +286,7 @@ impl Worker {
         let full = routed.repo.full_name();
         if !self
             .store
-            .pipeline_exists(&full, &[issue as i64], None, None)
+            .pipeline_exists(&full, &[issue as i64], None, None, None)
             .await?
         {
             return Ok(false);
@@ -361,6 +361,8 @@ impl Worker {
         if !matches!(
             event,
             Event::Issues(_)
+                | Event::SubIssues(_)
+                | Event::IssueDependencies(_)
                 | Event::IssueComment(_)
                 | Event::PullRequest(_)
                 | Event::PullRequestReview(_)
@@ -409,20 +411,23 @@ impl Worker {
             Routing::Pipeline(mut routed) => {
                 // Only an issue event can start a pipeline; anything else for a pipeline that
                 // does not exist needs nothing from GitHub.
-                let (issues, pr, run) = match &routed.lookup {
-                    Lookup::Issue(n) => (vec![*n as i64], None, None),
+                let (issues, pr, run, task) = match &routed.lookup {
+                    Lookup::Issue(n) => (vec![*n as i64], None, None, None),
+                    Lookup::IssueOrTask(n) => (vec![*n as i64], None, None, Some(*n as i64)),
                     Lookup::Pull { number, issues } => (
                         issues.iter().map(|i| *i as i64).collect(),
                         Some(*number as i64),
+                        None,
                         None,
                     ),
                     Lookup::Run { run_id, issue } => (
                         issue.iter().map(|i| *i as i64).collect(),
                         None,
                         Some(*run_id as i64),
+                        None,
                     ),
                     // Looked up by id in the transaction (and checked to be this repo's).
-                    Lookup::Pipeline(_) => (vec![], None, None),
+                    Lookup::Pipeline(_) => (vec![], None, None, None),
                 };
                 let starts = may_create || matches!(routed.input, Input::Issue { .. });
                 let full = routed.repo.full_name();
@@ -432,7 +437,11 @@ impl Worker {
                 let protection = matches!(routed.input, Input::ProtectionRule { .. });
                 let mut found = (starts && !protection)
                     || (has_pipelines.contains(&full)
-                        && (by_id || self.store.pipeline_exists(&full, &issues, pr, run).await?));
+                        && (by_id
+                            || self
+                                .store
+                                .pipeline_exists(&full, &issues, pr, run, task)
+                                .await?));
                 if !found && has_pipelines.contains(&full) {
                     found = self.route_protection_by_run_name(&mut routed).await?;
                 }
@@ -654,6 +663,12 @@ async fn apply_prepared(
     let repo = routed.repo.full_name();
     let record = match &routed.lookup {
         Lookup::Issue(n) => tx.pipeline_by_issue(&repo, *n as i64).await?,
+        Lookup::IssueOrTask(n) => match tx.pipeline_by_issue(&repo, *n as i64).await? {
+            None if !starts_pipeline(&routed.input, &cfg) => {
+                tx.pipeline_by_task(&repo, *n as i64).await?
+            }
+            found => found,
+        },
         Lookup::Pull { number, issues } => {
             let mut found = tx.pipeline_by_pr(&repo, *number as i64).await?;
             for issue in issues {

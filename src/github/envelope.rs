@@ -86,6 +86,9 @@ pub fn handling(event: &str, action: Option<&str>) -> Handling {
                 | "deleted"
                 | "transferred"
         ),
+        // The plan's sub-issues and their "blocked by" (the mirror actions say the same).
+        "sub_issues" => matches!(action, "sub_issue_added" | "sub_issue_removed"),
+        "issue_dependencies" => matches!(action, "blocked_by_added" | "blocked_by_removed"),
         // Edited or deleted comments never re-run a command.
         "issue_comment" => action == "created",
         "pull_request" => matches!(

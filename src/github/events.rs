@@ -283,6 +283,31 @@ pub struct IssuesEvent {
     pub context: Context,
 }
 
+/// `sub_issues`: a sub-issue added to or removed from a parent (`sub_issue_added`,
+/// `sub_issue_removed`; GitHub also sends the mirror `parent_issue_added` / `_removed`).
+/// Webhook description: `@octokit/openapi-webhooks`, `webhook-sub-issues-sub-issue-added`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SubIssuesEvent {
+    pub action: String,
+    pub parent_issue: Issue,
+    pub sub_issue: Issue,
+    #[serde(flatten)]
+    pub context: Context,
+}
+
+/// `issue_dependencies`: a "blocked by" dependency added or removed (`blocked_by_added`,
+/// `blocked_by_removed`; GitHub also sends the mirror `blocking_added` / `_removed`).
+/// Webhook description: `@octokit/openapi-webhooks`,
+/// `webhook-issue-dependencies-blocked-by-added`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct IssueDependenciesEvent {
+    pub action: String,
+    pub blocked_issue: Issue,
+    pub blocking_issue: Issue,
+    #[serde(flatten)]
+    pub context: Context,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct IssueCommentEvent {
     pub action: String,
@@ -442,6 +467,8 @@ impl PushEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Issues(Box<IssuesEvent>),
+    SubIssues(Box<SubIssuesEvent>),
+    IssueDependencies(Box<IssueDependenciesEvent>),
     IssueComment(Box<IssueCommentEvent>),
     PullRequest(Box<PullRequestEvent>),
     PullRequestReview(Box<PullRequestReviewEvent>),
@@ -478,6 +505,8 @@ pub fn decode(event: &str, body: &[u8]) -> Result<Event, DecodeError> {
     }
     Ok(match event {
         "issues" => Event::Issues(parse(event, body)?),
+        "sub_issues" => Event::SubIssues(parse(event, body)?),
+        "issue_dependencies" => Event::IssueDependencies(parse(event, body)?),
         "issue_comment" => Event::IssueComment(parse(event, body)?),
         "pull_request" => Event::PullRequest(parse(event, body)?),
         "pull_request_review" => Event::PullRequestReview(parse(event, body)?),

@@ -78,6 +78,8 @@ mod tests {
             "pull_request_review",
             "workflow_run",
             "deployment_protection_rule",
+            "sub_issues",
+            "issue_dependencies",
         ] {
             assert!(events.contains(&needed), "{needed} missing");
         }

@@ -353,3 +353,51 @@ fn a_task_retried_by_command_backs_off_on_a_timer_of_its_own() {
         "the retry is dispatched when its backoff is over"
     );
 }
+
+/// GitHub's "blocked by" read again during development (an `issue_dependencies` webhook)
+/// holds a sub-issue task that has not started, frees it when removed, and is not followed
+/// when it would make tasks wait for each other.
+#[test]
+fn blocked_by_changed_during_development_is_followed_unless_it_makes_a_cycle() {
+    let body = "Export invoices.\n\n## Acceptance criteria\n- a CSV per month\n\n- [ ] Schema\n";
+    let config = "develop:\n  workflows: [agent-a.yml]\n  max_parallel: 1\n";
+    let (mut w, _) = World::with_config(body, LoadedConfig::load(None, Some(config)));
+    let sub = |n: u64, blocked_by: &[u64]| crate::pipeline::linking::Task {
+        text: format!("Part {n}"),
+        done: false,
+        issue: Some(n),
+        blocked_by: blocked_by.to_vec(),
+    };
+    let read = |w: &mut World, key: &str, tasks: Vec<crate::pipeline::linking::Task>| {
+        w.go(Input::EffectDone {
+            key: key.into(),
+            result: EffectResult::SubIssues { tasks },
+        })
+    };
+    w.comment(lead(), "/approve");
+    read(&mut w, "subs-1", vec![sub(20, &[]), sub(21, &[])]);
+    w.comment(lead(), "/approve plan");
+    let sent = task_dispatches(&w.go(Input::EffectDone {
+        key: "branch".into(),
+        result: EffectResult::Branch { existed: false },
+    }));
+    assert_eq!(sent.len(), 1, "one at a time: task 1 first");
+    // While task 1 runs, #21 becomes blocked by #20: task 3 now waits for task 2.
+    read(&mut w, "subs-2", vec![sub(20, &[]), sub(21, &[20])]);
+    assert_eq!(w.p.dev_tasks[2].after, vec![2]);
+    // A change that would make 2 and 3 wait for each other is not followed, and said why.
+    let effects = read(&mut w, "subs-3", vec![sub(20, &[21]), sub(21, &[20])]);
+    assert_eq!(w.p.dev_tasks[1].after, Vec::<u64>::new());
+    assert_eq!(w.p.dev_tasks[2].after, vec![2]);
+    assert!(
+        effects
+            .audit
+            .iter()
+            .any(|a| a.detail.contains("tasks 2, 3 would wait for each other")),
+        "{:?}",
+        effects.audit
+    );
+    // Removed again: task 3 waits for nothing, and runs after task 1 in task order.
+    read(&mut w, "subs-4", vec![sub(20, &[]), sub(21, &[])]);
+    assert_eq!(w.p.dev_tasks[2].after, Vec::<u64>::new());
+}

@@ -126,7 +126,7 @@ pub fn plan(tasks: &[Task], sub_issues: &[Task]) -> Plan {
 }
 
 /// Kahn's layering: the levels, and the tasks left in or behind a cycle.
-fn levels(tasks: &[PlannedTask]) -> (Vec<Vec<u64>>, Vec<u64>) {
+pub(crate) fn levels(tasks: &[PlannedTask]) -> (Vec<Vec<u64>>, Vec<u64>) {
     let mut placed: BTreeMap<u64, usize> = BTreeMap::new();
     let mut levels: Vec<Vec<u64>> = Vec::new();
     loop {

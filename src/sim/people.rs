@@ -124,6 +124,62 @@ pub fn issue_event(s: &mut SimState, full_name: &str, number: u64, action: &str,
     );
 }
 
+/// A relation between two issues of one repository, as GitHub announces it: `<event>` with
+/// the first action from the `(over, under)` pair's first side, then the mirror action from
+/// the other. `sub_issues`: `over` is the parent, `under` the sub-issue;
+/// `issue_dependencies`: `over` blocks `under`.
+fn issue_pair_events(
+    s: &mut SimState,
+    repo: &str,
+    who: &str,
+    event: &str,
+    (first, mirror): (&str, &str),
+    (over, under): (u64, u64),
+) {
+    let (a, b) = (issue_json(s, repo, over), issue_json(s, repo, under));
+    let (a_id, b_id) = (a["id"].clone(), b["id"].clone());
+    let repository = render::repository(s, &s.repos[repo]);
+    let owner = s.repos[repo].owner.clone();
+    let org = organization(s, &owner);
+    for action in [first, mirror] {
+        let fields = match event {
+            "sub_issues" => {
+                let side = if action == first {
+                    "sub_issue_repo"
+                } else {
+                    "parent_issue_repo"
+                };
+                json!({"parent_issue_id": a_id, "parent_issue": a, "sub_issue_id": b_id,
+                       "sub_issue": b, side: repository, "organization": org})
+            }
+            _ => {
+                let side = if action == first {
+                    "blocking_issue_repo"
+                } else {
+                    "blocked_issue_repo"
+                };
+                json!({"blocking_issue_id": a_id, "blocking_issue": a, "blocked_issue_id": b_id,
+                       "blocked_issue": b, side: repository, "organization": org})
+            }
+        };
+        repo_event(s, repo, event, action, who, fields);
+    }
+}
+
+/// The repository owner as a webhook's `organization`.
+fn organization(s: &SimState, login: &str) -> Value {
+    let api = s.api_url(&format!("orgs/{login}"));
+    let id = s.users.get(login).map_or(0, |u| u.id);
+    json!({
+        "login": login, "id": id, "node_id": format!("O_{id}"), "url": api,
+        "repos_url": format!("{api}/repos"), "events_url": format!("{api}/events"),
+        "hooks_url": format!("{api}/hooks"), "issues_url": format!("{api}/issues"),
+        "members_url": format!("{api}/members{{/member}}"),
+        "public_members_url": format!("{api}/public_members{{/member}}"),
+        "avatar_url": s.html_url(&format!("avatars/{login}")), "description": null,
+    })
+}
+
 /// `issue_comment.created` for a comment the simulator holds (also for the App's own).
 pub fn comment_created(s: &mut SimState, repo: &str, id: u64, who: &str) {
     let r = &s.repos[repo];
@@ -528,6 +584,81 @@ impl Simulator {
         });
         self.settle().await;
         sha
+    }
+
+    /// `who` makes `child` a sub-issue of `parent`: `sub_issues.sub_issue_added`, then the
+    /// mirror `sub_issues.parent_issue_added`, as GitHub sends both.
+    pub async fn add_sub_issue(&self, repo: &str, parent: u64, child: u64, who: &str) {
+        self.with(|s| {
+            let r = s.repo_mut(repo).expect("known repository");
+            let p = r.issues.get_mut(&parent).expect("known issue");
+            if !p.sub_issues.contains(&child) {
+                p.sub_issues.push(child);
+            }
+            issue_pair_events(
+                s,
+                repo,
+                who,
+                "sub_issues",
+                ("sub_issue_added", "parent_issue_added"),
+                (parent, child),
+            );
+        });
+        self.settle().await;
+    }
+
+    /// `who` records that `issue` is blocked by `blocker` (`added`) or no longer is:
+    /// `issue_dependencies.blocked_by_added` (`_removed`), then the mirror `blocking_*`.
+    pub async fn set_blocked_by(
+        &self,
+        repo: &str,
+        issue: u64,
+        blocker: u64,
+        who: &str,
+        added: bool,
+    ) {
+        self.with(|s| {
+            let r = s.repo_mut(repo).expect("known repository");
+            let blocked = &mut r.issues.get_mut(&issue).expect("known issue").blocked_by;
+            blocked.retain(|b| *b != blocker);
+            if added {
+                blocked.push(blocker);
+            }
+            let actions = if added {
+                ("blocked_by_added", "blocking_added")
+            } else {
+                ("blocked_by_removed", "blocking_removed")
+            };
+            issue_pair_events(
+                s,
+                repo,
+                who,
+                "issue_dependencies",
+                actions,
+                (blocker, issue),
+            );
+        });
+        self.settle().await;
+    }
+
+    /// `who` closes an issue as completed: `issues.closed`.
+    pub async fn close_issue(&self, repo: &str, number: u64, who: &str) {
+        self.with(|s| {
+            let now = s.now();
+            let issue = s
+                .repo_mut(repo)
+                .expect("known repository")
+                .issues
+                .get_mut(&number)
+                .expect("known issue");
+            issue.state = "closed".into();
+            issue.state_reason = Some("completed".into());
+            issue.closed_at = Some(now);
+            issue.closed_by = Some(who.to_owned());
+            issue.updated_at = now;
+            issue_event(s, repo, number, "closed", who);
+        });
+        self.settle().await;
     }
 }
 

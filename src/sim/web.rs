@@ -38,7 +38,7 @@ fn manifest_problems(m: &Value) -> Vec<String> {
         let perms = m["default_permissions"].as_object();
         let needs = |event: &str| -> Option<&'static str> {
             Some(match event {
-                "issues" | "issue_comment" => "issues",
+                "issues" | "issue_comment" | "sub_issues" | "issue_dependencies" => "issues",
                 "pull_request" | "pull_request_review" => "pull_requests",
                 "check_run" | "check_suite" => "checks",
                 "workflow_run" | "workflow_job" => "actions",

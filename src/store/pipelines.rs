@@ -126,6 +126,20 @@ impl Tx {
         .await
     }
 
+    /// The pipeline whose plan has sub-issue `issue` as a task, locked.
+    pub async fn pipeline_by_task(
+        &mut self,
+        repo: &str,
+        issue: i64,
+    ) -> Result<Option<PipelineRecord>, StoreError> {
+        self.pipeline_where(
+            "id = (SELECT pipeline_id FROM pipeline_tasks WHERE repo = $1 AND issue_number = $2)",
+            repo,
+            issue,
+        )
+        .await
+    }
+
     /// Every pipeline of a repository that can still move, locked.
     pub async fn open_pipelines_of(
         &mut self,
@@ -177,6 +191,20 @@ impl Tx {
     pub async fn index_run(&mut self, run_id: i64, pipeline_id: i64) -> Result<(), StoreError> {
         let sql = "INSERT INTO pipeline_runs (run_id, pipeline_id) VALUES ($1, $2) ON CONFLICT (run_id) DO NOTHING";
         with_tx!(self, conn => sqlx::query(sql).bind(run_id).bind(pipeline_id).execute(conn).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records that sub-issue `issue` is a task of the pipeline (the newest plan to name it
+    /// holds it: a sub-issue has one parent at a time).
+    pub async fn index_task(
+        &mut self,
+        repo: &str,
+        issue: i64,
+        pipeline_id: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO pipeline_tasks (repo, issue_number, pipeline_id) VALUES ($1, $2, $3) \
+                   ON CONFLICT (repo, issue_number) DO UPDATE SET pipeline_id = excluded.pipeline_id";
+        with_tx!(self, conn => sqlx::query(sql).bind(repo).bind(issue).bind(pipeline_id).execute(conn).await?.rows_affected());
         Ok(())
     }
 
@@ -374,6 +402,7 @@ impl Store {
         issues: &[i64],
         pr: Option<i64>,
         run: Option<i64>,
+        task: Option<i64>,
     ) -> Result<bool, StoreError> {
         for issue in issues {
             let sql = "SELECT COUNT(*) FROM pipelines WHERE repo = $1 AND issue_number = $2";
@@ -393,6 +422,13 @@ impl Store {
             let sql = "SELECT COUNT(*) FROM pipeline_runs WHERE run_id = $1";
             let n: i64 =
                 with_pool!(self, pool => sqlx::query_scalar(sql).bind(run).fetch_one(pool).await?);
+            if n > 0 {
+                return Ok(true);
+            }
+        }
+        if let Some(task) = task {
+            let sql = "SELECT COUNT(*) FROM pipeline_tasks WHERE repo = $1 AND issue_number = $2";
+            let n: i64 = with_pool!(self, pool => sqlx::query_scalar(sql).bind(repo).bind(task).fetch_one(pool).await?);
             if n > 0 {
                 return Ok(true);
             }

@@ -48,6 +48,8 @@ pub enum IssueAction {
     Labeled(String),
     Unlabeled(String),
     Reopened,
+    /// Closed by someone other than shipgate (for a sub-issue task: done by hand).
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +286,13 @@ pub enum Input {
         branch: String,
         pusher: Actor,
     },
+    /// A sub-issue of the feature issue was added or removed (`sub_issues`), or a "blocked
+    /// by" dependency of `sub_issue` changed (`issue_dependencies`). The event only says
+    /// that: the sub-issues are read again, GitHub's newest state wins.
+    TasksChanged {
+        delivery: String,
+        sub_issue: u64,
+    },
     /// The repository's configuration changed on the default branch (pushed at `sha`).
     ConfigChanged {
         sha: String,
@@ -311,6 +320,7 @@ impl Input {
             Input::Issue { delivery, .. }
             | Input::PullRequest { delivery, .. }
             | Input::Push { delivery, .. }
+            | Input::TasksChanged { delivery, .. }
             | Input::Button { delivery, .. }
             | Input::ProtectionRule { delivery, .. } => Some(format!("delivery:{delivery}")),
             Input::Comment { id, .. } => Some(format!("comment:{id}")),

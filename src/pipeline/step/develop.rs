@@ -13,7 +13,7 @@
 
 use super::{Step, watchdog_key};
 use crate::pipeline::model::*;
-use crate::pipeline::plan::plan;
+use crate::pipeline::plan::{PlannedTask, levels, plan};
 use crate::pipeline::views::replies;
 
 /// The first retry waits this long; each next one twice as long, up to [`MAX_BACKOFF_MS`].
@@ -100,6 +100,74 @@ impl Step<'_> {
         }
         for run_id in cancel {
             self.emit(Action::CancelRun { run_id });
+        }
+    }
+
+    /// GitHub's "blocked by" as just read again, for the sub-issue tasks not yet started: a
+    /// dependency added holds the task, one removed frees it (`(after …)` markers were fixed
+    /// with the plan and stay). A change that would make tasks wait for each other is not
+    /// followed: the approved order stands, and the audit log says why.
+    pub(super) fn follow_blocked_by(&mut self) {
+        if self.p.phase != Phase::Development || self.p.dev_tasks.is_empty() {
+            return;
+        }
+        let fresh = plan(&self.p.tasks, &self.p.sub_issues).tasks;
+        let dev_id = |f: &PlannedTask| {
+            self.p
+                .dev_tasks
+                .iter()
+                .find(|d| match f.issue {
+                    Some(n) => d.issue == Some(n),
+                    None => d.issue.is_none() && d.title == f.title,
+                })
+                .map(|d| d.id)
+        };
+        let mut proposed = self.p.dev_tasks.clone();
+        for task in proposed.iter_mut() {
+            let (Some(n), TaskState::Waiting, 0) = (task.issue, &task.state, task.attempt) else {
+                continue;
+            };
+            let Some(now) = fresh.iter().find(|f| f.issue == Some(n)) else {
+                continue; // no longer a sub-issue: the approved plan keeps it
+            };
+            let mut after: Vec<u64> = now
+                .after
+                .iter()
+                .filter_map(|a| fresh.iter().find(|f| f.id == *a))
+                .filter_map(dev_id)
+                .collect();
+            after.sort_unstable();
+            after.dedup();
+            task.after = after;
+        }
+        if proposed == self.p.dev_tasks {
+            return;
+        }
+        let graph: Vec<PlannedTask> = proposed
+            .iter()
+            .map(|t| PlannedTask {
+                id: t.id,
+                title: String::new(),
+                issue: t.issue,
+                done: false,
+                after: t.after.clone(),
+            })
+            .collect();
+        let (_, stuck) = levels(&graph);
+        if stuck.is_empty() {
+            self.p.dev_tasks = proposed;
+            self.audit(
+                "shipgate",
+                "task order",
+                "followed GitHub's blocked by".into(),
+            );
+        } else {
+            let names: Vec<String> = stuck.iter().map(u64::to_string).collect();
+            let why = format!(
+                "GitHub's blocked by not followed: tasks {} would wait for each other",
+                names.join(", ")
+            );
+            self.audit("shipgate", "task order", why);
         }
     }
 

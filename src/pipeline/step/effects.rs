@@ -67,7 +67,10 @@ impl Step<'_> {
                     BranchState::Created
                 };
             }
-            EffectResult::SubIssues { tasks } => self.p.sub_issues = tasks.clone(),
+            EffectResult::SubIssues { tasks } => {
+                self.p.sub_issues = tasks.clone();
+                self.follow_blocked_by();
+            }
             EffectResult::DeploymentCreated {
                 correlation,
                 deployment_id,

@@ -16,6 +16,10 @@ use crate::pipeline::views::{refusals as say, replies};
 impl Step<'_> {
     pub(super) fn on_issue(&mut self, action: &IssueAction, issue: &IssueSnapshot, actor: &Actor) {
         if issue.number != self.p.issue {
+            // One of the plan's sub-issues (the shell found the pipeline by it).
+            if matches!(action, IssueAction::Closed | IssueAction::Reopened) {
+                self.on_tasks_changed(issue.number);
+            }
             return;
         }
         // A snapshot older than one already applied (a late or re-sent delivery) changes
@@ -58,6 +62,16 @@ impl Step<'_> {
                 format!("the `{label}` label: {why}"),
             );
             self.reply(issue, replies::label_removed(&label, &why));
+        }
+    }
+
+    /// GitHub changed the plan's sub-issues (one added, removed, closed or reopened) or the
+    /// "blocked by" of one of them: read them again while the plan is being made or its
+    /// tasks run. (Changes to the feature issue's own dependencies are not the plan's.)
+    pub(super) fn on_tasks_changed(&mut self, sub_issue: u64) {
+        let develops = self.p.phase == Phase::Development && self.cfg.config.develop.is_on();
+        if sub_issue != self.p.issue && (self.p.phase == Phase::Planning || develops) {
+            self.emit(Action::FetchSubIssues);
         }
     }
 

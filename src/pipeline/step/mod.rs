@@ -12,6 +12,7 @@
 //! | input | handler | file |
 //! |---|---|---|
 //! | `Issue` (opened, edited, labelled) | `on_issue`, `approve_requirement`, `approve_plan` | `intake.rs` |
+//! | `TasksChanged`, a sub-issue closed or reopened | `on_tasks_changed` | `intake.rs` |
 //! | `Comment` (slash-commands) | `on_comment` → `command` | `commands.rs` |
 //! | `Button` (check-run buttons) | `on_button` → `command` | `commands.rs` |
 //! | `/skip` | `skip_command` | `skip.rs` |
@@ -94,7 +95,7 @@ pub fn starts_pipeline(input: &Input, cfg: &LoadedConfig) -> bool {
             match action {
                 IssueAction::Labeled(l) => l == trigger,
                 IssueAction::Opened | IssueAction::Reopened | IssueAction::Edited => labelled,
-                IssueAction::Unlabeled(_) => false,
+                IssueAction::Unlabeled(_) | IssueAction::Closed => false,
             }
         }
         _ => false,
@@ -308,6 +309,7 @@ impl Step<'_> {
             } => self.on_protection_rule(*run_id, environment, sha, run.as_ref()),
             Input::Timer { kind, .. } => self.on_timer(kind),
             Input::EffectDone { result, .. } => self.on_effect_done(result),
+            Input::TasksChanged { sub_issue, .. } => self.on_tasks_changed(*sub_issue),
             // Nothing to record: `drive` re-evaluates the gates, and the surfaces are redrawn
             // (the configuration's errors show there).
             Input::ConfigChanged { .. } => {}
