@@ -322,3 +322,68 @@ async fn sub_issues_and_blocked_by_changed_on_github_are_followed(backend: Backe
 }
 
 on_both_backends!(sub_issues_and_blocked_by_changed_on_github_are_followed);
+
+/// `develop.open_pr`: shipgate opens the PR itself once a task has pushed (GitHub refuses one
+/// with no commits, and the status comment says so until another task is done), keeps it a
+/// draft while tasks remain, and marks it ready for review — through GraphQL, as REST cannot
+/// — when the last is done, which ends the development phase.
+async fn shipgate_opens_a_draft_pr_and_marks_it_ready_when_every_task_is_done(backend: Backend) {
+    let w = Setup::new(backend)
+        .config("develop:\n  workflows: [develop.yml]\n  open_pr: true\n")
+        .start()
+        .await;
+    w.sim.add_workflow(REPO, "develop.yml", &TASK_INPUTS);
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = planned(
+        &w,
+        "## Acceptance criteria\n- one CSV per month\n\n\
+         - [ ] Schema\n- [ ] Parser (after 1)\n- [ ] Docs (after 2)\n",
+    )
+    .await;
+    let branch = format!("feature/REQ-{n}-export-invoices");
+    let pulls = || sim.with(|s| s.repos[REPO].pulls.values().cloned().collect::<Vec<_>>());
+    // Task 1 pushes nothing: GitHub will not open a PR without commits.
+    let first = running(&w, &[1]).await;
+    sim.complete_workflow_run(REPO, first[0].id, "success")
+        .await;
+    let second = running(&w, &[2]).await;
+    w.expect_status(
+        n,
+        "GitHub would not open it yet (Validation Failed: No commits between",
+    );
+    assert!(pulls().is_empty());
+    // Task 2 pushes: a draft PR from the branch that closes the issue.
+    sim.push_file(REPO, &branch, "dev", "src/parser.rs", "fn parse() {}")
+        .await;
+    sim.complete_workflow_run(REPO, second[0].id, "success")
+        .await;
+    let third = running(&w, &[3]).await;
+    sg.settle(sim).await;
+    let opened = pulls();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].draft, "a draft while task 3 runs");
+    assert_eq!(opened[0].head_ref, branch);
+    let pr = opened[0].number;
+    let body = sim.with(|s| s.repos[REPO].issues[&pr].body.clone().unwrap_or_default());
+    assert!(body.starts_with(&format!("Closes #{n}.")), "{body}");
+    w.expect_status(
+        n,
+        &format!("**Pull request:** #{pr} is a draft until every task is done"),
+    );
+    w.expect_status(n, "phase **development**");
+    // The last task done: ready for review, and the pipeline moves on to review.
+    sim.complete_workflow_run(REPO, third[0].id, "success")
+        .await;
+    w.wait_for_phase(n, "review").await;
+    assert!(!pulls()[0].draft, "marked ready for review");
+    let graphql: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/graphql")
+        .collect();
+    assert_eq!(graphql.len(), 1, "one markPullRequestReadyForReview");
+    assert_eq!(pulls().len(), 1, "one PR, never a second");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+on_both_backends!(shipgate_opens_a_draft_pr_and_marks_it_ready_when_every_task_is_done);

@@ -795,3 +795,98 @@ async fn a_user_token_sees_only_what_its_user_can_read() {
     assert_eq!(refused.len(), 3, "{refused:?}");
     assert!(refused[1].contains("expired") && refused[2].contains("user access token"));
 }
+
+/// GraphQL serves `markPullRequestReadyForReview` (REST cannot take a PR out of draft): a
+/// draft PR found by its node id becomes ready (`pull_request.ready_for_review`); a query
+/// GitHub would refuse is answered with `errors` and recorded as a violation.
+#[tokio::test]
+async fn graphql_marks_a_draft_ready_for_review_and_refuses_other_queries() {
+    let s = scene().await;
+    s.sim.with(|st| {
+        let main = st.repos[REPO].branches["main"].clone();
+        st.repo_mut(REPO)
+            .unwrap()
+            .branches
+            .insert("feature/x".into(), main);
+        st.commit(
+            REPO,
+            "feature/x",
+            "work",
+            "dev",
+            &[("src/x.txt", Some("x"))],
+        );
+    });
+    let pr = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/pulls",
+            Some(serde_json::json!({"title": "X", "head": "feature/x", "base": "main", "draft": true})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pr["draft"], true);
+    let again = s
+        .call(
+            Method::POST,
+            "/repos/acme/widgets/pulls",
+            Some(serde_json::json!({"title": "X", "head": "feature/x", "base": "main"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("A pull request already exists"),
+        "{again}"
+    );
+    let ask =
+        |query: &str, variables: Value| serde_json::json!({"query": query, "variables": variables});
+    let id = pr["node_id"].as_str().unwrap();
+    let mutation = "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) { pullRequest { isDraft number } } }";
+    let data = s
+        .app
+        .graphql_as_installation(
+            s.installation,
+            "test",
+            &ask(mutation, serde_json::json!({"id": id})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        data["markPullRequestReadyForReview"]["pullRequest"]["isDraft"],
+        false
+    );
+    assert_eq!(
+        data["markPullRequestReadyForReview"]["pullRequest"]["number"],
+        pr["number"]
+    );
+    let number = pr["number"].as_u64().unwrap();
+    assert!(!s.sim.with(|st| st.repos[REPO].pulls[&number].draft));
+    assert!(s.sim.violations().is_empty(), "{:?}", s.sim.violations());
+    let wrong = "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) { pullRequest { title } } }";
+    let refused = s
+        .app
+        .graphql_as_installation(
+            s.installation,
+            "test",
+            &ask(wrong, serde_json::json!({"id": id})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("Field 'title' doesn't exist"),
+        "{refused}"
+    );
+    assert_eq!(s.sim.take_violations().len(), 1);
+    let unknown = s
+        .app
+        .graphql_as_installation(
+            s.installation,
+            "test",
+            &ask(mutation, serde_json::json!({"id": "PR_nope"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("Could not resolve"),
+        "{unknown}"
+    );
+}

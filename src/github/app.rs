@@ -38,6 +38,8 @@ type TokenSlot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
 pub struct GitHubApp {
     pub credentials: AppCredentials,
     base: Octocrab,
+    /// The same, rooted where GitHub serves GraphQL (see [`graphql_root`]).
+    graphql: Octocrab,
     clock: Arc<dyn Clock>,
     tokens: Mutex<HashMap<u64, TokenSlot>>,
     limits: InstallationLimits,
@@ -73,6 +75,19 @@ pub fn anonymous_client(api_url: &Url) -> Result<Octocrab, GitHubError> {
         })
 }
 
+/// Where GitHub serves GraphQL (`POST <root>/graphql`) for the REST root `api_url`:
+/// `https://api.github.com` serves both; GitHub Enterprise Server serves REST under
+/// `https://HOST/api/v3` and GraphQL at `https://HOST/api/graphql` (docs.github.com:
+/// "Forming calls with GraphQL", the endpoint).
+pub fn graphql_root(api_url: &Url) -> Url {
+    let mut root = api_url.clone();
+    let path = api_url.path().trim_end_matches('/');
+    if let Some(prefix) = path.strip_suffix("/api/v3") {
+        root.set_path(&format!("{prefix}/api"));
+    }
+    root
+}
+
 impl GitHubApp {
     /// `pace_content`: space content-creating requests per installation (see `limits`).
     /// Every request and rate-limit wait is counted in `metrics`.
@@ -86,6 +101,7 @@ impl GitHubApp {
         Ok(Self {
             credentials,
             base: anonymous_client(api_url)?,
+            graphql: anonymous_client(&graphql_root(api_url))?,
             limits: InstallationLimits::new(clock.clone(), pace_content),
             clock,
             tokens: Mutex::new(HashMap::new()),
@@ -118,8 +134,11 @@ impl GitHubApp {
     }
 
     fn bearer(&self, token: &SecretString) -> Result<Octocrab, GitHubError> {
-        self.base
-            .user_access_token(token.expose_secret().to_owned())
+        Self::bearer_on(&self.base, token)
+    }
+
+    fn bearer_on(base: &Octocrab, token: &SecretString) -> Result<Octocrab, GitHubError> {
+        base.user_access_token(token.expose_secret().to_owned())
             .map_err(|e| GitHubError::Transport {
                 operation: "build client",
                 detail: e.to_string(),
@@ -155,6 +174,37 @@ impl GitHubApp {
     /// Calls a repository endpoint as the given installation, within GitHub's limits for it
     /// (see `limits`): refused unsent while a rate limit holds the installation, and paced if
     /// it creates content.
+    /// One GraphQL request (`POST /graphql`, body `{query, variables}`) as the installation,
+    /// with the same holds and counting as REST. Answers the `data` object. GraphQL refuses
+    /// with 200 and an `errors` list: that is a permanent error carrying the first message.
+    pub async fn graphql_as_installation(
+        &self,
+        installation_id: u64,
+        operation: &'static str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, GitHubError> {
+        self.limits.check(installation_id, operation)?;
+        let token = self.installation_token(installation_id).await?;
+        let client = Self::bearer_on(&self.graphql, &token)?;
+        let result = self
+            .send(&client, operation, Method::POST, "/graphql", Some(body))
+            .await;
+        let answer = self.limits.record(installation_id, false, result)?;
+        let mut v: serde_json::Value = answer.json(operation)?;
+        if let Some(first) = v["errors"].as_array().and_then(|e| e.first()) {
+            return Err(GitHubError::Status {
+                operation,
+                status: answer.status.as_u16(),
+                message: first["message"]
+                    .as_str()
+                    .unwrap_or("GraphQL error")
+                    .to_owned(),
+                kind: FailureKind::Permanent,
+            });
+        }
+        Ok(v["data"].take())
+    }
+
     pub async fn as_installation<B: serde::Serialize + ?Sized>(
         &self,
         installation_id: u64,
@@ -247,5 +297,25 @@ impl GitHubApp {
             .entry(installation_id)
             .or_default()
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graphql_lives_beside_rest_on_github_com_and_under_api_on_enterprise_server() {
+        let root = |api: &str| graphql_root(&Url::parse(api).unwrap()).to_string();
+        assert_eq!(root("https://api.github.com"), "https://api.github.com/");
+        assert_eq!(
+            root("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com/api"
+        );
+        assert_eq!(
+            root("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com/api"
+        );
+        assert_eq!(root("http://127.0.0.1:8080/"), "http://127.0.0.1:8080/");
     }
 }

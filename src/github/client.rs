@@ -204,6 +204,18 @@ pub struct HookDeliveryPage {
 /// same shape as in webhooks, so one conversion serves both.
 pub type PullInfo = super::events::PullRequest;
 
+/// The body of `POST /repos/{owner}/{repo}/pulls` ("Create a pull request").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewPullRequest {
+    pub title: String,
+    pub body: String,
+    /// The branch with the changes.
+    pub head: String,
+    /// The branch to merge into.
+    pub base: String,
+    pub draft: bool,
+}
+
 /// A workflow run as the REST API gives it: the same shape as in `workflow_run` webhooks.
 pub type WorkflowRunInfo = super::events::WorkflowRun;
 
@@ -224,6 +236,19 @@ pub trait GitHub: Send + Sync {
     async fn blocked_by(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;
     /// Open pull requests, oldest first (up to 100).
     async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError>;
+    /// Opens a pull request from `head` into `base` (`POST /repos/{o}/{r}/pulls`,
+    /// `pulls/create`). GitHub answers 422 when the head has no commits the base lacks, or
+    /// an open PR from that head exists.
+    async fn create_pull(
+        &self,
+        repo: &RepoRef,
+        new: &NewPullRequest,
+    ) -> Result<PullInfo, GitHubError>;
+    /// Takes a draft pull request out of draft: GraphQL's `markPullRequestReadyForReview`
+    /// with its `node_id` (REST's `pulls/update` cannot; docs.github.com/graphql/reference/
+    /// mutations#markpullrequestreadyforreview).
+    async fn mark_ready_for_review(&self, repo: &RepoRef, node_id: &str)
+    -> Result<(), GitHubError>;
     /// A pull request as GitHub has it now (`GET /repos/{o}/{r}/pulls/{n}`); `None` if gone.
     async fn pull(&self, repo: &RepoRef, number: u64) -> Result<Option<PullInfo>, GitHubError>;
     /// Everyone who authored or committed a commit of the pull request: the GitHub logins of

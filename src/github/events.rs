@@ -92,6 +92,9 @@ pub struct GitRef {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct PullRequest {
     pub number: u64,
+    /// GitHub's global id (GraphQL); absent in some older payloads.
+    #[serde(default)]
+    pub node_id: Option<String>,
     pub title: String,
     #[serde(default)]
     pub body: Option<String>,
@@ -575,6 +578,7 @@ mod tests {
         };
         let mut pr = PullRequest {
             number: 1,
+            node_id: None,
             title: "t".into(),
             body: None,
             state: "open".into(),

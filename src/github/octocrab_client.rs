@@ -19,8 +19,8 @@ use super::app::GitHubApp;
 use super::client::{
     Access, CheckRunInfo, CheckRunRequest, DeploymentInfo, DeploymentRequest,
     DeploymentStatusRequest, DispatchedRun, FileContent, GitHub, HookDeliveryPage, IssueComment,
-    IssueInfo, MergeRequest, NewIssue, ProtectionReview, PullInfo, RepoRef, SubIssue, UserRef,
-    WorkflowRunInfo,
+    IssueInfo, MergeRequest, NewIssue, NewPullRequest, ProtectionReview, PullInfo, RepoRef,
+    SubIssue, UserRef, WorkflowRunInfo,
 };
 use super::rest::{self, GitHubError};
 use secrecy::ExposeSecret as _;
@@ -181,6 +181,31 @@ impl GitHub for OctocrabGitHub {
         )
         .await?
         .json(OP)
+    }
+
+    async fn create_pull(
+        &self,
+        repo: &RepoRef,
+        new: &NewPullRequest,
+    ) -> Result<PullInfo, GitHubError> {
+        const OP: &str = "open a pull request";
+        self.post(repo, OP, &repo_path(repo, "/pulls"), new)
+            .await?
+            .json(OP)
+    }
+
+    async fn mark_ready_for_review(
+        &self,
+        repo: &RepoRef,
+        node_id: &str,
+    ) -> Result<(), GitHubError> {
+        const OP: &str = "mark a pull request ready for review";
+        const MUTATION: &str = "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) { pullRequest { isDraft } } }";
+        let body = serde_json::json!({"query": MUTATION, "variables": {"id": node_id}});
+        self.app()?
+            .graphql_as_installation(repo.installation_id, OP, &body)
+            .await?;
+        Ok(())
     }
 
     async fn pull(&self, repo: &RepoRef, number: u64) -> Result<Option<PullInfo>, GitHubError> {

@@ -168,8 +168,19 @@ impl ErrorBody {
         struct Raw {
             message: Option<String>,
             documentation_url: Option<String>,
+            /// A 422's details: `[{"resource", "code", "message"?}]`.
+            #[serde(default)]
+            errors: Vec<Detail>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            message: Option<String>,
         }
         let raw = serde_json::from_slice::<Raw>(body).ok();
+        let details: Vec<String> = raw
+            .iter()
+            .flat_map(|r| r.errors.iter().filter_map(|d| d.message.clone()))
+            .collect();
         let documentation_url = raw
             .as_ref()
             .and_then(|r| r.documentation_url.clone())
@@ -177,6 +188,11 @@ impl ErrorBody {
         let message = raw
             .and_then(|r| r.message)
             .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+        let message = if details.is_empty() {
+            message
+        } else {
+            format!("{message}: {}", details.join("; "))
+        };
         Self {
             message,
             documentation_url,

@@ -126,6 +126,12 @@ fn serve(
     bytes: &[u8],
     authorization: Option<&str>,
 ) -> (Reply, Vec<String>) {
+    if received.method == http::Method::POST && received.path == "/graphql" {
+        received.operation = Some(super::graphql::OPERATION.into());
+        received.body = serde_json::from_slice(bytes).ok();
+        let mut state = inner.state.lock().expect("simulator state");
+        return super::graphql::serve(&mut state, bytes, authorization);
+    }
     let Some((op, params)) = inner.spec.route(&received.method, &received.path) else {
         let v = format!(
             "{}: no such operation in GitHub's REST description",

@@ -13,6 +13,7 @@
 
 pub mod auth;
 mod dispatch;
+mod graphql;
 mod handlers;
 pub mod keys;
 mod oauth;

@@ -27,7 +27,8 @@ pub fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
     json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-fn node_id(kind: &str, id: u64) -> String {
+/// GitHub's global node id for an object of `kind` (`PR_`, `I_`, …) with database id `id`.
+pub fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{kind}{id}"))
 }
 

@@ -423,6 +423,10 @@ impl Executor {
             Action::CreateBranch { branch, from } => self.create_branch(&at, branch, from).await,
             Action::FetchSubIssues => self.fetch_sub_issues(&at).await,
             Action::FindPullRequest => self.find_pull_request(&at).await,
+            Action::OpenPullRequest { title, body, draft } => {
+                self.open_pull_request(&at, title, body, *draft).await
+            }
+            Action::MarkReadyForReview { number } => self.mark_ready(&at, *number).await,
             Action::Merge {
                 number,
                 sha,

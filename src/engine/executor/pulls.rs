@@ -2,10 +2,10 @@
 //! pull request that names the issue, and the merge.
 
 use super::{Attempt, Executor};
-use crate::github::client::{MergeRequest, PullInfo};
+use crate::github::client::{MergeRequest, NewPullRequest, PullInfo};
 use crate::github::rest::{FailureKind, GitHubError};
 use crate::pipeline::linking;
-use crate::pipeline::model::{EffectResult, Task};
+use crate::pipeline::model::{EffectResult, PullSnapshot, Task};
 
 type Done = Result<Option<EffectResult>, GitHubError>;
 
@@ -55,20 +55,94 @@ impl Executor {
         let (p, repo, gh) = (at.p, at.repo, self.github());
         let mut pulls = Vec::new();
         for pr in gh.open_pulls(repo).await? {
-            let mut pr = crate::engine::mapping::pull_snapshot(&pr);
-            if !linking::pull_request_issues(&pr.body, &pr.head_branch, &p.repo).contains(&p.issue)
+            if !linking::pull_request_issues(
+                pr.body.as_deref().unwrap_or(""),
+                &pr.head.branch,
+                &p.repo,
+            )
+            .contains(&p.issue)
             {
                 continue;
             }
-            pr.author_access = self
-                .resolver
-                .access(repo, &pr.author)
-                .await
-                .unwrap_or_default();
-            pr.contributors = gh.pull_contributors(repo, pr.number).await?;
-            pulls.push(pr);
+            pulls.push(self.snapshot(at, &pr).await?);
         }
         Ok(Some(EffectResult::PullFound { pulls }))
+    }
+
+    /// A PR as the core sees it: its author's access and its commits' people filled in.
+    async fn snapshot(&self, at: &Attempt<'_>, pr: &PullInfo) -> Result<PullSnapshot, GitHubError> {
+        let mut snapshot = crate::engine::mapping::pull_snapshot(pr);
+        snapshot.author_access = self
+            .resolver
+            .access(at.repo, &snapshot.author)
+            .await
+            .unwrap_or_default();
+        snapshot.contributors = self.github().pull_contributors(at.repo, pr.number).await?;
+        Ok(snapshot)
+    }
+
+    /// The pipeline's PR from its branch into the default branch (`develop.open_pr`). One
+    /// already open from the branch (an earlier attempt whose answer was lost, or a person's)
+    /// is taken instead of opening a second (`pulls/list`, `pulls/create`). GitHub's 422 (no
+    /// commits yet, …) is an answer, not a failure: the core asks again later.
+    pub(super) async fn open_pull_request(
+        &self,
+        at: &Attempt<'_>,
+        title: &str,
+        body: &str,
+        draft: bool,
+    ) -> Done {
+        let (p, repo, gh) = (at.p, at.repo, self.github());
+        let open = gh.open_pulls(repo).await?;
+        let pr = match open
+            .into_iter()
+            .find(|pr| pr.head.branch == p.branch && !pr.is_from_fork())
+        {
+            Some(pr) => pr,
+            None => {
+                let new = NewPullRequest {
+                    title: title.to_owned(),
+                    body: body.to_owned(),
+                    head: p.branch.clone(),
+                    base: p.default_branch.clone(),
+                    draft,
+                };
+                match gh.create_pull(repo, &new).await {
+                    Ok(pr) => pr,
+                    Err(e) if e.status() == Some(422) => {
+                        let reason = match e {
+                            GitHubError::Status { message, .. } => message,
+                            other => other.to_string(),
+                        };
+                        return Ok(Some(EffectResult::PullNotOpened { reason }));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let pr = self.snapshot(at, &pr).await?;
+        Ok(Some(EffectResult::PullFound { pulls: vec![pr] }))
+    }
+
+    /// Takes PR `number` out of draft (GraphQL `markPullRequestReadyForReview`, after
+    /// `pulls/get` for its node id); one out of draft or closed already is left as it is.
+    pub(super) async fn mark_ready(&self, at: &Attempt<'_>, number: u64) -> Done {
+        let gh = self.github();
+        let Some(mut pr) = gh.pull(at.repo, number).await? else {
+            return Ok(None);
+        };
+        if pr.draft && pr.state == "open" {
+            let Some(node_id) = pr.node_id.clone() else {
+                return Err(GitHubError::Refused {
+                    operation: "mark a pull request ready for review",
+                    reason: format!("GitHub gave no node id for #{number}"),
+                });
+            };
+            gh.mark_ready_for_review(at.repo, &node_id).await?;
+            pr.draft = false;
+        }
+        let pr = self.snapshot(at, &pr).await?;
+        Ok(Some(EffectResult::PullFound { pulls: vec![pr] }))
     }
 
     /// Merges PR `number` at the approved head, only into `base` (the branch production

@@ -188,6 +188,17 @@ pub enum Action {
     CancelRun {
         run_id: u64,
     },
+    /// Opens the pipeline's PR from its branch into the default branch (`develop.open_pr`),
+    /// as a draft while tasks remain; one already open from the branch is taken instead.
+    OpenPullRequest {
+        title: String,
+        body: String,
+        draft: bool,
+    },
+    /// Takes shipgate's own draft PR `number` out of draft: every task is done.
+    MarkReadyForReview {
+        number: u64,
+    },
 }
 
 impl Action {
@@ -218,6 +229,8 @@ impl Action {
             Action::TickTask { .. } => "tick_task",
             Action::CancelRun { .. } => "cancel_run",
             Action::DispatchTask { .. } => "dispatch_task",
+            Action::OpenPullRequest { .. } => "open_pull_request",
+            Action::MarkReadyForReview { .. } => "mark_ready_for_review",
         }
     }
 }

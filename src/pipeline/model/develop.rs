@@ -76,3 +76,18 @@ impl TaskState {
         matches!(self, TaskState::Done(_) | TaskState::Skipped { .. })
     }
 }
+
+/// The pull request shipgate opens itself (`develop.open_pr`): a draft once a task is done,
+/// ready for review once every task is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnPull {
+    /// Its number, once GitHub opened it.
+    pub number: Option<u64>,
+    /// How many tasks were done or skipped when it was last asked for: GitHub refuses a PR
+    /// with no commits, so a refused one is asked for again when another task is done.
+    pub asked_at: usize,
+    /// Why GitHub would not open it, the last time it was asked.
+    pub refused: Option<String>,
+    /// Asked to be taken out of draft.
+    pub ready_asked: bool,
+}

@@ -199,6 +199,10 @@ pub enum EffectResult {
         environment: Environment,
         sha: Option<String>,
     },
+    /// GitHub would not open shipgate's own PR (`Validation Failed: No commits between …`).
+    PullNotOpened {
+        reason: String,
+    },
     /// The PR is merged (by this effect, or found already merged when it ran again).
     Merged {
         sha: String,

@@ -53,6 +53,9 @@ pub struct Pipeline {
     /// The development stage's tasks, once it started (`develop.workflows` set).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dev_tasks: Vec<DevTask>,
+    /// The PR shipgate opens itself (`develop.open_pr`), once asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_pr: Option<OwnPull>,
     #[serde(default)]
     pub deploys: Vec<Deploy>,
     #[serde(default)]
@@ -159,6 +162,7 @@ impl Pipeline {
             reviews: BTreeMap::new(),
             runs: vec![],
             dev_tasks: vec![],
+            own_pr: None,
             deploys: vec![],
             health: vec![],
             production: None,

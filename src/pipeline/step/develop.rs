@@ -74,6 +74,56 @@ impl Step<'_> {
         }
         self.note_ticked_tasks();
         self.dispatch_tasks();
+        self.drive_own_pull();
+    }
+
+    /// `develop.open_pr`: once a task is done and no PR is linked, shipgate opens one from
+    /// the branch — a draft while tasks remain (asked again when another task is done if
+    /// GitHub refused it for having no commits); once every task is done or skipped, its own
+    /// draft is marked ready for review, which ends the phase as a person's would.
+    fn drive_own_pull(&mut self) {
+        if !self.cfg.config.develop.open_pr {
+            return;
+        }
+        let settled = self
+            .p
+            .dev_tasks
+            .iter()
+            .filter(|t| t.state.settled())
+            .count();
+        let all = settled == self.p.dev_tasks.len();
+        let own = self.p.own_pr.clone();
+        match &self.p.pr {
+            None if settled > 0
+                && own
+                    .as_ref()
+                    .is_none_or(|o| o.number.is_none() && o.asked_at < settled) =>
+            {
+                self.p.own_pr = Some(OwnPull {
+                    number: None,
+                    asked_at: settled,
+                    refused: own.and_then(|o| o.refused),
+                    ready_asked: false,
+                });
+                let body = replies::own_pull_body(&self.p, !all);
+                self.emit(Action::OpenPullRequest {
+                    title: self.p.title.clone(),
+                    body,
+                    draft: !all,
+                });
+            }
+            Some(pr) if all && pr.draft && pr.open => {
+                let number = pr.number;
+                if let Some(own) = self.p.own_pr.as_mut()
+                    && own.number == Some(number)
+                    && !own.ready_asked
+                {
+                    own.ready_asked = true;
+                    self.emit(Action::MarkReadyForReview { number });
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Tasks a person ticked in the issue, or whose sub-issue was closed, are done. A task

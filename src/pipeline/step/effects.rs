@@ -101,10 +101,25 @@ impl Step<'_> {
                 self.on_probed(*environment, record, refused.clone());
             }
             EffectResult::PullFound { pulls } => {
-                if self.p.pr.is_none() {
-                    for pr in pulls {
+                for pr in pulls {
+                    // The PR shipgate opened is its own (`develop.open_pr`).
+                    if let Some(own) = self.p.own_pr.as_mut()
+                        && own.number.is_none()
+                        && pr.head_branch == self.p.branch
+                        && !pr.from_fork
+                    {
+                        own.number = Some(pr.number);
+                        own.refused = None;
+                    }
+                    // Found when development began, or GitHub's word on the linked one.
+                    if self.p.pr.as_ref().is_none_or(|l| l.number == pr.number) {
                         self.on_pull(pr);
                     }
+                }
+            }
+            EffectResult::PullNotOpened { reason } => {
+                if let Some(own) = self.p.own_pr.as_mut() {
+                    own.refused = Some(reason.clone());
                 }
             }
             EffectResult::Merged { sha } => self.on_merged(sha),

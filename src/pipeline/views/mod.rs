@@ -133,6 +133,23 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
     s
 }
 
+/// Where the PR shipgate opens itself stands (`develop.open_pr`).
+fn own_pull_line(p: &Pipeline) -> String {
+    let line = match (&p.own_pr, &p.pr) {
+        (_, Some(pr)) if pr.draft => {
+            format!("#{} is a draft until every task is done", pr.number)
+        }
+        (_, Some(pr)) => format!("#{}", pr.number),
+        (Some(own), None) if own.refused.is_some() => format!(
+            "GitHub would not open it yet ({}); asked again when another task is done",
+            own.refused.as_deref().unwrap_or_default()
+        ),
+        (Some(_), None) => "being opened".to_owned(),
+        (None, None) => "shipgate opens it (a draft) once a task is done".to_owned(),
+    };
+    format!("\n**Pull request:** {line}\n")
+}
+
 /// The tasks: in development (with `develop.workflows`), each with its state, workflow,
 /// attempt and run; before, the plan with its order (levels) and what holds it.
 pub fn task_lines(p: &Pipeline, cfg: &LoadedConfig) -> String {
@@ -166,6 +183,9 @@ pub fn task_lines(p: &Pipeline, cfg: &LoadedConfig) -> String {
                 None => format!("{} {}", t.id, table_cell(&t.title)),
             };
             s.push_str(&format!("| {name} | {state} | {workflow} | {run} |\n"));
+        }
+        if cfg.config.develop.open_pr && p.phase == Phase::Development {
+            s.push_str(&own_pull_line(p));
         }
         return s;
     }

@@ -326,3 +326,20 @@ pub fn task_not_failed(id: u64) -> String {
 pub fn task_settled(id: u64) -> String {
     format!("task {id} is already done or skipped")
 }
+
+/// The body of the PR shipgate opens itself (`develop.open_pr`): it closes the issue, and says
+/// why it is a draft.
+pub fn own_pull_body(p: &Pipeline, draft: bool) -> String {
+    let why = if draft {
+        "It stays a draft until every task of the plan is done; shipgate then marks it ready \
+         for review."
+    } else {
+        "Every task of the plan is done."
+    };
+    format!(
+        "Closes #{}.\n\nOpened by shipgate for {}: the development tasks push to `{}`. {why}",
+        p.issue,
+        p.name(),
+        p.branch
+    )
+}

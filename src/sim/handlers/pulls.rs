@@ -54,8 +54,30 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
         .repo(&head_repo)
         .and_then(|r| r.branches.get(&head_ref).cloned())
         .ok_or_else(|| Reply::invalid("PullRequest", "head", "invalid"))?;
-    if !repo(s, c)?.branches.contains_key(&base) {
+    let Some(base_sha) = repo(s, c)?.branches.get(&base).cloned() else {
         return Err(Reply::invalid("PullRequest", "base", "invalid"));
+    };
+    // GitHub refuses a PR that would merge nothing, and a second open PR for one head.
+    let custom = |message: String| {
+        Reply::new(
+            422,
+            json!({"message": "Validation Failed",
+                   "errors": [{"resource": "PullRequest", "code": "custom", "message": message}],
+                   "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+                   "status": "422"}),
+        )
+    };
+    if head_sha == base_sha {
+        return Err(custom(format!("No commits between {base} and {head}")));
+    }
+    let open_twin = repo(s, c)?.pulls.values().any(|p| {
+        p.head_repo == head_repo
+            && p.head_ref == head_ref
+            && p.base_ref == base
+            && repo(s, c).is_ok_and(|r| r.issues[&p.number].state == "open")
+    });
+    if open_twin {
+        return Err(custom(format!("A pull request already exists for {head}.")));
     }
     let (id, pull_id, now, actor) = (s.next_id(), s.next_id(), s.now(), c.actor(s));
     let r = repo_mut(s, c)?;
@@ -88,7 +110,17 @@ pub fn create(s: &mut SimState, c: &Call) -> Outcome {
         },
     );
     let r = repo(s, c)?;
-    Ok(Reply::created(render::pull(s, r, &r.pulls[&number])))
+    let pr = render::pull(s, r, &r.pulls[&number]);
+    let full = r.full_name();
+    crate::sim::people::repo_event(
+        s,
+        &full,
+        "pull_request",
+        "opened",
+        &actor,
+        json!({"number": number, "pull_request": pr.clone()}),
+    );
+    Ok(Reply::created(pr))
 }
 
 pub fn get(s: &mut SimState, c: &Call) -> Outcome {
