@@ -401,3 +401,50 @@ fn blocked_by_changed_during_development_is_followed_unless_it_makes_a_cycle() {
     read(&mut w, "subs-4", vec![sub(20, &[]), sub(21, &[])]);
     assert_eq!(w.p.dev_tasks[2].after, Vec::<u64>::new());
 }
+
+/// Two task-list items with the same text are two tasks: a tick on the second counts for the
+/// second (the first's run goes on), and the first's run ticks the first.
+#[test]
+fn items_with_the_same_text_are_told_apart_by_their_place() {
+    let body = "Export invoices.\n\n## Acceptance criteria\n- a CSV per month\n\n\
+- [ ] Tests\n- [ ] Tests\n";
+    let (mut w, sent) = developing(body, DEVELOP);
+    assert_eq!(sent.len(), 2, "both run at once");
+    w.go(Input::EffectDone {
+        key: "dispatch-1".into(),
+        result: EffectResult::Dispatched {
+            correlation: sent[0].3.clone(),
+            run_id: 71,
+            url: "https://github.test/runs/71".into(),
+        },
+    });
+    w.ids += 1;
+    let mut snapshot =
+        issue(&body.replacen("- [ ] Tests\n- [ ] Tests", "- [ ] Tests\n- [x] Tests", 1));
+    snapshot.updated_at = 5;
+    let effects = w.go(Input::Issue {
+        delivery: format!("d{}", w.ids),
+        action: IssueAction::Edited,
+        issue: snapshot,
+        actor: lead(),
+    });
+    let settled: Vec<bool> = w.p.dev_tasks.iter().map(|t| t.state.settled()).collect();
+    assert_eq!(
+        settled,
+        vec![false, true],
+        "the second is done, the first runs on"
+    );
+    assert!(
+        !actions(&effects).contains(&&Action::CancelRun { run_id: 71 }),
+        "the first task's run is not cancelled"
+    );
+    let effects = w.run_done(&sent[0].3, 71, "success");
+    assert!(
+        actions(&effects).contains(&&Action::TickTask {
+            title: "Tests".into(),
+            nth: 0
+        }),
+        "{:?}",
+        actions(&effects)
+    );
+}

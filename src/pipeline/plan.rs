@@ -27,6 +27,9 @@ pub struct PlannedTask {
     pub id: u64,
     /// The task's text without its `(after …)` marker.
     pub title: String,
+    /// For a task-list item: how many items before it have the same title (what tells
+    /// two "Tests" apart); 0 for a sub-issue.
+    pub nth: usize,
     /// The sub-issue's number; `None` for a task-list item.
     pub issue: Option<u64>,
     /// Ticked, or the sub-issue closed.
@@ -89,9 +92,19 @@ pub fn plan(tasks: &[Task], sub_issues: &[Task]) -> Plan {
                 }
             }
             after.sort_unstable();
+            let nth = if t.issue.is_some() {
+                0
+            } else {
+                listed
+                    .iter()
+                    .take_while(|(other, _)| other < id)
+                    .filter(|(_, o)| o.issue.is_none() && split_marker(&o.text).0 == title)
+                    .count()
+            };
             PlannedTask {
                 id: *id,
                 title,
+                nth,
                 issue: t.issue,
                 done: t.done,
                 after,
@@ -204,12 +217,15 @@ fn split_marker(text: &str) -> (String, Vec<Mark>) {
     )
 }
 
-/// `body` with the first unticked task-list item whose text (without its `(after …)`
-/// marker) is `title` ticked; `None` when there is none to tick.
-pub fn tick_task(body: &str, title: &str) -> Option<String> {
+/// `body` with the task-list item ticked whose text (without its `(after …)` marker) is
+/// `title`, the `nth` (0-based) of the items with that text; `None` when it is not there or
+/// is ticked already.
+pub fn tick_task(body: &str, title: &str, nth: usize) -> Option<String> {
     let item = super::markdown::task_items(body)
         .into_iter()
-        .find(|t| !t.checked && split_marker(&t.text).0 == title)?;
+        .filter(|t| split_marker(&t.text).0 == title)
+        .nth(nth)
+        .filter(|t| !t.checked)?;
     let marker = body.get(item.marker.clone())?;
     if !marker.starts_with('[') || !marker.ends_with(']') {
         return None;
@@ -267,17 +283,19 @@ mod tests {
     #[test]
     fn ticking_a_task_changes_its_marker_and_nothing_else() {
         let body = "Intro\r\n\r\n- [ ] Schema\r\n- [ ] Parser (after 1)\r\n  - [ ] Parser\r\n> - [ ] Parser\r\n";
-        let ticked = tick_task(body, "Parser").unwrap();
+        let ticked = tick_task(body, "Parser", 0).unwrap();
         assert_eq!(
             ticked,
             "Intro\r\n\r\n- [ ] Schema\r\n- [x] Parser (after 1)\r\n  - [ ] Parser\r\n> - [ ] Parser\r\n"
         );
         assert_eq!(
-            tick_task(&ticked, "Parser").unwrap(),
+            tick_task(&ticked, "Parser", 1).unwrap(),
             "Intro\r\n\r\n- [ ] Schema\r\n- [x] Parser (after 1)\r\n  - [x] Parser\r\n> - [ ] Parser\r\n",
-            "the next unticked one; never one in a quote"
+            "the second item of that text; never one in a quote"
         );
-        assert_eq!(tick_task(body, "Missing"), None);
+        assert_eq!(tick_task(&ticked, "Parser", 0), None, "ticked already");
+        assert_eq!(tick_task(body, "Parser", 2), None, "a quote holds no task");
+        assert_eq!(tick_task(body, "Missing", 0), None);
     }
 
     #[test]

@@ -101,10 +101,10 @@ impl Executor {
 
     /// Ticks a task-list item of the feature issue, read just before: a retry finds it
     /// ticked and changes nothing. (`issues/get`, `issues/update`)
-    pub(super) async fn tick_task(&self, at: &Attempt<'_>, title: &str) -> Done {
+    pub(super) async fn tick_task(&self, at: &Attempt<'_>, title: &str, nth: usize) -> Done {
         let gh = self.github();
         let body = gh.issue_body(at.repo, at.p.issue).await?;
-        if let Some(ticked) = crate::pipeline::plan::tick_task(&body, title) {
+        if let Some(ticked) = crate::pipeline::plan::tick_task(&body, title, nth) {
             gh.set_issue_body(at.repo, at.p.issue, &ticked).await?;
         }
         Ok(None)

@@ -407,7 +407,7 @@ impl Executor {
             Action::RemoveLabel { label } => self.remove_label(&at, label).await,
             Action::CloseIssue => self.close_issue(&at, at.p.issue).await,
             Action::CloseSubIssue { number } => self.close_issue(&at, *number).await,
-            Action::TickTask { title } => self.tick_task(&at, title).await,
+            Action::TickTask { title, nth } => self.tick_task(&at, title, *nth).await,
             Action::OpenIncident {
                 marker,
                 title,

@@ -179,10 +179,13 @@ pub enum Action {
     CloseSubIssue {
         number: u64,
     },
-    /// Ticks the feature issue's task-list item `title` (its run succeeded), in the body as
-    /// GitHub has it then.
+    /// Ticks the feature issue's task-list item `title` (its run succeeded), the `nth` of
+    /// those with that text, in the body as GitHub has it then.
     TickTask {
         title: String,
+        /// Which of the items with that title (0-based).
+        #[serde(default)]
+        nth: usize,
     },
     /// Cancels a workflow run (`/stop`).
     CancelRun {

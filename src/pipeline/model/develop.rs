@@ -19,12 +19,19 @@ pub const TASK_INPUTS: [&str; 7] = [
     "pipeline",
 ];
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// One task of the plan, as the development stage runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevTask {
     /// The plan's number for it (1-based), the `task_id` input.
     pub id: u64,
     pub title: String,
+    /// For a task-list item, how many items before it have the same title (0 for most).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nth: usize,
     /// Its sub-issue, if it is one.
     pub issue: Option<u64>,
     /// The tasks it waits for.

@@ -47,6 +47,7 @@ impl Step<'_> {
                 .map(|t| DevTask {
                     id: t.id,
                     title: t.title,
+                    nth: t.nth,
                     issue: t.issue,
                     after: t.after,
                     state: if t.done {
@@ -136,7 +137,7 @@ impl Step<'_> {
                 t.done
                     && match task.issue {
                         Some(n) => t.issue == Some(n),
-                        None => t.issue.is_none() && t.title == task.title,
+                        None => t.issue.is_none() && t.title == task.title && t.nth == task.nth,
                     }
             });
             if ticked && !task.state.settled() {
@@ -168,7 +169,7 @@ impl Step<'_> {
                 .iter()
                 .find(|d| match f.issue {
                     Some(n) => d.issue == Some(n),
-                    None => d.issue.is_none() && d.title == f.title,
+                    None => d.issue.is_none() && d.title == f.title && d.nth == f.nth,
                 })
                 .map(|d| d.id)
         };
@@ -198,6 +199,7 @@ impl Step<'_> {
             .map(|t| PlannedTask {
                 id: t.id,
                 title: String::new(),
+                nth: 0,
                 issue: t.issue,
                 done: false,
                 after: t.after.clone(),
@@ -359,8 +361,9 @@ impl Step<'_> {
                         self.emit(Action::CloseSubIssue { number });
                     }
                     None => {
-                        let title = self.p.dev_tasks[i].title.clone();
-                        self.emit(Action::TickTask { title });
+                        let t = &self.p.dev_tasks[i];
+                        let (title, nth) = (t.title.clone(), t.nth);
+                        self.emit(Action::TickTask { title, nth });
                     }
                 }
             }
