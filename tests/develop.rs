@@ -387,3 +387,92 @@ async fn shipgate_opens_a_draft_pr_and_marks_it_ready_when_every_task_is_done(ba
 }
 
 on_both_backends!(shipgate_opens_a_draft_pr_and_marks_it_ready_when_every_task_is_done);
+
+/// Task runs in flight, as (issue, task) pairs, sorted.
+fn in_flight(w: &World) -> Vec<(u64, u64)> {
+    let mut now: Vec<(u64, u64)> = w.sim.with(|s| {
+        s.repos[REPO]
+            .runs
+            .values()
+            .filter(|run| run.status != "completed")
+            .filter_map(|run| {
+                let issue = run.inputs.get("issue")?.as_str()?.parse().ok()?;
+                let task = run.inputs.get("task_id")?.as_str()?.parse().ok()?;
+                Some((issue, task))
+            })
+            .collect()
+    });
+    now.sort_unstable();
+    now
+}
+
+/// Waits until the task runs in flight across the repository are exactly `want`.
+async fn flying(w: &World, want: &[(u64, u64)]) {
+    for _ in 0..100 {
+        w.sg.settle(&w.sim).await;
+        let now = in_flight(w);
+        assert!(
+            now.len() <= 2,
+            "more than the shared max_parallel in flight: {now:?}"
+        );
+        if now == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "task runs in flight never became {want:?}: {:?}",
+        in_flight(w)
+    );
+}
+
+/// `develop.max_parallel_scope: repository`: the repository's pipelines share the slots, and
+/// a freed slot goes to the ready tasks of the pipeline with the highest `/priority` (the
+/// oldest first among equals), not to whoever asked first.
+async fn a_shared_max_parallel_serves_the_highest_priority_first(backend: Backend) {
+    let w = Setup::new(backend)
+        .config("develop:\n  workflows: [develop.yml]\n  max_parallel: 2\n  max_parallel_scope: repository\n")
+        .start()
+        .await;
+    w.sim.add_workflow(REPO, "develop.yml", &TASK_INPUTS);
+    let (sim, sg) = (&w.sim, &w.sg);
+    let two = "## Acceptance criteria\n- one CSV per month\n\n- [ ] Schema\n- [ ] Parser\n";
+    let a = w.planned_feature_with("Export invoices", two).await;
+    flying(&w, &[(a, 1), (a, 2)]).await;
+    let b = w.planned_feature_with("Import payments", two).await;
+    let c = w.planned_feature_with("Audit trail", two).await;
+    sim.comment(REPO, c, "lead", "/priority critical").await;
+    sg.settle(sim).await;
+    flying(&w, &[(a, 1), (a, 2)]).await; // every slot is taken
+    let run_of = |issue: u64, task: u64| {
+        sim.with(|s| {
+            s.repos[REPO]
+                .runs
+                .values()
+                .find(|r| {
+                    r.status != "completed"
+                        && r.inputs.get("issue").and_then(|v| v.as_str())
+                            == Some(&issue.to_string())
+                        && r.inputs.get("task_id").and_then(|v| v.as_str())
+                            == Some(&task.to_string())
+                })
+                .map(|r| r.id)
+                .expect("a run in flight")
+        })
+    };
+    sim.complete_workflow_run(REPO, run_of(a, 1), "success")
+        .await;
+    flying(&w, &[(a, 2), (c, 1)]).await; // critical first, though B waited longer
+    sim.complete_workflow_run(REPO, run_of(a, 2), "success")
+        .await;
+    flying(&w, &[(c, 1), (c, 2)]).await;
+    sim.complete_workflow_run(REPO, run_of(c, 1), "success")
+        .await;
+    flying(&w, &[(b, 1), (c, 2)]).await; // C has nothing left to start: B's turn
+    sim.complete_workflow_run(REPO, run_of(c, 2), "success")
+        .await;
+    flying(&w, &[(b, 1), (b, 2)]).await;
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+on_both_backends!(a_shared_max_parallel_serves_the_highest_priority_first);

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use super::notify::{Notification, Notifier};
 use super::repo_jobs::RepoJob;
 use crate::metrics::{self, Metrics};
-use crate::pipeline::config::LoadedConfig;
-use crate::pipeline::model::TimerChange;
-use crate::pipeline::{Input, Pipeline, step};
+use crate::pipeline::config::{LoadedConfig, ParallelScope};
+use crate::pipeline::model::{RepoLoad, TimerChange, TimerKind};
+use crate::pipeline::{Input, Pipeline, step_with, task_load};
 use crate::store::audit::NewEntry;
+use crate::store::load::LoadRow;
 use crate::store::pipelines::{NewEffect, PipelineColumns, PipelineRecord};
 use crate::store::{StoreError, Tx};
 
@@ -48,7 +49,19 @@ pub async fn advance(
     delivery: Option<&str>,
     outlets: &Outlets,
 ) -> Result<Pipeline, StoreError> {
-    let (next, out) = step(pipeline, input, cfg, now);
+    let shared = cfg.config.develop.is_on()
+        && cfg.config.develop.max_parallel_scope == ParallelScope::Repository;
+    let neighbours = if shared {
+        tx.lock_repo_load(&pipeline.repo).await?;
+        tx.repo_load(&pipeline.repo).await?
+    } else {
+        vec![]
+    };
+    let load = repo_load(pipeline, &neighbours, task_load(pipeline, cfg, now).rank);
+    let (next, out) = step_with(pipeline, input, cfg, now, load);
+    if shared {
+        share_load(tx, &next, cfg, now, &neighbours).await?;
+    }
     if &next == pipeline && out.is_empty() {
         return Ok(next);
     }
@@ -146,4 +159,60 @@ pub async fn advance(
         tx.after_commit(move || metrics.record(seen));
     }
     Ok(next)
+}
+
+/// What the repository's other pipelines hold, for a pipeline of `rank` (its place in line):
+/// their runs in flight, and the ready tasks of those ahead of it (a better rank, or the
+/// same and an older pipeline).
+fn repo_load(p: &Pipeline, rows: &[LoadRow], rank: u8) -> RepoLoad {
+    let mut load = RepoLoad::default();
+    for r in rows.iter().filter(|r| r.pipeline_id != p.id) {
+        load.in_flight += r.in_flight as u32;
+        if (r.rank, r.pipeline_id) < (rank as i64, p.id) {
+            load.ahead += r.ready as u32;
+        }
+    }
+    load
+}
+
+/// Records the pipeline's share of a shared `develop.max_parallel` after its step. When it
+/// freed a slot, dropped a claim or changed its place in line, every other pipeline of the
+/// repository with ready tasks looks again (a timer due now, one per change), and so does
+/// this one if its place in line changed.
+async fn share_load(
+    tx: &mut Tx,
+    next: &Pipeline,
+    cfg: &LoadedConfig,
+    now: i64,
+    rows: &[LoadRow],
+) -> Result<(), StoreError> {
+    let mine = task_load(next, cfg, now);
+    let row = LoadRow {
+        pipeline_id: next.id,
+        in_flight: mine.in_flight as i64,
+        ready: mine.ready as i64,
+        rank: mine.rank as i64,
+    };
+    let before = rows.iter().find(|r| r.pipeline_id == next.id);
+    if before == Some(&row) {
+        return Ok(());
+    }
+    tx.set_load(&next.repo, row).await?;
+    let moved = before.is_some_and(|b| b.rank != row.rank);
+    let released = before.is_none_or(|b| row.in_flight < b.in_flight || row.ready < b.ready);
+    if !(released || moved) {
+        return Ok(());
+    }
+    let kind = serde_json::to_string(&TimerKind::TaskSlot).expect("timers serialise");
+    let key = format!("task-slot:p{}:{now}", next.id);
+    for other in rows
+        .iter()
+        .filter(|r| r.pipeline_id != next.id && r.ready > 0)
+    {
+        tx.set_timer(other.pipeline_id, &key, now, &kind).await?;
+    }
+    if moved && row.ready > 0 {
+        tx.set_timer(next.id, &key, now, &kind).await?;
+    }
+    Ok(())
 }

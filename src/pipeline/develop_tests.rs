@@ -448,3 +448,41 @@ fn items_with_the_same_text_are_told_apart_by_their_place() {
         actions(&effects)
     );
 }
+
+/// With `max_parallel_scope: repository`, the other pipelines' runs in flight hold slots and
+/// the ready tasks of pipelines ahead in line take free ones first; the pipeline reports
+/// what it holds and waits for.
+#[test]
+fn a_shared_max_parallel_leaves_room_for_the_others_and_those_ahead() {
+    let body = "Export invoices.\n\n## Acceptance criteria\n- a CSV per month\n\n\
+- [ ] Schema\n- [ ] Parser\n- [ ] Docs\n";
+    let config = "develop:\n  workflows: [agent-a.yml]\n  max_parallel: 4\n  max_parallel_scope: repository\n";
+    let (mut w, _) = World::with_config(body, LoadedConfig::load(None, Some(config)));
+    w.load = RepoLoad {
+        in_flight: 1,
+        ahead: 2,
+    };
+    w.advance_to_development();
+    let sent = task_dispatches(&w.go(Input::EffectDone {
+        key: "branch".into(),
+        result: EffectResult::Branch { existed: false },
+    }));
+    assert_eq!(
+        sent.len(),
+        1,
+        "4 slots: 1 held by another run, 2 for those ahead"
+    );
+    let held = super::step::task_load(&w.p, &w.cfg, w.now);
+    assert_eq!((held.in_flight, held.ready, held.rank), (1, 2, 2));
+    w.comment(lead(), "/priority critical");
+    assert_eq!(super::step::task_load(&w.p, &w.cfg, w.now).rank, 0);
+    // Within one pipeline's scope the others do not count.
+    let (mut own, _) = World::with_config(body, LoadedConfig::load(None, Some(DEVELOP)));
+    own.load = w.load;
+    own.advance_to_development();
+    let sent = task_dispatches(&own.go(Input::EffectDone {
+        key: "branch".into(),
+        result: EffectResult::Branch { existed: false },
+    }));
+    assert_eq!(sent.len(), 2, "max_parallel 2 of its own");
+}

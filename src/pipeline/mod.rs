@@ -43,7 +43,7 @@ pub mod views;
 
 pub use gates::skip_of;
 pub use model::{Access, Action, Effect, Input, Pipeline};
-pub use step::{starts_pipeline, step};
+pub use step::{starts_pipeline, step, step_with, task_load};
 
 #[cfg(test)]
 mod develop_tests;

@@ -6,7 +6,7 @@ use super::commands::parse;
 use super::config::LoadedConfig;
 use super::gates;
 use super::model::*;
-use super::step::{starts_pipeline, step};
+use super::step::{starts_pipeline, step, step_with};
 use super::views;
 
 pub(super) const COMPLETE: &str =
@@ -65,6 +65,8 @@ pub(super) struct World {
     pub(super) cfg: LoadedConfig,
     pub(super) now: i64,
     pub(super) ids: u64,
+    /// What the repository's other pipelines hold (a shared `develop.max_parallel`).
+    pub(super) load: RepoLoad,
 }
 
 impl World {
@@ -86,13 +88,14 @@ impl World {
             cfg,
             now: 1_000,
             ids: 100,
+            load: RepoLoad::default(),
         };
         let effects = w.go(input);
         (w, effects)
     }
     pub(super) fn go(&mut self, input: Input) -> Outputs {
         self.now += 1_000;
-        let (p, effects) = step(&self.p, &input, &self.cfg, self.now);
+        let (p, effects) = step_with(&self.p, &input, &self.cfg, self.now, self.load);
         for e in &effects.effects {
             assert_eq!(e.cause, input.cause(), "every effect names its cause");
         }

@@ -11,6 +11,7 @@ pub mod gauges;
 pub mod group_commit;
 pub mod installations;
 pub mod listing;
+pub mod load;
 pub mod pipelines;
 pub mod recovery;
 pub mod sessions;

@@ -68,7 +68,10 @@ pub struct EffectSummary {
     pub last_error: Option<String>,
 }
 
-const LOCK: &str = " FOR UPDATE";
+/// `NO KEY UPDATE`, not `UPDATE`: it excludes every other step of the pipeline the same way,
+/// but not the key-share lock a foreign key takes, so a step may set another pipeline's
+/// timer (a freed shared slot) while that pipeline's own step waits for the repository.
+const LOCK: &str = " FOR NO KEY UPDATE";
 
 impl Tx {
     fn lock_clause(&self) -> &'static str {

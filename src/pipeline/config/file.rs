@@ -114,6 +114,7 @@ struct HealthFile {
 struct DevelopFile {
     workflows: Option<Vec<String>>,
     max_parallel: Option<u32>,
+    max_parallel_scope: Option<ParallelScope>,
     attempts: Option<u32>,
     timeout: Option<String>,
     open_pr: Option<bool>,
@@ -207,6 +208,7 @@ pub(super) fn apply(
     if let Some(d) = f.develop {
         set(&mut c.develop.workflows, d.workflows);
         set(&mut c.develop.max_parallel, d.max_parallel);
+        set(&mut c.develop.max_parallel_scope, d.max_parallel_scope);
         set(&mut c.develop.attempts, d.attempts);
         rules.duration(&mut c.develop.timeout, d.timeout, "/develop/timeout");
         set(&mut c.develop.open_pr, d.open_pr);

@@ -60,6 +60,16 @@ pub enum PlanApproval {
     Auto,
 }
 
+/// What `develop.max_parallel` counts: the task runs of one pipeline, or of every pipeline
+/// of the repository (then `/priority` decides whose ready tasks go first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParallelScope {
+    #[default]
+    Pipeline,
+    Repository,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanConfig {
     pub approval: PlanApproval,
@@ -168,8 +178,10 @@ pub struct HealthConfig {
 pub struct DevelopConfig {
     /// First choice first; the next is used when one fails `attempts` times.
     pub workflows: Vec<String>,
-    /// Task runs of one pipeline in flight at once.
+    /// Task runs in flight at once: of one pipeline, or of the whole repository.
     pub max_parallel: u32,
+    /// What `max_parallel` counts.
+    pub max_parallel_scope: ParallelScope,
     /// Attempts per workflow, with backoff, before the next one is tried.
     pub attempts: u32,
     /// Seconds a task run may stay silent before it is polled, then failed.
@@ -183,6 +195,7 @@ impl Default for DevelopConfig {
         DevelopConfig {
             workflows: vec![],
             max_parallel: 4,
+            max_parallel_scope: ParallelScope::Pipeline,
             attempts: 3,
             timeout: 4 * HOUR,
             open_pr: false,

@@ -16,6 +16,9 @@ pub enum TimerKind {
     RunWatchdog { correlation: String },
     /// A task's backoff after a failed attempt is over: it may be dispatched again.
     TaskRetry { task: u64 },
+    /// Another pipeline of the repository freed a slot of a shared `develop.max_parallel`
+    /// (or changed its place in line): look at the ready tasks again.
+    TaskSlot,
     /// A gate's clock ran out (escalate, reject, auto-approve).
     GateTimeout {
         gate: GateKind,

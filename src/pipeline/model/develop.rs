@@ -98,3 +98,26 @@ pub struct OwnPull {
     /// Asked to be taken out of draft.
     pub ready_asked: bool,
 }
+
+/// The rest of the repository's development load, when `develop.max_parallel` is shared
+/// (`max_parallel_scope: repository`): read by the shell inside the step's transaction, from
+/// what each other pipeline's last step left ([`TaskLoad`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepoLoad {
+    /// Task runs of the other pipelines in flight.
+    pub in_flight: u32,
+    /// Ready tasks of the pipelines ahead of this one in line (higher `/priority`, or as
+    /// high and older): they take free slots first.
+    pub ahead: u32,
+}
+
+/// One pipeline's share of the repository's development load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskLoad {
+    /// Its task runs in flight (dispatching or running).
+    pub in_flight: u32,
+    /// Its tasks that would be dispatched now if a slot were free.
+    pub ready: u32,
+    /// Its place in line: 0 for `/priority critical`, 1 high, 2 medium (the default), 3 low.
+    pub rank: u8,
+}

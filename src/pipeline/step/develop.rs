@@ -12,6 +12,8 @@
 //! did not start (`runs.rs` claims runs for tasks as for tests).
 
 use super::{Step, watchdog_key};
+use crate::pipeline::commands::Priority;
+use crate::pipeline::config::{LoadedConfig, ParallelScope};
 use crate::pipeline::model::*;
 use crate::pipeline::plan::{PlannedTask, levels, plan};
 use crate::pipeline::views::replies;
@@ -229,16 +231,25 @@ impl Step<'_> {
         if self.p.paused || !self.p.blockers.is_empty() {
             return;
         }
-        let max = self.cfg.config.develop.max_parallel as usize;
+        let develop = &self.cfg.config.develop;
+        let max = develop.max_parallel as usize;
         let in_flight = self
             .p
             .dev_tasks
             .iter()
             .filter(|t| t.state.in_flight())
             .count();
+        // Shared by the repository: the others' runs hold slots, and the ready tasks of
+        // pipelines ahead in line take the free ones first.
+        let taken = match develop.max_parallel_scope {
+            ParallelScope::Pipeline => in_flight,
+            ParallelScope::Repository => {
+                in_flight + (self.load.in_flight + self.load.ahead) as usize
+            }
+        };
         let ready: Vec<usize> = (0..self.p.dev_tasks.len())
             .filter(|&i| self.may_start(i))
-            .take(max.saturating_sub(in_flight))
+            .take(max.saturating_sub(taken))
             .collect();
         for i in ready {
             self.dispatch_task(i);
@@ -246,15 +257,7 @@ impl Step<'_> {
     }
 
     fn may_start(&self, i: usize) -> bool {
-        let t = &self.p.dev_tasks[i];
-        t.state == TaskState::Waiting
-            && t.not_before.is_none_or(|at| at <= self.now)
-            && t.after.iter().all(|d| {
-                self.p
-                    .dev_tasks
-                    .iter()
-                    .any(|o| o.id == *d && o.state.settled())
-            })
+        may_start(&self.p, &self.p.dev_tasks[i], self.now)
     }
 
     fn dispatch_task(&mut self, i: usize) {
@@ -478,4 +481,42 @@ impl Step<'_> {
             _ => self.task_attempt_failed(i, "no run after the timeout"),
         }
     }
+}
+
+/// The pipeline's share of the repository's development load after a step, for the shell to
+/// record when `develop.max_parallel` is shared: its runs in flight, the tasks it would
+/// dispatch now given a free slot (none while paused, blocked or out of development), and
+/// its place in line by `/priority`.
+pub fn task_load(p: &Pipeline, cfg: &LoadedConfig, now: i64) -> TaskLoad {
+    let in_flight = p.dev_tasks.iter().filter(|t| t.state.in_flight()).count() as u32;
+    let developing = p.phase == Phase::Development
+        && cfg.config.develop.is_on()
+        && !p.paused
+        && p.blockers.is_empty();
+    let ready = if developing {
+        p.dev_tasks.iter().filter(|t| may_start(p, t, now)).count() as u32
+    } else {
+        0
+    };
+    let rank = match p.priority {
+        Some(Priority::Critical) => 0,
+        Some(Priority::High) => 1,
+        None | Some(Priority::Medium) => 2,
+        Some(Priority::Low) => 3,
+    };
+    TaskLoad {
+        in_flight,
+        ready,
+        rank,
+    }
+}
+
+/// Whether task `t` may be dispatched now: waiting, past its backoff, and every task it
+/// waits for done or skipped.
+fn may_start(p: &Pipeline, t: &DevTask, now: i64) -> bool {
+    t.state == TaskState::Waiting
+        && t.not_before.is_none_or(|at| at <= now)
+        && t.after
+            .iter()
+            .all(|d| p.dev_tasks.iter().any(|o| o.id == *d && o.state.settled()))
 }

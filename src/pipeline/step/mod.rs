@@ -48,6 +48,8 @@ mod runs;
 mod skip;
 mod timeouts;
 
+pub use develop::task_load;
+
 use super::config::{LoadedConfig, PlanApproval};
 use super::gates::{self, GateKind, skip_of};
 use super::model::*;
@@ -56,6 +58,18 @@ use super::views::{refusals as say, replies};
 
 /// Applies one input. A one-shot input seen before changes nothing.
 pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipeline, Outputs) {
+    step_with(p, input, cfg, now, RepoLoad::default())
+}
+
+/// [`step`], with what the repository's other pipelines hold when `develop.max_parallel`
+/// is shared by the repository (`load`; ignored otherwise).
+pub fn step_with(
+    p: &Pipeline,
+    input: &Input,
+    cfg: &LoadedConfig,
+    now: i64,
+    load: RepoLoad,
+) -> (Pipeline, Outputs) {
     if let Some(id) = input.one_shot_id()
         && p.handled.contains(&id)
     {
@@ -65,6 +79,7 @@ pub fn step(p: &Pipeline, input: &Input, cfg: &LoadedConfig, now: i64) -> (Pipel
         p: p.clone(),
         cfg,
         now,
+        load,
         cause: input.cause(),
         out: Outputs::default(),
     };
@@ -106,6 +121,8 @@ pub(super) struct Step<'a> {
     pub(super) p: Pipeline,
     pub(super) cfg: &'a LoadedConfig,
     pub(super) now: i64,
+    /// The repository's other pipelines (shared `develop.max_parallel` only).
+    pub(super) load: RepoLoad,
     cause: String,
     out: Outputs,
 }

@@ -154,8 +154,9 @@ impl Step<'_> {
                 Some(i) => self.on_task_watchdog(i),
                 None => self.on_run_watchdog(correlation),
             },
-            // The backoff is over: `drive` dispatches the task if it may start.
-            TimerKind::TaskRetry { .. } => {}
+            // The backoff is over, or another pipeline of the repository freed a shared slot:
+            // `drive` dispatches the tasks that may start.
+            TimerKind::TaskRetry { .. } | TimerKind::TaskSlot => {}
         }
     }
 
