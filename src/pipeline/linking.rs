@@ -114,12 +114,20 @@ pub fn missing_sections(body: &str, required: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The body's task list: GitHub's task-list items (`- [ ] …`, `+ [x] …`, `1. [ ] …`, nested
-/// ones too), not in code, HTML comments or quotes.
-pub fn task_list(body: &str) -> Vec<Task> {
+/// The task-list items that are tasks: those with text (`- [ ]` alone is no task). What
+/// [`task_list`] reads and `plan::tick_task` ticks, so both count the same items.
+pub fn task_items(body: &str) -> Vec<markdown::TaskItem> {
     markdown::task_items(body)
         .into_iter()
         .filter(|t| !t.text.is_empty())
+        .collect()
+}
+
+/// The body's task list: GitHub's task-list items (`- [ ] …`, `+ [x] …`, `1. [ ] …`, nested
+/// ones too), not in code, HTML comments or quotes.
+pub fn task_list(body: &str) -> Vec<Task> {
+    task_items(body)
+        .into_iter()
         .map(|t| Task {
             text: t.text,
             done: t.checked,

@@ -221,7 +221,7 @@ fn split_marker(text: &str) -> (String, Vec<Mark>) {
 /// `title`, the `nth` (0-based) of the items with that text; `None` when it is not there or
 /// is ticked already.
 pub fn tick_task(body: &str, title: &str, nth: usize) -> Option<String> {
-    let item = super::markdown::task_items(body)
+    let item = super::linking::task_items(body)
         .into_iter()
         .filter(|t| split_marker(&t.text).0 == title)
         .nth(nth)
@@ -296,6 +296,19 @@ mod tests {
         assert_eq!(tick_task(&ticked, "Parser", 0), None, "ticked already");
         assert_eq!(tick_task(body, "Parser", 2), None, "a quote holds no task");
         assert_eq!(tick_task(body, "Missing", 0), None);
+    }
+
+    /// Found by `tests/fuzz.rs`: an item with no text is no task, so it must not be the one
+    /// ticked for a task whose text is only its marker.
+    #[test]
+    fn an_empty_item_is_never_ticked_for_a_task() {
+        let body = "- [ ] \n- [ ] (after 2)\n- [ ] Docs\n";
+        let planned = plan(&crate::pipeline::linking::task_list(body), &[]);
+        assert_eq!(planned.tasks[0].title, "");
+        assert_eq!(
+            tick_task(body, "", planned.tasks[0].nth).as_deref(),
+            Some("- [ ] \n- [x] (after 2)\n- [ ] Docs\n")
+        );
     }
 
     #[test]
