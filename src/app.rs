@@ -75,6 +75,9 @@ pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         .migrate()
         .await
         .context("database migrations failed")?;
+    crate::engine::advance::index_planned_sub_issues(&store)
+        .await
+        .context("indexing the sub-issues of planned pipelines")?;
     let listener = TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("setting SHIPGATE_BIND: cannot listen on {}", settings.bind))?;

@@ -349,10 +349,13 @@ async fn shipgate_opens_a_draft_pr_and_marks_it_ready_when_every_task_is_done(ba
     let second = running(&w, &[2]).await;
     w.expect_status(
         n,
-        "GitHub would not open it yet (Validation Failed: No commits between",
+        "GitHub would not open it (Validation Failed: No commits between",
     );
+    w.expect_status(n, "asked again when another task is done");
     assert!(pulls().is_empty());
-    // Task 2 pushes: a draft PR from the branch that closes the issue.
+    // Task 2 pushes: a draft PR from the branch that closes the issue. GitHub opens it but
+    // its answer is lost: the retry finds it by its branch, and opens no second one.
+    sim.lose_answer("pulls/create", 502);
     sim.push_file(REPO, &branch, "dev", "src/parser.rs", "fn parse() {}")
         .await;
     sim.complete_workflow_run(REPO, second[0].id, "success")

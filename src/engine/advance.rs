@@ -1,7 +1,9 @@
 //! Applying one input to one pipeline inside the caller's transaction: run `step`, then save
 //! the new state, its effects (the outbox) and its timers together. The worker (webhooks,
 //! timers) and the effect executor (results) both go through here, so every change to a
-//! pipeline is made the same way.
+//! pipeline is made the same way. When the repository shares `develop.max_parallel`, a step
+//! also reads (and, in development, holds) the repository's load, records its pipeline's
+//! share, and wakes the other pipelines that wait for a slot (their timers).
 //!
 //! Must not: commit (the caller owns the transaction) or call GitHub.
 
@@ -12,12 +14,12 @@ use super::notify::{Notification, Notifier};
 use super::repo_jobs::RepoJob;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::config::{LoadedConfig, ParallelScope};
-use crate::pipeline::model::{RepoLoad, TimerChange, TimerKind};
+use crate::pipeline::model::{Phase, RepoLoad, TimerChange, TimerKind};
 use crate::pipeline::{Input, Pipeline, step_with, task_load};
 use crate::store::audit::NewEntry;
 use crate::store::load::LoadRow;
 use crate::store::pipelines::{NewEffect, PipelineColumns, PipelineRecord};
-use crate::store::{StoreError, Tx};
+use crate::store::{Store, StoreError, Tx};
 
 /// Reads a stored pipeline.
 pub fn decode(record: &PipelineRecord) -> Result<Pipeline, StoreError> {
@@ -51,16 +53,20 @@ pub async fn advance(
 ) -> Result<Pipeline, StoreError> {
     let shared = cfg.config.develop.is_on()
         && cfg.config.develop.max_parallel_scope == ParallelScope::Repository;
+    // Only a step in development may dispatch into the shared slots, so only it holds them.
+    let holds = shared
+        && pipeline.phase == Phase::Development
+        && tx.try_lock_repo_load(&pipeline.repo).await?;
     let neighbours = if shared {
-        tx.lock_repo_load(&pipeline.repo).await?;
         tx.repo_load(&pipeline.repo).await?
     } else {
         vec![]
     };
-    let load = repo_load(pipeline, &neighbours, task_load(pipeline, cfg, now).rank);
+    let mut load = repo_load(pipeline, &neighbours, task_load(pipeline, cfg, now).rank);
+    load.busy = shared && !holds;
     let (next, out) = step_with(pipeline, input, cfg, now, load);
     if shared {
-        share_load(tx, &next, cfg, now, &neighbours).await?;
+        share_load(tx, &next, cfg, now, &neighbours, holds).await?;
     }
     if &next == pipeline && out.is_empty() {
         return Ok(next);
@@ -161,6 +167,10 @@ pub async fn advance(
     Ok(next)
 }
 
+/// How long a step that found the repository's shared slots held by another transaction
+/// waits before it looks again (ms).
+const BUSY_RETRY_MS: i64 = 1_000;
+
 /// What the repository's other pipelines hold, for a pipeline of `rank` (its place in line):
 /// their runs in flight, and the ready tasks of those ahead of it (a better rank, or the
 /// same and an older pipeline).
@@ -178,13 +188,15 @@ fn repo_load(p: &Pipeline, rows: &[LoadRow], rank: u8) -> RepoLoad {
 /// Records the pipeline's share of a shared `develop.max_parallel` after its step. When it
 /// freed a slot, dropped a claim or changed its place in line, every other pipeline of the
 /// repository with ready tasks looks again (a timer due now, one per change), and so does
-/// this one if its place in line changed.
+/// this one if its place in line changed. A step that could not hold the slots (`holds`
+/// false: another transaction did) and has ready tasks looks again in a second.
 async fn share_load(
     tx: &mut Tx,
     next: &Pipeline,
     cfg: &LoadedConfig,
     now: i64,
     rows: &[LoadRow],
+    holds: bool,
 ) -> Result<(), StoreError> {
     let mine = task_load(next, cfg, now);
     let row = LoadRow {
@@ -193,6 +205,13 @@ async fn share_load(
         ready: mine.ready as i64,
         rank: mine.rank as i64,
     };
+    let kind = serde_json::to_string(&TimerKind::TaskSlot).expect("timers serialise");
+    let key = format!("task-slot:p{}:{now}", next.id);
+    if !holds && next.phase == Phase::Development && row.ready > 0 {
+        let again = format!("task-slot:p{}:busy:{now}", next.id);
+        tx.set_timer(next.id, &again, now + BUSY_RETRY_MS, &kind)
+            .await?;
+    }
     let before = rows.iter().find(|r| r.pipeline_id == next.id);
     if before == Some(&row) {
         return Ok(());
@@ -203,8 +222,6 @@ async fn share_load(
     if !(released || moved) {
         return Ok(());
     }
-    let kind = serde_json::to_string(&TimerKind::TaskSlot).expect("timers serialise");
-    let key = format!("task-slot:p{}:{now}", next.id);
     for other in rows
         .iter()
         .filter(|r| r.pipeline_id != next.id && r.ready > 0)
@@ -215,4 +232,18 @@ async fn share_load(
         tx.set_timer(next.id, &key, now, &kind).await?;
     }
     Ok(())
+}
+
+/// Indexes the sub-issues of every pipeline planning or developing (`pipeline_tasks`), so
+/// their webhooks find them: at start-up, for pipelines whose sub-issues were read before
+/// the index existed (a step indexes the ones it reads).
+pub async fn index_planned_sub_issues(store: &Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    for record in store.planning_pipelines().await? {
+        let p = decode(&record)?;
+        for n in p.sub_issues.iter().filter_map(|t| t.issue) {
+            tx.index_task(&p.repo, n as i64, p.id).await?;
+        }
+    }
+    tx.commit().await
 }

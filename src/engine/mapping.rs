@@ -1,5 +1,6 @@
 //! From decoded webhooks to pipeline inputs: which repository, how to find the pipeline
-//! (by issue, PR or workflow run), and whose access the core will need to know.
+//! (by issue, PR, workflow run, or a sub-issue of its plan), and whose access the core will
+//! need to know.
 //!
 //! Must not: read the database or call GitHub (the worker resolves access and config, then
 //! looks the pipeline up inside its transaction).
@@ -245,9 +246,10 @@ impl Destination<'_> {
     }
 }
 
-/// `issues`: opened, edited, closed, reopened, labelled and unlabelled plain issues. A
-/// closed one matters only as a sub-issue task (closed by a person: the task is done);
-/// shipgate's own closes (its sub-issues, `Closes #N` on merge) are its own doing.
+/// `issues`: opened, edited, closed, reopened, deleted, transferred, labelled and unlabelled
+/// plain issues. Closed, deleted or transferred matter only as a sub-issue task (done by
+/// hand, or gone from the plan); shipgate's own closes (its sub-issues, `Closes #N` on
+/// merge) are its own doing.
 fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
     if e.issue.is_pull_request() {
         return Routing::Nothing;
@@ -257,6 +259,7 @@ fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
         "edited" => IssueAction::Edited,
         "closed" if to.actor(&e.context.sender).is_self => return Routing::Nothing,
         "closed" => IssueAction::Closed,
+        "deleted" | "transferred" => IssueAction::Removed,
         "reopened" => IssueAction::Reopened,
         "labeled" | "unlabeled" => {
             let Some(label) = &e.label else {
@@ -274,7 +277,9 @@ fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
     // Only a label can be a decision; its author's access is resolved then.
     let needs = matches!(action, IssueAction::Labeled(_)).then(|| sender.login.clone());
     let lookup = match action {
-        IssueAction::Closed | IssueAction::Reopened => Lookup::IssueOrTask(e.issue.number),
+        IssueAction::Closed | IssueAction::Reopened | IssueAction::Removed => {
+            Lookup::IssueOrTask(e.issue.number)
+        }
         _ => Lookup::Issue(e.issue.number),
     };
     let input = Input::Issue {

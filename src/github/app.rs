@@ -171,12 +171,10 @@ impl GitHubApp {
             .await
     }
 
-    /// Calls a repository endpoint as the given installation, within GitHub's limits for it
-    /// (see `limits`): refused unsent while a rate limit holds the installation, and paced if
-    /// it creates content.
     /// One GraphQL request (`POST /graphql`, body `{query, variables}`) as the installation,
     /// with the same holds and counting as REST. Answers the `data` object. GraphQL refuses
-    /// with 200 and an `errors` list: that is a permanent error carrying the first message.
+    /// with 200 and an `errors` list: an error carrying the first message, permanent unless
+    /// its type is `RATE_LIMITED` (then waited out like a secondary limit).
     pub async fn graphql_as_installation(
         &self,
         installation_id: u64,
@@ -192,6 +190,16 @@ impl GitHubApp {
         let answer = self.limits.record(installation_id, false, result)?;
         let mut v: serde_json::Value = answer.json(operation)?;
         if let Some(first) = v["errors"].as_array().and_then(|e| e.first()) {
+            // GraphQL's own rate limit ("Rate limits and query limits for the GraphQL API",
+            // docs.github.com) says so in the error's type, not in the status.
+            let kind = if first["type"] == "RATE_LIMITED" {
+                FailureKind::RateLimited {
+                    retry_at: self.clock.now() + Duration::seconds(60),
+                    secondary: true,
+                }
+            } else {
+                FailureKind::Permanent
+            };
             return Err(GitHubError::Status {
                 operation,
                 status: answer.status.as_u16(),
@@ -199,12 +207,15 @@ impl GitHubApp {
                     .as_str()
                     .unwrap_or("GraphQL error")
                     .to_owned(),
-                kind: FailureKind::Permanent,
+                kind,
             });
         }
         Ok(v["data"].take())
     }
 
+    /// Calls a repository endpoint as the given installation, within GitHub's limits for it
+    /// (see `limits`): refused unsent while a rate limit holds the installation, and paced if
+    /// it creates content.
     pub async fn as_installation<B: serde::Serialize + ?Sized>(
         &self,
         installation_id: u64,

@@ -224,6 +224,20 @@ pub struct SubIssue {
     pub number: u64,
     pub title: String,
     pub state: String,
+    /// `https://api.github.com/repos/{owner}/{repo}`: a sub-issue may live in another
+    /// repository.
+    #[serde(default)]
+    pub repository_url: Option<String>,
+}
+
+impl SubIssue {
+    /// Whether it lives in `repo` (when GitHub says where it lives; else assumed).
+    pub fn is_in(&self, repo: &RepoRef) -> bool {
+        self.repository_url.as_deref().is_none_or(|url| {
+            url.to_ascii_lowercase()
+                .ends_with(&format!("/repos/{}", repo.full_name().to_ascii_lowercase()))
+        })
+    }
 }
 
 /// The GitHub operations shipgate performs.
@@ -236,6 +250,13 @@ pub trait GitHub: Send + Sync {
     async fn blocked_by(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;
     /// Open pull requests, oldest first (up to 100).
     async fn open_pulls(&self, repo: &RepoRef) -> Result<Vec<PullInfo>, GitHubError>;
+    /// The open pull requests from `branch` of the repository itself (`GET /repos/{o}/{r}/
+    /// pulls?head={owner}:{branch}&state=open`, `pulls/list`).
+    async fn open_pulls_from(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+    ) -> Result<Vec<PullInfo>, GitHubError>;
     /// Opens a pull request from `head` into `base` (`POST /repos/{o}/{r}/pulls`,
     /// `pulls/create`). GitHub answers 422 when the head has no commits the base lacks, or
     /// an open PR from that head exists.

@@ -183,6 +183,17 @@ impl GitHub for OctocrabGitHub {
         .json(OP)
     }
 
+    async fn open_pulls_from(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+    ) -> Result<Vec<PullInfo>, GitHubError> {
+        const OP: &str = "list the open pull requests from a branch";
+        let head = format!("{}:{branch}", repo.owner);
+        let path = format!("/pulls?state=open&head={}&per_page=100", enc(&head));
+        self.get(repo, OP, &repo_path(repo, &path)).await?.json(OP)
+    }
+
     async fn create_pull(
         &self,
         repo: &RepoRef,

@@ -400,6 +400,15 @@ fn blocked_by_changed_during_development_is_followed_unless_it_makes_a_cycle() {
     // Removed again: task 3 waits for nothing, and runs after task 1 in task order.
     read(&mut w, "subs-4", vec![sub(20, &[]), sub(21, &[])]);
     assert_eq!(w.p.dev_tasks[2].after, Vec::<u64>::new());
+    // #21 removed from the plan (or deleted, or transferred) before it started: skipped.
+    read(&mut w, "subs-5", vec![sub(20, &[])]);
+    let parent = w.p.issue;
+    assert!(
+        matches!(&w.p.dev_tasks[2].state,
+            TaskState::Skipped { reason, .. } if *reason == format!("#21 is no longer a sub-issue of #{parent}")),
+        "{:?}",
+        w.p.dev_tasks[2].state
+    );
 }
 
 /// Two task-list items with the same text are two tasks: a tick on the second counts for the
@@ -461,11 +470,18 @@ fn a_shared_max_parallel_leaves_room_for_the_others_and_those_ahead() {
     w.load = RepoLoad {
         in_flight: 1,
         ahead: 2,
+        busy: true,
     };
     w.advance_to_development();
     let sent = task_dispatches(&w.go(Input::EffectDone {
         key: "branch".into(),
         result: EffectResult::Branch { existed: false },
+    }));
+    assert!(sent.is_empty(), "another step holds the slots: nothing now");
+    w.load.busy = false;
+    let sent = task_dispatches(&w.go(Input::Timer {
+        key: "task-slot:p9:1".into(),
+        kind: TimerKind::TaskSlot,
     }));
     assert_eq!(
         sent.len(),

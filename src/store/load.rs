@@ -21,16 +21,18 @@ pub struct LoadRow {
 }
 
 impl Tx {
-    /// Holds the repository's shared slots until this transaction ends: no other step of
-    /// the repository reads or writes the load meanwhile. (SQLite's `BEGIN IMMEDIATE`
-    /// already holds the whole database; PostgreSQL takes a transaction-scoped advisory lock
-    /// named after the repository.)
-    pub async fn lock_repo_load(&mut self, repo: &str) -> Result<(), StoreError> {
-        if self.kind() == DatabaseKind::Postgres {
-            let sql = "SELECT pg_advisory_xact_lock(hashtext('develop_load:' || $1))";
-            with_tx!(self, conn => sqlx::query(sql).bind(repo).execute(conn).await?.rows_affected());
+    /// Tries to hold the repository's shared slots until this transaction ends, so no other
+    /// step dispatches into them meanwhile; `false` if another transaction holds them. Never
+    /// waits: a step holds its pipeline's row already, and a transaction that steps several
+    /// pipelines may hold this and want that row, so waiting could deadlock. (SQLite's
+    /// `BEGIN IMMEDIATE` already holds the whole database; PostgreSQL takes a
+    /// transaction-scoped advisory lock named after the repository, re-entrant within it.)
+    pub async fn try_lock_repo_load(&mut self, repo: &str) -> Result<bool, StoreError> {
+        if self.kind() == DatabaseKind::Sqlite {
+            return Ok(true);
         }
-        Ok(())
+        let sql = "SELECT pg_try_advisory_xact_lock(hashtext('develop_load:' || $1))";
+        Ok(with_tx!(self, conn => sqlx::query_scalar(sql).bind(repo).fetch_one(conn).await?))
     }
 
     /// Every row of the repository's pipelines.

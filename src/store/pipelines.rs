@@ -1,6 +1,6 @@
 //! The pipeline engine's tables: `pipelines` (state as JSON, with lookup columns),
-//! `pipeline_runs`, the `effects` outbox, `timers`, and the `repo_configs` and
-//! `access_cache` caches.
+//! `pipeline_runs` (runs it dispatched) and `pipeline_tasks` (sub-issues it plans), the
+//! `effects` outbox, `timers`, and the `repo_configs` and `access_cache` caches.
 //!
 //! Must not: interpret the JSON it stores (the engine serialises and reads it) or call
 //! GitHub.
@@ -437,6 +437,16 @@ impl Store {
             }
         }
         Ok(false)
+    }
+
+    /// Every pipeline planning or developing, in every repository (for re-indexing their
+    /// sub-issues at start-up).
+    pub async fn planning_pipelines(&self) -> Result<Vec<PipelineRecord>, StoreError> {
+        let sql = "SELECT id, state FROM pipelines WHERE phase IN ('planning', 'development') ORDER BY id";
+        Ok(
+            with_pool!(self, pool => sqlx::query(sql).fetch_all(pool).await?
+            .into_iter().map(|r| PipelineRecord { id: r.get(0), state: r.get(1) }).collect()),
+        )
     }
 
     /// Every pipeline of a repository, oldest first (tests, the API).

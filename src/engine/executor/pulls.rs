@@ -1,5 +1,6 @@
 //! Effects on branches and pull requests: the feature branch, the issue's sub-issues, the
-//! pull request that names the issue, and the merge.
+//! pull request that names the issue — found, or opened and marked ready for review
+//! (`develop.open_pr`) — and the merge.
 
 use super::{Attempt, Executor};
 use crate::github::client::{MergeRequest, NewPullRequest, PullInfo};
@@ -26,13 +27,15 @@ impl Executor {
         Ok(Some(EffectResult::Branch { existed: !created }))
     }
 
-    /// The issue's sub-issues, as tasks (`issues/list-sub-issues`); with the development
+    /// The issue's sub-issues in its own repository, as tasks (`issues/list-sub-issues`); with the development
     /// stage on, each with the issues that block it (`issues/list-dependencies-blocked-by`,
     /// one request per sub-issue).
     pub(super) async fn fetch_sub_issues(&self, at: &Attempt<'_>) -> Done {
         let gh = self.github();
         let mut tasks = Vec::new();
-        for s in gh.sub_issues(at.repo, at.p.issue).await? {
+        // A sub-issue in another repository is not this repository's to close or order.
+        let subs = gh.sub_issues(at.repo, at.p.issue).await?;
+        for s in subs.into_iter().filter(|s| s.is_in(at.repo)) {
             let blocked_by = if at.cfg.config.develop.is_on() && s.state != "closed" {
                 let blockers = gh.blocked_by(at.repo, s.number).await?;
                 blockers.into_iter().map(|b| b.number).collect()
@@ -83,7 +86,7 @@ impl Executor {
 
     /// The pipeline's PR from its branch into the default branch (`develop.open_pr`). One
     /// already open from the branch (an earlier attempt whose answer was lost, or a person's)
-    /// is taken instead of opening a second (`pulls/list`, `pulls/create`). GitHub's 422 (no
+    /// is taken instead of opening a second (`pulls/list` by `head`, `pulls/create`). GitHub's 422 (no
     /// commits yet, …) is an answer, not a failure: the core asks again later.
     pub(super) async fn open_pull_request(
         &self,
@@ -93,11 +96,11 @@ impl Executor {
         draft: bool,
     ) -> Done {
         let (p, repo, gh) = (at.p, at.repo, self.github());
-        let open = gh.open_pulls(repo).await?;
-        let pr = match open
-            .into_iter()
-            .find(|pr| pr.head.branch == p.branch && !pr.is_from_fork())
-        {
+        let from_branch = async || -> Result<Option<PullInfo>, GitHubError> {
+            let open = gh.open_pulls_from(repo, &p.branch).await?;
+            Ok(open.into_iter().find(|pr| !pr.is_from_fork()))
+        };
+        let pr = match from_branch().await? {
             Some(pr) => pr,
             None => {
                 let new = NewPullRequest {
@@ -109,6 +112,13 @@ impl Executor {
                 };
                 match gh.create_pull(repo, &new).await {
                     Ok(pr) => pr,
+                    // Opened meanwhile (GitHub's lists lag a little behind): take that one.
+                    Err(e) if e.to_string().contains("already exists") => {
+                        match from_branch().await? {
+                            Some(pr) => pr,
+                            None => return Err(e),
+                        }
+                    }
                     Err(e) if e.status() == Some(422) => {
                         let reason = match e {
                             GitHubError::Status { message, .. } => message,

@@ -85,11 +85,10 @@ impl TaskState {
 }
 
 /// The pull request shipgate opens itself (`develop.open_pr`): a draft once a task is done,
-/// ready for review once every task is.
+/// ready for review once every task is. Its number is the linked PR's: the open PR from the
+/// feature branch, whoever opened it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnPull {
-    /// Its number, once GitHub opened it.
-    pub number: Option<u64>,
     /// How many tasks were done or skipped when it was last asked for: GitHub refuses a PR
     /// with no commits, so a refused one is asked for again when another task is done.
     pub asked_at: usize,
@@ -97,6 +96,9 @@ pub struct OwnPull {
     pub refused: Option<String>,
     /// Asked to be taken out of draft.
     pub ready_asked: bool,
+    /// Why GitHub would not take it out of draft.
+    #[serde(default)]
+    pub not_ready: Option<String>,
 }
 
 /// The rest of the repository's development load, when `develop.max_parallel` is shared
@@ -109,6 +111,9 @@ pub struct RepoLoad {
     /// Ready tasks of the pipelines ahead of this one in line (higher `/priority`, or as
     /// high and older): they take free slots first.
     pub ahead: u32,
+    /// Another step holds the repository's slots right now: dispatch nothing (the shell
+    /// looks again shortly).
+    pub busy: bool,
 }
 
 /// One pipeline's share of the repository's development load.

@@ -50,6 +50,8 @@ pub enum IssueAction {
     Reopened,
     /// Closed by someone other than shipgate (for a sub-issue task: done by hand).
     Closed,
+    /// Deleted, or transferred to another repository.
+    Removed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,15 @@
 //! The development stage (`develop.workflows` set): once the plan is approved and the
 //! branch exists, each task's workflow is dispatched on the feature branch as soon as the
-//! tasks it waits for are done, never more than `develop.max_parallel` at once, lowest task
-//! number first. A failed attempt is retried after a backoff up to `develop.attempts` times,
-//! then the next workflow of the list takes over; when the last gives up the task fails and
-//! the issue says so (`/retry task <n>`, `/skip task <n> <reason>`). A task is also done when
-//! a person ticks it or closes its sub-issue. `/pause` holds new dispatches; `/stop` cancels
-//! the runs in flight (`commands.rs`).
+//! tasks it waits for are done, never more than `develop.max_parallel` at once (the
+//! pipeline's runs, or with `max_parallel_scope: repository` the repository's, ahead-in-line
+//! pipelines first: `task_load` and `RepoLoad`), lowest task number first. A failed attempt
+//! is retried after a backoff up to `develop.attempts` times, then the next workflow of the
+//! list takes over; when the last gives up the task fails and the issue says so (`/retry
+//! task <n>`, `/skip task <n> <reason>`). A task is also done when a person ticks it or
+//! closes its sub-issue; GitHub's sub-issues and "blocked by" read again are followed by the
+//! tasks not yet started. With `develop.open_pr`, shipgate opens the PR and marks it ready
+//! for review once every task is done. `/pause` holds new dispatches; `/stop` cancels the
+//! runs in flight (`commands.rs`).
 //!
 //! Must not: dispatch while paused or blocked, or more than `max_parallel` (a run named by
 //! GitHub after its task was skipped, stopped or ticked is cancelled); count a run shipgate
@@ -97,16 +101,12 @@ impl Step<'_> {
         let all = settled == self.p.dev_tasks.len();
         let own = self.p.own_pr.clone();
         match &self.p.pr {
-            None if settled > 0
-                && own
-                    .as_ref()
-                    .is_none_or(|o| o.number.is_none() && o.asked_at < settled) =>
-            {
+            None if settled > 0 && own.as_ref().is_none_or(|o| o.asked_at < settled) => {
                 self.p.own_pr = Some(OwnPull {
-                    number: None,
                     asked_at: settled,
                     refused: own.and_then(|o| o.refused),
                     ready_asked: false,
+                    not_ready: None,
                 });
                 let body = replies::own_pull_body(&self.p, !all);
                 self.emit(Action::OpenPullRequest {
@@ -115,12 +115,16 @@ impl Step<'_> {
                     draft: !all,
                 });
             }
-            Some(pr) if all && pr.draft && pr.open => {
+            // The PR from the feature branch (the one shipgate opened, or a person's).
+            Some(pr) if all && pr.draft && pr.open && pr.head_branch == self.p.branch => {
                 let number = pr.number;
-                if let Some(own) = self.p.own_pr.as_mut()
-                    && own.number == Some(number)
-                    && !own.ready_asked
-                {
+                let own = self.p.own_pr.get_or_insert(OwnPull {
+                    asked_at: settled,
+                    refused: None,
+                    ready_asked: false,
+                    not_ready: None,
+                });
+                if !own.ready_asked {
                     own.ready_asked = true;
                     self.emit(Action::MarkReadyForReview { number });
                 }
@@ -156,15 +160,34 @@ impl Step<'_> {
         }
     }
 
-    /// GitHub's "blocked by" as just read again, for the sub-issue tasks not yet started: a
-    /// dependency added holds the task, one removed frees it (`(after …)` markers were fixed
-    /// with the plan and stay). A change that would make tasks wait for each other is not
-    /// followed: the approved order stands, and the audit log says why.
-    pub(super) fn follow_blocked_by(&mut self) {
+    /// The sub-issues as just read again, for the sub-issue tasks not yet started: one no
+    /// longer a sub-issue (removed from the plan, deleted, transferred) is skipped; GitHub's
+    /// "blocked by" is followed — a dependency added holds the task, one removed frees it
+    /// (`(after …)` markers were fixed with the plan and stay). A change that would make
+    /// tasks wait for each other is not followed: the approved order stands, and the audit
+    /// log says why.
+    pub(super) fn follow_sub_issues(&mut self) {
         if self.p.phase != Phase::Development || self.p.dev_tasks.is_empty() {
             return;
         }
         let fresh = plan(&self.p.tasks, &self.p.sub_issues).tasks;
+        let parent = self.p.issue;
+        let mut gone = Vec::new();
+        for task in self.p.dev_tasks.iter_mut() {
+            if let (Some(n), TaskState::Waiting) = (task.issue, &task.state)
+                && !fresh.iter().any(|f| f.issue == Some(n))
+            {
+                let reason = format!("#{n} is no longer a sub-issue of #{parent}");
+                task.state = TaskState::Skipped {
+                    by: "shipgate".into(),
+                    reason: reason.clone(),
+                };
+                gone.push(format!("task {}: {reason}", task.id));
+            }
+        }
+        for what in gone {
+            self.audit("shipgate", "task skipped", what);
+        }
         let dev_id = |f: &PlannedTask| {
             self.p
                 .dev_tasks
@@ -181,7 +204,7 @@ impl Step<'_> {
                 continue;
             };
             let Some(now) = fresh.iter().find(|f| f.issue == Some(n)) else {
-                continue; // no longer a sub-issue: the approved plan keeps it
+                continue; // skipped above
             };
             let mut after: Vec<u64> = now
                 .after
@@ -226,7 +249,7 @@ impl Step<'_> {
     }
 
     /// Dispatches the tasks that may start, lowest number first, up to `max_parallel` in
-    /// flight (never while paused or blocked).
+    /// flight — its own, or the repository's when shared — (never while paused or blocked).
     fn dispatch_tasks(&mut self) {
         if self.p.paused || !self.p.blockers.is_empty() {
             return;
@@ -243,6 +266,7 @@ impl Step<'_> {
         // pipelines ahead in line take the free ones first.
         let taken = match develop.max_parallel_scope {
             ParallelScope::Pipeline => in_flight,
+            ParallelScope::Repository if self.load.busy => return,
             ParallelScope::Repository => {
                 in_flight + (self.load.in_flight + self.load.ahead) as usize
             }

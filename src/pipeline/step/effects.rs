@@ -69,7 +69,7 @@ impl Step<'_> {
             }
             EffectResult::SubIssues { tasks } => {
                 self.p.sub_issues = tasks.clone();
-                self.follow_blocked_by();
+                self.follow_sub_issues();
             }
             EffectResult::DeploymentCreated {
                 correlation,
@@ -102,13 +102,9 @@ impl Step<'_> {
             }
             EffectResult::PullFound { pulls } => {
                 for pr in pulls {
-                    // The PR shipgate opened is its own (`develop.open_pr`).
                     if let Some(own) = self.p.own_pr.as_mut()
-                        && own.number.is_none()
                         && pr.head_branch == self.p.branch
-                        && !pr.from_fork
                     {
-                        own.number = Some(pr.number);
                         own.refused = None;
                     }
                     // Found when development began, or GitHub's word on the linked one.
@@ -157,6 +153,17 @@ impl Step<'_> {
 
     pub(super) fn on_effect_failed(&mut self, action: &Action, reason: &str) {
         match action {
+            // `develop.open_pr`: the status comment says why; a person can do it by hand.
+            Action::OpenPullRequest { .. } => {
+                if let Some(own) = self.p.own_pr.as_mut() {
+                    own.refused = Some(reason.to_owned());
+                }
+            }
+            Action::MarkReadyForReview { .. } => {
+                if let Some(own) = self.p.own_pr.as_mut() {
+                    own.not_ready = Some(reason.to_owned());
+                }
+            }
             Action::DispatchTask { correlation, .. } => {
                 if let Some(i) = self.task_of(correlation) {
                     self.task_attempt_failed(i, &format!("not dispatched: {reason}"));

@@ -17,10 +17,16 @@ impl Step<'_> {
     pub(super) fn on_issue(&mut self, action: &IssueAction, issue: &IssueSnapshot, actor: &Actor) {
         if issue.number != self.p.issue {
             // One of the plan's sub-issues (the shell found the pipeline by it).
-            if matches!(action, IssueAction::Closed | IssueAction::Reopened) {
+            if matches!(
+                action,
+                IssueAction::Closed | IssueAction::Reopened | IssueAction::Removed
+            ) {
                 self.on_tasks_changed(issue.number);
             }
             return;
+        }
+        if *action == IssueAction::Removed {
+            return; // the feature issue itself: its snapshot is no longer GitHub's word
         }
         // A snapshot older than one already applied (a late or re-sent delivery) changes
         // nothing: the newer one holds everything it says.

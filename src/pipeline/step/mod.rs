@@ -110,7 +110,7 @@ pub fn starts_pipeline(input: &Input, cfg: &LoadedConfig) -> bool {
             match action {
                 IssueAction::Labeled(l) => l == trigger,
                 IssueAction::Opened | IssueAction::Reopened | IssueAction::Edited => labelled,
-                IssueAction::Unlabeled(_) | IssueAction::Closed => false,
+                IssueAction::Unlabeled(_) | IssueAction::Closed | IssueAction::Removed => false,
             }
         }
         _ => false,

@@ -135,15 +135,28 @@ pub fn status_comment(p: &Pipeline, cfg: &LoadedConfig) -> String {
 
 /// Where the PR shipgate opens itself stands (`develop.open_pr`).
 fn own_pull_line(p: &Pipeline) -> String {
+    let all_done = p.dev_tasks.iter().all(|t| t.state.settled());
     let line = match (&p.own_pr, &p.pr) {
+        (Some(own), Some(pr)) if pr.draft && own.not_ready.is_some() => format!(
+            "GitHub would not take #{} out of draft ({}): mark it ready for review by hand",
+            pr.number,
+            own.not_ready.as_deref().unwrap_or_default()
+        ),
         (_, Some(pr)) if pr.draft => {
             format!("#{} is a draft until every task is done", pr.number)
         }
         (_, Some(pr)) => format!("#{}", pr.number),
-        (Some(own), None) if own.refused.is_some() => format!(
-            "GitHub would not open it yet ({}); asked again when another task is done",
-            own.refused.as_deref().unwrap_or_default()
-        ),
+        (Some(own), None) if own.refused.is_some() => {
+            let next = if all_done {
+                "open it by hand"
+            } else {
+                "asked again when another task is done"
+            };
+            format!(
+                "GitHub would not open it ({}); {next}",
+                own.refused.as_deref().unwrap_or_default()
+            )
+        }
         (Some(_), None) => "being opened".to_owned(),
         (None, None) => "shipgate opens it (a draft) once a task is done".to_owned(),
     };
