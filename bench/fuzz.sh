@@ -10,5 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000000}"
+# The test harness prints "test <name> ... " before a test's own output: keep what follows.
 SHIPGATE_FUZZ_CASES="$N" cargo test --release --quiet --test fuzz -- --nocapture --test-threads=1 2>&1 |
-  grep -E '^fuzz |panicked|minimal failing input|test result'
+  grep -oE 'fuzz [a-z]+: .*|panicked.*|minimal failing input.*|test result.*'

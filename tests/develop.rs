@@ -71,6 +71,15 @@ async fn planned(w: &World, body: &str) -> u64 {
     w.planned_feature_with("Export invoices", body).await
 }
 
+/// Opens a feature whose task list is one task, "Schema" (its requirement and plan not yet
+/// approved: sub-issues are added first).
+async fn open_schema_feature(w: &World) -> u64 {
+    let body = "## Acceptance criteria\n- one CSV per month\n\n- [ ] Schema\n";
+    w.sim
+        .open_issue(REPO, "pm", "Export invoices", body, &["feature"])
+        .await
+}
+
 /// Waits until the running task runs are exactly `tasks` (by task number).
 async fn running(w: &World, tasks: &[u64]) -> Vec<TaskRun> {
     for _ in 0..100 {
@@ -238,15 +247,7 @@ on_both_backends!(a_lost_answer_and_a_restart_duplicate_no_task_run);
 async fn sub_issues_follow_githubs_blocked_by_and_are_closed_when_done() {
     let w = world(Backend::Sqlite, None).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = sim
-        .open_issue(
-            REPO,
-            "pm",
-            "Export invoices",
-            "## Acceptance criteria\n- one CSV per month\n\n- [ ] Schema\n",
-            &["feature"],
-        )
-        .await;
+    let n = open_schema_feature(&w).await;
     let (storage, api) = sim.with(|st| {
         let storage = st.add_issue(REPO, "pm", "Storage", "", &[]);
         let api = st.add_issue(REPO, "pm", "API", "", &[]);
@@ -282,15 +283,7 @@ async fn sub_issues_follow_githubs_blocked_by_and_are_closed_when_done() {
 async fn sub_issues_and_blocked_by_changed_on_github_are_followed(backend: Backend) {
     let w = world(backend, None).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let n = sim
-        .open_issue(
-            REPO,
-            "pm",
-            "Export invoices",
-            "## Acceptance criteria\n- one CSV per month\n\n- [ ] Schema\n",
-            &["feature"],
-        )
-        .await;
+    let n = open_schema_feature(&w).await;
     sim.comment(REPO, n, "lead", "/approve").await;
     sg.settle(sim).await;
     let storage = sim.open_issue(REPO, "pm", "Storage", "", &[]).await;

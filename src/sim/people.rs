@@ -43,6 +43,15 @@ pub fn repo_event(
     });
 }
 
+/// An issue the simulator holds, to change (tests name only issues they made).
+fn issue_mut<'a>(s: &'a mut SimState, repo: &str, number: u64) -> &'a mut Issue {
+    s.repo_mut(repo)
+        .expect("known repository")
+        .issues
+        .get_mut(&number)
+        .expect("known issue")
+}
+
 fn ensure_label(s: &mut SimState, full_name: &str, name: &str) -> Label {
     let id = s.next_id();
     s.repo_mut(full_name)
@@ -227,12 +236,7 @@ impl Simulator {
         self.with(|s| {
             ensure_label(s, repo, label);
             let now = s.now();
-            let issue = s
-                .repo_mut(repo)
-                .expect("known repository")
-                .issues
-                .get_mut(&number)
-                .expect("known issue");
+            let issue = issue_mut(s, repo, number);
             if !issue.labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
                 issue.labels.push(label.to_owned());
             }
@@ -246,12 +250,7 @@ impl Simulator {
     pub async fn edit_issue(&self, repo: &str, number: u64, who: &str, body: &str) {
         self.with(|s| {
             let now = s.now();
-            let issue = s
-                .repo_mut(repo)
-                .expect("known repository")
-                .issues
-                .get_mut(&number)
-                .expect("known issue");
+            let issue = issue_mut(s, repo, number);
             let before = issue.body.replace(body.to_owned()).unwrap_or_default();
             issue.updated_at = now;
             let issue = issue_json(s, repo, number);
@@ -590,8 +589,7 @@ impl Simulator {
     /// mirror `sub_issues.parent_issue_added`, as GitHub sends both.
     pub async fn add_sub_issue(&self, repo: &str, parent: u64, child: u64, who: &str) {
         self.with(|s| {
-            let r = s.repo_mut(repo).expect("known repository");
-            let p = r.issues.get_mut(&parent).expect("known issue");
+            let p = issue_mut(s, repo, parent);
             if !p.sub_issues.contains(&child) {
                 p.sub_issues.push(child);
             }
@@ -618,8 +616,7 @@ impl Simulator {
         added: bool,
     ) {
         self.with(|s| {
-            let r = s.repo_mut(repo).expect("known repository");
-            let blocked = &mut r.issues.get_mut(&issue).expect("known issue").blocked_by;
+            let blocked = &mut issue_mut(s, repo, issue).blocked_by;
             blocked.retain(|b| *b != blocker);
             if added {
                 blocked.push(blocker);
@@ -645,12 +642,7 @@ impl Simulator {
     pub async fn close_issue(&self, repo: &str, number: u64, who: &str) {
         self.with(|s| {
             let now = s.now();
-            let issue = s
-                .repo_mut(repo)
-                .expect("known repository")
-                .issues
-                .get_mut(&number)
-                .expect("known issue");
+            let issue = issue_mut(s, repo, number);
             issue.state = "closed".into();
             issue.state_reason = Some("completed".into());
             issue.closed_at = Some(now);
