@@ -25,7 +25,7 @@ use super::resolver::Resolver;
 use crate::clock::Clock;
 use crate::github::events::{Event, InstallationInfo};
 use crate::pipeline::config::LoadedConfig;
-use crate::pipeline::model::{Input, Pipeline, PullSnapshot, RunReport};
+use crate::pipeline::model::{Input, IssueAction, Pipeline, PullSnapshot, RunReport};
 use crate::pipeline::starts_pipeline;
 use crate::store::deliveries::{DeliveryStatus, Outcome, StoredDelivery};
 use crate::store::group_commit::WriterStats;
@@ -429,7 +429,11 @@ impl Worker {
                     // Looked up by id in the transaction (and checked to be this repo's).
                     Lookup::Pipeline(_) => (vec![], None, None, None),
                 };
-                let starts = may_create || matches!(routed.input, Input::Issue { .. });
+                // A close or removal never starts a pipeline: only a pipeline that plans the
+                // issue as a sub-issue needs it (nothing to resolve for other repositories).
+                let starts = may_create
+                    || matches!(&routed.input, Input::Issue { action, .. }
+                        if !matches!(action, IssueAction::Closed | IssueAction::Removed));
                 let full = routed.repo.full_name();
                 let by_id = matches!(routed.lookup, Lookup::Pipeline(_));
                 // A protection rule never starts a pipeline, and must be answered: it is looked

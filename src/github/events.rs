@@ -305,8 +305,9 @@ pub struct SubIssuesEvent {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct IssueDependenciesEvent {
     pub action: String,
+    /// The issue that waits (the blocker is read again with the sub-issues, not taken from
+    /// here).
     pub blocked_issue: Issue,
-    pub blocking_issue: Issue,
     #[serde(flatten)]
     pub context: Context,
 }
