@@ -8,7 +8,9 @@
 //! effects make (p50/p99 over every action). No health URL is configured (probes are not
 //! GitHub requests).
 //!
-//! `cargo bench --bench pipeline` (PIPELINES=n features, default 30).
+//! `cargo bench --bench pipeline` (PIPELINES=n features, default 30; SHOW_REQUESTS=1 also
+//! lists the last feature's requests in order). It also counts the edits that sent a status
+//! comment or check run what it already showed (0 since such edits are skipped).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,8 +57,10 @@ fn purpose(op: &str) -> &'static str {
         "repos/create-deployment" => "GitHub Deployment per environment",
         "repos/create-deployment-status" => "in_progress / success per deployment",
         "pulls/merge" => "squash merge after production approval",
-        "pulls/get" => "the PR as GitHub has it now (each PR event; before the merge)",
-        "pulls/list-commits" => "who wrote the PR's commits (each PR event)",
+        "pulls/get" => {
+            "the PR as GitHub has it now (each PR event but a merged PR's; before the merge)"
+        }
+        "pulls/list-commits" => "who wrote the PR's commits (each PR event but a merged PR's)",
         "repos/compare-commits-with-basehead" => "the merge commit is on the default branch",
         "apps/get-authenticated" => "the App's slug (bot login), once",
         _ => "",
@@ -108,6 +112,26 @@ where
     out
 }
 
+/// Edits (of a comment, of a check run) whose body is the one sent to that target before:
+/// requests a reader could not tell happened.
+fn repeated(requests: &[RecordedRequest]) -> usize {
+    let mut last: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut count = 0;
+    for r in requests {
+        let edit = matches!(
+            r.operation.as_deref(),
+            Some("issues/update-comment" | "checks/update")
+        );
+        if let (true, Some(body)) = (edit, &r.body) {
+            if last.get(&r.path) == Some(body) {
+                count += 1;
+            }
+            last.insert(r.path.clone(), body.clone());
+        }
+    }
+    count
+}
+
 fn percentile(mut values: Vec<Duration>, p: f64) -> Duration {
     values.sort();
     let i = ((values.len() as f64 - 1.0) * p).round() as usize;
@@ -157,6 +181,7 @@ async fn main() {
 
     let mut samples = Vec::new();
     let mut per_feature: Vec<BTreeMap<String, usize>> = Vec::new();
+    let mut repeated_edits: Vec<usize> = Vec::new();
     let started = Instant::now();
     for i in 0..features {
         let before = sim.with(|s| s.requests.len());
@@ -233,7 +258,19 @@ async fn main() {
         let closed = sim.with(|s| s.repos[REPO].issues[&n].state == "closed");
         assert!(closed, "feature {i} reached done and its issue is closed");
         let mut ops = BTreeMap::new();
-        for r in sim.with(|s| s.requests[before..].to_vec()) {
+        let requests = sim.with(|s| s.requests[before..].to_vec());
+        repeated_edits.push(repeated(&requests));
+        if std::env::var("DUMP").is_ok() && i + 1 == features {
+            for r in &requests {
+                eprintln!(
+                    "REQ {} {} {}",
+                    r.operation.as_deref().unwrap_or("?"),
+                    r.path,
+                    r.body.as_ref().map(|b| b.to_string()).unwrap_or_default()
+                );
+            }
+        }
+        for r in requests {
             *ops.entry(r.operation.unwrap_or_else(|| "?".into()))
                 .or_insert(0) += 1;
         }
@@ -259,6 +296,10 @@ async fn main() {
     for (op, count) in last {
         println!("  {count:>3}  {op:<45} {}", purpose(op));
     }
+    println!(
+        "  of which edits that sent what the comment or check run already said: {}",
+        repeated_edits.last().unwrap()
+    );
     let firsts: Vec<Duration> = samples.iter().map(|s| s.first).collect();
     let lasts: Vec<Duration> = samples.iter().map(|s| s.last).collect();
     println!(

@@ -155,7 +155,111 @@ async fn content_creation_is_paced_under_the_secondary_limit(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// The pipeline's pending effects, once one of them waits for the budget's reset and
+/// every effect that does not wait is done (up to 20 s).
+async fn postponed(w: &common::world::World) -> Vec<shipgate::store::pipelines::EffectSummary> {
+    let mut effects = Vec::new();
+    for _ in 0..200 {
+        effects.clear();
+        for p in w.sg.store.pipelines_of(REPO).await.unwrap() {
+            effects.extend(w.sg.store.effects_of(p.id).await.unwrap());
+        }
+        let pending: Vec<_> = effects
+            .iter()
+            .filter(|e| e.status == "pending")
+            .cloned()
+            .collect();
+        let postponed = pending.iter().any(|e| {
+            e.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("budget"))
+        });
+        let cosmetic = |e: &&shipgate::store::pipelines::EffectSummary| {
+            shipgate::pipeline::Action::COSMETIC.contains(&e.action.as_str())
+        };
+        if postponed && pending.iter().all(|e| cosmetic(&e)) {
+            return pending;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no effect waited for the budget, or others are left: {effects:#?}");
+}
+
+/// With little of the installation's hourly budget left (120 of 5,000 requests), the status
+/// comment and the phase label wait, unsent and without counting as attempts, for GitHub's
+/// reset, while the gating work of an approval goes on (the 👀, the sub-issues read for
+/// planning). After the reset the status comment is edited once, to what the pipeline shows
+/// now, and the label follows.
+async fn cosmetic_effects_wait_for_the_reset_when_the_budget_is_low(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let w = Setup::new(backend).clock(clock.clone()).start().await;
+    let n = w
+        .sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    w.sg.settle(&w.sim).await;
+    w.expect_status(n, "phase **intake**");
+
+    w.sim.report_rate_limit_remaining(Some(120));
+    let sent = w.sim.requests().len();
+    w.sim.comment(REPO, n, "lead", "/approve").await;
+    let waiting = postponed(&w).await;
+    let mut actions: Vec<&str> = waiting.iter().map(|e| e.action.as_str()).collect();
+    actions.sort();
+    actions.dedup();
+    assert_eq!(
+        actions,
+        ["set_phase_label", "sync_status_comment"],
+        "{waiting:#?}"
+    );
+    assert!(waiting.iter().all(|e| e.attempts == 0), "{waiting:#?}");
+    let since = |from: usize| -> Vec<String> {
+        w.sim.requests()[from..]
+            .iter()
+            .filter_map(|r| r.operation.clone())
+            .collect()
+    };
+    let ops = since(sent);
+    for gating in [
+        "reactions/create-for-issue-comment",
+        "issues/list-sub-issues",
+    ] {
+        assert!(ops.iter().any(|o| o == gating), "{gating} in {ops:?}");
+    }
+    for cosmetic in [
+        "issues/update-comment",
+        "issues/add-labels",
+        "issues/remove-label",
+    ] {
+        assert!(!ops.iter().any(|o| o == cosmetic), "{cosmetic} in {ops:?}");
+    }
+    w.expect_status(n, "phase **intake**");
+
+    w.sim.report_rate_limit_remaining(None);
+    clock.advance(chrono::Duration::seconds(3601));
+    w.sg.settle(&w.sim).await;
+    w.expect_status(n, "phase **planning**");
+    let ops = since(sent);
+    assert_eq!(
+        ops.iter().filter(|o| *o == "issues/update-comment").count(),
+        1,
+        "{ops:?}"
+    );
+    let labels = w.sim.with(|s| s.repos[REPO].issues[&n].labels.clone());
+    assert!(
+        labels.contains(&"shipgate:planning".to_owned()),
+        "{labels:?}"
+    );
+    assert!(
+        !labels.contains(&"shipgate:intake".to_owned()),
+        "{labels:?}"
+    );
+    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    cosmetic_effects_wait_for_the_reset_when_the_budget_is_low,
     a_secondary_limit_is_waited_out_for_the_installation,
     content_creation_is_paced_under_the_secondary_limit,
 );

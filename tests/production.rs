@@ -256,6 +256,118 @@ async fn feature_goes_to_production(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// Edits of the status comment or of a check run that send what it already shows (a reader
+/// could not tell they happened), over every request shipgate made.
+fn repeated_edits(sim: &shipgate::sim::Simulator) -> Vec<String> {
+    let requests = sim.with(|s| s.requests.clone());
+    let mut shown: std::collections::HashMap<String, Value> = Default::default();
+    let mut repeated = Vec::new();
+    for r in requests {
+        let Some(body) = r.body.clone() else { continue };
+        let target = match r.operation.as_deref() {
+            Some("issues/create-comment" | "issues/update-comment")
+                if body["body"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with("<!-- shipgate:status")) =>
+            {
+                "status".to_owned()
+            }
+            Some("checks/create") => format!("check {}", body["head_sha"]),
+            Some("checks/update") => {
+                let id: u64 = r.path.rsplit('/').next().unwrap().parse().unwrap();
+                let sha = sim.with(|s| s.repos[REPO].check_runs[&id].head_sha.clone());
+                format!("check {}", Value::String(sha))
+            }
+            _ => continue,
+        };
+        let drawn = if target == "status" {
+            body["body"].clone()
+        } else {
+            // What a check run shows (creating it also sends its name, SHA and id).
+            let mut shown = body.clone();
+            for key in ["name", "head_sha", "external_id"] {
+                shown.as_object_mut().unwrap().remove(key);
+            }
+            shown
+        };
+        let update = r
+            .operation
+            .as_deref()
+            .is_some_and(|op| op.ends_with("update") || op.ends_with("update-comment"));
+        if update && shown.get(&target) == Some(&drawn) {
+            repeated.push(format!("{} {}", r.method, r.path));
+        }
+        shown.insert(target, drawn);
+    }
+    repeated
+}
+
+/// What people read is drawn once for each burst of work, and only when it changes: the
+/// review that sends a feature to staging (a Deployment created, the deploy dispatched, the
+/// Deployment marked in progress — each result shown) edits the status comment and the check
+/// run once each, and no edit in the whole lifecycle repeats what its target shows. The
+/// merged PR is not read again when its `closed` delivery arrives.
+async fn surfaces_are_drawn_once_a_burst_and_only_when_they_change(backend: Backend) {
+    let w = setup_with(backend, "").await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let (n, pr) = w
+        .feature_in_review("Export invoices", "Add invoice export")
+        .await;
+    let tests = w.wait_for_run(None).await;
+    sim.complete_workflow_run(REPO, tests, "success").await;
+    sg.settle(sim).await;
+    let before = sim.with(|s| s.requests.len());
+    sim.review(REPO, pr, "reviewer", "APPROVED").await;
+    sg.settle(sim).await;
+    let burst: Vec<String> = sim.with(|s| {
+        s.requests[before..]
+            .iter()
+            .filter_map(|r| r.operation.clone())
+            .collect()
+    });
+    let count = |op: &str| burst.iter().filter(|o| *o == op).count();
+    assert_eq!(
+        (
+            count("repos/create-deployment"),
+            count("actions/create-workflow-dispatch"),
+            count("repos/create-deployment-status")
+        ),
+        (1, 1, 1),
+        "{burst:?}"
+    );
+    assert_eq!(count("issues/update-comment"), 1, "{burst:?}");
+    assert_eq!(count("checks/update"), 1, "{burst:?}");
+    w.expect_status(n, "phase **staging**");
+    w.expect_status(n, "/actions/runs/");
+
+    let deploy = w.wait_for_run(Some("staging")).await;
+    sim.complete_workflow_run(REPO, deploy, "success").await;
+    w.wait_for_phase(n, "readiness").await;
+    sim.comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    sg.settle(sim).await;
+    let run = w
+        .newest_run(Some("production"))
+        .expect("production deploy")
+        .id;
+    sim.complete_workflow_run(REPO, run, "success").await;
+    w.wait_for_phase(n, "done").await;
+    sg.settle(sim).await;
+    assert_eq!(repeated_edits(sim), Vec::<String>::new());
+    // The merged PR's `closed` delivery is taken as it is: a merge is final.
+    let after_merge: Vec<String> = sim.with(|s| {
+        s.requests
+            .iter()
+            .filter_map(|r| r.operation.clone())
+            .skip_while(|op| op != "pulls/merge")
+            .filter(|op| op.starts_with("pulls/"))
+            .collect()
+    });
+    assert_eq!(after_merge, ["pulls/merge"]);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 async fn a_failing_production_deploy_fails_the_stage_and_is_retried(backend: Backend) {
     let ok = Arc::new(AtomicBool::new(true));
     let url = endpoint(ok.clone()).await;
@@ -712,6 +824,7 @@ async fn stop_cancels_runs_and_rolls_production_back(backend: Backend) {
 }
 
 on_both_backends!(
+    surfaces_are_drawn_once_a_burst_and_only_when_they_change,
     stop_cancels_runs_and_rolls_production_back,
     failed_probes_roll_production_back_and_a_flapping_probe_does_not,
     a_failed_production_deploy_rolls_back_to_the_last_good_one,

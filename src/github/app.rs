@@ -213,6 +213,12 @@ impl GitHubApp {
         Ok(v["data"].take())
     }
 
+    /// Until when the installation's hourly budget is low (see
+    /// [`InstallationLimits::low_budget_until`]); `None` when it is not.
+    pub fn low_budget_until(&self, installation_id: u64) -> Option<DateTime<Utc>> {
+        self.limits.low_budget_until(installation_id)
+    }
+
     /// Calls a repository endpoint as the given installation, within GitHub's limits for it
     /// (see `limits`): refused unsent while a rate limit holds the installation, and paced if
     /// it creates content.

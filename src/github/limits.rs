@@ -2,7 +2,9 @@
 //!
 //! Owns: the hold a rate limit puts on an installation (every request of that installation
 //! waits until GitHub's time, without being sent), the growing wait after secondary limits in
-//! a row (1 minute, then 2, 4, … up to 15), and the pace of content-creating requests.
+//! a row (1 minute, then 2, 4, … up to 15), the pace of content-creating requests, and what
+//! is left of each installation's hourly requests (a low budget makes cosmetic effects wait,
+//! see [`InstallationLimits::low_budget_until`]).
 //!
 //! GitHub's guidance ("Rate limits for the REST API" and "Best practices for using the REST
 //! API", docs.github.com): honour `retry-after`, else `x-ratelimit-reset` when
@@ -31,6 +33,36 @@ pub const CONTENT_BURST: u32 = 10;
 pub const CONTENT_PER_HOUR: u32 = 500;
 /// The longest wait after secondary limits in a row.
 pub const SECONDARY_WAIT_CAP: Duration = Duration::minutes(15);
+/// An installation's budget is low when fewer than 1/LOW_BUDGET_DIVISOR of its hourly
+/// requests remain (500 of GitHub's usual 5,000).
+pub const LOW_BUDGET_DIVISOR: u64 = 10;
+
+/// What is left of an installation's hourly REST requests, as GitHub's latest answer said
+/// (`x-ratelimit-remaining`, `x-ratelimit-limit`, `x-ratelimit-reset` in seconds since the
+/// epoch; "Rate limits for the REST API", docs.github.com).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    remaining: u64,
+    limit: u64,
+    reset: DateTime<Utc>,
+}
+
+impl Budget {
+    /// From an answer's headers; `None` without them, or for another budget than REST's
+    /// (`x-ratelimit-resource` other than `core`, such as `graphql`).
+    fn of(headers: &http::HeaderMap) -> Option<Self> {
+        let header = |name: &str| headers.get(name)?.to_str().ok();
+        if header("x-ratelimit-resource").is_some_and(|r| r != "core") {
+            return None;
+        }
+        let number = |name: &str| header(name)?.parse::<u64>().ok();
+        Some(Self {
+            remaining: number("x-ratelimit-remaining")?,
+            limit: number("x-ratelimit-limit")?,
+            reset: DateTime::from_timestamp(i64::try_from(number("x-ratelimit-reset")?).ok()?, 0)?,
+        })
+    }
+}
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Hold {
@@ -44,6 +76,7 @@ struct Hold {
 pub struct InstallationLimits {
     clock: Arc<dyn Clock>,
     holds: Mutex<HashMap<u64, Hold>>,
+    budgets: Mutex<HashMap<u64, Budget>>,
     /// `None` when pacing is off (`SHIPGATE_CONTENT_PACING=off`).
     pace: Option<Pace>,
 }
@@ -74,6 +107,7 @@ impl InstallationLimits {
         Self {
             clock,
             holds: Mutex::default(),
+            budgets: Mutex::default(),
             pace: pace_content.then(|| Pace {
                 per_second: RateLimiter::keyed(Quota::per_second(one).allow_burst(burst)),
                 per_hour: RateLimiter::keyed(Quota::per_hour(hourly)),
@@ -96,6 +130,16 @@ impl InstallationLimits {
         }
     }
 
+    /// Until when `installation`'s hourly budget is low (fewer than 1/[`LOW_BUDGET_DIVISOR`]
+    /// of its requests left, as GitHub's latest answer said): its reset. `None` when it is
+    /// not low, not known, or the reset has passed.
+    pub fn low_budget_until(&self, installation: u64) -> Option<DateTime<Utc>> {
+        let budget = *self.budgets.lock().expect("budgets").get(&installation)?;
+        (budget.remaining.saturating_mul(LOW_BUDGET_DIVISOR) < budget.limit
+            && budget.reset > self.clock.now())
+        .then_some(budget.reset)
+    }
+
     /// Waits (real time) until a content-creating request of `installation` may go.
     pub async fn pace(&self, installation: u64) {
         if let Some(pace) = &self.pace {
@@ -104,15 +148,23 @@ impl InstallationLimits {
         }
     }
 
-    /// Learns from an answer: a rate limit holds the installation (a secondary one for longer
-    /// each time in a row, and the error says until when); a content-creating request
-    /// (`content`) that succeeds ends the streak.
+    /// Learns from an answer: what is left of the installation's budget; a rate limit holds
+    /// the installation (a secondary one for longer each time in a row, and the error says
+    /// until when); a content-creating request (`content`) that succeeds ends the streak.
     pub fn record(
         &self,
         installation: u64,
         content: bool,
         result: Result<Answer, GitHubError>,
     ) -> Result<Answer, GitHubError> {
+        if let Ok(answer) = &result
+            && let Some(budget) = Budget::of(&answer.headers)
+        {
+            self.budgets
+                .lock()
+                .expect("budgets")
+                .insert(installation, budget);
+        }
         let mut holds = self.holds.lock().expect("holds");
         let hold = holds.entry(installation).or_default();
         let Err(mut error) = result else {
@@ -230,5 +282,49 @@ mod tests {
             "/repos/a/b/issues/3/labels"
         ));
         assert!(!creates_content(&Method::GET, "/repos/a/b/issues"));
+    }
+
+    /// The budget is low below a tenth of the limit, until its reset; a GraphQL answer's
+    /// headers (another budget) change nothing.
+    #[test]
+    fn the_budget_is_low_below_a_tenth_until_the_reset() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let limits = InstallationLimits::new(clock.clone(), true);
+        let reset = clock.now() + Duration::minutes(20);
+        let answer = |remaining: &str, resource: Option<&str>| {
+            let mut headers = http::HeaderMap::new();
+            let mut set = |name: &'static str, value: String| {
+                headers.insert(name, value.parse().unwrap());
+            };
+            set("x-ratelimit-limit", "5000".into());
+            set("x-ratelimit-remaining", remaining.into());
+            set("x-ratelimit-reset", reset.timestamp().to_string());
+            if let Some(resource) = resource {
+                set("x-ratelimit-resource", resource.into());
+            }
+            Ok(Answer {
+                status: http::StatusCode::OK,
+                headers,
+                body: bytes::Bytes::new(),
+            })
+        };
+        assert_eq!(limits.low_budget_until(7), None, "not known yet");
+        limits
+            .record(7, false, answer("500", Some("core")))
+            .unwrap();
+        assert_eq!(limits.low_budget_until(7), None, "a tenth is not low");
+        limits.record(7, false, answer("499", None)).unwrap();
+        let until = limits.low_budget_until(7).expect("low");
+        assert_eq!(until.timestamp(), reset.timestamp());
+        assert_eq!(limits.low_budget_until(8), None, "per installation");
+        limits
+            .record(7, false, answer("4999", Some("graphql")))
+            .unwrap();
+        assert!(
+            limits.low_budget_until(7).is_some(),
+            "GraphQL's is another budget"
+        );
+        clock.advance(Duration::minutes(21));
+        assert_eq!(limits.low_budget_until(7), None, "the reset has passed");
     }
 }

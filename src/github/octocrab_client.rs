@@ -131,6 +131,10 @@ impl OctocrabGitHub {
 
 #[async_trait]
 impl GitHub for OctocrabGitHub {
+    fn low_budget_until(&self, repo: &RepoRef) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.app().ok()?.low_budget_until(repo.installation_id)
+    }
+
     async fn app_slug(&self) -> Result<String, GitHubError> {
         #[derive(Deserialize)]
         struct App {

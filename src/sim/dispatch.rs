@@ -342,7 +342,10 @@ pub fn secondary_rate_limit_body() -> Value {
 /// GitHub's rate-limit headers (the simulator counts every request of the last hour).
 fn rate_limit_headers(state: &super::state::SimState) -> Vec<(String, String)> {
     let hour_ago = state.now() - chrono::Duration::hours(1);
-    let used = state.requests.iter().filter(|r| r.at > hour_ago).count() as u64;
+    let used = match state.rate_limit_remaining {
+        Some(remaining) => 4999u64.saturating_sub(remaining),
+        None => state.requests.iter().filter(|r| r.at > hour_ago).count() as u64,
+    };
     vec![
         ("x-ratelimit-limit".into(), "5000".into()),
         (
@@ -350,6 +353,7 @@ fn rate_limit_headers(state: &super::state::SimState) -> Vec<(String, String)> {
             5000u64.saturating_sub(used + 1).to_string(),
         ),
         ("x-ratelimit-used".into(), (used + 1).to_string()),
+        ("x-ratelimit-resource".into(), "core".into()),
         (
             "x-ratelimit-reset".into(),
             (state.now().timestamp() + 3600).to_string(),

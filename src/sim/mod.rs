@@ -422,6 +422,12 @@ impl Simulator {
         });
     }
 
+    /// Makes every answer say that `remaining` of the installation's hourly requests are
+    /// left (`x-ratelimit-remaining`), until set back to `None` (the real count).
+    pub fn report_rate_limit_remaining(&self, remaining: Option<u64>) {
+        self.with(|s| s.rate_limit_remaining = remaining);
+    }
+
     /// Enforces GitHub's secondary limit on content-creating requests (comments, issues,
     /// pull requests, workflow dispatches) per installation: `burst` at once, then one every
     /// `every`; beyond that, GitHub's secondary-limit 403.

@@ -553,6 +553,9 @@ pub struct SimState {
     pub redeliveries: Vec<u64>,
     pub faults: Vec<Fault>,
     pub content_throttle: Option<ContentThrottle>,
+    /// What `x-ratelimit-remaining` says, when a test sets it (else 5,000 less the
+    /// requests of the last hour).
+    pub rate_limit_remaining: Option<u64>,
     /// Events whose webhooks are held back (GitHub does not promise delivery order).
     pub held_events: Vec<String>,
     /// Webhooks held back, in order, until released.
@@ -586,6 +589,7 @@ impl SimState {
             redeliveries: Vec::new(),
             faults: Vec::new(),
             content_throttle: None,
+            rate_limit_remaining: None,
             held_events: Vec::new(),
             held: Vec::new(),
             oidc_key_fetches: 0,

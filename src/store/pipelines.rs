@@ -1,6 +1,7 @@
 //! The pipeline engine's tables: `pipelines` (state as JSON, with lookup columns),
 //! `pipeline_runs` (runs it dispatched) and `pipeline_tasks` (sub-issues it plans), the
-//! `effects` outbox, `timers`, and the `repo_configs` and `access_cache` caches.
+//! `effects` outbox, `timers`, and the `repo_configs`, `access_cache` and `surface_digests`
+//! caches.
 //!
 //! Must not: interpret the JSON it stores (the engine serialises and reads it) or call
 //! GitHub.
@@ -285,9 +286,33 @@ impl Tx {
     }
 }
 
+/// Which effects (by their `action` name) [`Store::claim_effects`] lets wait or pass.
+#[derive(Debug, Clone, Copy)]
+pub struct EffectOrder {
+    /// Effects that wait until no other effect of their pipeline is due, and that other
+    /// effects pass.
+    pub redraws: &'static [&'static str],
+    /// Effects that do not pass the redraws queued before them.
+    pub after_redraws: &'static [&'static str],
+}
+
+/// `'a', 'b'`: names for an SQL `IN` list (static names, never input; `''` when empty).
+fn sql_list(names: &[&'static str]) -> String {
+    if names.is_empty() {
+        return "''".into();
+    }
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Store {
     /// Claims up to `limit` runnable effects for `holder`: pending, due, not leased, and the
-    /// oldest pending one of their pipeline (effects of one pipeline run in order). Each
+    /// oldest pending one of their pipeline (effects of one pipeline run in order), except
+    /// that `order.redraws` wait until no other effect of their pipeline is due, and other
+    /// effects do not wait for them (but `order.after_redraws` do). Each
     /// claim counts an attempt and leases the row until `now + lease_ms` (ms since the epoch;
     /// the holder renews it while it works, see [`Store::renew_claims`]).
     pub async fn claim_effects(
@@ -296,6 +321,7 @@ impl Store {
         now: i64,
         lease_ms: i64,
         limit: i64,
+        order: EffectOrder,
     ) -> Result<Vec<EffectRow>, StoreError> {
         // Most polls find nothing: look first without taking SQLite's write lock (which
         // would make ingest's next commit wait).
@@ -306,9 +332,18 @@ impl Store {
             return Ok(vec![]);
         }
         let mut tx = self.begin().await?;
+        let (redraws, after) = (sql_list(order.redraws), sql_list(order.after_redraws));
+        // A redraw runs when nothing older of its pipeline is pending and no other effect of
+        // it is due (a retry waiting for later does not hold it) — unless an effect that
+        // waits for redraws is pending, which puts the pipeline back in strict order (no
+        // waiting in a circle); any other effect runs when no older effect but redraws is
+        // pending (those that wait for redraws, when none is).
         let select = format!(
             "SELECT id FROM effects e WHERE e.status = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
-             AND NOT EXISTS (SELECT 1 FROM effects o WHERE o.pipeline_id = e.pipeline_id AND o.status = 'pending' AND o.id < e.id) \
+             AND NOT EXISTS (SELECT 1 FROM effects o WHERE o.pipeline_id = e.pipeline_id AND o.status = 'pending' AND ( \
+               (e.action IN ({redraws}) AND (o.id < e.id OR (o.action NOT IN ({redraws}) AND o.next_attempt_at <= $1 \
+                 AND NOT EXISTS (SELECT 1 FROM effects b WHERE b.pipeline_id = e.pipeline_id AND b.status = 'pending' AND b.action IN ({after}))))) \
+               OR (e.action NOT IN ({redraws}) AND o.id < e.id AND (o.action NOT IN ({redraws}) OR e.action IN ({after}))))) \
              ORDER BY e.id LIMIT $2{}",
             match tx.kind() {
                 DatabaseKind::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -337,6 +372,22 @@ impl Store {
         let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2 \
                    WHERE id = $3 AND claimed_by = $4 AND attempts = $5 AND status = 'pending'";
         with_pool!(self, pool => sqlx::query(sql).bind(next_attempt_at).bind(error)
+            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Puts a claimed effect back, unsent, until `at` (ms since the epoch), saying why: the
+    /// claim does not count as an attempt (if the caller's claim still holds).
+    pub async fn postpone_effect(
+        &self,
+        claim: &EffectRow,
+        at: i64,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2, attempts = attempts - 1 \
+                   WHERE id = $3 AND claimed_by = $4 AND attempts = $5 AND status = 'pending'";
+        with_pool!(self, pool => sqlx::query(sql).bind(at).bind(why)
             .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts)
             .execute(pool).await?.rows_affected());
         Ok(())
@@ -553,6 +604,31 @@ impl Store {
         let sql = "INSERT INTO access_cache (repo, login, access, fetched_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (repo, login) DO UPDATE SET access = excluded.access, fetched_at = excluded.fetched_at";
         with_pool!(self, pool => sqlx::query(sql).bind(repo).bind(login).bind(access).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The digest of what was last drawn on a pipeline's `surface` (`None`: not known).
+    pub async fn surface_digest(
+        &self,
+        pipeline_id: i64,
+        surface: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT digest FROM surface_digests WHERE pipeline_id = $1 AND surface = $2";
+        Ok(
+            with_pool!(self, pool => sqlx::query_scalar(sql).bind(pipeline_id).bind(surface).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Records what was just drawn on a pipeline's `surface`.
+    pub async fn put_surface_digest(
+        &self,
+        pipeline_id: i64,
+        surface: &str,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO surface_digests (pipeline_id, surface, digest) VALUES ($1, $2, $3) \
+                   ON CONFLICT (pipeline_id, surface) DO UPDATE SET digest = excluded.digest";
+        with_pool!(self, pool => sqlx::query(sql).bind(pipeline_id).bind(surface).bind(digest).execute(pool).await?.rows_affected());
         Ok(())
     }
 }

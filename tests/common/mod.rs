@@ -311,9 +311,10 @@ impl Shipgate {
         );
     }
 
-    /// Waits until the worker has processed every pending delivery.
+    /// Waits (up to 20 s: the whole suite shares two cores) until the worker has processed
+    /// every pending delivery.
     pub async fn drain(&self) {
-        for _ in 0..500 {
+        for _ in 0..2000 {
             let counts = self.store.delivery_counts().await.expect("counts");
             if !counts
                 .iter()

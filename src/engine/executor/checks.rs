@@ -9,7 +9,8 @@ use crate::pipeline::views;
 impl Executor {
     /// The `shipgate` check run on `sha` drawn from the latest state: updated by its known
     /// id, else found by `external_id` (`p<id>:<sha>`) when an attempt may have created it,
-    /// else created. (`checks/create`, `checks/update`, `checks/list-for-ref`)
+    /// else created. (`checks/create`, `checks/update`, `checks/list-for-ref`) An update that
+    /// would leave it as shipgate last drew it is not sent.
     pub(super) async fn sync_check_run(
         &self,
         at: &Attempt<'_>,
@@ -50,9 +51,15 @@ impl Executor {
             ..Default::default()
         };
         let completed = view.status == "completed";
+        let surface = self.surface(p.id, format!("check:{sha}"));
+        let drawing = serde_json::to_string(&request).unwrap_or_default();
         // A completed check run is not reopened: a retry gets a new one on the same SHA.
         if let Some(known) = known.filter(|k| !k.completed || completed) {
+            if surface.shows(known.id, &drawing).await {
+                return Ok(None);
+            }
             let info = gh.update_check_run(repo, known.id, &request).await?;
+            surface.drew(info.id, &drawing).await;
             return Ok(
                 (known.completed != completed).then_some(EffectResult::CheckRun {
                     sha: sha.into(),
@@ -73,6 +80,7 @@ impl Executor {
                 .filter(|c| c.status != "completed" || completed)
             {
                 let info = gh.update_check_run(repo, found.id, &request).await?;
+                surface.drew(info.id, &drawing).await;
                 return Ok(Some(EffectResult::CheckRun {
                     sha: sha.into(),
                     id: info.id,
@@ -87,6 +95,7 @@ impl Executor {
             ..request
         };
         let info = gh.create_check_run(repo, &create).await?;
+        surface.drew(info.id, &drawing).await;
         Ok(Some(EffectResult::CheckRun {
             sha: sha.into(),
             id: info.id,

@@ -14,30 +14,46 @@ impl Executor {
     /// The one status comment: edited by its id, else found by its hidden marker among the
     /// bot's comments (anyone can paste the marker), else created. (`issues/update-comment`,
     /// `issues/list-comments`, `issues/create-comment`)
+    ///
+    /// An edit that would leave the comment as shipgate last drew it is not sent. The marker
+    /// is looked for only when an attempt of this effect may have created the comment: a
+    /// comment shipgate created is otherwise known by its id (its result is recorded with
+    /// the effect that created it).
     pub(super) async fn sync_status_comment(&self, at: &Attempt<'_>) -> Done {
         let (p, repo, gh) = (at.p, at.repo, self.github());
         let body = views::status_comment(p, at.cfg);
+        let surface = self.surface(p.id, "status".into());
         if let Some(id) = p.status_comment {
+            if surface.shows(id, &body).await {
+                return Ok(None);
+            }
             match gh.update_issue_comment(repo, id, &body).await {
-                Ok(_) => return Ok(None),
+                Ok(_) => {
+                    surface.drew(id, &body).await;
+                    return Ok(None);
+                }
                 Err(e) if e.is_not_found() => {} // deleted by someone: write it again
                 Err(e) => return Err(e),
             }
         }
-        let marker = views::status_marker(p.id);
-        let bot = self.resolver.bot_login().await.ok();
-        let found = gh
-            .list_issue_comments(repo, p.issue)
-            .await?
-            .into_iter()
-            .find(|c| {
-                Some(&c.user.login) == bot.as_ref()
-                    && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
-            });
+        let found = if at.may_have_run {
+            let marker = views::status_marker(p.id);
+            let bot = self.resolver.bot_login().await.ok();
+            gh.list_issue_comments(repo, p.issue)
+                .await?
+                .into_iter()
+                .find(|c| {
+                    Some(&c.user.login) == bot.as_ref()
+                        && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
+                })
+        } else {
+            None
+        };
         let id = match found {
             Some(c) => gh.update_issue_comment(repo, c.id, &body).await?.id,
             None => gh.create_issue_comment(repo, p.issue, &body).await?.id,
         };
+        surface.drew(id, &body).await;
         Ok(Some(EffectResult::StatusComment { id }))
     }
 

@@ -1,4 +1,7 @@
-//! The effect executor: runs outbox rows against GitHub, one pipeline's effects in order.
+//! The effect executor: runs outbox rows against GitHub, one pipeline's effects in order —
+//! except redraws (status comment, check run, phase label), which wait for the rest of their
+//! pipeline's due work and are skipped when they would change nothing, and cosmetic effects,
+//! which wait unsent while the installation's rate-limit budget is low.
 //!
 //! Each effect is safe to run twice: a claim counts an attempt, and an effect that may have
 //! run before (attempt > 1) looks before it creates — the status comment by its hidden
@@ -38,11 +41,16 @@ use crate::pipeline::model::EffectResult;
 use crate::pipeline::views::audit_head_note;
 use crate::pipeline::views::incident::INCIDENT_LABEL;
 use crate::pipeline::{Action, Input, Pipeline};
-use crate::store::pipelines::EffectRow;
+use crate::store::pipelines::{EffectOrder, EffectRow};
 use crate::store::{Store, StoreError, millis};
 
 /// Effects claimed per round (run one after another, so each lease covers a few calls).
 const CLAIM: i64 = 4;
+/// Redraws wait for the rest of their pipeline's due work (see [`Action::REDRAWS`]).
+const EFFECT_ORDER: EffectOrder = EffectOrder {
+    redraws: &Action::REDRAWS,
+    after_redraws: &Action::AFTER_REDRAWS,
+};
 /// A claimed effect is not claimed again for this long unless its holder renews the lease,
 /// which it does every RENEW_EVERY while it runs: a killed executor's claims expire within
 /// LEASE_MS, a live one's never do. Finishing checks the claim is still this executor's, so
@@ -83,6 +91,45 @@ struct Attempt<'a> {
 enum Failed {
     Retry { at: i64, error: String },
     Permanent(String),
+}
+
+/// A surface of a pipeline as [`Executor::drawn`] knows it: `status` or `check:<sha>`.
+pub(super) struct Surface<'a> {
+    pipeline: i64,
+    name: String,
+    store: &'a Store,
+}
+
+impl Surface<'_> {
+    /// SHA-256 (hex) of a target (comment or check run id) and the request that draws it.
+    fn digest(target: u64, request: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(format!("{target}\n{request}")))
+    }
+
+    /// Whether `target` shows `request` already, as last drawn. A cache: when the database
+    /// cannot say, the edit is made.
+    async fn shows(&self, target: u64, request: &str) -> bool {
+        match self.store.surface_digest(self.pipeline, &self.name).await {
+            Ok(known) => known == Some(Self::digest(target, request)),
+            Err(e) => {
+                tracing::warn!(error = %e, surface = %self.name, "what a surface shows is not known");
+                false
+            }
+        }
+    }
+
+    /// Records that `target` now shows `request`.
+    async fn drew(&self, target: u64, request: &str) {
+        let digest = Self::digest(target, request);
+        if let Err(e) = self
+            .store
+            .put_surface_digest(self.pipeline, &self.name, &digest)
+            .await
+        {
+            tracing::warn!(error = %e, surface = %self.name, "what a surface shows was not recorded");
+        }
+    }
 }
 
 impl Executor {
@@ -181,7 +228,7 @@ impl Executor {
         let now = millis(self.clock.now());
         let rows = self
             .store
-            .claim_effects(&self.holder, now, LEASE_MS, CLAIM)
+            .claim_effects(&self.holder, now, LEASE_MS, CLAIM, EFFECT_ORDER)
             .await?;
         let n = rows.len();
         *self.in_flight.lock().expect("claims") = rows.clone();
@@ -276,6 +323,17 @@ impl Executor {
         let action: Action = serde_json::from_str(&row.body)
             .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
         let repo = repo_of(&pipeline);
+        if Action::COSMETIC.contains(&action.name())
+            && let Some(until) = self.github().low_budget_until(&repo)
+        {
+            // Unsent, and not an attempt: when the budget is back, only the newest drawing
+            // is sent (queued redraws are coalesced).
+            tracing::info!(key = %row.effect_key, %until, "cosmetic effect waits for the rate-limit reset");
+            let why = format!(
+                "waits for GitHub's rate-limit reset at {until}: little of the installation's hourly budget is left, and gating effects go first"
+            );
+            return self.store.postpone_effect(&row, millis(until), &why).await;
+        }
         let cfg = match self.resolver.config(&repo, &pipeline.default_branch).await {
             Ok(cfg) => cfg,
             // A configuration that exists but cannot be read is a configuration error (the
@@ -314,6 +372,15 @@ impl Executor {
 
     fn now(&self) -> i64 {
         millis(self.clock.now())
+    }
+
+    /// A pipeline's surface (`status`, `check:<sha>`), to skip edits that change nothing.
+    fn surface(&self, pipeline: i64, name: String) -> Surface<'_> {
+        Surface {
+            pipeline,
+            name,
+            store: &self.store,
+        }
     }
 
     /// Records an effect's outcome and tells its pipeline, in one transaction.

@@ -208,6 +208,23 @@ pub enum Action {
 }
 
 impl Action {
+    /// Effects that show people the pipeline's state (the status comment and the check run,
+    /// drawn from the state as it is when they run; the phase label), by [`Action::name`].
+    /// They wait while another effect of their pipeline is due, and the others do not wait
+    /// for them: its result usually changes what they would draw, so the redraws of one
+    /// burst of work become one edit of each surface (queued edits of a surface are
+    /// coalesced by the executor), and a redraw that waits never holds gating work.
+    pub const REDRAWS: [&'static str; 3] =
+        ["sync_status_comment", "sync_check_run", "set_phase_label"];
+    /// Effects that wait, unsent, while their installation has little of its hourly
+    /// request budget left, so that gating effects (dispatches, deployments, merges,
+    /// protection answers, check runs) have it: the status comment and the phase label.
+    pub const COSMETIC: [&'static str; 2] = ["sync_status_comment", "set_phase_label"];
+    /// Effects that wait for every redraw queued before them: a merge may need the
+    /// `shipgate` check run's conclusion on the head first (branch protection's required
+    /// checks).
+    pub const AFTER_REDRAWS: [&'static str; 1] = ["merge"];
+
     pub fn name(&self) -> &'static str {
         match self {
             Action::SyncStatusComment => "sync_status_comment",
