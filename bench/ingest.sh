@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Ingest benchmark: durable webhook deliveries per second on one core.
+# Ingest benchmark: durable webhook deliveries per second on one core, beside a yardstick.
 #
-# Starts `shipgate serve` (release build) pinned to CPU 0 and drives it from CPU 1 with wrk,
+# Starts each server (release build) pinned to CPU 0 and drives it from CPU 1 with wrk,
 # posting a real, signed 26 KB pull_request payload with a unique delivery ID per request.
-# Prints deliveries/s, p50/p99 acknowledgement latency, the server's CPU per delivery and
-# peak RSS, and how long the worker then took to process the burst — with SQLite (WAL,
-# synchronous=FULL), then with PostgreSQL. Every 202 is a committed row: the script checks
-# the stored count against wrk's.
+# First the yardstick, `bench/bare_ingest.rs`: a bare axum handler that verifies the HMAC
+# and parses the whole body into a serde_json::Value, storing nothing. Then `shipgate serve`
+# with SQLite (WAL, synchronous=FULL), then with PostgreSQL. Prints deliveries/s (and, for
+# shipgate, its ratio to the yardstick's in this run), p50/p99 acknowledgement latency, the
+# server's CPU per delivery and peak RSS, and how long shipgate's worker then took to
+# process the burst. Every 202 from shipgate is a committed row: the script checks the
+# stored count against wrk's.
 #
 # Usage: bench/ingest.sh [seconds] [connections]      (defaults: 10 s, 16 connections)
 #        BENCH_BACKENDS="sqlite" bench/ingest.sh    (one back end only)
@@ -19,8 +22,11 @@ CONNECTIONS="${2:-16}"
 PG_ADMIN="${SHIPGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release --quiet
-BIN="$PWD/target/release/shipgate"
+cargo build --release --quiet --bin shipgate --example bare_ingest
+TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+BIN="$TARGET/release/shipgate"
+BARE="$TARGET/release/examples/bare_ingest"
+BARE_RATE=""
 WORK="$(mktemp -d)"
 SERVER_PID=""
 trap '[ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -51,44 +57,66 @@ load() { # port prefix seconds
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$3s" -s bench/ingest.lua "http://127.0.0.1:$1/api/github/webhooks"
 }
 
-run_one() {
-  local name="$1" url="$2" port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  (cd "$WORK" && env -i PATH="$PATH" RUST_LOG="${RUST_LOG:-info}" DATABASE_URL="$url" \
-     SHIPGATE_BIND="127.0.0.1:$port" GITHUB_APP_ID=1 GITHUB_PRIVATE_KEY_PATH="$WORK/app.pem" \
-     GITHUB_WEBHOOK_SECRET="$SECRET" taskset -c 0 "$BIN" serve >"$WORK/$name.log" 2>&1) &
-  local wrapper=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# name url → the server's pid (SERVER_PID), after its /healthz answers
+start_server() {
+  local name="$1" url="$2"
+  if [ "$name" = bare ]; then
+    (cd "$WORK" && env -i PATH="$PATH" taskset -c 0 "$BARE" "127.0.0.1:$PORT" "$SECRET" >"$WORK/$name.log" 2>&1) &
+  else
+    (cd "$WORK" && env -i PATH="$PATH" RUST_LOG="${RUST_LOG:-info}" DATABASE_URL="$url" \
+       SHIPGATE_BIND="127.0.0.1:$PORT" GITHUB_APP_ID=1 GITHUB_PRIVATE_KEY_PATH="$WORK/app.pem" \
+       GITHUB_WEBHOOK_SECRET="$SECRET" taskset -c 0 "$BIN" serve >"$WORK/$name.log" 2>&1) &
+  fi
+  WRAPPER=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
   # The server is the subshell started above once it has exec'd, or else its child.
-  local pid="$wrapper"
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = shipgate ] || pid=$(pgrep -P "$wrapper" -n)
-  SERVER_PID="$pid"
+  local comm=shipgate
+  [ "$name" = bare ] && comm=bare_ingest
+  SERVER_PID="$WRAPPER"
+  [ "$(cat "/proc/$SERVER_PID/comm" 2>/dev/null)" = "$comm" ] || SERVER_PID=$(pgrep -P "$WRAPPER" -n)
+}
+
+run_one() {
+  local name="$1" url="$2"
+  PORT=$(free_port)
+  start_server "$name" "$url"
+  local pid="$SERVER_PID"
   # Warm up (connections, page cache) and let the worker catch up, then measure.
-  load "$port" "$name-warm" 2 >/dev/null
-  wait_drained "$url" >/dev/null
-  local cpu_before cpu_after hwm out drain
+  load "$PORT" "$name-warm" 2 >/dev/null
+  [ "$name" = bare ] || wait_drained "$url" >/dev/null
+  local cpu_before cpu_after hwm out drain="" stored="" processed=""
   cpu_before=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  out=$(load "$port" "$name" "$DURATION")
+  out=$(load "$PORT" "$name" "$DURATION")
   cpu_after=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  drain=$(wait_drained "$url")
+  if [ "$name" != bare ]; then
+    drain=$(wait_drained "$url")
+    stored=$(sql "$url" "select count(*) from deliveries where delivery_id like '$name-%' and delivery_id not like '$name-warm%'")
+    processed=$(sql "$url" "select count(*) from deliveries d join delivery_outcomes o on o.id = d.id where d.delivery_id like '$name-%' and d.delivery_id not like '$name-warm%' and o.status = 'processed'")
+  fi
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-  local stored processed
-  stored=$(sql "$url" "select count(*) from deliveries where delivery_id like '$name-%' and delivery_id not like '$name-warm%'")
-  processed=$(sql "$url" "select count(*) from deliveries d join delivery_outcomes o on o.id = d.id where d.delivery_id like '$name-%' and d.delivery_id not like '$name-warm%' and o.status = 'processed'")
-  kill -TERM "$pid"; wait "$wrapper" || true
+  kill -TERM "$pid"; wait "$WRAPPER" || true
   local line; line=$(grep '^RESULT' <<<"$out")
   eval "$(sed 's/^RESULT //' <<<"$line")"
-  awk -v n="$name" -v r="$requests" -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" -v e="$errors" \
+  local rate; rate=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+  [ "$name" = bare ] && BARE_RATE="$rate"
+  awk -v n="$name" -v r="$requests" -v rate="$rate" -v bare="$BARE_RATE" -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" -v e="$errors" \
       -v x="$non2xx" -v s="$stored" -v p="$processed" -v rss="$hwm" -v cpu="$((cpu_after - cpu_before))" \
       -v hz="$(getconf CLK_TCK)" -v drain="$drain" 'BEGIN {
-    printf "%-9s %6.0f deliveries/s  p50 %.2f ms  p99 %.2f ms  server CPU %3.0f%% (%.0f µs/delivery)  peak RSS %.1f MiB\n",
-      n, r / (d / 1e6), p50 / 1000, p99 / 1000, 100 * cpu / hz / (d / 1e6), 1e6 * cpu / hz / r, rss / 1024
-    printf "%-9s %d requests, %d stored, %d non-2xx, %d socket errors; all %d processed %.1f s after the burst\n",
-      "", r, s, x, e, p, drain }'
+    ratio = (n == "bare" || bare == "") ? "" : sprintf(" (%.2f× bare)", rate / bare)
+    printf "%-9s %6d deliveries/s%s  p50 %.2f ms  p99 %.2f ms  server CPU %3.0f%% (%.0f µs/delivery)  peak RSS %.1f MiB\n",
+      n, rate, ratio, p50 / 1000, p99 / 1000, 100 * cpu / hz / (d / 1e6), 1e6 * cpu / hz / r, rss / 1024
+    if (n == "bare")
+      printf "%-9s %d requests, %d non-2xx, %d socket errors (verify + parse, nothing stored)\n", "", r, x, e
+    else
+      printf "%-9s %d requests, %d stored, %d non-2xx, %d socket errors; all %d processed %.1f s after the burst\n",
+        "", r, s, x, e, p, drain }'
   grep -o "rows=[0-9]* commits=[0-9]* largest_batch=[0-9]*" "$WORK/$name.log" | tail -1 | sed "s/^/          writer (whole run): /" || true
 }
 
 echo "shipgate ingest benchmark: ${DURATION}s, ${CONNECTIONS} connections, server on CPU 0, wrk on CPU 1, $(stat -c %s "$BODY")-byte payload"
+run_one bare ""
 for backend in ${BENCH_BACKENDS:-sqlite postgres}; do
   case "$backend" in
     sqlite) run_one sqlite "sqlite://$WORK/bench.db" ;;
