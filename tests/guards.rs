@@ -289,11 +289,7 @@ async fn the_protection_rule_approves_shipgates_runs_and_rejects_the_rest(backen
     let w = setup(backend, &url, &url).await;
     let (sim, sg) = (&w.sim, &w.sg);
     // GitHub asks when the deploy job reaches the environment: while the run is under way.
-    let (n, pr) = w
-        .feature_in_review("Export invoices", "Add invoice export")
-        .await;
-    let tests = w.newest_run(None).expect("tests dispatched").id;
-    sim.complete_workflow_run(REPO, tests, "success").await;
+    let (n, pr) = w.feature_tested().await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     sg.settle(sim).await;
     let staging_run = w.newest_run(Some("staging")).unwrap().id;

@@ -310,11 +310,7 @@ fn repeated_edits(sim: &shipgate::sim::Simulator) -> Vec<String> {
 async fn surfaces_are_drawn_once_a_burst_and_only_when_they_change(backend: Backend) {
     let w = setup_with(backend, "").await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let (n, pr) = w
-        .feature_in_review("Export invoices", "Add invoice export")
-        .await;
-    let tests = w.wait_for_run(None).await;
-    sim.complete_workflow_run(REPO, tests, "success").await;
+    let (n, pr) = w.feature_tested().await;
     sg.settle(sim).await;
     let before = sim.with(|s| s.requests.len());
     sim.review(REPO, pr, "reviewer", "APPROVED").await;

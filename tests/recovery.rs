@@ -140,11 +140,7 @@ async fn sub_issue_calls(backend: Backend) {
 async fn protection_rule_answers(backend: Backend) {
     let w = world(backend).await;
     let (sim, sg) = (&w.sim, &w.sg);
-    let (n, pr) = w
-        .feature_in_review("Export invoices", "Add invoice export")
-        .await;
-    let tests = w.wait_for_run(None).await;
-    sim.complete_workflow_run(REPO, tests, "success").await;
+    let (n, pr) = w.feature_tested().await;
     sim.review(REPO, pr, "reviewer", "APPROVED").await;
     sg.settle(sim).await;
     let staging = w.newest_run(Some("staging")).expect("staging deploy").id;

@@ -538,15 +538,22 @@ impl World {
         (n, pr)
     }
 
-    /// Takes a new feature through review and tests to a successful staging deploy run (its
-    /// health, if any, is still being watched); returns (issue, PR).
-    pub async fn staging_deployed(&self) -> (u64, u64) {
-        let (sim, sg) = (&self.sim, &self.sg);
+    /// Opens a feature ("Export invoices") and its PR, and its tests run succeeds (the
+    /// webhook is sent; shipgate may not have taken it yet); returns (issue, PR).
+    pub async fn feature_tested(&self) -> (u64, u64) {
         let (n, pr) = self
             .feature_in_review("Export invoices", "Add invoice export")
             .await;
         let tests = self.wait_for_run(None).await;
-        sim.complete_workflow_run(REPO, tests, "success").await;
+        self.sim.complete_workflow_run(REPO, tests, "success").await;
+        (n, pr)
+    }
+
+    /// Takes a new feature through review and tests to a successful staging deploy run (its
+    /// health, if any, is still being watched); returns (issue, PR).
+    pub async fn staging_deployed(&self) -> (u64, u64) {
+        let (sim, sg) = (&self.sim, &self.sg);
+        let (n, pr) = self.feature_tested().await;
         sim.review(REPO, pr, "reviewer", "APPROVED").await;
         sg.settle(sim).await;
         let deploy = self.wait_for_run(Some("staging")).await;
