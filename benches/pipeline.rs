@@ -60,7 +60,7 @@ fn purpose(op: &str) -> &'static str {
         "pulls/get" => {
             "the PR as GitHub has it now (each PR event but a merged PR's; before the merge)"
         }
-        "pulls/list-commits" => "who wrote the PR's commits (each PR event but a merged PR's)",
+        "pulls/list-commits" => "who wrote the PR's commits (each PR event)",
         "repos/compare-commits-with-basehead" => "the merge commit is on the default branch",
         "apps/get-authenticated" => "the App's slug (bot login), once",
         _ => "",
@@ -260,14 +260,10 @@ async fn main() {
         let mut ops = BTreeMap::new();
         let requests = sim.with(|s| s.requests[before..].to_vec());
         repeated_edits.push(repeated(&requests));
-        if std::env::var("DUMP").is_ok() && i + 1 == features {
+        if std::env::var_os("SHOW_REQUESTS").is_some() && i + 1 == features {
             for r in &requests {
-                eprintln!(
-                    "REQ {} {} {}",
-                    r.operation.as_deref().unwrap_or("?"),
-                    r.path,
-                    r.body.as_ref().map(|b| b.to_string()).unwrap_or_default()
-                );
+                let op = r.operation.as_deref().unwrap_or("?");
+                println!("    {op:<45} {} {}", r.method, r.path);
             }
         }
         for r in requests {

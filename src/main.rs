@@ -307,10 +307,14 @@ impl StopSignals {
 
 /// glibc gives each thread that allocates a malloc arena of its own (up to eight per core),
 /// and each keeps what was freed in it; shipgate's threads (the runtime's, SQLite's
-/// connections', the background thread) share two. Measured under `bench/ingest.sh`: peak
-/// RSS 36.2 → 33.6 MiB, the same throughput.
+/// connections', the background thread) share two, unless the operator set
+/// `MALLOC_ARENA_MAX`. Measured under `bench/ingest.sh` (one core): peak RSS 36.2 → 33.6
+/// MiB, the same throughput.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
     // SAFETY: sets a tunable of the allocator (glibc takes its own locks); called first
     // thing in `main`, before any thread is started.
     unsafe {

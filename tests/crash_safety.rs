@@ -30,9 +30,11 @@ async fn effects_happen_exactly_once(backend: Backend) {
     sim.install("acme", &[REPO]).await;
     sg.settle(&sim).await;
 
-    // GitHub refuses the first effect's calls for now: the step commits, its effects wait.
+    // GitHub refuses the effects' calls for now (the phase label's and the status
+    // comment's): the step commits, its effects wait.
     for _ in 0..5 {
         sim.inject_fault("issues/get-label", 503, &[]);
+        sim.inject_fault("issues/create-comment", 503, &[]);
     }
     let n = sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])

@@ -35,10 +35,10 @@ async fn a_secondary_limit_is_waited_out_for_the_installation(backend: Backend) 
         .sim
         .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
         .await;
-    w.sg.drain().await;
-    // The status comment met the limit and waits; the pipeline's later effects (the phase
-    // label) wait behind it. A comment that arrives now waits too: reading its author's
-    // access is a request of the same installation.
+    // The status comment met the limit and waits, and so does everything else of the
+    // installation (the phase label, if it has not gone yet; the issue's second delivery,
+    // if the worker has not taken it). A comment that arrives now waits too: reading its
+    // author's access is a request of the same installation.
     let held = waiting(&w, 1).await;
     assert!(
         held.iter()
@@ -258,7 +258,47 @@ async fn cosmetic_effects_wait_for_the_reset_when_the_budget_is_low(backend: Bac
     w.sg.stop().await;
 }
 
+/// A low budget never holds what gates a feature: production approved while the status
+/// comment and phase label wait for the reset, the head's check run still concludes, the PR
+/// is merged and production is dispatched; the status catches up after the reset.
+async fn a_low_budget_holds_no_check_run_merge_or_deploy(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let w = Setup::new(backend).clock(clock.clone()).start().await;
+    let (n, pr, head) = w.to_readiness().await;
+
+    w.sim.report_rate_limit_remaining(Some(120));
+    w.sim
+        .comment(REPO, pr, "releaser", "/approve production")
+        .await;
+    let deploy = w.wait_for_run(Some("production")).await;
+    let waiting = postponed(&w).await;
+    assert!(
+        waiting.iter().any(|e| e.action == "set_phase_label"),
+        "{waiting:#?}"
+    );
+    assert!(w.sim.with(|s| s.repos[REPO].pulls[&pr].merged), "merged");
+    let check = w.check_run(&head);
+    assert_eq!(
+        (check.status.as_str(), check.conclusion.as_deref()),
+        ("completed", Some("success"))
+    );
+    w.expect_status(n, "phase **readiness**");
+
+    w.sim.report_rate_limit_remaining(None);
+    clock.advance(chrono::Duration::seconds(3601));
+    w.sim.complete_workflow_run(REPO, deploy, "success").await;
+    w.wait_for_phase(n, "done").await;
+    let labels = w.sim.with(|s| s.repos[REPO].issues[&n].labels.clone());
+    assert!(labels.contains(&"shipgate:done".to_owned()), "{labels:?}");
+    for stale in ["shipgate:readiness", "shipgate:production"] {
+        assert!(!labels.contains(&stale.to_owned()), "{labels:?}");
+    }
+    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    a_low_budget_holds_no_check_run_merge_or_deploy,
     cosmetic_effects_wait_for_the_reset_when_the_budget_is_low,
     a_secondary_limit_is_waited_out_for_the_installation,
     content_creation_is_paced_under_the_secondary_limit,

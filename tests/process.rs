@@ -290,9 +290,11 @@ async fn sigterm_keeps_every_acknowledged_delivery() {
     let logs = served.stop().await;
     // A delivery the first process had not taken is named by the second one's logs.
     if let Some(id) = left_over.first() {
+        // Quoted: `burst-1` must not match `burst-14`.
+        let quoted = format!("\"{id}\"");
         let line = logs
             .lines()
-            .find(|l| l.contains(id.as_str()))
+            .find(|l| l.contains(&quoted))
             .unwrap_or_else(|| panic!("no log line names {id}:\n{logs}"));
         let parsed: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
         assert_eq!(parsed["span"]["delivery"], id.as_str(), "{line}");

@@ -306,7 +306,7 @@ fn repeated_edits(sim: &shipgate::sim::Simulator) -> Vec<String> {
 /// review that sends a feature to staging (a Deployment created, the deploy dispatched, the
 /// Deployment marked in progress — each result shown) edits the status comment and the check
 /// run once each, and no edit in the whole lifecycle repeats what its target shows. The
-/// merged PR is not read again when its `closed` delivery arrives.
+/// merged PR is not read again when its `closed` delivery arrives (only its commits).
 async fn surfaces_are_drawn_once_a_burst_and_only_when_they_change(backend: Backend) {
     let w = setup_with(backend, "").await;
     let (sim, sg) = (&w.sim, &w.sg);
@@ -350,7 +350,8 @@ async fn surfaces_are_drawn_once_a_burst_and_only_when_they_change(backend: Back
     w.wait_for_phase(n, "done").await;
     sg.settle(sim).await;
     assert_eq!(repeated_edits(sim), Vec::<String>::new());
-    // The merged PR's `closed` delivery is taken as it is: a merge is final.
+    // The merged PR's `closed` delivery is taken as it is (a merge is final); only its
+    // commits' authors are read.
     let after_merge: Vec<String> = sim.with(|s| {
         s.requests
             .iter()
@@ -359,7 +360,7 @@ async fn surfaces_are_drawn_once_a_burst_and_only_when_they_change(backend: Back
             .filter(|op| op.starts_with("pulls/"))
             .collect()
     });
-    assert_eq!(after_merge, ["pulls/merge"]);
+    assert_eq!(after_merge, ["pulls/merge", "pulls/list-commits"]);
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     w.sg.stop().await;
 }

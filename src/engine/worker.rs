@@ -321,19 +321,22 @@ impl Worker {
 
     /// A pull request as GitHub has it now, not as the delivery (perhaps late, or re-sent)
     /// described it, with everyone who authored or committed its commits. A delivery that
-    /// says the PR is merged is taken as it is: a merge is final (its head, base, merge
-    /// commit and commits never change after it), so reading it again would say the same.
+    /// says the PR is merged is taken as it is: a merge is final (its head, base and merge
+    /// commit never change after it), so reading it again would say the same; its commits
+    /// are still read (the pipeline may not know the PR yet).
     async fn refresh_pull(
         &self,
         repo: &crate::github::client::RepoRef,
         pr: &mut PullSnapshot,
     ) -> Result<(), super::resolver::ResolveError> {
-        if pr.merged {
-            return Ok(());
-        }
         let github = self.resolver.github();
+        let merged = pr.merged;
         let read = async {
-            let now = github.pull(repo, pr.number).await?;
+            let now = if merged {
+                None
+            } else {
+                github.pull(repo, pr.number).await?
+            };
             let contributors = github.pull_contributors(repo, pr.number).await?;
             Ok::<_, crate::github::rest::GitHubError>((now, contributors))
         };

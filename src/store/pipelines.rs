@@ -289,11 +289,13 @@ impl Tx {
 /// Which effects (by their `action` name) [`Store::claim_effects`] lets wait or pass.
 #[derive(Debug, Clone, Copy)]
 pub struct EffectOrder {
-    /// Effects that wait until no other effect of their pipeline is due, and that other
-    /// effects pass.
+    /// Effects that wait until no other effect of their pipeline is due, that do not wait
+    /// for older ones that are not due, and that other effects pass.
     pub redraws: &'static [&'static str],
-    /// Effects that do not pass the redraws queued before them.
-    pub after_redraws: &'static [&'static str],
+    /// Effects that do not pass the `awaited` redraws queued before them ...
+    pub waiting: &'static [&'static str],
+    /// ... these.
+    pub awaited: &'static [&'static str],
 }
 
 /// `'a', 'b'`: names for an SQL `IN` list (static names, never input; `''` when empty).
@@ -311,8 +313,9 @@ fn sql_list(names: &[&'static str]) -> String {
 impl Store {
     /// Claims up to `limit` runnable effects for `holder`: pending, due, not leased, and the
     /// oldest pending one of their pipeline (effects of one pipeline run in order), except
-    /// that `order.redraws` wait until no other effect of their pipeline is due, and other
-    /// effects do not wait for them (but `order.after_redraws` do). Each
+    /// that `order.redraws` wait for older redraws of their kind only, and until no other
+    /// effect of their pipeline is due (not for those waiting for a retry), and other effects
+    /// do not wait for them (but `order.waiting` do for `order.awaited`). Each
     /// claim counts an attempt and leases the row until `now + lease_ms` (ms since the epoch;
     /// the holder renews it while it works, see [`Store::renew_claims`]).
     pub async fn claim_effects(
@@ -332,18 +335,26 @@ impl Store {
             return Ok(vec![]);
         }
         let mut tx = self.begin().await?;
-        let (redraws, after) = (sql_list(order.redraws), sql_list(order.after_redraws));
-        // A redraw runs when nothing older of its pipeline is pending and no other effect of
-        // it is due (a retry waiting for later does not hold it) — unless an effect that
-        // waits for redraws is pending, which puts the pipeline back in strict order (no
-        // waiting in a circle); any other effect runs when no older effect but redraws is
-        // pending (those that wait for redraws, when none is).
+        let (redraws, waiting, awaited) = (
+            sql_list(order.redraws),
+            sql_list(order.waiting),
+            sql_list(order.awaited),
+        );
+        // A redraw runs when no older redraw of its kind is pending (a retry must find what
+        // its earlier attempt made before another draws; other kinds draw other surfaces)
+        // and no other effect of its pipeline is due (one waiting for a retry or a reset
+        // does not hold it) — of those queued after it, only while no `waiting` effect is
+        // pending, which would wait for it in turn. Any other effect runs when no older
+        // effect but redraws is pending, and a `waiting` one also when no older `awaited`
+        // one is.
         let select = format!(
             "SELECT id FROM effects e WHERE e.status = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
              AND NOT EXISTS (SELECT 1 FROM effects o WHERE o.pipeline_id = e.pipeline_id AND o.status = 'pending' AND ( \
-               (e.action IN ({redraws}) AND (o.id < e.id OR (o.action NOT IN ({redraws}) AND o.next_attempt_at <= $1 \
-                 AND NOT EXISTS (SELECT 1 FROM effects b WHERE b.pipeline_id = e.pipeline_id AND b.status = 'pending' AND b.action IN ({after}))))) \
-               OR (e.action NOT IN ({redraws}) AND o.id < e.id AND (o.action NOT IN ({redraws}) OR e.action IN ({after}))))) \
+               (e.action IN ({redraws}) AND ((o.id < e.id AND o.action = e.action) \
+                 OR (o.action NOT IN ({redraws}) AND o.next_attempt_at <= $1 AND (o.id < e.id \
+                   OR NOT EXISTS (SELECT 1 FROM effects b WHERE b.pipeline_id = e.pipeline_id AND b.status = 'pending' AND b.action IN ({waiting})))))) \
+               OR (e.action NOT IN ({redraws}) AND o.id < e.id AND (o.action NOT IN ({redraws}) \
+                 OR (e.action IN ({waiting}) AND o.action IN ({awaited})))))) \
              ORDER BY e.id LIMIT $2{}",
             match tx.kind() {
                 DatabaseKind::Postgres => " FOR UPDATE SKIP LOCKED",

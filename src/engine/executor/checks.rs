@@ -56,7 +56,15 @@ impl Executor {
         // A completed check run is not reopened: a retry gets a new one on the same SHA.
         if let Some(known) = known.filter(|k| !k.completed || completed) {
             if surface.shows(known.id, &drawing).await {
-                return Ok(None);
+                // Drawn already — perhaps by an attempt whose result was not recorded: the
+                // pipeline still learns that it completed.
+                return Ok(
+                    (known.completed != completed).then_some(EffectResult::CheckRun {
+                        sha: sha.into(),
+                        id: known.id,
+                        completed,
+                    }),
+                );
             }
             let info = gh.update_check_run(repo, known.id, &request).await?;
             surface.drew(info.id, &drawing).await;

@@ -84,7 +84,10 @@ impl Executor {
         Ok(None)
     }
 
-    /// The phase label: `add` (created first if missing), then each of `remove`.
+    /// The phase label, drawn from the state like the other redraws (so that effects of
+    /// this kind may run in any order): the label of the phase the pipeline is in now
+    /// (created first if missing) is added, then each of `remove` — and `add`, if the
+    /// pipeline has left that phase since — is removed.
     pub(super) async fn set_phase_label(
         &self,
         at: &Attempt<'_>,
@@ -92,10 +95,15 @@ impl Executor {
         remove: &[String],
     ) -> Done {
         let gh = self.github();
-        self.ensure_label(at.repo, add).await?;
-        gh.add_labels(at.repo, at.p.issue, &[add.to_owned()])
+        let now = at.p.phase.label();
+        self.ensure_label(at.repo, &now).await?;
+        gh.add_labels(at.repo, at.p.issue, std::slice::from_ref(&now))
             .await?;
-        for old in remove.iter().filter(|r| *r != add) {
+        let stale = remove.iter().map(String::as_str).chain([add]);
+        for old in stale
+            .filter(|l| *l != now)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
             gh.remove_label(at.repo, at.p.issue, old).await?;
         }
         Ok(None)

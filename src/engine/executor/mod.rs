@@ -49,7 +49,8 @@ const CLAIM: i64 = 4;
 /// Redraws wait for the rest of their pipeline's due work (see [`Action::REDRAWS`]).
 const EFFECT_ORDER: EffectOrder = EffectOrder {
     redraws: &Action::REDRAWS,
-    after_redraws: &Action::AFTER_REDRAWS,
+    waiting: &Action::WAITING,
+    awaited: &Action::AWAITED,
 };
 /// A claimed effect is not claimed again for this long unless its holder renews the lease,
 /// which it does every RENEW_EVERY while it runs: a killed executor's claims expire within

@@ -208,22 +208,27 @@ pub enum Action {
 }
 
 impl Action {
-    /// Effects that show people the pipeline's state (the status comment and the check run,
-    /// drawn from the state as it is when they run; the phase label), by [`Action::name`].
-    /// They wait while another effect of their pipeline is due, and the others do not wait
-    /// for them: its result usually changes what they would draw, so the redraws of one
-    /// burst of work become one edit of each surface (queued edits of a surface are
-    /// coalesced by the executor), and a redraw that waits never holds gating work.
+    /// Effects that show people the pipeline's state, each drawn from the state as it is
+    /// when it runs (the status comment, the check run, the phase label), by
+    /// [`Action::name`]. They wait while another effect of their pipeline is due, but not
+    /// for those that wait for a retry or a reset, nor for redraws of other kinds (being
+    /// drawn from the state, kinds may run in any order; one kind runs in order, so that a
+    /// retry finds what its first attempt made), and the others pass them: the result of the
+    /// work usually changes what they would draw, so one burst of work is drawn once (queued
+    /// edits of a surface are coalesced by the executor), and a redraw that waits never
+    /// holds gating work.
     pub const REDRAWS: [&'static str; 3] =
         ["sync_status_comment", "sync_check_run", "set_phase_label"];
+    /// Effects that wait for every [`Action::AWAITED`] queued before them: a merge may need
+    /// the `shipgate` check run's conclusion on the head first (branch protection's required
+    /// checks) ...
+    pub const WAITING: [&'static str; 1] = ["merge"];
+    /// ... the check run.
+    pub const AWAITED: [&'static str; 1] = ["sync_check_run"];
     /// Effects that wait, unsent, while their installation has little of its hourly
     /// request budget left, so that gating effects (dispatches, deployments, merges,
     /// protection answers, check runs) have it: the status comment and the phase label.
     pub const COSMETIC: [&'static str; 2] = ["sync_status_comment", "set_phase_label"];
-    /// Effects that wait for every redraw queued before them: a merge may need the
-    /// `shipgate` check run's conclusion on the head first (branch protection's required
-    /// checks).
-    pub const AFTER_REDRAWS: [&'static str; 1] = ["merge"];
 
     pub fn name(&self) -> &'static str {
         match self {
