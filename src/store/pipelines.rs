@@ -289,8 +289,8 @@ impl Tx {
 /// Which effects (by their `action` name) [`Store::claim_effects`] lets wait or pass.
 #[derive(Debug, Clone, Copy)]
 pub struct EffectOrder {
-    /// Effects that wait until no other effect of their pipeline is due, that do not wait
-    /// for older ones that are not due, and that other effects pass.
+    /// Effects that wait for older ones of their kind and until no other effect of their
+    /// pipeline is due, and that other effects pass.
     pub redraws: &'static [&'static str],
     /// Effects that do not pass the `awaited` redraws queued before them ...
     pub waiting: &'static [&'static str],
@@ -380,12 +380,7 @@ impl Store {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2 \
-                   WHERE id = $3 AND claimed_by = $4 AND attempts = $5 AND status = 'pending'";
-        with_pool!(self, pool => sqlx::query(sql).bind(next_attempt_at).bind(error)
-            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts)
-            .execute(pool).await?.rows_affected());
-        Ok(())
+        self.put_back(claim, next_attempt_at, error, 0).await
     }
 
     /// Puts a claimed effect back, unsent, until `at` (ms since the epoch), saying why: the
@@ -396,10 +391,22 @@ impl Store {
         at: i64,
         why: &str,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2, attempts = attempts - 1 \
+        self.put_back(claim, at, why, 1).await
+    }
+
+    /// Makes a claimed effect pending again from `at`, with `why`, taking `uncount` back
+    /// from its attempts.
+    async fn put_back(
+        &self,
+        claim: &EffectRow,
+        at: i64,
+        why: &str,
+        uncount: i32,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE effects SET next_attempt_at = $1, lease_until = 0, last_error = $2, attempts = attempts - $6 \
                    WHERE id = $3 AND claimed_by = $4 AND attempts = $5 AND status = 'pending'";
         with_pool!(self, pool => sqlx::query(sql).bind(at).bind(why)
-            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts)
+            .bind(claim.id).bind(&claim.claimed_by).bind(claim.attempts).bind(uncount)
             .execute(pool).await?.rows_affected());
         Ok(())
     }

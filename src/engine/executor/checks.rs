@@ -55,23 +55,16 @@ impl Executor {
         let drawing = serde_json::to_string(&request).unwrap_or_default();
         // A completed check run is not reopened: a retry gets a new one on the same SHA.
         if let Some(known) = known.filter(|k| !k.completed || completed) {
-            if surface.shows(known.id, &drawing).await {
-                // Drawn already — perhaps by an attempt whose result was not recorded: the
-                // pipeline still learns that it completed.
-                return Ok(
-                    (known.completed != completed).then_some(EffectResult::CheckRun {
-                        sha: sha.into(),
-                        id: known.id,
-                        completed,
-                    }),
-                );
+            // Drawn already (perhaps by an attempt whose result was not recorded): not sent
+            // again, and the pipeline still learns that it completed.
+            if !surface.shows(known.id, &drawing).await {
+                gh.update_check_run(repo, known.id, &request).await?;
+                surface.drew(known.id, &drawing).await;
             }
-            let info = gh.update_check_run(repo, known.id, &request).await?;
-            surface.drew(info.id, &drawing).await;
             return Ok(
                 (known.completed != completed).then_some(EffectResult::CheckRun {
                     sha: sha.into(),
-                    id: info.id,
+                    id: known.id,
                     completed,
                 }),
             );

@@ -94,7 +94,8 @@ enum Failed {
     Permanent(String),
 }
 
-/// A surface of a pipeline as [`Executor::drawn`] knows it: `status` or `check:<sha>`.
+/// What shipgate last drew on one of a pipeline's surfaces (`status`, `check:<sha>`), from
+/// the `surface_digests` table; made by [`Executor::surface`].
 pub(super) struct Surface<'a> {
     pipeline: i64,
     name: String,
