@@ -77,6 +77,7 @@ async fn main() {
             author: "pm".into(),
             labels: vec!["feature".into()],
             updated_at: 0,
+            node_id: None,
         };
         let mut tx = store.begin().await.unwrap();
         let id = tx

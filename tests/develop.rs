@@ -376,6 +376,13 @@ async fn shipgate_opens_a_draft_pr_and_marks_it_ready_when_every_task_is_done(ba
         .requests()
         .into_iter()
         .filter(|r| r.path == "/graphql")
+        .filter(|r| {
+            r.body.as_ref().is_some_and(|b| {
+                b["query"]
+                    .as_str()
+                    .is_some_and(|q| q.contains("markPullRequestReadyForReview"))
+            })
+        })
         .collect();
     assert_eq!(graphql.len(), 1, "one markPullRequestReadyForReview");
     assert_eq!(pulls().len(), 1, "one PR, never a second");

@@ -193,16 +193,20 @@ async fn comments_labels_reactions_and_files() {
     assert_eq!(listed[0].body.as_deref(), Some("status: planning"));
     s.client.add_reaction(&s.repo, c.id, "eyes").await.unwrap();
 
-    s.client
+    let intake = s
+        .client
         .ensure_label(&s.repo, "shipgate:intake", "0e8a16", "shipgate phase")
         .await
         .unwrap();
-    s.client
+    let found = s
+        .client
         .ensure_label(&s.repo, "shipgate:intake", "0e8a16", "shipgate phase")
         .await
         .unwrap();
+    assert_eq!(found, intake, "an existing label answers its node id");
+    let on = s.client.issue_node_id(&s.repo, issue).await.unwrap();
     s.client
-        .add_labels(&s.repo, issue, &["shipgate:intake".into()])
+        .relabel(&s.repo, &on, std::slice::from_ref(&intake), &[])
         .await
         .unwrap();
     s.client
@@ -225,6 +229,40 @@ async fn comments_labels_reactions_and_files() {
         .unwrap();
     s.sim
         .with(|st| assert!(st.repo(REPO).unwrap().issues[&issue].labels.is_empty()));
+    // A phase change: one label added and another removed in one GraphQL request.
+    let planning = s
+        .client
+        .ensure_label(&s.repo, "shipgate:planning", "0e8a16", "shipgate phase")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.client
+            .label_node_id(&s.repo, "shipgate:planning")
+            .await
+            .unwrap(),
+        Some(planning.clone())
+    );
+    assert_eq!(s.client.label_node_id(&s.repo, "nope").await.unwrap(), None);
+    s.client
+        .relabel(&s.repo, &on, std::slice::from_ref(&intake), &[])
+        .await
+        .unwrap();
+    let before = s.sim.requests().len();
+    s.client
+        .relabel(&s.repo, &on, std::slice::from_ref(&planning), &[intake])
+        .await
+        .unwrap();
+    let sent: Vec<_> = s.sim.requests()[before..]
+        .iter()
+        .map(|r| r.operation.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(sent, ["graphql"]);
+    s.sim.with(|st| {
+        assert_eq!(
+            st.repo(REPO).unwrap().issues[&issue].labels,
+            ["shipgate:planning"]
+        )
+    });
 
     s.sim.with(|st| {
         st.commit(

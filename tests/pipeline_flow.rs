@@ -529,7 +529,7 @@ async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
         .to_string();
     sim.inject_fault("issues/create-comment", 502, &[]);
     sim.inject_fault(
-        "issues/add-labels",
+        "issues/get-label",
         403,
         &[
             ("x-ratelimit-remaining", "0"),
@@ -544,7 +544,7 @@ async fn github_failures_are_retried_waited_out_or_reported(backend: Backend) {
     let labelled = sim
         .requests()
         .into_iter()
-        .filter(|r| r.operation.as_deref() == Some("issues/add-labels"))
+        .filter(|r| r.operation.as_deref() == Some("issues/get-label"))
         .map(|r| (r.status, r.at))
         .collect::<Vec<_>>();
     assert_eq!(labelled.len(), 2, "{labelled:?}");
@@ -837,7 +837,68 @@ async fn only_what_github_shows_counts(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// Each phase change is ONE request: the current phase's label added and the previous one
+/// removed together (GraphQL), so the issue carries one `shipgate:` label at every step and
+/// no REST label call is made. A label a person deleted and made again under the same name
+/// (a new id) is read again, once, and the change still lands.
+async fn a_phase_change_is_one_label_request(backend: Backend) {
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let graphql = || {
+        sim.requests()
+            .iter()
+            .filter(|r| r.operation.as_deref() == Some("graphql"))
+            .count()
+    };
+    let phase_labels = |n: u64| -> Vec<String> {
+        seen(sim, n)
+            .labels
+            .into_iter()
+            .filter(|l| l.starts_with("shipgate:"))
+            .collect()
+    };
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sg.settle(sim).await;
+    assert_eq!(phase_labels(n), ["shipgate:intake"]);
+    assert_eq!(graphql(), 1);
+
+    // A person deletes `shipgate:intake` and makes it again: GitHub takes a deleted label
+    // off every issue, and the label made again has a new id.
+    sim.with(|st| {
+        let id = st.next_id();
+        let r = st.repo_mut(REPO).unwrap();
+        let mut label = r.labels.remove("shipgate:intake").unwrap();
+        for issue in r.issues.values_mut() {
+            issue.labels.retain(|l| l != "shipgate:intake");
+        }
+        label.id = id;
+        r.labels.insert("shipgate:intake".into(), label);
+    });
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sg.settle(sim).await;
+    assert_eq!(phase_labels(n), ["shipgate:planning"]);
+    assert_eq!(graphql(), 3, "the stale id refused once, then one change");
+    assert_eq!(seen(sim, n).replies, Vec::<String>::new(), "nothing failed");
+
+    sim.comment(REPO, n, "lead", "/approve plan").await;
+    sg.settle(sim).await;
+    assert_eq!(phase_labels(n), ["shipgate:development"]);
+    assert_eq!(graphql(), 4, "one request for the phase change");
+    let rest_label_calls: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.operation)
+        .filter(|op| op == "issues/add-labels" || op == "issues/remove-label")
+        .collect();
+    assert_eq!(rest_label_calls, Vec::<String>::new());
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    a_phase_change_is_one_label_request,
     a_flood_of_commands_in_one_comment_is_bounded,
     only_what_github_shows_counts,
     green_gates_deploy_to_staging,

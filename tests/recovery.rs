@@ -28,6 +28,16 @@ async fn world(backend: Backend) -> World {
 /// started again on the same address. Prints how long after the kill the interrupted effect
 /// was finished by the new process.
 async fn killed_after<T>(w: &World, operation: &str, scenario: impl Future<Output = T>) -> T {
+    killed_after_nth(w, operation, 0, scenario).await
+}
+
+/// As [`killed_after`], at the request to `operation` after the next `skip`.
+async fn killed_after_nth<T>(
+    w: &World,
+    operation: &str,
+    skip: usize,
+    scenario: impl Future<Output = T>,
+) -> T {
     let process = w.sg.process.clone().expect("shipgate runs as a process");
     let before = w.retried_effects_done().await;
     let crash = |_| async move {
@@ -49,14 +59,19 @@ async fn killed_after<T>(w: &World, operation: &str, scenario: impl Future<Outpu
             resumed.as_millis()
         );
     };
-    common::crash_at(&w.sim, operation, crash, scenario).await
+    common::crash_at_nth(&w.sim, operation, skip, crash, scenario).await
 }
 
 /// The lifecycle from the label to `done`, with the kill at `operation`; checks the
 /// feature was merged and deployed to production once, and nothing was made twice.
 async fn lifecycle_killed_after(backend: Backend, operation: &str) {
+    lifecycle_killed_after_nth(backend, operation, 0).await;
+}
+
+/// As [`lifecycle_killed_after`], at the request to `operation` after the next `skip`.
+async fn lifecycle_killed_after_nth(backend: Backend, operation: &str, skip: usize) {
     let w = world(backend).await;
-    let (n, merge_sha) = killed_after(&w, operation, w.to_done()).await;
+    let (n, merge_sha) = killed_after_nth(&w, operation, skip, w.to_done()).await;
     assert!(w.status(n).contains("phase **done**"), "{}", w.status(n));
     let production = w.deployments("production");
     assert_eq!(production.len(), 1, "{production:?}");
@@ -75,9 +90,9 @@ async fn reactions(backend: Backend) {
     lifecycle_killed_after(backend, "reactions/create-for-issue-comment").await;
 }
 
-/// Labels: the first phase label.
+/// Labels: the first phase label (GraphQL's `addLabelsToLabelable`).
 async fn labels(backend: Backend) {
-    lifecycle_killed_after(backend, "issues/add-labels").await;
+    lifecycle_killed_after(backend, "graphql").await;
 }
 
 /// Status comment edits: the first edit, when the requirement is approved.
@@ -85,9 +100,10 @@ async fn comment_edits(backend: Backend) {
     lifecycle_killed_after(backend, "issues/update-comment").await;
 }
 
-/// Labels taken off: the `shipgate:intake` label when planning starts.
+/// Labels taken off: when planning starts, `shipgate:planning` added and `shipgate:intake`
+/// removed in one GraphQL request (the second of the lifecycle).
 async fn label_removals(backend: Backend) {
-    lifecycle_killed_after(backend, "issues/remove-label").await;
+    lifecycle_killed_after_nth(backend, "graphql", 1).await;
 }
 
 /// Check run updates: the first update of `shipgate` on the PR's head.

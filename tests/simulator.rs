@@ -890,3 +890,103 @@ async fn graphql_marks_a_draft_ready_for_review_and_refuses_other_queries() {
         "{unknown}"
     );
 }
+
+/// GraphQL changes labels by node id, several mutations in one document, run in order:
+/// a label added that was not there and one removed that was send `issues.labeled` and
+/// `issues.unlabeled` at once; adding one already there or removing one that is not changes
+/// nothing; a label id that resolves to nothing answers `NOT_FOUND` for its field while the
+/// other field still runs; a variable of the wrong type is refused as GitHub would.
+#[tokio::test]
+async fn graphql_changes_labels_by_node_id() {
+    let s = scene().await;
+    let n = s.sim.with(|st| st.add_issue(REPO, "pm", "Export", "", &[]));
+    let mut ids = Vec::new();
+    for name in ["shipgate:intake", "shipgate:planning"] {
+        let made = s
+            .call(
+                Method::POST,
+                "/repos/acme/widgets/labels",
+                Some(serde_json::json!({"name": name, "color": "5319e7"})),
+            )
+            .await
+            .unwrap();
+        ids.push(made["node_id"].as_str().unwrap().to_owned());
+    }
+    let issue = s
+        .call(
+            Method::GET,
+            &format!("/repos/acme/widgets/issues/{n}"),
+            None,
+        )
+        .await
+        .unwrap()["node_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let swap = "mutation($on: ID!, $add: [ID!]!, $remove: [ID!]!) { \
+        add: addLabelsToLabelable(input: {labelableId: $on, labelIds: $add}) { clientMutationId } \
+        remove: removeLabelsFromLabelable(input: {labelableId: $on, labelIds: $remove}) { clientMutationId } }";
+    let scene = &s;
+    let graphql = |query: &str, variables: Value| {
+        let body = serde_json::json!({"query": query, "variables": variables});
+        async move {
+            scene
+                .call(Method::POST, "/graphql", Some(body))
+                .await
+                .unwrap()
+        }
+    };
+    let labels = || s.sim.with(|st| st.repos[REPO].issues[&n].labels.clone());
+    let events = || {
+        s.sim.with(|st| {
+            st.hook_deliveries
+                .iter()
+                .filter(|d| d.event == "issues")
+                .filter_map(|d| d.action.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+
+    let answer = graphql(
+        swap,
+        serde_json::json!({"on": issue, "add": [ids[0]], "remove": [ids[1]]}),
+    )
+    .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    assert_eq!(labels(), ["shipgate:intake"]);
+    assert_eq!(events(), ["labeled"], "sent with the answer, not later");
+
+    let answer = graphql(
+        swap,
+        serde_json::json!({"on": issue, "add": [ids[1]], "remove": [ids[0]]}),
+    )
+    .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    assert_eq!(labels(), ["shipgate:planning"]);
+    assert_eq!(events(), ["labeled", "labeled", "unlabeled"]);
+
+    // A label id that resolves to nothing: its field fails, the other still runs.
+    let answer = graphql(
+        swap,
+        serde_json::json!({"on": issue, "add": [ids[0]], "remove": ["LA_gone"]}),
+    )
+    .await;
+    assert_eq!(answer["data"]["remove"], Value::Null, "{answer}");
+    assert_eq!(answer["errors"][0]["type"], "NOT_FOUND", "{answer}");
+    assert_eq!(answer["errors"][0]["path"][0], "remove", "{answer}");
+    assert_eq!(labels(), ["shipgate:planning", "shipgate:intake"]);
+    assert!(s.sim.violations().is_empty(), "{:?}", s.sim.violations());
+
+    // `labelIds` declared as one ID, not a list: refused, and a violation.
+    let wrong = "mutation($on: ID!, $add: ID!) { \
+        addLabelsToLabelable(input: {labelableId: $on, labelIds: $add}) { clientMutationId } }";
+    let answer = graphql(wrong, serde_json::json!({"on": issue, "add": ids[0]})).await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Type mismatch on variable $add"),
+        "{answer}"
+    );
+    assert_eq!(s.sim.take_violations().len(), 1);
+}

@@ -292,6 +292,7 @@ fn issue(to: &Destination<'_>, e: &IssuesEvent) -> Routing {
             author: e.issue.user.login.clone(),
             labels: e.issue.labels.iter().map(|l| l.name.clone()).collect(),
             updated_at: ms(e.issue.updated_at),
+            node_id: e.issue.node_id.clone(),
         },
         actor: sender,
     };

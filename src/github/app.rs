@@ -174,7 +174,8 @@ impl GitHubApp {
     /// One GraphQL request (`POST /graphql`, body `{query, variables}`) as the installation,
     /// with the same holds and counting as REST. Answers the `data` object. GraphQL refuses
     /// with 200 and an `errors` list: an error carrying the first message, permanent unless
-    /// its type is `RATE_LIMITED` (then waited out like a secondary limit).
+    /// its type is `RATE_LIMITED` (then waited out like a secondary limit); its status is 404
+    /// when the type is `NOT_FOUND` (a node id that resolves to nothing), else the answer's.
     pub async fn graphql_as_installation(
         &self,
         installation_id: u64,
@@ -200,9 +201,15 @@ impl GitHubApp {
             } else {
                 FailureKind::Permanent
             };
+            // A node id that resolves to nothing is REST's 404 in GraphQL's words.
+            let status = if first["type"] == "NOT_FOUND" {
+                404
+            } else {
+                answer.status.as_u16()
+            };
             return Err(GitHubError::Status {
                 operation,
-                status: answer.status.as_u16(),
+                status,
                 message: first["message"]
                     .as_str()
                     .unwrap_or("GraphQL error")

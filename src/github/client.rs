@@ -341,19 +341,36 @@ pub trait GitHub: Send + Sync {
         comment_id: u64,
         content: &str,
     ) -> Result<(), GitHubError>;
-    /// Creates the label unless it exists.
+    /// Creates the label unless it exists (`issues/get-label`, then `issues/create-label`);
+    /// answers its GraphQL node id (`node_id`).
     async fn ensure_label(
         &self,
         repo: &RepoRef,
         name: &str,
         color: &str,
         description: &str,
-    ) -> Result<(), GitHubError>;
-    async fn add_labels(
+    ) -> Result<String, GitHubError>;
+    /// A label's GraphQL node id (`issues/get-label`), or `None` if the repository has no
+    /// label of that name.
+    async fn label_node_id(
         &self,
         repo: &RepoRef,
-        issue: u64,
-        labels: &[String],
+        name: &str,
+    ) -> Result<Option<String>, GitHubError>;
+    /// An issue's GraphQL node id (`issues/get`).
+    async fn issue_node_id(&self, repo: &RepoRef, number: u64) -> Result<String, GitHubError>;
+    /// Adds labels to an issue or PR and removes others in ONE request: GraphQL's
+    /// `addLabelsToLabelable` then `removeLabelsFromLabelable` in one mutation document, by
+    /// node ids (docs.github.com/graphql/reference/mutations#addlabelstolabelable; REST adds
+    /// and removes in separate calls). Adding a label already there, or removing one that is
+    /// not, changes nothing. A node id that does not resolve (a label deleted since its id was
+    /// read) fails with status 404 (`is_not_found`).
+    async fn relabel(
+        &self,
+        repo: &RepoRef,
+        labelable: &str,
+        add: &[String],
+        remove: &[String],
     ) -> Result<(), GitHubError>;
     /// Removes a label; one that is not there is fine.
     async fn remove_label(

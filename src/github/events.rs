@@ -48,6 +48,9 @@ pub struct Label {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Issue {
     pub number: u64,
+    /// GraphQL node id.
+    #[serde(default)]
+    pub node_id: Option<String>,
     pub title: String,
     #[serde(default)]
     pub body: Option<String>,

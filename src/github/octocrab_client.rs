@@ -42,6 +42,12 @@ fn repo_path(repo: &RepoRef, rest: &str) -> String {
     format!("/repos/{}/{}{rest}", enc(&repo.owner), enc(&repo.name))
 }
 
+/// The GraphQL node id of a REST object (a label, an issue).
+#[derive(Deserialize)]
+struct NodeId {
+    node_id: String,
+}
+
 /// The octocrab implementation, acting as whichever App is live.
 #[derive(Clone)]
 pub struct OctocrabGitHub {
@@ -488,38 +494,79 @@ impl GitHub for OctocrabGitHub {
         name: &str,
         color: &str,
         description: &str,
-    ) -> Result<(), GitHubError> {
-        match self
-            .get(
-                repo,
-                "read a label",
-                &repo_path(repo, &format!("/labels/{}", enc(name))),
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
+    ) -> Result<String, GitHubError> {
+        const OP: &str = "create a label";
+        if let Some(id) = self.label_node_id(repo, name).await? {
+            return Ok(id);
         }
         let body = json!({"name": name, "color": color, "description": description});
         match self
-            .post(repo, "create a label", &repo_path(repo, "/labels"), &body)
+            .post(repo, OP, &repo_path(repo, "/labels"), &body)
             .await
         {
+            Ok(answer) => Ok(answer.json::<NodeId>(OP)?.node_id),
             // Another replica created it in between.
-            Err(e) if e.status() == Some(422) => Ok(()),
-            other => other.map(|_| ()),
+            Err(e) if e.status() == Some(422) => self.label_node_id(repo, name).await?.ok_or(e),
+            Err(e) => Err(e),
         }
     }
 
-    async fn add_labels(
+    async fn label_node_id(
         &self,
         repo: &RepoRef,
-        issue: u64,
-        labels: &[String],
+        name: &str,
+    ) -> Result<Option<String>, GitHubError> {
+        const OP: &str = "read a label";
+        let path = repo_path(repo, &format!("/labels/{}", enc(name)));
+        match self.get(repo, OP, &path).await {
+            Ok(answer) => Ok(Some(answer.json::<NodeId>(OP)?.node_id)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn issue_node_id(&self, repo: &RepoRef, number: u64) -> Result<String, GitHubError> {
+        const OP: &str = "read an issue";
+        let path = repo_path(repo, &format!("/issues/{number}"));
+        Ok(self.get(repo, OP, &path).await?.json::<NodeId>(OP)?.node_id)
+    }
+
+    async fn relabel(
+        &self,
+        repo: &RepoRef,
+        labelable: &str,
+        add: &[String],
+        remove: &[String],
     ) -> Result<(), GitHubError> {
-        let path = repo_path(repo, &format!("/issues/{issue}/labels"));
-        self.post(repo, "label an issue", &path, &json!({"labels": labels}))
+        const OP: &str = "change labels";
+        const ADD: &str = "add: addLabelsToLabelable(input: {labelableId: $on, labelIds: $add}) { clientMutationId }";
+        const REMOVE: &str = "remove: removeLabelsFromLabelable(input: {labelableId: $on, labelIds: $remove}) { clientMutationId }";
+        let (mut declared, mut fields, mut variables) =
+            (vec!["$on: ID!"], Vec::new(), json!({"on": labelable}));
+        if !add.is_empty() {
+            declared.push("$add: [ID!]!");
+            fields.push(ADD);
+            variables["add"] = json!(add);
+        }
+        if !remove.is_empty() {
+            declared.push("$remove: [ID!]!");
+            fields.push(REMOVE);
+            variables["remove"] = json!(remove);
+        }
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let query = format!(
+            "mutation({}) {{ {} }}",
+            declared.join(", "),
+            fields.join(" ")
+        );
+        self.app()?
+            .graphql_as_installation(
+                repo.installation_id,
+                OP,
+                &json!({"query": query, "variables": variables}),
+            )
             .await?;
         Ok(())
     }

@@ -126,6 +126,7 @@ mod tests {
             author: "pm".into(),
             labels: vec!["feature".into()],
             updated_at: 0,
+            node_id: None,
         };
         Pipeline::new(id, 1, "acme/widgets", "main", &issue, created)
     }

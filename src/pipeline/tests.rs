@@ -35,6 +35,7 @@ pub(super) fn issue(body: &str) -> IssueSnapshot {
         author: "pm".into(),
         labels: vec!["feature".into()],
         updated_at: 0,
+        node_id: None,
     }
 }
 

@@ -127,10 +127,19 @@ fn serve(
     authorization: Option<&str>,
 ) -> (Reply, Vec<String>) {
     if received.method == http::Method::POST && received.path == "/graphql" {
-        received.operation = Some(super::graphql::OPERATION.into());
+        let op = super::graphql::OPERATION;
+        received.operation = Some(op.into());
         received.body = serde_json::from_slice(bytes).ok();
         let mut state = inner.state.lock().expect("simulator state");
-        return super::graphql::serve(&mut state, bytes, authorization);
+        if let Some(reply) = fault_before(&mut state, op) {
+            return (reply, Vec::new());
+        }
+        let (reply, violations) = super::graphql::serve(&mut state, bytes, authorization);
+        let installation = matches!(
+            auth::identify(&state, authorization),
+            Ok(Caller::Installation(_))
+        );
+        return finish(inner, state, received, op, installation, reply, violations);
     }
     let Some((op, params)) = inner.spec.route(&received.method, &received.path) else {
         let v = format!(
@@ -210,23 +219,10 @@ fn serve(
         && !throttle.take(installation)
     {
         let mut reply = Reply::new(403, secondary_rate_limit_body());
-        reply.headers = rate_limit_headers(&state);
+        reply.headers = rate_limit_headers(&state, &op.id);
         return (reply, Vec::new());
     }
-    if let Some(i) = state
-        .faults
-        .iter()
-        .position(|f| f.operation == op.id && !f.after)
-    {
-        let fault = state.faults.remove(i);
-        let mut reply = match fault.body {
-            Some(body) => Reply::new(fault.status, body),
-            None => Reply::error(fault.status, "injected failure"),
-        };
-        reply.headers = fault.headers;
-        if fault.status == 403 && reply.headers.is_empty() {
-            reply.headers = rate_limit_headers(&state);
-        }
+    if let Some(reply) = fault_before(&mut state, &op.id) {
         return (reply, Vec::new());
     }
     let Some(handler) = handlers::lookup(&op.id) else {
@@ -241,28 +237,78 @@ fn serve(
         );
     };
 
-    let (Ok(mut reply) | Err(mut reply)) = handler(&mut state, &call);
+    let (Ok(reply) | Err(reply)) = handler(&mut state, &call);
     let described = received.describe();
-    let mut violations: Vec<String> = inner
+    let violations: Vec<String> = inner
         .spec
         .check_response(op, reply.status, reply.body.as_ref())
         .into_iter()
         .map(|p| format!("simulator answer to {described} is not GitHub's shape: {p}"))
         .collect();
-    if let Some(i) = state
+    let installation = matches!(call.caller, Caller::Installation(_));
+    finish(
+        inner,
+        state,
+        received,
+        &op.id,
+        installation,
+        reply,
+        violations,
+    )
+}
+
+/// A fault injected to answer in place of the operation, taken.
+fn fault_before(state: &mut super::state::SimState, operation: &str) -> Option<Reply> {
+    let fault = take_fault(state, operation, false)?;
+    let mut reply = match fault.body {
+        Some(body) => Reply::new(fault.status, body),
+        None => Reply::error(fault.status, "injected failure"),
+    };
+    reply.headers = fault.headers;
+    if fault.status == 403 && reply.headers.is_empty() {
+        reply.headers = rate_limit_headers(state, operation);
+    }
+    Some(reply)
+}
+
+/// The first fault set for `operation` (before it is carried out, or `after`), unless it
+/// lets this request through first (`skip`).
+fn take_fault(
+    state: &mut super::state::SimState,
+    operation: &str,
+    after: bool,
+) -> Option<super::state::Fault> {
+    let i = state
         .faults
         .iter()
-        .position(|f| f.operation == op.id && f.after)
-    {
-        let fault = state.faults.remove(i);
+        .position(|f| f.operation == operation && f.after == after)?;
+    if state.faults[i].skip > 0 {
+        state.faults[i].skip -= 1;
+        return None;
+    }
+    Some(state.faults.remove(i))
+}
+
+/// After the operation was carried out: a fault injected to lose its answer, the rate-limit
+/// headers an installation gets, and the webhooks it set off sent.
+fn finish(
+    inner: &Arc<Inner>,
+    mut state: std::sync::MutexGuard<'_, super::state::SimState>,
+    received: &mut Received,
+    operation: &str,
+    installation: bool,
+    mut reply: Reply,
+    mut violations: Vec<String>,
+) -> (Reply, Vec<String>) {
+    if let Some(fault) = take_fault(&mut state, operation, true) {
         received.hang = fault.hang;
         reply = Reply::error(
             fault.status,
             "injected failure after the request was carried out",
         );
     }
-    if let Caller::Installation(_) = call.caller {
-        reply.headers.extend(rate_limit_headers(&state));
+    if installation {
+        reply.headers.extend(rate_limit_headers(&state, operation));
     }
     let outgoing = std::mem::take(&mut state.outbox);
     violations.extend(webhooks::check_all(&inner.spec, &outgoing));
@@ -340,7 +386,14 @@ pub fn secondary_rate_limit_body() -> Value {
 }
 
 /// GitHub's rate-limit headers (the simulator counts every request of the last hour).
-fn rate_limit_headers(state: &super::state::SimState) -> Vec<(String, String)> {
+/// GitHub's `x-ratelimit-*` headers; `resource` is `graphql` for GraphQL (its own budget),
+/// `core` for REST.
+fn rate_limit_headers(state: &super::state::SimState, operation: &str) -> Vec<(String, String)> {
+    let resource = if operation == super::graphql::OPERATION {
+        "graphql"
+    } else {
+        "core"
+    };
     let hour_ago = state.now() - chrono::Duration::hours(1);
     let used = match state.rate_limit_remaining {
         Some(remaining) => 4999u64.saturating_sub(remaining),
@@ -353,7 +406,7 @@ fn rate_limit_headers(state: &super::state::SimState) -> Vec<(String, String)> {
             5000u64.saturating_sub(used + 1).to_string(),
         ),
         ("x-ratelimit-used".into(), (used + 1).to_string()),
-        ("x-ratelimit-resource".into(), "core".into()),
+        ("x-ratelimit-resource".into(), resource.into()),
         (
             "x-ratelimit-reset".into(),
             (state.now().timestamp() + 3600).to_string(),

@@ -1,22 +1,26 @@
-//! GitHub's GraphQL endpoint (`POST /graphql`), for the one change REST has no twin of:
-//! `markPullRequestReadyForReview` (docs.github.com/graphql/reference/mutations
-//! #markpullrequestreadyforreview; REST's `pulls/update` cannot take a PR out of draft). The
-//! query is parsed with `graphql-parser` and checked against that mutation's shape: its one
-//! argument `input: MarkPullRequestReadyForReviewInput!` (`pullRequestId: ID!`,
-//! `clientMutationId: String`) and the fields of its payload. GraphQL answers 200 with
-//! `errors` for a query it refuses; the simulator also records a violation then.
+//! GitHub's GraphQL endpoint (`POST /graphql`), for the changes REST has no twin of:
+//! `markPullRequestReadyForReview` (REST's `pulls/update` cannot take a PR out of draft), and
+//! `addLabelsToLabelable` with `removeLabelsFromLabelable` (REST adds and removes labels in
+//! separate calls; one document may carry both). docs.github.com/graphql/reference/mutations.
+//! The query is parsed with `graphql-parser` and each mutation field is checked against its
+//! shape: the one argument `input`, given inline or as one variable of the input type, its
+//! fields and their types, and the fields of its payload. Fields run in order, as GitHub runs
+//! a mutation's fields; one that fails answers `null` with an entry in `errors` and the others
+//! still run. GraphQL answers 200 with `errors` for a query it refuses; the simulator also
+//! records a violation then.
 //!
 //! Must not: accept a query GitHub would refuse without recording a violation.
 
 use graphql_parser::query::{
-    Definition, Document, OperationDefinition, Selection, SelectionSet, Type, Value as GqlValue,
-    parse_query,
+    Definition, Document, Field, OperationDefinition, Selection, SelectionSet, Type,
+    Value as GqlValue, VariableDefinition, parse_query,
 };
 use serde_json::{Map, Value, json};
 
 use super::auth::{self, Caller};
 use super::handlers::Reply;
 use super::permissions;
+use super::render::node_id;
 use super::state::SimState;
 
 /// The operation name a GraphQL request is recorded under.
@@ -24,6 +28,84 @@ pub const OPERATION: &str = "graphql";
 
 /// Fields of `PullRequest` a payload may select (those the simulator can answer).
 const PULL_FIELDS: [&str; 5] = ["id", "number", "isDraft", "url", "state"];
+
+/// The mutations the simulator serves.
+#[derive(Clone, Copy, PartialEq)]
+enum Mutation {
+    ReadyForReview,
+    AddLabels,
+    RemoveLabels,
+}
+
+impl Mutation {
+    fn named(name: &str) -> Option<Self> {
+        match name {
+            "markPullRequestReadyForReview" => Some(Self::ReadyForReview),
+            "addLabelsToLabelable" => Some(Self::AddLabels),
+            "removeLabelsFromLabelable" => Some(Self::RemoveLabels),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::ReadyForReview => "markPullRequestReadyForReview",
+            Self::AddLabels => "addLabelsToLabelable",
+            Self::RemoveLabels => "removeLabelsFromLabelable",
+        }
+    }
+
+    /// The input type's name and its fields with their GraphQL types.
+    fn input(self) -> (&'static str, &'static [(&'static str, &'static str)]) {
+        match self {
+            Self::ReadyForReview => (
+                "MarkPullRequestReadyForReviewInput",
+                &[("pullRequestId", "ID!"), ("clientMutationId", "String")],
+            ),
+            Self::AddLabels => (
+                "AddLabelsToLabelableInput",
+                &[
+                    ("labelableId", "ID!"),
+                    ("labelIds", "[ID!]!"),
+                    ("clientMutationId", "String"),
+                ],
+            ),
+            Self::RemoveLabels => (
+                "RemoveLabelsFromLabelableInput",
+                &[
+                    ("labelableId", "ID!"),
+                    ("labelIds", "[ID!]!"),
+                    ("clientMutationId", "String"),
+                ],
+            ),
+        }
+    }
+
+    fn payload(self) -> String {
+        let (input, _) = self.input();
+        format!("{}Payload", input.trim_end_matches("Input"))
+    }
+
+    /// The App permission the mutation needs.
+    fn permission(self) -> &'static str {
+        match self {
+            Self::ReadyForReview => "pull_requests",
+            Self::AddLabels | Self::RemoveLabels => "issues",
+        }
+    }
+}
+
+/// One mutation field of the document, read and checked.
+struct Call {
+    /// Where its answer goes in `data` (its alias, else its name).
+    key: String,
+    mutation: Mutation,
+    /// The input's fields, as JSON.
+    input: Map<String, Value>,
+    /// The payload's selected fields; `pullRequest`'s own selection beside it.
+    selected: Vec<String>,
+    pull_fields: Vec<String>,
+}
 
 /// Serves one GraphQL request: the answer, and what it did wrong.
 pub fn serve(s: &mut SimState, bytes: &[u8], authorization: Option<&str>) -> (Reply, Vec<String>) {
@@ -53,30 +135,66 @@ pub fn serve(s: &mut SimState, bytes: &[u8], authorization: Option<&str>) -> (Re
         Ok(d) => d,
         Err(e) => return refuse(format!("the query does not parse: {e}")),
     };
-    let id = match ready_for_review(&document, &variables) {
-        Ok(call) => call,
+    let calls = match mutation_fields(&document, &variables) {
+        Ok(calls) => calls,
         Err(why) => return refuse(why),
     };
-    if !permissions::granted(&s.app.permissions, "pull_requests", "write") {
-        let why = "the App lacks the `pull_requests: write` permission".to_owned();
-        return (errors(&why, "FORBIDDEN"), vec![why]);
+    for call in &calls {
+        let permission = call.mutation.permission();
+        if !permissions::granted(&s.app.permissions, permission, "write") {
+            let why = format!("the App lacks the `{permission}: write` permission");
+            return (errors(&why, "FORBIDDEN"), vec![why]);
+        }
     }
+    let (mut data, mut failed) = (Map::new(), Vec::new());
+    for call in calls {
+        let answer = match call.mutation {
+            Mutation::ReadyForReview => ready_for_review(s, installation, &call),
+            Mutation::AddLabels | Mutation::RemoveLabels => relabel(s, installation, &call),
+        };
+        match answer {
+            Ok(mut payload) => {
+                if call.selected.iter().any(|f| f == "clientMutationId") {
+                    let id = call.input.get("clientMutationId").cloned();
+                    payload.insert("clientMutationId".into(), id.unwrap_or(Value::Null));
+                }
+                data.insert(call.key, Value::Object(payload));
+            }
+            Err(message) => {
+                failed.push(json!({"type": "NOT_FOUND", "path": [call.key], "message": message}));
+                data.insert(call.key, Value::Null);
+            }
+        }
+    }
+    let mut body = json!({"data": data});
+    if !failed.is_empty() {
+        body["errors"] = Value::Array(failed);
+    }
+    (Reply::new(200, body), Vec::new())
+}
+
+fn unresolved(id: &str) -> String {
+    format!("Could not resolve to a node with the global id of '{id}'")
+}
+
+/// `markPullRequestReadyForReview`: a draft PR the installation sees becomes ready
+/// (`pull_request.ready_for_review`); the payload's `pullRequest` as selected.
+fn ready_for_review(
+    s: &mut SimState,
+    installation: u64,
+    call: &Call,
+) -> Result<Map<String, Value>, String> {
+    let id = call.input["pullRequestId"].as_str().unwrap_or_default();
     let found = s.repos.iter().find_map(|(full, r)| {
         let visible = s
             .installation_for(full)
             .is_some_and(|i| i.id == installation);
         r.pulls
             .values()
-            .find(|p| visible && super::render::node_id("PR_", p.id) == id.pull)
+            .find(|p| visible && node_id("PR_", p.id) == id)
             .map(|p| (full.clone(), p.number))
     });
-    let Some((full, number)) = found else {
-        let message = format!(
-            "Could not resolve to a node with the global id of '{}'",
-            id.pull
-        );
-        return (errors(&message, "NOT_FOUND"), Vec::new());
-    };
+    let (full, number) = found.ok_or_else(|| unresolved(id))?;
     let pull = s
         .repo_mut(&full)
         .and_then(|r| r.pulls.get_mut(&number))
@@ -95,188 +213,304 @@ pub fn serve(s: &mut SimState, bytes: &[u8], authorization: Option<&str>) -> (Re
             json!({"number": number, "pull_request": pr}),
         );
     }
-    let r = &s.repos[&full];
-    let rendered = super::render::pull(s, r, &r.pulls[&number]);
-    let mut pull = Map::new();
-    for field in &id.fields {
-        let value = match field.as_str() {
-            "id" => rendered["node_id"].clone(),
-            "number" => rendered["number"].clone(),
-            "isDraft" => rendered["draft"].clone(),
-            "url" => rendered["html_url"].clone(),
-            _ => json!(rendered["state"].as_str().unwrap_or("open").to_uppercase()),
-        };
-        pull.insert(field.clone(), value);
-    }
     let mut payload = Map::new();
-    if id.select_pull {
+    if call.selected.iter().any(|f| f == "pullRequest") {
+        let r = &s.repos[&full];
+        let rendered = super::render::pull(s, r, &r.pulls[&number]);
+        let mut pull = Map::new();
+        for field in &call.pull_fields {
+            let value = match field.as_str() {
+                "id" => rendered["node_id"].clone(),
+                "number" => rendered["number"].clone(),
+                "isDraft" => rendered["draft"].clone(),
+                "url" => rendered["html_url"].clone(),
+                _ => json!(rendered["state"].as_str().unwrap_or("open").to_uppercase()),
+            };
+            pull.insert(field.clone(), value);
+        }
         payload.insert("pullRequest".into(), Value::Object(pull));
     }
-    if id.select_client_id {
-        payload.insert(
-            "clientMutationId".into(),
-            id.client_id.map_or(Value::Null, Value::String),
-        );
+    Ok(payload)
+}
+
+/// `addLabelsToLabelable` / `removeLabelsFromLabelable` on an issue or PR the installation
+/// sees, by node ids: each label added that was not there sends `labeled`, each removed that
+/// was there `unlabeled` (sender the App's bot); a label already there, or not there to
+/// remove, changes nothing and is no error.
+fn relabel(s: &mut SimState, installation: u64, call: &Call) -> Result<Map<String, Value>, String> {
+    let target = call.input["labelableId"].as_str().unwrap_or_default();
+    let found = s.repos.iter().find_map(|(full, r)| {
+        let visible = s
+            .installation_for(full)
+            .is_some_and(|i| i.id == installation);
+        r.issues
+            .values()
+            .find(|i| {
+                let id = match r.pulls.get(&i.number) {
+                    Some(p) if i.is_pull_request => node_id("PR_", p.id),
+                    _ => node_id("I_", i.id),
+                };
+                visible && id == target
+            })
+            .map(|i| (full.clone(), i.number))
+    });
+    let (full, number) = found.ok_or_else(|| unresolved(target))?;
+    let mut names = Vec::new();
+    for id in call.input["labelIds"].as_array().into_iter().flatten() {
+        let id = id.as_str().unwrap_or_default();
+        let label = s.repos[&full]
+            .labels
+            .values()
+            .find(|l| node_id("LA_", l.id) == id)
+            .ok_or_else(|| unresolved(id))?;
+        names.push(label.name.clone());
     }
-    let data = json!({"data": {"markPullRequestReadyForReview": payload}});
-    (Reply::new(200, data), Vec::new())
+    let now = s.now();
+    let issue = s
+        .repo_mut(&full)
+        .and_then(|r| r.issues.get_mut(&number))
+        .expect("found above");
+    let mut changed = Vec::new();
+    for name in names {
+        let there = issue.labels.iter().any(|l| l.eq_ignore_ascii_case(&name));
+        match call.mutation {
+            Mutation::AddLabels if !there => issue.labels.push(name.clone()),
+            Mutation::RemoveLabels if there => {
+                issue.labels.retain(|l| !l.eq_ignore_ascii_case(&name));
+            }
+            _ => continue,
+        }
+        changed.push(name);
+    }
+    if !changed.is_empty() {
+        issue.updated_at = now;
+    }
+    let bot = s.app.bot_login();
+    for name in changed {
+        if call.mutation == Mutation::AddLabels {
+            super::people::labeled(s, &full, number, &name, &bot);
+        } else {
+            super::people::unlabeled(s, &full, number, &name, &bot);
+        }
+    }
+    Ok(Map::new())
 }
 
-/// What a `markPullRequestReadyForReview` mutation asks for.
-struct ReadyForReview {
-    pull: String,
-    client_id: Option<String>,
-    select_pull: bool,
-    select_client_id: bool,
-    fields: Vec<String>,
-}
-
-/// The one mutation the simulator serves, read from `document` with `variables`, or why
-/// GitHub would refuse it.
-fn ready_for_review(
+/// The mutation fields of `document`, read with `variables`, or why GitHub would refuse it.
+fn mutation_fields(
     document: &Document<'_, String>,
     variables: &Map<String, Value>,
-) -> Result<ReadyForReview, String> {
+) -> Result<Vec<Call>, String> {
     let [Definition::Operation(OperationDefinition::Mutation(m))] = document.definitions.as_slice()
     else {
         return Err("the simulator serves one mutation per request, nothing else".into());
     };
-    let [Selection::Field(field)] = m.selection_set.items.as_slice() else {
-        return Err("the mutation must select exactly one field".into());
-    };
-    if field.name != "markPullRequestReadyForReview" {
-        return Err(format!(
-            "Field '{}' doesn't exist on type 'Mutation'",
-            field.name
-        ));
+    if m.selection_set.items.is_empty() {
+        return Err("the mutation selects no field".into());
     }
-    let [(name, input)] = field.arguments.as_slice() else {
-        return Err("markPullRequestReadyForReview takes exactly the argument `input`".into());
-    };
-    if name != "input" {
-        return Err(format!(
-            "Field 'markPullRequestReadyForReview' doesn't accept argument '{name}'"
-        ));
-    }
-    let declared = |var: &str| {
-        m.variable_definitions
-            .iter()
-            .find(|d| d.name == var)
-            .map(|d| &d.var_type)
-    };
-    // A variable's value, checked against its declared type and the type expected.
-    let resolve =
-        |value: &GqlValue<'_, String>, expected: &str| -> Result<Option<String>, String> {
-            match value {
-                GqlValue::String(s) => Ok(Some(s.clone())),
-                GqlValue::Null => Ok(None),
-                GqlValue::Variable(var) => {
-                    let Some(ty) = declared(var) else {
-                        return Err(format!("Variable ${var} is used but not declared"));
-                    };
-                    let named = match ty {
-                        Type::NonNullType(inner) => match inner.as_ref() {
-                            Type::NamedType(n) => n.as_str(),
-                            _ => "",
-                        },
-                        Type::NamedType(n) => n.as_str(),
-                        Type::ListType(_) => "",
-                    };
-                    if named != expected {
-                        return Err(format!(
-                            "Type mismatch on variable ${var}: declared {ty}, expected {expected}"
-                        ));
-                    }
-                    match variables.get(var.as_str()) {
-                        Some(Value::String(s)) => Ok(Some(s.clone())),
-                        None | Some(Value::Null) => Ok(None),
-                        Some(other) => Err(format!(
-                            "Variable ${var} of type {ty} was provided invalid value {other}"
-                        )),
-                    }
-                }
-                other => Err(format!("Argument value {other} has an invalid type")),
-            }
+    let declared = m.variable_definitions.as_slice();
+    let mut calls = Vec::new();
+    for item in &m.selection_set.items {
+        let Selection::Field(field) = item else {
+            return Err("the simulator does not serve fragments".into());
         };
-    let fields = match input {
-        GqlValue::Object(fields) => fields.clone(),
+        let Some(mutation) = Mutation::named(&field.name) else {
+            return Err(format!(
+                "Field '{}' doesn't exist on type 'Mutation'",
+                field.name
+            ));
+        };
+        let input = input_of(field, mutation, declared, variables)?;
+        let (selected, pull_fields) = payload_fields(&field.selection_set, mutation)?;
+        calls.push(Call {
+            key: field.alias.clone().unwrap_or_else(|| field.name.clone()),
+            mutation,
+            input,
+            selected,
+            pull_fields,
+        });
+    }
+    Ok(calls)
+}
+
+/// The `input` argument of `field` as JSON, checked against the mutation's input type.
+fn input_of<'a>(
+    field: &Field<'a, String>,
+    mutation: Mutation,
+    declared: &[VariableDefinition<'a, String>],
+    variables: &Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
+    let (type_name, fields) = mutation.input();
+    let name = mutation.name();
+    let [(argument, input)] = field.arguments.as_slice() else {
+        return Err(format!("{name} takes exactly the argument `input`"));
+    };
+    if argument != "input" {
+        return Err(format!(
+            "Field '{name}' doesn't accept argument '{argument}'"
+        ));
+    }
+    let given: Map<String, Value> = match input {
+        GqlValue::Object(given) => {
+            let mut out = Map::new();
+            for (key, value) in given {
+                let Some((_, ty)) = fields.iter().find(|(f, _)| f == key) else {
+                    return Err(format!(
+                        "InputObject '{type_name}' doesn't accept argument '{key}'"
+                    ));
+                };
+                out.insert(key.clone(), literal(value, ty, declared, variables)?);
+            }
+            out
+        }
         GqlValue::Variable(var) => {
-            // The whole input as one variable of type MarkPullRequestReadyForReviewInput!.
-            let Some(Type::NonNullType(inner)) = declared(var) else {
+            let expected = format!("{type_name}!");
+            let ty = declared_type(declared, var)
+                .ok_or_else(|| format!("Variable ${var} is used but not declared"))?;
+            if ty.to_string() != expected {
                 return Err(format!(
-                    "Variable ${var} must be declared MarkPullRequestReadyForReviewInput!"
-                ));
-            };
-            if !matches!(inner.as_ref(), Type::NamedType(n) if n == "MarkPullRequestReadyForReviewInput")
-            {
-                return Err(format!(
-                    "Variable ${var} must be declared MarkPullRequestReadyForReviewInput!"
+                    "Type mismatch on variable ${var}: declared {ty}, expected {expected}"
                 ));
             }
-            let Some(Value::Object(given)) = variables.get(var.as_str()) else {
-                return Err(format!(
-                    "Variable ${var} of type MarkPullRequestReadyForReviewInput! was provided invalid value"
-                ));
-            };
-            given
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str()
-                            .map_or(GqlValue::Null, |s| GqlValue::String(s.to_owned())),
-                    )
-                })
-                .collect()
+            match variables.get(var.as_str()) {
+                Some(Value::Object(given)) => given.clone(),
+                _ => {
+                    return Err(format!(
+                        "Variable ${var} of type {expected} was provided invalid value"
+                    ));
+                }
+            }
         }
         _ => {
-            return Err(
-                "Argument 'input' on Field 'markPullRequestReadyForReview' has an invalid value"
-                    .into(),
-            );
+            return Err(format!(
+                "Argument 'input' on Field '{name}' has an invalid value"
+            ));
         }
     };
-    let mut pull = None;
-    let mut client_id = None;
-    for (key, value) in &fields {
-        match key.as_str() {
-            "pullRequestId" => pull = resolve(value, "ID")?,
-            "clientMutationId" => client_id = resolve(value, "String")?,
-            other => {
-                return Err(format!(
-                    "InputObject 'MarkPullRequestReadyForReviewInput' doesn't accept argument '{other}'"
-                ));
-            }
+    for (key, value) in &given {
+        let Some((_, ty)) = fields.iter().find(|(f, _)| f == key) else {
+            return Err(format!(
+                "InputObject '{type_name}' doesn't accept argument '{key}'"
+            ));
+        };
+        if !fits(value, ty) {
+            return Err(format!(
+                "Argument '{key}' on InputObject '{type_name}' has an invalid value ({value}). Expected type '{ty}'."
+            ));
         }
     }
-    let Some(pull) = pull else {
-        return Err("Argument 'pullRequestId' on InputObject 'MarkPullRequestReadyForReviewInput' is required".into());
+    for (key, ty) in fields.iter() {
+        if ty.ends_with('!') && given.get(*key).is_none_or(Value::is_null) {
+            return Err(format!(
+                "Argument '{key}' on InputObject '{type_name}' is required. Expected type {ty}"
+            ));
+        }
+    }
+    Ok(given)
+}
+
+/// An inline value as JSON: literals as they are, a variable by its value once its declared
+/// type is one `expected` accepts (a non-null variable may fill a nullable place, not the
+/// reverse).
+fn literal<'a>(
+    value: &GqlValue<'a, String>,
+    expected: &str,
+    declared: &[VariableDefinition<'a, String>],
+    variables: &Map<String, Value>,
+) -> Result<Value, String> {
+    Ok(match value {
+        GqlValue::String(s) => Value::String(s.clone()),
+        GqlValue::Null => Value::Null,
+        GqlValue::List(items) => {
+            let inner = expected
+                .trim_end_matches('!')
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .unwrap_or("");
+            let items: Result<Vec<Value>, String> = items
+                .iter()
+                .map(|i| literal(i, inner, declared, variables))
+                .collect();
+            Value::Array(items?)
+        }
+        GqlValue::Variable(var) => {
+            let ty = declared_type(declared, var)
+                .ok_or_else(|| format!("Variable ${var} is used but not declared"))?;
+            let ty = ty.to_string();
+            if ty.trim_end_matches('!') != expected.trim_end_matches('!')
+                || (expected.ends_with('!') && !ty.ends_with('!'))
+            {
+                return Err(format!(
+                    "Type mismatch on variable ${var}: declared {ty}, expected {expected}"
+                ));
+            }
+            let value = variables.get(var.as_str()).cloned().unwrap_or(Value::Null);
+            if !fits(&value, &ty) {
+                return Err(format!(
+                    "Variable ${var} of type {ty} was provided invalid value {value}"
+                ));
+            }
+            value
+        }
+        other => return Err(format!("Argument value {other} has an invalid type")),
+    })
+}
+
+/// The type a variable is declared with.
+fn declared_type<'d, 'a>(
+    declared: &'d [VariableDefinition<'a, String>],
+    var: &str,
+) -> Option<&'d Type<'a, String>> {
+    declared.iter().find(|d| d.name == var).map(|d| &d.var_type)
+}
+
+/// Whether a JSON value is one of GraphQL type `ty` (the scalars here are `ID` and `String`).
+fn fits(value: &Value, ty: &str) -> bool {
+    let (inner, required) = match ty.strip_suffix('!') {
+        Some(inner) => (inner, true),
+        None => (ty, false),
     };
-    let (mut select_pull, mut select_client_id, mut selected) = (false, false, Vec::new());
-    for item in &field.selection_set.items {
+    match value {
+        Value::Null => !required,
+        Value::String(_) => matches!(inner, "ID" | "String"),
+        Value::Array(items) => inner
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .is_some_and(|item| items.iter().all(|i| fits(i, item))),
+        _ => false,
+    }
+}
+
+/// The payload fields a mutation selects, and `pullRequest`'s own fields.
+fn payload_fields(
+    set: &SelectionSet<'_, String>,
+    mutation: Mutation,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    if set.items.is_empty() {
+        return Err(format!(
+            "Field must have selections (field '{}' returns {} but has no selections)",
+            mutation.name(),
+            mutation.payload()
+        ));
+    }
+    let (mut selected, mut pull) = (Vec::new(), Vec::new());
+    for item in &set.items {
         let Selection::Field(f) = item else {
             return Err("the simulator does not serve fragments".into());
         };
-        match f.name.as_str() {
-            "clientMutationId" => select_client_id = true,
-            "pullRequest" => {
-                select_pull = true;
-                selected = pull_fields(&f.selection_set)?;
-            }
-            other => {
+        match (f.name.as_str(), mutation) {
+            ("clientMutationId", _) => {}
+            ("pullRequest", Mutation::ReadyForReview) => pull = pull_fields(&f.selection_set)?,
+            (other, _) => {
                 return Err(format!(
-                    "Field '{other}' doesn't exist on type 'MarkPullRequestReadyForReviewPayload'"
+                    "Field '{other}' doesn't exist on type '{}' (or the simulator does not serve it)",
+                    mutation.payload()
                 ));
             }
         }
+        selected.push(f.name.clone());
     }
-    Ok(ReadyForReview {
-        pull,
-        client_id,
-        select_pull,
-        select_client_id,
-        fields: selected,
-    })
+    Ok((selected, pull))
 }
 
 fn pull_fields(set: &SelectionSet<'_, String>) -> Result<Vec<String>, String> {

@@ -461,10 +461,16 @@ impl Simulator {
     /// Makes the next request to `operation` be carried out and then never answered: the
     /// caller waits until it gives up or is killed (crash tests kill shipgate then).
     pub fn hang_after(&self, operation: &str) {
+        self.hang_after_nth(operation, 0);
+    }
+
+    /// As [`Simulator::hang_after`], for the request to `operation` after the next `skip`.
+    pub fn hang_after_nth(&self, operation: &str, skip: usize) {
         self.with(|s| {
             s.faults.push(state::Fault {
                 after: true,
                 hang: true,
+                skip,
                 ..state::Fault::new(operation, 504)
             })
         });

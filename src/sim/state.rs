@@ -463,6 +463,8 @@ pub struct Fault {
     pub hang: bool,
     /// The error body, if not the simulator's usual one.
     pub body: Option<Value>,
+    /// Requests to `operation` let through untouched before this fault takes one.
+    pub skip: usize,
 }
 
 impl Fault {
@@ -475,6 +477,7 @@ impl Fault {
             after: false,
             hang: false,
             body: None,
+            skip: 0,
         }
     }
 }

@@ -505,14 +505,25 @@ pub async fn crash_at<T, C: std::future::Future<Output = ()>>(
     crash: impl FnOnce(shipgate::sim::state::RecordedRequest) -> C,
     scenario: impl std::future::Future<Output = T>,
 ) -> T {
+    crash_at_nth(sim, operation, 0, crash, scenario).await
+}
+
+/// As [`crash_at`], at the request to `operation` after the next `skip`.
+pub async fn crash_at_nth<T, C: std::future::Future<Output = ()>>(
+    sim: &Simulator,
+    operation: &str,
+    skip: usize,
+    crash: impl FnOnce(shipgate::sim::state::RecordedRequest) -> C,
+    scenario: impl std::future::Future<Output = T>,
+) -> T {
     let sent = |sim: &Simulator| {
         sim.requests()
             .into_iter()
             .filter(|r| r.operation.as_deref() == Some(operation))
             .collect::<Vec<_>>()
     };
-    let before = sent(sim).len();
-    sim.hang_after(operation);
+    let before = sent(sim).len() + skip;
+    sim.hang_after_nth(operation, skip);
     let watch = async {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {

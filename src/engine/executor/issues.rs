@@ -1,6 +1,8 @@
 //! Effects on the feature issue and its PR's conversation: the status comment, replies,
 //! reactions, phase labels, closing the issue, and incident issues.
 
+use std::collections::BTreeSet;
+
 use super::{Attempt, Executor};
 use crate::github::client::NewIssue;
 use crate::github::rest::GitHubError;
@@ -86,8 +88,10 @@ impl Executor {
 
     /// The phase label, drawn from the state like the other redraws (so that effects of
     /// this kind may run in any order): the label of the phase the pipeline is in now
-    /// (created first if missing) is added, then each of `remove` — and `add`, if the
-    /// pipeline has left that phase since — is removed.
+    /// (created first if missing) is added and each of `remove` — and `add`, if the pipeline
+    /// has left that phase since — is removed, in one GraphQL request by node ids (labels
+    /// the repository does not have are left out). A label id that no longer resolves (the
+    /// label deleted, perhaps made again) is read again once.
     pub(super) async fn set_phase_label(
         &self,
         at: &Attempt<'_>,
@@ -96,17 +100,32 @@ impl Executor {
     ) -> Done {
         let gh = self.github();
         let now = at.p.phase.label();
-        self.ensure_label(at.repo, &now).await?;
-        gh.add_labels(at.repo, at.p.issue, std::slice::from_ref(&now))
-            .await?;
-        let stale = remove.iter().map(String::as_str).chain([add]);
-        for old in stale
+        let stale: BTreeSet<&str> = remove
+            .iter()
+            .map(String::as_str)
+            .chain([add])
             .filter(|l| *l != now)
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            gh.remove_label(at.repo, at.p.issue, old).await?;
+            .collect();
+        let labelable = match &at.p.issue_node_id {
+            Some(id) => id.clone(),
+            // A pipeline from before shipgate kept the issue's node id.
+            None => gh.issue_node_id(at.repo, at.p.issue).await?,
+        };
+        let mut read_again = false;
+        loop {
+            let current = self.ensure_label(at.repo, &now).await?;
+            let mut old = Vec::new();
+            for name in &stale {
+                old.extend(self.label_id(at.repo, name).await?);
+            }
+            match gh.relabel(at.repo, &labelable, &[current], &old).await {
+                Err(e) if e.is_not_found() && !read_again => {
+                    self.forget_labels(at.repo);
+                    read_again = true;
+                }
+                done => return done.map(|()| None),
+            }
         }
-        Ok(None)
     }
 
     pub(super) async fn remove_label(&self, at: &Attempt<'_>, label: &str) -> Done {

@@ -21,7 +21,7 @@ mod issues;
 mod pulls;
 mod runs;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,8 +70,8 @@ pub struct Executor {
     pub clock: Arc<dyn Clock>,
     /// Notified when the worker adds effects.
     pub wake: Arc<Notify>,
-    /// Labels known to exist, per repository.
-    labels: Mutex<HashSet<(String, String)>>,
+    /// GraphQL node ids of labels known to exist, by repository and name.
+    labels: Mutex<HashMap<(String, String), String>>,
     /// The claims of the current round not yet finished (their leases are renewed).
     in_flight: Mutex<Vec<EffectRow>>,
     prober: super::health::Prober,
@@ -150,7 +150,7 @@ impl Executor {
             resolver,
             clock,
             wake,
-            labels: Mutex::new(HashSet::new()),
+            labels: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(Vec::new()),
             outlets,
             prober: super::health::Prober::new(allow_private_health_urls)
@@ -620,11 +620,12 @@ impl Executor {
     }
 
     /// Creates a label shipgate uses once per process and repository (phase labels,
-    /// `shipgate:incident`); an existing one counts. (`issues/create-label`)
-    async fn ensure_label(&self, repo: &RepoRef, name: &str) -> Result<(), GitHubError> {
+    /// `shipgate:incident`); an existing one counts. Answers its node id.
+    /// (`issues/get-label`, `issues/create-label`)
+    async fn ensure_label(&self, repo: &RepoRef, name: &str) -> Result<String, GitHubError> {
         let key = (repo.full_name(), name.to_owned());
-        if self.labels.lock().expect("label cache").contains(&key) {
-            return Ok(());
+        if let Some(id) = self.labels.lock().expect("label cache").get(&key) {
+            return Ok(id.clone());
         }
         let (color, description) = if name == INCIDENT_LABEL {
             (
@@ -637,11 +638,42 @@ impl Executor {
                 format!("shipgate phase: {}", name.trim_start_matches("shipgate:")),
             )
         };
-        self.github()
+        let id = self
+            .github()
             .ensure_label(repo, name, color, &description)
             .await?;
-        self.labels.lock().expect("label cache").insert(key);
-        Ok(())
+        self.labels
+            .lock()
+            .expect("label cache")
+            .insert(key, id.clone());
+        Ok(id)
+    }
+
+    /// A label's node id, read once per process and repository; `None` when the repository
+    /// has no such label. (`issues/get-label`)
+    async fn label_id(&self, repo: &RepoRef, name: &str) -> Result<Option<String>, GitHubError> {
+        let key = (repo.full_name(), name.to_owned());
+        if let Some(id) = self.labels.lock().expect("label cache").get(&key) {
+            return Ok(Some(id.clone()));
+        }
+        let found = self.github().label_node_id(repo, name).await?;
+        if let Some(id) = &found {
+            self.labels
+                .lock()
+                .expect("label cache")
+                .insert(key, id.clone());
+        }
+        Ok(found)
+    }
+
+    /// Forgets the repository's label ids (one no longer resolved: a label deleted, perhaps
+    /// made again under the same name).
+    fn forget_labels(&self, repo: &RepoRef) {
+        let full = repo.full_name();
+        self.labels
+            .lock()
+            .expect("label cache")
+            .retain(|(r, _), _| *r != full);
     }
 }
 

@@ -39,6 +39,9 @@ pub struct IssueSnapshot {
     /// newer one.
     #[serde(default)]
     pub updated_at: i64,
+    /// The issue's GraphQL node id (`node_id`), when the payload carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

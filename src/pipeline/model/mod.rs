@@ -119,6 +119,10 @@ pub struct Pipeline {
     /// The issue's labels in the newest snapshot applied.
     #[serde(default)]
     pub issue_labels: Vec<String>,
+    /// The issue's GraphQL node id (`node_id` in its webhook payloads), by which its phase
+    /// label is changed in one request; `None` in pipelines older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_node_id: Option<String>,
     /// Everyone seen pushing to the pipeline's branch (`push` webhooks), before or after a
     /// PR from it was linked.
     #[serde(default)]
@@ -189,6 +193,7 @@ impl Pipeline {
             foreign_runs: BTreeSet::new(),
             issue_updated_at: issue.updated_at,
             issue_labels: issue.labels.clone(),
+            issue_node_id: issue.node_id.clone(),
             branch_pushers: BTreeSet::new(),
             created_at: now,
             updated_at: now,

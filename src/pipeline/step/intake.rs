@@ -34,6 +34,9 @@ impl Step<'_> {
             self.p.issue_updated_at = issue.updated_at;
             self.p.issue_labels = issue.labels.clone();
             self.p.title = issue.title.clone();
+            if issue.node_id.is_some() {
+                self.p.issue_node_id = issue.node_id.clone();
+            }
             if matches!(self.p.phase, Phase::Intake) {
                 self.p.missing_sections = linking::missing_sections(
                     &issue.body,
