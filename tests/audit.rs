@@ -17,22 +17,6 @@ use shipgate::store::audit::Broken;
 const REPO: &str = "acme/widgets";
 const BODY: &str = "## Acceptance criteria\n- works\n";
 
-/// Runs raw SQL against the test database, as someone with database access would.
-async fn tamper(db: &TestDb, sql: &str) {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match db.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-        }
-    }
-}
-
 /// `shipgate audit verify` against the test database: (exit code, stdout + stderr).
 fn verify_cli(db: &TestDb) -> (i32, String) {
     verify_cli_with(db, &[])
@@ -121,10 +105,9 @@ async fn decisions_are_chained_and_tampering_is_found(backend: Backend) {
 
     // Someone edits who approved: the entry no longer matches its hash.
     let id = entries[1].id;
-    tamper(
-        &db,
-        &format!("UPDATE audit_log SET actor = 'mallory' WHERE id = {id}"),
-    )
+    db.execute(&format!(
+        "UPDATE audit_log SET actor = 'mallory' WHERE id = {id}"
+    ))
     .await;
     let store = db.store().await;
     assert_eq!(
@@ -139,26 +122,25 @@ async fn decisions_are_chained_and_tampering_is_found(backend: Backend) {
     );
 
     // Put back, then the refusal before it removed: the chain no longer links.
-    tamper(
-        &db,
-        &format!("UPDATE audit_log SET actor = 'lead' WHERE id = {id}"),
-    )
+    db.execute(&format!(
+        "UPDATE audit_log SET actor = 'lead' WHERE id = {id}"
+    ))
     .await;
     assert_eq!(store.verify_audit().await.unwrap(), Ok(4));
-    tamper(
-        &db,
-        &format!("DELETE FROM audit_log WHERE id = {}", entries[0].id),
-    )
+    db.execute(&format!(
+        "DELETE FROM audit_log WHERE id = {}",
+        entries[0].id
+    ))
     .await;
     assert_eq!(
         store.verify_audit().await.unwrap(),
         Err(Broken::Unlinked { id })
     );
     // And the newest removed: the head gives it away.
-    tamper(
-        &db,
-        &format!("DELETE FROM audit_log WHERE id >= {}", entries[0].id),
-    )
+    db.execute(&format!(
+        "DELETE FROM audit_log WHERE id >= {}",
+        entries[0].id
+    ))
     .await;
     assert!(matches!(
         store.verify_audit().await.unwrap(),
@@ -257,7 +239,8 @@ async fn rewrite_and_rehash(db: &TestDb, store: &shipgate::store::Store, drop_la
     let mut entries = store.audit_entries(0, 1000).await.unwrap();
     if drop_last {
         let last = entries.pop().unwrap();
-        tamper(db, &format!("DELETE FROM audit_log WHERE id = {}", last.id)).await;
+        db.execute(&format!("DELETE FROM audit_log WHERE id = {}", last.id))
+            .await;
     }
     let mut prev = shipgate::store::audit::GENESIS.to_owned();
     for (i, e) in entries.iter().enumerate() {
@@ -274,8 +257,7 @@ async fn rewrite_and_rehash(db: &TestDb, store: &shipgate::store::Store, drop_la
                 detail: &e.detail,
             },
         );
-        tamper(
-            db,
+        db.execute(
             &format!(
                 "UPDATE audit_log SET actor = '{actor}', prev_hash = '{prev}', hash = '{hash}' WHERE id = {}",
                 e.id
@@ -284,13 +266,10 @@ async fn rewrite_and_rehash(db: &TestDb, store: &shipgate::store::Store, drop_la
         .await;
         prev = hash;
     }
-    tamper(
-        db,
-        &format!(
-            "UPDATE audit_head SET hash = '{prev}', seq = {} WHERE id = 1",
-            entries.len()
-        ),
-    )
+    db.execute(&format!(
+        "UPDATE audit_head SET hash = '{prev}', seq = {} WHERE id = 1",
+        entries.len()
+    ))
     .await;
 }
 

@@ -840,7 +840,7 @@ async fn only_what_github_shows_counts(backend: Backend) {
 /// Each phase change is ONE request: the current phase's label added and the previous one
 /// removed together (GraphQL), so the issue carries one `shipgate:` label at every step and
 /// no REST label call is made. A label a person deleted and made again under the same name
-/// (a new id) is read again, once, and the change still lands.
+/// (a new id) is read again, once, and the next feature still gets it.
 async fn a_phase_change_is_one_label_request(backend: Backend) {
     let w = setup(backend).await;
     let (sim, sg) = (&w.sim, &w.sg);
@@ -876,16 +876,21 @@ async fn a_phase_change_is_one_label_request(backend: Backend) {
         label.id = id;
         r.labels.insert("shipgate:intake".into(), label);
     });
+    let m = sim
+        .open_issue(REPO, "pm", "Import invoices", BODY, &["feature"])
+        .await;
+    sg.settle(sim).await;
+    assert_eq!(phase_labels(m), ["shipgate:intake"], "the label made again");
+    assert_eq!(graphql(), 3, "the old id refused once, then the change");
+
     sim.comment(REPO, n, "lead", "/approve").await;
     sg.settle(sim).await;
     assert_eq!(phase_labels(n), ["shipgate:planning"]);
-    assert_eq!(graphql(), 3, "the stale id refused once, then one change");
-    assert_eq!(seen(sim, n).replies, Vec::<String>::new(), "nothing failed");
-
+    assert_eq!(graphql(), 4, "one request for the phase change");
     sim.comment(REPO, n, "lead", "/approve plan").await;
     sg.settle(sim).await;
     assert_eq!(phase_labels(n), ["shipgate:development"]);
-    assert_eq!(graphql(), 4, "one request for the phase change");
+    assert_eq!(graphql(), 5, "one request for the phase change");
     let rest_label_calls: Vec<_> = sim
         .requests()
         .into_iter()
@@ -897,7 +902,42 @@ async fn a_phase_change_is_one_label_request(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// A pipeline saved before shipgate kept the issue's node id still has its phase label
+/// changed: the id is read from GitHub (`issues/get`), and the label comes out right.
+async fn a_pipeline_saved_without_the_issue_node_id_still_changes_its_label(backend: Backend) {
+    let w = setup(backend).await;
+    let (sim, sg) = (&w.sim, &w.sg);
+    let n = sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    sg.settle(sim).await;
+    let strip = match w._db.backend {
+        Backend::Sqlite => "UPDATE pipelines SET state = json_remove(state, '$.issue_node_id')",
+        Backend::Postgres => "UPDATE pipelines SET state = (state::jsonb - 'issue_node_id')::text",
+    };
+    w._db.execute(strip).await;
+    let kept = w._db.texts("SELECT state FROM pipelines").await;
+    assert!(!kept[0].contains("issue_node_id"), "{}", kept[0]);
+    let before = sim.requests().len();
+    sim.comment(REPO, n, "lead", "/approve").await;
+    sg.settle(sim).await;
+    let labels: Vec<String> = seen(sim, n)
+        .labels
+        .into_iter()
+        .filter(|l| l.starts_with("shipgate:"))
+        .collect();
+    assert_eq!(labels, ["shipgate:planning"]);
+    let read = sim.requests()[before..]
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("issues/get"))
+        .count();
+    assert!(read >= 1, "the issue's node id read from GitHub");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    a_pipeline_saved_without_the_issue_node_id_still_changes_its_label,
     a_phase_change_is_one_label_request,
     a_flood_of_commands_in_one_comment_is_bounded,
     only_what_github_shows_counts,

@@ -726,3 +726,22 @@ fn a_merged_pr_is_never_replaced_and_a_closed_one_by_any_writers() {
     w.pull(PullAction::Opened, other);
     assert_eq!(w.p.pr.as_ref().map(|p| p.number), Some(31));
 }
+
+/// The issue's node id arriving with a later snapshot (a pipeline saved before shipgate kept
+/// it) is kept, and is no visible change: nothing is redrawn for it.
+#[test]
+fn the_issue_node_id_is_kept_and_redraws_nothing() {
+    let (mut w, _) = World::new(COMPLETE);
+    let effects = w.go(Input::Issue {
+        delivery: "later".into(),
+        action: IssueAction::Edited,
+        issue: IssueSnapshot {
+            node_id: Some("I_kwDOAbc".into()),
+            updated_at: 10_000,
+            ..issue(COMPLETE)
+        },
+        actor: actor("pm", Access::Read),
+    });
+    assert_eq!(w.p.issue_node_id.as_deref(), Some("I_kwDOAbc"));
+    assert_eq!(actions(&effects), Vec::<&Action>::new());
+}

@@ -131,9 +131,6 @@ fn serve(
         received.operation = Some(op.into());
         received.body = serde_json::from_slice(bytes).ok();
         let mut state = inner.state.lock().expect("simulator state");
-        if let Some(reply) = fault_before(&mut state, op) {
-            return (reply, Vec::new());
-        }
         let (reply, violations) = super::graphql::serve(&mut state, bytes, authorization);
         let installation = matches!(
             auth::identify(&state, authorization),
@@ -257,8 +254,9 @@ fn serve(
     )
 }
 
-/// A fault injected to answer in place of the operation, taken.
-fn fault_before(state: &mut super::state::SimState, operation: &str) -> Option<Reply> {
+/// A fault injected to answer in place of the operation (once the request was checked),
+/// taken.
+pub(super) fn fault_before(state: &mut super::state::SimState, operation: &str) -> Option<Reply> {
     let fault = take_fault(state, operation, false)?;
     let mut reply = match fault.body {
         Some(body) => Reply::new(fault.status, body),
@@ -385,9 +383,8 @@ pub fn secondary_rate_limit_body() -> Value {
     })
 }
 
-/// GitHub's rate-limit headers (the simulator counts every request of the last hour).
-/// GitHub's `x-ratelimit-*` headers; `resource` is `graphql` for GraphQL (its own budget),
-/// `core` for REST.
+/// GitHub's `x-ratelimit-*` headers, with `x-ratelimit-resource` `graphql` for GraphQL
+/// and `core` for REST (the simulator counts every request of the last hour for both).
 fn rate_limit_headers(state: &super::state::SimState, operation: &str) -> Vec<(String, String)> {
     let resource = if operation == super::graphql::OPERATION {
         "graphql"

@@ -9,7 +9,9 @@
 //! still run. GraphQL answers 200 with `errors` for a query it refuses; the simulator also
 //! records a violation then.
 //!
-//! Must not: accept a query GitHub would refuse without recording a violation.
+//! Must not: accept a query GitHub would refuse without recording a violation (the checks
+//! are those of the mutations above: fields, arguments, input types, variables declared and
+//! used, one answer per response key).
 
 use graphql_parser::query::{
     Definition, Document, Field, OperationDefinition, Selection, SelectionSet, Type,
@@ -145,6 +147,9 @@ pub fn serve(s: &mut SimState, bytes: &[u8], authorization: Option<&str>) -> (Re
             let why = format!("the App lacks the `{permission}: write` permission");
             return (errors(&why, "FORBIDDEN"), vec![why]);
         }
+    }
+    if let Some(reply) = super::dispatch::fault_before(s, OPERATION) {
+        return (reply, Vec::new());
     }
     let (mut data, mut failed) = (Map::new(), Vec::new());
     for call in calls {
@@ -322,15 +327,44 @@ fn mutation_fields(
         };
         let input = input_of(field, mutation, declared, variables)?;
         let (selected, pull_fields) = payload_fields(&field.selection_set, mutation)?;
+        let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
+        if calls.iter().any(|c: &Call| c.key == key) {
+            return Err(format!(
+                "Field '{key}' has an argument conflict: two fields answer under one name (use aliases)"
+            ));
+        }
         calls.push(Call {
-            key: field.alias.clone().unwrap_or_else(|| field.name.clone()),
+            key,
             mutation,
             input,
             selected,
             pull_fields,
         });
     }
+    for d in declared {
+        if !query_uses(&m.selection_set, &d.name) {
+            return Err(format!("Variable ${} is declared but never used", d.name));
+        }
+    }
     Ok(calls)
+}
+
+/// Whether a selection's arguments use variable `name` anywhere.
+fn query_uses(set: &SelectionSet<'_, String>, name: &str) -> bool {
+    fn in_value(v: &GqlValue<'_, String>, name: &str) -> bool {
+        match v {
+            GqlValue::Variable(var) => var == name,
+            GqlValue::List(items) => items.iter().any(|i| in_value(i, name)),
+            GqlValue::Object(fields) => fields.values().any(|f| in_value(f, name)),
+            _ => false,
+        }
+    }
+    set.items.iter().any(|item| match item {
+        Selection::Field(f) => {
+            f.arguments.iter().any(|(_, v)| in_value(v, name)) || query_uses(&f.selection_set, name)
+        }
+        _ => false,
+    })
 }
 
 /// The `input` argument of `field` as JSON, checked against the mutation's input type.
@@ -354,11 +388,8 @@ fn input_of<'a>(
         GqlValue::Object(given) => {
             let mut out = Map::new();
             for (key, value) in given {
-                let Some((_, ty)) = fields.iter().find(|(f, _)| f == key) else {
-                    return Err(format!(
-                        "InputObject '{type_name}' doesn't accept argument '{key}'"
-                    ));
-                };
+                // An unknown key is refused below.
+                let ty = fields.iter().find(|(f, _)| f == key).map_or("", |(_, t)| t);
                 out.insert(key.clone(), literal(value, ty, declared, variables)?);
             }
             out

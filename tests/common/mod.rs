@@ -101,6 +101,23 @@ impl TestDb {
         DatabaseUrl::parse(&self.url).expect("test database URL")
     }
 
+    /// Runs `sql` on its own connection, as someone with database access would.
+    #[allow(dead_code)]
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
     /// Runs `sql` (one text column) on its own connection: what a reader of the database
     /// would see.
     #[allow(dead_code)]

@@ -90,8 +90,8 @@ impl Executor {
     /// this kind may run in any order): the label of the phase the pipeline is in now
     /// (created first if missing) is added and each of `remove` — and `add`, if the pipeline
     /// has left that phase since — is removed, in one GraphQL request by node ids (labels
-    /// the repository does not have are left out). A label id that no longer resolves (the
-    /// label deleted, perhaps made again) is read again once.
+    /// the repository does not have are left out). When an id no longer resolves (a label
+    /// deleted, perhaps made again), the ids are read again, once.
     pub(super) async fn set_phase_label(
         &self,
         at: &Attempt<'_>,
@@ -106,9 +106,10 @@ impl Executor {
             .chain([add])
             .filter(|l| *l != now)
             .collect();
-        let labelable = match &at.p.issue_node_id {
+        let mut labelable = match &at.p.issue_node_id {
             Some(id) => id.clone(),
-            // A pipeline from before shipgate kept the issue's node id.
+            // A pipeline from before shipgate kept the issue's node id (its next `issues`
+            // delivery, such as this change's own `labeled`, brings it).
             None => gh.issue_node_id(at.repo, at.p.issue).await?,
         };
         let mut read_again = false;
@@ -119,7 +120,11 @@ impl Executor {
                 old.extend(self.label_id(at.repo, name).await?);
             }
             match gh.relabel(at.repo, &labelable, &[current], &old).await {
+                // GraphQL does not say which id resolved to nothing: the issue's is read
+                // again (a deleted or transferred issue fails here, as REST would) and the
+                // labels' too.
                 Err(e) if e.is_not_found() && !read_again => {
+                    labelable = gh.issue_node_id(at.repo, at.p.issue).await?;
                     self.forget_labels(at.repo);
                     read_again = true;
                 }

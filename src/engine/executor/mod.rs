@@ -623,9 +623,8 @@ impl Executor {
     /// `shipgate:incident`); an existing one counts. Answers its node id.
     /// (`issues/get-label`, `issues/create-label`)
     async fn ensure_label(&self, repo: &RepoRef, name: &str) -> Result<String, GitHubError> {
-        let key = (repo.full_name(), name.to_owned());
-        if let Some(id) = self.labels.lock().expect("label cache").get(&key) {
-            return Ok(id.clone());
+        if let Some(id) = self.cached_label(repo, name) {
+            return Ok(id);
         }
         let (color, description) = if name == INCIDENT_LABEL {
             (
@@ -642,28 +641,34 @@ impl Executor {
             .github()
             .ensure_label(repo, name, color, &description)
             .await?;
-        self.labels
-            .lock()
-            .expect("label cache")
-            .insert(key, id.clone());
+        self.remember_label(repo, name, &id);
         Ok(id)
     }
 
     /// A label's node id, read once per process and repository; `None` when the repository
     /// has no such label. (`issues/get-label`)
     async fn label_id(&self, repo: &RepoRef, name: &str) -> Result<Option<String>, GitHubError> {
-        let key = (repo.full_name(), name.to_owned());
-        if let Some(id) = self.labels.lock().expect("label cache").get(&key) {
-            return Ok(Some(id.clone()));
+        if let Some(id) = self.cached_label(repo, name) {
+            return Ok(Some(id));
         }
         let found = self.github().label_node_id(repo, name).await?;
         if let Some(id) = &found {
-            self.labels
-                .lock()
-                .expect("label cache")
-                .insert(key, id.clone());
+            self.remember_label(repo, name, id);
         }
         Ok(found)
+    }
+
+    fn cached_label(&self, repo: &RepoRef, name: &str) -> Option<String> {
+        let key = (repo.full_name(), name.to_owned());
+        self.labels.lock().expect("label cache").get(&key).cloned()
+    }
+
+    fn remember_label(&self, repo: &RepoRef, name: &str, id: &str) {
+        let key = (repo.full_name(), name.to_owned());
+        self.labels
+            .lock()
+            .expect("label cache")
+            .insert(key, id.to_owned());
     }
 
     /// Forgets the repository's label ids (one no longer resolved: a label deleted, perhaps

@@ -464,6 +464,7 @@ impl Step<'_> {
             v.foreign_runs.clear();
             v.issue_updated_at = 0;
             v.issue_labels.clear();
+            v.issue_node_id = None;
             v.branch_pushers.clear();
             v
         };
