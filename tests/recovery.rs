@@ -73,15 +73,7 @@ async fn lifecycle_killed_after_nth(backend: Backend, operation: &str, skip: usi
     let w = world(backend).await;
     let (n, merge_sha) = killed_after_nth(&w, operation, skip, w.to_done()).await;
     assert!(w.status(n).contains("phase **done**"), "{}", w.status(n));
-    let phase_labels: Vec<String> = w.sim.with(|s| {
-        s.repos[REPO].issues[&n]
-            .labels
-            .iter()
-            .filter(|l| l.starts_with("shipgate:"))
-            .cloned()
-            .collect()
-    });
-    assert_eq!(phase_labels, ["shipgate:done"]);
+    assert_eq!(w.phase_labels(n), ["shipgate:done"]);
     let production = w.deployments("production");
     assert_eq!(production.len(), 1, "{production:?}");
     assert_eq!(production[0].sha, merge_sha);

@@ -398,6 +398,18 @@ impl World {
         super::status_comment(&self.sim, REPO, n)
     }
 
+    /// The `shipgate:` labels issue `n` carries, in the order they were added.
+    pub fn phase_labels(&self, n: u64) -> Vec<String> {
+        self.sim.with(|s| {
+            s.repos[REPO].issues[&n]
+                .labels
+                .iter()
+                .filter(|l| l.starts_with("shipgate:"))
+                .cloned()
+                .collect()
+        })
+    }
+
     /// shipgate's other comments on an issue or PR.
     pub fn replies(&self, n: u64) -> Vec<String> {
         super::bot_replies(&self.sim, REPO, n)
