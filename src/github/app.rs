@@ -16,7 +16,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::credentials::AppCredentials;
-use super::limits::{InstallationLimits, creates_content};
+use super::limits::{InstallationLimits, Resource, creates_content};
 use super::rest::{self, Answer, FailureKind, GitHubError};
 use crate::clock::Clock;
 use crate::metrics::{Metrics, Wait};
@@ -222,8 +222,12 @@ impl GitHubApp {
 
     /// Until when the installation's hourly budget is low (see
     /// [`InstallationLimits::low_budget_until`]); `None` when it is not.
-    pub fn low_budget_until(&self, installation_id: u64) -> Option<DateTime<Utc>> {
-        self.limits.low_budget_until(installation_id)
+    pub fn low_budget_until(
+        &self,
+        installation_id: u64,
+        resource: Resource,
+    ) -> Option<DateTime<Utc>> {
+        self.limits.low_budget_until(installation_id, resource)
     }
 
     /// Calls a repository endpoint as the given installation, within GitHub's limits for it

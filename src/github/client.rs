@@ -243,9 +243,14 @@ impl SubIssue {
 /// The GitHub operations shipgate performs.
 #[async_trait]
 pub trait GitHub: Send + Sync {
-    /// Until when the repository's installation has little of its hourly request budget
-    /// left (fewer than a tenth, as GitHub's latest answer said): its reset. No request.
-    fn low_budget_until(&self, repo: &RepoRef) -> Option<chrono::DateTime<chrono::Utc>>;
+    /// Until when the repository's installation has little of its hourly budget `resource`
+    /// left (fewer than a tenth, as GitHub's latest answer from it said): its reset. No
+    /// request.
+    fn low_budget_until(
+        &self,
+        repo: &RepoRef,
+        resource: super::limits::Resource,
+    ) -> Option<chrono::DateTime<chrono::Utc>>;
     /// The App's slug (its bot is `<slug>[bot]`), App JWT.
     async fn app_slug(&self) -> Result<String, GitHubError>;
     async fn sub_issues(&self, repo: &RepoRef, issue: u64) -> Result<Vec<SubIssue>, GitHubError>;

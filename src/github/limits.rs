@@ -3,8 +3,8 @@
 //! Owns: the hold a rate limit puts on an installation (every request of that installation
 //! waits until GitHub's time, without being sent), the growing wait after secondary limits in
 //! a row (1 minute, then 2, 4, … up to 15), the pace of content-creating requests, and what
-//! is left of each installation's hourly requests (a low budget makes cosmetic effects wait,
-//! see [`InstallationLimits::low_budget_until`]).
+//! is left of each installation's hourly budgets, REST's and GraphQL's (a low budget makes
+//! cosmetic effects that spend it wait, see [`InstallationLimits::low_budget_until`]).
 //!
 //! GitHub's guidance ("Rate limits for the REST API" and "Best practices for using the REST
 //! API", docs.github.com): honour `retry-after`, else `x-ratelimit-reset` when
@@ -37,9 +37,19 @@ pub const SECONDARY_WAIT_CAP: Duration = Duration::minutes(15);
 /// requests remain (500 of GitHub's usual 5,000).
 pub const LOW_BUDGET_DIVISOR: u64 = 10;
 
-/// What is left of an installation's hourly REST requests, as GitHub's latest answer said
+/// Which of an installation's hourly budgets an answer counts against
+/// (`x-ratelimit-resource`; "Rate limits for the REST API" and "Rate limits and query limits
+/// for the GraphQL API", docs.github.com): REST's (`core`) or GraphQL's (`graphql`), each
+/// 5,000 an hour for most installations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Core,
+    Graphql,
+}
+
+/// What is left of one of an installation's hourly budgets, as GitHub's latest answer said
 /// (`x-ratelimit-remaining`, `x-ratelimit-limit`, `x-ratelimit-reset` in seconds since the
-/// epoch; "Rate limits for the REST API", docs.github.com).
+/// epoch).
 #[derive(Debug, Clone, Copy)]
 struct Budget {
     remaining: u64,
@@ -48,19 +58,22 @@ struct Budget {
 }
 
 impl Budget {
-    /// From an answer's headers; `None` without them, or for another budget than REST's
-    /// (`x-ratelimit-resource` other than `core`, such as `graphql`).
-    fn of(headers: &http::HeaderMap) -> Option<Self> {
+    /// From an answer's headers, with the budget it is (`core` when the header is absent);
+    /// `None` without them, or for a budget shipgate does not spend (`search`, …).
+    fn of(headers: &http::HeaderMap) -> Option<(Resource, Self)> {
         let header = |name: &str| headers.get(name)?.to_str().ok();
-        if header("x-ratelimit-resource").is_some_and(|r| r != "core") {
-            return None;
-        }
+        let resource = match header("x-ratelimit-resource") {
+            None | Some("core") => Resource::Core,
+            Some("graphql") => Resource::Graphql,
+            Some(_) => return None,
+        };
         let number = |name: &str| header(name)?.parse::<u64>().ok();
-        Some(Self {
+        let budget = Self {
             remaining: number("x-ratelimit-remaining")?,
             limit: number("x-ratelimit-limit")?,
             reset: DateTime::from_timestamp(i64::try_from(number("x-ratelimit-reset")?).ok()?, 0)?,
-        })
+        };
+        Some((resource, budget))
     }
 }
 
@@ -76,7 +89,7 @@ struct Hold {
 pub struct InstallationLimits {
     clock: Arc<dyn Clock>,
     holds: Mutex<HashMap<u64, Hold>>,
-    budgets: Mutex<HashMap<u64, Budget>>,
+    budgets: Mutex<HashMap<(u64, Resource), Budget>>,
     /// `None` when pacing is off (`SHIPGATE_CONTENT_PACING=off`).
     pace: Option<Pace>,
 }
@@ -130,11 +143,15 @@ impl InstallationLimits {
         }
     }
 
-    /// Until when `installation`'s hourly budget is low (fewer than 1/[`LOW_BUDGET_DIVISOR`]
-    /// of its requests left, as GitHub's latest answer said): its reset. `None` when it is
-    /// not low, not known, or the reset has passed.
-    pub fn low_budget_until(&self, installation: u64) -> Option<DateTime<Utc>> {
-        let budget = *self.budgets.lock().expect("budgets").get(&installation)?;
+    /// Until when `installation`'s hourly budget `resource` is low (fewer than
+    /// 1/[`LOW_BUDGET_DIVISOR`] of it left, as GitHub's latest answer from it said): its
+    /// reset. `None` when it is not low, not known, or the reset has passed.
+    pub fn low_budget_until(&self, installation: u64, resource: Resource) -> Option<DateTime<Utc>> {
+        let budget = *self
+            .budgets
+            .lock()
+            .expect("budgets")
+            .get(&(installation, resource))?;
         (budget.remaining.saturating_mul(LOW_BUDGET_DIVISOR) < budget.limit
             && budget.reset > self.clock.now())
         .then_some(budget.reset)
@@ -158,12 +175,12 @@ impl InstallationLimits {
         result: Result<Answer, GitHubError>,
     ) -> Result<Answer, GitHubError> {
         if let Ok(answer) = &result
-            && let Some(budget) = Budget::of(&answer.headers)
+            && let Some((resource, budget)) = Budget::of(&answer.headers)
         {
             self.budgets
                 .lock()
                 .expect("budgets")
-                .insert(installation, budget);
+                .insert((installation, resource), budget);
         }
         let mut holds = self.holds.lock().expect("holds");
         let hold = holds.entry(installation).or_default();
@@ -284,10 +301,10 @@ mod tests {
         assert!(!creates_content(&Method::GET, "/repos/a/b/issues"));
     }
 
-    /// The budget is low below a tenth of the limit, until its reset; a GraphQL answer's
-    /// headers (another budget) change nothing.
+    /// A budget is low below a tenth of its limit, until its reset; REST's and GraphQL's are
+    /// kept apart (an answer without `x-ratelimit-resource` is REST's).
     #[test]
-    fn the_budget_is_low_below_a_tenth_until_the_reset() {
+    fn a_budget_is_low_below_a_tenth_until_the_reset() {
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let limits = InstallationLimits::new(clock.clone(), true);
         let reset = clock.now() + Duration::minutes(20);
@@ -308,23 +325,36 @@ mod tests {
                 body: bytes::Bytes::new(),
             })
         };
-        assert_eq!(limits.low_budget_until(7), None, "not known yet");
+        let (core, graphql) = (Resource::Core, Resource::Graphql);
+        assert_eq!(limits.low_budget_until(7, core), None, "not known yet");
         limits
             .record(7, false, answer("500", Some("core")))
             .unwrap();
-        assert_eq!(limits.low_budget_until(7), None, "a tenth is not low");
+        assert_eq!(limits.low_budget_until(7, core), None, "a tenth is not low");
         limits.record(7, false, answer("499", None)).unwrap();
-        let until = limits.low_budget_until(7).expect("low");
+        let until = limits.low_budget_until(7, core).expect("low");
         assert_eq!(until.timestamp(), reset.timestamp());
-        assert_eq!(limits.low_budget_until(8), None, "per installation");
+        assert_eq!(limits.low_budget_until(8, core), None, "per installation");
+        assert_eq!(limits.low_budget_until(7, graphql), None, "another budget");
         limits
             .record(7, false, answer("4999", Some("graphql")))
             .unwrap();
         assert!(
-            limits.low_budget_until(7).is_some(),
-            "GraphQL's is another budget"
+            limits.low_budget_until(7, core).is_some(),
+            "REST's unchanged"
         );
+        limits
+            .record(7, false, answer("12", Some("graphql")))
+            .unwrap();
+        assert!(limits.low_budget_until(7, graphql).is_some());
+        limits
+            .record(7, false, answer("1", Some("search")))
+            .unwrap();
         clock.advance(Duration::minutes(21));
-        assert_eq!(limits.low_budget_until(7), None, "the reset has passed");
+        assert_eq!(
+            limits.low_budget_until(7, core),
+            None,
+            "the reset has passed"
+        );
     }
 }

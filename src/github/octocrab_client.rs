@@ -137,8 +137,14 @@ impl OctocrabGitHub {
 
 #[async_trait]
 impl GitHub for OctocrabGitHub {
-    fn low_budget_until(&self, repo: &RepoRef) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.app().ok()?.low_budget_until(repo.installation_id)
+    fn low_budget_until(
+        &self,
+        repo: &RepoRef,
+        resource: super::limits::Resource,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.app()
+            .ok()?
+            .low_budget_until(repo.installation_id, resource)
     }
 
     async fn app_slug(&self) -> Result<String, GitHubError> {

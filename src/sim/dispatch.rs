@@ -383,18 +383,24 @@ pub fn secondary_rate_limit_body() -> Value {
     })
 }
 
-/// GitHub's `x-ratelimit-*` headers, with `x-ratelimit-resource` `graphql` for GraphQL
-/// and `core` for REST (the simulator counts every request of the last hour for both).
+/// GitHub's `x-ratelimit-*` headers of one of two budgets, each counting its own requests
+/// of the last hour: `x-ratelimit-resource` `graphql` for GraphQL, `core` for REST.
 fn rate_limit_headers(state: &super::state::SimState, operation: &str) -> Vec<(String, String)> {
-    let resource = if operation == super::graphql::OPERATION {
-        "graphql"
+    let graphql = operation == super::graphql::OPERATION;
+    let (resource, reported) = if graphql {
+        ("graphql", state.graphql_rate_limit_remaining)
     } else {
-        "core"
+        ("core", state.rate_limit_remaining)
     };
     let hour_ago = state.now() - chrono::Duration::hours(1);
-    let used = match state.rate_limit_remaining {
+    let used = match reported {
         Some(remaining) => 4999u64.saturating_sub(remaining),
-        None => state.requests.iter().filter(|r| r.at > hour_ago).count() as u64,
+        None => state
+            .requests
+            .iter()
+            .filter(|r| r.at > hour_ago)
+            .filter(|r| (r.operation.as_deref() == Some(super::graphql::OPERATION)) == graphql)
+            .count() as u64,
     };
     vec![
         ("x-ratelimit-limit".into(), "5000".into()),

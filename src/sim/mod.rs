@@ -422,10 +422,15 @@ impl Simulator {
         });
     }
 
-    /// Makes every answer say that `remaining` of the installation's hourly requests are
-    /// left (`x-ratelimit-remaining`), until set back to `None` (the real count).
+    /// Makes every REST answer say that `remaining` of the installation's hourly requests
+    /// are left (`x-ratelimit-remaining`), until set back to `None` (the real count).
     pub fn report_rate_limit_remaining(&self, remaining: Option<u64>) {
         self.with(|s| s.rate_limit_remaining = remaining);
+    }
+
+    /// The same for GraphQL's budget (`x-ratelimit-resource: graphql`).
+    pub fn report_graphql_rate_limit_remaining(&self, remaining: Option<u64>) {
+        self.with(|s| s.graphql_rate_limit_remaining = remaining);
     }
 
     /// Enforces GitHub's secondary limit on content-creating requests (comments, issues,

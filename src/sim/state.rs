@@ -556,9 +556,11 @@ pub struct SimState {
     pub redeliveries: Vec<u64>,
     pub faults: Vec<Fault>,
     pub content_throttle: Option<ContentThrottle>,
-    /// What `x-ratelimit-remaining` says, when a test sets it (else 5,000 less the
-    /// requests of the last hour).
+    /// What `x-ratelimit-remaining` says to REST requests, when a test sets it (else 5,000
+    /// less the REST requests of the last hour).
     pub rate_limit_remaining: Option<u64>,
+    /// The same for GraphQL requests.
+    pub graphql_rate_limit_remaining: Option<u64>,
     /// Events whose webhooks are held back (GitHub does not promise delivery order).
     pub held_events: Vec<String>,
     /// Webhooks held back, in order, until released.
@@ -593,6 +595,7 @@ impl SimState {
             faults: Vec::new(),
             content_throttle: None,
             rate_limit_remaining: None,
+            graphql_rate_limit_remaining: None,
             held_events: Vec::new(),
             held: Vec::new(),
             oidc_key_fetches: 0,

@@ -35,6 +35,7 @@ use crate::clock::Clock;
 use crate::github::client::{
     DeploymentStatusRequest, GitHub, MergeRequest, ProtectionReview, RepoRef,
 };
+use crate::github::limits::Resource;
 use crate::github::rest::{FailureKind, GitHubError, backoff};
 use crate::pipeline::config::LoadedConfig;
 use crate::pipeline::model::EffectResult;
@@ -326,7 +327,7 @@ impl Executor {
             .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
         let repo = repo_of(&pipeline);
         if Action::COSMETIC.contains(&action.name())
-            && let Some(until) = self.github().low_budget_until(&repo)
+            && let Some(until) = self.github().low_budget_until(&repo, budget_of(&action))
         {
             // Unsent, and not an attempt: when the budget is back, only the newest drawing
             // is sent (queued redraws are coalesced).
@@ -679,6 +680,15 @@ impl Executor {
             .lock()
             .expect("label cache")
             .retain(|(r, _), _| *r != full);
+    }
+}
+
+/// The hourly budget an effect spends: the phase label is changed through GraphQL (its
+/// label reads, once per process, are REST's), everything else through REST.
+fn budget_of(action: &Action) -> Resource {
+    match action {
+        Action::SetPhaseLabel { .. } => Resource::Graphql,
+        _ => Resource::Core,
     }
 }
 

@@ -225,8 +225,8 @@ impl Action {
     pub const WAITING: [&'static str; 1] = ["merge"];
     /// ... the check run.
     pub const AWAITED: [&'static str; 1] = ["sync_check_run"];
-    /// Effects that wait, unsent, while their installation has little of its hourly
-    /// request budget left, so that gating effects (dispatches, deployments, merges,
+    /// Effects that wait, unsent, while their installation has little left of the hourly
+    /// budget they spend, so that gating effects (dispatches, deployments, merges,
     /// protection answers, check runs) have it: the status comment and the phase label.
     pub const COSMETIC: [&'static str; 2] = ["sync_status_comment", "set_phase_label"];
 
