@@ -186,7 +186,7 @@ async fn postponed(w: &common::world::World) -> Vec<shipgate::store::pipelines::
 }
 
 /// The pipeline's pending effects (all cosmetic), once those that wait for a budget's
-/// reset are of the kinds `expected` (sorted) (up to 20 s).
+/// reset are of the kinds `expected` (sorted); panics after 100 looks.
 async fn waiting_for_the_reset(
     w: &common::world::World,
     expected: &[&str],
@@ -250,14 +250,23 @@ async fn cosmetic_effects_wait_for_the_reset_when_the_budget_is_low(backend: Bac
     }
     assert!(!ops.iter().any(|o| o == "issues/update-comment"), "{ops:?}");
     w.expect_status(n, "phase **intake**");
-    // GraphQL's budget was not known to be low: the label went, and its answer said so.
-    for _ in 0..100 {
+    // GraphQL's budget was not known to be low: the label went, and its answer said so —
+    // after REST's answers had said REST's was low (the 👀 goes first).
+    for _ in 0..200 {
         if w.phase_labels(n) == ["shipgate:planning"] {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(w.phase_labels(n), ["shipgate:planning"]);
+    let ops = since(sent);
+    let label = ops.iter().position(|o| o == "graphql").expect("the label");
+    assert!(
+        ops[..label]
+            .iter()
+            .any(|o| o == "reactions/create-for-issue-comment"),
+        "{ops:?}"
+    );
 
     let sent = w.sim.requests().len();
     w.sim.comment(REPO, n, "lead", "/approve plan").await;
@@ -321,7 +330,70 @@ async fn a_low_budget_holds_no_check_run_merge_or_deploy(backend: Backend) {
     w.sg.stop().await;
 }
 
+/// A primary rate limit on GraphQL's budget (403, `x-ratelimit-remaining: 0`, its reset)
+/// holds the phase label until that reset and nothing that spends REST's budget: a command
+/// given meanwhile gets its 👀 at once.
+async fn a_graphql_rate_limit_holds_only_what_spends_graphql(backend: Backend) {
+    graphql_limited(backend, |sim, reset| {
+        let reset = reset.to_string();
+        sim.inject_fault(
+            "graphql",
+            403,
+            &[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", reset.as_str()),
+                ("x-ratelimit-resource", "graphql"),
+            ],
+        );
+    })
+    .await;
+}
+
+/// The same for GraphQL's own way of saying so: 200 with an error of type `RATE_LIMITED`.
+async fn graphqls_rate_limited_error_is_held_like_a_rest_limit(backend: Backend) {
+    graphql_limited(backend, |sim, reset| sim.inject_graphql_rate_limit(reset)).await;
+}
+
+/// Opens a feature while `limit` makes GraphQL answer a rate limit until a reset 3 s away,
+/// and gives a command meanwhile: the label waits for the reset, the command's 👀 does not.
+async fn graphql_limited(backend: Backend, limit: impl Fn(&shipgate::sim::Simulator, i64)) {
+    let w = Setup::new(backend).start().await;
+    let reset = (chrono::Utc::now() + chrono::Duration::seconds(3)).timestamp();
+    limit(&w.sim, reset);
+    let n = w
+        .sim
+        .open_issue(REPO, "pm", "Export invoices", BODY, &["feature"])
+        .await;
+    w.sim.wait_for_requests("graphql", 1).await;
+    w.sim.comment(REPO, n, "lead", "/status").await;
+    w.sim
+        .wait_for_requests("reactions/create-for-issue-comment", 1)
+        .await;
+    w.sg.settle(&w.sim).await;
+    let at = |op: &str| -> Vec<i64> {
+        w.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.operation.as_deref() == Some(op))
+            .map(|r| r.at.timestamp())
+            .collect()
+    };
+    let graphql = at("graphql");
+    assert_eq!(graphql.len(), 2, "{graphql:?}");
+    assert!(graphql[1] >= reset, "the label waited for the reset");
+    let eyes = at("reactions/create-for-issue-comment");
+    assert!(
+        eyes[0] < reset,
+        "REST was not held: {eyes:?}, reset {reset}"
+    );
+    assert_eq!(w.phase_labels(n), ["shipgate:intake"]);
+    assert!(w.sim.violations().is_empty(), "{:?}", w.sim.violations());
+    w.sg.stop().await;
+}
+
 on_both_backends!(
+    a_graphql_rate_limit_holds_only_what_spends_graphql,
+    graphqls_rate_limited_error_is_held_like_a_rest_limit,
     a_low_budget_holds_no_check_run_merge_or_deploy,
     cosmetic_effects_wait_for_the_reset_when_the_budget_is_low,
     a_secondary_limit_is_waited_out_for_the_installation,

@@ -172,35 +172,61 @@ impl GitHubApp {
     }
 
     /// One GraphQL request (`POST /graphql`, body `{query, variables}`) as the installation,
-    /// with the same holds and counting as REST. Answers the `data` object. GraphQL refuses
-    /// with 200 and an `errors` list: an error carrying the first message, permanent unless
-    /// its type is `RATE_LIMITED` (then waited out like a secondary limit); its status is 404
-    /// when the type is `NOT_FOUND` (a node id that resolves to nothing), else the answer's.
+    /// within GraphQL's budget and the installation's holds. Answers the `data` object.
+    /// GraphQL refuses with 200 and an `errors` list: an error carrying the first message,
+    /// permanent unless its type is `RATE_LIMITED` (then a rate limit, held and waited out
+    /// like REST's); its status is 404 when the type is `NOT_FOUND` (a node id that resolves
+    /// to nothing), else the answer's. Of several errors only the first is told.
     pub async fn graphql_as_installation(
         &self,
         installation_id: u64,
         operation: &'static str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, GitHubError> {
-        self.limits.check(installation_id, operation)?;
+        let graphql = Resource::Graphql;
+        self.limits.check(installation_id, graphql, operation)?;
         let token = self.installation_token(installation_id).await?;
         let client = Self::bearer_on(&self.graphql, &token)?;
         let result = self
             .send(&client, operation, Method::POST, "/graphql", Some(body))
             .await;
-        let answer = self.limits.record(installation_id, false, result)?;
+        let answer = self
+            .limits
+            .record(installation_id, graphql, false, result)?;
         let mut v: serde_json::Value = answer.json(operation)?;
         if let Some(first) = v["errors"].as_array().and_then(|e| e.first()) {
             // GraphQL's own rate limit ("Rate limits and query limits for the GraphQL API",
-            // docs.github.com) says so in the error's type, not in the status.
-            let kind = if first["type"] == "RATE_LIMITED" {
-                FailureKind::RateLimited {
-                    retry_at: self.clock.now() + Duration::seconds(60),
-                    secondary: true,
-                }
-            } else {
-                FailureKind::Permanent
-            };
+            // docs.github.com) says so in the error's type, not in the status: its budget is
+            // spent until `x-ratelimit-reset` when `x-ratelimit-remaining` is 0, else it is a
+            // secondary limit. Either holds requests as a REST limit does.
+            if first["type"] == "RATE_LIMITED" {
+                let header = |name: &str| {
+                    answer
+                        .headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                };
+                let reset = header("x-ratelimit-reset")
+                    .filter(|_| header("x-ratelimit-remaining") == Some(0))
+                    .and_then(|t| DateTime::from_timestamp(t, 0));
+                let limited = GitHubError::Status {
+                    operation,
+                    status: answer.status.as_u16(),
+                    message: first["message"]
+                        .as_str()
+                        .unwrap_or("GraphQL rate limit")
+                        .to_owned(),
+                    kind: FailureKind::RateLimited {
+                        retry_at: reset.unwrap_or(self.clock.now() + Duration::seconds(60)),
+                        secondary: reset.is_none(),
+                    },
+                };
+                return self
+                    .limits
+                    .record(installation_id, graphql, false, Err(limited))
+                    .map(|_| serde_json::Value::Null);
+            }
             // A node id that resolves to nothing is REST's 404 in GraphQL's words.
             let status = if first["type"] == "NOT_FOUND" {
                 404
@@ -214,7 +240,7 @@ impl GitHubApp {
                     .as_str()
                     .unwrap_or("GraphQL error")
                     .to_owned(),
-                kind,
+                kind: FailureKind::Permanent,
             });
         }
         Ok(v["data"].take())
@@ -252,11 +278,14 @@ impl GitHubApp {
             }
         }
         // After the pace: a hold that began while this request waited its turn counts.
-        self.limits.check(installation_id, operation)?;
+        self.limits
+            .check(installation_id, Resource::Core, operation)?;
         let token = self.installation_token(installation_id).await?;
         let client = self.bearer(&token)?;
         let result = self.send(&client, operation, method, path, body).await;
-        let result = self.limits.record(installation_id, content, result);
+        let result = self
+            .limits
+            .record(installation_id, Resource::Core, content, result);
         if let Err(GitHubError::Status {
             kind:
                 FailureKind::RateLimited {

@@ -58,12 +58,14 @@ struct Budget {
 }
 
 impl Budget {
-    /// From an answer's headers, with the budget it is (`core` when the header is absent);
-    /// `None` without them, or for a budget shipgate does not spend (`search`, …).
-    fn of(headers: &http::HeaderMap) -> Option<(Resource, Self)> {
+    /// From an answer's headers, with the budget it is (`called`, the endpoint's, when the
+    /// header is absent); `None` without them, or for a budget shipgate does not spend
+    /// (`search`, …).
+    fn of(headers: &http::HeaderMap, called: Resource) -> Option<(Resource, Self)> {
         let header = |name: &str| headers.get(name)?.to_str().ok();
         let resource = match header("x-ratelimit-resource") {
-            None | Some("core") => Resource::Core,
+            None => called,
+            Some("core") => Resource::Core,
             Some("graphql") => Resource::Graphql,
             Some(_) => return None,
         };
@@ -79,10 +81,25 @@ impl Budget {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Hold {
-    until: Option<DateTime<Utc>>,
+    /// A primary limit: the budget it counts against is spent until its reset, so only
+    /// requests that spend that budget wait.
+    core: Option<DateTime<Utc>>,
+    graphql: Option<DateTime<Utc>>,
+    /// A secondary limit, which GitHub counts over REST and GraphQL together: every request
+    /// waits.
+    secondary: Option<DateTime<Utc>>,
     /// Secondary limits met in a row: reset by a content-creating request that succeeds (the
     /// reads between them say nothing about the limit on content).
     strikes: u32,
+}
+
+impl Hold {
+    fn primary(&mut self, resource: Resource) -> &mut Option<DateTime<Utc>> {
+        match resource {
+            Resource::Core => &mut self.core,
+            Resource::Graphql => &mut self.graphql,
+        }
+    }
 }
 
 /// Holds and paces per installation.
@@ -128,16 +145,25 @@ impl InstallationLimits {
         }
     }
 
-    /// Refuses, without sending it, a request of an installation a rate limit holds.
-    pub fn check(&self, installation: u64, operation: &'static str) -> Result<(), GitHubError> {
+    /// Refuses, without sending it, a request of an installation that spends `resource`
+    /// while a rate limit holds it: a primary limit of that budget, or a secondary limit.
+    pub fn check(
+        &self,
+        installation: u64,
+        resource: Resource,
+        operation: &'static str,
+    ) -> Result<(), GitHubError> {
         let now = self.clock.now();
-        let hold = self
+        let Some(mut hold) = self
             .holds
             .lock()
             .expect("holds")
             .get(&installation)
-            .copied();
-        match hold.and_then(|h| h.until) {
+            .copied()
+        else {
+            return Ok(());
+        };
+        match (*hold.primary(resource)).max(hold.secondary) {
             Some(until) if until > now => Err(GitHubError::Held { operation, until }),
             _ => Ok(()),
         }
@@ -165,17 +191,20 @@ impl InstallationLimits {
         }
     }
 
-    /// Learns from an answer: what is left of the installation's budget; a rate limit holds
-    /// the installation (a secondary one for longer each time in a row, and the error says
-    /// until when); a content-creating request (`content`) that succeeds ends the streak.
+    /// Learns from an answer to a request that spends `resource`: what is left of that
+    /// budget (the answer's `x-ratelimit-resource` wins when it names one); a primary rate
+    /// limit holds the installation's requests that spend it, a secondary one all of them
+    /// (for longer each time in a row; the error says until when); a content-creating
+    /// request (`content`) that succeeds ends the streak.
     pub fn record(
         &self,
         installation: u64,
+        resource: Resource,
         content: bool,
         result: Result<Answer, GitHubError>,
     ) -> Result<Answer, GitHubError> {
         if let Ok(answer) = &result
-            && let Some((resource, budget)) = Budget::of(&answer.headers)
+            && let Some((resource, budget)) = Budget::of(&answer.headers, resource)
         {
             self.budgets
                 .lock()
@@ -204,7 +233,12 @@ impl InstallationLimits {
                 let doubled = SECONDARY_WAIT * 2i32.saturating_pow(hold.strikes.min(8) - 1);
                 *retry_at = (*retry_at).max(self.clock.now() + doubled.min(SECONDARY_WAIT_CAP));
             }
-            hold.until = Some(hold.until.map_or(*retry_at, |u| u.max(*retry_at)));
+            let held = if *secondary {
+                &mut hold.secondary
+            } else {
+                hold.primary(resource)
+            };
+            *held = Some(held.map_or(*retry_at, |u| u.max(*retry_at)));
             tracing::warn!(
                 installation,
                 until = %retry_at,
@@ -240,23 +274,30 @@ mod tests {
         let mut waits = Vec::new();
         for _ in 0..6 {
             let now = clock.now();
-            let until = match limits.record(7, true, secondary(now)).unwrap_err().kind() {
+            let until = match limits
+                .record(7, Resource::Core, true, secondary(now))
+                .unwrap_err()
+                .kind()
+            {
                 FailureKind::RateLimited { retry_at, .. } => retry_at,
                 other => panic!("{other:?}"),
             };
             waits.push((until - now).num_minutes());
             assert!(matches!(
-                limits.check(7, "create a comment"),
+                limits.check(7, Resource::Core, "create a comment"),
                 Err(GitHubError::Held { .. })
             ));
             assert!(
-                limits.check(8, "create a comment").is_ok(),
+                limits.check(8, Resource::Core, "create a comment").is_ok(),
                 "per installation"
             );
             clock.advance(until - now);
         }
         assert_eq!(waits, vec![1, 2, 4, 8, 15, 15]);
-        assert!(limits.check(7, "create a comment").is_ok(), "the hold ends");
+        assert!(
+            limits.check(7, Resource::Core, "create a comment").is_ok(),
+            "the hold ends"
+        );
 
         // A read that succeeds says nothing about the limit on content: the streak goes on.
         // A comment that is created ends it.
@@ -269,15 +310,53 @@ mod tests {
         };
         let next_wait = |limits: &InstallationLimits| {
             let now = clock.now();
-            match limits.record(7, true, secondary(now)).unwrap_err().kind() {
+            match limits
+                .record(7, Resource::Core, true, secondary(now))
+                .unwrap_err()
+                .kind()
+            {
                 FailureKind::RateLimited { retry_at, .. } => (retry_at - now).num_minutes(),
                 other => panic!("{other:?}"),
             }
         };
-        limits.record(7, false, answer()).unwrap();
+        limits.record(7, Resource::Core, false, answer()).unwrap();
         assert_eq!(next_wait(&limits), 15);
-        limits.record(7, true, answer()).unwrap();
+        limits.record(7, Resource::Core, true, answer()).unwrap();
         assert_eq!(next_wait(&limits), 1);
+    }
+
+    /// A primary limit holds only the requests that spend its budget (GraphQL's spent, REST
+    /// requests go on, and the reverse); a secondary limit holds them all.
+    #[test]
+    fn a_primary_limit_holds_its_budget_and_a_secondary_one_holds_all() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let limits = InstallationLimits::new(clock.clone(), true);
+        let primary = Err(GitHubError::Status {
+            operation: "change labels",
+            status: 403,
+            message: "API rate limit exceeded".into(),
+            kind: FailureKind::RateLimited {
+                retry_at: clock.now() + Duration::minutes(30),
+                secondary: false,
+            },
+        });
+        limits
+            .record(7, Resource::Graphql, false, primary)
+            .unwrap_err();
+        assert!(matches!(
+            limits.check(7, Resource::Graphql, "change labels"),
+            Err(GitHubError::Held { .. })
+        ));
+        assert!(limits.check(7, Resource::Core, "create a comment").is_ok());
+        limits
+            .record(7, Resource::Core, true, secondary(clock.now()))
+            .unwrap_err();
+        assert!(limits.check(7, Resource::Core, "create a comment").is_err());
+        clock.advance(Duration::minutes(2));
+        assert!(limits.check(7, Resource::Core, "create a comment").is_ok());
+        assert!(limits.check(7, Resource::Graphql, "change labels").is_err());
+        clock.advance(Duration::minutes(29));
+        assert!(limits.check(7, Resource::Graphql, "change labels").is_ok());
     }
 
     #[test]
@@ -328,27 +407,27 @@ mod tests {
         let (core, graphql) = (Resource::Core, Resource::Graphql);
         assert_eq!(limits.low_budget_until(7, core), None, "not known yet");
         limits
-            .record(7, false, answer("500", Some("core")))
+            .record(7, core, false, answer("500", Some("core")))
             .unwrap();
         assert_eq!(limits.low_budget_until(7, core), None, "a tenth is not low");
-        limits.record(7, false, answer("499", None)).unwrap();
+        limits.record(7, core, false, answer("499", None)).unwrap();
         let until = limits.low_budget_until(7, core).expect("low");
         assert_eq!(until.timestamp(), reset.timestamp());
         assert_eq!(limits.low_budget_until(8, core), None, "per installation");
         assert_eq!(limits.low_budget_until(7, graphql), None, "another budget");
         limits
-            .record(7, false, answer("4999", Some("graphql")))
+            .record(7, core, false, answer("4999", Some("graphql")))
             .unwrap();
         assert!(
             limits.low_budget_until(7, core).is_some(),
             "REST's unchanged"
         );
         limits
-            .record(7, false, answer("12", Some("graphql")))
+            .record(7, graphql, false, answer("12", None))
             .unwrap();
         assert!(limits.low_budget_until(7, graphql).is_some());
         limits
-            .record(7, false, answer("1", Some("search")))
+            .record(7, core, false, answer("1", Some("search")))
             .unwrap();
         clock.advance(Duration::minutes(21));
         assert_eq!(

@@ -305,7 +305,12 @@ fn finish(
             "injected failure after the request was carried out",
         );
     }
-    if installation {
+    // A fault's own rate-limit headers (a GraphQL fault comes through here) are its answer.
+    let faulted = reply
+        .headers
+        .iter()
+        .any(|(k, _)| k.starts_with("x-ratelimit-"));
+    if installation && !faulted {
         reply.headers.extend(rate_limit_headers(&state, operation));
     }
     let outgoing = std::mem::take(&mut state.outbox);

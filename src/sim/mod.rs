@@ -410,6 +410,28 @@ impl Simulator {
         });
     }
 
+    /// Makes the next GraphQL request meet GraphQL's own rate limit, as GitHub answers it:
+    /// 200 with an error of type `RATE_LIMITED`, `x-ratelimit-remaining: 0` and the budget's
+    /// `reset` (seconds since the epoch) ("Rate limits and query limits for the GraphQL API",
+    /// docs.github.com).
+    pub fn inject_graphql_rate_limit(&self, reset: i64) {
+        self.with(|s| {
+            s.faults.push(state::Fault {
+                body: Some(serde_json::json!({
+                    "data": null,
+                    "errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for installation."}],
+                })),
+                headers: vec![
+                    ("x-ratelimit-limit".into(), "5000".into()),
+                    ("x-ratelimit-remaining".into(), "0".into()),
+                    ("x-ratelimit-reset".into(), reset.to_string()),
+                    ("x-ratelimit-resource".into(), "graphql".into()),
+                ],
+                ..state::Fault::new(graphql::OPERATION, 200)
+            })
+        });
+    }
+
     /// Makes the next request to `operation` meet GitHub's secondary rate limit: 403 with
     /// GitHub's message and documentation link, no `retry-after`, and a primary limit far
     /// from spent.

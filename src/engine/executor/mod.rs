@@ -1,7 +1,7 @@
 //! The effect executor: runs outbox rows against GitHub, one pipeline's effects in order —
 //! except redraws (status comment, check run, phase label), which wait for the rest of their
 //! pipeline's due work and are skipped when they would change nothing, and cosmetic effects,
-//! which wait unsent while the installation's rate-limit budget is low.
+//! which wait unsent while the installation's budget they spend (REST's or GraphQL's) is low.
 //!
 //! Each effect is safe to run twice: a claim counts an attempt, and an effect that may have
 //! run before (attempt > 1) looks before it creates — the status comment by its hidden
@@ -326,14 +326,19 @@ impl Executor {
         let action: Action = serde_json::from_str(&row.body)
             .map_err(|e| StoreError::Corrupt(format!("effect {}: {e}", row.effect_key)))?;
         let repo = repo_of(&pipeline);
+        let budget = budget_of(&action);
         if Action::COSMETIC.contains(&action.name())
-            && let Some(until) = self.github().low_budget_until(&repo, budget_of(&action))
+            && let Some(until) = self.github().low_budget_until(&repo, budget)
         {
             // Unsent, and not an attempt: when the budget is back, only the newest drawing
             // is sent (queued redraws are coalesced).
             tracing::info!(key = %row.effect_key, %until, "cosmetic effect waits for the rate-limit reset");
             let why = format!(
-                "waits for GitHub's rate-limit reset at {until}: little of the installation's hourly budget is left, and gating effects go first"
+                "waits for GitHub's rate-limit reset at {until}: little of the installation's hourly {} budget is left, and gating effects go first",
+                match budget {
+                    Resource::Core => "REST",
+                    Resource::Graphql => "GraphQL",
+                }
             );
             return self.store.postpone_effect(&row, millis(until), &why).await;
         }
@@ -646,8 +651,8 @@ impl Executor {
         Ok(id)
     }
 
-    /// A label's node id, read once per process and repository; `None` when the repository
-    /// has no such label. (`issues/get-label`)
+    /// A label's node id, remembered per process and repository once found; `None` when the
+    /// repository has no such label (asked again next time). (`issues/get-label`)
     async fn label_id(&self, repo: &RepoRef, name: &str) -> Result<Option<String>, GitHubError> {
         if let Some(id) = self.cached_label(repo, name) {
             return Ok(Some(id));
@@ -683,8 +688,9 @@ impl Executor {
     }
 }
 
-/// The hourly budget an effect spends: the phase label is changed through GraphQL (its
-/// label reads, once per process, are REST's), everything else through REST.
+/// The hourly budget an effect mostly spends: the phase label is changed through GraphQL
+/// (the few reads of label and issue ids it may need are REST's), everything else through
+/// REST.
 fn budget_of(action: &Action) -> Resource {
     match action {
         Action::SetPhaseLabel { .. } => Resource::Graphql,
