@@ -196,31 +196,24 @@ impl GitHubApp {
         let mut v: serde_json::Value = answer.json(operation)?;
         if let Some(first) = v["errors"].as_array().and_then(|e| e.first()) {
             // GraphQL's own rate limit ("Rate limits and query limits for the GraphQL API",
-            // docs.github.com) says so in the error's type, not in the status: its budget is
-            // spent until `x-ratelimit-reset` when `x-ratelimit-remaining` is 0, else it is a
-            // secondary limit. Either holds requests as a REST limit does.
+            // docs.github.com) says so in the error's type, not in the status; its headers
+            // say until when, as REST's do, so it is read as REST's 429 and held the same.
             if first["type"] == "RATE_LIMITED" {
-                let header = |name: &str| {
-                    answer
-                        .headers
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<i64>().ok())
-                };
-                let reset = header("x-ratelimit-reset")
-                    .filter(|_| header("x-ratelimit-remaining") == Some(0))
-                    .and_then(|t| DateTime::from_timestamp(t, 0));
+                let message = first["message"]
+                    .as_str()
+                    .unwrap_or("GraphQL rate limit")
+                    .to_owned();
+                let kind = rest::classify(
+                    http::StatusCode::TOO_MANY_REQUESTS,
+                    &answer.headers,
+                    &rest::ErrorBody::default(),
+                    self.clock.now(),
+                );
                 let limited = GitHubError::Status {
                     operation,
                     status: answer.status.as_u16(),
-                    message: first["message"]
-                        .as_str()
-                        .unwrap_or("GraphQL rate limit")
-                        .to_owned(),
-                    kind: FailureKind::RateLimited {
-                        retry_at: reset.unwrap_or(self.clock.now() + Duration::seconds(60)),
-                        secondary: reset.is_none(),
-                    },
+                    message,
+                    kind,
                 };
                 return self
                     .limits

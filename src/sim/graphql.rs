@@ -182,6 +182,29 @@ fn unresolved(id: &str) -> String {
     format!("Could not resolve to a node with the global id of '{id}'")
 }
 
+/// The repository and number of the node `id` among those `nodes` lists (node id, number)
+/// in each repository the installation sees, or GitHub's `NOT_FOUND` message.
+fn visible_node(
+    s: &SimState,
+    installation: u64,
+    id: &str,
+    nodes: impl Fn(&super::state::Repo) -> Vec<(String, u64)>,
+) -> Result<(String, u64), String> {
+    s.repos
+        .iter()
+        .filter(|(full, _)| {
+            s.installation_for(full)
+                .is_some_and(|i| i.id == installation)
+        })
+        .find_map(|(full, r)| {
+            nodes(r)
+                .into_iter()
+                .find(|(node, _)| node == id)
+                .map(|(_, number)| (full.clone(), number))
+        })
+        .ok_or_else(|| unresolved(id))
+}
+
 /// `markPullRequestReadyForReview`: a draft PR the installation sees becomes ready
 /// (`pull_request.ready_for_review`); the payload's `pullRequest` as selected.
 fn ready_for_review(
@@ -190,16 +213,12 @@ fn ready_for_review(
     call: &Call,
 ) -> Result<Map<String, Value>, String> {
     let id = call.input["pullRequestId"].as_str().unwrap_or_default();
-    let found = s.repos.iter().find_map(|(full, r)| {
-        let visible = s
-            .installation_for(full)
-            .is_some_and(|i| i.id == installation);
+    let (full, number) = visible_node(s, installation, id, |r| {
         r.pulls
             .values()
-            .find(|p| visible && node_id("PR_", p.id) == id)
-            .map(|p| (full.clone(), p.number))
-    });
-    let (full, number) = found.ok_or_else(|| unresolved(id))?;
+            .map(|p| (node_id("PR_", p.id), p.number))
+            .collect()
+    })?;
     let pull = s
         .repo_mut(&full)
         .and_then(|r| r.pulls.get_mut(&number))
@@ -244,22 +263,15 @@ fn ready_for_review(
 /// remove, changes nothing and is no error.
 fn relabel(s: &mut SimState, installation: u64, call: &Call) -> Result<Map<String, Value>, String> {
     let target = call.input["labelableId"].as_str().unwrap_or_default();
-    let found = s.repos.iter().find_map(|(full, r)| {
-        let visible = s
-            .installation_for(full)
-            .is_some_and(|i| i.id == installation);
+    let (full, number) = visible_node(s, installation, target, |r| {
         r.issues
             .values()
-            .find(|i| {
-                let id = match r.pulls.get(&i.number) {
-                    Some(p) if i.is_pull_request => node_id("PR_", p.id),
-                    _ => node_id("I_", i.id),
-                };
-                visible && id == target
+            .map(|i| match r.pulls.get(&i.number) {
+                Some(p) if i.is_pull_request => (node_id("PR_", p.id), i.number),
+                _ => (node_id("I_", i.id), i.number),
             })
-            .map(|i| (full.clone(), i.number))
-    });
-    let (full, number) = found.ok_or_else(|| unresolved(target))?;
+            .collect()
+    })?;
     let mut names = Vec::new();
     for id in call.input["labelIds"].as_array().into_iter().flatten() {
         let id = id.as_str().unwrap_or_default();
